@@ -1,0 +1,11 @@
+/**
+ * The one list of benchmark suites. To add a pattern, write `suites/<pattern>.ts` exporting its
+ * suites (ids `<pattern>/<what>`) and spread them in here.
+ */
+import type { Suite } from '../harness.js';
+import { coreSuites } from './core.js';
+
+/** Every registered suite, in the order `pnpm bench` runs them. */
+export const suites: readonly Suite[] = [
+  ...coreSuites,
+];

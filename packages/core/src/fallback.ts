@@ -1,0 +1,132 @@
+import type { Counter } from '@opentelemetry/api';
+import { raceAbort } from './abort.js';
+import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
+import { neverAbortedSignal } from './policy.js';
+import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
+import { expectFunction, expectNonEmptyString, expectObject } from './validate.js';
+import { CORE_PACKAGE } from './version.js';
+
+/** What a fallback handler learns about the failed call. */
+export interface FallbackContext {
+  /** What the call failed with. */
+  readonly error: unknown;
+  /** The caller's signal (a never-aborting one if the caller passed none). */
+  readonly signal: AbortSignal;
+}
+
+/** Options shared by both forms of {@link FallbackOptions}. */
+export interface FallbackCommonOptions {
+  /**
+   * Decides which errors the fallback answers; the others propagate. A call aborted by the
+   * caller's own signal always propagates, whatever this says.
+   * @default every error
+   */
+  shouldHandle?: (error: unknown) => boolean;
+  /**
+   * Name reported in telemetry.
+   * @default 'fallback'
+   */
+  name?: string;
+}
+
+/** Options of {@link fallback}: either a fixed `value` or a `handler` computing one. */
+export type FallbackOptions<R> = FallbackCommonOptions &
+  (
+    | { /** Returned in place of the failed call's result. */ value: R; handler?: never }
+    | {
+        /** Computes the replacement result from the error. May be async. */
+        handler: (ctx: FallbackContext) => R | PromiseLike<R>;
+        value?: never;
+      }
+  );
+
+/** A policy that answers handled failures with a fallback result. */
+export interface FallbackPolicy<R> extends Policy<ExecutionContext, R> {
+  /** The policy's name. */
+  readonly name: string;
+}
+
+/**
+ * Answers a failed call with a replacement result instead of the error.
+ *
+ * @example
+ * const safe = fallback({ handler: ({ error }) => cachedPrices(), shouldHandle: isTimeoutError });
+ * const prices = await pipeline(safe, timeout({ ms: 200 })).execute(fetchPrices);
+ */
+export function fallback<R>(options: FallbackOptions<R>): FallbackPolicy<R> {
+  expectObject('options', options);
+  const hasValue = 'value' in options;
+  if (hasValue && options.handler !== undefined) {
+    throw new TypeError('Expected either `value` or `handler`, got both');
+  }
+  if (!hasValue) expectFunction('handler', options.handler);
+  const shouldHandle =
+    options.shouldHandle === undefined
+      ? undefined
+      : expectFunction<(error: unknown) => boolean>('shouldHandle', options.shouldHandle);
+  const name = options.name === undefined ? 'fallback' : expectNonEmptyString('name', options.name);
+  const telemetry = getTelemetry(CORE_PACKAGE);
+  const state: FallbackState<R> = {
+    value: options.value as R,
+    handler: hasValue ? undefined : options.handler,
+    shouldHandle,
+    telemetry,
+    used: telemetry.meter.createCounter('breakwater.fallback.used', {
+      description: 'Failed calls answered by a fallback.',
+    }),
+    attributes: { [ATTR_POLICY_NAME]: name },
+  };
+  return {
+    name,
+    execute: (fn, executeOptions) => runWithFallback(state, fn, executeOptions),
+  };
+}
+
+interface FallbackState<R> {
+  readonly value: R;
+  readonly handler: ((ctx: FallbackContext) => R | PromiseLike<R>) | undefined;
+  readonly shouldHandle: ((error: unknown) => boolean) | undefined;
+  readonly telemetry: Telemetry;
+  readonly used: Counter;
+  readonly attributes: Record<string, string>;
+}
+
+async function runWithFallback<T, R>(
+  state: FallbackState<R>,
+  fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+  options: ExecuteOptions | undefined,
+): Promise<T | R> {
+  const signal = options?.signal;
+  if (signal?.aborted) throw signal.reason;
+  // The context only carries the caller's signal, so calls without one share a single object.
+  const ctx = signal ? { signal } : contextWithoutSignal();
+  try {
+    const pending = invoke(fn, ctx);
+    return await (signal ? raceAbort(pending, signal) : pending);
+  } catch (error) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (state.shouldHandle && !state.shouldHandle(error)) throw error;
+    state.used.add(1, state.attributes);
+    state.telemetry.addSpanEvent('breakwater.fallback', state.attributes);
+    return state.handler ? state.handler({ error, signal: ctx.signal }) : state.value;
+  }
+}
+
+let sharedContextWithoutSignal: ExecutionContext | undefined;
+
+function contextWithoutSignal(): ExecutionContext {
+  sharedContextWithoutSignal ??= { signal: neverAbortedSignal() };
+  return sharedContextWithoutSignal;
+}
+
+/** Calls `fn`, turning a synchronous throw into a rejection. */
+function invoke<T>(
+  fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+  ctx: ExecutionContext,
+): PromiseLike<T> | T {
+  try {
+    return fn(ctx);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

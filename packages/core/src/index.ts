@@ -1,0 +1,93 @@
+export { childAbortController, raceAbort } from './abort.js';
+export { type Clock, systemClock } from './clock.js';
+export {
+  isStoreConflictError,
+  StoreConflictError,
+  type StoreConflictErrorOptions,
+} from './dynamodb/store-conflict-error.js';
+export {
+  BreakwaterError,
+  type BreakwaterErrorOptions,
+  ExecutionRejectedError,
+  type ExecutionRejectedErrorOptions,
+  hasErrorKind,
+  isBreakwaterError,
+  isExecutionRejectedError,
+  isStoreError,
+  isStoreTimeoutError,
+  isTimeoutError,
+  StoreError,
+  type StoreErrorOptions,
+  StoreTimeoutError,
+  TimeoutError,
+  type TimeoutErrorOptions,
+} from './errors.js';
+export {
+  type FallbackCommonOptions,
+  type FallbackContext,
+  type FallbackOptions,
+  type FallbackPolicy,
+  fallback,
+} from './fallback.js';
+export {
+  DEFAULT_KEY_PREFIX,
+  HASHED_KEY_MARKER,
+  type KeyBuilder,
+  type KeyBuilderOptions,
+  keyBuilder,
+  MAX_USER_KEY_BYTES,
+  normalizeUserKey,
+} from './keys.js';
+export {
+  type ContextOf,
+  type ExecuteOptions,
+  type ExecutionContext,
+  type ExtraResultOf,
+  neverAbortedSignal,
+  type Pipeline,
+  type PipelineContext,
+  type Policy,
+  pipeline,
+} from './policy.js';
+export {
+  DEFAULT_STORE_DEADLINE_MS,
+  MAX_STORE_DEADLINE_MS,
+  ON_STORE_ERROR_MODES,
+  type OnStoreError,
+  type StoreFallbacks,
+  type StoreGuard,
+  type StoreGuardOptions,
+  type StoreOperation,
+  type StoreStatus,
+  type StoreStatusChange,
+  type StoreStatusListener,
+  storeGuard,
+  toStoreError,
+  type WithDeadlineOptions,
+  withDeadline,
+} from './store-guard.js';
+export {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  getTelemetry,
+  type Telemetry,
+  type TelemetryScope,
+} from './telemetry.js';
+export {
+  type TimeoutOptions,
+  type TimeoutPolicy,
+  type TimeoutStrategy,
+  timeout,
+} from './timeout.js';
+export {
+  describeValue,
+  expectFunction,
+  expectInteger,
+  expectNonEmptyString,
+  expectNonNegative,
+  expectObject,
+  expectOneOf,
+  expectPositive,
+  expectRatio,
+  expectUnitInterval,
+} from './validate.js';

@@ -1,0 +1,144 @@
+import { raceAbort } from './abort.js';
+
+/**
+ * The one shape every Breakwater pattern implements, and `pipeline()`, which composes them.
+ */
+
+/** What a policy hands to the function it runs. Patterns may add fields (retry adds `attempt`). */
+export interface ExecutionContext {
+  /**
+   * Aborts when the caller's signal aborts or a policy gives up on the call (a timeout, a lost
+   * lease). Pass it on to whatever `fn` awaits.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** Per-call options of {@link Policy.execute}. */
+export interface ExecuteOptions {
+  /** Cancels the call: the policy rejects with `signal.reason` and aborts `ctx.signal`. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A resilience policy: runs `fn` under its rules.
+ *
+ * @typeParam C - the context `fn` receives.
+ * @typeParam R - extra result types the policy itself may produce (a fallback value); `never` for
+ *   policies that only pass `fn`'s result through.
+ */
+export interface Policy<C extends ExecutionContext = ExecutionContext, R = never> {
+  /**
+   * Runs `fn` under this policy. Rejects with the policy's own error when it refuses or stops the
+   * call, with `signal.reason` when the caller aborts, and otherwise with whatever `fn` threw.
+   */
+  execute<T>(fn: (ctx: C) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | R>;
+  /**
+   * Type-level only, never present at run time: carries `C` and `R` so `pipeline()` can compute
+   * the types of what it composes.
+   */
+  readonly '~types'?: { readonly context: C; readonly extraResult: R };
+}
+
+/** The context type of a policy. */
+export type ContextOf<P> = P extends Policy<infer C, infer _R> ? C : never;
+/**
+ * The extra result type of a policy: what `execute` may resolve to besides `fn`'s result. Read
+ * from the type-only `~types` member, because TypeScript cannot infer it from the generic
+ * `execute` signature.
+ */
+export type ExtraResultOf<P> = P extends { readonly '~types'?: { readonly extraResult: infer R } }
+  ? unknown extends R
+    ? never
+    : R
+  : never;
+
+type UnionToIntersection<U> = (U extends unknown ? (arg: U) => void : never) extends (
+  arg: infer I,
+) => void
+  ? I
+  : never;
+
+/** The context `fn` receives inside a pipeline: every policy's fields, merged. */
+export type PipelineContext<P extends readonly Policy<ExecutionContext, unknown>[]> =
+  UnionToIntersection<ContextOf<P[number]>> & ExecutionContext;
+
+/** The policy `pipeline(...policies)` returns. */
+export type Pipeline<P extends readonly Policy<ExecutionContext, unknown>[]> = Policy<
+  PipelineContext<P>,
+  ExtraResultOf<P[number]>
+>;
+
+/**
+ * Composes policies, outermost first: `pipeline(retry, breaker, timeout)` retries calls that pass
+ * the breaker, each bounded by the timeout. The result is itself a {@link Policy} and can be nested.
+ *
+ * One signal flows down: each policy derives its `ctx.signal` from the signal of the policy around
+ * it, so aborting the caller's signal (or a timeout anywhere above) reaches the innermost `fn`.
+ * `fn` receives the fields of every policy's context merged (`signal` is the innermost one).
+ */
+export function pipeline<const P extends readonly Policy<ExecutionContext, unknown>[]>(
+  ...policies: P
+): Pipeline<P> {
+  for (const [index, policy] of policies.entries()) {
+    if (typeof (policy as { execute?: unknown } | null)?.execute !== 'function') {
+      throw new TypeError(
+        `Expected \`policies[${index}]\` to be a policy with an execute() method, got ${String(policy)}`,
+      );
+    }
+  }
+  if (policies.length === 0) return passThrough as unknown as Pipeline<P>;
+  if (policies.length === 1) return policies[0] as unknown as Pipeline<P>;
+  const layers = policies as unknown as readonly Policy<ExecutionContext, unknown>[];
+  return {
+    execute(fn, options) {
+      return runLayer(layers, 0, undefined, fn as (ctx: ExecutionContext) => unknown, options);
+    },
+  } as Pipeline<P>;
+}
+
+function runLayer(
+  layers: readonly Policy<ExecutionContext, unknown>[],
+  index: number,
+  outer: ExecutionContext | undefined,
+  fn: (ctx: ExecutionContext) => unknown,
+  options: ExecuteOptions | undefined,
+): Promise<unknown> {
+  const layer = layers[index]!;
+  const last = index === layers.length - 1;
+  return layer.execute((ctx) => {
+    // Only contexts with fields beyond `signal` need merging; the common case allocates nothing.
+    const merged = outer === undefined ? ctx : mergeContexts(outer, ctx);
+    return last ? fn(merged) : runLayer(layers, index + 1, merged, fn, { signal: ctx.signal });
+  }, options);
+}
+
+function mergeContexts(outer: ExecutionContext, inner: ExecutionContext): ExecutionContext {
+  let extraFields = false;
+  for (const key in outer) {
+    if (key !== 'signal') {
+      extraFields = true;
+      break;
+    }
+  }
+  return extraFields ? { ...outer, ...inner } : inner;
+}
+
+const passThrough: Policy = {
+  async execute(fn, options) {
+    const signal = options?.signal;
+    if (!signal) return fn({ signal: neverAbortedSignal() });
+    signal.throwIfAborted();
+    return raceAbort(fn({ signal }), signal);
+  },
+};
+
+let sharedNeverAborted: AbortSignal | undefined;
+
+/**
+ * A signal that never aborts, shared by every call that was given none (creating one per call
+ * would cost an AbortController allocation on the hot path).
+ */
+export function neverAbortedSignal(): AbortSignal {
+  sharedNeverAborted ??= new AbortController().signal;
+  return sharedNeverAborted;
+}

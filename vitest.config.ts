@@ -1,0 +1,50 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Tests import the packages by their public names (`@breakwater/core/redis`). These aliases point
+ * every public entry point at its TypeScript source, so the suite tests the code as written and
+ * never a stale build.
+ */
+function sourceAliases(): { find: RegExp; replacement: string }[] {
+  const aliases: { find: RegExp; replacement: string }[] = [];
+  for (const dir of readdirSync('packages')) {
+    const manifestPath = join('packages', dir, 'package.json');
+    if (!existsSync(manifestPath)) continue;
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      name: string;
+      exports?: Record<string, unknown>;
+    };
+    for (const subpath of Object.keys(manifest.exports ?? {})) {
+      if (subpath === './package.json' || subpath.endsWith('.ts')) continue;
+      const entry = subpath === '.' ? 'index' : subpath.slice(2);
+      const source = resolve('packages', dir, 'src', `${entry}.ts`);
+      if (!existsSync(source)) continue;
+      const specifier = subpath === '.' ? manifest.name : `${manifest.name}/${entry}`;
+      aliases.push({ find: new RegExp(`^${specifier.replace('/', '\\/')}$`), replacement: source });
+    }
+  }
+  return aliases;
+}
+
+const alias = sourceAliases();
+const packagesWithTests = readdirSync('packages').filter((dir) =>
+  existsSync(join('packages', dir, 'src', '__tests__')),
+);
+
+export default defineConfig({
+  test: {
+    globalSetup: ['./packages/testkit/src/global-setup.ts'],
+    projects: packagesWithTests.map((dir) => ({
+      resolve: { alias },
+      test: {
+        name: dir,
+        root: resolve('packages', dir),
+        include: ['src/**/*.test.ts'],
+        testTimeout: 30_000,
+        hookTimeout: 60_000,
+      },
+    })),
+  },
+});
