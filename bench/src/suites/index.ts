@@ -4,8 +4,10 @@
  */
 import type { Suite } from '../harness.js';
 import { coreSuites } from './core.js';
+import { retrySuites } from './retry.js';
 
 /** Every registered suite, in the order `pnpm bench` runs them. */
 export const suites: readonly Suite[] = [
   ...coreSuites,
+  ...retrySuites,
 ];

@@ -1,0 +1,71 @@
+import { fileURLToPath } from 'node:url';
+import {
+  describeWithDynamo,
+  describeWithRedis,
+  dynamoFixture,
+  redisFixture,
+  runFleet,
+} from '@breakwater/testkit';
+import { expect, it } from 'vitest';
+
+const script = fileURLToPath(new URL('./fleet/budget-replica.ts', import.meta.url));
+const REPLICAS = 4;
+const CALLS_PER_REPLICA = 250;
+const TOTAL_CALLS = REPLICAS * CALLS_PER_REPLICA;
+// ratio × calls + minPerSecond × window seconds, for the whole fleet.
+const ALLOWED = 0.2 * TOTAL_CALLS + 1 * 60;
+
+function assertFleetBound(results: { exitCode: number | null; result: unknown; stderr: string }[]) {
+  for (const replica of results) {
+    expect(replica.exitCode, replica.stderr).toBe(0);
+  }
+  const reports = results.map((r) => r.result as { attempts: number; storeErrors: number });
+  const retries = reports.reduce((sum, r) => sum + r.attempts, 0) - TOTAL_CALLS;
+  const detail = JSON.stringify(reports);
+  // The property: without the budget, 3 retries per call (3,000); with per-process budgets, up to
+  // 4 × the budget; shared, never more than the one budget of the fleet.
+  expect(retries, detail).toBeLessThanOrEqual(ALLOWED);
+  // And the budget is actually used, not merely refused. (Not all of it: under heavy contention a
+  // store operation can fail, and these replicas refuse a retry then — onStoreError 'fail-closed'.)
+  expect(retries, detail).toBeGreaterThan(ALLOWED * 0.5);
+  return retries;
+}
+
+describeWithRedis('retry budget shared by a fleet [redis]', () => {
+  const redis = redisFixture();
+
+  it('4 processes, 1,000 failing calls: retries stay within the one fleet budget', async () => {
+    const results = await runFleet({
+      script,
+      replicas: REPLICAS,
+      env: {
+        STORE: 'redis',
+        REDIS_URL: redis.url,
+        PREFIX: redis.uniquePrefix(),
+        CALLS: String(CALLS_PER_REPLICA),
+      },
+      timeoutMs: 30_000,
+    });
+    assertFleetBound(results);
+  });
+});
+
+describeWithDynamo('retry budget shared by a fleet [dynamodb]', () => {
+  const dynamo = dynamoFixture();
+
+  it('4 processes, 1,000 failing calls: retries stay within the one fleet budget', async () => {
+    const results = await runFleet({
+      script,
+      replicas: REPLICAS,
+      env: {
+        STORE: 'dynamodb',
+        DYNAMO_ENDPOINT: dynamo.endpoint,
+        TABLE: dynamo.tableName,
+        PREFIX: dynamo.uniquePrefix(),
+        CALLS: String(CALLS_PER_REPLICA),
+      },
+      timeoutMs: 40_000,
+    });
+    assertFleetBound(results);
+  });
+});

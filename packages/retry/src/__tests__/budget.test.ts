@@ -1,0 +1,261 @@
+import { isStoreTimeoutError } from '@breakwater/core';
+import { fakeClock, installOtel } from '@breakwater/testkit';
+import { describe, expect, it } from 'vitest';
+import { dynamoBudgetStore } from '../dynamodb.js';
+import {
+  ATTR_OUTCOME,
+  type BudgetRequest,
+  constant,
+  type GiveUpEvent,
+  isRetryBudgetExhaustedError,
+  METRIC_ATTEMPTS,
+  METRIC_BUDGET_AVAILABLE,
+  METRIC_BUDGET_STORE_ERRORS,
+  memoryBudgetStore,
+  type RetryBudgetStore,
+  retry,
+  retryBudget,
+} from '../index.js';
+import { redisBudgetStore } from '../redis.js';
+
+const down = () => {
+  throw new Error('dependency down');
+};
+
+/** A memory store that counts the operations it receives. */
+function countingStore(clock = fakeClock()) {
+  const inner = memoryBudgetStore({ clock });
+  const requests: BudgetRequest[] = [];
+  const store: RetryBudgetStore = {
+    kind: 'memory',
+    record(request, signal) {
+      requests.push(request);
+      return inner.record(request, signal);
+    },
+  };
+  return { store, requests };
+}
+
+describe('retryBudget()', () => {
+  it('1,000 calls to a dependency that is down retry no more than the budget allows', async () => {
+    const clock = fakeClock();
+    const budget = retryBudget({ ratio: 0.2, minPerSecond: 10, windowMs: 10_000, clock });
+    const policy = retry({ maxAttempts: 4, backoff: constant({ delayMs: 0 }), budget, clock });
+    let attempts = 0;
+    const calls = Array.from({ length: 1_000 }, () =>
+      policy.execute(() => {
+        attempts++;
+        return down();
+      }),
+    );
+    const outcomes = await Promise.allSettled(calls);
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    const retries = attempts - 1_000;
+    // ratio × calls + minPerSecond × window seconds
+    const allowed = 0.2 * 1_000 + 10 * 10;
+    expect(retries).toBeLessThanOrEqual(allowed);
+    // Without a budget this would be 3,000 retries; the budget is used, not merely refused.
+    expect(retries).toBeGreaterThanOrEqual(allowed - 1);
+  });
+
+  it('keeps the bound at every moment of a long outage with steady traffic', async () => {
+    const clock = fakeClock();
+    const budget = retryBudget({ ratio: 0.1, minPerSecond: 1, windowMs: 1_000, slots: 10, clock });
+    const policy = retry({ maxAttempts: 3, backoff: constant({ delayMs: 0 }), budget, clock });
+    const retryTimes: number[] = [];
+    const callTimes: number[] = [];
+    policy.onRetry(() => retryTimes.push(clock.now()));
+    for (let tick = 0; tick < 500; tick++) {
+      const batch = Array.from({ length: 20 }, () => {
+        callTimes.push(clock.now());
+        return policy.execute(down).catch(() => {});
+      });
+      await Promise.all(batch);
+      await clock.advance(10);
+    }
+    // At every retry, the window the budget looks at (the current 100 ms slot and the 9 before it)
+    // holds no more retries than 0.1 × its calls + the reserve of 1 × 1 s.
+    for (const t of retryTimes) {
+      const windowStart = Math.floor(t / 100) * 100 - 900;
+      const inView = (time: number) => time >= windowStart && time <= t;
+      const retries = retryTimes.filter(inView).length;
+      const calls = callTimes.filter(inView).length;
+      expect(retries).toBeLessThanOrEqual(0.1 * calls + 1);
+    }
+    // 10,000 failing calls over 5 s: about 0.1 × 10,000 retries, not 20,000.
+    expect(retryTimes.length).toBeGreaterThan(900);
+    expect(retryTimes.length).toBeLessThanOrEqual(0.1 * callTimes.length + 6);
+  });
+
+  it('surfaces the original error at once, with a RetryBudgetExhaustedError cause', async () => {
+    const otel = installOtel();
+    try {
+      const clock = fakeClock();
+      const budget = retryBudget({
+        name: 'payments',
+        ratio: 0,
+        minPerSecond: 0.1,
+        windowMs: 10_000,
+        clock,
+      });
+      const policy = retry({ maxAttempts: 5, backoff: constant({ delayMs: 0 }), budget, clock });
+      const giveUps: GiveUpEvent[] = [];
+      policy.onGiveUp((e) => giveUps.push(e));
+      let attempts = 0;
+      const original = new Error('down');
+      const error = await policy
+        .execute(() => {
+          attempts++;
+          throw original;
+        })
+        .catch((e: unknown) => e);
+      // Reserve of 0.1 × 10 s = 1 retry, then refused.
+      expect(attempts).toBe(2);
+      expect(error).toBe(original);
+      expect(isRetryBudgetExhaustedError(original.cause)).toBe(true);
+      expect(original.cause).toMatchObject({ policyName: 'retry', available: 0 });
+      expect(giveUps[0]).toMatchObject({ reason: 'budget-exhausted', attempts: 2 });
+      expect(isRetryBudgetExhaustedError(giveUps[0]?.budgetError)).toBe(true);
+      expect(await otel.sum(METRIC_ATTEMPTS, { [ATTR_OUTCOME]: 'budget-exhausted' })).toBe(1);
+      expect(budget.available).toBe(0);
+      const gauge = await otel.metric(METRIC_BUDGET_AVAILABLE);
+      expect(gauge?.points[0]?.value).toBe(0);
+
+      // An error that already has a cause keeps it.
+      const caused = new Error('with cause', { cause: 'mine' });
+      await expect(
+        policy.execute(() => {
+          throw caused;
+        }),
+      ).rejects.toBe(caused);
+      expect(caused.cause).toBe('mine');
+      await budget.close();
+    } finally {
+      await otel.uninstall();
+    }
+  });
+
+  it('refills as calls and retries leave the window', async () => {
+    const clock = fakeClock();
+    const budget = retryBudget({ ratio: 0, minPerSecond: 1, windowMs: 2_000, slots: 2, clock });
+    expect((await budget.tryAcquire()).granted).toBe(true);
+    expect((await budget.tryAcquire()).granted).toBe(true);
+    expect(await budget.tryAcquire()).toEqual({ granted: false, available: 0 });
+    await clock.advance(1_000);
+    expect((await budget.tryAcquire()).granted).toBe(false);
+    await clock.advance(1_000);
+    expect(await budget.tryAcquire()).toEqual({ granted: true, available: 1 });
+  });
+
+  it('successful calls cost no store round trip beyond one batched report per flush interval', async () => {
+    const clock = fakeClock();
+    const { store, requests } = countingStore(clock);
+    const budget = retryBudget({ store, clock, flushIntervalMs: 1_000 });
+    const policy = retry({ budget, clock });
+    for (let i = 0; i < 1_000; i++) await policy.execute(() => i);
+    // The first call reports at once (nothing was known yet); the rest wait for the interval.
+    expect(requests.map((r) => r.calls)).toEqual([1]);
+    await clock.advance(1_000);
+    await policy.execute(() => 'next');
+    expect(requests.map((r) => r.calls)).toEqual([1, 1_000]);
+    // A retry request carries the calls counted since.
+    await policy.execute(() => 'a');
+    const failingOnce = retry({ budget, clock, backoff: constant({ delayMs: 0 }) });
+    let first = true;
+    await failingOnce.execute(() => {
+      if (first) {
+        first = false;
+        throw new Error('once');
+      }
+      return 'ok';
+    });
+    expect(requests.at(-1)).toMatchObject({ calls: 2, withdraw: true });
+    await budget.flush();
+    expect(requests.filter((r) => !r.withdraw && r.calls === 0)).toEqual([]);
+  });
+
+  describe('onStoreError', () => {
+    const broken: RetryBudgetStore = {
+      kind: 'broken',
+      record: () => Promise.reject(new Error('connection refused')),
+    };
+
+    it("'fail-open' grants, 'fail-closed' refuses, and both count the fallback", async () => {
+      const otel = installOtel();
+      try {
+        const open = retryBudget({ store: broken, onStoreError: 'fail-open' });
+        const closed = retryBudget({ store: broken, onStoreError: 'fail-closed' });
+        expect((await open.tryAcquire()).granted).toBe(true);
+        expect((await closed.tryAcquire()).granted).toBe(false);
+        expect(open.storeStatus).toBe('degraded');
+        expect(await otel.sum(METRIC_BUDGET_STORE_ERRORS)).toBe(2);
+      } finally {
+        await otel.uninstall();
+      }
+    });
+
+    it("'local' decides from this process's own window", async () => {
+      const clock = fakeClock();
+      const changes: string[] = [];
+      const budget = retryBudget({
+        store: broken,
+        onStoreError: 'local',
+        ratio: 0.5,
+        minPerSecond: 0,
+        clock,
+      });
+      budget.onStoreStatusChange((change) => changes.push(change.status));
+      for (let i = 0; i < 4; i++) budget.recordCall();
+      const grants = [];
+      for (let i = 0; i < 4; i++) grants.push((await budget.tryAcquire()).granted);
+      expect(grants).toEqual([true, true, false, false]);
+      expect(changes).toEqual(['degraded']);
+    });
+
+    it('a store slower than its deadline counts as failed', async () => {
+      const hung: RetryBudgetStore = { kind: 'hung', record: () => new Promise(() => {}) };
+      const budget = retryBudget({ store: hung, onStoreError: 'fail-closed', storeDeadlineMs: 20 });
+      const statuses: unknown[] = [];
+      budget.onStoreStatusChange((change) =>
+        statuses.push(change.status === 'degraded' && change.error),
+      );
+      expect((await budget.tryAcquire()).granted).toBe(false);
+      expect(isStoreTimeoutError(statuses[0])).toBe(true);
+    });
+  });
+
+  it('validates options', () => {
+    expect(() => retryBudget({ ratio: 1.5 })).toThrow('Expected `ratio` in [0, 1], got 1.5');
+    expect(() => retryBudget({ ratio: -0.1 })).toThrow(/`ratio`/);
+    expect(() => retryBudget({ minPerSecond: -1 })).toThrow(
+      'Expected `minPerSecond` to be a finite number >= 0, got -1',
+    );
+    expect(() => retryBudget({ windowMs: 5 })).toThrow(
+      'Expected `windowMs` to be an integer >= 10, got 5',
+    );
+    expect(() => retryBudget({ slots: 0 })).toThrow(/`slots`/);
+    expect(() => retryBudget({ flushIntervalMs: Number.NaN })).toThrow(/`flushIntervalMs`/);
+    expect(() => retryBudget({ onStoreError: 'ignore' as never })).toThrow(/`onStoreError`/);
+    expect(() => retryBudget({ store: {} as never })).toThrow(
+      'Expected `store.record` to be a function',
+    );
+  });
+});
+
+describe('budget store options', () => {
+  it('validates them, naming the option', () => {
+    expect(() => redisBudgetStore({ client: {} as never })).toThrow(
+      'Expected `client` to be an ioredis Redis or Cluster client, got {}',
+    );
+    const redis = { evalsha() {}, xadd() {} } as never;
+    expect(() => redisBudgetStore({ client: redis, prefix: '{x}' })).toThrow(/`prefix`/);
+    expect(() => dynamoBudgetStore({ client: {} as never, tableName: 't' })).toThrow(
+      'Expected `client` to be a DynamoDBClient, got {}',
+    );
+    const dynamo = { send() {} } as never;
+    expect(() => dynamoBudgetStore({ client: dynamo, tableName: '' })).toThrow(/`tableName`/);
+    expect(() => dynamoBudgetStore({ client: dynamo, tableName: 't', maxAttempts: 0 })).toThrow(
+      'Expected `maxAttempts` to be an integer >= 1, got 0',
+    );
+  });
+});

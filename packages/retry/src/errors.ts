@@ -1,0 +1,74 @@
+/**
+ * The errors this package adds to Breakwater's family. Guards test the brand, not `instanceof`, so
+ * they work across duplicated copies of the package (see `@breakwater/core`'s errors).
+ */
+import {
+  BreakwaterError,
+  type BreakwaterErrorOptions,
+  ExecutionRejectedError,
+  type ExecutionRejectedErrorOptions,
+  hasErrorKind,
+} from '@breakwater/core';
+
+/**
+ * Wrap an error in this to stop retrying at once: `throw new NonRetryableError(error)`. The retry
+ * policy gives up on the first attempt that throws it and rejects with the wrapped error (its
+ * `cause`), so callers see what actually went wrong rather than the wrapper.
+ */
+export class NonRetryableError extends BreakwaterError {
+  /**
+   * @param cause The error the caller should receive. If omitted, the wrapper itself is rejected.
+   * @param message Defaults to the wrapped error's message.
+   */
+  constructor(cause?: unknown, message?: string) {
+    const options: BreakwaterErrorOptions = cause === undefined ? {} : { cause };
+    super(message ?? (cause instanceof Error ? cause.message : 'Not retryable'), options);
+    this.brand('NonRetryableError');
+  }
+}
+
+/** Is `value` a {@link NonRetryableError}? */
+export const isNonRetryableError = (value: unknown): value is NonRetryableError =>
+  hasErrorKind(value, 'NonRetryableError');
+
+/** Options of {@link RetryBudgetExhaustedError}. */
+export interface RetryBudgetExhaustedErrorOptions extends ExecutionRejectedErrorOptions {
+  /** Retries the budget had left when it refused (below 1), as last known. */
+  available: number;
+}
+
+/**
+ * The retry budget refused a retry. It never is the rejection itself: the call rejects with its own
+ * last error (which callers know how to handle) and this error is attached to it as `cause` when
+ * that error has none, and is always passed to `onGiveUp` and `deadLetter`.
+ */
+export class RetryBudgetExhaustedError extends ExecutionRejectedError {
+  /** Retries the budget had left when it refused, as last known. */
+  readonly available: number;
+
+  constructor(message: string, options: RetryBudgetExhaustedErrorOptions) {
+    super(message, options);
+    this.brand('RetryBudgetExhaustedError');
+    this.available = options.available;
+  }
+}
+
+/** Is `value` a {@link RetryBudgetExhaustedError}? */
+export const isRetryBudgetExhaustedError = (value: unknown): value is RetryBudgetExhaustedError =>
+  hasErrorKind(value, 'RetryBudgetExhaustedError');
+
+/** Hedging aborted this attempt because another one won; the reason of the loser's signal. */
+export class HedgeLostError extends BreakwaterError {
+  /** The `hedge` number of the attempt that won (0 = the primary). */
+  readonly winner: number;
+
+  constructor(winner: number) {
+    super(winner === 0 ? 'The primary attempt finished first' : `Hedge #${winner} finished first`);
+    this.brand('HedgeLostError');
+    this.winner = winner;
+  }
+}
+
+/** Is `value` a {@link HedgeLostError}? */
+export const isHedgeLostError = (value: unknown): value is HedgeLostError =>
+  hasErrorKind(value, 'HedgeLostError');

@@ -1,0 +1,96 @@
+export {
+  type Backoff,
+  type BackoffCommonOptions,
+  type ConstantBackoffOptions,
+  constant,
+  DEFAULT_EXPONENTIAL_FACTOR,
+  DEFAULT_EXPONENTIAL_INITIAL_MS,
+  DEFAULT_EXPONENTIAL_MAX_MS,
+  DEFAULT_LINEAR_MAX_MS,
+  type ExponentialBackoffOptions,
+  exponential,
+  type LinearBackoffOptions,
+  linear,
+} from './backoff.js';
+export type { RetryBudget, RetryBudgetDecision } from './budget.js';
+export {
+  DEFAULT_BUDGET_FLUSH_INTERVAL_MS,
+  DEFAULT_BUDGET_MIN_PER_SECOND,
+  DEFAULT_BUDGET_RATIO,
+  DEFAULT_BUDGET_SLOTS,
+  DEFAULT_BUDGET_WINDOW_MS,
+  type RetryBudgetOptions,
+} from './budget-options.js';
+export {
+  type DeadLetterCodec,
+  type DeadLetterEntry,
+  jsonCodec,
+  type SerializedError,
+  serializeError,
+} from './dead-letter-entry.js';
+export {
+  HedgeLostError,
+  isHedgeLostError,
+  isNonRetryableError,
+  isRetryBudgetExhaustedError,
+  NonRetryableError,
+  RetryBudgetExhaustedError,
+  type RetryBudgetExhaustedErrorOptions,
+} from './errors.js';
+export type {
+  AttemptOutcome,
+  GiveUpEvent,
+  GiveUpReason,
+  RetryEvent,
+  RetryFailure,
+  SuccessEvent,
+} from './events.js';
+export {
+  DEFAULT_MAX_HEDGES,
+  type HedgeContext,
+  type HedgeOptions,
+  type HedgePolicy,
+  hedge,
+} from './hedge.js';
+export {
+  EXPONENTIAL_JITTER_MODES,
+  type ExponentialJitter,
+  JITTER_MODES,
+  type Jitter,
+  type RandomSource,
+} from './jitter.js';
+export type { Disposer } from './listeners.js';
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETRY_NAME,
+  type RetryExecuteOptions,
+  type RetryOptions,
+} from './options.js';
+export { type RetryContext, type RetryPolicy, type RetryPolicyMembers, retry } from './retry.js';
+export {
+  type HeadersLike,
+  type HeadersRecord,
+  type RetryAfterOptions,
+  retryAfterFromHeaders,
+} from './retry-after.js';
+export { retryBudget, type WindowedRetryBudget } from './retry-budget.js';
+export type { BudgetRequest, BudgetResult, BudgetSpec, RetryBudgetStore } from './store.js';
+export { type MemoryBudgetStoreOptions, memoryBudgetStore } from './stores/memory.js';
+export {
+  ATTR_ATTEMPT,
+  ATTR_BUDGET_FALLBACK,
+  ATTR_DEAD_LETTER_OUTCOME,
+  ATTR_DELAY_MS,
+  ATTR_OUTCOME,
+  ATTR_REASON,
+  EVENT_GIVE_UP,
+  EVENT_HEDGE,
+  EVENT_RETRY,
+  METRIC_ATTEMPTS,
+  METRIC_BUDGET_AVAILABLE,
+  METRIC_BUDGET_STORE_ERRORS,
+  METRIC_DEAD_LETTERS,
+  METRIC_DELAY,
+  METRIC_HEDGE_WINS,
+  METRIC_HEDGES,
+} from './telemetry.js';
