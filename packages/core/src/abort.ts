@@ -1,6 +1,7 @@
 /**
  * Cancellation helpers shared by the policies.
  */
+import type { LazyAbortController } from './lazy-abort.js';
 
 /**
  * Settles like `promise`, except that it rejects with `signal.reason` as soon as `signal` aborts.
@@ -26,6 +27,33 @@ export function raceAbort<T>(
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * {@link raceAbort} for a {@link LazyAbortController}: follows its abort through a callback, so no
+ * signal is created.
+ */
+export function raceLazyAbort<T>(
+  promise: T | PromiseLike<T>,
+  controller: LazyAbortController,
+): Promise<T> {
+  if (controller.aborted) {
+    Promise.resolve(promise).catch(() => {});
+    return Promise.reject(controller.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const unsubscribe = controller.onAbort(reject);
+    Promise.resolve(promise).then(
+      (value) => {
+        unsubscribe();
+        resolve(value);
+      },
+      (error: unknown) => {
+        unsubscribe();
         reject(error);
       },
     );

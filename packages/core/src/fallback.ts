@@ -1,5 +1,6 @@
 import type { Counter } from '@opentelemetry/api';
-import { raceAbort } from './abort.js';
+import { raceAbort, raceLazyAbort } from './abort.js';
+import { lazyAbortSourceOf } from './lazy-abort.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
 import { neverAbortedSignal } from './policy.js';
 import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
@@ -96,15 +97,27 @@ async function runWithFallback<T, R>(
   fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
   options: ExecuteOptions | undefined,
 ): Promise<T | R> {
-  const signal = options?.signal;
+  // Inside a pipeline the options are the outer policy's lazy context: pass it on as is, and
+  // follow its aborts without creating its signal.
+  const lazyParent = lazyAbortSourceOf(options);
+  const signal = lazyParent ? undefined : options?.signal;
+  if (lazyParent?.aborted) throw lazyParent.reason;
   if (signal?.aborted) throw signal.reason;
-  // The context only carries the caller's signal, so calls without one share a single object.
-  const ctx = signal ? { signal } : contextWithoutSignal();
+  const ctx = lazyParent
+    ? (options as ExecutionContext)
+    : signal
+      ? { signal }
+      : contextWithoutSignal();
   try {
     const pending = invoke(fn, ctx);
-    return await (signal ? raceAbort(pending, signal) : pending);
+    return await (lazyParent
+      ? raceLazyAbort(pending, lazyParent)
+      : signal
+        ? raceAbort(pending, signal)
+        : pending);
   } catch (error) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (lazyParent?.aborted) throw lazyParent.reason;
+    if (signal?.aborted) throw signal.reason;
     if (state.shouldHandle && !state.shouldHandle(error)) throw error;
     state.used.add(1, state.attributes);
     state.telemetry.addSpanEvent('breakwater.fallback', state.attributes);

@@ -1,4 +1,4 @@
-export { childAbortController, raceAbort } from './abort.js';
+export { childAbortController, raceAbort, raceLazyAbort } from './abort.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   isStoreConflictError,
@@ -38,6 +38,7 @@ export {
   MAX_USER_KEY_BYTES,
   normalizeUserKey,
 } from './keys.js';
+export { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 export {
   type ContextOf,
   type ExecuteOptions,

@@ -108,7 +108,9 @@ function runLayer(
   return layer.execute((ctx) => {
     // Only contexts with fields beyond `signal` need merging; the common case allocates nothing.
     const merged = outer === undefined ? ctx : mergeContexts(outer, ctx);
-    return last ? fn(merged) : runLayer(layers, index + 1, merged, fn, { signal: ctx.signal });
+    // The layer's own context doubles as the inner layer's options: reading `signal` from it
+    // only when needed keeps lazily created signals lazy.
+    return last ? fn(merged) : runLayer(layers, index + 1, merged, fn, ctx);
   }, options);
 }
 

@@ -1,5 +1,6 @@
 import type { Counter } from '@opentelemetry/api';
 import { TimeoutError } from './errors.js';
+import { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
 import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
 import { expectNonEmptyString, expectObject, expectOneOf, expectPositive } from './validate.js';
@@ -94,25 +95,32 @@ function runWithTimeout<T>(
   fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
   options: ExecuteOptions | undefined,
 ): Promise<T> {
-  const parent = options?.signal;
+  // A parent that is itself a lazy context (inside a pipeline) is followed through its
+  // controller, so neither its signal nor ours is created unless someone reads it.
+  const lazyParent = lazyAbortSourceOf(options);
+  const parent = lazyParent ? undefined : options?.signal;
+  if (lazyParent?.aborted) return Promise.reject(lazyParent.reason);
   if (parent?.aborted) return Promise.reject(parent.reason);
 
   return new Promise<T>((resolve, reject) => {
-    const controller = new AbortController();
+    const controller = new LazyAbortController();
     let settled = false;
     let timeoutError: TimeoutError | undefined;
+    let unsubscribeParent: (() => void) | undefined;
 
     const settle = (ok: boolean, value: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      parent?.removeEventListener('abort', onParentAbort);
+      if (unsubscribeParent) unsubscribeParent();
+      else parent?.removeEventListener('abort', onParentAbort);
       if (ok) resolve(value as T);
       else reject(value);
     };
     const onParentAbort = () => {
-      controller.abort(parent!.reason);
-      settle(false, parent!.reason);
+      const reason = lazyParent ? lazyParent.reason : parent!.reason;
+      controller.abort(reason);
+      settle(false, reason);
     };
     const timer = setTimeout(() => {
       timeoutError = new TimeoutError(`Policy "${policy.name}" timed out after ${policy.ms} ms`, {
@@ -124,11 +132,12 @@ function runWithTimeout<T>(
       controller.abort(timeoutError);
       if (policy.aggressive) settle(false, timeoutError);
     }, policy.ms);
-    parent?.addEventListener('abort', onParentAbort, { once: true });
+    if (lazyParent) unsubscribeParent = lazyParent.onAbort(onParentAbort);
+    else parent?.addEventListener('abort', onParentAbort, { once: true });
 
     let result: T | PromiseLike<T>;
     try {
-      result = fn({ signal: controller.signal });
+      result = fn(lazyContext(controller));
     } catch (error) {
       settle(false, error);
       return;
