@@ -3,6 +3,7 @@
  * suites (ids `<pattern>/<what>`) and spread them in here.
  */
 import type { Suite } from '../harness.js';
+import { bulkheadSuites } from './bulkhead.js';
 import { coreSuites } from './core.js';
 import { retrySuites } from './retry.js';
 
@@ -10,4 +11,5 @@ import { retrySuites } from './retry.js';
 export const suites: readonly Suite[] = [
   ...coreSuites,
   ...retrySuites,
+  ...bulkheadSuites,
 ];

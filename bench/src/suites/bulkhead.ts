@@ -1,0 +1,167 @@
+/**
+ * What `@breakwater/bulkhead` adds to a call, against what users would pick instead: cockatiel's
+ * `bulkhead()`, p-limit and bottleneck's `maxConcurrent`. Two questions:
+ *
+ * - the local hot path: a free slot and an empty queue, which is nearly every call of a bulkhead
+ *   that is not saturated (target: no more than cockatiel's bulkhead);
+ * - a fleet permit through Redis: the round trips per call (target: one to acquire, one to
+ *   release, nothing else) and what they cost against the floor of two bare round trips.
+ */
+import { bulkhead } from '@breakwater/bulkhead';
+import { redisStore } from '@breakwater/bulkhead/redis';
+import Bottleneck from 'bottleneck';
+import { bulkhead as cockatielBulkhead } from 'cockatiel';
+import { Redis } from 'ioredis';
+import pLimit from 'p-limit';
+import type { BenchCase, Suite } from '../harness.js';
+
+const BREAKWATER = '@breakwater/bulkhead';
+
+/** The protected call: an async function that does no I/O, so any wrapper cost is visible. */
+async function readValue(): Promise<number> {
+  return 42;
+}
+
+const ours = bulkhead({ name: 'bench', maxConcurrent: 10, maxQueue: 100 });
+const oursClasses = bulkhead({
+  name: 'bench-classes',
+  maxConcurrent: 10,
+  maxQueue: 100,
+  classes: { critical: { reserved: 4 }, standard: { reserved: 2 }, background: { max: 4 } },
+  perKey: { maxConcurrent: 5 },
+});
+const classOptions = { priority: 'standard', key: 'tenant-42' } as const;
+const cockatiel = cockatielBulkhead(10, 100);
+const limit = pLimit(10);
+const limiter = new Bottleneck({ maxConcurrent: 10 });
+
+/** The local hot path: a free slot and an empty queue. */
+export const bulkheadLocal: Suite = {
+  id: 'bulkhead/local',
+  title: 'Bulkhead around an async call (free slot, empty queue)',
+  description:
+    'An async function returning a number, awaited bare (baseline) and through each ' +
+    'concurrency limiter with 10 slots. Calls run one after another, so a slot is always free: ' +
+    'this is the overhead every caller of an unsaturated bulkhead pays.',
+  baseline: { name: 'await fn()', fn: () => readValue() },
+  cases: [
+    { name: 'breakwater bulkhead()', library: BREAKWATER, fn: () => ours.execute(readValue) },
+    {
+      name: 'breakwater bulkhead() + classes + perKey',
+      library: BREAKWATER,
+      note: 'three priority classes and a per-key cap; the call names its class and key',
+      fn: () => oursClasses.execute(readValue, classOptions),
+    },
+    { name: 'cockatiel bulkhead()', library: 'cockatiel', fn: () => cockatiel.execute(readValue) },
+    { name: 'p-limit', library: 'p-limit', fn: () => limit(readValue) },
+    {
+      name: 'bottleneck maxConcurrent',
+      library: 'bottleneck',
+      note: 'a scheduler with rate limiting built in; only maxConcurrent is set',
+      fn: () => limiter.schedule(readValue),
+    },
+  ],
+};
+
+/** What the fleet suite opens in `setup` and closes in `teardown`. */
+interface FleetFixture {
+  readonly client: Redis;
+  readonly subscriber: Redis;
+  readonly fleet: ReturnType<typeof bulkhead>;
+  /** Lua script round trips (EVALSHA/EVAL) the client sent. */
+  scripts: number;
+}
+
+let fixture: FleetFixture | undefined;
+let roundTripsPerCall: number | undefined;
+
+function current(): FleetFixture {
+  if (fixture === undefined) throw new Error('bulkhead fleet bench used before setup');
+  return fixture;
+}
+
+/** Counts the script round trips of `client` (acquire, renew and release are one script each). */
+function countScripts(client: Redis, counter: { scripts: number }): void {
+  const evalsha = client.evalsha.bind(client);
+  const evalScript = client.eval.bind(client);
+  Object.assign(client, {
+    evalsha: (...args: Parameters<typeof evalsha>) => {
+      counter.scripts++;
+      return evalsha(...args);
+    },
+    eval: (...args: Parameters<typeof evalScript>) => {
+      counter.scripts++;
+      return evalScript(...args);
+    },
+  });
+}
+
+async function fleetSetup(): Promise<void> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const client = new Redis(url);
+  const subscriber = new Redis(url);
+  const prefix = `bwbench:${process.pid}:${Date.now()}`;
+  const fleet = bulkhead({
+    name: 'bench-fleet',
+    maxConcurrent: 10,
+    maxQueue: 100,
+    store: redisStore({ client, subscriber, prefix }),
+  });
+  const state: FleetFixture = { client, subscriber, fleet, scripts: 0 };
+  countScripts(client, state);
+  fixture = state;
+  // Load the scripts, then count the round trips of a known number of calls.
+  await fleet.execute(readValue);
+  await fleet.close();
+  state.scripts = 0;
+  const calls = 1_000;
+  for (let i = 0; i < calls; i++) await fleet.execute(readValue);
+  await fleet.close();
+  roundTripsPerCall = state.scripts / calls;
+}
+
+async function fleetTeardown(): Promise<void> {
+  const state = fixture;
+  fixture = undefined;
+  if (state === undefined) return;
+  await state.fleet.close();
+  const keys = await state.client.keys('bwbench:*');
+  if (keys.length > 0) await state.client.del(...keys);
+  await Promise.all([state.client.quit(), state.subscriber.quit()]);
+}
+
+const fleetCase: BenchCase = {
+  name: 'breakwater bulkhead() + redisStore',
+  library: BREAKWATER,
+  fn: () => current().fleet.execute(readValue),
+  get note() {
+    return roundTripsPerCall === undefined
+      ? undefined
+      : `${roundTripsPerCall.toFixed(2)} script round trips per call (1 acquire + 1 release; ` +
+          'the release runs after the call resolves, overlapping the next acquire)';
+  },
+};
+
+/** A fleet permit per call through a local Redis. */
+export const bulkheadFleetRedis: Suite = {
+  id: 'bulkhead/fleet-redis',
+  title: 'Fleet bulkhead: one permit per call through Redis',
+  description:
+    'Calls run one after another through a bulkhead whose 10 permits live in Redis (one Lua ' +
+    'script to acquire, one to release). The baseline is two bare PINGs on the same connection: ' +
+    'the floor for any design that takes and gives back a permit in the store.',
+  baseline: {
+    name: '2 × PING',
+    fn: async () => {
+      const { client } = current();
+      await client.ping();
+      return client.ping();
+    },
+  },
+  cases: [fleetCase],
+  setup: fleetSetup,
+  teardown: fleetTeardown,
+};
+
+/** Every bulkhead suite, in the order they run. */
+export const bulkheadSuites: readonly Suite[] = [bulkheadLocal, bulkheadFleetRedis];

@@ -1,0 +1,137 @@
+import { fileURLToPath } from 'node:url';
+import {
+  describeWithDynamo,
+  describeWithRedis,
+  dynamoFixture,
+  redisFixture,
+  runFleet,
+  services,
+  spawnReplica,
+} from '@breakwater/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, expect, it } from 'vitest';
+import { dynamoStore } from '../dynamodb.js';
+import { bulkhead, type PermitStore } from '../index.js';
+import { redisStore } from '../redis.js';
+import { deferred } from './helpers.js';
+
+const script = (name: string) =>
+  fileURLToPath(new URL(`./fleet-scripts/${name}.ts`, import.meta.url));
+
+interface LoadReport {
+  maxSeen: number;
+  completed: number;
+  expected: number;
+  errors: string[];
+}
+
+const LEASE_TTL_MS = 1_500;
+
+function fleetTests(
+  backend: () => {
+    env: Record<string, string>;
+    store(prefix: string): PermitStore;
+    prefix(): string;
+  },
+) {
+  it('4 processes sharing a limit of 8 never have more than 8 tasks in flight', async () => {
+    const prefix = backend().prefix();
+    const results = await runFleet({
+      script: script('load'),
+      replicas: 4,
+      env: { ...backend().env, PREFIX: prefix },
+      timeoutMs: 60_000,
+    });
+    for (const { exitCode, stderr, result } of results) {
+      expect(exitCode, stderr).toBe(0);
+      const report = result as LoadReport;
+      expect(report.errors).toEqual([]);
+      expect(report.completed).toBe(report.expected);
+      expect(report.maxSeen).toBeLessThanOrEqual(8);
+    }
+    // The limit was actually reached, or the test proves nothing.
+    expect(Math.max(...results.map((r) => (r.result as LoadReport).maxSeen))).toBe(8);
+  }, 90_000);
+
+  it('gives back the permits of a process killed with SIGKILL within leaseTtlMs', async () => {
+    const prefix = backend().prefix();
+    const holder = spawnReplica({
+      script: script('hold'),
+      env: { ...backend().env, PREFIX: prefix, HOLD: '3', LEASE_TTL_MS: String(LEASE_TTL_MS) },
+      timeoutMs: 60_000,
+    });
+    await holder.waitForMessage('holding', 30_000);
+    const b = bulkhead({
+      name: 'fleet',
+      maxConcurrent: 8,
+      maxQueue: 8,
+      maxWaitMs: 20_000,
+      leaseTtlMs: LEASE_TTL_MS,
+      wakeupPollMs: 10_000,
+      store: backend().store(prefix),
+    });
+    const release = deferred();
+    const startedAt: number[] = [];
+    const calls = Array.from({ length: 8 }, () =>
+      b.execute(async () => {
+        startedAt.push(Date.now());
+        await release.promise;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(startedAt).toHaveLength(5);
+    holder.kill('SIGKILL');
+    const killedAt = Date.now();
+    await holder.result;
+    while (startedAt.length < 8 && Date.now() - killedAt < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(startedAt).toHaveLength(8);
+    // Leases were last renewed at most one renew interval before the kill.
+    expect(Math.max(...startedAt) - killedAt).toBeLessThanOrEqual(LEASE_TTL_MS + 300);
+    release.resolve();
+    await Promise.all(calls);
+    await b.close();
+  }, 60_000);
+}
+
+describeWithRedis('fleet processes on Redis', () => {
+  const redis = redisFixture();
+  const subscribers: Redis[] = [];
+  afterAll(() => {
+    for (const subscriber of subscribers) subscriber.disconnect();
+  });
+  fleetTests(() => ({
+    env: { BACKEND: 'redis', REDIS_URL: services().redisUrl, TASKS: '3', TASK_MS: '100' },
+    prefix: () => redis.uniquePrefix(),
+    store: (prefix) => {
+      const subscriber = redis.newClient();
+      return redisStore({ client: redis.client, subscriber, prefix });
+    },
+  }));
+});
+
+describeWithDynamo('fleet processes on DynamoDB', () => {
+  const dynamo = dynamoFixture();
+  fleetTests(() => ({
+    env: {
+      BACKEND: 'dynamodb',
+      DYNAMO_ENDPOINT: dynamo.endpoint,
+      DYNAMO_TABLE: dynamo.tableName,
+      WORKERS: '3',
+      TASKS: '3',
+      TASK_MS: '400',
+      // dynalite answers in milliseconds, but four processes contending on one item through a
+      // single-threaded emulator have a tail far beyond real DynamoDB's.
+      STORE_DEADLINE_MS: '5000',
+    },
+    prefix: () => dynamo.uniquePrefix(),
+    store: (prefix) =>
+      dynamoStore({
+        client: dynamo.client,
+        tableName: dynamo.tableName,
+        prefix,
+        pollIntervalMs: 25,
+      }),
+  }));
+});

@@ -1,0 +1,102 @@
+/**
+ * A fleet permit held by one call: its lease, the local estimate of when the lease ends, and the
+ * AbortController behind the call's `ctx.signal` (aborted with a `LeaseLostError` when the lease
+ * is lost).
+ */
+import { childAbortController, neverAbortedSignal } from '@breakwater/core';
+import type { Lease } from './store.js';
+import type { BulkheadContext } from './types.js';
+
+/** A fleet permit (or, while the store is down, the stand-in for one). */
+export interface FleetPermit {
+  /** The lease in the store; `undefined` when admitted by `onStoreError` without one. */
+  readonly lease: Lease | undefined;
+  /** Why the lease was lost (a `LeaseLostError`), once it was. */
+  readonly lostReason: unknown;
+  /** Starts keeping the lease alive and returns the context `fn` runs with. */
+  open(signal: AbortSignal | undefined): BulkheadContext;
+}
+
+/** Keeps the leases of running calls alive. */
+export interface LeaseHolder {
+  /** Starts renewing `permit`'s lease. */
+  hold(permit: HeldPermit): void;
+}
+
+/** The permit of one call, with the state its renewal needs. */
+export class HeldPermit implements FleetPermit {
+  /** Local time by which the lease surely ends unless renewed (measured from a request's send). */
+  leaseEnd: number;
+  /** Local time the last successful acquire or renewal was sent. */
+  renewedAt: number;
+  /** Whether a renewal is in flight. */
+  renewing = false;
+  /** Cancels the timer that declares the lease lost at `leaseEnd` (armed while renewing). */
+  cancelLoss: (() => void) | undefined;
+  /** Why the lease was lost, once it was. */
+  lostReason: unknown;
+  private controller: AbortController | undefined;
+  private dispose: (() => void) | undefined;
+  private callerSignal: AbortSignal | undefined;
+
+  /**
+   * @param sentAt local time the acquire was sent: the store set the expiry after that, so
+   *   `sentAt + ttlMs` is never later than the store's own expiry.
+   */
+  constructor(
+    readonly lease: Lease | undefined,
+    sentAt: number,
+    ttlMs: number,
+    private readonly holder: LeaseHolder,
+  ) {
+    this.renewedAt = sentAt;
+    this.leaseEnd = sentAt + ttlMs;
+  }
+
+  open(signal: AbortSignal | undefined): BulkheadContext {
+    if (this.lease === undefined) {
+      return { signal: signal ?? neverAbortedSignal(), fencingToken: undefined };
+    }
+    this.callerSignal = signal;
+    this.holder.hold(this);
+    return new LeaseContext(this, this.lease.fencingToken);
+  }
+
+  /**
+   * The signal `fn` sees. Created on first use: an AbortController costs microseconds on Node 20,
+   * and most calls finish without ever reading the signal.
+   */
+  signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const { controller, dispose } = childAbortController(this.callerSignal);
+      this.controller = controller;
+      this.dispose = dispose;
+      if (this.lostReason !== undefined) controller.abort(this.lostReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Marks the lease lost and aborts the call's signal with `reason`. */
+  lose(reason: unknown): void {
+    this.lostReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  /** Detaches from the caller's signal once the call finished. */
+  close(): void {
+    this.dispose?.();
+    this.dispose = undefined;
+  }
+}
+
+/** The context of a call holding a lease; `signal` is made on first read. */
+class LeaseContext implements BulkheadContext {
+  constructor(
+    private readonly permit: HeldPermit,
+    readonly fencingToken: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.permit.signal();
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * Options of `bulkhead()`, their defaults, and their validation into the resolved form the policy
+ * runs on. Defaults here are mirrored in the README's options table.
+ */
+import {
+  type Clock,
+  expectInteger,
+  expectNonEmptyString,
+  expectNonNegative,
+  expectObject,
+  expectOneOf,
+  expectPositive,
+  systemClock,
+} from '@breakwater/core';
+import type { AdaptiveLimit } from './adaptive/limit.js';
+import type { PermitStore } from './store.js';
+
+/** Order in which queued calls get freed slots. */
+export type QueueOrder = 'fifo' | 'lifo';
+
+/** What a fleet bulkhead does when its permit store fails or misses its deadline. */
+export type OnStoreError = 'fail-open' | 'fail-closed' | 'local';
+
+/** One priority class. */
+export interface PriorityClassOptions {
+  /**
+   * Slots only this class may use. They stay free for it however busy the other classes are.
+   * @default 0
+   */
+  reserved?: number | undefined;
+  /**
+   * The most calls of this class that may run at once: its reserved slots plus the shared slots
+   * it may borrow. Must be at least `reserved`.
+   * @default no cap beyond the bulkhead's limit
+   */
+  max?: number | undefined;
+  /**
+   * How many calls of this class may wait for a slot; each class has a queue of its own, so a
+   * flood in one class never fills another's.
+   * @default the bulkhead's `maxQueue`
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long a call of this class may wait, in milliseconds.
+   * @default the bulkhead's `maxWaitMs`
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** Per-key isolation: caps on any one key (a tenant, a user) inside the bulkhead. */
+export interface PerKeyOptions {
+  /** The most calls with the same `key` that may run at once. */
+  maxConcurrent: number;
+  /**
+   * The most calls with the same `key` that may wait at once.
+   * @default no cap beyond the class's `maxQueue`
+   */
+  maxQueue?: number | undefined;
+}
+
+/** Options of `bulkhead()`. */
+export interface BulkheadOptions {
+  /**
+   * Name reported in errors and telemetry; replicas of a fleet bulkhead share permits by name.
+   * @default 'bulkhead'
+   */
+  name?: string | undefined;
+  /**
+   * The most calls that may run at once (fleet-wide when a `store` is given). An integer >= 1.
+   * Required unless `limit` is given.
+   */
+  maxConcurrent?: number | undefined;
+  /**
+   * An adaptive limit (`adaptive({ algorithm, min, max, initial })`) that replaces the fixed
+   * `maxConcurrent`; do not give both.
+   */
+  limit?: AdaptiveLimit | undefined;
+  /**
+   * How many calls may wait for a slot, per class. `0` rejects at once when no slot is free.
+   * @default 0
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long a call may wait for a slot, in milliseconds; then it is rejected with reason
+   * `'queue-timeout'`. `Infinity` waits as long as it takes.
+   * @default Infinity
+   */
+  maxWaitMs?: number | undefined;
+  /**
+   * Which queued call gets a freed slot: the oldest (`'fifo'`) or the newest (`'lifo'`, which
+   * keeps latency low for fresh calls under sustained overload).
+   * @default 'fifo'
+   */
+  order?: QueueOrder | undefined;
+  /**
+   * Priority classes, most important first: freed shared slots go to the first class (in this
+   * order) that has a waiter able to use them.
+   * @default one class, `'default'`, with no reservation
+   */
+  classes?: Readonly<Record<string, PriorityClassOptions>> | undefined;
+  /**
+   * The class of a call given no `priority`.
+   * @default the last class in `classes` (the least important)
+   */
+  defaultPriority?: string | undefined;
+  /** Caps on any one `key`. @default no per-key caps */
+  perKey?: PerKeyOptions | undefined;
+  /**
+   * Where fleet permits live (`redisStore()`, `dynamoStore()`, `memoryStore()`). Without one the
+   * bulkhead is local to this process and makes no store call at all.
+   */
+  store?: PermitStore | undefined;
+  /**
+   * How long a fleet permit lives without renewal, in milliseconds: the most a permit of a
+   * crashed process stays taken. Renewed while `fn` runs.
+   * @default 10000
+   */
+  leaseTtlMs?: number | undefined;
+  /**
+   * How often a running call renews its fleet permit, in milliseconds.
+   * @default leaseTtlMs / 3
+   */
+  renewIntervalMs?: number | undefined;
+  /**
+   * Longest wait for a wake-up from the store before a waiting call retries anyway (a missed
+   * pub/sub message, a store without wake-ups), in milliseconds.
+   * @default 1000
+   */
+  wakeupPollMs?: number | undefined;
+  /**
+   * What to do when the permit store fails: `'fail-closed'` rejects with reason
+   * `'store-unavailable'`, `'fail-open'` runs the call without a permit, `'local'` runs it under
+   * this process's own limits only.
+   * @default 'fail-closed'
+   */
+  onStoreError?: OnStoreError | undefined;
+  /**
+   * With `onStoreError: 'local'`, the most calls this replica runs without a fleet permit while
+   * the store is down: set it to your share of the fleet limit (`maxConcurrent / replicas`).
+   * @default maxConcurrent
+   */
+  localMaxConcurrent?: number | undefined;
+  /**
+   * Deadline of each store operation, in milliseconds; a slower answer counts as a store failure.
+   * @default 1000
+   */
+  storeDeadlineMs?: number | undefined;
+  /** Time source; tests pass a fake clock. @default systemClock */
+  clock?: Clock | undefined;
+}
+
+/** The default values, as documented in the README. */
+export const DEFAULTS = {
+  name: 'bulkhead',
+  maxQueue: 0,
+  maxWaitMs: Number.POSITIVE_INFINITY,
+  order: 'fifo' as QueueOrder,
+  className: 'default',
+  leaseTtlMs: 10_000,
+  wakeupPollMs: 1_000,
+  onStoreError: 'fail-closed' as OnStoreError,
+  storeDeadlineMs: 1_000,
+} as const;
+
+/** One class after validation. */
+export interface ResolvedClass {
+  readonly name: string;
+  readonly index: number;
+  readonly reserved: number;
+  readonly max: number;
+  readonly maxQueue: number;
+  readonly maxWaitMs: number;
+}
+
+/** Every option after validation, defaults applied. */
+export interface ResolvedOptions {
+  readonly name: string;
+  /** The fixed limit, or the adaptive limit's initial value. */
+  readonly maxConcurrent: number;
+  readonly limit: AdaptiveLimit | undefined;
+  readonly order: QueueOrder;
+  readonly classes: readonly ResolvedClass[];
+  readonly defaultClass: ResolvedClass;
+  readonly reservedTotal: number;
+  readonly perKey: { readonly maxConcurrent: number; readonly maxQueue: number } | undefined;
+  readonly store: PermitStore | undefined;
+  readonly leaseTtlMs: number;
+  readonly renewIntervalMs: number;
+  readonly wakeupPollMs: number;
+  readonly onStoreError: OnStoreError;
+  readonly localMaxConcurrent: number;
+  readonly storeDeadlineMs: number;
+  readonly clock: Clock;
+}
+
+const ORDERS: readonly QueueOrder[] = ['fifo', 'lifo'];
+const ON_STORE_ERROR: readonly OnStoreError[] = ['fail-open', 'fail-closed', 'local'];
+
+/** A duration in ms: finite and >= 0, or `Infinity`. */
+function expectWait(name: string, value: unknown): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectNonNegative(name, value);
+}
+
+/** A queue length: an integer >= 0, or `Infinity`. */
+function expectQueue(name: string, value: unknown): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectInteger(name, value, 0);
+}
+
+/**
+ * Validates `options` and applies the defaults.
+ * @throws {TypeError | RangeError} naming the option and showing the bad value.
+ */
+export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
+  expectObject('options', options);
+  const name =
+    options.name === undefined ? DEFAULTS.name : expectNonEmptyString('name', options.name);
+  const limit = options.limit;
+  let maxConcurrent: number;
+  let floor: number;
+  if (limit !== undefined) {
+    if (options.maxConcurrent !== undefined) {
+      throw new TypeError(
+        `Expected either \`maxConcurrent\` or \`limit\`, got both (maxConcurrent ${String(options.maxConcurrent)} and an adaptive limit)`,
+      );
+    }
+    if (typeof limit !== 'object' || limit === null || typeof limit.record !== 'function') {
+      throw new TypeError(
+        'Expected `limit` to be an adaptive limit built by adaptive(), got ' + String(limit),
+      );
+    }
+    maxConcurrent = limit.current;
+    floor = limit.min;
+  } else {
+    if (options.maxConcurrent === undefined) {
+      throw new TypeError(
+        'Expected `maxConcurrent` to be an integer >= 1 (or an adaptive `limit`), got undefined',
+      );
+    }
+    maxConcurrent = expectInteger('maxConcurrent', options.maxConcurrent);
+    floor = maxConcurrent;
+  }
+  const maxQueue = expectQueue('maxQueue', options.maxQueue ?? DEFAULTS.maxQueue);
+  const maxWaitMs = expectWait('maxWaitMs', options.maxWaitMs ?? DEFAULTS.maxWaitMs);
+  const order =
+    options.order === undefined ? DEFAULTS.order : expectOneOf('order', options.order, ORDERS);
+
+  const classes = resolveClasses(options.classes, maxQueue, maxWaitMs);
+  const reservedTotal = classes.reduce((sum, c) => sum + c.reserved, 0);
+  const limitName = limit === undefined ? '`maxConcurrent`' : "the adaptive limit's `min`";
+  if (reservedTotal > floor) {
+    throw new RangeError(
+      `Expected the reserved slots of \`classes\` to fit in ${limitName} (${floor}), got ${reservedTotal} reserved`,
+    );
+  }
+  if (reservedTotal === floor) {
+    // With no shared slot left, a class without a reservation could never run.
+    const starved = classes.find((c) => c.reserved === 0);
+    if (starved) {
+      throw new RangeError(
+        `Expected class \`${starved.name}\` to be able to run, but the other classes reserve all ${floor} slots of ${limitName}`,
+      );
+    }
+  }
+  let defaultClass = classes[classes.length - 1]!;
+  if (options.defaultPriority !== undefined) {
+    const named = classes.find((c) => c.name === options.defaultPriority);
+    if (!named) {
+      throw new RangeError(
+        `Expected \`defaultPriority\` to be one of ${classes.map((c) => `'${c.name}'`).join(' | ')}, got ${JSON.stringify(options.defaultPriority)}`,
+      );
+    }
+    defaultClass = named;
+  }
+
+  let perKey: ResolvedOptions['perKey'];
+  if (options.perKey !== undefined) {
+    expectObject('perKey', options.perKey);
+    perKey = {
+      maxConcurrent: expectInteger('perKey.maxConcurrent', options.perKey.maxConcurrent),
+      maxQueue: expectQueue('perKey.maxQueue', options.perKey.maxQueue ?? Number.POSITIVE_INFINITY),
+    };
+  }
+
+  const leaseTtlMs = expectPositive('leaseTtlMs', options.leaseTtlMs ?? DEFAULTS.leaseTtlMs);
+  const renewIntervalMs = expectPositive(
+    'renewIntervalMs',
+    options.renewIntervalMs ?? leaseTtlMs / 3,
+  );
+  if (renewIntervalMs >= leaseTtlMs) {
+    throw new RangeError(
+      `Expected \`renewIntervalMs\` to be less than \`leaseTtlMs\` (${leaseTtlMs}), got ${renewIntervalMs}`,
+    );
+  }
+  const store = options.store;
+  if (
+    store !== undefined &&
+    (typeof store !== 'object' || store === null || typeof store.space !== 'function')
+  ) {
+    throw new TypeError(
+      `Expected \`store\` to be a permit store (redisStore(), dynamoStore(), memoryStore()), got ${String(store)}`,
+    );
+  }
+
+  return {
+    name,
+    maxConcurrent,
+    limit,
+    order,
+    classes,
+    defaultClass,
+    reservedTotal,
+    perKey,
+    store,
+    leaseTtlMs,
+    renewIntervalMs,
+    wakeupPollMs: expectPositive('wakeupPollMs', options.wakeupPollMs ?? DEFAULTS.wakeupPollMs),
+    onStoreError:
+      options.onStoreError === undefined
+        ? DEFAULTS.onStoreError
+        : expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR),
+    localMaxConcurrent:
+      options.localMaxConcurrent === undefined
+        ? maxConcurrent
+        : expectInteger('localMaxConcurrent', options.localMaxConcurrent),
+    storeDeadlineMs: expectPositive(
+      'storeDeadlineMs',
+      options.storeDeadlineMs ?? DEFAULTS.storeDeadlineMs,
+    ),
+    clock: options.clock ?? systemClock,
+  };
+}
+
+function resolveClasses(
+  classes: BulkheadOptions['classes'],
+  maxQueue: number,
+  maxWaitMs: number,
+): ResolvedClass[] {
+  if (classes === undefined) {
+    return [
+      {
+        name: DEFAULTS.className,
+        index: 0,
+        reserved: 0,
+        max: Number.POSITIVE_INFINITY,
+        maxQueue,
+        maxWaitMs,
+      },
+    ];
+  }
+  expectObject('classes', classes);
+  const names = Object.keys(classes);
+  if (names.length === 0)
+    throw new RangeError('Expected `classes` to name at least one class, got {}');
+  return names.map((className, index) => {
+    const path = `classes.${className}`;
+    const spec = expectObject(path, classes[className]) as PriorityClassOptions;
+    const reserved = expectInteger(`${path}.reserved`, spec.reserved ?? 0, 0);
+    const max =
+      spec.max === undefined || spec.max === Number.POSITIVE_INFINITY
+        ? Number.POSITIVE_INFINITY
+        : expectInteger(`${path}.max`, spec.max);
+    if (max < reserved) {
+      throw new RangeError(
+        `Expected \`${path}.max\` to be at least its \`reserved\` (${reserved}), got ${max}`,
+      );
+    }
+    return {
+      name: className,
+      index,
+      reserved,
+      max,
+      maxQueue:
+        spec.maxQueue === undefined ? maxQueue : expectQueue(`${path}.maxQueue`, spec.maxQueue),
+      maxWaitMs:
+        spec.maxWaitMs === undefined ? maxWaitMs : expectWait(`${path}.maxWaitMs`, spec.maxWaitMs),
+    };
+  });
+}

@@ -1,0 +1,5 @@
+/**
+ * `@breakwater/bulkhead/redis`: the Redis permit store for fleet-wide bulkheads (ioredis `Redis`
+ * or `Cluster`, passed in by you).
+ */
+export { type RedisStoreOptions, redisStore } from './stores/redis.js';

@@ -1,0 +1,73 @@
+/**
+ * The local slot accounting of a bulkhead: running counters per priority class and per key, kept
+ * so that every admission check is O(1). The rule is the one in `admission.ts`: a class uses its
+ * reserved slots first, then borrows idle shared slots up to its `max`.
+ */
+import type { Attributes } from '@opentelemetry/api';
+import type { ResolvedClass } from './options.js';
+import { type HeapEntry, WaiterHeap } from './waiter-heap.js';
+
+/** Where a {@link Waiter} is. */
+export type WaiterState = 'ready' | 'parked' | 'left';
+
+/** A call waiting for a slot. */
+export interface Waiter extends HeapEntry {
+  readonly cls: ClassSlots;
+  readonly keySlots: KeySlots | undefined;
+  /** When it was queued (clock ms), for the wait-duration histogram. */
+  readonly enqueuedAt: number;
+  /**
+   * Where it waits: `'ready'` in its class heap (only a class slot is missing), `'parked'` behind
+   * its key's cap (in `keySlots.parked`), `'left'` once it started or was rejected.
+   */
+  state: WaiterState;
+  /** Hands the slot to the call; called once, after the waiter left every queue. */
+  start(): void;
+  /** Rejects the call; called once, after the waiter left every queue. */
+  fail(error: unknown): void;
+}
+
+/** Counters and queue of one priority class. */
+export interface ClassSlots {
+  readonly spec: ResolvedClass;
+  /** `spec.reserved` and `spec.max`, copied here to save a load on the hot path. */
+  readonly reserved: number;
+  readonly max: number;
+  readonly attributes: Attributes;
+  /** Calls of this class holding a slot. */
+  active: number;
+  /** Calls of this class waiting (in the heap or parked behind a key cap). */
+  queued: number;
+  /** Waiters that only need a class slot, in service order. */
+  readonly ready: WaiterHeap<Waiter>;
+}
+
+/** Counters of one key; exists only while the key has calls running or waiting. */
+export interface KeySlots {
+  readonly key: string;
+  /** Calls of this key holding a slot. */
+  active: number;
+  /** Calls of this key in a class heap: they count against the key's cap already. */
+  ready: number;
+  /** Calls of this key waiting (ready or parked). */
+  queued: number;
+  /** Calls of this key held back by its cap, in arrival order; made when the first one is. */
+  parked: Waiter[] | undefined;
+}
+
+/** Builds the per-class state. */
+export function createClassSlots(
+  spec: ResolvedClass,
+  attributes: Attributes,
+  newestFirst: boolean,
+): ClassSlots {
+  return {
+    spec,
+    reserved: spec.reserved,
+    max: spec.max,
+    attributes,
+    active: 0,
+    queued: 0,
+    ready: new WaiterHeap<Waiter>(newestFirst),
+  };
+}

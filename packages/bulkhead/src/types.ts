@@ -1,0 +1,73 @@
+/**
+ * The public shape of a bulkhead: what `fn` receives, the per-call options, what rejection
+ * listeners get, and the `Bulkhead` interface itself.
+ */
+import type {
+  ExecuteOptions,
+  ExecutionContext,
+  Policy,
+  StoreStatusListener,
+} from '@breakwater/core';
+import type { BulkheadRejectedError, BulkheadRejectionReason } from './errors.js';
+
+/** What `fn` receives inside a bulkhead. */
+export interface BulkheadContext extends ExecutionContext {
+  /**
+   * The fencing token of the fleet permit the call holds (strictly increasing across the fleet),
+   * to pass to a downstream that can refuse stale holders; `undefined` for a local bulkhead or a
+   * call admitted without a permit (`onStoreError: 'fail-open' | 'local'`).
+   */
+  readonly fencingToken: number | undefined;
+}
+
+/** Per-call options of {@link Bulkhead.execute}. */
+export interface BulkheadExecuteOptions extends ExecuteOptions {
+  /** The call's priority class (a key of `classes`). @default the bulkhead's `defaultPriority` */
+  readonly priority?: string | undefined;
+  /** The key (tenant, user) the `perKey` caps apply to; ignored without `perKey`. */
+  readonly key?: string | undefined;
+}
+
+/** What {@link Bulkhead.onRejected} listeners receive. */
+export interface BulkheadRejection {
+  /** Why the call was refused. */
+  readonly reason: BulkheadRejectionReason;
+  /** The call's priority class. */
+  readonly priority: string;
+  /** The call's key, if it had one. */
+  readonly key: string | undefined;
+  /** The error the call was rejected with. */
+  readonly error: BulkheadRejectedError;
+}
+
+/** A bulkhead: caps how many calls run at once, locally or across a fleet. */
+export interface Bulkhead extends Policy<BulkheadContext> {
+  /** The bulkhead's name. */
+  readonly name: string;
+  /** The current limit (the adaptive limit's value, or the fixed `maxConcurrent`). */
+  readonly maxConcurrent: number;
+  /** Calls of this process running `fn` now. */
+  readonly active: number;
+  /** Calls of this process waiting for a slot or a fleet permit. */
+  readonly queued: number;
+  /**
+   * Runs `fn` once a slot (and, with a store, a fleet permit) is free. Rejects with a
+   * {@link BulkheadRejectedError} when the queue is full or the wait too long, with
+   * `signal.reason` when the caller aborts, and otherwise settles like `fn`.
+   * @throws {RangeError} (as a rejection) for a `priority` that is not a class of the bulkhead.
+   */
+  execute<T>(
+    fn: (ctx: BulkheadContext) => T | PromiseLike<T>,
+    options?: BulkheadExecuteOptions,
+  ): Promise<T>;
+  /** Subscribes to rejections; returns a function that unsubscribes. */
+  onRejected(listener: (rejection: BulkheadRejection) => void): () => void;
+  /**
+   * Subscribes to the permit store's status: called once when it starts failing (`onStoreError`
+   * applies from then on) and once when it answers again. Returns a function that unsubscribes;
+   * a local bulkhead has no store and never calls it.
+   */
+  onStoreStatusChange(listener: StoreStatusListener): () => void;
+  /** Stops listening for fleet wake-ups; closes nothing the user passed in. */
+  close(): Promise<void>;
+}
