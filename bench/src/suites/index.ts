@@ -5,11 +5,13 @@
 import type { Suite } from '../harness.js';
 import { bulkheadSuites } from './bulkhead.js';
 import { coreSuites } from './core.js';
+import { rateLimitSuites } from './rate-limit.js';
 import { retrySuites } from './retry.js';
 
 /** Every registered suite, in the order `pnpm bench` runs them. */
 export const suites: readonly Suite[] = [
   ...coreSuites,
   ...retrySuites,
+  ...rateLimitSuites,
   ...bulkheadSuites,
 ];

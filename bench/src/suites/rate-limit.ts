@@ -1,0 +1,218 @@
+/**
+ * `@breakwater/rate-limit` against rate-limiter-flexible and bottleneck, on the same machine and
+ * the same Redis (`REDIS_URL`, default `redis://127.0.0.1:6379`). Limits are set so high that no
+ * call is ever denied: the tables measure what a decision costs, not the limit.
+ *
+ * - Memory: one decision per call, `limit()` vs `RateLimiterMemory.consume()`, over 1,000 keys.
+ * - Redis, one caller: one awaited decision at a time; the baseline is a bare EVALSHA of a trivial
+ *   script, the floor of any one-round-trip decision.
+ * - Redis, 64 concurrent callers: one "call" is 64 decisions in flight at once (per-decision
+ *   numbers are the table's ÷ 64); with reservation mode, a replica takes 100 permits per trip.
+ * - Queued: `acquire()` then the task vs bottleneck's `schedule()` with `maxConcurrent` and a
+ *   `reservoir`, both in memory, permits available.
+ */
+import { rateLimiter } from '@breakwater/rate-limit';
+import { redisStore } from '@breakwater/rate-limit/redis';
+import Bottleneck from 'bottleneck';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import type { Suite } from '../harness.js';
+
+const BREAKWATER = '@breakwater/rate-limit';
+const FLEXIBLE = 'rate-limiter-flexible';
+const BOTTLENECK = 'bottleneck';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `bwbench:${process.pid}:rl`;
+/** Never reached: every decision admits. */
+const HUGE = 1_000_000_000;
+const KEYS = Array.from({ length: 1000 }, (_, i) => `tenant-${i}`);
+const CONCURRENCY = 64;
+
+let turn = 0;
+/** The next key, round robin, so that no one key stays hot in a CPU cache. */
+const nextKey = (): string => KEYS[turn++ % KEYS.length]!;
+
+const bwMemory = rateLimiter({ name: 'bench-memory', limit: HUGE, intervalMs: 1000 });
+const rlfMemory = new RateLimiterMemory({ points: HUGE, duration: 1 });
+
+/** In-process decisions. */
+export const rateLimitMemory: Suite = {
+  id: 'rate-limit/memory',
+  title: 'Rate limit decisions in memory',
+  description:
+    'One decision per call over 1,000 keys, nothing denied. Baseline: awaiting a resolved ' +
+    'promise, the floor of any promise-returning API.',
+  baseline: { name: 'await Promise.resolve()', fn: () => Promise.resolve(1) },
+  cases: [
+    {
+      name: 'breakwater limit() (gcra, memoryStore)',
+      library: BREAKWATER,
+      fn: () => bwMemory.limit(nextKey()),
+    },
+    {
+      name: 'RateLimiterMemory.consume()',
+      library: FLEXIBLE,
+      fn: () => rlfMemory.consume(nextKey()),
+    },
+  ],
+};
+
+interface RedisFixture {
+  client: Redis;
+  sha: string;
+  bw: ReturnType<typeof rateLimiter>;
+  bwReserve: ReturnType<typeof rateLimiter>;
+  rlf: RateLimiterRedis;
+}
+
+let fixture: RedisFixture | undefined;
+let users = 0;
+
+function f(): RedisFixture {
+  if (fixture === undefined) throw new Error('rate-limit bench fixture used before setup');
+  return fixture;
+}
+
+async function setup(): Promise<void> {
+  users++;
+  if (fixture !== undefined) return;
+  const client = new Redis(REDIS_URL);
+  const sha = (await client.script('LOAD', 'return 1')) as string;
+  const store = redisStore({ client, prefix: PREFIX });
+  fixture = {
+    client,
+    sha,
+    bw: rateLimiter({ name: 'bench-redis', limit: HUGE, intervalMs: 1000, store }),
+    bwReserve: rateLimiter({
+      name: 'bench-redis-reserve',
+      limit: HUGE,
+      intervalMs: 1000,
+      burst: 1000,
+      store,
+      reserve: { batch: 100 },
+    }),
+    rlf: new RateLimiterRedis({
+      storeClient: client,
+      keyPrefix: `${PREFIX}:rlf`,
+      points: HUGE,
+      duration: 1,
+    }),
+  };
+}
+
+async function teardown(): Promise<void> {
+  if (--users > 0 || fixture === undefined) return;
+  const { client } = fixture;
+  fixture = undefined;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== '0');
+  await client.quit();
+}
+
+const evalshaTrivial = () => f().client.evalsha(f().sha, 0);
+
+/** One awaited decision at a time through Redis. */
+export const rateLimitRedisLatency: Suite = {
+  id: 'rate-limit/redis-latency',
+  title: 'Rate limit through Redis, one caller awaiting each decision',
+  description:
+    'Latency of one decision. Baseline: a bare EVALSHA of `return 1` on the same connection, the ' +
+    'one-round-trip floor (target: breakwater within 1.2× of it).',
+  setup,
+  teardown,
+  baseline: { name: 'EVALSHA trivial script', library: 'ioredis', fn: evalshaTrivial },
+  cases: [
+    {
+      name: 'breakwater limit() (gcra, redisStore)',
+      library: BREAKWATER,
+      fn: () => f().bw.limit(nextKey()),
+    },
+    { name: 'RateLimiterRedis.consume()', library: FLEXIBLE, fn: () => f().rlf.consume(nextKey()) },
+  ],
+};
+
+function concurrently(decide: () => Promise<unknown>): () => Promise<unknown> {
+  return () => Promise.all(Array.from({ length: CONCURRENCY }, decide));
+}
+
+/** 64 decisions in flight at once through Redis. */
+export const rateLimitRedisConcurrent: Suite = {
+  id: 'rate-limit/redis-64',
+  title: `Rate limit through Redis, ${CONCURRENCY} concurrent callers`,
+  description:
+    `One call = ${CONCURRENCY} decisions in flight at once (ioredis pipelines them on one ` +
+    'connection). Targets: breakwater ≥ 1.5× rate-limiter-flexible; with reservation mode ' +
+    '(batch 100: one round trip per 100 decisions of a key) ≥ 10×.',
+  setup,
+  teardown,
+  baseline: {
+    name: `${CONCURRENCY} × EVALSHA trivial script`,
+    library: 'ioredis',
+    fn: concurrently(evalshaTrivial),
+  },
+  cases: [
+    {
+      name: 'breakwater limit()',
+      library: BREAKWATER,
+      fn: concurrently(() => f().bw.limit(nextKey())),
+    },
+    {
+      name: 'breakwater limit(), reserve: { batch: 100 }',
+      library: BREAKWATER,
+      fn: concurrently(() => f().bwReserve.limit(KEYS[turn++ % 8]!)),
+      note: 'reservation mode on 8 hot keys: the fleet may run ahead of the exact limit by replicas × 99',
+    },
+    {
+      name: 'RateLimiterRedis.consume()',
+      library: FLEXIBLE,
+      fn: concurrently(() => f().rlf.consume(nextKey())),
+    },
+  ],
+};
+
+const bwQueue = rateLimiter({ name: 'bench-queue', limit: HUGE, intervalMs: 1000 });
+const bottleneck = new Bottleneck({ maxConcurrent: CONCURRENCY, reservoir: HUGE });
+const task = async () => 42;
+
+/** Waiting for a permit, then running the task: the queued case. */
+export const rateLimitQueued: Suite = {
+  id: 'rate-limit/queued',
+  title: 'Queued: wait for a permit, then run the task (memory)',
+  description:
+    `One call = ${CONCURRENCY} tasks submitted at once, each waiting for its permit and then ` +
+    "running. breakwater acquire() + task vs bottleneck's schedule() with maxConcurrent and a " +
+    'reservoir. Baseline: the tasks run bare.',
+  baseline: { name: `${CONCURRENCY} × await task()`, fn: concurrently(task) },
+  cases: [
+    {
+      name: 'breakwater acquire() then task',
+      library: BREAKWATER,
+      fn: concurrently(async () => {
+        await bwQueue.acquire(nextKey());
+        return task();
+      }),
+    },
+    {
+      name: 'breakwater execute(task, { maxWaitMs })',
+      library: BREAKWATER,
+      fn: concurrently(() => bwQueue.execute(task, { key: nextKey(), maxWaitMs: 10_000 })),
+    },
+    {
+      name: 'bottleneck schedule(task)',
+      library: BOTTLENECK,
+      fn: concurrently(() => bottleneck.schedule(task)),
+    },
+  ],
+};
+
+/** The rate-limit suites, in the order they run. */
+export const rateLimitSuites: readonly Suite[] = [
+  rateLimitMemory,
+  rateLimitRedisLatency,
+  rateLimitRedisConcurrent,
+  rateLimitQueued,
+];

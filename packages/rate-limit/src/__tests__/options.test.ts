@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { rateLimiter } from '../index.js';
+
+const base = { name: 'v', limit: 10, intervalMs: 1000 };
+
+describe('option validation', () => {
+  it.each([
+    [{ ...base, limit: -1 }, RangeError, 'Expected `limit` to be a finite number > 0, got -1'],
+    [{ ...base, limit: 0 }, RangeError, 'Expected `limit` to be a finite number > 0, got 0'],
+    [
+      { ...base, limit: Number.POSITIVE_INFINITY },
+      RangeError,
+      'Expected `limit` to be a finite number > 0, got Infinity',
+    ],
+    [
+      { ...base, intervalMs: Number.NaN },
+      RangeError,
+      'Expected `intervalMs` to be a finite number > 0, got NaN',
+    ],
+    [
+      { ...base, intervalMs: '1s' },
+      TypeError,
+      'Expected `intervalMs` to be a finite number > 0, got "1s"',
+    ],
+    [{ ...base, burst: -1 }, RangeError, 'Expected `burst` to be a finite number >= 0, got -1'],
+    [{ ...base, name: '' }, TypeError, 'Expected `name` to be a non-empty string, got ""'],
+    [
+      { ...base, algorithm: 'leaky' },
+      TypeError,
+      "Expected `algorithm` to be one of 'gcra' | 'token-bucket' | 'sliding-window' | 'fixed-window', got \"leaky\"",
+    ],
+    [
+      {
+        name: 'v',
+        limits: [
+          { limit: 1, intervalMs: 1000 },
+          { limit: 5, intervalMs: -2 },
+        ],
+      },
+      RangeError,
+      'Expected `limits[1].intervalMs` to be a finite number > 0, got -2',
+    ],
+    [
+      { ...base, limits: [{ limit: 1, intervalMs: 1 }] },
+      TypeError,
+      'Expected either `limit` + `intervalMs` or `limits`, got both',
+    ],
+    [{ name: 'v', limits: [] }, TypeError, 'Expected `limits` to be a non-empty array'],
+    [
+      { ...base, onStoreError: 'ignore' },
+      TypeError,
+      "Expected `onStoreError` to be one of 'fail-open' | 'fail-closed' | 'local', got \"ignore\"",
+    ],
+    [{ ...base, localShare: 1.5 }, RangeError, 'Expected `localShare` in (0, 1], got 1.5'],
+    [
+      { ...base, storeDeadlineMs: 0 },
+      RangeError,
+      'Expected `storeDeadlineMs` to be a finite number > 0, got 0',
+    ],
+    [
+      { ...base, denyCache: { maxKeys: 0 } },
+      RangeError,
+      'Expected `denyCache.maxKeys` to be an integer >= 1, got 0',
+    ],
+    [
+      { ...base, reserve: { batch: 1.5 } },
+      RangeError,
+      'Expected `reserve.batch` to be an integer >= 1, got 1.5',
+    ],
+    [
+      { ...base, reserve: { batch: 5 } },
+      RangeError,
+      'Expected `reserve.batch` to be at most 1 (the most the limits admit at once; raise `burst`), got 5',
+    ],
+  ])('rejects %j', (options, type, message) => {
+    expect(() => rateLimiter(options as never)).toThrow(type);
+    expect(() => rateLimiter(options as never)).toThrow(message);
+  });
+
+  it('rejects bad per-call input with named errors', async () => {
+    const limiter = rateLimiter({ ...base, burst: 4 });
+    await expect(limiter.limit('')).rejects.toThrow(
+      'Expected `key` to be a non-empty string, got ""',
+    );
+    await expect(limiter.limit(42 as never)).rejects.toThrow(TypeError);
+    await expect(limiter.limit('k', { cost: 0 })).rejects.toThrow(
+      'Expected `cost` to be a finite number > 0, got 0',
+    );
+    await expect(limiter.limit('k', { cost: -1 })).rejects.toThrow(RangeError);
+    await expect(limiter.limit('k', { cost: 6 })).rejects.toThrow(
+      'Expected `cost` to be at most 5 (the most the limits can ever admit at once), got 6',
+    );
+    await expect(limiter.acquire('k', { maxWaitMs: -1 })).rejects.toThrow(
+      'Expected `maxWaitMs` to be a finite number >= 0, got -1',
+    );
+    await expect(limiter.peek('')).rejects.toThrow(TypeError);
+    await expect(limiter.reset('')).rejects.toThrow(TypeError);
+    await expect(limiter.execute(() => 1, { key: '' })).rejects.toThrow(TypeError);
+  });
+
+  it('window algorithms admit limit + burst at once, so that is the largest cost', async () => {
+    const limiter = rateLimiter({ ...base, burst: 2, algorithm: 'fixed-window' });
+    await expect(limiter.limit('k', { cost: 12 })).resolves.toMatchObject({
+      allowed: true,
+      remaining: 0,
+    });
+    await expect(limiter.limit('k', { cost: 13 })).rejects.toThrow('at most 12');
+  });
+
+  it('hashes nothing away: a 10 kB key is accepted', async () => {
+    const limiter = rateLimiter(base);
+    await expect(limiter.limit('x'.repeat(10_000))).resolves.toMatchObject({ allowed: true });
+  });
+});

@@ -1,0 +1,344 @@
+import { keyBuilder } from '@breakwater/core/redis';
+import { runContractSuite } from '@breakwater/testkit';
+import fc from 'fast-check';
+import type { Cluster, Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { compileLimit } from '../algorithms/compile.js';
+import { ALGORITHM_NAMES, ALGORITHMS } from '../algorithms/index.js';
+import { dynamoStore } from '../dynamodb.js';
+import { memoryStore, rateLimiter } from '../index.js';
+import { redisStore } from '../redis.js';
+import type { RateLimitStore, StoreHandle } from '../store.js';
+
+interface StoreUnderTest {
+  store: RateLimitStore;
+  /** DynamoDB: the commands sent, by class name. */
+  requests?: string[];
+  redis?: Redis | Cluster;
+  prefix?: string;
+}
+
+/**
+ * Intervals so long (≈ 31 years, windows aligned on multiples of 10^12 ms since the epoch) that the
+ * seconds a test takes on a real server clock never change a decision, and no window boundary
+ * falls inside a test run.
+ */
+const LONG = 1e12;
+
+runContractSuite<StoreUnderTest>(
+  'rate-limit store',
+  {
+    memory: () => ({ store: memoryStore() }),
+    redis: ({ client, prefix }) => ({
+      store: redisStore({ client, prefix }),
+      redis: client,
+      prefix,
+    }),
+    dynamodb: ({ client, tableName, prefix }) => {
+      const requests: string[] = [];
+      const counting = {
+        send: (command: { constructor: { name: string } }, options?: unknown) => {
+          requests.push(command.constructor.name);
+          return (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
+        },
+      } as unknown as typeof client;
+      return { store: dynamoStore({ client: counting, tableName, prefix }), prefix, requests };
+    },
+  },
+  ({ makeStore, backend }) => {
+    describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
+      const capacityOf = (limit: number, burst: number) =>
+        compileLimit(algorithm, limit, LONG, burst).capacity;
+
+      it('admits the capacity of a fresh key, then denies, counting remaining down', async () => {
+        const { store } = await makeStore();
+        const limiter = rateLimiter({
+          name: 'fresh',
+          limit: 5,
+          intervalMs: LONG,
+          burst: 2,
+          algorithm,
+          store,
+          denyCache: false,
+        });
+        const capacity = capacityOf(5, 2);
+        for (let i = 1; i <= capacity; i++) {
+          const decision = await limiter.limit('k');
+          expect(decision).toMatchObject({
+            allowed: true,
+            remaining: capacity - i,
+            source: 'store',
+          });
+        }
+        const denied = await limiter.limit('k');
+        expect(denied).toMatchObject({ allowed: false, remaining: 0, limit: 5, intervalMs: LONG });
+        expect(denied.retryAfterMs).toBeGreaterThan(0);
+        expect(denied.resetAfterMs).toBeGreaterThan(0);
+      });
+
+      it('peek changes nothing; reset forgets the key; keys and limiter names are separate', async () => {
+        const { store } = await makeStore();
+        const options = { limit: 3, intervalMs: LONG, algorithm, store, denyCache: false } as const;
+        const a = rateLimiter({ name: 'a', ...options });
+        const b = rateLimiter({ name: 'b', ...options });
+        const capacity = capacityOf(3, 0);
+        for (let i = 0; i < capacity; i++) await a.limit('k');
+        expect(await a.peek('k')).toMatchObject({ allowed: false, remaining: 0 });
+        expect(await a.peek('k')).toMatchObject({ allowed: false, remaining: 0 });
+        expect(await a.peek('other')).toMatchObject({ allowed: true, remaining: capacity });
+        expect(await b.peek('k')).toMatchObject({ allowed: true, remaining: capacity });
+        await a.reset('k');
+        expect(await a.limit('k')).toMatchObject({ allowed: true, remaining: capacity - 1 });
+      });
+
+      it('several limits: all consume or none', async () => {
+        const { store } = await makeStore();
+        // Limit A admits 4 at once, limit B (twice the interval) admits 2.
+        const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
+        const limitA = compileLimit(algorithm, 4, LONG, bucket ? 3 : 0);
+        const limitB = compileLimit(algorithm, 2, 2 * LONG, bucket ? 1 : 0);
+        const impl = ALGORITHMS[algorithm];
+        const handle = store.open({ name: 'multi', layout: algorithm, limits: [limitA, limitB] });
+        const first = await handle.consume('k', 2, 2, Date.now(), undefined);
+        expect(first).toMatchObject({ allowed: true, granted: 2 });
+        expect(impl.remaining(first.state, 0, first.now, limitA)).toBe(2);
+        expect(impl.remaining(first.state, impl.stateSize, first.now, limitB)).toBe(0);
+        const denied = await handle.consume('k', 1, 1, Date.now(), undefined);
+        expect(denied).toMatchObject({ allowed: false, granted: 0 });
+        // B refused, so A gave nothing either.
+        expect(impl.remaining(denied.state, 0, denied.now, limitA)).toBe(2);
+        const decision = rateLimiter({
+          name: 'multi',
+          limits: [
+            { limit: 4, intervalMs: LONG, burst: limitA.burst },
+            { limit: 2, intervalMs: 2 * LONG, burst: limitB.burst },
+          ],
+          algorithm,
+          store,
+          denyCache: false,
+        });
+        expect(await decision.limit('k')).toMatchObject({
+          allowed: false,
+          limit: 2,
+          intervalMs: 2 * LONG,
+        });
+      });
+
+      it("admits at most the bound on the store's own clock, for random bursts (property)", async () => {
+        const { store } = await makeStore();
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.integer({ min: 1, max: 8 }),
+            fc.integer({ min: 0, max: 4 }),
+            fc.array(
+              fc.record({
+                pause: fc.integer({ min: 0, max: 6 }),
+                cost: fc.integer({ min: 1, max: 3 }),
+                burst: fc.integer({ min: 1, max: 6 }),
+              }),
+              { minLength: 3, maxLength: 12 },
+            ),
+            async (limit, burst, steps) => {
+              const intervalMs = 40;
+              const lim = compileLimit(algorithm, limit, intervalMs, burst);
+              const handle = store.open({
+                name: `prop-${run++}`,
+                layout: algorithm,
+                limits: [lim],
+              });
+              const events: [number, number][] = [];
+              for (const step of steps) {
+                if (step.pause > 0) await new Promise((resolve) => setTimeout(resolve, step.pause));
+                const cost = Math.min(step.cost, lim.capacity);
+                const results = await Promise.all(
+                  Array.from({ length: step.burst }, () =>
+                    handle.consume('k', cost, cost, Date.now(), undefined),
+                  ),
+                );
+                for (const r of results) if (r.allowed) events.push([r.now, cost]);
+              }
+              events.sort((a, b) => a[0] - b[0]);
+              const bound =
+                algorithm === 'gcra' || algorithm === 'token-bucket'
+                  ? limit + burst
+                  : 2 * (limit + burst);
+              for (let i = 0; i < events.length; i++) {
+                let sum = 0;
+                for (
+                  let j = i;
+                  j < events.length && events[j]![0] < events[i]![0] + intervalMs;
+                  j++
+                )
+                  sum += events[j]![1];
+                expect(sum).toBeLessThanOrEqual(bound);
+              }
+            },
+          ),
+          { numRuns: 12 },
+        );
+      });
+
+      it('returns refunded permits', async () => {
+        const { store } = await makeStore();
+        const lim = compileLimit(algorithm, 5, LONG, 4);
+        const handle: StoreHandle = store.open({
+          name: 'refund',
+          layout: algorithm,
+          limits: [lim],
+        });
+        const taken = await handle.consume('k', lim.capacity, lim.capacity, Date.now(), undefined);
+        expect(taken).toMatchObject({ allowed: true, granted: lim.capacity });
+        await handle.refund('k', 2, taken.now, Date.now(), undefined);
+        expect(await handle.peek('k', 2, Date.now(), undefined)).toMatchObject({
+          allowed: true,
+          granted: 0,
+        });
+        expect(await handle.peek('k', 3, Date.now(), undefined)).toMatchObject({ allowed: false });
+      });
+
+      it('settles for minCost when the full cost does not fit', async () => {
+        const { store } = await makeStore();
+        const lim = compileLimit(algorithm, 5, LONG, 4);
+        const handle = store.open({ name: 'min', layout: algorithm, limits: [lim] });
+        await handle.consume('k', lim.capacity - 2, lim.capacity - 2, Date.now(), undefined);
+        expect(await handle.consume('k', 5, 1, Date.now(), undefined)).toMatchObject({
+          allowed: true,
+          granted: 1,
+        });
+        expect(await handle.consume('k', 5, 2, Date.now(), undefined)).toMatchObject({
+          allowed: false,
+          granted: 0,
+        });
+      });
+    });
+
+    it('mixes algorithms across limits: a GCRA rate and a fixed-window quota, consumed together', async () => {
+      const { store } = await makeStore();
+      const limiter = rateLimiter({
+        name: 'mixed',
+        algorithm: 'gcra',
+        limits: [
+          { limit: 5, intervalMs: LONG, burst: 4 },
+          { limit: 3, intervalMs: 2 * LONG, algorithm: 'fixed-window' },
+        ],
+        store,
+        denyCache: false,
+      });
+      expect(limiter.limits.map((l) => l.algorithm)).toEqual(['gcra', 'fixed-window']);
+      expect(await limiter.limit('k', { cost: 2 })).toMatchObject({
+        allowed: true,
+        limit: 3,
+        remaining: 1,
+      });
+      expect(await limiter.limit('k')).toMatchObject({ allowed: true, limit: 3, remaining: 0 });
+      expect(await limiter.limit('k')).toMatchObject({
+        allowed: false,
+        limit: 3,
+        intervalMs: 2 * LONG,
+      });
+      // The GCRA rate gave 3 of its 5 and nothing to the refused call.
+      const limits = [
+        compileLimit('gcra', 5, LONG, 4),
+        compileLimit('fixed-window', 3, 2 * LONG, 0),
+      ];
+      const handle = store.open({ name: 'mixed', layout: 'gcra+fixed-window', limits });
+      const peeked = await handle.peek('k', 1, Date.now(), undefined);
+      expect(peeked.allowed).toBe(false);
+      expect(ALGORITHMS.gcra.remaining(peeked.state, 0, peeked.now, limits[0]!)).toBe(2);
+      expect(ALGORITHMS['fixed-window'].remaining(peeked.state, 1, peeked.now, limits[1]!)).toBe(0);
+      await expect(limiter.limit('k', { cost: 4 })).rejects.toThrow('at most 3');
+    });
+
+    it('decides concurrent calls atomically: exactly the capacity passes', async () => {
+      const { store } = await makeStore();
+      const limiters = [0, 1, 2].map(() =>
+        rateLimiter({
+          name: 'race',
+          limit: 10,
+          intervalMs: LONG,
+          burst: 9,
+          store,
+          denyCache: false,
+          storeDeadlineMs: 20_000,
+          onStoreError: 'fail-closed',
+        }),
+      );
+      const decisions = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => limiters[i % 3]!.limit('k')),
+      );
+      expect(decisions.filter((d) => d.source !== 'store')).toEqual([]);
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    });
+
+    it('hashes keys over 256 bytes without mixing them up', async () => {
+      const { store } = await makeStore();
+      const limiter = rateLimiter({
+        name: 'long',
+        limit: 1,
+        intervalMs: LONG,
+        store,
+        denyCache: false,
+      });
+      const long = 'x'.repeat(300);
+      expect((await limiter.limit(`${long}a`)).allowed).toBe(true);
+      expect((await limiter.limit(`${long}b`)).allowed).toBe(true);
+      expect((await limiter.limit(`${long}a`)).allowed).toBe(false);
+      expect((await limiter.limit('{tag}:with:colons')).allowed).toBe(true);
+    });
+
+    if (backend === 'dynamodb') {
+      it('costs one conditional UpdateItem per decision in the steady state, and none to deny', async () => {
+        const { store, requests } = await makeStore();
+        const limiter = rateLimiter({
+          name: 'cost',
+          limit: 5,
+          intervalMs: LONG,
+          burst: 4,
+          store,
+          denyCache: false,
+        });
+        for (let i = 0; i < 5; i++) expect((await limiter.limit('k')).allowed).toBe(true);
+        expect(requests).toEqual(Array.from({ length: 5 }, () => 'UpdateItemCommand'));
+        expect((await limiter.limit('k')).allowed).toBe(false);
+        expect(requests).toHaveLength(5);
+      });
+    }
+
+    if (backend === 'redis' || backend === 'redis-cluster') {
+      it('decides with the server clock and expires idle keys', async () => {
+        const { store, redis, prefix } = await makeStore();
+        // A client clock a day off changes nothing: Redis decides with TIME.
+        const skewed = { now: () => Date.now() + 86_400_000, sleep: () => Promise.resolve() };
+        const limiter = rateLimiter({
+          name: 'ttl',
+          limit: 10,
+          intervalMs: 1000,
+          burst: 4,
+          store,
+          clock: skewed,
+          denyCache: false,
+        });
+        for (let i = 0; i < 5; i++) expect((await limiter.limit('k')).allowed).toBe(true);
+        expect((await limiter.limit('k')).allowed).toBe(false);
+        const key = keyBuilder({ prefix, pattern: 'rate-limit', name: 'ttl' }).redisKey(
+          'k',
+          'gcra',
+        );
+        const ttl = await redis!.pttl(key);
+        expect(ttl).toBeGreaterThan(400);
+        expect(ttl).toBeLessThanOrEqual(500);
+      });
+
+      it('survives a flushed script cache (NOSCRIPT → EVAL)', async () => {
+        const { store, redis } = await makeStore();
+        const limiter = rateLimiter({ name: 'noscript', limit: 10, intervalMs: LONG, store });
+        expect((await limiter.limit('k')).allowed).toBe(true);
+        if ('nodes' in redis!)
+          await Promise.all(redis.nodes('master').map((node) => node.script('FLUSH')));
+        else await redis!.script('FLUSH');
+        expect((await limiter.limit('k2')).allowed).toBe(true);
+      });
+    }
+  },
+);

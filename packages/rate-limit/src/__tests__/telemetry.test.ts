@@ -1,0 +1,82 @@
+import { fakeClock, installOtel } from '@breakwater/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  METRIC_DECISIONS,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
+  METRIC_WAIT_DURATION,
+  rateLimiter,
+} from '../index.js';
+import { scriptedStore } from './helpers.js';
+
+let otel: ReturnType<typeof installOtel> | undefined;
+afterEach(async () => {
+  await otel?.uninstall();
+  otel = undefined;
+});
+
+describe('telemetry', () => {
+  it('counts decisions by decision and source, never with the key', async () => {
+    otel = installOtel();
+    const clock = fakeClock(0);
+    const store = scriptedStore();
+    const limiter = rateLimiter({ name: 'tel', limit: 1, intervalMs: 1000, store, clock });
+    await limiter.limit('secret-user-key');
+    await limiter.limit('secret-user-key');
+    await limiter.limit('secret-user-key');
+    const base = { 'breakwater.policy.name': 'tel', 'breakwater.store': 'scripted' };
+    expect(
+      await otel.sum(METRIC_DECISIONS, {
+        ...base,
+        'breakwater.rate_limit.decision': 'allowed',
+        'breakwater.rate_limit.source': 'store',
+      }),
+    ).toBe(1);
+    expect(
+      await otel.sum(METRIC_DECISIONS, {
+        'breakwater.rate_limit.decision': 'denied',
+        'breakwater.rate_limit.source': 'local-cache',
+      }),
+    ).toBe(2);
+    expect(
+      await otel.sum(METRIC_STORE_DURATION, { 'breakwater.rate_limit.operation': 'consume' }),
+    ).toBe(1);
+    const serialized = JSON.stringify(await otel.collect());
+    expect(serialized).not.toContain('secret-user-key');
+  });
+
+  it('records acquire() waits and store errors, and adds a span event on denial', async () => {
+    otel = installOtel();
+    const clock = fakeClock(0);
+    const store = scriptedStore();
+    const limiter = rateLimiter({ name: 'tel2', limit: 10, intervalMs: 1000, store, clock });
+    await limiter.acquire('k');
+    const waiting = limiter.acquire('k');
+    await clock.advance(100);
+    await waiting;
+    expect(
+      await otel.sum(METRIC_WAIT_DURATION, { 'breakwater.rate_limit.outcome': 'acquired' }),
+    ).toBe(2);
+    const histogram = await otel.metric(METRIC_WAIT_DURATION);
+    expect(histogram?.unit).toBe('s');
+
+    await otel.tracer.startActiveSpan('request', async (span) => {
+      await limiter.limit('k');
+      span.end();
+    });
+    const events = otel.spans().flatMap((span) => span.events.map((event) => event.name));
+    expect(events).toContain('breakwater.rate_limit.denied');
+
+    store.failure = new Error('connection refused');
+    await limiter.limit('other');
+    expect(
+      await otel.sum(METRIC_STORE_ERRORS, { 'breakwater.rate_limit.operation': 'consume' }),
+    ).toBe(1);
+    expect(
+      await otel.sum(METRIC_DECISIONS, {
+        'breakwater.rate_limit.decision': 'allowed',
+        'breakwater.rate_limit.source': 'degraded',
+      }),
+    ).toBe(1);
+  });
+});

@@ -1,0 +1,5 @@
+/**
+ * `@breakwater/rate-limit/dynamodb`: the DynamoDB store. Needs `@aws-sdk/client-dynamodb` (a peer
+ * dependency you install).
+ */
+export { type DynamoStoreOptions, dynamoStore } from './stores/dynamodb.js';

@@ -1,0 +1,40 @@
+export type { AlgorithmName } from './algorithms/limit.js';
+export type { DecisionSource, RateLimitDecision } from './decision.js';
+export { isRateLimitedError, RateLimitedError, type RateLimitedErrorOptions } from './errors.js';
+export { type HeaderPolicy, type RateLimitHeaders, rateLimitHeaders } from './headers.js';
+export type {
+  AcquireOptions,
+  LimitCallOptions,
+  LimitDefinition,
+  RateLimitExecuteOptions,
+  RateLimiter,
+} from './limiter-api.js';
+export {
+  DEFAULTS,
+  type LimitOptions,
+  type OnStoreError,
+  type RateLimiterOptions,
+  type ReserveOptions,
+} from './options.js';
+export { rateLimiter } from './rate-limiter.js';
+export type {
+  LimiterShape,
+  MaybePromise,
+  RateLimitStore,
+  StoreHandle,
+  StoreResult,
+} from './store.js';
+export type { StoreStatus, StoreStatusChange } from './store-calls.js';
+export { DEFAULT_MEMORY_MAX_KEYS, type MemoryStoreOptions, memoryStore } from './stores/memory.js';
+export {
+  ATTR_DECISION,
+  ATTR_OPERATION,
+  ATTR_OUTCOME,
+  ATTR_SOURCE,
+  EVENT_DEGRADED,
+  EVENT_DENIED,
+  METRIC_DECISIONS,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
+  METRIC_WAIT_DURATION,
+} from './telemetry.js';

@@ -1,0 +1,103 @@
+/**
+ * The public shape of a rate limiter and the options of its calls; `rate-limiter.ts` implements it.
+ */
+import type { ExecuteOptions, ExecutionContext, Policy } from '@breakwater/core';
+import type { AlgorithmName } from './algorithms/limit.js';
+import type { RateLimitDecision } from './decision.js';
+import type { StoreStatus, StoreStatusChange } from './store-calls.js';
+
+/** Per-call options of {@link RateLimiter.limit} and {@link RateLimiter.peek}. */
+export interface LimitCallOptions {
+  /**
+   * Weight of the call; a finite number > 0, at most what the limits admit at once.
+   * @default 1
+   */
+  cost?: number | undefined;
+  /** Cancels the store call; the method then rejects with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Per-call options of {@link RateLimiter.acquire}. */
+export interface AcquireOptions extends LimitCallOptions {
+  /**
+   * The longest the call may wait, in milliseconds (≥ 0). When the key cannot be admitted within
+   * it, `acquire` rejects at once with a {@link RateLimitedError} rather than waiting in vain.
+   * @default Infinity
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** Per-call options of {@link RateLimiter.execute}. */
+export interface RateLimitExecuteOptions extends ExecuteOptions {
+  /**
+   * The key whose limit the call counts against. Calls without one share the limiter's
+   * policy-wide limit (the store key of an empty user key).
+   */
+  key?: string | undefined;
+  /**
+   * Weight of the call.
+   * @default 1
+   */
+  cost?: number | undefined;
+  /**
+   * Wait up to this long for a permit (like {@link RateLimiter.acquire}) instead of rejecting at
+   * once.
+   * @default 0
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** One limit of a limiter, as configured. */
+export interface LimitDefinition {
+  /** Cost admitted per interval at the sustained rate. */
+  readonly limit: number;
+  /** The interval, in milliseconds. */
+  readonly intervalMs: number;
+  /** Extra cost admitted on top of the sustained rate. */
+  readonly burst: number;
+  /** The algorithm metering it. */
+  readonly algorithm: AlgorithmName;
+}
+
+/** A rate limiter; see {@link rateLimiter}. */
+export interface RateLimiter extends Policy<ExecutionContext> {
+  /** The limiter's name. */
+  readonly name: string;
+  /** The limiter's algorithm (the default of its limits). */
+  readonly algorithm: AlgorithmName;
+  /** The limits, checked and consumed together. */
+  readonly limits: readonly LimitDefinition[];
+  /** The store kind: `'memory'`, `'redis'`, `'dynamodb'`. */
+  readonly storeKind: string;
+  /** `'degraded'` while the store fails; `'healthy'` otherwise. */
+  readonly storeStatus: StoreStatus;
+  /**
+   * Decides whether a call of `cost` for `key` may proceed, and consumes the cost if so. At most
+   * one store round trip; none when the deny cache or a reservation answers.
+   * @throws {TypeError | RangeError} for an empty key or a cost the limits can never admit.
+   */
+  limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
+  /** Whether a call of `cost` would be admitted now, without consuming anything. */
+  peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
+  /** Forgets `key` in the store (and in this replica's caches): its full allowance is back. */
+  reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
+  /**
+   * Waits until `key` admits `cost`, then consumes it. Sleeps until the store says the call fits
+   * (never polls in a tight loop); waiters of one key in this process are served in order, and only
+   * the first of them asks the store.
+   * @throws {RateLimitedError} when the wait would exceed `maxWaitMs`.
+   * @throws the signal's reason when it aborts.
+   */
+  acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision>;
+  /**
+   * Runs `fn` if the call is admitted; rejects with {@link RateLimitedError} otherwise.
+   */
+  execute<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    options?: RateLimitExecuteOptions,
+  ): Promise<T>;
+  /** Subscribes to store status changes (degraded/healthy); returns the unsubscribe function. */
+  onStoreStatusChange(listener: (change: StoreStatusChange) => void): () => void;
+  /** Returns unused reserved permits to the store. The limiter stays usable, without reserving. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,301 @@
+/**
+ * Options of `rateLimiter()`, their defaults, and their validation. Every check names the option
+ * and the value it got: ``RangeError: Expected `limit` to be a finite number > 0, got -1``.
+ */
+import {
+  type Clock,
+  type OnStoreError as CoreOnStoreError,
+  expectInteger,
+  expectNonEmptyString,
+  expectNonNegative,
+  expectObject,
+  expectOneOf,
+  expectPositive,
+  expectRatio,
+  systemClock,
+} from '@breakwater/core';
+import { compileLimit } from './algorithms/compile.js';
+import { ALGORITHM_NAMES } from './algorithms/index.js';
+import type { AlgorithmName, CompiledLimit } from './algorithms/limit.js';
+import type { RateLimitStore } from './store.js';
+import { memoryStore } from './stores/memory.js';
+
+/** What a limiter does when its store fails or misses its deadline (core's shared type). */
+export type OnStoreError = CoreOnStoreError;
+
+/** One limit: at most `limit` cost per `intervalMs`, plus `burst`. */
+export interface LimitOptions {
+  /** Cost admitted per interval at the sustained rate; a finite number > 0. */
+  limit: number;
+  /** The interval, in milliseconds; a finite number > 0. */
+  intervalMs: number;
+  /**
+   * Extra cost admitted on top of the sustained rate. For `gcra` and `token-bucket`, a quiet key
+   * admits `burst + 1` at once; for the window algorithms each window admits `limit + burst`.
+   * @default 0
+   */
+  burst?: number | undefined;
+  /**
+   * The algorithm of this limit, e.g. `'fixed-window'` for a daily quota next to a GCRA rate.
+   * @default the limiter's `algorithm`
+   */
+  algorithm?: AlgorithmName | undefined;
+}
+
+/** Reservation mode: see {@link RateLimiterOptions.reserve}. */
+export interface ReserveOptions {
+  /** Permits taken from the store per round trip; an integer ≥ 1 the limits can admit at once. */
+  batch: number;
+  /**
+   * How long reserved permits may be handed out, in milliseconds; older ones are dropped (never
+   * returned, so the bound below holds).
+   * @default the shortest `intervalMs`
+   */
+  holdMs?: number | undefined;
+}
+
+/** Options of `rateLimiter()`. Give either `limit` + `intervalMs` (+ `burst`) or `limits`. */
+export interface RateLimiterOptions {
+  /**
+   * Names the limiter in errors and telemetry, and in store keys: replicas that share a limit must
+   * use the same name, limiters that must not share one must not.
+   */
+  name: string;
+  /** Cost admitted per `intervalMs` (single-limit form). */
+  limit?: number | undefined;
+  /** The interval of `limit`, in milliseconds (single-limit form). */
+  intervalMs?: number | undefined;
+  /**
+   * Extra cost admitted on top of the sustained rate (single-limit form).
+   * @default 0
+   */
+  burst?: number | undefined;
+  /**
+   * Several limits checked and consumed together, atomically, in one store operation: a call is
+   * admitted only if it fits all of them, and then consumes from all of them.
+   */
+  limits?: readonly LimitOptions[] | undefined;
+  /**
+   * `'gcra'`: exact, smooth, one timestamp per key. `'token-bucket'`: the same admissions, stored
+   * as tokens. `'sliding-window'`: weighted two-window counter. `'fixed-window'`: one counter per
+   * aligned window. See the README for when to pick which. Each entry of `limits` may choose its
+   * own.
+   * @default 'gcra'
+   */
+  algorithm?: AlgorithmName | undefined;
+  /**
+   * Where the state lives: `memoryStore()`, `redisStore()` from `@breakwater/rate-limit/redis`,
+   * `dynamoStore()` from `@breakwater/rate-limit/dynamodb`.
+   * @default memoryStore()
+   */
+  store?: RateLimitStore | undefined;
+  /**
+   * What decisions are made when the store fails or misses `storeDeadlineMs`:
+   * `'fail-open'` admits, `'fail-closed'` denies (with `retryAfterMs` = `storeDeadlineMs`),
+   * `'local'` limits each replica in memory to `limit × localShare` until the store answers again.
+   * Every such decision has `source: 'degraded'`.
+   * @default 'fail-open'
+   */
+  onStoreError?: OnStoreError | undefined;
+  /**
+   * Under `onStoreError: 'local'`, the share of each limit (and burst) one replica may use while
+   * the store is down; with N replicas, `1 / N` keeps the fleet near the limit.
+   * @default 1
+   */
+  localShare?: number | undefined;
+  /**
+   * Deadline of one store operation, in milliseconds; a slower answer is a store failure.
+   * @default 500
+   */
+  storeDeadlineMs?: number | undefined;
+  /**
+   * Local deny cache: a key the store denied until T is denied locally until T (zero round trips
+   * while a client hammers a blocked key). `false` turns it off. Only used with remote stores: the
+   * memory store answers as cheaply as the cache would.
+   * @default { maxKeys: 10_000 }
+   */
+  denyCache?: boolean | { maxKeys?: number | undefined } | undefined;
+  /**
+   * Reservation mode: take `batch` permits per store round trip and hand them out locally. The
+   * fleet can then admit up to `replicas × (batch − 1)` more than the limits in one interval
+   * (whole costs); unused permits are returned by `close()`. Off by default.
+   */
+  reserve?: ReserveOptions | undefined;
+  /**
+   * The clock of local decisions (deny cache, reservations, waits) and of the memory and DynamoDB
+   * stores. Redis decisions always use the Redis server's clock.
+   * @default systemClock
+   */
+  clock?: Clock | undefined;
+}
+
+/** Defaults of the optional options. */
+export const DEFAULTS = {
+  burst: 0,
+  algorithm: 'gcra',
+  onStoreError: 'fail-open',
+  localShare: 1,
+  storeDeadlineMs: 500,
+  denyCacheMaxKeys: 10_000,
+} as const;
+
+const ON_STORE_ERROR: readonly OnStoreError[] = ['fail-open', 'fail-closed', 'local'];
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  readonly name: string;
+  readonly algorithm: AlgorithmName;
+  readonly limits: readonly CompiledLimit[];
+  /** The largest cost one call can be admitted with: the smallest capacity of the limits. */
+  readonly maxCost: number;
+  readonly store: RateLimitStore;
+  readonly onStoreError: OnStoreError;
+  readonly localShare: number;
+  readonly storeDeadlineMs: number;
+  /** 0 when the deny cache is off. */
+  readonly denyCacheMaxKeys: number;
+  readonly reserve: { readonly batch: number; readonly holdMs: number } | undefined;
+  readonly clock: Clock;
+}
+
+/**
+ * Validates `rateLimiter()` options and applies defaults.
+ * @throws {TypeError | RangeError} naming the option and the bad value.
+ */
+export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
+  expectObject('options', options);
+  const name = expectNonEmptyString('name', options.name);
+  const algorithm =
+    options.algorithm === undefined
+      ? DEFAULTS.algorithm
+      : expectOneOf('algorithm', options.algorithm, ALGORITHM_NAMES);
+  const limits = resolveLimits(options, algorithm);
+  let maxCost = Number.POSITIVE_INFINITY;
+  for (const limit of limits) maxCost = Math.min(maxCost, limit.capacity);
+
+  const store = options.store ?? memoryStore();
+  expectObject('store', store);
+  if (typeof store.open !== 'function') {
+    throw new TypeError(
+      'Expected `store` to be a rate-limit store (memoryStore(), redisStore(), dynamoStore())',
+    );
+  }
+  const onStoreError =
+    options.onStoreError === undefined
+      ? DEFAULTS.onStoreError
+      : expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR);
+  const localShare =
+    options.localShare === undefined
+      ? DEFAULTS.localShare
+      : expectRatio('localShare', options.localShare);
+  const storeDeadlineMs =
+    options.storeDeadlineMs === undefined
+      ? DEFAULTS.storeDeadlineMs
+      : expectPositive('storeDeadlineMs', options.storeDeadlineMs);
+
+  let denyCacheMaxKeys: number = DEFAULTS.denyCacheMaxKeys;
+  if (options.denyCache === false) denyCacheMaxKeys = 0;
+  else if (typeof options.denyCache === 'object' && options.denyCache !== null) {
+    const maxKeys = options.denyCache.maxKeys;
+    if (maxKeys !== undefined) denyCacheMaxKeys = expectInteger('denyCache.maxKeys', maxKeys);
+  } else if (options.denyCache !== undefined && options.denyCache !== true) {
+    throw new TypeError(
+      `Expected \`denyCache\` to be a boolean or { maxKeys }, got ${String(options.denyCache)}`,
+    );
+  }
+
+  let reserve: ResolvedOptions['reserve'];
+  if (options.reserve !== undefined) {
+    expectObject('reserve', options.reserve);
+    const batch = expectInteger('reserve.batch', options.reserve.batch);
+    if (batch > maxCost) {
+      throw new RangeError(
+        `Expected \`reserve.batch\` to be at most ${maxCost} (the most the limits admit at once; raise \`burst\`), got ${batch}`,
+      );
+    }
+    let shortest = Number.POSITIVE_INFINITY;
+    for (const limit of limits) shortest = Math.min(shortest, limit.intervalMs);
+    const holdMs =
+      options.reserve.holdMs === undefined
+        ? shortest
+        : expectPositive('reserve.holdMs', options.reserve.holdMs);
+    reserve = { batch, holdMs };
+  }
+
+  const clock = options.clock ?? systemClock;
+  expectObject('clock', clock);
+  if (typeof clock.now !== 'function' || typeof clock.sleep !== 'function') {
+    throw new TypeError('Expected `clock` to have now() and sleep() methods');
+  }
+  return {
+    name,
+    algorithm,
+    limits,
+    maxCost,
+    store,
+    onStoreError,
+    localShare,
+    storeDeadlineMs,
+    denyCacheMaxKeys,
+    reserve,
+    clock,
+  };
+}
+
+function resolveLimits(options: RateLimiterOptions, algorithm: AlgorithmName): CompiledLimit[] {
+  const single =
+    options.limit !== undefined || options.intervalMs !== undefined || options.burst !== undefined;
+  if (options.limits !== undefined) {
+    if (single) {
+      throw new TypeError('Expected either `limit` + `intervalMs` or `limits`, got both');
+    }
+    if (!Array.isArray(options.limits) || options.limits.length === 0) {
+      throw new TypeError(
+        `Expected \`limits\` to be a non-empty array, got ${String(options.limits)}`,
+      );
+    }
+    return options.limits.map((entry, i) => {
+      expectObject(`limits[${i}]`, entry);
+      const own =
+        entry.algorithm === undefined
+          ? algorithm
+          : expectOneOf(`limits[${i}].algorithm`, entry.algorithm, ALGORITHM_NAMES);
+      return limitOf(own, `limits[${i}].`, entry.limit, entry.intervalMs, entry.burst);
+    });
+  }
+  return [limitOf(algorithm, '', options.limit, options.intervalMs, options.burst)];
+}
+
+function limitOf(
+  algorithm: AlgorithmName,
+  path: string,
+  limit: unknown,
+  intervalMs: unknown,
+  burst: unknown,
+): CompiledLimit {
+  return compileLimit(
+    algorithm,
+    expectPositive(`${path}limit`, limit),
+    expectPositive(`${path}intervalMs`, intervalMs),
+    burst === undefined ? DEFAULTS.burst : expectNonNegative(`${path}burst`, burst),
+  );
+}
+
+/**
+ * Validates a per-call cost: a finite number > 0 that the limits can admit at all (a larger one
+ * would wait forever).
+ */
+export function expectCost(cost: unknown, maxCost: number): number {
+  const value = expectPositive('cost', cost);
+  if (value > maxCost + 1e-9) {
+    throw new RangeError(
+      `Expected \`cost\` to be at most ${maxCost} (the most the limits can ever admit at once), got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Validates a user key: a non-empty string (long keys are hashed by the stores, not refused). */
+export function expectKey(key: unknown): string {
+  return expectNonEmptyString('key', key);
+}

@@ -1,0 +1,490 @@
+/**
+ * The rate limiter: every decision path (deny cache, reservations, store, degraded modes), written
+ * once against the store interface.
+ */
+import {
+  type Clock,
+  type ExecutionContext,
+  expectNonNegative,
+  isStoreError,
+  neverAbortedSignal,
+  raceAbort,
+} from '@breakwater/core';
+import { compileLimit } from './algorithms/compile.js';
+import { type AlgorithmName, type CompiledLimit, layoutName } from './algorithms/limit.js';
+import { describeDecision, type RateLimitDecision, retryAfterAll } from './decision.js';
+import { DenyCache } from './deny-cache.js';
+import { RateLimitedError } from './errors.js';
+import type {
+  AcquireOptions,
+  LimitCallOptions,
+  LimitDefinition,
+  RateLimitExecuteOptions,
+  RateLimiter,
+} from './limiter-api.js';
+import {
+  expectCost,
+  expectKey,
+  type OnStoreError,
+  type RateLimiterOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
+import { Reservations } from './reservations.js';
+import type { StoreHandle, StoreResult } from './store.js';
+import { StoreCalls, type StoreStatus, type StoreStatusChange } from './store-calls.js';
+import { memoryStore } from './stores/memory.js';
+import { LimiterTelemetry } from './telemetry.js';
+import { WaitLines } from './waiters.js';
+
+/**
+ * Creates a rate limiter.
+ *
+ * @example
+ * const limiter = rateLimiter({ name: 'partner-api', limit: 100, intervalMs: 1000, burst: 20 });
+ * const decision = await limiter.limit('tenant-42');
+ * if (!decision.allowed) res.writeHead(429, rateLimitHeaders(decision, limiter));
+ *
+ * @throws {TypeError | RangeError} naming the option, for invalid options.
+ */
+export function rateLimiter(options: RateLimiterOptions): RateLimiter {
+  return new Limiter(resolveOptions(options));
+}
+
+/** The policy-wide key: used by `execute()` calls without a key. */
+const POLICY_WIDE_KEY = '';
+
+class Limiter implements RateLimiter {
+  readonly name: string;
+  readonly algorithm: AlgorithmName;
+  readonly limits: readonly LimitDefinition[];
+  readonly storeKind: string;
+  private readonly compiled: readonly CompiledLimit[];
+  private readonly maxCost: number;
+  private readonly clock: Clock;
+  private readonly handle: StoreHandle;
+  private readonly calls: StoreCalls;
+  private readonly telemetry: LimiterTelemetry;
+  private readonly onStoreError: OnStoreError;
+  private readonly storeDeadlineMs: number;
+  private readonly denyCache: DenyCache | undefined;
+  private reservations: Reservations | undefined;
+  private readonly localHandle: StoreHandle | undefined;
+  private readonly localLimits: readonly CompiledLimit[];
+  private readonly lines = new WaitLines();
+
+  constructor(options: ResolvedOptions) {
+    this.name = options.name;
+    this.algorithm = options.algorithm;
+    this.compiled = options.limits;
+    this.limits = options.limits.map(({ limit, intervalMs, burst, algorithm }) => ({
+      limit,
+      intervalMs,
+      burst,
+      algorithm,
+    }));
+    this.maxCost = options.maxCost;
+    this.clock = options.clock;
+    this.storeKind = options.store.kind;
+    this.handle = options.store.open({
+      name: this.name,
+      layout: layoutName(this.compiled),
+      limits: this.compiled,
+    });
+    this.telemetry = new LimiterTelemetry(this.name, this.storeKind);
+    this.calls = new StoreCalls(
+      this.storeKind,
+      options.storeDeadlineMs,
+      this.telemetry,
+      this.clock,
+      this.handle.abortable === true,
+    );
+    this.onStoreError = options.onStoreError;
+    this.storeDeadlineMs = options.storeDeadlineMs;
+    // The deny cache saves round trips; an in-process store answers as cheaply as the cache would.
+    this.denyCache =
+      options.denyCacheMaxKeys > 0 && this.handle.remote
+        ? new DenyCache(options.denyCacheMaxKeys)
+        : undefined;
+    this.reservations = options.reserve
+      ? new Reservations(options.reserve.batch, options.reserve.holdMs)
+      : undefined;
+    this.localLimits = options.limits.map((limit) =>
+      compileLimit(
+        limit.algorithm,
+        limit.limit * options.localShare,
+        limit.intervalMs,
+        limit.burst * options.localShare,
+      ),
+    );
+    this.localHandle =
+      options.onStoreError === 'local' && this.handle.remote
+        ? memoryStore().open({
+            name: this.name,
+            layout: layoutName(this.localLimits),
+            limits: this.localLimits,
+          })
+        : undefined;
+  }
+
+  get storeStatus(): StoreStatus {
+    return this.calls.status;
+  }
+
+  limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
+    try {
+      const validKey = expectKey(key);
+      const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+      return this.decide(validKey, cost, options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
+    const validKey = expectKey(key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const now = this.clock.now();
+    const handle = this.handle;
+    let result: StoreResult;
+    if (!handle.remote) {
+      result = handle.peek(validKey, cost, now, signal) as StoreResult;
+    } else {
+      try {
+        result = await this.calls.run('peek', (s) => handle.peek(validKey, cost, now, s), signal);
+      } catch (error) {
+        if (!isStoreError(error)) throw error;
+        if (this.localHandle === undefined) return this.fixedDegradedDecision();
+        const local = this.localHandle.peek(validKey, cost, now, undefined) as StoreResult;
+        return this.read(local, cost, local.allowed, 'degraded', this.localLimits);
+      }
+    }
+    return this.read(result, cost, result.allowed, 'store', this.compiled);
+  }
+
+  async reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void> {
+    const validKey = expectKey(key);
+    await this.resetKey(validKey, options?.signal);
+  }
+
+  async acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision> {
+    const validKey = expectKey(key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    return this.waitFor(
+      validKey,
+      cost,
+      expectMaxWait(options?.maxWaitMs, Number.POSITIVE_INFINITY),
+      options?.signal,
+    );
+  }
+
+  async execute<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    options?: RateLimitExecuteOptions,
+  ): Promise<T> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const key = options?.key === undefined ? POLICY_WIDE_KEY : expectKey(options.key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const maxWaitMs = expectMaxWait(options?.maxWaitMs, 0);
+    const decision =
+      maxWaitMs > 0
+        ? await this.waitFor(key, cost, maxWaitMs, signal)
+        : await this.decide(key, cost, signal);
+    if (!decision.allowed) throw this.rejection(decision);
+    if (signal === undefined) return fn(noSignalContext());
+    return raceAbort(fn({ signal }), signal);
+  }
+
+  onStoreStatusChange(listener: (change: StoreStatusChange) => void): () => void {
+    if (typeof listener !== 'function') {
+      throw new TypeError(`Expected \`listener\` to be a function, got ${String(listener)}`);
+    }
+    return this.calls.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    const reservations = this.reservations;
+    if (reservations === undefined) return;
+    this.reservations = undefined;
+    const now = this.clock.now();
+    const handle = this.handle;
+    await Promise.all(
+      reservations.drain(now).map(async ({ key, permits, takenAt }) => {
+        if (!handle.remote) return handle.refund(key, permits, takenAt, now, undefined);
+        try {
+          await this.calls.run(
+            'refund',
+            (s) => handle.refund(key, permits, takenAt, now, s),
+            undefined,
+          );
+        } catch (error) {
+          // A permit that cannot be returned is simply not reused: the fleet under-admits a little.
+          if (!isStoreError(error)) throw error;
+        }
+      }),
+    );
+  }
+
+  /** The decision path of `limit()` and `execute()`; arguments are validated. */
+  /**
+   * The decision path of `limit()` and `execute()`; arguments are validated. Answers that need no
+   * round trip (deny cache, reservation, in-process store) are taken synchronously, without an
+   * async frame: that is the whole cost of a memory-store decision.
+   */
+  private decide(
+    key: string,
+    cost: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const now = this.clock.now();
+    const cached = this.denyCache?.lookup(key, cost, now);
+    if (cached !== undefined) {
+      this.telemetry.decision(false, 'local-cache');
+      return Promise.resolve(cached);
+    }
+    const reservations = this.reservations;
+    if (reservations !== undefined) {
+      const reserved = reservations.take(key, cost, now);
+      if (reserved !== undefined) {
+        this.telemetry.decision(true, 'reservation');
+        return Promise.resolve(reserved);
+      }
+    }
+    const request = reservations === undefined ? cost : Math.max(reservations.batch, cost);
+    const handle = this.handle;
+    if (!handle.remote) {
+      const result = handle.consume(key, request, cost, now, signal) as StoreResult;
+      return Promise.resolve(this.conclude(key, cost, now, request, result));
+    }
+    if (reservations === undefined) return this.decideRemotely(key, cost, now, request, signal);
+    const pending = reservations.pending(key);
+    if (pending !== undefined) {
+      // A batch of this key is on its way: take from it once it lands.
+      return pending.then(
+        () => this.decide(key, cost, signal),
+        () => this.decide(key, cost, signal),
+      );
+    }
+    return reservations.fetch(key, this.decideRemotely(key, cost, now, request, signal));
+  }
+
+  private async decideRemotely(
+    key: string,
+    cost: number,
+    now: number,
+    request: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    const handle = this.handle;
+    let result: StoreResult;
+    try {
+      result = await this.calls.run(
+        'consume',
+        (s) => handle.consume(key, request, cost, now, s),
+        signal,
+      );
+    } catch (error) {
+      if (!isStoreError(error)) throw error;
+      return this.degradedDecision(key, cost, now);
+    }
+    return this.conclude(key, cost, now, request, result);
+  }
+
+  /** Reads the decision out of the store's answer and updates the local caches. */
+  private conclude(
+    key: string,
+    cost: number,
+    now: number,
+    request: number,
+    result: StoreResult,
+  ): RateLimitDecision {
+    const reservations = this.reservations;
+    const allowed = result.granted >= cost;
+    let decision = this.read(result, cost, allowed, 'store', this.compiled);
+    if (!allowed) {
+      this.denyCache?.remember(key, cost, decision, now);
+    } else if (
+      decision.remaining === 0 &&
+      reservations === undefined &&
+      this.denyCache !== undefined
+    ) {
+      // The call took the last whole unit: the store would deny the next one until a known time,
+      // so say so locally instead of letting the next caller spend a round trip to hear it.
+      this.rememberExhausted(key, result, decision, now);
+    } else if (reservations !== undefined && result.granted > cost && request > cost) {
+      const unused = result.granted - cost;
+      reservations.keep(key, unused, result.now, now, decision);
+      decision = { ...decision, remaining: decision.remaining + Math.floor(unused) };
+    }
+    this.telemetry.decision(allowed, 'store');
+    return decision;
+  }
+
+  private rememberExhausted(
+    key: string,
+    result: StoreResult,
+    decision: RateLimitDecision,
+    now: number,
+  ): void {
+    const wait = retryAfterAll(this.compiled, result.state, result.now, 1);
+    if (wait > 0) this.denyCache!.remember(key, 1, { ...decision, retryAfterMs: wait }, now);
+  }
+
+  private read(
+    result: StoreResult,
+    cost: number,
+    allowed: boolean,
+    source: RateLimitDecision['source'],
+    limits: readonly CompiledLimit[],
+  ): RateLimitDecision {
+    return describeDecision(limits, result.state, result.now, cost, allowed, source);
+  }
+
+  /** The `onStoreError` answer, after the store failed. */
+  private degradedDecision(key: string, cost: number, now: number): RateLimitDecision {
+    let decision: RateLimitDecision;
+    if (this.localHandle !== undefined) {
+      const local = this.localHandle.consume(key, cost, cost, now, undefined) as StoreResult;
+      decision = this.read(local, cost, local.granted >= cost, 'degraded', this.localLimits);
+    } else {
+      decision = this.fixedDegradedDecision();
+    }
+    this.telemetry.decision(decision.allowed, 'degraded');
+    return decision;
+  }
+
+  /** The answer of `'fail-open'` and `'fail-closed'` (and of `'local'` with an in-process store). */
+  private fixedDegradedDecision(): RateLimitDecision {
+    const first = this.compiled[0]!;
+    const open = this.onStoreError !== 'fail-closed';
+    return {
+      allowed: open,
+      limit: first.limit,
+      intervalMs: first.intervalMs,
+      remaining: 0,
+      retryAfterMs: open ? 0 : Math.ceil(this.storeDeadlineMs),
+      resetAfterMs: 0,
+      source: 'degraded',
+    };
+  }
+
+  private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
+    this.denyCache?.forget(key);
+    this.reservations?.forget(key);
+    this.localHandle?.reset(key, undefined);
+    const handle = this.handle;
+    if (!handle.remote) {
+      handle.reset(key, signal);
+      return;
+    }
+    await this.calls.run('reset', (s) => handle.reset(key, s), signal);
+  }
+
+  /** `acquire()` after validation: waits in the key's line, then until the store admits. */
+  private async waitFor(
+    key: string,
+    cost: number,
+    maxWaitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    signal?.throwIfAborted();
+    const started = this.clock.now();
+    const turn = this.lines.join(key);
+    let outcome: 'acquired' | 'rejected' | 'aborted' = 'aborted';
+    try {
+      if (!turn.first) await this.waitTurn(turn.ready, maxWaitMs, signal);
+      for (;;) {
+        const decision = await this.decide(key, cost, signal);
+        const waited = this.clock.now() - started;
+        if (decision.allowed) {
+          outcome = 'acquired';
+          return decision;
+        }
+        if (waited + decision.retryAfterMs > maxWaitMs) {
+          outcome = 'rejected';
+          throw this.rejection(decision);
+        }
+        await this.clock.sleep(decision.retryAfterMs, signal);
+      }
+    } catch (error) {
+      if (isRateLimited(error)) outcome = 'rejected';
+      throw error;
+    } finally {
+      turn.leave();
+      this.telemetry.wait(Math.max(0, this.clock.now() - started) / 1000, outcome);
+    }
+  }
+
+  /** Waits for the earlier waiters of the key, at most `maxWaitMs`. */
+  private async waitTurn(
+    ready: Promise<void>,
+    maxWaitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (maxWaitMs === Number.POSITIVE_INFINITY) {
+      await raceAbort(ready, signal);
+      return;
+    }
+    const timer = new AbortController();
+    const onAbort = () => timer.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    try {
+      await Promise.race([
+        ready,
+        this.clock.sleep(maxWaitMs, timer.signal).then(() => {
+          timedOut = true;
+        }),
+      ]);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      timer.abort();
+    }
+    signal?.throwIfAborted();
+    if (timedOut) {
+      const first = this.compiled[0]!;
+      throw this.rejection(
+        {
+          allowed: false,
+          limit: first.limit,
+          intervalMs: first.intervalMs,
+          remaining: 0,
+          retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
+          resetAfterMs: 0,
+          source: 'local-cache',
+        },
+        `Rate limit "${this.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
+      );
+    }
+  }
+
+  private rejection(decision: RateLimitDecision, message?: string): RateLimitedError {
+    const cause = decision.source === 'degraded' ? this.calls.lastError : undefined;
+    return new RateLimitedError(
+      message ?? `Rate limit "${this.name}" exceeded; retry in ${decision.retryAfterMs} ms`,
+      { policyName: this.name, decision, cause },
+    );
+  }
+}
+
+function isRateLimited(error: unknown): boolean {
+  return error instanceof RateLimitedError;
+}
+
+function expectMaxWait(value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectNonNegative('maxWaitMs', value);
+}
+
+let sharedNoSignalContext: ExecutionContext | undefined;
+
+/** The context of calls without a signal, shared: creating one per call would be waste. */
+function noSignalContext(): ExecutionContext {
+  sharedNoSignalContext ??= { signal: neverAbortedSignal() };
+  return sharedNoSignalContext;
+}

@@ -1,0 +1,96 @@
+/**
+ * What a rate limiter needs from a store: a handful of atomic operations on the state of one key.
+ * The policy (`rate-limiter.ts`) holds all the logic and never asks which store it has; a store is
+ * done when it passes the contract suite (`__tests__/store-contract.test.ts`).
+ */
+import type { CompiledLimit } from './algorithms/limit.js';
+
+/** What a limiter tells its store once, when it is built. */
+export interface LimiterShape {
+  /** The limiter's name; part of every key, so limiters sharing a store never share state. */
+  readonly name: string;
+  /**
+   * Names the state layout (see `layoutName()`: the algorithms of the limits); part of every key,
+   * so changing an algorithm starts from fresh state instead of misreading the old one.
+   */
+  readonly layout: string;
+  /** The limits, checked and consumed together, each with its algorithm. */
+  readonly limits: readonly CompiledLimit[];
+}
+
+/** The outcome of a consume or peek. */
+export interface StoreResult {
+  /** Whether the requested cost (or the minimum) fitted every limit and was taken. */
+  readonly allowed: boolean;
+  /** The cost taken: the requested cost, the minimum, or 0 when denied (and always 0 for a peek). */
+  readonly granted: number;
+  /**
+   * The time the store decided at, in epoch milliseconds: Redis' server time, the limiter's clock
+   * for the memory and DynamoDB stores.
+   */
+  readonly now: number;
+  /**
+   * The key's state after the operation (`stateSize × limits` numbers, see `algorithms/`): the
+   * caller reads the decision out of it. The caller must read it before its next store call: the
+   * memory store reuses the array.
+   */
+  readonly state: number[];
+}
+
+/** A value, or a promise of it: the memory store answers synchronously, remote stores do not. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** The operations on one limiter's keys. Keys are user keys; the store builds its own keys from them. */
+export interface StoreHandle {
+  /**
+   * Whether operations leave the process. Only remote operations run under the store deadline and
+   * the `onStoreError` choice; an in-process store cannot fail that way, and skipping the deadline
+   * keeps its decisions free of timers.
+   */
+  readonly remote: boolean;
+  /**
+   * Whether operations stop when their signal aborts (DynamoDB requests do; an ioredis command
+   * cannot be taken back). Only then does the limiter create a signal per call to abort late
+   * operations at the deadline.
+   */
+  readonly abortable?: boolean | undefined;
+  /**
+   * Atomically: takes `cost` from every limit of `key` if it fits them all, otherwise `minCost`
+   * if that fits them all (`minCost` = `cost` unless reserving), otherwise nothing.
+   * @param now The limiter's clock; stores with a clock of their own (Redis) ignore it.
+   */
+  consume(
+    key: string,
+    cost: number,
+    minCost: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): MaybePromise<StoreResult>;
+  /** Like {@link consume}, but changes nothing: would `cost` fit now? */
+  peek(
+    key: string,
+    cost: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): MaybePromise<StoreResult>;
+  /**
+   * Gives back `cost` taken at store time `takenAt` and never used (reserved permits on close).
+   */
+  refund(
+    key: string,
+    cost: number,
+    takenAt: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): MaybePromise<void>;
+  /** Forgets `key`: its next decision starts from a full allowance. */
+  reset(key: string, signal: AbortSignal | undefined): MaybePromise<void>;
+}
+
+/** A state store for rate limiters: `memoryStore()`, `redisStore()`, `dynamoStore()`. */
+export interface RateLimitStore {
+  /** The store kind reported in telemetry and errors: `'memory'`, `'redis'`, `'dynamodb'`. */
+  readonly kind: string;
+  /** Prepares the operations of one limiter. Called once per limiter, at construction. */
+  open(shape: LimiterShape): StoreHandle;
+}

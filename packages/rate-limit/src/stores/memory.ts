@@ -1,0 +1,176 @@
+/**
+ * The in-process store, the default. Each decision is a Map lookup and a few arithmetic steps: no
+ * timer per key and no scan. Memory stays bounded in two ways:
+ *
+ * - Every new key (once there are more than 1,024) looks at the two oldest keys: idle ones (their state is as good as fresh, so
+ *   forgetting them changes no decision) are dropped, the others go to the back of the line. Under
+ *   churn, idle keys leave as fast as new keys arrive; a busy key never pays for the bookkeeping.
+ * - A hard cap, `maxKeys`, drops the oldest keys even if they are not idle. Such a key's next call
+ *   starts from a full allowance, so keep the cap above the number of keys active within one
+ *   interval.
+ */
+
+import { expectInteger, expectObject } from '@breakwater/core';
+import { stateLength } from '../algorithms/limit.js';
+import {
+  advanceAll,
+  consumeAll,
+  fitsAll,
+  freshState,
+  giveBackAll,
+  idleAfterMs,
+} from '../key-state.js';
+import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most keys each limiter keeps. Beyond it the least recently used key is forgotten, even if it
+   * is not idle yet.
+   * @default 1_000_000
+   */
+  maxKeys?: number | undefined;
+}
+
+/** Default of {@link MemoryStoreOptions.maxKeys}. */
+export const DEFAULT_MEMORY_MAX_KEYS = 1_000_000;
+
+/** Idle keys examined per new key; two keep idle keys shrinking while new keys arrive one at a time. */
+const SWEEP_PER_WRITE = 2;
+
+/** Below this many keys nothing is swept: the memory is trivially bounded, and the work is saved. */
+const SWEEP_ABOVE = 1024;
+
+interface Entry {
+  /** The key's state; see `algorithms/`. */
+  state: number[];
+  /** Clock time from which the state is as good as fresh. */
+  idleAt: number;
+}
+
+/**
+ * An in-process store: state lives in this process only, so every replica limits on its own.
+ * Use it for single-process services, tests, and as the default.
+ *
+ * @example
+ * const limiter = rateLimiter({ name: 'api', limit: 100, intervalMs: 1000, store: memoryStore({ maxKeys: 50_000 }) });
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
+  expectObject('options', options);
+  const maxKeys = expectInteger('maxKeys', options.maxKeys ?? DEFAULT_MEMORY_MAX_KEYS);
+  // Limiters of the same name, algorithm and limits share their keys' state, as they would in
+  // Redis; a limiter with other limits keeps its own (its state has another layout).
+  const tables = new Map<string, Map<string, Entry>>();
+  return {
+    kind: 'memory',
+    open(shape) {
+      const id = [
+        shape.name,
+        shape.layout,
+        ...shape.limits.map((l) => `${l.limit}/${l.intervalMs}/${l.burst}`),
+      ].join('\u0000');
+      let entries = tables.get(id);
+      if (entries === undefined) {
+        entries = new Map();
+        tables.set(id, entries);
+      }
+      return new MemoryHandle(shape, maxKeys, entries);
+    },
+  };
+}
+
+class MemoryHandle implements StoreHandle {
+  readonly remote = false;
+  private readonly limits;
+  private readonly result: { allowed: boolean; granted: number; now: number; state: number[] } = {
+    allowed: false,
+    granted: 0,
+    now: 0,
+    state: [],
+  };
+  /** Peeks work on a copy, so they never change what they look at. */
+  private readonly scratch: number[];
+
+  constructor(
+    shape: LimiterShape,
+    private readonly maxKeys: number,
+    /** The keys' state; shared by the handles of one limiter shape. Read by tests of the bound. */
+    readonly entries: Map<string, Entry>,
+  ) {
+    this.limits = shape.limits;
+    this.scratch = new Array<number>(stateLength(this.limits)).fill(0);
+  }
+
+  consume(key: string, cost: number, minCost: number, now: number): StoreResult {
+    let entry = this.entries.get(key);
+    let added = false;
+    if (entry === undefined) {
+      entry = { state: freshState(this.limits, now), idleAt: now };
+      added = true;
+    } else if (entry.idleAt <= now) {
+      freshState(this.limits, now, entry.state);
+    }
+    const granted = consumeAll(this.limits, entry.state, now, cost, minCost);
+    if (granted > 0) {
+      entry.idleAt = now + idleAfterMs(this.limits, entry.state, now);
+      if (added) {
+        this.entries.set(key, entry);
+        this.sweep(now);
+      }
+    }
+    // One result object per handle, overwritten by each call: the caller reads it at once.
+    const result = this.result;
+    result.allowed = granted > 0;
+    result.granted = granted;
+    result.now = now;
+    result.state = entry.state;
+    return result;
+  }
+
+  peek(key: string, cost: number, now: number): StoreResult {
+    const entry = this.entries.get(key);
+    const state = this.scratch;
+    if (entry === undefined || entry.idleAt <= now) freshState(this.limits, now, state);
+    else for (let i = 0; i < state.length; i++) state[i] = entry.state[i]!;
+    advanceAll(this.limits, state, now);
+    const allowed = fitsAll(this.limits, state, now, cost);
+    return { allowed, granted: 0, now, state };
+  }
+
+  refund(key: string, cost: number, takenAt: number, now: number): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.idleAt <= now) return;
+    giveBackAll(this.limits, entry.state, now, cost, takenAt);
+    entry.idleAt = now + idleAfterMs(this.limits, entry.state, now);
+  }
+
+  reset(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /**
+   * Runs when a key is added: looks at the oldest keys, drops the idle ones and sends the others to
+   * the back (a second chance), so each new key pays for the removal of up to two idle ones, and
+   * a hot key is never dropped for being old. Beyond `maxKeys`, the oldest key goes whatever its
+   * state.
+   */
+  private sweep(now: number): void {
+    const entries = this.entries;
+    if (entries.size > SWEEP_ABOVE) {
+      const oldest = entries.keys();
+      for (let examined = 0; examined < SWEEP_PER_WRITE; examined++) {
+        const next = oldest.next();
+        if (next.done) break;
+        const key = next.value;
+        const entry = entries.get(key)!;
+        entries.delete(key);
+        if (entry.idleAt > now && entries.size < this.maxKeys) entries.set(key, entry);
+      }
+    }
+    while (entries.size > this.maxKeys) {
+      const next = entries.keys().next();
+      if (next.done) return;
+      entries.delete(next.value);
+    }
+  }
+}
