@@ -4,6 +4,7 @@
  */
 import type { Suite } from '../harness.js';
 import { bulkheadSuites } from './bulkhead.js';
+import { circuitBreakerSuites } from './circuit-breaker.js';
 import { coreSuites } from './core.js';
 import { rateLimitSuites } from './rate-limit.js';
 import { retrySuites } from './retry.js';
@@ -13,5 +14,6 @@ export const suites: readonly Suite[] = [
   ...coreSuites,
   ...retrySuites,
   ...rateLimitSuites,
+  ...circuitBreakerSuites,
   ...bulkheadSuites,
 ];

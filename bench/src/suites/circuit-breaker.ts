@@ -1,0 +1,199 @@
+/**
+ * What `@breakwater/circuit-breaker` adds to a call while the breaker is closed, against the
+ * breakers users would pick instead: cockatiel's `circuitBreaker()` and opossum (without and with
+ * its per-call timeout). Two paths: the call succeeds, and the call fails (the breaker is set up
+ * never to trip, so every operation takes the failure path of a closed breaker). The Redis-store
+ * case shows that a fleet-shared breaker costs what a local one does on the closed path: it counts
+ * locally and flushes every `syncIntervalMs`, with no round trip per call.
+ */
+import { type CircuitBreaker, circuitBreaker } from '@breakwater/circuit-breaker';
+import { type RedisBreakerStore, redisStore } from '@breakwater/circuit-breaker/redis';
+import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
+import { Redis } from 'ioredis';
+import Opossum from 'opossum';
+import type { Suite } from '../harness.js';
+
+const BREAKWATER = '@breakwater/circuit-breaker';
+const COCKATIEL = 'cockatiel';
+const OPOSSUM = 'opossum';
+
+/** The protected call: an async function that does no I/O, so any wrapper cost is visible. */
+async function readValue(): Promise<number> {
+  return 42;
+}
+
+const failure = new Error('upstream failed');
+
+/** A protected call that always fails. */
+async function failValue(): Promise<number> {
+  throw failure;
+}
+
+const swallow = (): void => {};
+
+/** Thresholds no benchmark run can reach, so the failure path never opens a breaker. */
+const NEVER_TRIPS = { failureRatio: 1, minimumThroughput: 1_000_000_000 } as const;
+
+interface Breakers {
+  memory: CircuitBreaker;
+  memoryTimeout: CircuitBreaker;
+  redis: CircuitBreaker | undefined;
+  cockatiel: ReturnType<typeof cockatielBreaker>;
+  opossumNoTimeout: Opossum<[], number>;
+  opossumTimeout: Opossum<[], number>;
+}
+
+/**
+ * Builds the breakers of one suite around `fn`. opossum binds its action at construction and
+ * keeps a bucket timer, so everything is created in `setup` and shut down in `teardown`.
+ */
+function breakersAround(fn: () => Promise<number>) {
+  let built: Breakers | undefined;
+  let client: Redis | undefined;
+  let store: RedisBreakerStore | undefined;
+  const get = (): Breakers => {
+    if (built === undefined) throw new Error('suite setup did not run');
+    return built;
+  };
+  return {
+    get,
+    async setup(): Promise<void> {
+      client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
+      let redis: CircuitBreaker | undefined;
+      try {
+        await client.connect();
+        store = redisStore({ client, prefix: `bench:${process.pid}` });
+        redis = circuitBreaker({ name: 'bench-redis', store, ...NEVER_TRIPS });
+        // The first call waits for the breaker's first read; make it before measuring.
+        await redis.execute(readValue);
+      } catch {
+        client.disconnect();
+        client = undefined;
+      }
+      built = {
+        memory: circuitBreaker({ name: 'bench', ...NEVER_TRIPS }),
+        memoryTimeout: circuitBreaker({ name: 'bench-timeout', timeoutMs: 10_000, ...NEVER_TRIPS }),
+        redis,
+        cockatiel: cockatielBreaker(handleAll, {
+          halfOpenAfter: 10_000,
+          breaker: new SamplingBreaker({
+            threshold: 0.99,
+            duration: 10_000,
+            minimumRps: 1_000_000_000,
+          }),
+        }),
+        opossumNoTimeout: new Opossum(fn, { timeout: false, volumeThreshold: 1_000_000_000 }),
+        opossumTimeout: new Opossum(fn, { timeout: 10_000, volumeThreshold: 1_000_000_000 }),
+      };
+    },
+    async teardown(): Promise<void> {
+      if (built !== undefined) {
+        await built.memory.close();
+        await built.memoryTimeout.close();
+        await built.redis?.close();
+        built.opossumNoTimeout.shutdown();
+        built.opossumTimeout.shutdown();
+      }
+      await store?.close();
+      if (client !== undefined) await client.quit();
+    },
+  };
+}
+
+const success = breakersAround(readValue);
+const failing = breakersAround(failValue);
+
+const redisCase = (breakers: () => Breakers, fn: () => Promise<number>, settle: boolean) => ({
+  name: 'breakwater circuitBreaker() + Redis store',
+  library: BREAKWATER,
+  note: 'closed path: outcomes counted locally, flushed every 100 ms; needs Redis at REDIS_URL',
+  fn: () => {
+    const redis = breakers().redis;
+    if (redis === undefined) throw new Error('Redis is not available');
+    const call = redis.execute(fn);
+    return settle ? call.catch(swallow) : call;
+  },
+});
+
+/** The success path of a closed breaker. */
+export const circuitBreakerSuccess: Suite = {
+  id: 'circuit-breaker/success',
+  title: 'Circuit breaker around an async call that succeeds',
+  description:
+    'An async function returning a number, awaited bare (baseline) and through each breaker. ' +
+    'The breaker stays closed: this is the per-call overhead every caller pays.',
+  setup: () => success.setup(),
+  teardown: () => success.teardown(),
+  baseline: { name: 'await fn()', fn: () => readValue() },
+  cases: [
+    {
+      name: 'breakwater circuitBreaker()',
+      library: BREAKWATER,
+      fn: () => success.get().memory.execute(readValue),
+    },
+    {
+      name: 'breakwater circuitBreaker() timeoutMs',
+      library: BREAKWATER,
+      fn: () => success.get().memoryTimeout.execute(readValue),
+    },
+    redisCase(success.get, readValue, false),
+    {
+      name: 'cockatiel circuitBreaker()',
+      library: COCKATIEL,
+      fn: () => success.get().cockatiel.execute(readValue),
+    },
+    {
+      name: 'opossum (timeout: false)',
+      library: OPOSSUM,
+      fn: () => success.get().opossumNoTimeout.fire(),
+    },
+    { name: 'opossum (timeout)', library: OPOSSUM, fn: () => success.get().opossumTimeout.fire() },
+  ],
+};
+
+/** The failure path of a closed breaker. */
+export const circuitBreakerFailure: Suite = {
+  id: 'circuit-breaker/failure',
+  title: 'Circuit breaker around an async call that fails',
+  description:
+    'An async function that rejects, awaited bare (baseline) and through each breaker, the ' +
+    'rejection caught. Thresholds are set so no breaker ever opens: this is the cost of counting ' +
+    'a failure.',
+  setup: () => failing.setup(),
+  teardown: () => failing.teardown(),
+  baseline: { name: 'await fn() (caught)', fn: () => failValue().catch(swallow) },
+  cases: [
+    {
+      name: 'breakwater circuitBreaker()',
+      library: BREAKWATER,
+      fn: () => failing.get().memory.execute(failValue).catch(swallow),
+    },
+    {
+      name: 'breakwater circuitBreaker() timeoutMs',
+      library: BREAKWATER,
+      fn: () => failing.get().memoryTimeout.execute(failValue).catch(swallow),
+    },
+    redisCase(failing.get, failValue, true),
+    {
+      name: 'cockatiel circuitBreaker()',
+      library: COCKATIEL,
+      fn: () => failing.get().cockatiel.execute(failValue).catch(swallow),
+    },
+    {
+      name: 'opossum (timeout: false)',
+      library: OPOSSUM,
+      fn: () => failing.get().opossumNoTimeout.fire().catch(swallow),
+    },
+    {
+      name: 'opossum (timeout)',
+      library: OPOSSUM,
+      fn: () => failing.get().opossumTimeout.fire().catch(swallow),
+    },
+  ],
+};
+
+/** Every circuit-breaker suite, registered in `suites/index.ts`. */
+export const circuitBreakerSuites: readonly Suite[] = [
+  circuitBreakerSuccess,
+  circuitBreakerFailure,
+];

@@ -1,0 +1,62 @@
+export {
+  type CircuitBreaker,
+  type CircuitBreakerStats,
+  circuitBreaker,
+} from './circuit-breaker.js';
+export {
+  BrokenCircuitError,
+  type BrokenCircuitErrorOptions,
+  IsolatedCircuitError,
+  isBrokenCircuitError,
+  isIsolatedCircuitError,
+} from './errors.js';
+export type { FailureEvent, RejectedEvent, StateChangeEvent, SuccessEvent } from './events.js';
+export {
+  type BreakDuration,
+  type BreakDurationContext,
+  type BreakerFallback,
+  type BreakerFallbackContext,
+  type CallOutcome,
+  type CircuitBreakerOptions,
+  DEFAULTS,
+  type HalfOpenOptions,
+  type OnStoreError,
+  type OpenQuorumOptions,
+  type SlowCallOptions,
+  type WindowOptions,
+} from './options.js';
+export { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from './snapshot.js';
+export {
+  BREAKER_STATES,
+  type BreakerBinding,
+  type BreakerCommand,
+  type BreakerRules,
+  type BreakerSeed,
+  type BreakerState,
+  type BreakerStore,
+  type BreakerView,
+  type BreakerViewListener,
+  type MaybePromise,
+  type OutcomeBatch,
+  type ProbeAnswer,
+  type ProbeDecision,
+  type ProbeResult,
+} from './store.js';
+export type { StoreStatus, StoreStatusEvent } from './store-channel.js';
+export { type MemoryBreakerStore, memoryStore } from './stores/memory.js';
+export {
+  ATTR_FROM,
+  ATTR_OPERATION,
+  ATTR_OUTCOME,
+  ATTR_STATE,
+  ATTR_TO,
+  EVENT_REJECTED,
+  EVENT_STORE_STATUS,
+  EVENT_TRANSITION,
+  METRIC_CALL_DURATION,
+  METRIC_CALLS,
+  METRIC_STATE,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
+  METRIC_TRANSITIONS,
+} from './telemetry.js';

@@ -1,0 +1,176 @@
+/**
+ * The Redis store: one hash key per breaker (`<prefix>:circuit-breaker:{<name>:}:state`, Cluster
+ * safe), every operation one Lua script run with the server's clock, and transitions pushed to
+ * every replica over pub/sub.
+ */
+import { expectObject } from '@breakwater/core';
+import { defineScript, keyBuilder, type RedisClient } from '@breakwater/core/redis';
+import type {
+  BreakerBinding,
+  BreakerCommand,
+  BreakerRules,
+  BreakerSeed,
+  BreakerStore,
+  BreakerView,
+  BreakerViewListener,
+  OutcomeBatch,
+  ProbeAnswer,
+  ProbeDecision,
+  ProbeResult,
+} from '../store.js';
+import { BREAKER_LUA } from './redis-script.js';
+import { Subscriptions } from './redis-subscriptions.js';
+import { parseView } from './view-codec.js';
+
+/** The pattern segment of the breaker's keys. */
+const PATTERN = 'circuit-breaker';
+
+/** Options of {@link redisStore}. */
+export interface RedisStoreOptions {
+  /** Your ioredis client, single node (`Redis`) or `Cluster`. The store never closes it. */
+  client: RedisClient;
+  /**
+   * First segment of every key and of the pub/sub channel; use one per tenant or environment.
+   * @default 'bw'
+   */
+  prefix?: string;
+  /**
+   * The connection that listens for transitions. Pub/sub needs a connection of its own: by
+   * default the store opens one with `client.duplicate()` when the first breaker starts and closes
+   * it when the last one closes. Pass a connection to manage it yourself, or `false` to go without
+   * pushes (breakers then re-read the state every `syncIntervalMs`).
+   * @default client.duplicate()
+   */
+  subscriber?: RedisClient | false;
+}
+
+/** A circuit-breaker store on Redis. */
+export interface RedisBreakerStore extends BreakerStore {
+  readonly kind: 'redis';
+  /** The pub/sub channel transitions are published on. */
+  readonly channel: string;
+  /** Closes the subscriber connection the store opened, if any. Your client stays open. */
+  close(): Promise<void>;
+}
+
+type ScriptReply = [
+  string,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  string,
+];
+
+const script = defineScript<ScriptReply>({ name: 'circuit-breaker', lua: BREAKER_LUA, keys: 1 });
+
+/**
+ * Creates a store that shares breaker state through Redis.
+ *
+ * @example
+ * import { redisStore } from '@breakwater/circuit-breaker/redis';
+ * const store = redisStore({ client: new Redis(process.env.REDIS_URL) });
+ * const breaker = circuitBreaker({ name: 'payments', store });
+ */
+export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
+  expectObject('options', options);
+  const client = options.client;
+  if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function') {
+    throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
+  }
+  // Validates the prefix once, with the same rules as every other Breakwater key.
+  const prefix = keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' }).prefix;
+  const channel = `${prefix}:${PATTERN}:transitions`;
+  const subscriptions = new Subscriptions(client, options.subscriber, channel);
+  return {
+    kind: 'redis',
+    defaultSyncIntervalMs: 100,
+    channel,
+    bind: (name, rules) => bindRedis(client, prefix, channel, name, rules, subscriptions),
+    close: () => subscriptions.close(),
+  };
+}
+
+function ruleArgs(rules: BreakerRules): string[] {
+  return [
+    rules.windowKind,
+    String(rules.windowSize),
+    String(rules.bucketMs),
+    String(rules.minimumThroughput),
+    String(rules.failureRatio),
+    String(rules.slowCallRatio),
+    String(rules.consecutiveFailures),
+    String(rules.halfOpenMaxCalls),
+    String(rules.halfOpenSuccessThreshold),
+    String(rules.halfOpenMaxDurationMs),
+    String(rules.probeLeaseMs),
+    String(rules.quorumReplicas),
+    String(rules.quorumWindowMs),
+    String(Math.ceil(rules.recordTtlMs)),
+    rules.breakDurationsMs.map((ms) => String(Math.ceil(ms))).join(','),
+  ];
+}
+
+function bindRedis(
+  client: RedisClient,
+  prefix: string,
+  channel: string,
+  name: string,
+  rules: BreakerRules,
+  subscriptions: Subscriptions,
+): BreakerBinding {
+  const keys = [keyBuilder({ prefix, pattern: PATTERN, name }).redisKey('', 'state')];
+  // The key names the breaker uniquely within the channel, so it routes pushed views.
+  const id = keys[0]!;
+  const fixed = [channel, id, ...ruleArgs(rules)];
+  const run = async (operation: string, args: readonly (string | number)[]): Promise<ScriptReply> =>
+    script.run(client, keys, [operation, ...fixed, ...args]);
+  const view = (reply: ScriptReply): BreakerView => parseView(reply);
+
+  return {
+    read: async (): Promise<BreakerView> => view(await run('read', [])),
+    record: async (batch: OutcomeBatch, replica: string): Promise<BreakerView> =>
+      view(
+        await run('record', [
+          batch.successes,
+          batch.failures,
+          batch.slowCalls,
+          batch.trailingFailures,
+          replica,
+        ]),
+      ),
+    acquireProbe: async (token: string): Promise<ProbeAnswer> => {
+      const reply = await run('acquire', [token]);
+      return { decision: reply[11] as ProbeDecision, view: view(reply) };
+    },
+    releaseProbe: async (token: string, result: ProbeResult): Promise<BreakerView> =>
+      view(await run('release', [token, result])),
+    command: async (command: BreakerCommand): Promise<BreakerView> =>
+      view(await run('command', [command.type, command.type === 'isolate' ? command.forMs : 0])),
+    seed: async (seed: BreakerSeed): Promise<BreakerView> =>
+      view(
+        await run('seed', [
+          seed.state,
+          seed.remainingMs,
+          seed.consecutiveOpens,
+          seed.consecutiveFailures,
+          seed.calls,
+          seed.failures,
+          seed.slowCalls,
+          seed.version ?? 1,
+        ]),
+      ),
+    ...(subscriptions.enabled
+      ? {
+          subscribe: (listener: BreakerViewListener, onGap?: () => void) =>
+            subscriptions.add(id, listener, onGap),
+        }
+      : {}),
+  };
+}

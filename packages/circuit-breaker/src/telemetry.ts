@@ -1,0 +1,167 @@
+/**
+ * Metric, attribute and event names of the circuit breaker, and the instruments one breaker
+ * records with. Attribute objects are built once per breaker, so recording allocates nothing.
+ */
+
+import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  ObservableGauge,
+  ObservableResult,
+} from '@opentelemetry/api';
+import { BREAKER_STATES, type BreakerState } from './store.js';
+import { CIRCUIT_BREAKER_PACKAGE } from './version.js';
+
+/** Calls by outcome (counter). */
+export const METRIC_CALLS = 'breakwater.circuit_breaker.calls';
+/** Duration of calls that ran (histogram, seconds). */
+export const METRIC_CALL_DURATION = 'breakwater.circuit_breaker.call.duration';
+/** 1 for the current state, 0 for the others (observable gauge, one series per state). */
+export const METRIC_STATE = 'breakwater.circuit_breaker.state';
+/** State changes seen by this replica (counter). */
+export const METRIC_TRANSITIONS = 'breakwater.circuit_breaker.transitions';
+/** Duration of store operations (histogram, seconds). */
+export const METRIC_STORE_DURATION = 'breakwater.circuit_breaker.store.duration';
+/** Failed or late store operations (counter). */
+export const METRIC_STORE_ERRORS = 'breakwater.circuit_breaker.store.errors';
+
+/** `success` | `failure` | `ignored` | `rejected` | `timeout`. */
+export const ATTR_OUTCOME = 'breakwater.outcome';
+/** A breaker state (state gauge). */
+export const ATTR_STATE = 'breakwater.circuit_breaker.state';
+/** The state a transition left. */
+export const ATTR_FROM = 'breakwater.circuit_breaker.from';
+/** The state a transition entered. */
+export const ATTR_TO = 'breakwater.circuit_breaker.to';
+/** The store operation (`record`, `read`, `acquire_probe`, `release_probe`, `command`, `seed`). */
+export const ATTR_OPERATION = 'breakwater.store.operation';
+
+/** Span event added when this replica sees a transition. */
+export const EVENT_TRANSITION = 'breakwater.circuit_breaker.transition';
+/** Span event added when a call is rejected. */
+export const EVENT_REJECTED = 'breakwater.circuit_breaker.rejected';
+/** Span event added when the store degrades or recovers. */
+export const EVENT_STORE_STATUS = 'breakwater.circuit_breaker.store_status';
+
+/** How a call ended, as the `calls` metric counts it. */
+export type CallOutcomeLabel = 'success' | 'failure' | 'ignored' | 'rejected' | 'timeout';
+
+const OUTCOMES: readonly CallOutcomeLabel[] = [
+  'success',
+  'failure',
+  'ignored',
+  'rejected',
+  'timeout',
+];
+
+/** The instruments of one breaker. */
+export class BreakerTelemetry {
+  readonly telemetry: Telemetry;
+  readonly base: Attributes;
+  private readonly calls: Counter;
+  private readonly duration: Histogram;
+  private readonly transitions: Counter;
+  private readonly storeDuration: Histogram;
+  private readonly storeErrors: Counter;
+  private readonly stateGauge: ObservableGauge;
+  private readonly outcomeAttributes: Record<CallOutcomeLabel, Attributes>;
+  private readonly stateAttributes: Attributes[];
+  private readonly operationAttributes = new Map<string, Attributes>();
+  private readonly observeState: (result: ObservableResult) => void;
+
+  constructor(name: string, store: string, currentState: () => BreakerState) {
+    this.telemetry = getTelemetry(CIRCUIT_BREAKER_PACKAGE);
+    const meter = this.telemetry.meter;
+    this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
+    this.calls = meter.createCounter(METRIC_CALLS, {
+      description: 'Calls through the circuit breaker, by outcome.',
+    });
+    this.duration = meter.createHistogram(METRIC_CALL_DURATION, {
+      description: 'Duration of calls the circuit breaker let through.',
+      unit: 's',
+    });
+    this.transitions = meter.createCounter(METRIC_TRANSITIONS, {
+      description: 'State changes of the circuit breaker, as seen by this replica.',
+      unit: '{transition}',
+    });
+    this.storeDuration = meter.createHistogram(METRIC_STORE_DURATION, {
+      description: 'Duration of circuit-breaker store operations.',
+      unit: 's',
+    });
+    this.storeErrors = meter.createCounter(METRIC_STORE_ERRORS, {
+      description: 'Circuit-breaker store operations that failed or missed their deadline.',
+      unit: '{error}',
+    });
+    this.stateGauge = meter.createObservableGauge(METRIC_STATE, {
+      description:
+        'Current state of the circuit breaker: 1 for the current state, 0 for the others.',
+    });
+    this.outcomeAttributes = Object.fromEntries(
+      OUTCOMES.map((outcome) => [outcome, { ...this.base, [ATTR_OUTCOME]: outcome }]),
+    ) as unknown as Record<CallOutcomeLabel, Attributes>;
+    this.stateAttributes = BREAKER_STATES.map((state) => ({ ...this.base, [ATTR_STATE]: state }));
+    this.observeState = (result) => {
+      const current = currentState();
+      for (let i = 0; i < BREAKER_STATES.length; i++) {
+        result.observe(BREAKER_STATES[i] === current ? 1 : 0, this.stateAttributes[i]);
+      }
+    };
+    this.stateGauge.addCallback(this.observeState);
+  }
+
+  /** Counts a call and, when it ran, its duration. */
+  call(outcome: CallOutcomeLabel, durationMs: number | undefined): void {
+    const attributes = this.outcomeAttributes[outcome];
+    this.calls.add(1, attributes);
+    if (durationMs !== undefined) this.duration.record(durationMs / 1000, attributes);
+  }
+
+  /** Counts a transition and adds it to the active span. */
+  transition(from: BreakerState, to: BreakerState): void {
+    const attributes = { ...this.base, [ATTR_FROM]: from, [ATTR_TO]: to };
+    this.transitions.add(1, attributes);
+    this.telemetry.addSpanEvent(EVENT_TRANSITION, attributes);
+  }
+
+  /** Adds a rejection to the active span. */
+  rejected(state: BreakerState): void {
+    this.telemetry.addSpanEvent(
+      EVENT_REJECTED,
+      this.stateAttributes[BREAKER_STATES.indexOf(state)],
+    );
+  }
+
+  private operation(name: string): Attributes {
+    let attributes = this.operationAttributes.get(name);
+    if (attributes === undefined) {
+      attributes = { ...this.base, [ATTR_OPERATION]: name };
+      this.operationAttributes.set(name, attributes);
+    }
+    return attributes;
+  }
+
+  /** Records the duration of a store operation that answered. */
+  storeOperation(name: string, durationMs: number): void {
+    this.storeDuration.record(durationMs / 1000, this.operation(name));
+  }
+
+  /** Counts a failed store operation. */
+  storeError(name: string): void {
+    this.storeErrors.add(1, this.operation(name));
+  }
+
+  /** Reports a store degradation or recovery on the active span. */
+  storeStatus(status: 'healthy' | 'degraded'): void {
+    this.telemetry.addSpanEvent(EVENT_STORE_STATUS, {
+      ...this.base,
+      'breakwater.store.status': status,
+    });
+  }
+
+  /** Stops observing the state gauge. */
+  dispose(): void {
+    this.stateGauge.removeCallback(this.observeState);
+  }
+}
