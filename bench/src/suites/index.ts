@@ -4,6 +4,7 @@
  */
 import type { Suite } from '../harness.js';
 import { bulkheadSuites } from './bulkhead.js';
+import { cacheSuites } from './cache.js';
 import { circuitBreakerSuites } from './circuit-breaker.js';
 import { coreSuites } from './core.js';
 import { rateLimitSuites } from './rate-limit.js';
@@ -13,6 +14,7 @@ import { retrySuites } from './retry.js';
 export const suites: readonly Suite[] = [
   ...coreSuites,
   ...retrySuites,
+  ...cacheSuites,
   ...rateLimitSuites,
   ...circuitBreakerSuites,
   ...bulkheadSuites,

@@ -1,0 +1,251 @@
+/**
+ * `@breakwater/cache` against bentocache and cache-manager (over Keyv), on the same Redis
+ * (`REDIS_URL`, default `redis://127.0.0.1:6379`) and the same ~1 KB value:
+ *
+ * - L1 hit: the value is in the in-process tier.
+ * - L2 hit: no L1, every read goes to Redis; the baseline is a raw ioredis GET of the same value,
+ *   which is what the issue's "≤ 1.15× a raw GET" target compares with.
+ * - Miss-heavy getOrLoad: every call asks for a new key, so the loader runs and the value is
+ *   written to Redis (plus, for Breakwater, the fleet lease).
+ */
+import { cache as breakwaterCache } from '@breakwater/cache';
+import { redisStore } from '@breakwater/cache/redis';
+import KeyvRedis from '@keyv/redis';
+import { BentoCache, bentostore } from 'bentocache';
+import { memoryDriver } from 'bentocache/drivers/memory';
+import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
+import { createCache } from 'cache-manager';
+import { Redis } from 'ioredis';
+import { Keyv } from 'keyv';
+import type { Suite } from '../harness.js';
+
+const BREAKWATER = '@breakwater/cache';
+const BENTOCACHE = 'bentocache';
+const CACHE_MANAGER = 'cache-manager';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `bwbench:${process.pid}`;
+const TTL_MS = 60_000;
+const redisHost = () => new URL(REDIS_URL).hostname;
+const redisPort = () => Number(new URL(REDIS_URL).port || 6379);
+
+/** A user profile of about 1 KB as JSON: what the design this library comes from caches. */
+const PROFILE = {
+  id: 'user:42',
+  name: 'Ada Lovelace',
+  email: 'ada@example.com',
+  roles: ['admin', 'editor', 'viewer'],
+  preferences: { theme: 'dark', language: 'en-GB', notifications: { email: true, sms: false } },
+  addresses: Array.from({ length: 4 }, (_, i) => ({
+    street: `${i + 1} Analytical Engine Road`,
+    city: 'London',
+    postcode: `N${i} 1AA`,
+    country: 'GB',
+  })),
+  bio: 'Mathematician and writer, chiefly known for her work on the Analytical Engine. '.repeat(6),
+  createdAt: '2024-01-01T00:00:00.000Z',
+};
+const loadProfile = async () => PROFILE;
+
+/** Everything the suites share, created in `setup` and closed in `teardown`. */
+interface Fixture {
+  raw: Redis;
+  subscriber: Redis;
+  bw: { l1: ReturnType<typeof breakwaterCache>; l2: ReturnType<typeof breakwaterCache> };
+  bento: { l1: BentoCache<{ l1: never }>; l2: BentoCache<{ l2: never }> };
+  manager: { l1: ReturnType<typeof createCache>; l2: ReturnType<typeof createCache> };
+  keyvRedis: KeyvRedis<unknown>[];
+}
+
+let fixture: Fixture | undefined;
+let users = 0;
+
+function f(): Fixture {
+  if (fixture === undefined) throw new Error('cache bench fixture used before setup');
+  return fixture;
+}
+
+async function setup(): Promise<void> {
+  users++;
+  if (fixture !== undefined) return;
+  const raw = new Redis(REDIS_URL);
+  const subscriber = new Redis(REDIS_URL);
+  const store = redisStore({ client: raw, subscriber, prefix: PREFIX });
+  // bentocache closes the connection it is given on disconnect(): give it its own.
+  const bentoL1 = new BentoCache({
+    default: 'l1',
+    stores: {
+      l1: bentostore()
+        .useL1Layer(memoryDriver({ maxItems: 10_000 }))
+        .useL2Layer(redisDriver({ connection: raw.duplicate(), prefix: `${PREFIX}:bento-l1` }))
+        // The bus keeps L1 copies coherent across replicas, as Breakwater's does.
+        .useBus(redisBusDriver({ connection: { host: redisHost(), port: redisPort() } })),
+    },
+  });
+  const bentoL2 = new BentoCache({
+    default: 'l2',
+    stores: {
+      l2: bentostore().useL2Layer(
+        redisDriver({ connection: raw.duplicate(), prefix: `${PREFIX}:bento-l2` }),
+      ),
+    },
+  });
+  const keyvRedis = [
+    new KeyvRedis(REDIS_URL, { namespace: `${PREFIX}:cm-l1` }),
+    new KeyvRedis(REDIS_URL, { namespace: `${PREFIX}:cm-l2` }),
+  ];
+  fixture = {
+    raw,
+    subscriber,
+    bw: {
+      l1: breakwaterCache({ name: 'bench-l1', store, ttlMs: TTL_MS }),
+      l2: breakwaterCache({ name: 'bench-l2', store, ttlMs: TTL_MS, l1: false }),
+    },
+    bento: { l1: bentoL1 as never, l2: bentoL2 as never },
+    manager: {
+      l1: createCache({ stores: [new Keyv(), new Keyv({ store: keyvRedis[0] })], ttl: TTL_MS }),
+      l2: createCache({ stores: [new Keyv({ store: keyvRedis[1] })], ttl: TTL_MS }),
+    },
+    keyvRedis,
+  };
+  const { bw, bento, manager } = fixture;
+  // Warm every cache with the hot key, and put the same value under a plain key for the raw GET.
+  await raw.set(`${PREFIX}:raw:hot`, JSON.stringify(PROFILE), 'PX', TTL_MS);
+  await bw.l1.getOrLoad('hot', loadProfile);
+  await bw.l2.getOrLoad('hot', loadProfile);
+  await bento.l1.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS });
+  await bento.l2.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS });
+  await manager.l1.wrap('hot', loadProfile, TTL_MS);
+  await manager.l2.wrap('hot', loadProfile, TTL_MS);
+}
+
+async function teardown(): Promise<void> {
+  users--;
+  if (users > 0 || fixture === undefined) return;
+  const { raw, subscriber, bw, bento, manager, keyvRedis } = fixture;
+  fixture = undefined;
+  await Promise.all([bw.l1.close(), bw.l2.close(), bento.l1.disconnect(), bento.l2.disconnect()]);
+  await Promise.all([manager.l1.disconnect(), manager.l2.disconnect()]).catch(() => {});
+  await Promise.all(keyvRedis.map((store) => store.disconnect().catch(() => {})));
+  let cursor = '0';
+  do {
+    const [next, keys] = await raw.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await raw.unlink(...keys);
+  } while (cursor !== '0');
+  raw.disconnect();
+  subscriber.disconnect();
+}
+
+const hot = new Map([['hot', PROFILE]]);
+
+/** Reads of a key that sits in the in-process tier. */
+export const cacheL1Hit: Suite = {
+  id: 'cache/l1-hit',
+  title: 'Cache L1 hit (in-process tier, Redis behind it)',
+  description:
+    'getOrLoad / getOrSet / wrap of a key that is in the L1. Baseline: a Map lookup returned ' +
+    'through a promise, the least any async cache API can cost.',
+  setup,
+  teardown,
+  baseline: { name: 'Promise.resolve(map.get(key))', fn: () => Promise.resolve(hot.get('hot')) },
+  cases: [
+    {
+      name: 'breakwater getOrLoad',
+      library: BREAKWATER,
+      fn: () => f().bw.l1.getOrLoad('hot', loadProfile),
+    },
+    { name: 'breakwater get', library: BREAKWATER, fn: () => f().bw.l1.get('hot') },
+    {
+      name: 'bentocache getOrSet',
+      library: BENTOCACHE,
+      fn: () => f().bento.l1.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS }),
+    },
+    {
+      name: 'cache-manager wrap',
+      library: CACHE_MANAGER,
+      fn: () => f().manager.l1.wrap('hot', loadProfile, TTL_MS),
+    },
+  ],
+};
+
+/** Reads that always go to Redis. */
+export const cacheL2Hit: Suite = {
+  id: 'cache/l2-hit',
+  title: 'Cache L2 hit on Redis (no L1): one round trip',
+  description:
+    'A read of a ~1 KB value that is in Redis, with the in-process tier disabled. Baseline: a ' +
+    'raw ioredis GET of the same JSON (no parsing). Target for Breakwater: ≤ 1.15×.',
+  setup,
+  teardown,
+  // Network-bound and noisy: more, longer rounds.
+  timeMs: 2_000,
+  rounds: 5,
+  baseline: { name: 'ioredis GET (raw)', fn: () => f().raw.get(`${PREFIX}:raw:hot`) },
+  cases: [
+    {
+      name: 'ioredis GET + JSON.parse',
+      library: 'ioredis',
+      fn: async () => JSON.parse((await f().raw.get(`${PREFIX}:raw:hot`)) as string),
+    },
+    {
+      name: 'breakwater getOrLoad',
+      library: BREAKWATER,
+      fn: () => f().bw.l2.getOrLoad('hot', loadProfile),
+    },
+    { name: 'breakwater get', library: BREAKWATER, fn: () => f().bw.l2.get('hot') },
+    {
+      name: 'bentocache getOrSet',
+      library: BENTOCACHE,
+      fn: () => f().bento.l2.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS }),
+    },
+    {
+      name: 'cache-manager wrap',
+      library: CACHE_MANAGER,
+      fn: () => f().manager.l2.wrap('hot', loadProfile, TTL_MS),
+      note: 'cache-manager reaches Redis through @keyv/redis (node-redis), not ioredis.',
+    },
+  ],
+};
+
+let missSeq = 0;
+const missKey = () => `miss:${missSeq++}`;
+
+/** Every call misses: loader, write to Redis (and lease, for Breakwater). */
+export const cacheMiss: Suite = {
+  id: 'cache/miss',
+  title: 'Miss-heavy getOrLoad (L1 + Redis, new key every call)',
+  description:
+    'Each call asks for a key never seen before, so the loader (an async function returning the ' +
+    'profile) runs and the value is cached in both tiers. Breakwater reads the L2, takes the ' +
+    'fleet lease, then writes with a version check and publishes the invalidation in one script ' +
+    '(3 round trips; callers do not wait for the last). bentocache reads, locks in process, ' +
+    'writes and publishes on its bus. Baseline: one raw SET.',
+  setup,
+  teardown,
+  timeMs: 2_000,
+  rounds: 5,
+  baseline: {
+    name: 'ioredis SET (raw)',
+    fn: () => f().raw.set(`${PREFIX}:raw:${missKey()}`, JSON.stringify(PROFILE), 'PX', TTL_MS),
+  },
+  cases: [
+    {
+      name: 'breakwater getOrLoad',
+      library: BREAKWATER,
+      fn: () => f().bw.l1.getOrLoad(missKey(), loadProfile),
+    },
+    {
+      name: 'bentocache getOrSet',
+      library: BENTOCACHE,
+      fn: () => f().bento.l1.getOrSet({ key: missKey(), factory: loadProfile, ttl: TTL_MS }),
+    },
+    {
+      name: 'cache-manager wrap',
+      library: CACHE_MANAGER,
+      fn: () => f().manager.l1.wrap(missKey(), loadProfile, TTL_MS),
+    },
+  ],
+};
+
+/** The cache suites, in the order they run. */
+export const cacheSuites: readonly Suite[] = [cacheL1Hit, cacheL2Hit, cacheMiss];

@@ -1,0 +1,124 @@
+/**
+ * Shared set-up of the fleet replicas: a cache over the Redis at REDIS_URL (or, with
+ * FLEET_STORE=dynamodb, over the DynamoDB at DYNAMO_ENDPOINT, table DYNAMO_TABLE), under the key
+ * prefix the test passes in FLEET_PREFIX. Redis also carries the test's coordination keys.
+ */
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Redis } from 'ioredis';
+import { dynamoStore } from '../../dynamodb.js';
+import { type CacheStore, cache } from '../../index.js';
+import { redisStore } from '../../redis.js';
+
+function dynamoFromEnv(prefix: string): CacheStore {
+  const endpoint = process.env.DYNAMO_ENDPOINT;
+  const tableName = process.env.DYNAMO_TABLE;
+  if (!endpoint || !tableName) throw new Error('DYNAMO_ENDPOINT and DYNAMO_TABLE must be set');
+  const client = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'breakwater-test', secretAccessKey: 'breakwater-test' },
+    maxAttempts: 1,
+  });
+  return dynamoStore({ client, tableName, prefix });
+}
+
+/** Connects a replica: returns its cache, a Redis client for coordination, and a closer. */
+export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = process.env.FLEET_PREFIX;
+  if (!prefix) throw new Error('FLEET_PREFIX is not set');
+  const client = new Redis(url);
+  const subscriber = new Redis(url);
+  await Promise.all([waitReady(client), waitReady(subscriber)]);
+  const diagnostics: string[] = [];
+  const store = traced(
+    process.env.FLEET_STORE === 'dynamodb'
+      ? dynamoFromEnv(prefix)
+      : redisStore({ client, subscriber, prefix }),
+    diagnostics,
+  );
+  const c = cache({
+    name: 'fleet',
+    store,
+    ttlMs: 60_000,
+    l1: { maxStaleMs: 3_600_000 },
+    lease: { ttlMs: options.leaseTtlMs ?? 5_000 },
+    // Generous: these tests are about leases and the bus, not deadlines, and CI machines stall.
+    storeDeadlineMs: 30_000,
+  });
+  return {
+    cache: c,
+    redis: client,
+    prefix,
+    /** What the store did that a failing test wants to know: errors, slow calls, lease answers. */
+    diagnostics,
+    /** Resolves once the coordination key `name` holds `value`. */
+    async waitFor(name: string, value: string): Promise<void> {
+      while ((await client.get(`${prefix}:coord:${name}`)) !== value) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    signal: (name: string, value: string) => client.set(`${prefix}:coord:${name}`, value),
+    /**
+     * Resolves once `replicas` connections subscribe to the cache's bus channel: SUBSCRIBE is
+     * asynchronous, and a message published before it is live is lost by design.
+     */
+    async waitForBus(replicas: number): Promise<void> {
+      if (process.env.FLEET_STORE === 'dynamodb') return; // no bus
+      const channel = `${prefix}:cache:{fleet:}:bus`;
+      for (;;) {
+        const [, count] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+        if (Number(count) >= replicas) return;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    async close() {
+      await c.close();
+      client.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+function waitReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
+}
+
+/** Records store errors, slow calls and lease answers, to explain a failing fleet test. */
+function traced(store: CacheStore, diagnostics: string[]): CacheStore {
+  return {
+    kind: store.kind,
+    namespace(name) {
+      const inner = store.namespace(name);
+      return new Proxy(inner, {
+        get(target, property, receiver) {
+          const member = Reflect.get(target, property, receiver) as unknown;
+          if (typeof member !== 'function' || property === 'subscribe') return member;
+          return async (...args: unknown[]) => {
+            const started = Date.now();
+            try {
+              const result = await (member as (...a: unknown[]) => Promise<unknown>).apply(
+                target,
+                args,
+              );
+              if (property === 'acquireLease')
+                diagnostics.push(`acquireLease → ${(result as { status: string }).status}`);
+              if (property === 'set') diagnostics.push(`set → ${JSON.stringify(result)}`);
+              return result;
+            } catch (error) {
+              diagnostics.push(
+                `${String(property)} failed: ${error instanceof Error ? error.message : String(error)}`,
+              );
+              throw error;
+            } finally {
+              const ms = Date.now() - started;
+              if (ms > 1000) diagnostics.push(`${String(property)} took ${ms} ms`);
+            }
+          };
+        },
+      }) as typeof inner;
+    },
+  };
+}

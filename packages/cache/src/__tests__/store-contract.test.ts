@@ -1,0 +1,234 @@
+/**
+ * The store contract: every L2 store performs the same atomic transitions. Runs unchanged against
+ * memory, Redis, Redis Cluster and DynamoDB.
+ */
+import { type Backend, runContractSuite } from '@breakwater/testkit';
+import type { Cluster, Redis } from 'ioredis';
+import { expect, it } from 'vitest';
+import { dynamoStore } from '../dynamodb.js';
+import type { CacheStore, InvalidationMessage, StoreNamespace } from '../index.js';
+import { redisStore } from '../redis.js';
+import { memoryStore } from '../stores/memory.js';
+
+interface StoreUnderTest {
+  store: CacheStore;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function redisUnderTest(client: Redis | Cluster, prefix: string): Promise<StoreUnderTest> {
+  // `duplicate()` exists on both client kinds; the cast only picks one signature for the compiler.
+  const subscriber: Redis | Cluster = (client as Redis).duplicate();
+  return {
+    store: redisStore({ client, subscriber, prefix }),
+    async close() {
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** Collects bus messages; `next()` waits for the next one (bounded). */
+function listen(ns: StoreNamespace) {
+  const messages: InvalidationMessage[] = [];
+  const waiting: ((m: InvalidationMessage) => void)[] = [];
+  const stop = ns.subscribe!((message) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(message);
+    else messages.push(message);
+  });
+  return {
+    stop,
+    next(): Promise<InvalidationMessage> {
+      const queued = messages.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no bus message within 2 s')), 2000);
+        waiting.push((m) => {
+          clearTimeout(timer);
+          resolve(m);
+        });
+      });
+    },
+  };
+}
+
+/** Waits until a subscription is live (Redis SUBSCRIBE is asynchronous). */
+async function settleSubscription(backend: Backend): Promise<void> {
+  if (backend !== 'memory') await sleep(150);
+}
+
+runContractSuite<StoreUnderTest>(
+  'cache store',
+  {
+    memory: () => ({ store: memoryStore(), close: async () => {} }),
+    redis: ({ client, prefix }) => redisUnderTest(client, prefix),
+    dynamodb: ({ client, tableName, prefix }) => ({
+      store: dynamoStore({ client, tableName, prefix }),
+      close: async () => {},
+    }),
+  },
+  ({ makeStore, backend }) => {
+    const open = async () => (await makeStore()).store.namespace('contract');
+    const write = (record: string, extra: object = {}) => ({
+      record,
+      ttlMs: undefined,
+      origin: 'me',
+      ...extra,
+    });
+
+    it('reads nothing for an unknown key', async () => {
+      const ns = await open();
+      expect(await ns.get('missing')).toBeUndefined();
+    });
+
+    it('writes records with growing versions', async () => {
+      const ns = await open();
+      const record = 'header\nvalue with ünïcödé, {braces} and\nnewlines';
+      const first = await ns.set('k', write(record));
+      expect(first.written).toBe(true);
+      expect(first.version).toBeGreaterThan(0);
+      expect(await ns.get('k')).toEqual({ version: first.version, record });
+      const second = await ns.set('k', write('again'));
+      expect(second.version).toBeGreaterThan(first.version);
+    });
+
+    it('handles long keys and keys with braces or colons', async () => {
+      const ns = await open();
+      const keys = ['x'.repeat(600), '{tag}:a:b', 'h:looks-hashed', 'ключ'];
+      for (const key of keys) await ns.set(key, write(`value of ${key.slice(0, 10)}`));
+      for (const key of keys)
+        expect((await ns.get(key))?.record).toBe(`value of ${key.slice(0, 10)}`);
+    });
+
+    it('expires records after ttlMs', async () => {
+      const ns = await open();
+      await ns.set('k', write('v', { ttlMs: 50 }));
+      expect(await ns.get('k')).toBeDefined();
+      await sleep(120);
+      expect(await ns.get('k')).toBeUndefined();
+    });
+
+    it('writes conditionally on the expected version', async () => {
+      const ns = await open();
+      const absent = await ns.set('k', write('v1', { expectVersion: 0 }));
+      expect(absent.written).toBe(true);
+      const stale = await ns.set('k', write('lost', { expectVersion: 0 }));
+      expect(stale).toEqual({ written: false, version: absent.version });
+      const current = await ns.set('k', write('v2', { expectVersion: absent.version }));
+      expect(current.written).toBe(true);
+      expect((await ns.get('k'))?.record).toBe('v2');
+    });
+
+    it('deletes with a new version, and later writes get larger ones', async () => {
+      const ns = await open();
+      const written = await ns.set('k', write('v'));
+      const deleted = await ns.delete('k', 'me');
+      expect(deleted).toBeGreaterThan(written.version);
+      expect(await ns.get('k')).toBeUndefined();
+      const again = await ns.set('k', write('v'));
+      expect(again.version).toBeGreaterThan(deleted);
+      // A load that saw the old version cannot resurrect it.
+      expect((await ns.set('k', write('stale', { expectVersion: written.version }))).written).toBe(
+        false,
+      );
+    });
+
+    it('grants a lease to one holder at a time, checked by token', async () => {
+      const ns = await open();
+      expect(await ns.acquireLease('k', 'a', 5000, 0)).toEqual({ status: 'acquired' });
+      const held = await ns.acquireLease('k', 'b', 5000, 0);
+      expect(held.status).toBe('held');
+      expect(held.status === 'held' && held.ttlMs > 0 && held.ttlMs <= 5000).toBe(true);
+      expect(await ns.releaseLease('k', 'b')).toBe(false);
+      expect(await ns.releaseLease('k', 'a')).toBe(true);
+      expect(await ns.acquireLease('k', 'b', 5000, 0)).toEqual({ status: 'acquired' });
+    });
+
+    it('extends a lease only for its holder', async () => {
+      const ns = await open();
+      expect((await ns.acquireLease('k', 'a', 100, 0)).status).toBe('acquired');
+      expect(await ns.extendLease('k', 'b', 5000)).toBe(false);
+      expect(await ns.extendLease('k', 'a', 5000)).toBe(true);
+      await sleep(200);
+      expect((await ns.acquireLease('k', 'b', 5000, 0)).status).toBe('held');
+      await ns.releaseLease('k', 'a');
+      expect(await ns.extendLease('k', 'a', 5000)).toBe(false);
+    });
+
+    it('lets a lease expire', async () => {
+      const ns = await open();
+      expect((await ns.acquireLease('k', 'a', 50, 0)).status).toBe('acquired');
+      await sleep(120);
+      expect((await ns.acquireLease('k', 'b', 50, 0)).status).toBe('acquired');
+    });
+
+    it('answers a lease request with the current record when the version moved', async () => {
+      const ns = await open();
+      const { version } = await ns.set('k', write('fresh'));
+      expect(await ns.acquireLease('k', 'a', 5000, 0)).toEqual({
+        status: 'changed',
+        current: { version, record: 'fresh' },
+      });
+      expect(await ns.acquireLease('k', 'a', 5000, version)).toEqual({ status: 'acquired' });
+      await ns.delete('k', 'me');
+      expect(await ns.acquireLease('k', 'b', 5000, version)).toEqual({
+        status: 'changed',
+        current: undefined,
+      });
+    });
+
+    it('releases the lease with the write that holds its token', async () => {
+      const ns = await open();
+      await ns.acquireLease('k', 'a', 5000, 0);
+      await ns.set('k', write('v', { leaseToken: 'other', expectVersion: 0 }));
+      const { version } = (await ns.get('k'))!;
+      expect((await ns.acquireLease('k', 'b', 5000, version)).status).toBe('held');
+      await ns.set('k', write('v2', { leaseToken: 'a', expectVersion: version }));
+      const after = (await ns.get('k'))!;
+      expect((await ns.acquireLease('k', 'b', 5000, after.version)).status).toBe('acquired');
+    });
+
+    it('versions tags', async () => {
+      const ns = await open();
+      expect(await ns.getTagVersions(['a', 'b'])).toEqual([0, 0]);
+      const bumped = await ns.bumpTags(['a'], 'me');
+      expect(bumped[0]).toBeGreaterThan(0);
+      const [a, b] = await ns.getTagVersions(['a', 'b']);
+      expect(a).toBe(bumped[0]);
+      expect(b).toBe(0);
+      const again = await ns.bumpTags(['a', 'b'], 'me');
+      expect(again[0]).toBeGreaterThan(bumped[0]!);
+    });
+
+    it('publishes keys and versions of writes, deletes and tag bumps', async (context) => {
+      const ns = await open();
+      // DynamoDB has no bus: replicas converge through l1.maxStaleMs instead.
+      if (ns.subscribe === undefined) return context.skip();
+      const bus = listen(ns);
+      await settleSubscription(backend);
+      const { version } = await ns.set('k', write('secret value', { origin: 'writer' }));
+      expect(await bus.next()).toEqual({
+        kind: 'keys',
+        origin: 'writer',
+        keys: ['k'],
+        versions: [version],
+      });
+      const deleted = await ns.delete('k', 'deleter');
+      expect(await bus.next()).toEqual({
+        kind: 'keys',
+        origin: 'deleter',
+        keys: ['k'],
+        versions: [deleted],
+      });
+      const tags = await ns.bumpTags(['t1', 't2'], 'tagger');
+      expect(await bus.next()).toEqual({
+        kind: 'tags',
+        origin: 'tagger',
+        tags: ['t1', 't2'],
+        versions: tags,
+      });
+      bus.stop();
+    });
+  },
+);

@@ -1,0 +1,117 @@
+/**
+ * Store-call deadlines without a timer per call. Every call of one cache has the same deadline, so
+ * calls expire in the order they started: a FIFO list plus one timer armed for the oldest call is
+ * enough. A call that settles in time just unlinks itself (O(1)); the timer, when it fires, fails
+ * the calls that are due and re-arms itself for the next oldest, or stops when none is left.
+ *
+ * Deadlines use the real monotonic clock (`performance.now()`), not the cache's injectable clock:
+ * they bound how long a caller waits for a socket, which a fake clock cannot speed up.
+ */
+
+/** A call tracked by a {@link DeadlineQueue}. */
+export interface Pending {
+  readonly expiresAt: number;
+  readonly fail: () => void;
+  prev: Pending | undefined;
+  next: Pending | undefined;
+  linked: boolean;
+}
+
+/** Runs promises under one shared deadline. */
+export class DeadlineQueue {
+  private head: Pending | undefined;
+  private tail: Pending | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deadlineMs: number) {}
+
+  /**
+   * Settles like `promise`, or rejects with `onTimeout()` when the deadline passes first. A late
+   * rejection of `promise` is swallowed (the caller has its answer already).
+   */
+  run<T>(promise: Promise<T>, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const node = this.track(() => reject(onTimeout()));
+      promise.then(
+        (value) => {
+          if (!node.linked) return;
+          this.unlink(node);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (!node.linked) return;
+          this.unlink(node);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Starts tracking a call: `fail` runs if the deadline passes before {@link settle} is called.
+   * For callers that settle their own promise (saves a wrapper promise per call). `startedAt`
+   * (`performance.now()` at the start) saves a clock read when the caller has one.
+   */
+  track(fail: () => void, startedAt: number = performance.now()): Pending {
+    const node: Pending = {
+      expiresAt: startedAt + this.deadlineMs,
+      fail,
+      prev: this.tail,
+      next: undefined,
+      linked: true,
+    };
+    if (this.tail === undefined) this.head = node;
+    else this.tail.next = node;
+    this.tail = node;
+    if (this.timer === undefined) this.arm(this.deadlineMs);
+    return node;
+  }
+
+  /**
+   * Stops tracking a call that settled. Returns `false` when its deadline already passed (its
+   * `fail` ran), in which case the caller must ignore the late result.
+   */
+  settle(node: Pending): boolean {
+    if (!node.linked) return false;
+    this.unlink(node);
+    return true;
+  }
+
+  /** Fails every pending call now and stops the timer (used by `close()`). */
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.head !== undefined) {
+      const node = this.head;
+      this.unlink(node);
+      node.fail();
+    }
+  }
+
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(delayMs)));
+    // Pending store calls keep their own sockets alive; this timer alone must not.
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head !== undefined && this.head.expiresAt <= now) {
+      const node = this.head;
+      this.unlink(node);
+      node.fail();
+    }
+    if (this.head !== undefined) this.arm(this.head.expiresAt - now);
+  }
+
+  private unlink(node: Pending): void {
+    node.linked = false;
+    if (node.prev === undefined) this.head = node.next;
+    else node.prev.next = node.next;
+    if (node.next === undefined) this.tail = node.prev;
+    else node.next.prev = node.prev;
+    node.prev = undefined;
+    node.next = undefined;
+  }
+}

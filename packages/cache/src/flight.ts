@@ -1,0 +1,63 @@
+/**
+ * The shapes of a key's resolution in one process: a flight (what concurrent callers share), the
+ * job that runs it, and what it answers. Internal to the cache.
+ */
+import type { StoreError } from '@breakwater/core';
+import type { Entry } from './entry.js';
+import type { Loader } from './loader-run.js';
+import type { ResolvedPerCall } from './options.js';
+import type { RequestResult, Tier } from './telemetry.js';
+
+/** How a flight answered its callers. */
+export interface Outcome {
+  readonly entry: Entry;
+  readonly result: RequestResult;
+  readonly tier: Tier;
+}
+
+/** The one resolution of a key running in this process. */
+export interface Flight {
+  readonly outcome: Promise<Outcome>;
+  /** The tags of the value being loaded, so `invalidateTags` can find the flight. */
+  readonly tags: readonly string[];
+  /**
+   * Set by `set`, `delete` or `invalidateTags` while the flight runs: it is retired at once (new
+   * callers start afresh) and its result must not land in the L1.
+   */
+  superseded: boolean;
+}
+
+/** The state of one flight while it runs. */
+export interface Job {
+  readonly key: string;
+  readonly loader: Loader<unknown>;
+  readonly settings: ResolvedPerCall;
+  readonly tags: readonly string[];
+  readonly refresh: boolean;
+  readonly started: number;
+  readonly flight: Flight;
+  /** A value that may stand in: stale, or in grace if the load fails. */
+  candidate: Entry | undefined;
+  /** Where the candidate came from. */
+  candidateTier: Tier;
+  /** The L2 read already made by the cache's read-first path, if any. */
+  readonly initialRead: L2Read | undefined;
+  delivered: boolean;
+  /** The L2/L1 write of the loaded value, awaited before the flight retires. */
+  pendingWrite: Promise<unknown> | undefined;
+  /**
+   * Answers the flight's callers. `final` (the default) also retires the flight at once, so a
+   * caller arriving a microtask later starts afresh instead of joining a finished flight; a
+   * non-final answer (a stale value served while the load goes on) keeps it, so the running load
+   * is not started twice.
+   */
+  deliver(outcome: Outcome, final?: boolean): void;
+}
+
+/** Result of reading the L2. */
+export type L2Read =
+  | { readonly ok: true; readonly version: number; readonly entry: Entry | undefined }
+  | { readonly ok: false; readonly error: StoreError };
+
+/** The read of a key the L2 does not have. */
+export const MISSING: L2Read = Object.freeze({ ok: true, version: 0, entry: undefined });

@@ -1,0 +1,53 @@
+export {
+  type Cache,
+  type CacheStoreStatus,
+  cache,
+  type PersistContext,
+  type WrapOptions,
+  type WriteOptions,
+} from './cache.js';
+export { type CacheCodec, DEFAULT_CODEC_ID, defaultCodec } from './codec.js';
+export { CacheCodecError, type CacheCodecErrorOptions, isCacheCodecError } from './errors.js';
+export type { Loader, LoaderContext } from './loader-run.js';
+export {
+  CACHE_DEFAULTS,
+  type CacheOptions,
+  type CacheStoreErrorMode,
+  type FreshnessOptions,
+  type GetOrLoadOptions,
+  type L1Options,
+  type LeaseOptions,
+  type LoaderTimeoutOptions,
+  type SetOptions,
+  type StoreBreakerOptions,
+} from './options.js';
+export type {
+  CacheStore,
+  InvalidationListener,
+  InvalidationMessage,
+  LeaseResult,
+  RecordWrite,
+  StoredRecord,
+  StoreNamespace,
+  WriteResult,
+} from './store.js';
+export { MEMORY_STORE_DEFAULTS, type MemoryStoreOptions, memoryStore } from './stores/memory.js';
+export {
+  ATTR_INVALIDATION_KIND,
+  ATTR_INVALIDATION_SOURCE,
+  ATTR_OPERATION,
+  ATTR_OUTCOME,
+  ATTR_REASON,
+  ATTR_RESULT,
+  ATTR_TIER,
+  EVENT_GRACE,
+  EVENT_STORE_DEGRADED,
+  EVENT_STORE_RECOVERED,
+  METRIC_INVALIDATIONS,
+  METRIC_L1_ENTRIES,
+  METRIC_LOADER_DURATION,
+  METRIC_REQUESTS,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
+  METRIC_UNREADABLE,
+} from './telemetry.js';

@@ -1,0 +1,5 @@
+/**
+ * `@breakwater/cache/redis`: the Redis L2 store (single node or Cluster). A separate entry point
+ * so that users of the memory store never load ioredis types or code.
+ */
+export { type RedisStoreOptions, redisStore } from './stores/redis.js';

@@ -1,0 +1,136 @@
+/**
+ * The L2 store interface: the few atomic operations the cache needs from a shared store. The
+ * cache logic is written once against it; the memory, Redis and DynamoDB stores only perform
+ * these state transitions, and one contract suite checks that they all behave alike.
+ *
+ * A store holds, per cache name (a {@link StoreNamespace}):
+ *
+ * - records: one opaque string per key with a physical lifetime and a per-key **version** the
+ *   store assigns on every write and delete. Versions only grow for a key, across all writers
+ *   (stores take `max(previous + 1, now in µs)`, so they keep growing even after the record was
+ *   deleted or expired). The invalidation bus carries them so replicas can ignore stale messages;
+ *   write-behind will use them to order writes.
+ * - tag versions: a counter per tag, bumped by `invalidateTags`. An entry remembers the versions
+ *   of its tags when it was loaded and is void once any of them moved on.
+ * - leases: a token per key with an expiry, so one replica of a fleet loads a missing key while the
+ *   others wait for the value to appear.
+ *
+ * Room for write-behind (a later release): a write may later carry a "pending" pin that keeps the
+ * record from expiring until the write is persisted; {@link RecordWrite} is an object so that field
+ * can be added without changing the operations.
+ */
+
+/** A record read from a store. */
+export interface StoredRecord {
+  /** The record's per-key version (> 0). */
+  readonly version: number;
+  /** The record string the cache wrote. */
+  readonly record: string;
+}
+
+/** What {@link StoreNamespace.set} writes. */
+export interface RecordWrite {
+  /** The record string. */
+  readonly record: string;
+  /** Physical lifetime in milliseconds (an integer ≥ 1), or `undefined` for none. */
+  readonly ttlMs: number | undefined;
+  /**
+   * Write only if the key's current version is this (0: only if absent); otherwise leave the
+   * record alone and report the current version. Loads pass the version they saw, so a value
+   * loaded before a concurrent `set`/`delete` cannot overwrite it. `undefined`: write always.
+   */
+  readonly expectVersion?: number | undefined;
+  /** Release the key's lease in the same operation, if it still holds this token. */
+  readonly leaseToken?: string | undefined;
+  /** The writing cache instance, stamped on the invalidation message so it can skip its own. */
+  readonly origin: string;
+}
+
+/** The outcome of {@link StoreNamespace.set}. */
+export interface WriteResult {
+  /** Whether the record was written (false only when `expectVersion` did not match). */
+  readonly written: boolean;
+  /** The key's version after the call: the new one, or the current one when not written. */
+  readonly version: number;
+}
+
+/** The outcome of {@link StoreNamespace.acquireLease}. */
+export type LeaseResult =
+  /** This caller holds the lease now. */
+  | { readonly status: 'acquired' }
+  /** Another caller holds it; it expires in `ttlMs` unless released first. */
+  | { readonly status: 'held'; readonly ttlMs: number }
+  /** The key's version is not the one the caller saw: here is the current record (if any). */
+  | { readonly status: 'changed'; readonly current: StoredRecord | undefined };
+
+/** A message of the invalidation bus: keys and versions, never values. */
+export type InvalidationMessage =
+  /** Records were written or deleted; `versions[i]` is the new version of `keys[i]`. */
+  | {
+      readonly kind: 'keys';
+      readonly origin: string;
+      readonly keys: readonly string[];
+      readonly versions: readonly number[];
+    }
+  /** Tags were invalidated; `versions[i]` is the new version of `tags[i]`. */
+  | {
+      readonly kind: 'tags';
+      readonly origin: string;
+      readonly tags: readonly string[];
+      readonly versions: readonly number[];
+    }
+  /**
+   * The bus lost its connection and is back: messages may have been missed, so every replica
+   * clears its L1 and its tag versions.
+   */
+  | { readonly kind: 'reset' };
+
+/** Receives invalidation messages. */
+export type InvalidationListener = (message: InvalidationMessage) => void;
+
+/** The state of one cache name in a store. All operations are atomic. */
+export interface StoreNamespace {
+  /** The record of `key`, or `undefined`. One round trip. */
+  get(key: string): Promise<StoredRecord | undefined>;
+  /**
+   * Writes a record (see {@link RecordWrite}), assigns it the next version, optionally releases
+   * the lease, and publishes a `keys` message on the bus.
+   */
+  set(key: string, write: RecordWrite): Promise<WriteResult>;
+  /** Deletes the record, assigns the key its next version, publishes it, and returns it. */
+  delete(key: string, origin: string): Promise<number>;
+  /** The current version of each tag (0 for a tag never invalidated). */
+  getTagVersions(tags: readonly string[]): Promise<number[]>;
+  /** Bumps each tag's version, publishes a `tags` message, and returns the new versions. */
+  bumpTags(tags: readonly string[], origin: string): Promise<number[]>;
+  /**
+   * Takes the lease of `key` for `ttlMs` under `token` — unless the key's version differs from
+   * `seenVersion` (0: absent), in which case the caller gets the current record instead.
+   */
+  acquireLease(
+    key: string,
+    token: string,
+    ttlMs: number,
+    seenVersion: number,
+  ): Promise<LeaseResult>;
+  /** Releases the lease if it still holds `token`; returns whether it did. */
+  releaseLease(key: string, token: string): Promise<boolean>;
+  /**
+   * Extends the lease to `ttlMs` from now if it still holds `token` (a long load keeps its lease
+   * alive); returns whether it did.
+   */
+  extendLease(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Subscribes to the invalidation bus; returns a function that unsubscribes. Absent when the
+   * store has no bus (then L1 coherence across replicas relies on `l1.maxStaleMs`).
+   */
+  subscribe?(listener: InvalidationListener): () => void;
+}
+
+/** An L2 store: memory, Redis or DynamoDB. Pass it as the cache's `store` option. */
+export interface CacheStore {
+  /** The store kind, reported as the `breakwater.store` attribute: `memory`, `redis`, `dynamodb`. */
+  readonly kind: string;
+  /** The state of one cache name. Called once per cache, at construction. */
+  namespace(cacheName: string): StoreNamespace;
+}
