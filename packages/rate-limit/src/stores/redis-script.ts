@@ -3,6 +3,10 @@
  * server's clock (`TIME`), writes the new state and its expiry, and returns the state to the
  * caller, which reads the decision out of it exactly as it does for the memory store.
  *
+ * One call decides one or more operations on the key (the store coalesces concurrent ones), in
+ * order, on the one state and at the one `TIME`: exactly what they would get one after another. The
+ * state is read once and written once, whatever the number of operations.
+ *
  * One script per combination of algorithms (usually one algorithm), generated from the snippets
  * below, so a decision runs only its limits' code, written out per limit, with no dispatch: a
  * script's body runs afresh on every call, and Lua work is what a busy Redis spends its time on.
@@ -12,11 +16,11 @@
  *
  * KEYS[1]: the key's hash; field `<intervalMs>.<i>` holds state number i of the limit with that
  * interval, so limits can be added or removed without misreading the others.
- * ARGV: mode (`c` consume, `p` peek, `r` refund), cost, minCost, takenAt, number of limits n, the
- * field names in state order, then `limit intervalMs capacity` per limit.
- * Returns: what was granted (0 nothing, 1 the cost, 2 minCost; negated for a peek that would
- * grant), the server time as `TIME` gave it (seconds, microseconds), then the state as strings
- * (Redis would truncate Lua numbers to integers).
+ * ARGV: the field names in state order, `limit intervalMs capacity` per limit, then per operation
+ * `mode cost minCost takenAt` (mode `c` consume, `p` peek, `r` refund).
+ * Returns: the server time as `TIME` gave it (seconds, microseconds), then per operation what it
+ * granted (0 nothing, 1 the cost, 2 minCost; -1 for a peek that would grant) followed by the state
+ * after it as strings (Redis would truncate Lua numbers to integers).
  */
 import type { AlgorithmName } from '../algorithms/limit.js';
 
@@ -122,26 +126,21 @@ export function rateLimitLua(algorithms: readonly AlgorithmName[]): string {
     )
     .join('\n  ');
   const sliding = algorithms.includes('sliding-window');
+  const first = nf + 3 * n + 1;
   return `local EPS = 1e-9
 local TIME_EPS = 1e-3
-local mode = ARGV[1]
-local cost = tonumber(ARGV[2])
-local minCost = tonumber(ARGV[3])
-local takenAt = tonumber(ARGV[4])
-local n = ${n}
-local nf = ${nf}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 ${sliding ? PREVIOUS_SHARE : ''}
 local limits = {}
-for i = 1, n do
-  local base = 5 + nf + (i - 1) * 3
+for i = 1, ${n} do
+  local base = ${nf} + (i - 1) * 3
   local interval = tonumber(ARGV[base + 2])
   local limit = tonumber(ARGV[base + 1])
   limits[i] = { interval = interval, capacity = tonumber(ARGV[base + 3]), emission = interval / limit }
 end
 
-local raw = redis.call('HMGET', KEYS[1], unpack(ARGV, 6, 5 + nf))
+local raw = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, ${nf}))
 local s = {}
 ${each(
   (a) => `if raw[o + 1] then
@@ -157,26 +156,37 @@ local function fitsAll(c)
   return true
 end
 
-local granted = 0
+-- The decisions, in order, on the one state: as if each ran alone at the same server time.
+local out = { time[1], time[2] }
+local o = 2
 local write = false
-if mode == 'p' then
-  if fitsAll(cost) then granted = cost end
-elseif mode == 'r' then
-  local c = cost
-  ${each((a) => a.giveBack)}
-  write = true
-else
-  if fitsAll(cost) then granted = cost elseif minCost < cost and fitsAll(minCost) then granted = minCost end
-  if granted > 0 then
-    local c = granted
-    ${each((a) => a.take)}
+for d = ${first}, #ARGV, 4 do
+  local mode = ARGV[d]
+  local cost = tonumber(ARGV[d + 1])
+  local minCost = tonumber(ARGV[d + 2])
+  local takenAt = tonumber(ARGV[d + 3])
+  -- granted as a code: 0 none, 1 cost, 2 minCost; negated for a peek.
+  local code = 0
+  if mode == 'p' then
+    if fitsAll(cost) then code = -1 end
+  elseif mode == 'r' then
+    local c = cost
+    ${each((a) => a.giveBack)}
     write = true
+  else
+    if fitsAll(cost) then code = 1 elseif minCost < cost and fitsAll(minCost) then code = 2 end
+    if code > 0 then
+      local c = cost
+      if code == 2 then c = minCost end
+      ${each((a) => a.take)}
+      write = true
+    end
   end
+  out[o + 1] = code
+  -- Redis would truncate Lua numbers to integers: the state goes back as strings.
+  for k = 1, ${nf} do out[o + 1 + k] = string.format('%.17g', s[k]) end
+  o = o + 1 + ${nf}
 end
-
--- Each state number is formatted once, for the write and for the reply.
-local text = {}
-for k = 1, nf do text[k] = string.format('%.17g', s[k]) end
 
 if write then
   local idle = 0
@@ -184,24 +194,16 @@ if write then
   if idle <= 0 then
     redis.call('DEL', KEYS[1])
   else
+    -- The last decision's text is the final state, already formatted.
     local args = {}
-    for k = 1, nf do
-      args[2 * k - 1] = ARGV[5 + k]
-      args[2 * k] = text[k]
+    for k = 1, ${nf} do
+      args[2 * k - 1] = ARGV[k]
+      args[2 * k] = out[o - ${nf} + k]
     end
     redis.call('HSET', KEYS[1], unpack(args))
     redis.call('PEXPIRE', KEYS[1], math.ceil(idle))
   end
 end
-
--- granted as a code (0 none, 1 cost, 2 minCost) and the time as TIME gave it: no formatting.
-local code = 0
-if granted > 0 then
-  if granted == cost then code = 1 else code = 2 end
-end
-if mode == 'p' then code = -code end
-local out = { code, time[1], time[2] }
-for k = 1, nf do out[3 + k] = text[k] end
 return out
 `;
 }
