@@ -241,12 +241,29 @@ class Limiter implements RateLimiter {
   ): Promise<RateLimitDecision> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.clock.now();
+    const handle = this.handle;
+    const reservations = this.reservations;
+    if (!handle.remote && reservations === undefined) {
+      // The in-process store without reservations: no deny cache (only remote stores get one), so
+      // `conclude()` comes down to reading the decision and counting it.
+      const result = handle.consume(key, cost, cost, now, signal) as StoreResult;
+      const allowed = result.granted >= cost;
+      const decision = describeDecision(
+        this.compiled,
+        result.state,
+        result.now,
+        cost,
+        allowed,
+        'store',
+      );
+      this.telemetry.decision(allowed, 'store');
+      return Promise.resolve(decision);
+    }
     const cached = this.denyCache?.lookup(key, cost, now);
     if (cached !== undefined) {
       this.telemetry.decision(false, 'local-cache');
       return Promise.resolve(cached);
     }
-    const reservations = this.reservations;
     if (reservations !== undefined) {
       const reserved = reservations.take(key, cost, now);
       if (reserved !== undefined) {
@@ -255,7 +272,6 @@ class Limiter implements RateLimiter {
       }
     }
     const request = reservations === undefined ? cost : Math.max(reservations.batch, cost);
-    const handle = this.handle;
     if (!handle.remote) {
       const result = handle.consume(key, request, cost, now, signal) as StoreResult;
       return Promise.resolve(this.conclude(key, cost, now, request, result));

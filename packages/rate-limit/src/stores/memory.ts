@@ -11,7 +11,7 @@
  */
 
 import { expectInteger, expectObject } from '@breakwater/core';
-import { stateLength } from '../algorithms/limit.js';
+import { type CompiledLimit, stateLength } from '../algorithms/limit.js';
 import {
   advanceAll,
   consumeAll,
@@ -82,6 +82,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
 class MemoryHandle implements StoreHandle {
   readonly remote = false;
   private readonly limits;
+  /** The limit, when there is exactly one (the common case, with a loop-free path). */
+  private readonly only: CompiledLimit | undefined;
   private readonly result: { allowed: boolean; granted: number; now: number; state: number[] } = {
     allowed: false,
     granted: 0,
@@ -98,10 +100,13 @@ class MemoryHandle implements StoreHandle {
     readonly entries: Map<string, Entry>,
   ) {
     this.limits = shape.limits;
+    this.only = shape.limits.length === 1 ? shape.limits[0] : undefined;
     this.scratch = new Array<number>(stateLength(this.limits)).fill(0);
   }
 
   consume(key: string, cost: number, minCost: number, now: number): StoreResult {
+    const only = this.only;
+    if (only !== undefined) return this.consumeOne(only, key, cost, minCost, now);
     let entry = this.entries.get(key);
     let added = false;
     if (entry === undefined) {
@@ -124,6 +129,50 @@ class MemoryHandle implements StoreHandle {
     result.granted = granted;
     result.now = now;
     result.state = entry.state;
+    return result;
+  }
+
+  /**
+   * {@link consume} for the common single-limit shape: the same steps as `freshState`,
+   * `consumeAll` and `idleAfterMs` with one limit, without their loops.
+   */
+  private consumeOne(
+    limit: CompiledLimit,
+    key: string,
+    cost: number,
+    minCost: number,
+    now: number,
+  ): StoreResult {
+    const impl = limit.impl;
+    let entry = this.entries.get(key);
+    let added = false;
+    if (entry === undefined) {
+      const state = new Array<number>(impl.stateSize);
+      impl.fresh(state, 0, now, limit);
+      entry = { state, idleAt: now };
+      added = true;
+    } else if (entry.idleAt <= now) {
+      impl.fresh(entry.state, 0, now, limit);
+    }
+    const state = entry.state;
+    impl.advance(state, 0, now, limit);
+    let granted = 0;
+    if (impl.fits(state, 0, now, cost, limit)) granted = cost;
+    else if (minCost < cost && impl.fits(state, 0, now, minCost, limit)) granted = minCost;
+    if (granted > 0) {
+      impl.take(state, 0, now, granted, limit);
+      const idle = impl.idleAfterMs(state, 0, now, limit);
+      entry.idleAt = idle > 0 ? now + idle : now;
+      if (added) {
+        this.entries.set(key, entry);
+        this.sweep(now);
+      }
+    }
+    const result = this.result;
+    result.allowed = granted > 0;
+    result.granted = granted;
+    result.now = now;
+    result.state = state;
     return result;
   }
 
