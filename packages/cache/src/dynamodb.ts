@@ -2,8 +2,8 @@
  * `@breakwater/cache/dynamodb`: the DynamoDB L2 store and a table helper. A separate entry point
  * so that users of the other stores never load the AWS SDK.
  */
+export { createTable } from '@breakwater/core/dynamodb';
 export {
-  createTable,
   type DynamoStoreOptions,
   dynamoStore,
   MAX_CAS_ATTEMPTS,

@@ -28,13 +28,18 @@ import {
   type AttributeValue,
   BatchGetItemCommand,
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type Clock, expectNonEmptyString, expectObject, systemClock } from '@breakwater/core';
-import { type KeyBuilder, keyBuilder } from '@breakwater/core/redis';
+import {
+  type Clock,
+  expectNonEmptyString,
+  expectObject,
+  type KeyBuilder,
+  keyBuilder,
+  systemClock,
+} from '@breakwater/core';
 import type {
   CacheStore,
   LeaseResult,
@@ -90,22 +95,6 @@ export function dynamoStore(options: DynamoStoreOptions): CacheStore {
         clock,
       ),
   };
-}
-
-/**
- * Creates a table the DynamoDB stores can use (string partition key `pk`, on-demand billing), for
- * tests and local development. In production, create it with infrastructure code and enable TTL
- * on the `ttl` attribute (see the README).
- */
-export async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
 }
 
 type Item = Record<string, AttributeValue>;
