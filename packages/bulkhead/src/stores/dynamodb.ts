@@ -44,6 +44,7 @@ import type {
   PermitSpaceOptions,
   PermitStore,
 } from '../store.js';
+import { ReleaseWaiters } from './release-waiters.js';
 
 /** Options of {@link dynamoStore}. */
 export interface DynamoStoreOptions {
@@ -130,12 +131,14 @@ function leasesAttribute(leases: readonly LiveLease[]): AttributeValue {
 }
 
 class DynamoSpace implements PermitSpace {
-  private wakeupCount = 0;
   private readonly key: DynamoItem;
   private readonly classes: readonly string[];
   /** The item as last seen; `undefined` when unknown (read before the next write). */
   private cached: DynamoItem | null | undefined;
-  private readonly waiters = new Set<() => void>();
+  private readonly releaseWaiters = new ReleaseWaiters({
+    onWait: () => this.startPolling(),
+    onEmpty: () => this.stopPolling(),
+  });
   private poller: NodeJS.Timeout | undefined;
   private lastLiveCount = Number.POSITIVE_INFINITY;
   /** The end of the chain that runs this space's writes one at a time. */
@@ -269,32 +272,11 @@ class DynamoSpace implements PermitSpace {
   }
 
   get wakeups(): number {
-    return this.wakeupCount;
+    return this.releaseWaiters.wakeups;
   }
 
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (seen !== undefined && seen !== this.wakeupCount) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        this.waiters.delete(wake);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (this.waiters.size === 0) this.stopPolling();
-      };
-      const wake = (): void => {
-        done();
-        resolve();
-      };
-      const onAbort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
-      const timer = setTimeout(wake, timeoutMs);
-      this.waiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.startPolling();
-    });
+    return this.releaseWaiters.wait(systemClock, timeoutMs, signal, seen);
   }
 
   async close(): Promise<void> {
@@ -338,7 +320,6 @@ class DynamoSpace implements PermitSpace {
   }
 
   private wakeAll(): void {
-    this.wakeupCount++;
-    for (const wake of [...this.waiters]) wake();
+    this.releaseWaiters.wakeAll();
   }
 }

@@ -3,6 +3,7 @@
  * single process, tests and the contract suite. Expired leases are pruned on every decision, as
  * the shared stores do, so a lease that is never released still frees its permit after its TTL.
  */
+
 import { type Clock, systemClock } from '@breakwater/core';
 import { admits } from '../admission.js';
 import type {
@@ -13,6 +14,7 @@ import type {
   PermitSpaceOptions,
   PermitStore,
 } from '../store.js';
+import { ReleaseWaiters } from './release-waiters.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -24,8 +26,8 @@ interface Space {
   /** Lease id → expiry time and class, per space. */
   readonly leases: Map<string, { expiresAt: number; classIndex: number }>;
   fence: number;
-  wakeups: number;
-  readonly waiters: Set<() => void>;
+  /** This space's waiters for a freed permit. */
+  readonly release: ReleaseWaiters;
 }
 
 /**
@@ -40,7 +42,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): PermitStore {
     space(spaceOptions: PermitSpaceOptions): PermitSpace {
       let space = spaces.get(spaceOptions.name);
       if (space === undefined) {
-        space = { leases: new Map(), fence: 0, wakeups: 0, waiters: new Set() };
+        space = { leases: new Map(), fence: 0, release: new ReleaseWaiters() };
         spaces.set(spaceOptions.name, space);
       }
       return new MemorySpace(space, clock);
@@ -99,38 +101,16 @@ class MemorySpace implements PermitSpace {
 
   async release(lease: Lease): Promise<boolean> {
     const existed = this.space.leases.delete(lease.id);
-    this.space.wakeups++;
-    // Wake every waiter: each retries its acquire, and the store decides who gets the permit.
-    for (const wake of [...this.space.waiters]) wake();
+    this.space.release.wakeAll();
     return existed;
   }
 
   get wakeups(): number {
-    return this.space.wakeups;
+    return this.space.release.wakeups;
   }
 
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (seen !== undefined && seen !== this.space.wakeups) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        this.space.waiters.delete(wake);
-        cancel.abort();
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const wake = (): void => {
-        done();
-        resolve();
-      };
-      const onAbort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
-      const cancel = new AbortController();
-      this.space.waiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.clock.sleep(timeoutMs, cancel.signal).then(wake, () => {});
-    });
+    return this.space.release.wait(this.clock, timeoutMs, signal, seen);
   }
 
   async close(): Promise<void> {}

@@ -6,6 +6,7 @@
  *
  * Works with single-node Redis and Redis Cluster: all keys of one bulkhead share one hash tag.
  */
+import { systemClock } from '@breakwater/core';
 import { keyBuilder, type RedisClient, runScript } from '@breakwater/core/redis';
 import type {
   AcquireRequest,
@@ -16,6 +17,7 @@ import type {
   PermitStore,
 } from '../store.js';
 import { acquireScript, releaseScript, renewScript } from './redis-scripts.js';
+import { ReleaseWaiters } from './release-waiters.js';
 import { WakeupHub } from './wakeup-hub.js';
 
 /** Options of {@link redisStore}. */
@@ -65,14 +67,13 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
 }
 
 class RedisSpace implements PermitSpace {
-  private wakeupCount = 0;
   private readonly leaseKeys: readonly string[];
   private readonly waitingKey: string;
   private readonly channel: string;
   private readonly acquireKeys: readonly string[];
   private readonly acquire$;
   private readonly unsubscribe: (() => Promise<void>) | undefined;
-  private readonly localWaiters = new Set<() => void>();
+  private readonly releaseWaiters = new ReleaseWaiters();
 
   constructor(
     private readonly client: RedisClient,
@@ -135,30 +136,11 @@ class RedisSpace implements PermitSpace {
   }
 
   get wakeups(): number {
-    return this.wakeupCount;
+    return this.releaseWaiters.wakeups;
   }
 
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (seen !== undefined && seen !== this.wakeupCount) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        this.localWaiters.delete(wake);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const wake = (): void => {
-        done();
-        resolve();
-      };
-      const onAbort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
-      const timer = setTimeout(wake, timeoutMs);
-      this.localWaiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.releaseWaiters.wait(systemClock, timeoutMs, signal, seen);
   }
 
   async close(): Promise<void> {
@@ -166,8 +148,7 @@ class RedisSpace implements PermitSpace {
   }
 
   private wakeAll(): void {
-    this.wakeupCount++;
-    for (const wake of [...this.localWaiters]) wake();
+    this.releaseWaiters.wakeAll();
   }
 
   private leaseKey(lease: Lease): string {
