@@ -51,3 +51,20 @@ export {
   METRIC_STORE_ERRORS,
   METRIC_UNREADABLE,
 } from './telemetry.js';
+export {
+  isWriteBehindBacklogError,
+  WriteBehindBacklogError,
+  type WriteBehindBacklogErrorOptions,
+} from './write-behind/errors.js';
+export {
+  type MemoryWriteBehindQueueOptions,
+  memoryWriteBehindQueue,
+} from './write-behind/memory-queue.js';
+export type {
+  AppendOptions,
+  DeadLetter,
+  FailOutcome,
+  QueuedWrite,
+  WriteBehindQueue,
+  WriteQueueNamespace,
+} from './write-behind/queue.js';

@@ -1,0 +1,11 @@
+/**
+ * How the write-behind queue contract builds a queue on each backend. Shared by the contract
+ * suite and the write-behind engine tests that run on several backends.
+ */
+import type { StoreFactories } from '@breakwater/testkit';
+import { memoryWriteBehindQueue } from '../index.js';
+import type { WriteBehindQueue } from '../write-behind/queue.js';
+
+export const queueFactories: StoreFactories<WriteBehindQueue> = {
+  memory: () => memoryWriteBehindQueue(),
+};
