@@ -31,7 +31,7 @@ import type {
   WriteOptions,
 } from './cache.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import type { Entry, EntryMeta } from './entry.js';
+import { EMPTY_TAGS, type Entry, type EntryMeta } from './entry.js';
 import { isCacheCodecError } from './errors.js';
 import type { Flight, Job, L2Read, Outcome } from './flight.js';
 import { entryTimes, physicalTtlMs, shouldRefreshEarly } from './freshness.js';
@@ -62,6 +62,7 @@ import {
   EVENT_STORE_RECOVERED,
   type Tier,
 } from './telemetry.js';
+import { CACHE_HOOKS, type CacheHooks } from './write-behind/options.js';
 
 /** An L1 entry and until when it may be served without asking the L2. */
 interface L1Slot {
@@ -730,6 +731,124 @@ export class CacheEngine implements Cache {
       throw error;
     }
     await this.commit(key, value, prepared);
+  }
+
+  // ---------------------------------------------------------------- write-behind hooks
+
+  private writeBehindHooks: CacheHooks | undefined;
+
+  /** What write-behind needs from this cache (see {@link CacheHooks}). */
+  get [CACHE_HOOKS](): CacheHooks {
+    this.writeBehindHooks ??= {
+      codec: this.o.codec,
+      pin: (key, value, pinTtlMs) => this.pin(key, value, pinTtlMs),
+      settle: (key, value, version) => this.settle(key, value, version),
+      unpin: (key, version) => this.unpin(key, version),
+    };
+    return this.writeBehindHooks;
+  }
+
+  /** Caches a pending write-behind value: fresh, unevictable and unexpiring until settled. */
+  private async pin(key: string, value: unknown, pinTtlMs: number): Promise<number> {
+    this.supersede(key);
+    const now = this.clock.now();
+    const meta: EntryMeta = {
+      createdAt: now,
+      freshUntil: Number.POSITIVE_INFINITY,
+      staleUntil: Number.POSITIVE_INFINITY,
+      graceUntil: Number.POSITIVE_INFINITY,
+      loadMs: 0,
+      negative: false,
+      tags: EMPTY_TAGS.tags,
+      tagVersions: EMPTY_TAGS.versions,
+    };
+    let version: number;
+    let size: number;
+    const ns = this.ns;
+    if (ns === undefined) {
+      // No store to number the writes: number them here, like the stores do.
+      const previous = (this.l1?.peek(key)?.entry.version ?? 0) + 1;
+      version = Math.max(previous, now * 1000);
+      size = approximateSize(value);
+    } else {
+      const record = encodeRecord(this.o.codec.id, meta, this.encode(key, value));
+      // Whatever `onStoreError` says, this throws: queueing a write while the L2 keeps serving
+      // an older value would break read-your-writes.
+      const result = await ns.set(key, {
+        record,
+        ttlMs: Math.max(1, Math.ceil(pinTtlMs)),
+        origin: this.origin,
+      });
+      version = result.version;
+      size = record.length;
+      this.noteVersion(key, version);
+    }
+    this.l1?.set(
+      key,
+      { entry: { ...meta, value, version, size }, checkUntil: now + this.l1TrustMs },
+      size,
+      true,
+    );
+    return version;
+  }
+
+  /** A pinned value was persisted: give it the normal freshness, unless a newer write came. */
+  private async settle(key: string, value: unknown, version: number): Promise<void> {
+    const now = this.clock.now();
+    const meta: EntryMeta = {
+      createdAt: now,
+      ...entryTimes(now, this.o, false, this.o.jitter, this.o.random),
+      loadMs: 0,
+      negative: false,
+      tags: EMPTY_TAGS.tags,
+      tagVersions: EMPTY_TAGS.versions,
+    };
+    if (this.ns === undefined) {
+      const slot = this.l1?.peek(key);
+      if (slot?.entry.version !== version) return;
+      this.l1!.set(
+        key,
+        {
+          entry: { ...meta, value, version, size: slot.entry.size },
+          checkUntil: now + this.l1TrustMs,
+        },
+        slot.entry.size,
+      );
+      return;
+    }
+    await this.storeEntry(key, value, meta, {
+      expectVersion: version,
+      leaseToken: undefined,
+      storeUsable: true,
+      flight: undefined,
+      strict: false,
+    });
+  }
+
+  /** A pinned value was never queued, or was dead-lettered: drop it unless a newer write came. */
+  private async unpin(key: string, version: number): Promise<void> {
+    const slot = this.l1?.peek(key);
+    if (slot?.entry.version === version) this.l1!.delete(key);
+    const ns = this.ns;
+    if (ns === undefined) return;
+    // A conditional delete: overwrite with an already expired "not found" only if still ours.
+    const now = this.clock.now();
+    const gone: EntryMeta = {
+      createdAt: now,
+      freshUntil: now,
+      staleUntil: now,
+      graceUntil: now,
+      loadMs: 0,
+      negative: true,
+      tags: EMPTY_TAGS.tags,
+      tagVersions: EMPTY_TAGS.versions,
+    };
+    await ns.set(key, {
+      record: encodeRecord(this.o.codec.id, gone, NEGATIVE),
+      ttlMs: 1,
+      expectVersion: version,
+      origin: this.origin,
+    });
   }
 
   wrap<A extends unknown[], T>(

@@ -60,6 +60,14 @@ export {
   type MemoryWriteBehindQueueOptions,
   memoryWriteBehindQueue,
 } from './write-behind/memory-queue.js';
+export {
+  type BacklogMode,
+  type PersistContext as WriteBehindPersistContext,
+  type PersistEntry,
+  type PersistFunction,
+  WRITE_BEHIND_DEFAULTS,
+  type WriteBehindOptions,
+} from './write-behind/options.js';
 export type {
   AppendOptions,
   DeadLetter,
@@ -68,3 +76,22 @@ export type {
   WriteBehindQueue,
   WriteQueueNamespace,
 } from './write-behind/queue.js';
+export {
+  ATTR_WB_OPERATION,
+  ATTR_WB_OUTCOME,
+  METRIC_WB_ENTRIES,
+  METRIC_WB_LAG,
+  METRIC_WB_PENDING,
+  METRIC_WB_PERSIST_DURATION,
+  METRIC_WB_QUEUE_ERRORS,
+  METRIC_WB_WRITES,
+} from './write-behind/telemetry.js';
+export {
+  type DeadLetterOperations,
+  type DeadLetterRecord,
+  type ReplayResult,
+  type WriteBehind,
+  type WriteBehindStats,
+  type WriteBehindWriteOptions,
+  writeBehind,
+} from './write-behind/write-behind.js';

@@ -9,6 +9,8 @@ interface Slot<V> {
   size: number;
   /** Read since it was inserted or last given a second chance. */
   referenced: boolean;
+  /** Never evicted (a write-behind value not persisted yet); deletes and replacements still apply. */
+  pinned: boolean;
 }
 
 /**
@@ -57,17 +59,19 @@ export class Lru<V> {
 
   /**
    * Stores `value` under `key` as the most recently used entry, then evicts the least recently
-   * used ones until both bounds hold. A value larger than `maxBytes` on its own is not stored.
+   * used ones until both bounds hold. A value larger than `maxBytes` on its own is not stored,
+   * unless it is `pinned`: pinned entries are never evicted (the bounds may then be exceeded by
+   * the pinned entries alone).
    */
-  set(key: string, value: V, size: number): void {
+  set(key: string, value: V, size: number, pinned = false): void {
     const previous = this.map.get(key);
     if (previous !== undefined) {
       this.map.delete(key);
       this.totalBytes -= previous.size;
     }
-    if (size > this.maxBytes) return;
+    if (size > this.maxBytes && !pinned) return;
     // A new entry starts with its second chance, so eviction never takes the entry just stored.
-    this.map.set(key, { value, size, referenced: true });
+    this.map.set(key, { value, size, referenced: true, pinned });
     this.totalBytes += size;
     this.evict();
   }
@@ -94,13 +98,16 @@ export class Lru<V> {
 
   private evict(): void {
     // Every referenced entry gets one second chance per pass, so the walk ends after at most
-    // one extra lap.
+    // one extra lap — or, when only pinned entries are left, after one lap of them.
+    let pinnedInARow = 0;
     while (this.map.size > this.maxEntries || this.totalBytes > this.maxBytes) {
       const oldest = this.map.entries().next();
-      if (oldest.done) return;
+      if (oldest.done || pinnedInARow >= this.map.size) return;
       const [key, slot] = oldest.value;
       this.map.delete(key);
-      if (slot.referenced) {
+      if (slot.pinned) pinnedInARow++;
+      else pinnedInARow = 0;
+      if (slot.referenced || slot.pinned) {
         slot.referenced = false;
         this.map.set(key, slot);
         continue;

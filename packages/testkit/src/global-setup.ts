@@ -7,7 +7,9 @@ import { RUN_DIR_ENV } from './scratch-dir.js';
 import { SERVICES_KEY, type ServiceAvailability } from './service-availability.js';
 import {
   type ProbeOutcome,
+  postgresUrlFromEnv,
   probeDynalite,
+  probePostgres,
   probeRedis,
   probeRedisBinaries,
   redisUrlFromEnv,
@@ -32,9 +34,23 @@ function isCi(): boolean {
 
 function missingServices(
   redisUrl: string,
-  outcomes: { redis: ProbeOutcome; binaries: ProbeOutcome; dynalite: ProbeOutcome },
+  outcomes: {
+    redis: ProbeOutcome;
+    binaries: ProbeOutcome;
+    dynalite: ProbeOutcome;
+    postgres: ProbeOutcome;
+    postgresUrl: string;
+  },
 ): MissingService[] {
   const missing: MissingService[] = [];
+  if (!outcomes.postgres.ok) {
+    missing.push({
+      name: `PostgreSQL at ${outcomes.postgresUrl}`,
+      reason: outcomes.postgres.reason,
+      remedy: 'start PostgreSQL with a `test` database (or point DATABASE_URL at one)',
+      needs: 'write-behind tests against a real database (describeWithPostgres)',
+    });
+  }
   if (!outcomes.redis.ok) {
     missing.push({
       name: `Redis at ${redisUrl}`,
@@ -87,12 +103,14 @@ export default async function setup({
   provide,
 }: Pick<TestProject, 'provide'>): Promise<() => void> {
   const redisUrl = redisUrlFromEnv();
-  const [redis, binaries, dynalite] = await Promise.all([
+  const postgresUrl = postgresUrlFromEnv();
+  const [redis, binaries, dynalite, postgres] = await Promise.all([
     probeRedis(redisUrl),
     probeRedisBinaries(),
     probeDynalite(),
+    probePostgres(postgresUrl),
   ]);
-  const missing = missingServices(redisUrl, { redis, binaries, dynalite });
+  const missing = missingServices(redisUrl, { redis, binaries, dynalite, postgres, postgresUrl });
   if (missing.length > 0 && isCi()) {
     throw new Error(
       [
@@ -107,6 +125,8 @@ export default async function setup({
     redis: redis.ok,
     redisServerBinary: binaries.ok,
     dynamodb: dynalite.ok,
+    postgresUrl,
+    postgres: postgres.ok,
   };
   provide(SERVICES_KEY, availability);
 

@@ -61,6 +61,7 @@ export {
 export { SERVICES_KEY, type ServiceAvailability } from './service-availability.js';
 export {
   describeWithDynamo,
+  describeWithPostgres,
   describeWithRedis,
   describeWithRedisCluster,
   services,

@@ -14,6 +14,10 @@ export interface ServiceAvailability {
   redisServerBinary: boolean;
   /** Whether dynalite (the in-process DynamoDB) loads and starts. */
   dynamodb: boolean;
+  /** The PostgreSQL the tests use: `DATABASE_URL`, or `postgres://postgres@127.0.0.1:5432/test`. */
+  postgresUrl: string;
+  /** Whether that PostgreSQL accepts connections. */
+  postgres: boolean;
 }
 
 /** The `provide` / `inject` key of the {@link ServiceAvailability}. */

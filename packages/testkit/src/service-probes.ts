@@ -1,5 +1,7 @@
 /// <reference path="./dynalite.d.ts" />
+
 import { execFile } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { REDIS_CLI_BINARY } from './redis-cluster.js';
@@ -9,6 +11,42 @@ const execFileAsync = promisify(execFile);
 
 /** The outcome of probing one service: available, or why not. */
 export type ProbeOutcome = { ok: true } | { ok: false; reason: string };
+
+/** The PostgreSQL URL the tests use: `DATABASE_URL`, or the local `test` database. */
+export function postgresUrlFromEnv(): string {
+  const url = process.env.DATABASE_URL;
+  return url !== undefined && url !== '' ? url : 'postgres://postgres@127.0.0.1:5432/test';
+}
+
+/**
+ * Whether something accepts connections at the PostgreSQL URL's host and port. A TCP probe
+ * keeps the testkit free of a database driver; tests that use the database connect with `pg`.
+ */
+export async function probePostgres(url: string, timeoutMs = 1_000): Promise<ProbeOutcome> {
+  let host: string;
+  let port: number;
+  try {
+    const parsed = new URL(url);
+    host = parsed.hostname || '127.0.0.1';
+    port = Number(parsed.port || 5432);
+  } catch {
+    return { ok: false, reason: `DATABASE_URL is not a URL: ${url}` };
+  }
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (outcome: ProbeOutcome) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(
+      () => done({ ok: false, reason: `no answer from ${host}:${port} within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    socket.once('connect', () => done({ ok: true }));
+    socket.once('error', (error) => done({ ok: false, reason: error.message }));
+  });
+}
 
 /** The Redis URL the tests use: `REDIS_URL`, or `redis://127.0.0.1:6379`. */
 export function redisUrlFromEnv(): string {

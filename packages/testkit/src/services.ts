@@ -34,3 +34,8 @@ export function describeWithRedisCluster(name: string, fn: () => void): void {
 export function describeWithDynamo(name: string, fn: () => void): void {
   describe.skipIf(!services().dynamodb)(name, fn);
 }
+
+/** A `describe` that is skipped when the PostgreSQL at `DATABASE_URL` is unavailable. */
+export function describeWithPostgres(name: string, fn: () => void): void {
+  describe.skipIf(!services().postgres)(name, fn);
+}

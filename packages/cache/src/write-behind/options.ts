@@ -1,0 +1,273 @@
+/**
+ * Options of {@link writeBehind}, their defaults and their validation.
+ */
+import {
+  type Clock,
+  expectFunction,
+  expectInteger,
+  expectNonEmptyString,
+  expectObject,
+  expectOneOf,
+  expectPositive,
+  systemClock,
+} from '@breakwater/core';
+import type { Cache } from '../cache.js';
+import { type CacheCodec, defaultCodec } from '../codec.js';
+import { memoryWriteBehindQueue } from './memory-queue.js';
+import type { WriteBehindQueue } from './queue.js';
+
+/** One write handed to `persist`: the latest version of a key among the entries of a batch. */
+export interface PersistEntry<T> {
+  /** The key given to `write()`. */
+  readonly key: string;
+  /** The value, decoded by the codec (a copy of what was written). */
+  readonly value: T;
+  /**
+   * Grows with every write of the key. Make the database write conditional on it (update only
+   * where the stored version is lower) so retries, duplicates and out-of-order batches never
+   * overwrite a newer value.
+   */
+  readonly version: number;
+}
+
+/** What `persist` gets besides the batch. */
+export interface PersistContext {
+  /** Aborts after `persistTimeoutMs` (the attempt then counts as failed) or on `close()`'s deadline. */
+  readonly signal: AbortSignal;
+  /** 1 on the first attempt of every entry of the batch, n when one of them failed n − 1 times. */
+  readonly attempt: number;
+}
+
+/** Persists a batch; throws when any entry could not be written. */
+export type PersistFunction<T> = (
+  batch: readonly PersistEntry<T>[],
+  context: PersistContext,
+) => unknown;
+
+/** What to do with a write when `maxPending` writes are waiting. */
+export type BacklogMode = 'reject' | 'wait';
+
+/** Options of {@link writeBehind}. */
+export interface WriteBehindOptions<T> {
+  /** Names the queue (shared by every replica writing to the same database table) and the metrics. */
+  name: string;
+  /** Writes a batch to the database. See {@link PersistFunction} and {@link PersistEntry.version}. */
+  persist: PersistFunction<T>;
+  /**
+   * The durable queue: `redisWriteBehindQueue()` from `@breakwater/cache/redis`,
+   * `dynamoWriteBehindQueue()` from `@breakwater/cache/dynamodb`, or
+   * {@link memoryWriteBehindQueue} (lost if the process dies).
+   * @default memoryWriteBehindQueue()
+   */
+  queue?: WriteBehindQueue | undefined;
+  /**
+   * A cache to write through to, so reads see pending values: `write()` caches the value first
+   * (pinned: it neither expires nor is evicted until persisted), then queues it; once persisted,
+   * the entry gets the cache's normal freshness.
+   */
+  cache?: Cache | undefined;
+  /** Encodes values in the queue. @default the cache's codec, else the default codec */
+  codec?: CacheCodec | undefined;
+  /** Most entries claimed and persisted per batch. @default 500 */
+  batchSize?: number | undefined;
+  /** How often the flusher looks for entries when the queue was empty. @default 200 */
+  flushIntervalMs?: number | undefined;
+  /** Failed persist attempts after which an entry moves to the dead letters. @default 8 */
+  maxAttempts?: number | undefined;
+  /** Retry delay after the first failure, doubled per attempt (with jitter). @default 200 */
+  retryDelayMs?: number | undefined;
+  /** Upper bound of the retry delay. @default 30_000 */
+  maxRetryDelayMs?: number | undefined;
+  /** Writes waiting to be persisted beyond which `write()` rejects or waits. @default 100_000 */
+  maxPending?: number | undefined;
+  /**
+   * `'reject'`: `write()` throws {@link WriteBehindBacklogError} at once; `'wait'`: it waits up
+   * to `maxWaitMs` for room, then throws it.
+   * @default 'reject'
+   */
+  onBacklog?: BacklogMode | undefined;
+  /** With `onBacklog: 'wait'`, how long `write()` may wait for room. @default 5_000 */
+  maxWaitMs?: number | undefined;
+  /**
+   * An entry another replica took but did not finish for this long is taken over (its flusher
+   * died or stalled). Flushers keep the entries they work on alive, so this only bounds how long
+   * a dead replica's entries wait. @default 30_000
+   */
+  claimIdleMs?: number | undefined;
+  /** A persist call is aborted and counted as failed after this long. @default 10_000 */
+  persistTimeoutMs?: number | undefined;
+  /** Deadline of each queue operation. @default 1_000 */
+  queueDeadlineMs?: number | undefined;
+  /**
+   * How long a cached pending value outlives a write that was never queued (its process died
+   * between caching and queueing). Persisted values get the cache's own TTL. @default 86_400_000
+   */
+  pinTtlMs?: number | undefined;
+  /** Where entries go after `maxAttempts`: the queue's dead-letter store. @default 'stream' */
+  deadLetter?: 'stream' | undefined;
+  /** Run the flusher in this replica (false: this replica only writes). @default true */
+  flusher?: boolean | undefined;
+  /** This replica's consumer name in the queue. @default `<hostname>-<pid>-<random>` */
+  consumer?: string | undefined;
+  /** Time source, for tests. @default systemClock */
+  clock?: Clock | undefined;
+  /** Random source in [0, 1), for retry jitter. @default Math.random */
+  random?: (() => number) | undefined;
+}
+
+/** Defaults of {@link WriteBehindOptions}. */
+export const WRITE_BEHIND_DEFAULTS = {
+  batchSize: 500,
+  flushIntervalMs: 200,
+  maxAttempts: 8,
+  retryDelayMs: 200,
+  maxRetryDelayMs: 30_000,
+  maxPending: 100_000,
+  onBacklog: 'reject',
+  maxWaitMs: 5_000,
+  claimIdleMs: 30_000,
+  persistTimeoutMs: 10_000,
+  queueDeadlineMs: 1_000,
+  pinTtlMs: 86_400_000,
+} as const;
+
+/** Options after validation and defaults. */
+export interface ResolvedWriteBehindOptions<T> {
+  name: string;
+  persist: PersistFunction<T>;
+  queue: WriteBehindQueue;
+  cache: Cache | undefined;
+  codec: CacheCodec;
+  batchSize: number;
+  flushIntervalMs: number;
+  maxAttempts: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  maxPending: number;
+  onBacklog: BacklogMode;
+  maxWaitMs: number;
+  claimIdleMs: number;
+  persistTimeoutMs: number;
+  queueDeadlineMs: number;
+  pinTtlMs: number;
+  flusher: boolean;
+  consumer: string | undefined;
+  clock: Clock;
+  random: () => number;
+}
+
+const orDefault = <V>(value: V | undefined, fallback: V): V =>
+  value === undefined ? fallback : value;
+
+/** Validates options, naming the option and the value received. */
+export function resolveWriteBehindOptions<T>(
+  options: WriteBehindOptions<T>,
+): ResolvedWriteBehindOptions<T> {
+  expectObject('options', options);
+  const d = WRITE_BEHIND_DEFAULTS;
+  const queue = options.queue ?? memoryWriteBehindQueue();
+  expectObject('queue', queue);
+  if (typeof queue.namespace !== 'function' || typeof queue.kind !== 'string') {
+    throw new TypeError(
+      'Expected `queue` to be a write-behind queue (memoryWriteBehindQueue(), redisWriteBehindQueue() or dynamoWriteBehindQueue())',
+    );
+  }
+  if (options.cache !== undefined) expectObject('cache', options.cache);
+  const codec = options.codec ?? cacheCodecOf(options.cache) ?? defaultCodec;
+  expectObject('codec', codec);
+  if (options.deadLetter !== undefined) expectOneOf('deadLetter', options.deadLetter, ['stream']);
+  if (options.flusher !== undefined && typeof options.flusher !== 'boolean') {
+    throw new TypeError(`Expected \`flusher\` to be a boolean, got ${String(options.flusher)}`);
+  }
+  const retryDelayMs = expectPositive(
+    'retryDelayMs',
+    orDefault(options.retryDelayMs, d.retryDelayMs),
+  );
+  const maxRetryDelayMs = expectPositive(
+    'maxRetryDelayMs',
+    orDefault(options.maxRetryDelayMs, d.maxRetryDelayMs),
+  );
+  if (maxRetryDelayMs < retryDelayMs) {
+    throw new RangeError(
+      `Expected \`maxRetryDelayMs\` (${maxRetryDelayMs}) to be at least \`retryDelayMs\` (${retryDelayMs})`,
+    );
+  }
+  return {
+    name: expectNonEmptyString('name', options.name),
+    persist: expectFunction('persist', options.persist),
+    queue,
+    cache: options.cache,
+    codec,
+    batchSize: expectInteger('batchSize', orDefault(options.batchSize, d.batchSize)),
+    flushIntervalMs: expectPositive(
+      'flushIntervalMs',
+      orDefault(options.flushIntervalMs, d.flushIntervalMs),
+    ),
+    maxAttempts: expectInteger('maxAttempts', orDefault(options.maxAttempts, d.maxAttempts)),
+    retryDelayMs,
+    maxRetryDelayMs,
+    maxPending: expectInteger('maxPending', orDefault(options.maxPending, d.maxPending)),
+    onBacklog: expectOneOf('onBacklog', orDefault<BacklogMode>(options.onBacklog, d.onBacklog), [
+      'reject',
+      'wait',
+    ]),
+    maxWaitMs: expectPositive('maxWaitMs', orDefault(options.maxWaitMs, d.maxWaitMs)),
+    claimIdleMs: expectPositive('claimIdleMs', orDefault(options.claimIdleMs, d.claimIdleMs)),
+    persistTimeoutMs: expectPositive(
+      'persistTimeoutMs',
+      orDefault(options.persistTimeoutMs, d.persistTimeoutMs),
+    ),
+    queueDeadlineMs: expectPositive(
+      'queueDeadlineMs',
+      orDefault(options.queueDeadlineMs, d.queueDeadlineMs),
+    ),
+    pinTtlMs: expectPositive('pinTtlMs', orDefault(options.pinTtlMs, d.pinTtlMs)),
+    flusher: options.flusher ?? true,
+    consumer:
+      options.consumer === undefined
+        ? undefined
+        : expectNonEmptyString('consumer', options.consumer),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+  };
+}
+
+/** The codec of a cache built by `cache()`, through its write-behind hooks. */
+function cacheCodecOf(cache: Cache | undefined): CacheCodec | undefined {
+  return (cache as { [CACHE_HOOKS]?: CacheHooks } | undefined)?.[CACHE_HOOKS]?.codec;
+}
+
+/**
+ * How write-behind reaches into a cache built by `cache()`. Not public API: a symbol shared across
+ * duplicated copies of the package.
+ */
+export const CACHE_HOOKS: unique symbol = Symbol.for('breakwater.cache.writeBehindHooks') as never;
+
+/** The hooks a cache offers to write-behind. */
+export interface CacheHooks {
+  /** The cache's codec. */
+  readonly codec: CacheCodec;
+  /**
+   * Caches a pending value in every tier, pinned: fresh, not evicted and not expired (physically
+   * it lives `pinTtlMs`) until {@link settle}. Returns the store's version of the record (0 when
+   * the cache has no L2). Throws store errors whatever `onStoreError` says: a write must not be
+   * queued with a cache that would serve an older value.
+   */
+  pin(key: string, value: unknown, pinTtlMs: number): Promise<number>;
+  /**
+   * The pending value of version `version` was persisted: give it the cache's normal freshness,
+   * unless a newer write replaced it meanwhile.
+   */
+  settle(key: string, value: unknown, version: number): Promise<void>;
+  /** The pinned value could not be queued: drop it from every tier. */
+  unpin(key: string, version: number): Promise<void>;
+}
+
+/** The hooks of `cache`, or a clear error if it was not built by `cache()`. */
+export function cacheHooks(cache: Cache): CacheHooks {
+  const hooks = (cache as { [CACHE_HOOKS]?: CacheHooks })[CACHE_HOOKS];
+  if (hooks === undefined) {
+    throw new TypeError('Expected `cache` to be a cache created by cache() from @breakwater/cache');
+  }
+  return hooks;
+}
