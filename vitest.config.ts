@@ -36,15 +36,23 @@ const packagesWithTests = readdirSync('packages').filter((dir) =>
 export default defineConfig({
   test: {
     globalSetup: ['./packages/testkit/src/global-setup.ts'],
-    projects: packagesWithTests.map((dir) => ({
-      resolve: { alias },
-      test: {
-        name: dir,
-        root: resolve('packages', dir),
-        include: ['src/**/*.test.ts'],
-        testTimeout: 30_000,
-        hookTimeout: 60_000,
+    projects: [
+      ...packagesWithTests.map((dir) => ({
+        resolve: { alias },
+        test: {
+          name: dir,
+          root: resolve('packages', dir),
+          include: ['src/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      })),
+      // The benchmark report (ratios, RESULTS.md, the chart): pure functions on fixed results;
+      // nothing is measured in tests.
+      {
+        resolve: { alias },
+        test: { name: 'bench', root: resolve('bench'), include: ['src/__tests__/**/*.test.ts'] },
       },
-    })),
+    ],
   },
 });

@@ -9,6 +9,7 @@
  */
 import { hrtime } from 'node:process';
 import { Bench, hrtimeNow } from 'tinybench';
+import { type CaseRole, checkComparisons, type Target } from './comparison.js';
 import { formatSuiteText } from './report.js';
 import { summarize } from './stats.js';
 
@@ -26,6 +27,14 @@ export interface BenchCase {
   readonly library?: string;
   /** A short remark printed under the table. */
   readonly note?: string;
+  /**
+   * The part this case plays in `bench/RESULTS.md`: `ours` is a Breakwater case compared with
+   * every `competitor` case of the suite (usually one main Breakwater case per suite). Cases
+   * without a role (variants, reference points) appear in `results/latest.md` only.
+   */
+  readonly role?: CaseRole;
+  /** Performance targets of this case (from the issues), checked in `bench/RESULTS.md`. */
+  readonly targets?: readonly Target[];
 }
 
 /** A baseline and the cases compared with it, measured in the same run. */
@@ -85,6 +94,10 @@ export interface CaseMeasurement {
   readonly note: string | undefined;
   /** Whether this is the suite's baseline. */
   readonly isBaseline: boolean;
+  /** See {@link BenchCase.role}. */
+  readonly role: CaseRole | undefined;
+  /** See {@link BenchCase.targets}. */
+  readonly targets: readonly Target[] | undefined;
   /** `async` when `fn` returned a promise (each operation was awaited). */
   readonly mode: 'sync' | 'async';
   /** Operations per tinybench sample. */
@@ -122,6 +135,8 @@ export interface CaseFailure {
   readonly name: string;
   readonly library: string | undefined;
   readonly isBaseline: boolean;
+  readonly role: CaseRole | undefined;
+  readonly targets: readonly Target[] | undefined;
   /** The error, as `name: message`. */
   readonly error: string;
 }
@@ -349,6 +364,8 @@ async function measureCases(
         name: benchCase.name,
         library: benchCase.library,
         isBaseline,
+        role: benchCase.role,
+        targets: benchCase.targets,
         error: failure ?? 'no samples were taken',
       };
     }
@@ -360,6 +377,8 @@ async function measureCases(
       library: benchCase.library,
       note: benchCase.note,
       isBaseline,
+      role: benchCase.role,
+      targets: benchCase.targets,
       mode: modes.get(benchCase) ?? 'sync',
       batch,
       samples: summary.count,
@@ -399,6 +418,10 @@ export async function runSuite(suite: Suite, options: HarnessOptions = {}): Prom
   const duplicate = names.find((name, index) => names.indexOf(name) !== index);
   if (duplicate !== undefined) {
     throw new Error(`Suite ${suite.id}: two cases are named "${duplicate}"; names must be unique`);
+  }
+  const comparisonProblems = checkComparisons(suite);
+  if (comparisonProblems.length > 0) {
+    throw new Error(`Suite ${suite.id}: ${comparisonProblems.join('; ')}`);
   }
 
   let cases: CaseResult[];

@@ -35,6 +35,15 @@ export function formatDuration(ns: number): string {
   return `${(ns / 1e9).toPrecision(3)} s`;
 }
 
+/** `< 0.01×`, `0.08×`, `2.71×`, `17.3×`, `1,860×`: precision that suits the magnitude. */
+export function formatRatio(value: number): string {
+  const abs = Math.abs(value);
+  if (value >= 0 && value < 0.005) return '< 0.01×';
+  if (abs >= 100) return `${integer.format(value)}×`;
+  if (abs >= 10) return `${value.toFixed(1)}×`;
+  return `${value.toFixed(2)}×`;
+}
+
 /** `+123 ns ± 4.1 ns`, signed so that a negative overhead (noise, or faster) stands out. */
 export function formatOverhead(ns: number, moeNs: number): string {
   const sign = ns >= 0 ? '+' : '−';

@@ -1,19 +1,27 @@
 /**
  * Runs the registered benchmark suites and writes `bench/results/latest.md` (and `latest.json`,
- * which is not committed).
+ * which is not committed). A full run without failures also writes the comparison with the
+ * competitors: `bench/RESULTS.md` and `bench/results/ratios.svg`.
  *
  *   pnpm bench                 every suite
  *   pnpm bench core            suites whose id contains "core" (several filters: any may match)
  *   pnpm bench --list          the suite ids, without running anything
+ *   pnpm bench --report        rewrite RESULTS.md and ratios.svg from results/latest.json
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
+import { comparePatterns } from './comparison.js';
 import { describeEnvironment, type Environment, installedVersion } from './environment.js';
 import { runSuite, type SuiteResult } from './harness.js';
+import { renderRatioChart } from './ratio-chart.js';
 import { formatSuiteMarkdown, RATIO_LEGEND } from './report.js';
+import { renderResultsPage } from './results-page.js';
+import { type RunRecord, whyNotComparison } from './run-record.js';
 import { suites } from './suites/index.js';
 
 const RESULTS_DIR = new URL('../results/', import.meta.url);
+const RESULTS_PAGE = new URL('../RESULTS.md', import.meta.url);
+const CHART = new URL('ratios.svg', RESULTS_DIR);
 /** Always reported, whatever the suites compare. */
 const HARNESS_PACKAGES = ['tinybench'];
 
@@ -69,6 +77,50 @@ function renderMarkdown(
   return `${lines.join('\n')}\n`;
 }
 
+/** Writes `bench/RESULTS.md` and `bench/results/ratios.svg` from a run. */
+async function writeComparison(record: RunRecord): Promise<void> {
+  const patterns = comparePatterns(record.results);
+  const { environment } = record;
+  await writeFile(
+    RESULTS_PAGE,
+    renderResultsPage({
+      environment,
+      versions: Object.entries(record.versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      patterns,
+      chartPath: 'results/ratios.svg',
+    }),
+  );
+  await writeFile(
+    CHART,
+    renderRatioChart({
+      patterns,
+      subtitle: `${environment.cpu}, ${environment.cores} cores, Node.js ${environment.node}, ${environment.date.slice(0, 10)}.`,
+    }),
+  );
+  console.log('Wrote bench/RESULTS.md and bench/results/ratios.svg');
+}
+
+/** `--report`: rebuilds the comparison from the last run's `latest.json`, measuring nothing. */
+async function reportFromLastRun(): Promise<number> {
+  const source = new URL('latest.json', RESULTS_DIR);
+  let record: RunRecord;
+  try {
+    record = JSON.parse(await readFile(source, 'utf8')) as RunRecord;
+  } catch (error) {
+    console.error(
+      `Cannot read bench/results/latest.json (${error instanceof Error ? error.message : String(error)}); run the benchmarks first.`,
+    );
+    return 1;
+  }
+  const reason = whyNotComparison(record);
+  if (reason !== undefined) {
+    console.error(`bench/results/latest.json is from ${reason}; RESULTS.md needs a full run.`);
+    return 1;
+  }
+  await writeComparison(record);
+  return 0;
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const filters = args.filter((arg) => !arg.startsWith('-'));
@@ -76,6 +128,7 @@ async function main(): Promise<number> {
     for (const suite of suites) console.log(`${suite.id}  ${suite.title}`);
     return 0;
   }
+  if (args.includes('--report')) return reportFromLastRun();
   const selected = selectSuites(filters);
   if (selected.length === 0) {
     console.error(
@@ -114,11 +167,21 @@ async function main(): Promise<number> {
     new URL('latest.md', RESULTS_DIR),
     renderMarkdown(environment, versions, filters, results, failed),
   );
-  await writeFile(
-    new URL('latest.json', RESULTS_DIR),
-    `${JSON.stringify({ environment, versions: Object.fromEntries(versions), filters, results, failed }, null, 2)}\n`,
-  );
+  const record: RunRecord = {
+    environment,
+    versions: Object.fromEntries(versions),
+    filters,
+    results,
+    failed,
+  };
+  await writeFile(new URL('latest.json', RESULTS_DIR), `${JSON.stringify(record, null, 2)}\n`);
   console.log(`\nWrote bench/results/latest.md`);
+  const notComparing = whyNotComparison(record);
+  if (notComparing === undefined) await writeComparison(record);
+  else
+    console.log(
+      `Left bench/RESULTS.md and bench/results/ratios.svg as they were: ${notComparing}.`,
+    );
 
   const failedCases = results.flatMap((result) =>
     result.cases.filter((c) => !c.ok).map((c) => `${result.id} › ${c.name}`),

@@ -45,18 +45,30 @@ export const bulkheadLocal: Suite = {
     'this is the overhead every caller of an unsaturated bulkhead pays.',
   baseline: { name: 'await fn()', fn: () => readValue() },
   cases: [
-    { name: 'breakwater bulkhead()', library: BREAKWATER, fn: () => ours.execute(readValue) },
+    {
+      name: 'breakwater bulkhead()',
+      library: BREAKWATER,
+      fn: () => ours.execute(readValue),
+      role: 'ours',
+      targets: [{ metric: 'overhead', versus: 'cockatiel bulkhead()', atMost: 1, issue: 5 }],
+    },
     {
       name: 'breakwater bulkhead() + classes + perKey',
       library: BREAKWATER,
       note: 'three priority classes and a per-key cap; the call names its class and key',
       fn: () => oursClasses.execute(readValue, classOptions),
     },
-    { name: 'cockatiel bulkhead()', library: 'cockatiel', fn: () => cockatiel.execute(readValue) },
-    { name: 'p-limit', library: 'p-limit', fn: () => limit(readValue) },
+    {
+      name: 'cockatiel bulkhead()',
+      library: 'cockatiel',
+      fn: () => cockatiel.execute(readValue),
+      role: 'competitor',
+    },
+    { name: 'p-limit', library: 'p-limit', fn: () => limit(readValue), role: 'competitor' },
     {
       name: 'bottleneck maxConcurrent',
       library: 'bottleneck',
+      role: 'competitor',
       note: 'a scheduler with rate limiting built in; only maxConcurrent is set',
       fn: () => limiter.schedule(readValue),
     },

@@ -107,6 +107,9 @@ const redisCase = (breakers: () => Breakers, fn: () => Promise<number>, settle: 
   name: 'breakwater circuitBreaker() + Redis store',
   library: BREAKWATER,
   note: 'closed path: outcomes counted locally, flushed every 100 ms; needs Redis at REDIS_URL',
+  targets: [
+    { metric: 'overhead', versus: 'breakwater circuitBreaker()', atMost: 1.5, issue: 3 },
+  ] as const,
   fn: () => {
     const redis = breakers().redis;
     if (redis === undefined) throw new Error('Redis is not available');
@@ -130,6 +133,11 @@ export const circuitBreakerSuccess: Suite = {
       name: 'breakwater circuitBreaker()',
       library: BREAKWATER,
       fn: () => success.get().memory.execute(readValue),
+      role: 'ours',
+      targets: [
+        { metric: 'overhead', versus: 'cockatiel circuitBreaker()', atMost: 1, issue: 3 },
+        { metric: 'overhead', versus: 'opossum (timeout: false)', atMost: 0.25, issue: 3 },
+      ],
     },
     {
       name: 'breakwater circuitBreaker() timeoutMs',
@@ -141,13 +149,20 @@ export const circuitBreakerSuccess: Suite = {
       name: 'cockatiel circuitBreaker()',
       library: COCKATIEL,
       fn: () => success.get().cockatiel.execute(readValue),
+      role: 'competitor',
     },
     {
       name: 'opossum (timeout: false)',
       library: OPOSSUM,
       fn: () => success.get().opossumNoTimeout.fire(),
+      role: 'competitor',
     },
-    { name: 'opossum (timeout)', library: OPOSSUM, fn: () => success.get().opossumTimeout.fire() },
+    {
+      name: 'opossum (timeout)',
+      library: OPOSSUM,
+      fn: () => success.get().opossumTimeout.fire(),
+      role: 'competitor',
+    },
   ],
 };
 
@@ -167,6 +182,11 @@ export const circuitBreakerFailure: Suite = {
       name: 'breakwater circuitBreaker()',
       library: BREAKWATER,
       fn: () => failing.get().memory.execute(failValue).catch(swallow),
+      role: 'ours',
+      targets: [
+        { metric: 'overhead', versus: 'cockatiel circuitBreaker()', atMost: 1, issue: 3 },
+        { metric: 'overhead', versus: 'opossum (timeout: false)', atMost: 0.25, issue: 3 },
+      ],
     },
     {
       name: 'breakwater circuitBreaker() timeoutMs',
@@ -178,16 +198,19 @@ export const circuitBreakerFailure: Suite = {
       name: 'cockatiel circuitBreaker()',
       library: COCKATIEL,
       fn: () => failing.get().cockatiel.execute(failValue).catch(swallow),
+      role: 'competitor',
     },
     {
       name: 'opossum (timeout: false)',
       library: OPOSSUM,
       fn: () => failing.get().opossumNoTimeout.fire().catch(swallow),
+      role: 'competitor',
     },
     {
       name: 'opossum (timeout)',
       library: OPOSSUM,
       fn: () => failing.get().opossumTimeout.fire().catch(swallow),
+      role: 'competitor',
     },
   ],
 };

@@ -48,11 +48,14 @@ export const rateLimitMemory: Suite = {
       name: 'breakwater limit() (gcra, memoryStore)',
       library: BREAKWATER,
       fn: () => bwMemory.limit(nextKey()),
+      role: 'ours',
+      targets: [{ metric: 'speedup', versus: 'RateLimiterMemory.consume()', atLeast: 2, issue: 4 }],
     },
     {
       name: 'RateLimiterMemory.consume()',
       library: FLEXIBLE,
       fn: () => rlfMemory.consume(nextKey()),
+      role: 'competitor',
     },
   ],
 };
@@ -130,8 +133,15 @@ export const rateLimitRedisLatency: Suite = {
       name: 'breakwater limit() (gcra, redisStore)',
       library: BREAKWATER,
       fn: () => f().bw.limit(nextKey()),
+      role: 'ours',
+      targets: [{ metric: 'time', atMost: 1.2, issue: 4 }],
     },
-    { name: 'RateLimiterRedis.consume()', library: FLEXIBLE, fn: () => f().rlf.consume(nextKey()) },
+    {
+      name: 'RateLimiterRedis.consume()',
+      library: FLEXIBLE,
+      fn: () => f().rlf.consume(nextKey()),
+      role: 'competitor',
+    },
   ],
 };
 
@@ -159,17 +169,24 @@ export const rateLimitRedisConcurrent: Suite = {
       name: 'breakwater limit()',
       library: BREAKWATER,
       fn: concurrently(() => f().bw.limit(nextKey())),
+      role: 'ours',
+      targets: [
+        { metric: 'speedup', versus: 'RateLimiterRedis.consume()', atLeast: 1.5, issue: 4 },
+      ],
     },
     {
       name: 'breakwater limit(), reserve: { batch: 100 }',
       library: BREAKWATER,
       fn: concurrently(() => f().bwReserve.limit(KEYS[turn++ % 8]!)),
+      role: 'ours',
+      targets: [{ metric: 'speedup', versus: 'RateLimiterRedis.consume()', atLeast: 10, issue: 4 }],
       note: 'reservation mode on 8 hot keys: the fleet may run ahead of the exact limit by replicas × 99',
     },
     {
       name: 'RateLimiterRedis.consume()',
       library: FLEXIBLE,
       fn: concurrently(() => f().rlf.consume(nextKey())),
+      role: 'competitor',
     },
   ],
 };
@@ -191,6 +208,7 @@ export const rateLimitQueued: Suite = {
     {
       name: 'breakwater acquire() then task',
       library: BREAKWATER,
+      role: 'ours',
       fn: concurrently(async () => {
         await bwQueue.acquire(nextKey());
         return task();
@@ -205,6 +223,7 @@ export const rateLimitQueued: Suite = {
       name: 'bottleneck schedule(task)',
       library: BOTTLENECK,
       fn: concurrently(() => bottleneck.schedule(task)),
+      role: 'competitor',
     },
   ],
 };

@@ -55,7 +55,16 @@ export const retrySuccess: Suite = {
     'wrapper, up to 3 attempts. Nothing fails, so this is the per-call overhead every caller pays.',
   baseline: { name: 'await fn()', fn: () => readValue() },
   cases: [
-    { name: 'breakwater retry()', library: BREAKWATER, fn: () => ours.execute(readValue) },
+    {
+      name: 'breakwater retry()',
+      library: BREAKWATER,
+      fn: () => ours.execute(readValue),
+      role: 'ours',
+      targets: [
+        { metric: 'overhead', versus: 'cockatiel retry()', atMost: 1, issue: 6 },
+        { metric: 'speedup', versus: 'p-retry', atLeast: 20, issue: 6 },
+      ],
+    },
     {
       name: 'breakwater retry() defaults',
       library: BREAKWATER,
@@ -68,8 +77,18 @@ export const retrySuccess: Suite = {
       note: 'calls counted locally, reported to the store once per second',
       fn: () => oursWithBudget.execute(readValue),
     },
-    { name: 'cockatiel retry()', library: COCKATIEL, fn: () => cockatiel.execute(readValue) },
-    { name: 'p-retry', library: P_RETRY, fn: () => pRetry(readValue, pRetryOptions) },
+    {
+      name: 'cockatiel retry()',
+      library: COCKATIEL,
+      fn: () => cockatiel.execute(readValue),
+      role: 'competitor',
+    },
+    {
+      name: 'p-retry',
+      library: P_RETRY,
+      fn: () => pRetry(readValue, pRetryOptions),
+      role: 'competitor',
+    },
   ],
 };
 
@@ -92,15 +111,30 @@ export const retryOnce: Suite = {
     },
   },
   cases: [
-    { name: 'breakwater retry()', library: BREAKWATER, fn: () => ours.execute(failingOnce()) },
+    {
+      name: 'breakwater retry()',
+      library: BREAKWATER,
+      fn: () => ours.execute(failingOnce()),
+      role: 'ours',
+    },
     {
       name: 'breakwater retry() + memory budget',
       library: BREAKWATER,
       note: 'the retry withdraws a token from the budget (one store operation)',
       fn: () => oursWithBudget.execute(failingOnce()),
     },
-    { name: 'cockatiel retry()', library: COCKATIEL, fn: () => cockatiel.execute(failingOnce()) },
-    { name: 'p-retry', library: P_RETRY, fn: () => pRetry(failingOnce(), pRetryOptions) },
+    {
+      name: 'cockatiel retry()',
+      library: COCKATIEL,
+      fn: () => cockatiel.execute(failingOnce()),
+      role: 'competitor',
+    },
+    {
+      name: 'p-retry',
+      library: P_RETRY,
+      fn: () => pRetry(failingOnce(), pRetryOptions),
+      role: 'competitor',
+    },
   ],
 };
 
