@@ -32,6 +32,9 @@ const alias = sourceAliases();
 const packagesWithTests = readdirSync('packages').filter((dir) =>
   existsSync(join('packages', dir, 'src', '__tests__')),
 );
+const examplesWithTests = existsSync('examples')
+  ? readdirSync('examples').filter((dir) => existsSync(join('examples', dir, 'src', '__tests__')))
+  : [];
 
 export default defineConfig({
   test: {
@@ -53,6 +56,17 @@ export default defineConfig({
         resolve: { alias },
         test: { name: 'bench', root: resolve('bench'), include: ['src/__tests__/**/*.test.ts'] },
       },
+      // Runnable examples, tested end to end (a service, its upstream and load, in seconds).
+      ...examplesWithTests.map((dir) => ({
+        resolve: { alias },
+        test: {
+          name: `example:${dir}`,
+          root: resolve('examples', dir),
+          include: ['src/__tests__/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      })),
     ],
   },
 });

@@ -1,0 +1,157 @@
+/**
+ * Every policy the service uses, built once at start-up. With a Redis client every pattern keeps
+ * its state in Redis, so all replicas share one breaker, one retry budget, one fleet-wide
+ * concurrency cap, one rate limit per client and one product cache; without, each process has its
+ * own (memory stores).
+ */
+import { type Bulkhead, bulkhead, isBulkheadRejectedError } from '@breakwater/bulkhead';
+import { redisStore as redisPermitStore } from '@breakwater/bulkhead/redis';
+import { type Cache, cache } from '@breakwater/cache';
+import { redisStore as redisCacheStore } from '@breakwater/cache/redis';
+import {
+  type CircuitBreaker,
+  circuitBreaker,
+  isBrokenCircuitError,
+} from '@breakwater/circuit-breaker';
+import { redisStore as redisBreakerStore } from '@breakwater/circuit-breaker/redis';
+import { isTimeoutError, type Policy, pipeline } from '@breakwater/core';
+import { type RateLimiter, rateLimiter } from '@breakwater/rate-limit';
+import { redisStore as redisLimitStore } from '@breakwater/rate-limit/redis';
+import { exponential, type RetryPolicy, retry, retryBudget } from '@breakwater/retry';
+import { redisBudgetStore } from '@breakwater/retry/redis';
+import type { Redis } from 'ioredis';
+import type { ServiceConfig } from './config.js';
+import { isPaymentUpstreamError } from './payment-client.js';
+
+/** What the breaker's fallback answers while it refuses calls. */
+export const PAYMENT_QUEUED = Object.freeze({
+  queued: true,
+  message: 'payment queued for later',
+} as const);
+export type PaymentQueued = typeof PAYMENT_QUEUED;
+
+/** Bulkhead classes, most important first: shoppers at the till, then batch jobs. */
+export const PRIORITIES = ['interactive', 'batch'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** The policies around one payment call: `execute(({ signal }) => charge(…, signal))`. */
+export type PaymentPolicy = Policy<{ signal: AbortSignal }, PaymentQueued>;
+
+export interface Resilience {
+  readonly clientLimiter: RateLimiter;
+  readonly products: Cache;
+  readonly breaker: CircuitBreaker<PaymentQueued>;
+  readonly paymentRetry: RetryPolicy;
+  readonly paymentBulkhead: Bulkhead;
+  /** `pipeline(retry, breaker, bulkhead)`, one per bulkhead priority class. */
+  readonly payments: Readonly<Record<Priority, PaymentPolicy>>;
+  close(): Promise<void>;
+}
+
+/** A bulkhead as a policy whose calls all run in one priority class. */
+function inClass(b: Bulkhead, priority: Priority): Policy {
+  return { execute: (fn, options) => b.execute(fn, { signal: options?.signal, priority }) };
+}
+
+export function buildResilience(config: ServiceConfig, redis: Redis | undefined): Resilience {
+  const prefix = config.redisPrefix;
+  const subscribers: Redis[] = [];
+  const subscriber = (client: Redis) => {
+    const connection = client.duplicate();
+    subscribers.push(connection);
+    return connection;
+  };
+
+  // Every route: per x-client-id, the same limit in every replica.
+  const clientLimiter = rateLimiter({
+    name: 'clients',
+    limit: config.clientRatePerSecond,
+    intervalMs: 1_000,
+    burst: config.clientBurst,
+    ...(redis && { store: redisLimitStore({ client: redis, prefix }) }),
+  });
+
+  // GET /products/:id: cache-aside over the slow catalog, served stale while one refresh runs.
+  const products = cache({
+    name: 'products',
+    ttlMs: config.productTtlMs,
+    staleMs: config.productStaleMs,
+    graceMs: 60_000,
+    negativeTtlMs: 5_000,
+    hardTimeoutMs: 2_000,
+    ...(redis && {
+      store: redisCacheStore({ client: redis, subscriber: subscriber(redis), prefix }),
+    }),
+  });
+
+  // POST /orders → payment upstream: retry (within a fleet budget) ⟶ breaker ⟶ bulkhead.
+  const budget = retryBudget({
+    name: 'payments',
+    ratio: 0.1,
+    minPerSecond: 2,
+    ...(redis && { store: redisBudgetStore({ client: redis, prefix }) }),
+  });
+  const paymentRetry = retry({
+    name: 'payments',
+    maxAttempts: 3,
+    backoff: exponential({ initialMs: 25, maxMs: 250 }),
+    budget,
+    // Retry what the upstream did wrong; never a refusal of our own (bulkhead full).
+    shouldRetry: ({ ok, error }) => !ok && (isPaymentUpstreamError(error) || isTimeoutError(error)),
+  });
+  const breaker = circuitBreaker<PaymentQueued>({
+    name: 'payments',
+    failureRatio: 0.5,
+    minimumThroughput: 10,
+    window: { kind: 'time', durationMs: 3_000, buckets: 6 },
+    breakDurationMs: config.breakDurationMs,
+    timeoutMs: 1_000,
+    // A full bulkhead says nothing about the upstream's health.
+    shouldHandle: (outcome) => outcome.kind === 'error' && !isBulkheadRejectedError(outcome.error),
+    // While the breaker refuses calls, take the order and charge it later. Failures of calls that
+    // ran go on to the retry policy around the breaker.
+    fallback: ({ error }) => {
+      if (isBrokenCircuitError(error)) return PAYMENT_QUEUED;
+      throw error;
+    },
+    ...(redis && { store: redisBreakerStore({ client: redis, prefix }) }),
+  });
+  const reserved = Math.max(1, Math.floor(config.paymentConcurrency * 0.75));
+  const paymentBulkhead = bulkhead({
+    name: 'payments',
+    maxConcurrent: config.paymentConcurrency,
+    maxQueue: 2 * config.paymentConcurrency,
+    maxWaitMs: 1_000,
+    classes: {
+      interactive: { reserved },
+      batch: { max: Math.max(1, config.paymentConcurrency - reserved) },
+    },
+    defaultPriority: 'interactive',
+    ...(redis && {
+      store: redisPermitStore({ client: redis, subscriber: subscriber(redis), prefix }),
+    }),
+  });
+  const payments = {
+    interactive: pipeline(paymentRetry, breaker, inClass(paymentBulkhead, 'interactive')),
+    batch: pipeline(paymentRetry, breaker, inClass(paymentBulkhead, 'batch')),
+  } as Record<Priority, PaymentPolicy>;
+
+  return {
+    clientLimiter,
+    products,
+    breaker,
+    paymentRetry,
+    paymentBulkhead,
+    payments,
+    async close() {
+      await Promise.allSettled([
+        clientLimiter.close(),
+        products.close(),
+        breaker.close(),
+        budget.close(),
+        paymentBulkhead.close(),
+      ]);
+      for (const connection of subscribers) connection.disconnect();
+    },
+  };
+}
