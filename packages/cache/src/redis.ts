@@ -3,3 +3,7 @@
  * so that users of the memory store never load ioredis types or code.
  */
 export { type RedisStoreOptions, redisStore } from './stores/redis.js';
+export {
+  type RedisWriteBehindQueueOptions,
+  redisWriteBehindQueue,
+} from './stores/redis-write-queue.js';

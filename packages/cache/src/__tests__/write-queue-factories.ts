@@ -4,8 +4,10 @@
  */
 import type { StoreFactories } from '@breakwater/testkit';
 import { memoryWriteBehindQueue } from '../index.js';
+import { redisWriteBehindQueue } from '../redis.js';
 import type { WriteBehindQueue } from '../write-behind/queue.js';
 
 export const queueFactories: StoreFactories<WriteBehindQueue> = {
   memory: () => memoryWriteBehindQueue(),
+  redis: ({ client, prefix }) => redisWriteBehindQueue({ client, prefix }),
 };

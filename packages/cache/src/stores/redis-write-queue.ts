@@ -1,0 +1,503 @@
+/**
+ * The Redis write-behind queue, for a single node or a Cluster (ioredis `Redis` or `Cluster`;
+ * Redis ≥ 7.0 for XAUTOCLAIM's report of deleted entries).
+ *
+ * Keys of one write-behind name (`<prefix>:write-behind:{<name>:}:<part>`, one hash tag, so one
+ * Cluster slot and every operation is one script):
+ *
+ * - `stream`: a Redis Stream holding exactly the pending entries (fields `key`, `payload`,
+ *   `version`; the entry id's milliseconds are its `enqueuedAt`), read through one consumer group.
+ *   Completed and dead-lettered entries are XACKed and XDELed in the same script, so `XLEN` is the
+ *   pending count and nothing is ever removed that the group has not acknowledged.
+ * - `versions`: a hash, user key → last version handed out, while the key has entries.
+ * - `attempts`: a hash, entry id → failed attempts, for entries that failed at least once.
+ * - `dead`: a Stream of dead letters (fields `key`, `payload`, `version`, `attempts`, `error`,
+ *   `entry`; the id's milliseconds are `failedAt`).
+ * - `sweep`: a short-lived marker that spaces out the removal of idle consumers.
+ *
+ * Round trips: `append`, `claim`, `touch`, `complete`, `fail` and `backlog` are one EVALSHA each;
+ * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL.
+ */
+import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
+import { defineScript, type KeyBuilder, keyBuilder } from '@breakwater/core/redis';
+import type { Cluster, Redis } from 'ioredis';
+import { WriteBehindBacklogError } from '../write-behind/errors.js';
+import type {
+  AppendOptions,
+  DeadLetter,
+  FailOutcome,
+  QueuedWrite,
+  WriteBehindQueue,
+  WriteQueueNamespace,
+} from '../write-behind/queue.js';
+
+/** Options of {@link redisWriteBehindQueue}. */
+export interface RedisWriteBehindQueueOptions {
+  /** Your ioredis client (`Redis` or `Cluster`). The queue never closes it. */
+  client: Redis | Cluster;
+  /**
+   * First segment of every key; one per tenant or environment isolates their queues.
+   * @default 'bw'
+   */
+  prefix?: string | undefined;
+  /**
+   * The consumer group every replica's flusher reads through. Every replica of a write-behind
+   * name must use the same group: entries are deleted once one group completes them, so two
+   * groups on one prefix would each be handed every entry (duplicate persists). Separate
+   * deployments with `prefix`, not with `group`.
+   * @default 'breakwater'
+   */
+  group?: string | undefined;
+  /**
+   * A consumer of the group that holds no entries and has not claimed for this long is removed
+   * from the group (checked by `claim`, at most once a minute per name), so restarting processes
+   * under new consumer names does not grow the group forever. Removing a consumer that holds
+   * nothing is always safe: it is recreated by its next claim.
+   * @default 600_000 (10 minutes)
+   */
+  idleConsumerMs?: number | undefined;
+}
+
+const DEFAULT_GROUP = 'breakwater';
+const DEFAULT_IDLE_CONSUMER_MS = 600_000;
+const MAX_SWEEP_INTERVAL_MS = 60_000;
+const MAX_CLAIM = 1_000_000_000;
+const PATTERN = 'write-behind';
+const PARTS = ['stream', 'versions', 'attempts', 'dead', 'sweep'] as const;
+
+/**
+ * A durable Redis queue for {@link writeBehind}: a Redis Stream per write-behind name, read by
+ * every replica through one consumer group. An entry stays in Redis until it is persisted or
+ * dead-lettered, whatever happens to the process that appended or claimed it.
+ *
+ * @example
+ * const client = new Redis(process.env.REDIS_URL);
+ * const wb = writeBehind({ name: 'profiles', queue: redisWriteBehindQueue({ client }), persist });
+ */
+export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): WriteBehindQueue {
+  expectObject('options', options);
+  const client = options.client;
+  if (
+    typeof client !== 'object' ||
+    client === null ||
+    typeof (client as Partial<Redis>).evalsha !== 'function' ||
+    typeof (client as Partial<Redis>).xlen !== 'function'
+  ) {
+    expectObject('client', client);
+    throw new TypeError(
+      'Expected `client` to be an ioredis Redis or Cluster client, got an object without evalsha()/xlen()',
+    );
+  }
+  const group = expectNonEmptyString('group', options.group ?? DEFAULT_GROUP);
+  const idleConsumerMs = expectInteger(
+    'idleConsumerMs',
+    options.idleConsumerMs ?? DEFAULT_IDLE_CONSUMER_MS,
+  );
+  // Validates the prefix now, not at the first namespace.
+  keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' });
+  return {
+    kind: 'redis',
+    namespace: (name) =>
+      new RedisWriteQueue(
+        client,
+        keyBuilder({ prefix: options.prefix, pattern: PATTERN, name }),
+        group,
+        idleConsumerMs,
+      ),
+  };
+}
+
+/** `<ms>-<seq>`: what XADD `*` generates. Other ids cannot be ours, and Redis would reject them. */
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+// Lua helpers shared by the scripts. Versions are µs since 1970 (< 2^53, exact in a Lua double)
+// and travel as decimal strings formatted with %.0f (tostring would print 1.7e+15).
+const HELPERS = `
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return false
+end
+local function is_nogroup(reply)
+  return type(reply) == 'table' and reply.err ~= nil and string.find(reply.err, 'NOGROUP', 1, true) ~= nil
+end
+-- Forget a key's version once its newest entry is gone and the server clock has passed it:
+-- later versions start from the clock again, so they keep growing and the hash stays small.
+local function forget_version(versions, key, version, now)
+  local last = redis.call('HGET', versions, key)
+  if last and tonumber(last) == tonumber(version) and tonumber(version) < now then
+    redis.call('HDEL', versions, key)
+  end
+end
+-- Removes an entry for good: acknowledged first, then deleted, so the stream only ever loses
+-- what the group acknowledged. A missing group (stream recreated) leaves nothing to acknowledge.
+local function remove_entry(stream, group, attempts, id)
+  redis.pcall('XACK', stream, group, id)
+  redis.call('XDEL', stream, id)
+  redis.call('HDEL', attempts, id)
+end
+`;
+
+/**
+ * KEYS: stream, versions. ARGV: user key, payload, version ('' = assign), maxPending ('' = none).
+ * Returns the version, or false when the queue is full.
+ */
+const APPEND_SCRIPT = defineScript<string | null>({
+  name: 'write-behind.append',
+  keys: 2,
+  lua: `
+if ARGV[4] ~= '' and redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[4]) then return false end
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local version
+if ARGV[3] == '' then
+  local t = redis.call('TIME')
+  version = math.max(last + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+else
+  version = tonumber(ARGV[3])
+end
+local text = ARGV[3]
+if text == '' then text = string.format('%.0f', version) end
+if version > last then redis.call('HSET', KEYS[2], ARGV[1], text) end
+redis.call('XADD', KEYS[1], '*', 'key', ARGV[1], 'payload', ARGV[2], 'version', text)
+return text
+`,
+});
+
+/**
+ * KEYS: stream, attempts, sweep. ARGV: group, consumer, max, claimIdleMs ('' = no re-claims),
+ * idleConsumerMs, sweep interval ms. Returns `[id, key, payload, version, attempts]…` flattened.
+ */
+const CLAIM_SCRIPT = defineScript<string[]>({
+  name: 'write-behind.claim',
+  keys: 3,
+  lua: `${HELPERS}
+local stream, attempts, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local max = tonumber(ARGV[3])
+if redis.call('EXISTS', stream) == 0 then return {} end
+local ids, entries = {}, {}
+local function take(entry)
+  ids[#ids + 1] = entry[1]
+  entries[#entries + 1] = entry
+end
+local function create_group()
+  -- From 0: the stream holds exactly the entries no one completed, so all of them are due.
+  redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+end
+local grouped = true
+if ARGV[4] ~= '' then
+  local cursor = '0-0'
+  repeat
+    local reply = redis.pcall('XAUTOCLAIM', stream, group, consumer, ARGV[4], cursor, 'COUNT', max - #ids)
+    if is_nogroup(reply) then
+      create_group()
+      grouped = false
+      break
+    end
+    if reply.err then return reply end
+    cursor = reply[1]
+    local claimed = reply[2]
+    for i = 1, #claimed do
+      if claimed[i] then take(claimed[i]) end
+    end
+    -- Ids whose entry was deleted behind our back: XAUTOCLAIM dropped them from the group.
+    local deleted = reply[3]
+    if deleted then
+      for i = 1, #deleted do redis.call('HDEL', attempts, deleted[i]) end
+    end
+  until cursor == '0-0' or #ids >= max
+end
+if #ids < max then
+  local reply = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - #ids, 'STREAMS', stream, '>')
+  if grouped and is_nogroup(reply) then
+    create_group()
+    reply = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - #ids, 'STREAMS', stream, '>')
+  end
+  if type(reply) == 'table' then
+    if reply.err then return reply end
+    local fresh = reply[1][2]
+    for i = 1, #fresh do take(fresh[i]) end
+  end
+end
+if ARGV[6] ~= '' and redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[6]) then
+  local consumers = redis.pcall('XINFO', 'CONSUMERS', stream, group)
+  if type(consumers) == 'table' and not consumers.err then
+    local idle_limit = tonumber(ARGV[5])
+    for i = 1, #consumers do
+      local info = consumers[i]
+      local name = field(info, 'name')
+      if name ~= consumer and tonumber(field(info, 'pending')) == 0 and tonumber(field(info, 'idle')) >= idle_limit then
+        redis.call('XGROUP', 'DELCONSUMER', stream, group, name)
+      end
+    end
+  end
+end
+if #ids == 0 then return {} end
+-- HMGET in slices: unpack() is limited by the Lua stack.
+local counts = {}
+for first = 1, #ids, 1000 do
+  local slice = redis.call('HMGET', attempts, unpack(ids, first, math.min(first + 999, #ids)))
+  for i = 1, #slice do counts[first + i - 1] = slice[i] end
+end
+local out = {}
+for i = 1, #entries do
+  local fields = entries[i][2]
+  out[#out + 1] = ids[i]
+  out[#out + 1] = field(fields, 'key') or ''
+  out[#out + 1] = field(fields, 'payload') or ''
+  out[#out + 1] = field(fields, 'version') or '0'
+  out[#out + 1] = counts[i] or '0'
+end
+return out
+`,
+});
+
+/**
+ * KEYS: stream. Returns `{pending}` or `{pending, oldest id}`. The stream holds exactly the pending
+ * entries, so its first entry is the oldest of them; only its id crosses the wire.
+ */
+const BACKLOG_SCRIPT = defineScript<[number, string?]>({
+  name: 'write-behind.backlog',
+  keys: 1,
+  lua: `
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then return {0} end
+return {redis.call('XLEN', KEYS[1]), first[1][1]}
+`,
+});
+
+/** KEYS: stream. ARGV: group, consumer, ids…. Re-claims (idle 0) the ids `consumer` holds. */
+const TOUCH_SCRIPT = defineScript<number>({
+  name: 'write-behind.touch',
+  keys: 1,
+  lua: `
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local touched = 0
+for i = 3, #ARGV do
+  local held = redis.pcall('XPENDING', stream, group, ARGV[i], ARGV[i], 1, consumer)
+  if held.err then return touched end
+  if #held > 0 then
+    redis.call('XCLAIM', stream, group, consumer, 0, ARGV[i], 'JUSTID')
+    touched = touched + 1
+  end
+end
+return touched
+`,
+});
+
+/** KEYS: stream, versions, attempts. ARGV: group, ids…. Removes the entries for good. */
+const COMPLETE_SCRIPT = defineScript<number>({
+  name: 'write-behind.complete',
+  keys: 3,
+  lua: `${HELPERS}
+local stream, versions, attempts, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local now = now_us()
+local removed = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local found = redis.call('XRANGE', stream, id, id)
+  if #found > 0 then
+    local fields = found[1][2]
+    remove_entry(stream, group, attempts, id)
+    forget_version(versions, field(fields, 'key'), field(fields, 'version'), now)
+    removed = removed + 1
+  else
+    -- Not in the stream: drop whatever a lost race left in the group or the attempts.
+    redis.pcall('XACK', stream, group, id)
+    redis.call('HDEL', attempts, id)
+  end
+end
+return removed
+`,
+});
+
+/**
+ * KEYS: stream, versions, attempts, dead. ARGV: group, id, error, maxAttempts ('' = never).
+ * Returns `{'retry', attempts}`, `{'dead', attempts, deadLetterId}` or `{'gone'}`.
+ */
+const FAIL_SCRIPT = defineScript<[string, number?, string?]>({
+  name: 'write-behind.fail',
+  keys: 4,
+  lua: `${HELPERS}
+local stream, versions, attempts, dead, group, id = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2]
+local found = redis.call('XRANGE', stream, id, id)
+if #found == 0 then
+  redis.call('HDEL', attempts, id)
+  return {'gone'}
+end
+local count = redis.call('HINCRBY', attempts, id, 1)
+if ARGV[4] == '' or count < tonumber(ARGV[4]) then return {'retry', count} end
+local fields = found[1][2]
+local key, version = field(fields, 'key'), field(fields, 'version')
+local letter = redis.call('XADD', dead, '*', 'key', key, 'payload', field(fields, 'payload'),
+  'version', version, 'attempts', count, 'error', ARGV[3], 'entry', id)
+remove_entry(stream, group, attempts, id)
+forget_version(versions, key, version, now_us())
+return {'dead', count, letter}
+`,
+});
+
+class RedisWriteQueue implements WriteQueueNamespace {
+  private readonly stream: string;
+  private readonly appendKeys: string[];
+  private readonly claimKeys: string[];
+  /** Just the stream: touch and backlog. */
+  private readonly touchKeys: string[];
+  private readonly completeKeys: string[];
+  private readonly failKeys: string[];
+  private readonly dead: string;
+  private readonly claimTail: string[];
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly keys: KeyBuilder,
+    private readonly group: string,
+    idleConsumerMs: number,
+  ) {
+    const [stream, versions, attempts, dead, sweep] = keys.redisKeys('', PARTS) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    this.stream = stream;
+    this.dead = dead;
+    this.appendKeys = [stream, versions];
+    this.claimKeys = [stream, attempts, sweep];
+    this.touchKeys = [stream];
+    this.completeKeys = [stream, versions, attempts];
+    this.failKeys = [stream, versions, attempts, dead];
+    this.claimTail = [
+      String(idleConsumerMs),
+      String(Math.min(idleConsumerMs, MAX_SWEEP_INTERVAL_MS)),
+    ];
+  }
+
+  async append(key: string, payload: string, options: AppendOptions): Promise<number> {
+    const version = options.version;
+    if (version !== undefined) expectInteger('version', version, 0);
+    const maxPending = options.maxPending;
+    const result = await APPEND_SCRIPT.run(this.client, this.appendKeys, [
+      key,
+      payload,
+      version === undefined ? '' : String(version),
+      Number.isFinite(maxPending) ? String(maxPending) : '',
+    ]);
+    if (result === null) {
+      throw new WriteBehindBacklogError({ policyName: this.keys.name, maxPending });
+    }
+    return version ?? Number(result);
+  }
+
+  async claim(consumer: string, max: number, claimIdleMs: number): Promise<QueuedWrite[]> {
+    // COUNT 0 would mean "no limit" to XREADGROUP.
+    if (!(max >= 1)) return [];
+    // Lua prints numbers past 1e14 in exponent form; no claim needs more than this anyway.
+    const count = Math.min(Math.floor(max), MAX_CLAIM);
+    const reply = await CLAIM_SCRIPT.run(this.client, this.claimKeys, [
+      this.group,
+      consumer,
+      String(count),
+      Number.isFinite(claimIdleMs) ? String(Math.max(0, Math.ceil(claimIdleMs))) : '',
+      ...this.claimTail,
+    ]);
+    const entries: QueuedWrite[] = [];
+    for (let i = 0; i + 4 < reply.length; i += 5) {
+      const id = reply[i]!;
+      entries.push({
+        id,
+        key: reply[i + 1]!,
+        payload: reply[i + 2]!,
+        version: Number(reply[i + 3]),
+        attempts: Number(reply[i + 4]),
+        enqueuedAt: idMillis(id),
+      });
+    }
+    return entries;
+  }
+
+  async touch(consumer: string, ids: readonly string[]): Promise<void> {
+    const valid = ids.filter(isStreamId);
+    if (valid.length === 0) return;
+    await TOUCH_SCRIPT.run(this.client, this.touchKeys, [this.group, consumer, ...valid]);
+  }
+
+  async complete(ids: readonly string[]): Promise<void> {
+    const valid = ids.filter(isStreamId);
+    if (valid.length === 0) return;
+    await COMPLETE_SCRIPT.run(this.client, this.completeKeys, [this.group, ...valid]);
+  }
+
+  async fail(entry: QueuedWrite, error: string, maxAttempts: number): Promise<FailOutcome> {
+    if (!isStreamId(entry.id)) return { status: 'gone' };
+    const [status, attempts] = await FAIL_SCRIPT.run(this.client, this.failKeys, [
+      this.group,
+      entry.id,
+      error,
+      Number.isFinite(maxAttempts) ? String(maxAttempts) : '',
+    ]);
+    if (status === 'gone') return { status };
+    return { status: status === 'dead' ? 'dead' : 'retry', attempts: Number(attempts) };
+  }
+
+  pending(): Promise<number> {
+    return this.client.xlen(this.stream);
+  }
+
+  async backlog(): Promise<{ pending: number; oldestEnqueuedAt: number | undefined }> {
+    const [pending, oldest] = await BACKLOG_SCRIPT.run(this.client, this.touchKeys);
+    return { pending, oldestEnqueuedAt: oldest === undefined ? undefined : idMillis(oldest) };
+  }
+
+  async listDeadLetters(limit: number, after?: string | undefined): Promise<DeadLetter[]> {
+    if (after !== undefined && !isStreamId(after)) {
+      throw new RangeError(
+        `Expected \`after\` to be the id of a dead letter, got ${JSON.stringify(after)}`,
+      );
+    }
+    if (!(limit >= 1)) return [];
+    const count = Number.isFinite(limit) ? Math.floor(limit) : Number.MAX_SAFE_INTEGER;
+    const rows = await this.client.xrange(
+      this.dead,
+      after === undefined ? '-' : `(${after}`,
+      '+',
+      'COUNT',
+      count,
+    );
+    return rows.map(([id, fields]) => toDeadLetter(id, fields));
+  }
+
+  async deleteDeadLetters(ids: readonly string[]): Promise<number> {
+    const valid = ids.filter(isStreamId);
+    if (valid.length === 0) return 0;
+    return this.client.xdel(this.dead, ...valid);
+  }
+}
+
+function isStreamId(id: unknown): id is string {
+  return typeof id === 'string' && STREAM_ID.test(id);
+}
+
+/** The milliseconds part of a stream id: the server time when XADD generated it. */
+function idMillis(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+function toDeadLetter(id: string, fields: string[]): DeadLetter {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  return {
+    id,
+    key: values.key ?? '',
+    payload: values.payload ?? '',
+    version: Number(values.version),
+    attempts: Number(values.attempts),
+    error: values.error ?? '',
+    failedAt: idMillis(id),
+  };
+}
