@@ -8,3 +8,8 @@ export {
   dynamoStore,
   MAX_CAS_ATTEMPTS,
 } from './stores/dynamodb.js';
+export {
+  createWriteQueueTable,
+  type DynamoWriteBehindQueueOptions,
+  dynamoWriteBehindQueue,
+} from './stores/dynamodb-write-queue.js';

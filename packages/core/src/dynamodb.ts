@@ -14,6 +14,10 @@ export {
   type CreateTableResult,
   createTable,
   PARTITION_KEY,
+  QUEUE_INDEX,
+  QUEUE_INDEX_SORT_KEY,
+  SORT_KEY,
+  type TableLayout,
   TTL_ATTRIBUTE,
 } from './dynamodb/create-table.js';
 export { isAwsError } from './dynamodb/error-name.js';

@@ -450,6 +450,45 @@ describeWithDynamo('DynamoDB store plumbing (dynalite)', () => {
       );
     });
 
+    it("creates the queue layout (sort key and keys-only local index) with layout: 'queue'", async () => {
+      const tableName = `${dynamo.tableName}-queue`;
+      await expect(createTable(dynamo.client, tableName, { layout: 'queue' })).resolves.toEqual({
+        created: true,
+        timeToLive: 'unsupported',
+      });
+      const { Table } = await dynamo.client.send(
+        new DescribeTableCommand({ TableName: tableName }),
+      );
+      expect(Table).toMatchObject({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        LocalSecondaryIndexes: [
+          {
+            IndexName: 'lsk',
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'lsk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+      });
+      await expect(createTable(dynamo.client, tableName, { layout: 'queue' })).resolves.toEqual({
+        created: false,
+        timeToLive: 'unsupported',
+      });
+      // Each layout refuses the other's table.
+      await expect(createTable(dynamo.client, tableName)).rejects.toThrow(/another key schema/);
+      await expect(
+        createTable(dynamo.client, dynamo.tableName, { layout: 'queue' }),
+      ).rejects.toThrow(/queue table needs a string partition key "pk", a string sort key "sk"/);
+      await expect(
+        createTable(dynamo.client, tableName, { layout: 'fifo' as never }),
+      ).rejects.toThrow("Expected `layout` to be one of 'store' | 'queue', got \"fifo\"");
+    });
+
     it('validates its arguments', async () => {
       await expect(createTable(dynamo.client, '')).rejects.toThrow(
         'Expected `tableName` to be a non-empty string, got ""',

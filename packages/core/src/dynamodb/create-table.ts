@@ -14,7 +14,7 @@ import {
 import { systemClock } from '../clock.js';
 import { StoreError, StoreTimeoutError } from '../errors.js';
 import { toStoreError } from '../store-guard.js';
-import { expectNonEmptyString, expectPositive } from '../validate.js';
+import { expectNonEmptyString, expectOneOf, expectPositive } from '../validate.js';
 import { isAwsError } from './error-name.js';
 
 /** The partition key attribute of Breakwater tables. */
@@ -22,6 +22,26 @@ export const PARTITION_KEY = 'pk';
 
 /** The expiry attribute of Breakwater tables (epoch seconds). */
 export const TTL_ATTRIBUTE = 'ttl';
+
+/** The sort key attribute of Breakwater queue tables (`layout: 'queue'`). */
+export const SORT_KEY = 'sk';
+
+/**
+ * The local secondary index of Breakwater queue tables, and its string sort key attribute: it
+ * orders a partition's items by what a queue needs next (keys only, strongly consistent).
+ */
+export const QUEUE_INDEX = 'lsk';
+
+/** The sort key attribute of {@link QUEUE_INDEX}. */
+export const QUEUE_INDEX_SORT_KEY = 'lsk';
+
+/**
+ * The key layouts {@link createTable} knows: `'store'`, the one table of every Breakwater store
+ * (string partition key `pk`); `'queue'`, the table of the DynamoDB write-behind queue (string
+ * partition key `pk`, string sort key `sk`, and the keys-only local secondary index `lsk` on the
+ * string attribute `lsk`).
+ */
+export type TableLayout = 'store' | 'queue';
 
 const STORE = 'dynamodb';
 const OPERATION = 'createTable';
@@ -35,6 +55,11 @@ export interface CreateTableOptions {
   timeoutMs?: number | undefined;
   /** Aborts the wait; the call then rejects with `signal.reason`. */
   signal?: AbortSignal | undefined;
+  /**
+   * The key layout: `'store'` for the stores, `'queue'` for the write-behind queue.
+   * @default 'store'
+   */
+  layout?: TableLayout | undefined;
 }
 
 /** What {@link createTable} found and did. */
@@ -63,11 +88,13 @@ export async function createTable(
 ): Promise<CreateTableResult> {
   expectNonEmptyString('tableName', tableName);
   const timeoutMs = expectPositive('timeoutMs', options.timeoutMs ?? 60_000);
+  const layout = expectOneOf('layout', options.layout ?? 'store', ['store', 'queue']);
   const signal = options.signal;
   try {
-    const created = await createIfMissing(client, tableName, signal);
+    const created = await createIfMissing(client, tableName, layout, signal);
     const table = await waitUntilActive(client, tableName, timeoutMs, signal);
-    expectBreakwaterKeySchema(tableName, table);
+    if (layout === 'store') expectBreakwaterKeySchema(tableName, table);
+    else expectQueueKeySchema(tableName, table);
     const timeToLive = await enableTimeToLive(client, tableName, signal);
     return { created, timeToLive };
   } catch (error) {
@@ -79,16 +106,43 @@ export async function createTable(
 async function createIfMissing(
   client: DynamoDBClient,
   tableName: string,
+  layout: TableLayout,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
   try {
     await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: PARTITION_KEY, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: PARTITION_KEY, KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
+      new CreateTableCommand(
+        layout === 'store'
+          ? {
+              TableName: tableName,
+              AttributeDefinitions: [{ AttributeName: PARTITION_KEY, AttributeType: 'S' }],
+              KeySchema: [{ AttributeName: PARTITION_KEY, KeyType: 'HASH' }],
+              BillingMode: 'PAY_PER_REQUEST',
+            }
+          : {
+              TableName: tableName,
+              AttributeDefinitions: [
+                { AttributeName: PARTITION_KEY, AttributeType: 'S' },
+                { AttributeName: SORT_KEY, AttributeType: 'S' },
+                { AttributeName: QUEUE_INDEX_SORT_KEY, AttributeType: 'S' },
+              ],
+              KeySchema: [
+                { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
+                { AttributeName: SORT_KEY, KeyType: 'RANGE' },
+              ],
+              LocalSecondaryIndexes: [
+                {
+                  IndexName: QUEUE_INDEX,
+                  KeySchema: [
+                    { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
+                    { AttributeName: QUEUE_INDEX_SORT_KEY, KeyType: 'RANGE' },
+                  ],
+                  Projection: { ProjectionType: 'KEYS_ONLY' },
+                },
+              ],
+              BillingMode: 'PAY_PER_REQUEST',
+            },
+      ),
       { abortSignal: signal },
     );
     return true;
@@ -140,6 +194,35 @@ function expectBreakwaterKeySchema(tableName: string, table: TableDescription): 
     throw new StoreError(
       `${STORE} table ${JSON.stringify(tableName)} exists with another key schema; Breakwater ` +
         `needs a string partition key "${PARTITION_KEY}" and no sort key`,
+      { store: STORE, operation: OPERATION },
+    );
+  }
+}
+
+function expectQueueKeySchema(tableName: string, table: TableDescription): void {
+  const typeOf = (name: string) =>
+    table.AttributeDefinitions?.find((definition) => definition.AttributeName === name)
+      ?.AttributeType;
+  const keys = table.KeySchema ?? [];
+  const index = table.LocalSecondaryIndexes?.find((i) => i.IndexName === QUEUE_INDEX);
+  const indexKeys = index?.KeySchema ?? [];
+  const ok =
+    keys.length === 2 &&
+    keys[0]?.AttributeName === PARTITION_KEY &&
+    keys[0].KeyType === 'HASH' &&
+    keys[1]?.AttributeName === SORT_KEY &&
+    keys[1].KeyType === 'RANGE' &&
+    typeOf(PARTITION_KEY) === 'S' &&
+    typeOf(SORT_KEY) === 'S' &&
+    indexKeys.length === 2 &&
+    indexKeys[1]?.AttributeName === QUEUE_INDEX_SORT_KEY &&
+    typeOf(QUEUE_INDEX_SORT_KEY) === 'S';
+  if (!ok) {
+    throw new StoreError(
+      `${STORE} table ${JSON.stringify(tableName)} exists with another key schema; a Breakwater ` +
+        `queue table needs a string partition key "${PARTITION_KEY}", a string sort key ` +
+        `"${SORT_KEY}" and a local secondary index "${QUEUE_INDEX}" on the string attribute ` +
+        `"${QUEUE_INDEX_SORT_KEY}"`,
       { store: STORE, operation: OPERATION },
     );
   }
