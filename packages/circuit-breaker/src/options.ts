@@ -161,7 +161,8 @@ export interface CircuitBreakerOptions<R = never> {
   shouldHandle?: (outcome: CallOutcome) => boolean;
   /**
    * Time limit of each call in milliseconds; a call that exceeds it is aborted, counts as a failure
-   * and rejects with a `TimeoutError`.
+   * and rejects with a `TimeoutError`. One timer per breaker times its calls out, never before the
+   * limit and at most `timeoutMs / 16` after it (1 ms under 32 ms).
    * @default none
    */
   timeoutMs?: number;

@@ -4,12 +4,13 @@
  */
 
 import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
-import type {
-  Attributes,
-  Counter,
-  Histogram,
-  ObservableGauge,
-  ObservableResult,
+import {
+  type Attributes,
+  type Counter,
+  createNoopMeter,
+  type Histogram,
+  type ObservableGauge,
+  type ObservableResult,
 } from '@opentelemetry/api';
 import { BREAKER_STATES, type BreakerState } from './store.js';
 import { CIRCUIT_BREAKER_PACKAGE } from './version.js';
@@ -60,6 +61,11 @@ const OUTCOMES: readonly CallOutcomeLabel[] = [
 export class BreakerTelemetry {
   readonly telemetry: Telemetry;
   readonly base: Attributes;
+  /**
+   * Whether an SDK records what this breaker reports. A meter handed out before an SDK registered
+   * stays a no-op, so when it is one, calls skip recording (and reading the clock for it).
+   */
+  readonly recording: boolean;
   private readonly calls: Counter;
   private readonly duration: Histogram;
   private readonly transitions: Counter;
@@ -74,6 +80,7 @@ export class BreakerTelemetry {
   constructor(name: string, store: string, currentState: () => BreakerState) {
     this.telemetry = getTelemetry(CIRCUIT_BREAKER_PACKAGE);
     const meter = this.telemetry.meter;
+    this.recording = meter !== createNoopMeter();
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
     this.calls = meter.createCounter(METRIC_CALLS, {
       description: 'Calls through the circuit breaker, by outcome.',
