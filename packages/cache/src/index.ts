@@ -70,6 +70,7 @@ export {
 } from './write-behind/options.js';
 export type {
   AppendOptions,
+  Backlog,
   DeadLetter,
   FailOutcome,
   QueuedWrite,
@@ -79,11 +80,14 @@ export type {
 export {
   ATTR_WB_OPERATION,
   ATTR_WB_OUTCOME,
-  METRIC_WB_ENTRIES,
+  METRIC_WB_BATCH_SIZE,
+  METRIC_WB_DEAD_LETTERS,
+  METRIC_WB_FLUSHED,
   METRIC_WB_LAG,
   METRIC_WB_PENDING,
   METRIC_WB_PERSIST_DURATION,
   METRIC_WB_QUEUE_ERRORS,
+  METRIC_WB_RETRIES,
   METRIC_WB_WRITES,
 } from './write-behind/telemetry.js';
 export {

@@ -8,8 +8,13 @@ import {
   cache,
   isCacheCodecError,
   isWriteBehindBacklogError,
-  METRIC_WB_ENTRIES,
+  METRIC_WB_BATCH_SIZE,
+  METRIC_WB_DEAD_LETTERS,
+  METRIC_WB_FLUSHED,
   METRIC_WB_LAG,
+  METRIC_WB_PENDING,
+  METRIC_WB_PERSIST_DURATION,
+  METRIC_WB_RETRIES,
   METRIC_WB_WRITES,
   memoryStore,
   memoryWriteBehindQueue,
@@ -305,26 +310,40 @@ describe('writeBehind on the memory queue', () => {
     ).toThrow(/maxRetryDelayMs/);
   });
 
-  it('reports writes, entries and lag through OpenTelemetry', async () => {
+  it('reports through OpenTelemetry: flushed, retries, dead letters, batch size, pending, lag', async () => {
     const otel = installOtel();
     try {
       const table = new FakeTable<number>();
-      const wb = make(table, { flusher: false });
+      table.failKeys.add('poison');
+      const wb = make(table, { flusher: false, maxAttempts: 2 });
       await wb.write('k', 1);
       await wb.write('k', 2);
+      await wb.write('poison', 0);
+      await sleep(30);
       await wb.flush();
-      const metrics = await otel.collect();
-      const names = metrics.map((m) => m.name);
-      expect(names).toEqual(
-        expect.arrayContaining([METRIC_WB_WRITES, METRIC_WB_ENTRIES, METRIC_WB_LAG]),
-      );
-      const entries = metrics.find((m) => m.name === METRIC_WB_ENTRIES)!;
-      const byOutcome = Object.fromEntries(
-        entries.points.map((p) => [p.attributes['breakwater.write_behind.outcome'], p.value]),
-      );
-      expect(byOutcome).toMatchObject({ persisted: 1, superseded: 1 });
-      for (const point of entries.points)
-        expect(JSON.stringify(point.attributes)).not.toMatch(/"k"/);
+      const outcome = 'breakwater.write_behind.outcome';
+      expect(await otel.sum(METRIC_WB_WRITES, { [outcome]: 'accepted' })).toBe(3);
+      expect(await otel.sum(METRIC_WB_FLUSHED, { [outcome]: 'persisted' })).toBe(1);
+      expect(await otel.sum(METRIC_WB_FLUSHED, { [outcome]: 'superseded' })).toBe(1);
+      expect(await otel.sum(METRIC_WB_RETRIES)).toBe(1);
+      expect(await otel.sum(METRIC_WB_DEAD_LETTERS)).toBe(1);
+      // [k, poison] fails, then [k] and [poison] alone, then [poison] again: 4 calls, 5 entries.
+      const sizes = (await otel.metric(METRIC_WB_BATCH_SIZE))!.points[0]!.value as {
+        count: number;
+        sum: number;
+      };
+      expect(sizes).toMatchObject({ count: 4, sum: 5 });
+      expect(await otel.sum(METRIC_WB_PERSIST_DURATION, { [outcome]: 'failure' })).toBe(3);
+      // The first cycle read the backlog while all 3 entries were pending, the oldest ≥ 30 ms old.
+      const pending = (await otel.metric(METRIC_WB_PENDING))!.points[0]!;
+      expect(pending.value).toBe(3);
+      const lag = (await otel.metric(METRIC_WB_LAG))!.points[0]!.value as number;
+      expect(lag).toBeGreaterThanOrEqual(0.025);
+      expect(lag).toBeLessThan(5);
+      for (const metric of await otel.collect()) {
+        for (const point of metric.points)
+          expect(JSON.stringify(point.attributes)).not.toMatch(/poison|"k"/);
+      }
     } finally {
       await otel.uninstall();
     }

@@ -119,6 +119,25 @@ runContractSuite<WriteBehindQueue>('write-behind queue', queueFactories, ({ make
     expect((await ns.claim('c2', 10, 1)).map((e) => e.key)).toEqual(['c']);
   });
 
+  it('reports the backlog: pending entries and when the oldest was appended', async () => {
+    const ns = await open();
+    expect(await ns.backlog()).toEqual({ pending: 0, oldestEnqueuedAt: undefined });
+    const before = Date.now();
+    await append(ns, 'a', '1');
+    await sleep(20);
+    await append(ns, 'b', '2');
+    const [first] = await ns.claim('c1', 1, 60_000);
+    const backlog = await ns.backlog();
+    expect(backlog.pending).toBe(2);
+    // Delivered or not, the oldest entry counts; clocks of the store and the test may differ a bit.
+    expect(backlog.oldestEnqueuedAt).toBe(first!.enqueuedAt);
+    expect(Math.abs(backlog.oldestEnqueuedAt! - before)).toBeLessThan(1_000);
+    await ns.complete([first!.id]);
+    const later = await ns.backlog();
+    expect(later.pending).toBe(1);
+    expect(later.oldestEnqueuedAt).toBeGreaterThan(backlog.oldestEnqueuedAt!);
+  });
+
   it('refuses appends past maxPending, atomically, and accepts again once drained', async () => {
     const ns = await open();
     const results = await Promise.allSettled(

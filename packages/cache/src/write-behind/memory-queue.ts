@@ -8,6 +8,7 @@ import { type Clock, expectObject, systemClock } from '@breakwater/core';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendOptions,
+  Backlog,
   DeadLetter,
   FailOutcome,
   QueuedWrite,
@@ -141,6 +142,14 @@ class MemoryWriteQueue implements WriteQueueNamespace {
 
   async pending(): Promise<number> {
     return this.fresh.size + this.held.size;
+  }
+
+  async backlog(): Promise<Backlog> {
+    let oldest = this.fresh.values().next().value?.enqueuedAt;
+    for (const slot of this.held.values()) {
+      if (oldest === undefined || slot.entry.enqueuedAt < oldest) oldest = slot.entry.enqueuedAt;
+    }
+    return { pending: this.fresh.size + this.held.size, oldestEnqueuedAt: oldest };
   }
 
   async listDeadLetters(limit: number, after?: string): Promise<DeadLetter[]> {

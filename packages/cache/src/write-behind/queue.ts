@@ -61,6 +61,14 @@ export interface AppendOptions {
   readonly maxPending: number;
 }
 
+/** What {@link WriteQueueNamespace.backlog} reports. */
+export interface Backlog {
+  /** Entries appended and neither completed nor dead-lettered. */
+  readonly pending: number;
+  /** When the oldest of them was appended (epoch ms), or `undefined` when there is none. */
+  readonly oldestEnqueuedAt: number | undefined;
+}
+
 /** The outcome of {@link WriteQueueNamespace.fail}. */
 export type FailOutcome =
   /** The attempt was counted; the entry stays claimed by the caller, who retries it later. */
@@ -98,6 +106,8 @@ export interface WriteQueueNamespace {
   fail(entry: QueuedWrite, error: string, maxAttempts: number): Promise<FailOutcome>;
   /** Entries appended and neither completed nor dead-lettered. */
   pending(): Promise<number>;
+  /** {@link pending} and when the oldest pending entry was appended (for the lag gauge). */
+  backlog(): Promise<Backlog>;
   /** Dead letters, oldest first, at most `limit`, after the dead letter with id `after`. */
   listDeadLetters(limit: number, after?: string | undefined): Promise<DeadLetter[]>;
   /** Deletes dead letters; returns how many existed. */

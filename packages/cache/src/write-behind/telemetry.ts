@@ -3,75 +3,111 @@
  * Keys are never attributes.
  */
 import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry } from '@breakwater/core';
-import type { Attributes, Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
+import type {
+  Attributes,
+  BatchObservableResult,
+  Counter,
+  Histogram,
+  Meter,
+  Observable,
+} from '@opentelemetry/api';
 import { CACHE_PACKAGE } from '../version.js';
 
-/** Writes offered to `write()`, by outcome. */
-export const METRIC_WB_WRITES = 'breakwater.write_behind.writes';
-/** Entries leaving the queue, by outcome (`persisted`, `superseded`, `dead_lettered`). */
-export const METRIC_WB_ENTRIES = 'breakwater.write_behind.entries';
-/** Duration of `persist` calls (seconds), by outcome. */
-export const METRIC_WB_PERSIST_DURATION = 'breakwater.write_behind.persist.duration';
-/** Time from `write()` to the entry being persisted (seconds). */
-export const METRIC_WB_LAG = 'breakwater.write_behind.lag';
-/** Entries accepted and not yet persisted or dead-lettered (last value this replica read). */
+/** Entries accepted and not yet persisted or dead-lettered (gauge, as this replica last read it). */
 export const METRIC_WB_PENDING = 'breakwater.write_behind.pending';
-/** Failed queue operations, by operation. */
+/** Age of the oldest pending entry (gauge, seconds, as this replica last read it). */
+export const METRIC_WB_LAG = 'breakwater.write_behind.lag';
+/** Entries that left the queue because they were persisted (counter; `outcome`). */
+export const METRIC_WB_FLUSHED = 'breakwater.write_behind.flushed';
+/** Failed persist attempts of an entry that will be retried (counter). */
+export const METRIC_WB_RETRIES = 'breakwater.write_behind.retries';
+/** Entries moved to the dead letters (counter). */
+export const METRIC_WB_DEAD_LETTERS = 'breakwater.write_behind.dead_letters';
+/** Entries per `persist` call (histogram). */
+export const METRIC_WB_BATCH_SIZE = 'breakwater.write_behind.batch.size';
+/** Duration of `persist` calls (histogram, seconds; `outcome`). */
+export const METRIC_WB_PERSIST_DURATION = 'breakwater.write_behind.persist.duration';
+/** Writes offered to `write()` (counter; `outcome`). */
+export const METRIC_WB_WRITES = 'breakwater.write_behind.writes';
+/** Failed queue operations (counter; `operation`). */
 export const METRIC_WB_QUEUE_ERRORS = 'breakwater.write_behind.queue.errors';
 
-/** Attribute: the outcome of a write, an entry or a persist call. */
+/** Attribute: the outcome of a write, a flushed entry or a persist call. */
 export const ATTR_WB_OUTCOME = 'breakwater.write_behind.outcome';
 /** Attribute: the queue operation that failed. */
 export const ATTR_WB_OPERATION = 'breakwater.write_behind.operation';
 
 /** Outcome of a `write()`. */
 export type WriteOutcome = 'accepted' | 'backlog' | 'error';
-/** How an entry left the queue. */
-export type EntryOutcome = 'persisted' | 'superseded' | 'dead_lettered';
+/** Why a flushed entry left the queue. */
+export type FlushedOutcome = 'persisted' | 'superseded';
+
+/** What the gauges report: the last backlog this replica read. */
+export interface BacklogReading {
+  readonly pending: number;
+  /** Age of the oldest pending entry in ms (0 when none). */
+  readonly lagMs: number;
+}
 
 /** The instruments of one write-behind. */
 export class WriteBehindTelemetry {
   private readonly writes: Counter;
-  private readonly entries: Counter;
+  private readonly flushed: Counter;
+  private readonly retries: Counter;
+  private readonly deadLetters: Counter;
+  private readonly batchSize: Histogram;
   private readonly persistDuration: Histogram;
-  private readonly lagHistogram: Histogram;
-  private readonly pendingGauge: ObservableGauge;
   private readonly queueErrors: Counter;
+  private readonly gauges: Observable[];
+  private readonly meter: Meter;
   private readonly base: Attributes;
   private readonly byOutcome = new Map<string, Attributes>();
-  private readonly observe: (result: {
-    observe(value: number, attributes?: Attributes): void;
-  }) => void;
+  private readonly observe: (result: BatchObservableResult) => void;
 
-  constructor(name: string, queueKind: string, pending: () => number | undefined) {
+  constructor(name: string, queueKind: string, reading: () => BacklogReading | undefined) {
     const meter = getTelemetry(CACHE_PACKAGE).meter;
+    this.meter = meter;
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: queueKind };
     this.writes = meter.createCounter(METRIC_WB_WRITES, {
       description: 'Writes offered to write-behind, by outcome.',
     });
-    this.entries = meter.createCounter(METRIC_WB_ENTRIES, {
-      description: 'Queue entries persisted, superseded by a newer version, or dead-lettered.',
+    this.flushed = meter.createCounter(METRIC_WB_FLUSHED, {
+      description:
+        'Queue entries done: persisted, or superseded by a newer version of their key persisted with them.',
+    });
+    this.retries = meter.createCounter(METRIC_WB_RETRIES, {
+      description: 'Failed persist attempts of an entry that will be retried.',
+    });
+    this.deadLetters = meter.createCounter(METRIC_WB_DEAD_LETTERS, {
+      description: 'Entries moved to the dead letters after maxAttempts failures.',
+    });
+    this.batchSize = meter.createHistogram(METRIC_WB_BATCH_SIZE, {
+      description: 'Entries per persist call.',
+      advice: { explicitBucketBoundaries: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] },
     });
     this.persistDuration = meter.createHistogram(METRIC_WB_PERSIST_DURATION, {
       description: 'Duration of persist calls.',
       unit: 's',
     });
-    this.lagHistogram = meter.createHistogram(METRIC_WB_LAG, {
-      description: 'Time from an accepted write to its persistence.',
-      unit: 's',
-    });
-    this.pendingGauge = meter.createObservableGauge(METRIC_WB_PENDING, {
-      description: 'Writes accepted and not yet persisted or dead-lettered, as last read.',
-    });
     this.queueErrors = meter.createCounter(METRIC_WB_QUEUE_ERRORS, {
       description: 'Queue operations that failed or missed their deadline.',
     });
+    const pending = meter.createObservableGauge(METRIC_WB_PENDING, {
+      description: 'Writes accepted and not yet persisted or dead-lettered, as last read.',
+    });
+    const lag = meter.createObservableGauge(METRIC_WB_LAG, {
+      description: 'Age of the oldest write not yet persisted, as last read.',
+      unit: 's',
+    });
+    this.gauges = [pending, lag];
     const base = this.base;
-    this.observe = (observer) => {
-      const value = pending();
-      if (value !== undefined) observer.observe(value, base);
+    this.observe = (result) => {
+      const last = reading();
+      if (last === undefined) return;
+      result.observe(pending, last.pending, base);
+      result.observe(lag, last.lagMs / 1000, base);
     };
-    this.pendingGauge.addCallback(this.observe);
+    meter.addBatchObservableCallback(this.observe, this.gauges);
   }
 
   private attributes(outcome: string): Attributes {
@@ -88,19 +124,25 @@ export class WriteBehindTelemetry {
     this.writes.add(1, this.attributes(outcome));
   }
 
-  /** Counts entries leaving the queue. */
-  entry(outcome: EntryOutcome, count: number): void {
-    if (count > 0) this.entries.add(count, this.attributes(outcome));
+  /** Counts entries done. */
+  flush(outcome: FlushedOutcome, count: number): void {
+    if (count > 0) this.flushed.add(count, this.attributes(outcome));
   }
 
-  /** Records a persist call. */
-  persist(seconds: number, outcome: 'success' | 'failure'): void {
+  /** Counts a failed attempt that will be retried. */
+  retry(): void {
+    this.retries.add(1, this.base);
+  }
+
+  /** Counts a dead-lettered entry. */
+  deadLetter(): void {
+    this.deadLetters.add(1, this.base);
+  }
+
+  /** Records a persist call of `size` entries. */
+  persist(seconds: number, size: number, outcome: 'success' | 'failure'): void {
     this.persistDuration.record(seconds, this.attributes(outcome));
-  }
-
-  /** Records the lag of a persisted entry. */
-  lag(seconds: number): void {
-    this.lagHistogram.record(seconds, this.base);
+    this.batchSize.record(size, this.base);
   }
 
   /** Counts a failed queue operation. */
@@ -108,8 +150,8 @@ export class WriteBehindTelemetry {
     this.queueErrors.add(1, { ...this.base, [ATTR_WB_OPERATION]: operation });
   }
 
-  /** Stops observing the pending gauge. */
+  /** Stops observing the gauges. */
   dispose(): void {
-    this.pendingGauge.removeCallback(this.observe);
+    this.meter.removeBatchObservableCallback(this.observe, this.gauges);
   }
 }

@@ -31,7 +31,7 @@ import {
   type WriteBehindOptions,
 } from './options.js';
 import type { DeadLetter, QueuedWrite, WriteQueueNamespace } from './queue.js';
-import { WriteBehindTelemetry } from './telemetry.js';
+import { type BacklogReading, WriteBehindTelemetry } from './telemetry.js';
 
 /** Options of {@link WriteBehind.write}. */
 export interface WriteBehindWriteOptions {
@@ -85,8 +85,10 @@ export interface WriteBehindStats {
   readonly deadLettered: number;
   /** Failed persist attempts of single entries. */
   readonly failedAttempts: number;
-  /** Pending entries in the whole queue, as last read (`undefined` before the first read). */
+  /** Pending entries in the whole queue, as last read (at most once a second, by the flusher). */
   readonly pending: number | undefined;
+  /** Age of the oldest pending entry in ms, read with `pending`. */
+  readonly oldestPendingAgeMs: number | undefined;
   /** Lag (write → persisted) of the last entry persisted here, in ms. */
   readonly lastLagMs: number | undefined;
 }
@@ -172,8 +174,8 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   private timer: NodeJS.Timeout | undefined;
   private readonly toucher: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
-  private lastPending: number | undefined;
-  private lastPendingReadAt = Number.NEGATIVE_INFINITY;
+  private lastBacklog: BacklogReading | undefined;
+  private lastBacklogReadAt = Number.NEGATIVE_INFINITY;
   private counters = {
     accepted: 0,
     persisted: 0,
@@ -188,7 +190,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     this.ns = o.queue.namespace(o.name);
     this.hooks = o.cache === undefined ? undefined : cacheHooks(o.cache);
     this.consumer = o.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.telemetry = new WriteBehindTelemetry(o.name, o.queue.kind, () => this.lastPending);
+    this.telemetry = new WriteBehindTelemetry(o.name, o.queue.kind, () => this.lastBacklog);
     this.deadLetters = {
       list: (options) => this.listDeadLetters(options),
       replay: (letters) => this.replay(letters),
@@ -349,7 +351,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       );
       // Our own entries can come back after a failed touch: keep the copy we already have.
       for (const entry of claimed) if (!known.has(entry.id)) batch.push(entry);
-      await this.refreshPending(now);
+      await this.refreshBacklog(now);
     }
     if (batch.length === 0) return 0;
     this.inHand = batch.map((entry) => entry.id);
@@ -361,13 +363,19 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     return batch.length;
   }
 
-  private async refreshPending(now: number): Promise<void> {
-    if (now - this.lastPendingReadAt < 1_000) return;
-    this.lastPendingReadAt = now;
+  /** Reads the queue's backlog for the gauges, at most once a second. */
+  private async refreshBacklog(now: number): Promise<void> {
+    if (now - this.lastBacklogReadAt < 1_000) return;
+    this.lastBacklogReadAt = now;
     try {
-      this.lastPending = await this.queueCall('pending', () => this.ns.pending());
+      const backlog = await this.queueCall('backlog', () => this.ns.backlog());
+      const oldest = backlog.oldestEnqueuedAt;
+      this.lastBacklog = {
+        pending: backlog.pending,
+        lagMs: oldest === undefined ? 0 : Math.max(0, this.o.clock.now() - oldest),
+      };
     } catch {
-      // Keep the last value.
+      // Keep the last reading.
     }
   }
 
@@ -448,10 +456,10 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
         Promise.resolve().then(() => this.o.persist(entries, context)),
         controller.signal,
       );
-      this.telemetry.persist((performance.now() - started) / 1000, 'success');
+      this.telemetry.persist((performance.now() - started) / 1000, entries.length, 'success');
       return undefined;
     } catch (error) {
-      this.telemetry.persist((performance.now() - started) / 1000, 'failure');
+      this.telemetry.persist((performance.now() - started) / 1000, entries.length, 'failure');
       return error ?? new Error('persist rejected without a reason');
     } finally {
       clearTimeout(timer);
@@ -475,12 +483,10 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     const now = this.o.clock.now();
     this.counters.persisted += groups.length;
     this.counters.superseded += older;
-    this.telemetry.entry('persisted', groups.length);
-    this.telemetry.entry('superseded', older);
+    this.telemetry.flush('persisted', groups.length);
+    this.telemetry.flush('superseded', older);
     for (const group of groups) {
-      const lagMs = Math.max(0, now - group.winner.enqueuedAt);
-      this.counters.lastLagMs = lagMs;
-      this.telemetry.lag(lagMs / 1000);
+      this.counters.lastLagMs = Math.max(0, now - group.winner.enqueuedAt);
     }
     const hooks = this.hooks;
     if (hooks !== undefined) {
@@ -504,6 +510,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       return;
     }
     if (outcome.status === 'retry') {
+      this.telemetry.retry();
       const winner = { ...group.winner, attempts: outcome.attempts };
       const exponent = Math.min(outcome.attempts - 1, 30);
       const delay = Math.min(this.o.maxRetryDelayMs, this.o.retryDelayMs * 2 ** exponent);
@@ -517,7 +524,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     }
     if (outcome.status === 'dead') {
       this.counters.deadLettered++;
-      this.telemetry.entry('dead_lettered', 1);
+      this.telemetry.deadLetter();
       // The value never reached the database: stop serving it from the cache.
       await this.hooks?.unpin(group.winner.key, group.winner.version).catch(() => {});
     }
@@ -528,7 +535,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
         this.ns.complete(group.older.map((entry) => entry.id)),
       );
       this.counters.superseded += group.older.length;
-      this.telemetry.entry('superseded', group.older.length);
+      this.telemetry.flush('superseded', group.older.length);
     } catch {
       // They stay queued and will be claimed again.
     }
@@ -552,14 +559,15 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   }
 
   pending(): Promise<number> {
-    return this.queueCall('pending', () => this.ns.pending()).then((pending) => {
-      this.lastPending = pending;
-      return pending;
-    });
+    return this.queueCall('pending', () => this.ns.pending());
   }
 
   stats(): WriteBehindStats {
-    return { ...this.counters, pending: this.lastPending };
+    return {
+      ...this.counters,
+      pending: this.lastBacklog?.pending,
+      oldestPendingAgeMs: this.lastBacklog?.lagMs,
+    };
   }
 
   // ------------------------------------------------------------------ dead letters
