@@ -18,10 +18,10 @@ export interface Phase {
 export type PhaseDurations = Record<PhaseName, number>;
 
 export const DEMO_DURATIONS: Readonly<PhaseDurations> = {
-  healthy: 6_000,
-  outage: 8_000,
-  recovery: 7_000,
-  spike: 6_000,
+  healthy: 5_000,
+  outage: 6_000,
+  recovery: 5_000,
+  spike: 4_000,
 };
 
 export function phases(durations: PhaseDurations = DEMO_DURATIONS): Phase[] {
