@@ -1,0 +1,45 @@
+/**
+ * The write-behind engine on every queue backend: the same scenario (coalescing, a poison entry
+ * isolated and dead-lettered, replay, two replicas sharing the queue) on memory, Redis, Redis
+ * Cluster and DynamoDB.
+ */
+import { runContractSuite } from '@breakwater/testkit';
+import { expect, it } from 'vitest';
+import { type PersistEntry, type WriteBehindQueue, writeBehind } from '../index.js';
+import { queueFactories } from './write-queue-factories.js';
+
+runContractSuite<WriteBehindQueue>('write-behind engine', queueFactories, ({ makeStore }) => {
+  it('coalesces, isolates a poison entry, dead-letters it and replays it', async () => {
+    const queue = await makeStore();
+    const rows = new Map<string, { value: unknown; version: number }>();
+    let poison = true;
+    const persist = async (batch: readonly PersistEntry<unknown>[]) => {
+      if (poison && batch.some((entry) => entry.key === 'poison')) throw new Error('bad row');
+      for (const { key, value, version } of batch) {
+        const row = rows.get(key);
+        if (row === undefined || row.version < version) rows.set(key, { value, version });
+      }
+    };
+    const options = { name: 'engine', queue, persist, maxAttempts: 2, retryDelayMs: 5 } as const;
+    const writer = writeBehind({ ...options, flusher: false });
+    const other = writeBehind({ ...options, flusher: false });
+    await writer.write('a', { n: 1 });
+    const last = await other.write('a', { n: 2, at: new Date(7) });
+    await writer.write('b', 'bee');
+    await writer.write('poison', 'x');
+    await other.flush();
+    await writer.flush();
+    expect(rows.get('a')).toEqual({ value: { n: 2, at: new Date(7) }, version: last });
+    expect(rows.get('b')?.value).toBe('bee');
+    expect(rows.has('poison')).toBe(false);
+    expect(await writer.pending()).toBe(0);
+    const letters = await writer.deadLetters.list();
+    expect(letters.map((l) => [l.key, l.value, l.attempts])).toEqual([['poison', 'x', 2]]);
+    poison = false;
+    expect((await writer.deadLetters.replay(letters)).replayed).toEqual([letters[0]!.id]);
+    expect(rows.get('poison')?.value).toBe('x');
+    expect(await other.deadLetters.list()).toEqual([]);
+    await writer.close();
+    await other.close();
+  });
+});
