@@ -1,4 +1,5 @@
 import { isTimeoutError } from '@breakwater/core';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CallDeadlines, TimedCall } from '../call-timeout.js';
 import { circuitBreaker } from '../circuit-breaker.js';
@@ -128,6 +129,62 @@ describe('CallDeadlines', () => {
     expect(expired).toEqual([first, added[0], added[1]]);
     vi.advanceTimersByTime(100);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('property: every call still queued times out within [limit, limit + limit / 16] of its start', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 400 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('add' as const) }),
+            fc.record({ op: fc.constant('remove' as const), pick: fc.nat() }),
+            fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 60 }) }),
+          ),
+          { maxLength: 80 },
+        ),
+        (ms, steps) => {
+          vi.clearAllTimers();
+          const startedAt = new Map<TimedCall, number>();
+          const removed = new Set<TimedCall>();
+          const expiredAt = new Map<TimedCall, number>();
+          const t0 = Date.now();
+          const deadlines = new CallDeadlines(ms, (call) => {
+            expect(expiredAt.has(call)).toBe(false);
+            expiredAt.set(call, Date.now() - t0);
+          });
+          const inQueue = () =>
+            [...startedAt.keys()].filter((c) => !removed.has(c) && !expiredAt.has(c));
+          for (const step of steps) {
+            if (step.op === 'add') {
+              const call = new TimedCall();
+              startedAt.set(call, Date.now() - t0);
+              deadlines.add(call);
+            } else if (step.op === 'remove') {
+              const queued = inQueue();
+              const call = queued[step.pick % Math.max(1, queued.length)];
+              if (call !== undefined) {
+                deadlines.remove(call);
+                removed.add(call);
+              }
+            } else {
+              vi.advanceTimersByTime(step.ms);
+            }
+          }
+          vi.advanceTimersByTime(ms + ms / 16 + 1);
+          for (const [call, start] of startedAt) {
+            // A call taken out of the queue (it settled) never times out.
+            if (removed.has(call)) continue;
+            const at = expiredAt.get(call);
+            expect(at).toBeDefined();
+            expect(at! - start).toBeGreaterThanOrEqual(ms);
+            expect(at! - start).toBeLessThanOrEqual(ms + Math.max(1, ms / 16));
+          }
+          for (const call of removed) expect(expiredAt.has(call)).toBe(false);
+          expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+        },
+      ),
+    );
   });
 });
 

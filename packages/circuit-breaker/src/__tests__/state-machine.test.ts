@@ -449,6 +449,46 @@ describe('events', () => {
     expect(seen).toEqual(['success', 'failure:error', 'rejected:BrokenCircuitError']);
   });
 
+  it('reports durations to listeners; reads the clock once per call when nothing needs them', async () => {
+    const clock = fakeClock(1_000_000);
+    let reads = 0;
+    const counted = {
+      now: () => {
+        reads++;
+        return clock.now();
+      },
+      sleep: clock.sleep,
+    };
+    const breaker = circuitBreaker({ clock: counted, failureRatio: 1, minimumThroughput: 100 });
+    open.push(breaker);
+    const slowOk = async () => {
+      await clock.advance(30);
+      return 'ok';
+    };
+    await breaker.execute(slowOk);
+    await breaker.execute(fail).catch(() => {});
+    reads = 0;
+    await breaker.execute(slowOk);
+    await breaker.execute(fail).catch(() => {});
+    // The end of each call places its outcome in the window; no start time is needed.
+    expect(reads).toBe(2);
+
+    const durations: string[] = [];
+    breaker.onSuccess(({ durationMs }) => durations.push(`success:${durationMs}`));
+    breaker.onFailure(({ reason, durationMs }) => durations.push(`${reason}:${durationMs}`));
+    reads = 0;
+    await breaker.execute(slowOk);
+    await breaker
+      .execute(async () => {
+        await clock.advance(5);
+        throw boom;
+      })
+      .catch(() => {});
+    expect(reads).toBe(4);
+    expect(durations).toEqual(['success:30', 'error:5']);
+    expect(breaker.stats()).toMatchObject({ calls: 6, failures: 3 });
+  });
+
   it('a throwing listener does not break the call', async () => {
     const { breaker } = make();
     breaker.onSuccess(() => {
