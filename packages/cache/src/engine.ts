@@ -64,6 +64,18 @@ import {
 } from './telemetry.js';
 import { CACHE_HOOKS, type CacheHooks } from './write-behind/options.js';
 
+/** The meta of an untagged entry written at `now` whose every window ends at `until`. */
+const untilMeta = (now: number, until: number, negative: boolean): EntryMeta => ({
+  createdAt: now,
+  freshUntil: until,
+  staleUntil: until,
+  graceUntil: until,
+  loadMs: 0,
+  negative,
+  tags: EMPTY_TAGS.tags,
+  tagVersions: EMPTY_TAGS.versions,
+});
+
 /** An L1 entry and until when it may be served without asking the L2. */
 interface L1Slot {
   readonly entry: Entry;
@@ -752,16 +764,7 @@ export class CacheEngine implements Cache {
   private async pin(key: string, value: unknown, pinTtlMs: number): Promise<number> {
     this.supersede(key);
     const now = this.clock.now();
-    const meta: EntryMeta = {
-      createdAt: now,
-      freshUntil: Number.POSITIVE_INFINITY,
-      staleUntil: Number.POSITIVE_INFINITY,
-      graceUntil: Number.POSITIVE_INFINITY,
-      loadMs: 0,
-      negative: false,
-      tags: EMPTY_TAGS.tags,
-      tagVersions: EMPTY_TAGS.versions,
-    };
+    const meta = untilMeta(now, Number.POSITIVE_INFINITY, false);
     let version: number;
     let size: number;
     const ns = this.ns;
@@ -792,17 +795,27 @@ export class CacheEngine implements Cache {
     return version;
   }
 
+  /** The meta of a value written (not loaded) at `now`, fresh per `settings`. */
+  private writtenMeta(
+    now: number,
+    settings: ResolvedPerCall,
+    tags: readonly string[],
+    tagVersions: readonly number[],
+  ): EntryMeta {
+    return {
+      createdAt: now,
+      ...entryTimes(now, settings, false, this.o.jitter, this.o.random),
+      loadMs: 0,
+      negative: false,
+      tags,
+      tagVersions,
+    };
+  }
+
   /** A pinned value was persisted: give it the normal freshness, unless a newer write came. */
   private async settle(key: string, value: unknown, version: number): Promise<void> {
     const now = this.clock.now();
-    const meta: EntryMeta = {
-      createdAt: now,
-      ...entryTimes(now, this.o, false, this.o.jitter, this.o.random),
-      loadMs: 0,
-      negative: false,
-      tags: EMPTY_TAGS.tags,
-      tagVersions: EMPTY_TAGS.versions,
-    };
+    const meta = this.writtenMeta(now, this.o, EMPTY_TAGS.tags, EMPTY_TAGS.versions);
     if (this.ns === undefined) {
       const slot = this.l1?.peek(key);
       if (slot?.entry.version !== version) return;
@@ -833,16 +846,7 @@ export class CacheEngine implements Cache {
     if (ns === undefined) return;
     // A conditional delete: overwrite with an already expired "not found" only if still ours.
     const now = this.clock.now();
-    const gone: EntryMeta = {
-      createdAt: now,
-      freshUntil: now,
-      staleUntil: now,
-      graceUntil: now,
-      loadMs: 0,
-      negative: true,
-      tags: EMPTY_TAGS.tags,
-      tagVersions: EMPTY_TAGS.versions,
-    };
+    const gone = untilMeta(now, now, true);
     await ns.set(key, {
       record: encodeRecord(this.o.codec.id, gone, NEGATIVE),
       ttlMs: 1,
@@ -892,15 +896,7 @@ export class CacheEngine implements Cache {
   ): Promise<void> {
     this.supersede(key);
     const tagVersions = await this.reader.captureTagVersions(prepared.tags, true);
-    const now = this.clock.now();
-    const meta: EntryMeta = {
-      createdAt: now,
-      ...entryTimes(now, prepared.settings, false, this.o.jitter, this.o.random),
-      loadMs: 0,
-      negative: false,
-      tags: prepared.tags,
-      tagVersions,
-    };
+    const meta = this.writtenMeta(this.clock.now(), prepared.settings, prepared.tags, tagVersions);
     await this.storeEntry(key, value, meta, {
       expectVersion: undefined,
       leaseToken: undefined,
