@@ -68,7 +68,11 @@ export interface WriteBehindOptions<T> {
   cache?: Cache | undefined;
   /** Encodes values in the queue. @default the cache's codec, else the default codec */
   codec?: CacheCodec | undefined;
-  /** Most entries claimed and persisted per batch. @default 500 */
+  /**
+   * Most rows (distinct keys) per `persist` call. A flusher cycle claims up to 8 × this many
+   * entries while they coalesce into fewer keys, so a hot key's many versions cost one row.
+   * @default 500
+   */
   batchSize?: number | undefined;
   /** How often the flusher looks for entries when the queue was empty. @default 200 */
   flushIntervalMs?: number | undefined;

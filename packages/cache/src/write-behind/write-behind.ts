@@ -156,6 +156,9 @@ interface Waiting {
   retryAt: number;
 }
 
+/** A cycle claims at most this many × `batchSize` entries while they coalesce into few keys. */
+const MAX_CLAIMS_PER_CYCLE = 8;
+
 const describeError = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
@@ -340,17 +343,34 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       this.waiting.delete(id);
       batch.push(...waiting.entries);
     }
-    const room = this.o.batchSize - batch.length;
+    let room = this.o.batchSize - batch.length;
     if (room > 0) {
       const known = new Set<string>();
-      for (const entry of batch) known.add(entry.id);
+      const keys = new Set<string>();
+      for (const entry of batch) {
+        known.add(entry.id);
+        keys.add(entry.key);
+      }
       for (const waiting of this.waiting.values())
         for (const entry of waiting.entries) known.add(entry.id);
-      const claimed = await this.queueCall('claim', () =>
-        this.ns.claim(this.consumer, room, this.o.claimIdleMs),
-      );
-      // Our own entries can come back after a failed touch: keep the copy we already have.
-      for (const entry of claimed) if (!known.has(entry.id)) batch.push(entry);
+      // Claim until the batch holds `batchSize` keys or the queue runs dry: many versions of a
+      // few hot keys coalesce, so one persist call covers them all (up to a bound per cycle).
+      const most = this.o.batchSize * MAX_CLAIMS_PER_CYCLE;
+      while (room > 0) {
+        const page = room;
+        const claimed = await this.queueCall('claim', () =>
+          this.ns.claim(this.consumer, page, this.o.claimIdleMs),
+        );
+        // Our own entries can come back after a failed touch: keep the copy we already have.
+        for (const entry of claimed) {
+          if (known.has(entry.id)) continue;
+          known.add(entry.id);
+          keys.add(entry.key);
+          batch.push(entry);
+        }
+        if (claimed.length < page || batch.length >= most) break;
+        room = Math.min(this.o.batchSize - keys.size, most - batch.length);
+      }
       await this.refreshBacklog(now);
     }
     if (batch.length === 0) return 0;
