@@ -67,7 +67,10 @@ export function table(header: string[], rows: string[][], numeric: boolean[]): s
     Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ''))),
   );
   const line = (cells: string[]) =>
-    cells.map((c, i) => pad(c, widths[i]!, numeric[i] ? 'right' : 'left')).join('  ');
+    cells
+      .map((c, i) => pad(c, widths[i]!, numeric[i] ? 'right' : 'left'))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)];
 }
 

@@ -1,5 +1,5 @@
 /** The demo's closing report: a table per phase, the breaker's moves, and what they show. */
-import type { ScenarioResult } from '../scenario/run.js';
+import { quantile, type ScenarioResult } from '../scenario/run.js';
 import { count, fleetSum, percent, type Style, seconds, table } from './format.js';
 import { fleetMoves } from './transitions.js';
 
@@ -23,6 +23,7 @@ export function summary(result: ScenarioResult, s: Style, maxLagMs: number): str
       count(k.limited),
       count(retries - retriesBefore),
       count(p.upstreamReceived),
+      `${Math.round(quantile(p.orderLatenciesMs, 0.95))} ms`,
       p.stats.map((x) => x.breaker).join('/'),
     ]);
     retriesBefore = retries;
@@ -41,10 +42,11 @@ export function summary(result: ScenarioResult, s: Style, maxLagMs: number): str
         '429 spike',
         'retries',
         'upstream calls',
+        'order p95',
         'breaker at end',
       ],
       rows,
-      [false, true, true, true, true, true, true, true, true, true, true, false],
+      [false, true, true, true, true, true, true, true, true, true, true, true, false],
     ),
   );
 

@@ -7,6 +7,7 @@ import type { Phase } from '../scenario/phases.js';
 import type { PhaseResult, Progress } from '../scenario/run.js';
 import type { ReplicaStats } from '../stats.js';
 import { bar, breakerLabel, count, fleetSum, percent, type Style, seconds } from './format.js';
+import { fleetMoves } from './transitions.js';
 
 export interface LiveView {
   phaseStart(phase: Phase, index: number, total: number): void;
@@ -44,11 +45,16 @@ function block(progress: Progress, s: Style, maxLagMs: number): string[] {
   const lag = Math.max(0, ...stats.map((r) => r.orders.lagMs));
   const phase = `phase ${progress.phaseIndex + 1}/${progress.phaseCount} ${s.bold(progress.phase.name)}: ${progress.phase.title}`;
   const label = (text: string) => s.dim(text.padEnd(13));
+  const lastMove = stats.length > 1 ? fleetMoves(stats).at(-1) : undefined;
+  const moveLine = lastMove
+    ? `${label('last move')}${lastMove.from} → ${lastMove.to} ${seconds(Date.now() - lastMove.at)} ago: ${lastMove.replicas.map((r) => `r${r.replica} +${r.delayMs} ms`).join(', ')}`
+    : undefined;
   return [
     `${bar(progress.fraction, 36)} ${String(Math.round(progress.fraction * 100)).padStart(3)} %  ${seconds(progress.elapsedMs)}`,
     phase,
     '',
     `${label('breaker')}${breakerLine(stats, s)}`,
+    ...(stats.length > 1 ? [moveLine ?? `${label('last move')}none yet`] : []),
     `${label('requests')}${requestLine(progress, s)}`,
     `${label('429s')}spike client ${count(progress.spike.outcomes.limited)}  others ${count(progress.regular.outcomes.limited)}`,
     `${label('retries')}${count(fleetSum(stats, (r) => r.retries))} (budget refused ${count(fleetSum(stats, (r) => r.retriesRefused))})  upstream calls ${count(fleetSum(stats, (r) => r.upstreamCalls))}`,

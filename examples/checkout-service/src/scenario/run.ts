@@ -42,6 +42,8 @@ export interface LimitedSample {
 export interface ClientTally {
   sent: number;
   outcomes: Record<Outcome, number>;
+  /** When the last answer other than 429 arrived (epoch ms; 0 for none). */
+  lastAdmittedAt: number;
 }
 
 export interface PhaseResult {
@@ -56,6 +58,8 @@ export interface PhaseResult {
   spike: ClientTally;
   /** Sends skipped because too many requests were in flight. */
   skipped: number;
+  /** Response times of the orders sent in this phase, in ms. */
+  orderLatenciesMs: number[];
   /** Ids of orders that were paid in this phase (a few, to look up). */
   paidOrders: string[];
   limitedSample?: LimitedSample;
@@ -63,6 +67,13 @@ export interface PhaseResult {
   stats: ReplicaStats[];
   /** Charges the upstream received during the phase. */
   upstreamReceived: number;
+}
+
+/** The q-quantile (0…1) of some values, 0 for none. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 export interface Progress {
@@ -103,6 +114,7 @@ function emptyTally(): ClientTally {
   return {
     sent: 0,
     outcomes: { paid: 0, queued: 0, failed: 0, shed: 0, limited: 0, product: 0, error: 0 },
+    lastAdmittedAt: 0,
   };
 }
 
@@ -199,8 +211,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         })
       : fetch(`${fleet.url}/products/${productId()}`, { headers });
     inFlight++;
+    const sentAt = performance.now();
     request
       .then(async (response) => {
+        if (isOrder) phase.orderLatenciesMs.push(performance.now() - sentAt);
         const outcome = outcomeOf(method, response.status);
         if (outcome === 'limited' && phase.limitedSample === undefined) {
           phase.limitedSample = {
@@ -218,6 +232,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         }
         tally.outcomes[outcome]++;
         total.outcomes[outcome]++;
+        if (outcome !== 'limited') tally.lastAdmittedAt = Date.now();
         if (batch) phase.batch.outcomes[outcome]++;
       })
       .catch(() => {
@@ -258,6 +273,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       batch: emptyTally(),
       spike: emptyTally(),
       skipped: 0,
+      orderLatenciesMs: [],
       paidOrders: [],
       stats: [],
       upstreamReceived: 0,
