@@ -228,7 +228,6 @@ class Limiter implements RateLimiter {
     );
   }
 
-  /** The decision path of `limit()` and `execute()`; arguments are validated. */
   /**
    * The decision path of `limit()` and `execute()`; arguments are validated. Answers that need no
    * round trip (deny cache, reservation, in-process store) are taken synchronously, without an
@@ -288,7 +287,8 @@ class Limiter implements RateLimiter {
     return reservations.fetch(key, this.decideRemotely(key, cost, now, request, signal));
   }
 
-  private async decideRemotely(
+  /** One store round trip; no async frame of its own, so the answer costs one promise hop. */
+  private decideRemotely(
     key: string,
     cost: number,
     now: number,
@@ -296,18 +296,15 @@ class Limiter implements RateLimiter {
     signal: AbortSignal | undefined,
   ): Promise<RateLimitDecision> {
     const handle = this.handle;
-    let result: StoreResult;
-    try {
-      result = await this.calls.run(
-        'consume',
-        (s) => handle.consume(key, request, cost, now, s),
-        signal,
+    return this.calls
+      .run('consume', (s) => handle.consume(key, request, cost, now, s), signal)
+      .then(
+        (result) => this.conclude(key, cost, now, request, result),
+        (error: unknown) => {
+          if (!isStoreError(error)) throw error;
+          return this.degradedDecision(key, cost, now);
+        },
       );
-    } catch (error) {
-      if (!isStoreError(error)) throw error;
-      return this.degradedDecision(key, cost, now);
-    }
-    return this.conclude(key, cost, now, request, result);
   }
 
   /** Reads the decision out of the store's answer and updates the local caches. */

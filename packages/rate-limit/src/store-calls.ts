@@ -2,9 +2,10 @@
  * Runs a limiter's remote store operations under a deadline and tracks whether the store answers.
  *
  * Deadlines cost no timer per call: every operation of a limiter has the same deadline, so they
- * expire in the order they started. Operations in flight wait in a FIFO queue, and one timer,
- * armed for the oldest, rejects the late ones; under steady traffic it fires about once per
- * deadline, whatever the call rate.
+ * expire in the order they started. Operations in flight sit in a list, oldest first, which a call
+ * leaves as soon as it settles (nothing outlives its call, so the garbage collector never sees
+ * finished calls survive into the old generation), and one timer, armed for the oldest, rejects
+ * the late ones; under steady traffic it fires about once per deadline, whatever the call rate.
  *
  * While the store is degraded, one operation at a time probes it, at most one per
  * {@link PROBE_INTERVAL_MS}; the other calls fail at once with the last error instead of each
@@ -33,19 +34,24 @@ export interface StoreStatusChange {
   readonly error?: StoreError | undefined;
 }
 
-/** An operation in flight. */
+/** An operation in flight: a node of the list of operations in flight, oldest first. */
 interface InFlight {
+  /** `performance.now()` at which it started. */
+  readonly started: number;
   /** `performance.now()` at which it is late. */
   readonly expiresAt: number;
   readonly name: StoreOperationName;
   settled: boolean;
+  readonly resolve: (value: never) => void;
   readonly reject: (error: unknown) => void;
   /** Aborted when the deadline passes, for stores whose requests can be cancelled. */
   readonly controller: AbortController | undefined;
+  /** The caller's signal, and the listener this call added to it. */
+  readonly callerSignal: AbortSignal | undefined;
+  onCallerAbort: (() => void) | undefined;
+  older: InFlight | undefined;
+  newer: InFlight | undefined;
 }
-
-/** Compact the queue once this many settled entries sit at its head. */
-const COMPACT_AFTER = 1024;
 
 /** Tracks the health of one limiter's store and bounds each operation. */
 export class StoreCalls {
@@ -55,8 +61,12 @@ export class StoreCalls {
   /** Clock time before which no call probes a degraded store. */
   private nextProbeAt = 0;
   private readonly listeners = new Set<(change: StoreStatusChange) => void>();
-  private readonly inFlight: InFlight[] = [];
-  private head = 0;
+  /**
+   * The operations in flight, oldest first. A call leaves the list as soon as it settles, so the
+   * list holds only what is really in flight and nothing outlives its call.
+   */
+  private oldest: InFlight | undefined;
+  private newest: InFlight | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -76,7 +86,7 @@ export class StoreCalls {
    */
   run<T>(
     name: StoreOperationName,
-    operation: (signal: AbortSignal | undefined) => T | Promise<T>,
+    operation: (signal: AbortSignal | undefined) => T | PromiseLike<T>,
     signal: AbortSignal | undefined,
   ): Promise<T> {
     if (this.status === 'healthy') return this.attempt(name, operation, signal);
@@ -96,111 +106,137 @@ export class StoreCalls {
     };
   }
 
-  private async attempt<T>(
+  /**
+   * One promise per operation: the store's answer settles it directly (no async frames stacked on
+   * top of each other), and the deadline and the caller's signal settle it first if they come first.
+   */
+  private attempt<T>(
     name: StoreOperationName,
-    operation: (signal: AbortSignal | undefined) => T | Promise<T>,
-    signal: AbortSignal | undefined,
+    operation: (signal: AbortSignal | undefined) => T | PromiseLike<T>,
+    callerSignal: AbortSignal | undefined,
   ): Promise<T> {
-    let value: T;
+    if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
     const started = performance.now();
-    try {
-      value = await this.withDeadline(name, operation, signal, started);
-    } catch (error) {
-      if (signal?.aborted && error === signal.reason) throw error;
-      this.telemetry.storeError(name);
-      const storeError = isStoreError(error)
-        ? error
-        : new StoreError(
-            `${this.store} ${name} failed: ${error instanceof Error ? error.message : String(error)}`,
-            { store: this.store, operation: name, cause: error },
-          );
-      this.lastError = storeError;
-      this.nextProbeAt = this.clock.now() + PROBE_INTERVAL_MS;
-      if (this.status === 'healthy') {
-        this.status = 'degraded';
-        this.notify({ status: 'degraded', store: this.store, error: storeError });
-      }
-      throw storeError;
+    let entry!: InFlight;
+    const promise = new Promise<T>((resolve, reject) => {
+      entry = {
+        started,
+        expiresAt: started + this.deadlineMs,
+        name,
+        settled: false,
+        resolve: resolve as (value: never) => void,
+        reject,
+        controller: this.abortable ? new AbortController() : undefined,
+        callerSignal,
+        onCallerAbort: undefined,
+        older: undefined,
+        newer: undefined,
+      };
+    });
+    if (callerSignal !== undefined) {
+      const onCallerAbort = () => {
+        if (entry.settled) return;
+        this.untrack(entry);
+        entry.controller?.abort(callerSignal.reason);
+        entry.reject(callerSignal.reason);
+      };
+      entry.onCallerAbort = onCallerAbort;
+      callerSignal.addEventListener('abort', onCallerAbort, { once: true });
     }
-    this.telemetry.storeCall(name, (performance.now() - started) / 1000);
+    this.track(entry);
+    let pending: T | PromiseLike<T>;
+    try {
+      pending = operation(entry.controller?.signal ?? callerSignal);
+    } catch (error) {
+      // A synchronous throw is a store failure like any other, not a crash of the caller.
+      this.failed(entry, error);
+      return promise;
+    }
+    if (isThenable(pending)) {
+      pending.then(
+        (value) => this.succeeded(entry, value),
+        (error: unknown) => this.failed(entry, error),
+      );
+    } else {
+      this.succeeded(entry, pending);
+    }
+    return promise;
+  }
+
+  private succeeded(entry: InFlight, value: unknown): void {
+    if (entry.settled) return;
+    this.untrack(entry);
+    this.telemetry.storeCall(entry.name, (performance.now() - entry.started) / 1000);
     if (this.status === 'degraded') {
       this.status = 'healthy';
       this.lastError = undefined;
       this.notify({ status: 'healthy', store: this.store });
     }
-    return value;
+    entry.resolve(value as never);
   }
 
-  private withDeadline<T>(
-    name: StoreOperationName,
-    operation: (signal: AbortSignal | undefined) => T | Promise<T>,
-    callerSignal: AbortSignal | undefined,
-    started: number,
-  ): Promise<T> {
-    if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
-    return new Promise<T>((resolve, reject) => {
-      const controller = this.abortable ? new AbortController() : undefined;
-      const entry: InFlight = {
-        expiresAt: started + this.deadlineMs,
-        name,
-        settled: false,
-        reject,
-        controller,
-      };
-      const onCallerAbort =
-        callerSignal === undefined
-          ? undefined
-          : () => {
-              if (entry.settled) return;
-              entry.settled = true;
-              controller?.abort(callerSignal.reason);
-              reject(callerSignal.reason);
-            };
-      if (onCallerAbort !== undefined) {
-        callerSignal!.addEventListener('abort', onCallerAbort, { once: true });
-      }
-      this.track(entry);
-      const settle = (ok: boolean, value: unknown): void => {
-        if (onCallerAbort !== undefined) callerSignal!.removeEventListener('abort', onCallerAbort);
-        if (entry.settled) return;
-        entry.settled = true;
-        if (ok) resolve(value as T);
-        else reject(value);
-      };
-      let pending: T | Promise<T>;
-      try {
-        pending = operation(controller?.signal ?? callerSignal);
-      } catch (error) {
-        // A synchronous throw is a store failure like any other, not a crash of the caller.
-        pending = Promise.reject(error);
-      }
-      Promise.resolve(pending).then(
-        (value) => settle(true, value),
-        (error: unknown) => settle(false, error),
-      );
-    });
+  private failed(entry: InFlight, error: unknown): void {
+    if (entry.settled) return;
+    this.untrack(entry);
+    entry.reject(this.storeFailure(entry.name, error));
+  }
+
+  /** Records a failed operation, degrades the store, and returns the error to reject with. */
+  private storeFailure(name: StoreOperationName, error: unknown): StoreError {
+    this.telemetry.storeError(name);
+    const storeError = isStoreError(error)
+      ? error
+      : new StoreError(
+          `${this.store} ${name} failed: ${error instanceof Error ? error.message : String(error)}`,
+          { store: this.store, operation: name, cause: error },
+        );
+    this.lastError = storeError;
+    this.nextProbeAt = this.clock.now() + PROBE_INTERVAL_MS;
+    if (this.status === 'healthy') {
+      this.status = 'degraded';
+      this.notify({ status: 'degraded', store: this.store, error: storeError });
+    }
+    return storeError;
   }
 
   private track(entry: InFlight): void {
-    this.inFlight.push(entry);
+    const newest = this.newest;
+    if (newest === undefined) this.oldest = entry;
+    else {
+      newest.newer = entry;
+      entry.older = newest;
+    }
+    this.newest = entry;
     if (this.timer === undefined) this.arm();
   }
 
-  /** Arms the one timer for the oldest operation still in flight, if any. */
+  /** Marks the entry settled and takes it out of the list (and off the caller's signal). */
+  private untrack(entry: InFlight): void {
+    entry.settled = true;
+    if (entry.onCallerAbort !== undefined) {
+      entry.callerSignal!.removeEventListener('abort', entry.onCallerAbort);
+    }
+    const { older, newer } = entry;
+    if (older === undefined) this.oldest = newer;
+    else older.newer = newer;
+    if (newer === undefined) this.newest = older;
+    else newer.older = older;
+    entry.older = undefined;
+    entry.newer = undefined;
+  }
+
+  /**
+   * Arms the one timer for the oldest operation in flight, if any. A timer left armed for a call
+   * that has since settled is not cleared: when it fires it finds nothing late and re-arms for
+   * the oldest call then in flight, so under steady traffic it fires about once per deadline.
+   */
   private arm(): void {
-    const queue = this.inFlight;
-    while (this.head < queue.length && queue[this.head]!.settled) this.head++;
-    if (this.head === queue.length) {
-      queue.length = 0;
-      this.head = 0;
+    const oldest = this.oldest;
+    if (oldest === undefined) {
       this.timer = undefined;
       return;
     }
-    if (this.head >= COMPACT_AFTER) {
-      queue.splice(0, this.head);
-      this.head = 0;
-    }
-    const wait = Math.max(0, queue[this.head]!.expiresAt - performance.now());
+    const wait = Math.max(0, oldest.expiresAt - performance.now());
     this.timer = setTimeout(this.expire, wait);
     // The operations themselves keep the process busy; the deadline must not keep it alive.
     this.timer.unref?.();
@@ -209,20 +245,16 @@ export class StoreCalls {
   private readonly expire = (): void => {
     this.timer = undefined;
     const now = performance.now();
-    const queue = this.inFlight;
-    while (this.head < queue.length) {
-      const entry = queue[this.head]!;
-      if (!entry.settled) {
-        if (entry.expiresAt > now) break;
-        entry.settled = true;
-        const error = new StoreTimeoutError(
-          `${this.store} ${entry.name} did not answer within ${this.deadlineMs} ms`,
-          { store: this.store, operation: entry.name, deadlineMs: this.deadlineMs },
-        );
-        entry.controller?.abort(error);
-        entry.reject(error);
-      }
-      this.head++;
+    for (let entry = this.oldest; entry !== undefined && entry.expiresAt <= now; ) {
+      const newer = entry.newer;
+      this.untrack(entry);
+      const error = new StoreTimeoutError(
+        `${this.store} ${entry.name} did not answer within ${this.deadlineMs} ms`,
+        { store: this.store, operation: entry.name, deadlineMs: this.deadlineMs },
+      );
+      entry.controller?.abort(error);
+      entry.reject(this.storeFailure(entry.name, error));
+      entry = newer;
     }
     this.arm();
   };
@@ -240,4 +272,8 @@ export class StoreCalls {
       }
     }
   }
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

@@ -219,6 +219,9 @@ describe('Redis store: coalescing without a server', () => {
     return { client: client as unknown as Redis, calls };
   }
 
+  /** Lets this tick's batch go out: the store sends it in a microtask. */
+  const flushed = () => Promise.resolve();
+
   function openHandle(client: Redis) {
     return redisStore({ client }).open({
       name: 'gated',
@@ -234,20 +237,24 @@ describe('Redis store: coalescing without a server', () => {
     const queued = [1, 2, 3, 4].map(
       (cost) => handle.consume('k', cost, cost, 0, undefined) as Promise<StoreResult>,
     );
+    await flushed();
     expect(calls).toHaveLength(1);
+    // The first call carried the first decision only: the others queued behind it.
+    expect(calls[0]!.args.slice(-2)).toEqual([1, 1]);
     const firstError = new Error('connection reset');
     calls[0]!.reject(firstError);
     await expect(first).rejects.toBe(firstError);
-    // The four queued decisions went out together, in one call.
+    // The four queued decisions went out together, in one call: one key, four consumes.
     expect(calls).toHaveLength(2);
-    const argv = calls[1]!.args.slice(3);
-    expect(argv.filter((a) => a === 'c')).toHaveLength(4);
+    expect(calls[1]!.args[1]).toBe(1);
+    expect(calls[1]!.args.slice(-5)).toEqual([4, 1, 2, 3, 4]);
     const batchError = new Error('READONLY');
     calls[1]!.reject(batchError);
     const settled = await Promise.allSettled(queued);
     expect(settled).toEqual(queued.map(() => ({ status: 'rejected', reason: batchError })));
-    // Nothing left in flight: the next decision goes out at once.
+    // Nothing left in flight: the next decision goes out in the next batch.
     const last = handle.consume('k', 1, 1, 0, undefined) as Promise<StoreResult>;
+    await flushed();
     expect(calls).toHaveLength(3);
     const lastError = new Error('done');
     calls[2]!.reject(lastError);
@@ -260,7 +267,9 @@ describe('Redis store: coalescing without a server', () => {
     const first = handle.consume('k', 1, 1, 0, undefined) as Promise<StoreResult>;
     const second = handle.consume('k', 2, 1, 0, undefined) as Promise<StoreResult>;
     const third = handle.peek('k', 5, 0, undefined) as Promise<StoreResult>;
-    calls[0]!.resolve(['1700000000', '250000', 1, '1700000000350']);
+    await flushed();
+    expect(calls).toHaveLength(1);
+    calls[0]!.resolve('1700000000 250000 1 1700000000350');
     expect(await first).toEqual({
       allowed: true,
       granted: 1,
@@ -268,7 +277,7 @@ describe('Redis store: coalescing without a server', () => {
       state: [1_700_000_000_350],
     });
     expect(calls).toHaveLength(2);
-    calls[1]!.resolve(['1700000000', '500000', 2, '1700000000450', -1, '1700000000450']);
+    calls[1]!.resolve('1700000000 500000 2 1700000000450 -1 1700000000450');
     const [b, c] = await Promise.all([second, third]);
     expect(b).toEqual({
       allowed: true,

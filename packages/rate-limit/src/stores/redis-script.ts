@@ -1,11 +1,14 @@
 /**
- * The Lua scripts behind Redis decisions: one EVALSHA reads the key's state, decides with the
- * server's clock (`TIME`), writes the new state and its expiry, and returns the state to the
- * caller, which reads the decision out of it exactly as it does for the memory store.
+ * The Lua scripts behind Redis decisions: one EVALSHA reads the state of one or more keys, decides
+ * with the server's clock (`TIME`), writes the new state and its expiry, and returns the state to
+ * the caller, which reads the decision out of it exactly as it does for the memory store.
  *
- * One call decides one or more operations on the key (the store coalesces concurrent ones), in
- * order, on the one state and at the one `TIME`: exactly what they would get one after another. The
- * state is read once and written once, whatever the number of operations.
+ * One call decides the operations of several keys (the store batches the calls of one tick across
+ * keys, and coalesces concurrent ones on one key): per key, in order, on the one state and at the
+ * one `TIME`, exactly what they would get one after another. Each key's state is read once and
+ * written once, whatever the number of its operations; `TIME` is read once per call, so the fixed
+ * cost of a script call (the command, its parsing, its reply, the script's setup) is paid once
+ * for the whole batch.
  *
  * One script per combination of algorithms (usually one algorithm), generated from the snippets
  * below, so a decision runs only its limits' code, written out per limit, with no dispatch: a
@@ -14,13 +17,17 @@
  * The arithmetic mirrors `algorithms/*.ts` line for line (same operations in the same order, so the
  * same IEEE doubles come out); the store contract suite runs the same cases on both.
  *
- * KEYS[1]: the key's hash; field `<intervalMs>.<i>` holds state number i of the limit with that
+ * KEYS: the keys' hashes; field `<intervalMs>.<i>` holds state number i of the limit with that
  * interval, so limits can be added or removed without misreading the others.
- * ARGV: the field names in state order, `limit intervalMs capacity` per limit, then per operation
- * `mode cost minCost takenAt` (mode `c` consume, `p` peek, `r` refund).
- * Returns: the server time as `TIME` gave it (seconds, microseconds), then per operation what it
- * granted (0 nothing, 1 the cost, 2 minCost; -1 for a peek that would grant) followed by the state
- * after it as strings (Redis would truncate Lua numbers to integers).
+ * ARGV: the field names in state order, `limit intervalMs capacity` per limit, then per key (in
+ * the order of KEYS) the number of its operations followed by the operations, each one of:
+ * `<cost>` (consume `cost`, the common case, in one argument), `m <cost> <minCost>` (consume
+ * `cost`, else at least `minCost`), `p <cost>` (peek), `r <cost> <takenAt>` (refund).
+ * Returns: one string of space-separated fields (one bulk reply is far cheaper for both sides to
+ * encode and decode than an array of many): the server time as `TIME` gave it (seconds,
+ * microseconds), then per operation, in order, what it granted (0 nothing, 1 the cost, 2 minCost;
+ * -1 for a peek that would grant) followed by the state after it, each number printed with 17
+ * significant digits so that it reads back as the same double.
  */
 import type { AlgorithmName } from '../algorithms/limit.js';
 
@@ -140,70 +147,88 @@ for i = 1, ${n} do
   limits[i] = { interval = interval, capacity = tonumber(ARGV[base + 3]), emission = interval / limit }
 end
 
-local raw = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, ${nf}))
+-- The state of the key being decided; every key overwrites all of it.
 local s = {}
-${each(
-  (a) => `if raw[o + 1] then
-    for j = 1, ${a.size} do s[o + j] = tonumber(raw[o + j]) end
-  else
-    ${a.fresh}
-  end
-  ${a.advance}`,
-)}
 
 local function fitsAll(c)
   ${fitsAll}
   return true
 end
 
--- The decisions, in order, on the one state: as if each ran alone at the same server time.
 local out = { time[1], time[2] }
-local o = 2
-local write = false
-for d = ${first}, #ARGV, 4 do
-  local mode = ARGV[d]
-  local cost = tonumber(ARGV[d + 1])
-  local minCost = tonumber(ARGV[d + 2])
-  local takenAt = tonumber(ARGV[d + 3])
-  -- granted as a code: 0 none, 1 cost, 2 minCost; negated for a peek.
-  local code = 0
-  if mode == 'p' then
-    if fitsAll(cost) then code = -1 end
-  elseif mode == 'r' then
-    local c = cost
-    ${each((a) => a.giveBack)}
-    write = true
+local n = 2
+local a = ${first}
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local count = tonumber(ARGV[a])
+  a = a + 1
+  local raw = redis.call('HMGET', key, unpack(ARGV, 1, ${nf}))
+  ${each(
+    (a) => `if raw[o + 1] then
+    for j = 1, ${a.size} do s[o + j] = tonumber(raw[o + j]) end
   else
-    if fitsAll(cost) then code = 1 elseif minCost < cost and fitsAll(minCost) then code = 2 end
-    if code > 0 then
-      local c = cost
-      if code == 2 then c = minCost end
-      ${each((a) => a.take)}
-      write = true
-    end
+    ${a.fresh}
   end
-  out[o + 1] = code
-  -- Redis would truncate Lua numbers to integers: the state goes back as strings.
-  for k = 1, ${nf} do out[o + 1 + k] = string.format('%.17g', s[k]) end
-  o = o + 1 + ${nf}
-end
+  ${a.advance}`,
+  )}
 
-if write then
-  local idle = 0
-  ${each((a) => a.idle)}
-  if idle <= 0 then
-    redis.call('DEL', KEYS[1])
-  else
-    -- The last decision's text is the final state, already formatted.
-    local args = {}
-    for k = 1, ${nf} do
-      args[2 * k - 1] = ARGV[k]
-      args[2 * k] = out[o - ${nf} + k]
+  -- The key's decisions, in order, on its one state: as if each ran alone at the same server time.
+  local write = false
+  for _ = 1, count do
+    local op = ARGV[a]
+    -- granted as a code: 0 none, 1 cost, 2 minCost; negated for a peek.
+    local code = 0
+    if op == 'p' then
+      if fitsAll(tonumber(ARGV[a + 1])) then code = -1 end
+      a = a + 2
+    elseif op == 'r' then
+      local c = tonumber(ARGV[a + 1])
+      local takenAt = tonumber(ARGV[a + 2])
+      a = a + 3
+      ${each((a) => a.giveBack)}
+      write = true
+    else
+      local cost, minCost
+      if op == 'm' then
+        cost = tonumber(ARGV[a + 1])
+        minCost = tonumber(ARGV[a + 2])
+        a = a + 3
+      else
+        cost = tonumber(op)
+        minCost = cost
+        a = a + 1
+      end
+      if fitsAll(cost) then code = 1 elseif minCost < cost and fitsAll(minCost) then code = 2 end
+      if code > 0 then
+        local c = cost
+        if code == 2 then c = minCost end
+        ${each((a) => a.take)}
+        write = true
+      end
     end
-    redis.call('HSET', KEYS[1], unpack(args))
-    redis.call('PEXPIRE', KEYS[1], math.ceil(idle))
+    out[n + 1] = code
+    -- Printed exactly: Redis would truncate Lua numbers to integers, and the reply is one string.
+    for j = 1, ${nf} do out[n + 1 + j] = string.format('%.17g', s[j]) end
+    n = n + 1 + ${nf}
+  end
+
+  if write then
+    local idle = 0
+    ${each((a) => a.idle)}
+    if idle <= 0 then
+      redis.call('DEL', key)
+    else
+      -- The last decision's text is the final state, already formatted.
+      local args = {}
+      for j = 1, ${nf} do
+        args[2 * j - 1] = ARGV[j]
+        args[2 * j] = out[n - ${nf} + j]
+      end
+      redis.call('HSET', key, unpack(args))
+      redis.call('PEXPIRE', key, math.ceil(idle))
+    end
   end
 end
-return out
+return table.concat(out, ' ')
 `;
 }

@@ -1,15 +1,20 @@
 /**
- * The Redis store: at most one EVALSHA per decision, on one key, decided with the Redis server's
- * clock.
+ * The Redis store: at most one EVALSHA per decision, decided with the Redis server's clock, and
+ * usually far fewer.
  *
- * - Coalescing: while a script call for a key is in flight, further operations on that key wait in
- *   a local queue; when it returns, the whole queue goes in one script call, which decides them in
- *   order at one server time, exactly as if they had run one after another. A hot key costs one
- *   round trip per round trip's worth of decisions, not one per decision.
+ * - Batching across keys: the operations started in one tick (one synchronous run of JavaScript,
+ *   such as a burst of concurrent callers) go to Redis together, in one script call that decides
+ *   each key's operations on its own state. The call leaves in a microtask, so no operation waits
+ *   for a timer or for other traffic; the command, its reply and the script's setup are paid
+ *   once per batch instead of once per decision. On a Cluster, a batch only holds keys of one
+ *   slot: there is one batch per slot.
+ * - Coalescing: while a script call for a key is pending or in flight, further operations on that
+ *   key wait in a local queue; when it returns, the whole queue goes in the next batch, which
+ *   decides them in order at one server time, exactly as if they had run one after another. A hot
+ *   key costs one round trip per round trip's worth of decisions, not one per decision.
  * - Keys: `<prefix>:rate-limit:{<name>:<key>}:<layout>` (layout = the algorithm, or the algorithms
  *   joined by `+`), a hash holding every limit of the key;
- *   the braces keep it in one Cluster slot (only one key is touched anyway). User keys over 256
- *   bytes are hashed.
+ *   the braces keep it in one Cluster slot. User keys over 256 bytes are hashed.
  * - Clock: the script reads `TIME`, so replicas with skewed clocks still agree.
  * - Expiry: every write sets the key's TTL to the time after which its state is as good as fresh,
  *   so idle keys vanish on their own.
@@ -18,10 +23,15 @@
 import { expectObject } from '@breakwater/core';
 import {
   defineScript,
+  isNoScriptError,
+  isRedisCluster,
   type KeyBuilder,
   keyBuilder,
+  keySlot,
+  type RedisArgument,
   type RedisClient,
   type RedisScript,
+  type ScriptClient,
 } from '@breakwater/core/redis';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 import { rateLimitLua } from './redis-script.js';
@@ -37,13 +47,27 @@ export interface RedisStoreOptions {
   prefix?: string | undefined;
 }
 
-/** `TIME` seconds and microseconds, then per operation its code and its state after it. */
-type Reply = [string, string, ...(number | string)[]];
+/**
+ * Space-separated: `TIME` seconds and microseconds, then per operation its code and its state after
+ * it (see `redis-script.ts`).
+ */
+type Reply = string;
 
 /** The most operations one script call decides; the rest wait for the next call. */
 export const MAX_BATCH = 256;
 
-/** The queue of a key with a call in flight and nobody waiting behind it (never written to). */
+/**
+ * A batch goes out as soon as it holds this many keys, without waiting for the end of the tick:
+ * Redis starts deciding it while this process prepares the next one, and this process reads its
+ * answer while Redis decides the next (one huge call would leave each side idle while the other
+ * works). Small enough for that overlap, large enough that the cost of a command is shared by
+ * many decisions.
+ */
+export const BATCH_KEYS = 32;
+
+const SETTLED = Promise.resolve();
+
+/** The queue of a key with a call pending or in flight and nobody waiting behind it (never written to). */
 const NOBODY: Op[] = [];
 
 /** One operation waiting for (or in) a script call. */
@@ -57,6 +81,19 @@ interface Op {
   readonly reject: (error: unknown) => void;
 }
 
+/** The operations of one script call: keys in order, each with its run of operations. */
+interface Batch {
+  readonly keys: string[];
+  /** Operations per key, parallel to `keys`. */
+  readonly counts: number[];
+  /** Every key's operations, key after key. */
+  readonly ops: Op[];
+  /** The script's arguments, starting with the limiter's constant ones. */
+  readonly args: RedisArgument[];
+  /** The Cluster slot of every key, or -1 on a single node. */
+  readonly slot: number;
+}
+
 /** One script per combination of algorithms, defined (and hashed) once, on first use. */
 const scripts = new Map<string, RedisScript<Reply>>();
 
@@ -68,7 +105,9 @@ function scriptFor(shape: LimiterShape): RedisScript<Reply> {
     script = defineScript<Reply>({
       name: `rate-limit.${id}`,
       lua: rateLimitLua(algorithms),
+      // The keys of one call span slots on a single node; on a Cluster the store batches per slot.
       keys: 1,
+      checkSlots: false,
     });
     scripts.set(id, script);
   }
@@ -105,15 +144,23 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
 class RedisHandle implements StoreHandle {
   readonly remote = true;
   /** The arguments before the operations: the same for every call. */
-  private readonly shapeArgs: (string | number)[];
+  private readonly shapeArgs: RedisArgument[];
   private readonly script: RedisScript<Reply>;
+  private readonly scriptClient: ScriptClient;
   /** State numbers per key. */
   private readonly stateSize: number;
   /**
-   * Keys with a script call in flight, each with the operations queued behind it. A key is absent
-   * when nothing is in flight for it.
+   * Keys with a script call pending or in flight, each with the operations queued behind it. A
+   * key is absent when nothing is pending or in flight for it.
    */
   private readonly queues = new Map<string, Op[]>();
+  /** The batch being filled in this tick (single node). */
+  private pending: Batch | undefined;
+  /** The batches being filled in this tick, per slot (Cluster). */
+  private readonly pendingBySlot: Map<number, Batch> | undefined;
+  /** ioredis' own key prefix, which decides the slot on a Cluster. */
+  private readonly clientKeyPrefix: string;
+  private flushQueued = false;
 
   constructor(
     private readonly client: RedisClient,
@@ -121,6 +168,7 @@ class RedisHandle implements StoreHandle {
     private readonly shape: LimiterShape,
   ) {
     this.script = scriptFor(shape);
+    this.scriptClient = client as unknown as ScriptClient;
     this.shapeArgs = [];
     for (const limit of shape.limits) {
       for (let i = 0; i < limit.impl.stateSize; i++)
@@ -129,6 +177,8 @@ class RedisHandle implements StoreHandle {
     this.stateSize = this.shapeArgs.length;
     for (const limit of shape.limits)
       this.shapeArgs.push(limit.limit, limit.intervalMs, limit.capacity);
+    this.pendingBySlot = isRedisCluster(client) ? new Map() : undefined;
+    this.clientKeyPrefix = this.scriptClient.options?.keyPrefix ?? '';
   }
 
   consume(
@@ -164,7 +214,10 @@ class RedisHandle implements StoreHandle {
     await this.client.del(this.keys.redisKey(key, this.shape.layout));
   }
 
-  /** Sends the operation at once if its key is idle, else queues it behind the call in flight. */
+  /**
+   * Adds the operation to this tick's batch if its key is idle, else queues it behind the call
+   * pending or in flight for the key.
+   */
   private submit(
     key: string,
     mode: Op['mode'],
@@ -175,62 +228,139 @@ class RedisHandle implements StoreHandle {
   ): Promise<StoreResult> {
     const redisKey = this.keys.redisKey(key, this.shape.layout);
     const queue = this.queues.get(redisKey);
-    if (queue === undefined) {
-      // The key is idle: a call of its own, with no queue allocated until someone waits behind it.
-      this.queues.set(redisKey, NOBODY);
-      return this.call(redisKey, [mode, cost, minCost, takenAt]).then(
-        (reply) => {
-          this.next(redisKey);
-          return this.result(reply, 2, cost, minCost);
-        },
-        (error: unknown) => {
-          this.next(redisKey);
-          throw error;
-        },
-      );
-    }
     return new Promise<StoreResult>((resolve, reject) => {
       const op: Op = { mode, cost, minCost, takenAt, signal, resolve, reject };
-      if (queue === NOBODY) this.queues.set(redisKey, [op]);
+      if (queue === undefined) {
+        // The key is idle: into this tick's batch, with no queue allocated until someone waits.
+        this.queues.set(redisKey, NOBODY);
+        this.add(redisKey, [op], 0, 1);
+      } else if (queue === NOBODY) this.queues.set(redisKey, [op]);
       else queue.push(op);
     });
   }
 
-  /** One script call deciding the operations whose arguments are `ops` (4 per operation). */
-  private call(redisKey: string, ops: (string | number)[]): Promise<Reply> {
+  /** Adds `ops[from, to)`, the operations of `redisKey`, to the batch of its slot in this tick. */
+  private add(redisKey: string, ops: Op[], from: number, to: number): void {
+    let batch: Batch;
+    if (this.pendingBySlot === undefined) {
+      batch = this.pending ??= this.newBatch(-1);
+      if (batch.ops.length + to - from > MAX_BATCH) {
+        this.send(batch);
+        batch = this.pending = this.newBatch(-1);
+      }
+    } else {
+      const slot = keySlot(this.clientKeyPrefix + redisKey);
+      let found = this.pendingBySlot.get(slot);
+      if (found !== undefined && found.ops.length + to - from > MAX_BATCH) {
+        this.send(found);
+        found = undefined;
+      }
+      if (found === undefined) {
+        found = this.newBatch(slot);
+        this.pendingBySlot.set(slot, found);
+      }
+      batch = found;
+    }
+    batch.keys.push(redisKey);
+    batch.counts.push(to - from);
+    const args = batch.args;
+    args.push(to - from);
+    for (let i = from; i < to; i++) {
+      const op = ops[i]!;
+      batch.ops.push(op);
+      if (op.mode === 'c') {
+        if (op.minCost === op.cost) args.push(op.cost);
+        else args.push('m', op.cost, op.minCost);
+      } else if (op.mode === 'p') args.push('p', op.cost);
+      else args.push('r', op.cost, op.takenAt);
+    }
+    if (batch.keys.length >= BATCH_KEYS) {
+      this.send(batch);
+      return;
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // A reaction on a settled promise: a microtask without queueMicrotask's per-call wrapper.
+      SETTLED.then(this.flush);
+    }
+  }
+
+  private newBatch(slot: number): Batch {
+    return { keys: [], counts: [], ops: [], args: this.shapeArgs.slice(), slot };
+  }
+
+  /** Sends every batch filled in this tick. */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const batch = this.pending;
+    if (batch !== undefined) {
+      this.pending = undefined;
+      this.send(batch);
+    }
+    const bySlot = this.pendingBySlot;
+    if (bySlot !== undefined && bySlot.size > 0) {
+      const batches = [...bySlot.values()];
+      bySlot.clear();
+      for (const each of batches) this.send(each);
+    }
+  };
+
+  /** Decides a batch in one script call. */
+  private send(batch: Batch): void {
+    if (this.pending === batch) this.pending = undefined;
+    if (this.pendingBySlot?.get(batch.slot) === batch) this.pendingBySlot.delete(batch.slot);
+    this.call(batch).then(
+      (text) => {
+        // Queued behind this call first, so the next call goes out before callers resume.
+        for (const key of batch.keys) this.next(key);
+        const reply = String(text).split(' ');
+        const now = Number(reply[0]) * 1000 + Number(reply[1]) / 1000;
+        const size = 1 + this.stateSize;
+        const ops = batch.ops;
+        for (let i = 0, at = 2; i < ops.length; i++, at += size) {
+          const op = ops[i]!;
+          op.resolve(this.result(reply, at, now, op.cost, op.minCost));
+        }
+      },
+      (error: unknown) => {
+        for (const key of batch.keys) this.next(key);
+        // Every operation of the call shares its fate; the queued ones make their own attempt.
+        for (const op of batch.ops) op.reject(error);
+      },
+    );
+  }
+
+  /**
+   * One script call: EVALSHA, and EVAL when the server does not have the script cached (which
+   * also caches it there), as core's `runScript` does, but for any number of keys.
+   */
+  private call(batch: Batch): Promise<Reply> {
+    const script = this.script;
+    const client = this.scriptClient;
+    const keys = batch.keys;
+    const argv = keys.length === 1 ? [keys[0]!, ...batch.args] : [...keys, ...batch.args];
     try {
-      return this.script.run(this.client, [redisKey], this.shapeArgs.concat(ops));
+      return (client.evalsha(script.sha1, keys.length, ...argv) as Promise<Reply>).then(
+        undefined,
+        (error: unknown) => {
+          if (!isNoScriptError(error)) throw error;
+          return client.eval(script.lua, keys.length, ...argv) as Promise<Reply>;
+        },
+      );
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Decides queued operations in one script call. */
-  private send(redisKey: string, ops: Op[]): void {
-    const args: (string | number)[] = [];
-    for (const op of ops) args.push(op.mode, op.cost, op.minCost, op.takenAt);
-    this.call(redisKey, args).then(
-      (reply) => {
-        // Queued behind this call first, so the next call goes out before callers resume.
-        this.next(redisKey);
-        let at = 2;
-        for (const op of ops) {
-          op.resolve(this.result(reply, at, op.cost, op.minCost));
-          at += 1 + this.stateSize;
-        }
-      },
-      (error: unknown) => {
-        this.next(redisKey);
-        // Every operation of the call shares its fate; the queued ones make their own attempt.
-        for (const op of ops) op.reject(error);
-      },
-    );
-  }
-
   /** The decision at `at` in `reply`, with its own copy of the state after it. */
-  private result(reply: Reply, at: number, cost: number, minCost: number): StoreResult {
-    // The same arithmetic as the script's, so the same double comes out.
-    const now = Number(reply[0]) * 1000 + Number(reply[1]) / 1000;
+  private result(
+    reply: string[],
+    at: number,
+    now: number,
+    cost: number,
+    minCost: number,
+  ): StoreResult {
+    // `now` is the script's arithmetic on `TIME`, so the same double as the script's.
     const size = this.stateSize;
     const code = Number(reply[at]);
     const state = new Array<number>(size);
@@ -239,7 +369,7 @@ class RedisHandle implements StoreHandle {
     return { allowed: code !== 0, granted, now, state };
   }
 
-  /** Sends the operations queued behind the call that just returned, if any. */
+  /** Puts the operations queued behind the call that just returned into this tick's batch. */
   private next(redisKey: string): void {
     const queue = this.queues.get(redisKey);
     if (queue === undefined) return;
@@ -260,8 +390,8 @@ class RedisHandle implements StoreHandle {
       this.queues.delete(redisKey);
       return;
     }
-    const batch = live.length > MAX_BATCH ? live.slice(0, MAX_BATCH) : live;
+    const taken = Math.min(live.length, MAX_BATCH);
     this.queues.set(redisKey, live.length > MAX_BATCH ? live.slice(MAX_BATCH) : NOBODY);
-    this.send(redisKey, batch);
+    this.add(redisKey, live, 0, taken);
   }
 }
