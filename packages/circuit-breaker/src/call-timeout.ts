@@ -9,8 +9,9 @@
  * calls in flight form a FIFO queue. A timer ticks every `timeoutMs / 32` (at least 1 ms) while the
  * queue is not empty; a call lives through as many ticks as cover its limit, so it times out no
  * earlier than `timeoutMs` after it started and less than two ticks later: at most `timeoutMs / 16`
- * late (1 ms for limits under 32 ms). Counting ticks instead of reading a clock keeps deadlines
- * immune to wall-clock jumps and in step with fake timers.
+ * late (1 ms for limits under 32 ms), plus whatever delays timers on a busy event loop. Counting
+ * ticks instead of reading a clock keeps deadlines immune to wall-clock jumps and in step with fake
+ * timers.
  */
 import type { ExecutionContext } from '@breakwater/core';
 
@@ -27,7 +28,7 @@ export class TimedCall implements ExecutionContext {
   private controller: AbortController | undefined = undefined;
   private abortReason: unknown = undefined;
   private aborted = false;
-  /** The tick after which the call has run out of time. */
+  /** The tick at which the call runs out of time. */
   expiresAfter = 0;
   /** Neighbours in the deadline queue. */
   newer: TimedCall | undefined = undefined;
