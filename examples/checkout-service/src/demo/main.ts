@@ -12,13 +12,13 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { configFromEnv, type ServiceConfig } from '../config.js';
-import { startFleet } from '../fleet.js';
+import { type Fleet, startFleet } from '../fleet.js';
 import { startPaymentUpstream } from '../payment-upstream.js';
 import { DEMO_DURATIONS, type PhaseDurations, phases } from '../scenario/phases.js';
 import { runScenario, warmUp } from '../scenario/run.js';
 import { style } from './format.js';
 import { summary } from './summary.js';
-import { liveView } from './view.js';
+import { type LiveView, liveView } from './view.js';
 
 const out = process.stdout;
 const s = style(out.isTTY === true && process.env.NO_COLOR === undefined);
@@ -48,6 +48,9 @@ async function main(): Promise<void> {
   const env = configFromEnv();
   const replicas = Number(process.env.DEMO_REPLICAS ?? (env.redisUrl ? 3 : 1));
   const scale = Number(process.env.DEMO_SCALE ?? 1);
+  let fleet: Fleet | undefined;
+  let view: LiveView | undefined;
+  let stopped: Promise<void> | undefined;
   const upstream = await startPaymentUpstream();
   const config: ServiceConfig = {
     ...env,
@@ -61,36 +64,45 @@ async function main(): Promise<void> {
       `${config.redisUrl ? `state in Redis (${config.redisUrl})` : 'memory stores'}, ` +
       `orders in ${config.databaseUrl ? 'PostgreSQL' : 'memory'}\n`,
   );
-  const fleet = await startFleet({ replicas, config });
+  const stop = () => {
+    stopped ??= (async () => {
+      view?.stop();
+      await fleet?.close();
+      await upstream.close();
+      if (config.redisUrl) await deleteKeys(config.redisUrl, config.redisPrefix).catch(() => {});
+    })();
+    return stopped;
+  };
+  process.once('SIGINT', () => {
+    out.write('\ninterrupted: stopping the replicas\n');
+    const exit = () => process.exit(130);
+    setTimeout(exit, 5_000).unref();
+    stop().then(exit, exit);
+  });
+
+  fleet = await startFleet({ replicas, config });
   out.write(
     `service ${fleet.url}  (try: curl ${fleet.url}/metrics)   payment upstream ${upstream.url}\n\n`,
   );
 
   out.write('warming up…\n');
   await warmUp(fleet);
-  const view = liveView(out, s);
-  const stopOnSignal = () => {
-    view.stop();
-    process.exit(130);
-  };
-  process.once('SIGINT', stopOnSignal);
+  const live = liveView(out, s);
+  view = live;
   let result: Awaited<ReturnType<typeof runScenario>>;
   try {
     result = await runScenario({
       fleet,
       upstream,
       phases: phases(scaled(scale)),
-      onPhaseStart: (phase, index) => view.phaseStart(phase, index, 4),
-      onTick: (progress) => view.tick(progress),
-      onPhaseEnd: (phaseResult, index) => view.phaseEnd(phaseResult, index),
+      onPhaseStart: (phase, index) => live.phaseStart(phase, index, 4),
+      onTick: (progress) => live.tick(progress),
+      onPhaseEnd: (phaseResult, index) => live.phaseEnd(phaseResult, index),
     });
   } finally {
-    view.stop();
-    await fleet.close();
-    await upstream.close();
-    if (config.redisUrl) await deleteKeys(config.redisUrl, config.redisPrefix).catch(() => {});
+    await stop();
   }
-  out.write(`\n${s.bold('Summary')}\n\n${summary(result, s, view.maxLagMs).join('\n')}\n`);
+  out.write(`\n${s.bold('Summary')}\n\n${summary(result, s, live.maxLagMs).join('\n')}\n`);
 }
 
 main().then(

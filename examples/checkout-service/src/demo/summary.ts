@@ -61,7 +61,7 @@ export function summary(result: ScenarioResult, s: Style, maxLagMs: number): str
           ? `   ${m.replicas.map((r) => `r${r.replica} +${r.delayMs} ms`).join(', ')}`
           : '';
       lines.push(
-        `  ${seconds(m.at - result.startedAt).padStart(7)}  ${phaseAt(m.at).padEnd(8)}  ${`${m.from} → ${m.to}`.padEnd(22)}${replicas}`,
+        `  ${seconds(m.at - result.startedAt).padStart(7)}  ${phaseAt(m.at).padEnd(8)}  ${`${m.from} → ${m.to}`.padEnd(22)}${replicas}`.trimEnd(),
       );
     }
   }
