@@ -5,7 +5,6 @@
  */
 import { describeWithRedis, redisFixture, sourceNodeArgs } from '@breakwater/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../config.js';
 import { fleetMoves } from '../demo/transitions.js';
 import { type Fleet, startFleet } from '../fleet.js';
 import { type PaymentUpstream, startPaymentUpstream } from '../payment-upstream.js';
@@ -18,8 +17,8 @@ import {
   expectPrometheusMetrics,
   expectRecoveryPhase,
   expectSpikePhase,
-  TEST_BREAK_MS,
   TEST_DURATIONS,
+  TEST_SETTINGS,
 } from './scenario-checks.js';
 
 const REPLICAS = 3;
@@ -36,12 +35,10 @@ describeWithRedis('checkout service, three replicas sharing Redis', () => {
       replicas: REPLICAS,
       execArgv: sourceNodeArgs(),
       config: {
-        ...DEFAULT_CONFIG,
-        port: 0,
+        ...TEST_SETTINGS,
         paymentUrl: upstream.url,
         redisUrl: redis.url,
         redisPrefix: redis.uniquePrefix(),
-        breakDurationMs: TEST_BREAK_MS,
       },
     });
     await warmUp(fleet, { maxMs: 5_000 });
@@ -72,9 +69,9 @@ describeWithRedis('checkout service, three replicas sharing Redis', () => {
       expect.arrayContaining(['closed→open', 'open→half-open', 'half-open→closed']),
     );
     for (const move of moves) {
-      // Every replica saw every move, within a breaker sync or two of the first.
+      // Every replica saw every move, within a second of the first (two breaker syncs plus a loaded machine).
       expect(move.replicas.map((r) => r.replica).sort()).toEqual([1, 2, 3]);
-      for (const { delayMs } of move.replicas) expect(delayMs).toBeLessThan(500);
+      for (const { delayMs } of move.replicas) expect(delayMs).toBeLessThan(1_000);
     }
   });
 
@@ -87,7 +84,7 @@ describeWithRedis('checkout service, three replicas sharing Redis', () => {
     // answer. One fleet-wide GCRA limit admits at most rate × that span + burst + 1 in it (one
     // more for rounding); three per-replica limits would admit about three times as many.
     const span = (lastAdmittedAt - spike.startedAt) / 1000;
-    const bound = DEFAULT_CONFIG.clientRatePerSecond * span + DEFAULT_CONFIG.clientBurst + 2;
+    const bound = TEST_SETTINGS.clientRatePerSecond * span + TEST_SETTINGS.clientBurst + 2;
     expect(admitted).toBeLessThanOrEqual(bound);
   });
 

@@ -3,7 +3,6 @@
  * and what a client and an operator can observe in each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../config.js';
 import { type Fleet, startFleet } from '../fleet.js';
 import { type PaymentUpstream, startPaymentUpstream } from '../payment-upstream.js';
 import { phases } from '../scenario/phases.js';
@@ -16,8 +15,8 @@ import {
   expectPrometheusMetrics,
   expectRecoveryPhase,
   expectSpikePhase,
-  TEST_BREAK_MS,
   TEST_DURATIONS,
+  TEST_SETTINGS,
 } from './scenario-checks.js';
 
 describe('checkout service, memory stores', () => {
@@ -30,10 +29,8 @@ describe('checkout service, memory stores', () => {
     fleet = await startFleet({
       replicas: 1,
       config: {
-        ...DEFAULT_CONFIG,
-        port: 0,
+        ...TEST_SETTINGS,
         paymentUrl: upstream.url,
-        breakDurationMs: TEST_BREAK_MS,
       },
     });
     await warmUp(fleet, { maxMs: 2_000 });
@@ -77,7 +74,7 @@ describe('checkout service, memory stores', () => {
   it('refuses requests over the client limit with 429, RateLimit and Retry-After headers', async () => {
     const client = { 'x-client-id': 'burst-test' };
     const answers = await Promise.all(
-      Array.from({ length: DEFAULT_CONFIG.clientBurst + 10 }, () =>
+      Array.from({ length: TEST_SETTINGS.clientBurst + 10 }, () =>
         fetch(`${fleet.url}/products/1`, { headers: client }),
       ),
     );
@@ -85,7 +82,7 @@ describe('checkout service, memory stores', () => {
     expect(refused.length).toBeGreaterThan(0);
     const first = refused[0]!;
     expect(first.headers.get('ratelimit-policy')).toBe(
-      `"clients";q=${DEFAULT_CONFIG.clientRatePerSecond};w=1`,
+      `"clients";q=${TEST_SETTINGS.clientRatePerSecond};w=1`,
     );
     expect(first.headers.get('ratelimit')).toMatch(/^"clients";r=0;t=1$/);
     expect(first.headers.get('retry-after')).toBe('1');

@@ -58,6 +58,8 @@ export interface PhaseResult {
   spike: ClientTally;
   /** Sends skipped because too many requests were in flight. */
   skipped: number;
+  /** What the first few `error` outcomes were (status or network error), for diagnosis. */
+  errorSamples: string[];
   /** Response times of the orders sent in this phase, in ms. */
   orderLatenciesMs: number[];
   /** Ids of orders that were paid in this phase (a few, to look up). */
@@ -227,6 +229,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         if (outcome === 'paid' && phase.paidOrders.length < 5) {
           const body = (await response.json()) as { order: { id: string } };
           phase.paidOrders.push(body.order.id);
+        } else if (outcome === 'error' && phase.errorSamples.length < 5) {
+          phase.errorSamples.push(`${method} ${response.status} ${await response.text()}`);
         } else {
           await response.body?.cancel();
         }
@@ -235,7 +239,13 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         if (outcome !== 'limited') tally.lastAdmittedAt = Date.now();
         if (batch) phase.batch.outcomes[outcome]++;
       })
-      .catch(() => {
+      .catch((error: unknown) => {
+        if (phase.errorSamples.length < 5) {
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          phase.errorSamples.push(
+            `${method} ${String(error)} ${cause?.code ?? cause?.message ?? ''}`,
+          );
+        }
         tally.outcomes.error++;
         total.outcomes.error++;
       })
@@ -273,6 +283,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       batch: emptyTally(),
       spike: emptyTally(),
       skipped: 0,
+      errorSamples: [],
       orderLatenciesMs: [],
       paidOrders: [],
       stats: [],
@@ -295,7 +306,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       const rates: [string, number][] = clients.map((c) => [c, load.ratePerClient]);
       if (phase.spike) rates.push([SPIKE_CLIENT, load.spikeRate]);
       for (const [client, rate] of rates) {
-        let due = (owed.get(client) ?? 0) + rate * seconds;
+        // After a stall, send at most a quarter second's worth at once: real clients that were
+        // held up do not all fire in the same millisecond either.
+        let due = Math.min((owed.get(client) ?? 0) + rate * seconds, Math.max(1, rate / 4));
         for (; due >= 1; due--) send(client, client === clients.at(-1));
         owed.set(client, due);
       }
