@@ -48,6 +48,12 @@ async function main(): Promise<void> {
   const env = configFromEnv();
   const replicas = Number(process.env.DEMO_REPLICAS ?? (env.redisUrl ? 3 : 1));
   const scale = Number(process.env.DEMO_SCALE ?? 1);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 16) {
+    throw new RangeError(`Expected DEMO_REPLICAS to be an integer in [1, 16], got ${replicas}`);
+  }
+  if (!(scale > 0 && scale <= 10)) {
+    throw new RangeError(`Expected DEMO_SCALE to be a number in (0, 10], got ${scale}`);
+  }
   let fleet: Fleet | undefined;
   let view: LiveView | undefined;
   let stopped: Promise<void> | undefined;
