@@ -56,15 +56,32 @@ export class DeadlineQueue {
     const node: Pending = {
       expiresAt: startedAt + this.deadlineMs,
       fail,
-      prev: this.tail,
+      prev: undefined,
       next: undefined,
-      linked: true,
+      linked: false,
     };
+    this.enqueue(node);
+    return node;
+  }
+
+  /** When a call starting at `startedAt` (`performance.now()`) is due. */
+  expiryOf(startedAt: number): number {
+    return startedAt + this.deadlineMs;
+  }
+
+  /**
+   * Starts tracking a node the caller built, whose `expiresAt` is {@link expiryOf} its start: a
+   * call object that is its own node (with `fail` as a method) costs no closure and no node per
+   * call. Settle it with {@link settle} like a tracked call.
+   */
+  enqueue(node: Pending): void {
+    node.prev = this.tail;
+    node.next = undefined;
+    node.linked = true;
     if (this.tail === undefined) this.head = node;
     else this.tail.next = node;
     this.tail = node;
     if (this.timer === undefined) this.arm(this.deadlineMs);
-    return node;
   }
 
   /**

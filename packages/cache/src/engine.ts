@@ -33,13 +33,21 @@ import type {
 import { DeadlineQueue } from './deadline-queue.js';
 import { EMPTY_TAGS, type Entry, type EntryMeta } from './entry.js';
 import { isCacheCodecError } from './errors.js';
-import type { Flight, Job, L2Read, Outcome } from './flight.js';
+import {
+  type Flight,
+  type Job,
+  type L2Read,
+  type LoadFlight,
+  MISSING,
+  type Outcome,
+  type ReadFlight,
+} from './flight.js';
 import { entryTimes, physicalTtlMs, shouldRefreshEarly } from './freshness.js';
 import { GraceBackoff } from './grace-backoff.js';
 import { GuardedNamespace } from './guarded-store.js';
 import { HealthGate } from './health-gate.js';
 import { KeyWaiters } from './key-waiters.js';
-import { L2Reader } from './l2-reader.js';
+import { failedRead, L2Reader } from './l2-reader.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type Loader, runLoader } from './loader-run.js';
 import { Lru } from './lru.js';
@@ -213,7 +221,8 @@ export class CacheEngine implements Cache {
     return this.getFromL2<T>(key, now, candidate);
   }
 
-  private async getFromL2<T>(
+  /** `get` past the L1: plain callbacks on the store read, no async frame and no {@link L2Read}. */
+  private getFromL2<T>(
     key: string,
     now: number,
     candidate: Entry | undefined,
@@ -221,23 +230,33 @@ export class CacheEngine implements Cache {
     const ns = this.ns;
     if (ns === undefined) {
       this.telemetry.request('miss', 'l1');
-      return undefined;
+      return Promise.resolve(undefined);
     }
-    const read = await this.reader.read(key);
-    if (!read.ok) {
-      if (this.o.onStoreError === 'fail-closed') throw read.error;
-      if (
-        this.o.onStoreError === 'local' &&
-        candidate !== undefined &&
-        now < candidate.staleUntil
-      ) {
-        this.telemetry.request(now < candidate.freshUntil ? 'hit' : 'stale', 'l1');
-        return candidate.value as T;
-      }
-      this.telemetry.request('miss', 'l2');
-      return undefined;
-    }
-    const entry = read.entry;
+    return ns.get(key).then(
+      (stored) => {
+        if (stored === undefined) return this.gotFromL2<T>(key, undefined);
+        const entry = this.reader.usable(stored);
+        return entry instanceof Promise
+          ? entry.then((checked) => this.gotFromL2<T>(key, checked))
+          : this.gotFromL2<T>(key, entry);
+      },
+      (error: unknown) => {
+        if (this.o.onStoreError === 'fail-closed') throw error;
+        if (
+          this.o.onStoreError === 'local' &&
+          candidate !== undefined &&
+          now < candidate.staleUntil
+        ) {
+          this.telemetry.request(now < candidate.freshUntil ? 'hit' : 'stale', 'l1');
+          return candidate.value as T;
+        }
+        this.telemetry.request('miss', 'l2');
+        return undefined;
+      },
+    );
+  }
+
+  private gotFromL2<T>(key: string, entry: Entry | undefined): T | undefined {
     const at = this.clock.now();
     if (entry !== undefined && at < entry.staleUntil) {
       this.putL1(key, entry, undefined);
@@ -263,21 +282,22 @@ export class CacheEngine implements Cache {
     const existing = this.flights.get(key);
     if (existing !== undefined) {
       this.telemetry.request('coalesced', 'l1');
-      const shared = signal === undefined ? existing.outcome : raceAbort(existing.outcome, signal);
-      return shared.then(outcomeValue);
+      const shared = existing.value ?? existing.outcome.then(outcomeValue);
+      return signal === undefined ? shared : raceAbort(shared, signal);
     }
-    let pending: Promise<Outcome>;
     try {
       const settings = options === undefined ? this.o : resolvePerCall(options, this.o);
       const tags = expectTags(options?.tags);
-      pending =
-        this.ns === undefined
-          ? this.startFlight(key, loader, settings, tags, candidate, false, undefined).outcome
-          : this.readFirst(key, loader, settings, tags, candidate);
+      if (this.ns !== undefined) {
+        const value = this.readFirst(key, loader, settings, tags, candidate, signal);
+        return signal === undefined ? value : raceAbort(value, signal);
+      }
+      const flight = this.startFlight(key, loader, settings, tags, candidate, false, undefined);
+      const outcome = flight.outcome;
+      return (signal === undefined ? outcome : raceAbort(outcome, signal)).then(this.answer);
     } catch (error) {
       return Promise.reject(error);
     }
-    return (signal === undefined ? pending : raceAbort(pending, signal)).then(this.answer);
   }
 
   /** Counts a flight's answer and unwraps its value (bound once, not per call). */
@@ -306,9 +326,11 @@ export class CacheEngine implements Cache {
   }
 
   /**
-   * The L2 hit path: a flight that only reads the L2 and, for a fresh record, answers with it —
-   * no job, no extra promise. Anything else hands over to a full flight ({@link startFlight}),
-   * which takes its place in the flight map; callers that joined this one follow along.
+   * The L2 hit path: a {@link ReadFlight} that only reads the L2 and, for a fresh record, answers
+   * with its value — no job, no {@link Outcome}, and as few promises as `get`. Anything else hands
+   * over to a full flight ({@link startFlight}), which takes its place in the flight map; callers
+   * that joined this one follow along. Resolves with the value, counted for the first caller
+   * (unless its `signal` aborted first: it then got the abort, as with any flight).
    */
   private readFirst(
     key: string,
@@ -316,26 +338,94 @@ export class CacheEngine implements Cache {
     settings: ResolvedPerCall,
     tags: readonly string[],
     candidate: Entry | undefined,
-  ): Promise<Outcome> {
-    const reading: Flight = { outcome: undefined as never, tags, superseded: false };
-    const outcome = this.reader.read(key).then((read): Outcome | Promise<Outcome> => {
-      try {
-        const entry = read.ok ? read.entry : undefined;
-        if (entry !== undefined && this.clock.now() < entry.freshUntil) {
-          this.putL1(key, entry, reading);
-          this.retire(key, reading);
-          return { entry, result: 'hit', tier: 'l2' };
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const reading = {
+      outcome: undefined,
+      value: undefined as Promise<unknown> | undefined,
+      tags,
+      superseded: false,
+    };
+    const flight = reading as ReadFlight;
+    const value = this.ns!.get(key).then(
+      (stored): unknown => {
+        if (stored === undefined) {
+          return this.afterRead(key, loader, settings, tags, candidate, signal, flight, MISSING);
         }
-        return this.startFlight(key, loader, settings, tags, candidate, false, read).outcome;
-      } catch (error) {
-        // Never leave a dead flight behind for later callers to join.
-        this.retire(key, reading);
-        throw error;
+        try {
+          const entry = this.reader.usable(stored);
+          if (entry instanceof Promise) {
+            return entry.then((checked) =>
+              this.afterRead(key, loader, settings, tags, candidate, signal, flight, {
+                ok: true,
+                version: stored.version,
+                entry: checked,
+              }),
+            );
+          }
+          // The hit, without building an L2Read first.
+          if (entry !== undefined && this.clock.now() < entry.freshUntil) {
+            return this.readHit(key, entry, flight, signal);
+          }
+          return this.afterRead(key, loader, settings, tags, candidate, signal, flight, {
+            ok: true,
+            version: stored.version,
+            entry,
+          });
+        } catch (error) {
+          // Never leave a dead flight behind for later callers to join.
+          this.retire(key, flight);
+          throw error;
+        }
+      },
+      (error: unknown) =>
+        this.afterRead(key, loader, settings, tags, candidate, signal, flight, failedRead(error)),
+    );
+    reading.value = value;
+    this.flights.set(key, flight);
+    return value;
+  }
+
+  /** How a {@link ReadFlight} answers once its read landed. */
+  private afterRead(
+    key: string,
+    loader: Loader<unknown>,
+    settings: ResolvedPerCall,
+    tags: readonly string[],
+    candidate: Entry | undefined,
+    signal: AbortSignal | undefined,
+    flight: ReadFlight,
+    read: L2Read,
+  ): unknown {
+    try {
+      const entry = read.ok ? read.entry : undefined;
+      if (entry !== undefined && this.clock.now() < entry.freshUntil) {
+        return this.readHit(key, entry, flight, signal);
       }
-    });
-    (reading as { outcome: Promise<Outcome> }).outcome = outcome;
-    this.flights.set(key, reading);
-    return outcome;
+      const outcome = this.startFlight(key, loader, settings, tags, candidate, false, read).outcome;
+      return outcome.then(
+        signal === undefined
+          ? this.answer
+          : (answer) => (signal.aborted ? outcomeValue(answer) : this.answer(answer)),
+      );
+    } catch (error) {
+      // Never leave a dead flight behind for later callers to join.
+      this.retire(key, flight);
+      throw error;
+    }
+  }
+
+  /** A fresh record answered a {@link ReadFlight}. */
+  private readHit(
+    key: string,
+    entry: Entry,
+    flight: ReadFlight,
+    signal: AbortSignal | undefined,
+  ): unknown {
+    this.putL1(key, entry, flight);
+    this.retire(key, flight);
+    if (signal === undefined || !signal.aborted) this.telemetry.request('hit', 'l2');
+    return entry.value;
   }
 
   private startFlight(
@@ -346,14 +436,14 @@ export class CacheEngine implements Cache {
     candidate: Entry | undefined,
     refresh: boolean,
     initialRead: L2Read | undefined,
-  ): Flight {
+  ): LoadFlight {
     let resolveOutcome!: (outcome: Outcome) => void;
     let rejectOutcome!: (error: unknown) => void;
     const outcome = new Promise<Outcome>((resolve, reject) => {
       resolveOutcome = resolve;
       rejectOutcome = reject;
     });
-    const flight: Flight = { outcome, tags, superseded: false };
+    const flight: LoadFlight = { outcome, value: undefined, tags, superseded: false };
     const job: Job = {
       key,
       loader,

@@ -15,9 +15,13 @@ export interface Outcome {
   readonly tier: Tier;
 }
 
-/** The one resolution of a key running in this process. */
-export interface Flight {
-  readonly outcome: Promise<Outcome>;
+/**
+ * The one resolution of a key running in this process: a {@link LoadFlight}, or a
+ * {@link ReadFlight} while a `getOrLoad` only reads the L2.
+ */
+export type Flight = LoadFlight | ReadFlight;
+
+interface FlightState {
   /** The tags of the value being loaded, so `invalidateTags` can find the flight. */
   readonly tags: readonly string[];
   /**
@@ -25,6 +29,22 @@ export interface Flight {
    * callers start afresh) and its result must not land in the L1.
    */
   superseded: boolean;
+}
+
+/** A flight that may take the lease and load: it answers with an {@link Outcome}. */
+export interface LoadFlight extends FlightState {
+  readonly outcome: Promise<Outcome>;
+  readonly value: undefined;
+}
+
+/**
+ * The L2 hit path of `getOrLoad`: a flight that reads the L2 and answers with the value itself
+ * (the promise its first caller got), which saves that caller the {@link Outcome} and a promise
+ * hop. Anything but a fresh record hands over to a {@link LoadFlight}, which `value` follows.
+ */
+export interface ReadFlight extends FlightState {
+  readonly outcome: undefined;
+  readonly value: Promise<unknown>;
 }
 
 /** The state of one flight while it runs. */
@@ -35,7 +55,7 @@ export interface Job {
   readonly tags: readonly string[];
   readonly refresh: boolean;
   readonly started: number;
-  readonly flight: Flight;
+  readonly flight: LoadFlight;
   /** A value that may stand in: stale, or in grace if the load fails. */
   candidate: Entry | undefined;
   /** Where the candidate came from. */

@@ -24,20 +24,23 @@ export class L2Reader {
 
   /** Reads `key` from the L2 (which must exist). Never rejects: failures come back as `ok: false`. */
   read(key: string): Promise<L2Read> {
-    // Plain callbacks rather than an async function: this is the L2 hit path.
+    // Plain callbacks rather than an async function: a flight that did not read first reads here.
     return this.ns!.get(key).then(
-      (stored) => {
-        if (stored === undefined) return MISSING;
-        const entry = this.usable(stored);
-        if (entry instanceof Promise) {
-          return entry.then(
-            (checked): L2Read => ({ ok: true, version: stored.version, entry: checked }),
-          );
-        }
-        return { ok: true, version: stored.version, entry };
-      },
-      (error: unknown): L2Read => ({ ok: false, error: error as StoreError }),
+      (stored) => this.readOf(stored),
+      (error: unknown) => failedRead(error),
     );
+  }
+
+  /** The read of what the store answered (asynchronous only for an entry with tags to check). */
+  readOf(stored: StoredRecord | undefined): L2Read | Promise<L2Read> {
+    if (stored === undefined) return MISSING;
+    const entry = this.usable(stored);
+    if (entry instanceof Promise) {
+      return entry.then(
+        (checked): L2Read => ({ ok: true, version: stored.version, entry: checked }),
+      );
+    }
+    return { ok: true, version: stored.version, entry };
   }
 
   /** The entry of a stored record, unless it is unreadable or voided by a tag. */
@@ -91,4 +94,9 @@ export class L2Reader {
     }
     return entry;
   }
+}
+
+/** The read of a store call that failed (the guarded store only fails with a `StoreError`). */
+export function failedRead(error: unknown): L2Read {
+  return { ok: false, error: error as StoreError };
 }
