@@ -12,7 +12,7 @@ import {
 } from '@breakwater/core';
 import { compileLimit } from './algorithms/compile.js';
 import { type AlgorithmName, type CompiledLimit, layoutName } from './algorithms/limit.js';
-import { describeDecision, type RateLimitDecision, retryAfterAll } from './decision.js';
+import { describeDecision, type RateLimitDecision, retryAfterAll, wholeMs } from './decision.js';
 import { DenyCache } from './deny-cache.js';
 import { RateLimitedError } from './errors.js';
 import type {
@@ -60,6 +60,8 @@ class Limiter implements RateLimiter {
   readonly limits: readonly LimitDefinition[];
   readonly storeKind: string;
   private readonly compiled: readonly CompiledLimit[];
+  /** The limit, when there is exactly one (the common case). */
+  private readonly only: CompiledLimit | undefined;
   private readonly maxCost: number;
   private readonly clock: Clock;
   private readonly handle: StoreHandle;
@@ -77,6 +79,7 @@ class Limiter implements RateLimiter {
     this.name = options.name;
     this.algorithm = options.algorithm;
     this.compiled = options.limits;
+    this.only = options.limits.length === 1 ? options.limits[0] : undefined;
     this.limits = options.limits.map(({ limit, intervalMs, burst, algorithm }) => ({
       limit,
       intervalMs,
@@ -247,14 +250,33 @@ class Limiter implements RateLimiter {
       // `conclude()` comes down to reading the decision and counting it.
       const result = handle.consume(key, cost, cost, now, signal) as StoreResult;
       const allowed = result.granted >= cost;
-      const decision = describeDecision(
-        this.compiled,
-        result.state,
-        result.now,
-        cost,
-        allowed,
-        'store',
-      );
+      const only = this.only;
+      let decision: RateLimitDecision;
+      if (only !== undefined) {
+        // `describeDecision()` for one limit, written out: this is the whole per-call cost.
+        const impl = only.impl;
+        const state = result.state;
+        decision = {
+          allowed,
+          limit: only.limit,
+          intervalMs: only.intervalMs,
+          remaining: impl.remaining(state, 0, result.now, only),
+          retryAfterMs: allowed
+            ? 0
+            : Math.max(1, wholeMs(impl.retryAfterMs(state, 0, result.now, cost, only))),
+          resetAfterMs: wholeMs(impl.idleAfterMs(state, 0, result.now, only)),
+          source: 'store',
+        };
+      } else {
+        decision = describeDecision(
+          this.compiled,
+          result.state,
+          result.now,
+          cost,
+          allowed,
+          'store',
+        );
+      }
       this.telemetry.decision(allowed, 'store');
       return Promise.resolve(decision);
     }
