@@ -212,6 +212,73 @@ runContractSuite<WriteBehindQueue>('write-behind queue', queueFactories, ({ make
     ]);
   });
 
+  // appendMany is optional: queues without it (DynamoDB) skip these.
+  const openBatching = async (skip: () => void) => {
+    const ns = await open();
+    if (ns.appendMany === undefined) skip();
+    return ns as WriteQueueNamespace & Required<Pick<WriteQueueNamespace, 'appendMany'>>;
+  };
+
+  it('appends many writes in one call, in order, with growing versions per key', async (ctx) => {
+    const ns = await openBatching(() => ctx.skip());
+    expect(await ns.appendMany([], LOTS)).toEqual([]);
+    const before = await append(ns, 'k', 'before');
+    const outcomes = await ns.appendMany(
+      [
+        { key: 'k', payload: 'k1', version: undefined },
+        { key: 'other', payload: 'given', version: 42 },
+        { key: 'k', payload: 'k2', version: undefined },
+        { key: 'line\nbreak {tag} ключ', payload: 'a\nb "c"', version: undefined },
+      ],
+      LOTS,
+    );
+    expect(outcomes).toHaveLength(4);
+    const [k1, given, k2, odd] = outcomes as number[];
+    expect(k1).toBeGreaterThan(before);
+    expect(given).toBe(42);
+    expect(k2).toBeGreaterThan(k1!);
+    expect(odd).toBeGreaterThanOrEqual((Date.now() - 60_000) * 1000);
+    expect(await append(ns, 'k', 'after')).toBeGreaterThan(k2!);
+    const claimed = await ns.claim('c1', 10, 60_000);
+    expect(claimed.map((e) => [e.key, e.payload, e.version])).toEqual([
+      ['k', 'before', before],
+      ['k', 'k1', k1],
+      ['other', 'given', 42],
+      ['k', 'k2', k2],
+      ['line\nbreak {tag} ключ', 'a\nb "c"', odd],
+      ['k', 'after', expect.any(Number)],
+    ]);
+  });
+
+  it('refuses each item of appendMany past maxPending, without failing the others', async (ctx) => {
+    const ns = await openBatching(() => ctx.skip());
+    for (let i = 0; i < 3; i++) await append(ns, `old${i}`, 'v');
+    const items = Array.from({ length: 4 }, (_, i) => ({
+      key: `new${i}`,
+      payload: String(i),
+      version: undefined,
+    }));
+    const outcomes = await ns.appendMany(items, 5);
+    expect(outcomes.slice(0, 2).every((o) => typeof o === 'number')).toBe(true);
+    for (const refused of outcomes.slice(2)) {
+      expect(isWriteBehindBacklogError(refused)).toBe(true);
+      expect((refused as { maxPending: number }).maxPending).toBe(5);
+    }
+    expect(await ns.pending()).toBe(5);
+    const claimed = await ns.claim('c1', 10, 60_000);
+    expect(claimed.map((e) => e.key)).toEqual(['old0', 'old1', 'old2', 'new0', 'new1']);
+    // Concurrent batches and single appends never overshoot the bound together.
+    await ns.complete(claimed.map((e) => e.id));
+    const racing = await Promise.all([
+      ns.appendMany(items, 6),
+      ns.append('single', 'v', { version: undefined, maxPending: 6 }).catch((e: unknown) => e),
+      ns.appendMany(items, 6),
+    ]);
+    const accepted = [...racing[0], racing[1], ...racing[2]].filter((o) => typeof o === 'number');
+    expect(accepted).toHaveLength(6);
+    expect(await ns.pending()).toBe(6);
+  });
+
   it('keeps separate names apart', async () => {
     const queue = await makeStore();
     const a = queue.namespace('a');

@@ -15,7 +15,8 @@
  *   `entry`; the id's milliseconds are `failedAt`).
  * - `sweep`: a short-lived marker that spaces out the removal of idle consumers.
  *
- * Round trips: `append`, `claim`, `touch`, `complete`, `fail` and `backlog` are one EVALSHA each;
+ * Round trips: `append`, `appendMany` (any number of writes), `claim`, `touch`, `complete`, `fail`
+ * and `backlog` are one EVALSHA each;
  * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL.
  */
 import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
@@ -23,7 +24,9 @@ import { defineScript, type KeyBuilder, keyBuilder } from '@breakwater/core/redi
 import type { Cluster, Redis } from 'ioredis';
 import { WriteBehindBacklogError } from '../write-behind/errors.js';
 import type {
+  AppendItem,
   AppendOptions,
+  AppendOutcome,
   DeadLetter,
   FailOutcome,
   QueuedWrite,
@@ -165,6 +168,48 @@ if text == '' then text = string.format('%.0f', version) end
 if version > last then redis.call('HSET', KEYS[2], ARGV[1], text) end
 redis.call('XADD', KEYS[1], '*', 'key', ARGV[1], 'payload', ARGV[2], 'version', text)
 return text
+`,
+});
+
+/**
+ * KEYS: stream, versions. ARGV: maxPending ('' = none), then (user key, payload, version ('' =
+ * assign)) per item. Returns per item its version, or false when the queue was full at its turn.
+ * The pending count is read once and counted up locally: the script runs alone, so it stays exact.
+ */
+const APPEND_MANY_SCRIPT = defineScript<(string | null)[]>({
+  name: 'write-behind.append-many',
+  keys: 2,
+  lua: `
+local stream, versions = KEYS[1], KEYS[2]
+local limit = tonumber(ARGV[1])
+local length = 0
+if limit then length = redis.call('XLEN', stream) end
+local now
+local out = {}
+for i = 2, #ARGV - 2, 3 do
+  if limit and length >= limit then
+    out[#out + 1] = false
+  else
+    local key, text = ARGV[i], ARGV[i + 2]
+    local last = tonumber(redis.call('HGET', versions, key) or '0')
+    local version
+    if text == '' then
+      if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+      end
+      version = math.max(last + 1, now)
+      text = string.format('%.0f', version)
+    else
+      version = tonumber(text)
+    end
+    if version > last then redis.call('HSET', versions, key, text) end
+    redis.call('XADD', stream, '*', 'key', key, 'payload', ARGV[i + 1], 'version', text)
+    length = length + 1
+    out[#out + 1] = text
+  end
+end
+return out
 `,
 });
 
@@ -392,6 +437,25 @@ class RedisWriteQueue implements WriteQueueNamespace {
       throw new WriteBehindBacklogError({ policyName: this.keys.name, maxPending });
     }
     return version ?? Number(result);
+  }
+
+  async appendMany(items: readonly AppendItem[], maxPending: number): Promise<AppendOutcome[]> {
+    if (items.length === 0) return [];
+    const args: string[] = [Number.isFinite(maxPending) ? String(maxPending) : ''];
+    for (const { key, payload, version } of items) {
+      if (version !== undefined) expectInteger('version', version, 0);
+      args.push(key, payload, version === undefined ? '' : String(version));
+    }
+    const reply = await APPEND_MANY_SCRIPT.run(this.client, this.appendKeys, args);
+    const outcomes: AppendOutcome[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const text = reply[i];
+      outcomes[i] =
+        text === null || text === undefined
+          ? new WriteBehindBacklogError({ policyName: this.keys.name, maxPending })
+          : (items[i]!.version ?? Number(text));
+    }
+    return outcomes;
   }
 
   async claim(consumer: string, max: number, claimIdleMs: number): Promise<QueuedWrite[]> {

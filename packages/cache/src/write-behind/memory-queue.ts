@@ -7,7 +7,9 @@
 import { type Clock, expectObject, systemClock } from '@breakwater/core';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
+  AppendItem,
   AppendOptions,
+  AppendOutcome,
   Backlog,
   DeadLetter,
   FailOutcome,
@@ -72,12 +74,27 @@ class MemoryWriteQueue implements WriteQueueNamespace {
   ) {}
 
   async append(key: string, payload: string, options: AppendOptions): Promise<number> {
-    if (this.fresh.size + this.held.size >= options.maxPending) {
-      throw new WriteBehindBacklogError({ policyName: this.name, maxPending: options.maxPending });
+    const outcome = this.appendOne(key, payload, options.version, options.maxPending);
+    if (typeof outcome !== 'number') throw outcome;
+    return outcome;
+  }
+
+  async appendMany(items: readonly AppendItem[], maxPending: number): Promise<AppendOutcome[]> {
+    return items.map((item) => this.appendOne(item.key, item.payload, item.version, maxPending));
+  }
+
+  private appendOne(
+    key: string,
+    payload: string,
+    given: number | undefined,
+    maxPending: number,
+  ): AppendOutcome {
+    if (this.fresh.size + this.held.size >= maxPending) {
+      return new WriteBehindBacklogError({ policyName: this.name, maxPending });
     }
     const now = this.clock.now();
     const last = this.versions.get(key) ?? 0;
-    const version = options.version ?? Math.max(last + 1, now * 1000);
+    const version = given ?? Math.max(last + 1, now * 1000);
     if (version > last) this.versions.set(key, version);
     const id = String(++this.sequence);
     this.fresh.set(id, { id, key, payload, version, attempts: 0, enqueuedAt: now });

@@ -100,7 +100,10 @@ export interface WriteBehindOptions<T> {
   claimIdleMs?: number | undefined;
   /** A persist call is aborted and counted as failed after this long. @default 10_000 */
   persistTimeoutMs?: number | undefined;
-  /** Deadline of each queue operation. @default 1_000 */
+  /**
+   * Deadline of each queue operation. A `write()` waits at most this long for the queue, counting
+   * the time it waited to join a batch of appends (see `appendMany`). @default 1_000
+   */
   queueDeadlineMs?: number | undefined;
   /**
    * How long a cached pending value outlives a write that was never queued (its process died

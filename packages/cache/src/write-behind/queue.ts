@@ -11,6 +11,7 @@
  * dead letters in the same atomic operation. Nothing leaves the queue any other way, so every
  * appended entry ends persisted or dead-lettered.
  */
+import type { WriteBehindBacklogError } from './errors.js';
 
 /** An entry of the queue, as a consumer receives it. */
 export interface QueuedWrite {
@@ -61,6 +62,22 @@ export interface AppendOptions {
   readonly maxPending: number;
 }
 
+/** One write of {@link WriteQueueNamespace.appendMany}. */
+export interface AppendItem {
+  /** The cache key the write is for. */
+  readonly key: string;
+  /** The value, encoded by the write-behind codec. */
+  readonly payload: string;
+  /** The write's version, or `undefined` for the queue to assign one (see {@link AppendOptions.version}). */
+  readonly version: number | undefined;
+}
+
+/**
+ * The outcome of one item of {@link WriteQueueNamespace.appendMany}: its version once durable, or
+ * the refusal (`WriteBehindBacklogError`) when `maxPending` entries were pending at its turn.
+ */
+export type AppendOutcome = number | WriteBehindBacklogError;
+
 /** What {@link WriteQueueNamespace.backlog} reports. */
 export interface Backlog {
   /** Entries appended and neither completed nor dead-lettered. */
@@ -85,6 +102,18 @@ export interface WriteQueueNamespace {
    * @throws `WriteBehindBacklogError` when `maxPending` entries are pending.
    */
   append(key: string, payload: string, options: AppendOptions): Promise<number>;
+  /**
+   * Optional. Appends several writes in one atomic operation (one round trip), in order, and
+   * returns one outcome per item: its version, or a `WriteBehindBacklogError` for an item that
+   * found `maxPending` entries pending at its turn (the items before it count; a refused item
+   * writes nothing and does not stop the items after it). Items of one key get growing versions in
+   * item order. The operation is all or nothing: it never fails halfway with some items
+   * appended, so when it rejects, every item counts as not appended (as with `append`, a reply
+   * lost after the queue committed can still leave them queued, which at-least-once allows).
+   * The engine batches concurrent `write()`s through it when the queue has it, and calls
+   * {@link append} once per write otherwise.
+   */
+  appendMany?(items: readonly AppendItem[], maxPending: number): Promise<AppendOutcome[]>;
   /**
    * Delivers up to `max` entries to `consumer`, oldest first: entries another consumer was given
    * but left idle for at least `claimIdleMs` (it died, or stalled), then entries never delivered.

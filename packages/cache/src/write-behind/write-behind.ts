@@ -7,6 +7,10 @@
  * for it or for a newer version of its key, or when it moved to the dead letters. Versions grow
  * per key, so a `persist` that writes conditionally (only over a lower version) leaves the database
  * at the latest written version even when batches are retried, duplicated or reordered.
+ *
+ * Writing costs one queue call per batch of concurrent writes, not per write: with a queue that
+ * has `appendMany` (memory, Redis), writes made while an append is on its way are sent together
+ * next (see `AppendBatcher`); each still resolves only once its own entry is durable.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -21,6 +25,7 @@ import {
 } from '@breakwater/core';
 import { expectKey } from '../arguments.js';
 import { isCacheCodecError } from '../errors.js';
+import { AppendBatcher } from './append-batcher.js';
 import { isWriteBehindBacklogError } from './errors.js';
 import {
   type CacheHooks,
@@ -166,6 +171,8 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   readonly name: string;
   readonly deadLetters: DeadLetterOperations<T>;
   private readonly ns: WriteQueueNamespace;
+  /** Batches concurrent appends into one call, when the queue has `appendMany`. */
+  private readonly batcher: AppendBatcher | undefined;
   private readonly hooks: CacheHooks | undefined;
   private readonly telemetry: WriteBehindTelemetry;
   private readonly consumer: string;
@@ -191,6 +198,17 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   constructor(private readonly o: ResolvedWriteBehindOptions<T>) {
     this.name = o.name;
     this.ns = o.queue.namespace(o.name);
+    const ns = this.ns;
+    this.batcher =
+      typeof ns.appendMany === 'function'
+        ? new AppendBatcher({
+            appendMany: (items, maxPending) => ns.appendMany!(items, maxPending),
+            maxPending: o.maxPending,
+            deadlineMs: o.queueDeadlineMs,
+            store: o.queue.kind,
+            onError: () => this.telemetry.queueError('append'),
+          })
+        : undefined;
     this.hooks = o.cache === undefined ? undefined : cacheHooks(o.cache);
     this.consumer = o.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.telemetry = new WriteBehindTelemetry(o.name, o.queue.kind, () => this.lastBacklog);
@@ -248,6 +266,8 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     const giveUpAt = clock.now() + maxWaitMs;
     for (;;) {
       try {
+        if (this.batcher !== undefined)
+          return await this.batcher.append(key, payload, version, signal);
         return await this.queueCall(
           'append',
           () => this.ns.append(key, payload, { version, maxPending: this.o.maxPending }),
