@@ -9,6 +9,7 @@ import { circuitBreakerSuites } from './circuit-breaker.js';
 import { coreSuites } from './core.js';
 import { rateLimitSuites } from './rate-limit.js';
 import { retrySuites } from './retry.js';
+import { writeBehindSuites } from './write-behind.js';
 
 /** Every registered suite, in the order `pnpm bench` runs them. */
 export const suites: readonly Suite[] = [
@@ -18,4 +19,5 @@ export const suites: readonly Suite[] = [
   ...rateLimitSuites,
   ...circuitBreakerSuites,
   ...bulkheadSuites,
+  ...writeBehindSuites,
 ];
