@@ -10,10 +10,12 @@
  * - an {@link OrderStore} is what the service uses: `save`, `get`, and `backlog()` (writes accepted
  *   but not yet in the database, and the age of the oldest).
  *
- * Today the store writes straight through ({@link directOrderStore}): `save` resolves once the row
- * is in the database and the backlog is always empty. {@link createOrderStore} is the one place
- * to switch to write-behind.
+ * The service uses write-behind ({@link writeBehindOrderStore}): `save` resolves once the order is
+ * durable in a queue, and flushers persist it in batches. {@link directOrderStore} writes straight
+ * through instead (the backlog is then always empty).
  */
+import { cache, memoryWriteBehindQueue, writeBehind } from '@breakwater/cache';
+import { redisStore, redisWriteBehindQueue } from '@breakwater/cache/redis';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -178,6 +180,54 @@ export function directOrderStore(database: OrderDatabase): OrderStore {
   };
 }
 
+/**
+ * Write-behind: `save` resolves once the order is durable in the queue and cached (pinned until
+ * persisted, so `get` sees it at once); a flusher in every replica upserts batches into the
+ * database. The queue is a Redis stream when the replicas share Redis and a database, so any
+ * replica can persist any replica's writes; otherwise an in-process queue (lost on a crash).
+ */
+export function writeBehindOrderStore(
+  database: OrderDatabase,
+  options: { redis?: Redis | undefined; prefix?: string | undefined } = {},
+): OrderStore {
+  const shared =
+    options.redis !== undefined && database.kind === 'postgres' ? options.redis : undefined;
+  const records = cache({
+    name: 'orders',
+    l1: { maxEntries: 10_000 },
+    ...(shared && { store: redisStore({ client: shared, prefix: options.prefix }) }),
+    ttlMs: 60_000,
+  });
+  const wb = writeBehind<Order>({
+    name: 'orders',
+    cache: records,
+    queue:
+      shared === undefined
+        ? memoryWriteBehindQueue()
+        : redisWriteBehindQueue({ client: shared, prefix: options.prefix }),
+    persist: (batch) => database.persist(batch),
+    batchSize: 200,
+    flushIntervalMs: 100,
+  });
+  return {
+    description: `${database.kind} (write-behind, ${shared === undefined ? 'in-process' : 'Redis'} queue)`,
+    async save(order) {
+      await wb.write(order.id, order);
+    },
+    get: (id) => records.getOrLoad(id, () => database.get(id)),
+    async backlog() {
+      const stats = wb.stats();
+      return { pending: stats.pending ?? 0, lagMs: stats.oldestPendingAgeMs ?? 0 };
+    },
+    async close() {
+      // Drain first: everything accepted reaches the database before it closes.
+      await wb.close();
+      await records.close();
+      await database.close();
+    },
+  };
+}
+
 export interface OrderStoreOptions {
   /** PostgreSQL connection string; an in-memory table when absent. */
   databaseUrl?: string | undefined;
@@ -185,6 +235,10 @@ export interface OrderStoreOptions {
   table: string;
   /** The service's Redis client when `REDIS_URL` is set (for a Redis write-behind queue). */
   redis?: Redis | undefined;
+  /** Key prefix in Redis. */
+  redisPrefix?: string | undefined;
+  /** `direct`: write each order before answering; `write-behind` (default): queue it. */
+  mode?: 'direct' | 'write-behind' | undefined;
 }
 
 /** The order store the service uses. */
@@ -196,12 +250,6 @@ export async function createOrderStore(options: OrderStoreOptions): Promise<Orde
           connectionString: options.databaseUrl,
           table: options.table,
         });
-
-  // Write-behind (issue 8) plugs in here: build `writeBehind({ name: 'orders', queue, persist:
-  // (batch) => database.persist(batch) })` with `memoryWriteBehindQueue()` or, given the service's
-  // Redis client, `redisWriteBehindQueue({ client })`; then return a store whose `save` is
-  // `wb.write(order.id, order)`, whose `backlog()` reads the queue's pending count and oldest age
-  // (the `breakwater.write_behind.pending` / `.lag` gauges), and whose `close()` awaits
-  // `wb.close()` (drain) before `database.close()`.
-  return directOrderStore(database);
+  if (options.mode === 'direct') return directOrderStore(database);
+  return writeBehindOrderStore(database, { redis: options.redis, prefix: options.redisPrefix });
 }

@@ -87,6 +87,7 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
     databaseUrl: config.databaseUrl,
     table: config.ordersTable,
     redis,
+    redisPrefix: config.redisPrefix,
   });
   const catalog: Catalog = slowCatalog(config.catalogLatencyMs);
 
@@ -252,10 +253,12 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
   async function stats(): Promise<ReplicaStats> {
     const cacheRequests = 'breakwater.cache.requests';
     const result = 'breakwater.cache.result';
+    // The product catalog's cache (the order records have a cache of their own).
+    const products = { 'breakwater.policy.name': 'products' };
     const [hit, stale, all, backlog] = await Promise.all([
-      metrics.sum(cacheRequests, { [result]: 'hit' }),
-      metrics.sum(cacheRequests, { [result]: 'stale' }),
-      metrics.sum(cacheRequests),
+      metrics.sum(cacheRequests, { ...products, [result]: 'hit' }),
+      metrics.sum(cacheRequests, { ...products, [result]: 'stale' }),
+      metrics.sum(cacheRequests, products),
       orders.backlog(),
     ]);
     return {

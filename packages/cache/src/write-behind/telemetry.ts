@@ -88,6 +88,11 @@ export class WriteBehindTelemetry {
     this.persistDuration = meter.createHistogram(METRIC_WB_PERSIST_DURATION, {
       description: 'Duration of persist calls.',
       unit: 's',
+      advice: {
+        explicitBucketBoundaries: [
+          0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+        ],
+      },
     });
     this.queueErrors = meter.createCounter(METRIC_WB_QUEUE_ERRORS, {
       description: 'Queue operations that failed or missed their deadline.',
