@@ -13,7 +13,6 @@
  *   one entry per flush cycle (`batchSize: 1`, the baseline). The memory queue keeps queue round
  *   trips out of it: the table shows what batching saves on the database side.
  */
-import { createRequire } from 'node:module';
 import {
   defaultCodec,
   memoryWriteBehindQueue,
@@ -22,6 +21,7 @@ import {
 } from '@breakwater/cache';
 import { redisWriteBehindQueue } from '@breakwater/cache/redis';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { Suite } from '../harness.js';
 
 const BREAKWATER = '@breakwater/cache';
@@ -147,27 +147,9 @@ export const writeBehindRedisWrites: Suite = {
 
 // ------------------------------------------------------------------ end to end into PostgreSQL
 
-/** The part of `pg`'s Pool this suite uses. */
-interface PgPool {
-  query(text: string, params?: readonly unknown[]): Promise<unknown>;
-  end(): Promise<void>;
-}
+type PgPool = pg.Pool;
 
-/**
- * `pg` is a dev dependency of `@breakwater/cache`, not (yet) of the bench: resolve it from the
- * bench if it is there, else through the cache package, which the bench depends on.
- */
 async function openPool(): Promise<PgPool> {
-  const specifier = 'pg';
-  let pg: { Pool: new (options: object) => PgPool };
-  try {
-    const loaded = (await import(specifier)) as { default?: typeof pg } & typeof pg;
-    pg = loaded.default ?? loaded;
-  } catch {
-    const fromBench = createRequire(import.meta.url);
-    const fromCache = createRequire(fromBench.resolve('@breakwater/cache/package.json'));
-    pg = fromCache(specifier) as typeof pg;
-  }
   return new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
 }
 
