@@ -321,10 +321,9 @@ runContractSuite<StoreUnderTest>(
         });
         for (let i = 0; i < 5; i++) expect((await limiter.limit('k')).allowed).toBe(true);
         expect((await limiter.limit('k')).allowed).toBe(false);
-        const key = keyBuilder({ prefix, pattern: 'rate-limit', name: 'ttl' }).redisKey(
-          'k',
-          'gcra',
-        );
+        // One GCRA limit: the TAT in a plain string key (see `redis-gcra-script.ts`).
+        const key = keyBuilder({ prefix, pattern: 'rate-limit', name: 'ttl' }).redisKey('k', 'tat');
+        expect(await redis!.type(key)).toBe('string');
         const ttl = await redis!.pttl(key);
         expect(ttl).toBeGreaterThan(400);
         expect(ttl).toBeLessThanOrEqual(500);

@@ -13,8 +13,10 @@
  *   decides them in order at one server time, exactly as if they had run one after another. A hot
  *   key costs one round trip per round trip's worth of decisions, not one per decision.
  * - Keys: `<prefix>:rate-limit:{<name>:<key>}:<layout>` (layout = the algorithm, or the algorithms
- *   joined by `+`), a hash holding every limit of the key;
- *   the braces keep it in one Cluster slot. User keys over 256 bytes are hashed.
+ *   joined by `+`), a hash holding every limit of the key; for the common case, one GCRA limit,
+ *   `…:{<name>:<key>}:tat`, a string holding the TAT (`redis-gcra-script.ts`, which also reads keys
+ *   written in the hash layout by earlier versions). The braces keep a key in one Cluster slot.
+ *   User keys over 256 bytes are hashed.
  * - Clock: the script reads `TIME`, so replicas with skewed clocks still agree.
  * - Expiry: every write sets the key's TTL to the time after which its state is as good as fresh,
  *   so idle keys vanish on their own.
@@ -34,6 +36,7 @@ import {
   type ScriptClient,
 } from '@breakwater/core/redis';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
+import { GCRA_KEY_PART, GCRA_LUA, LEGACY_GCRA_KEY_PART } from './redis-gcra-script.js';
 import { rateLimitLua } from './redis-script.js';
 
 /** Options of {@link redisStore}. */
@@ -97,7 +100,23 @@ interface Batch {
 /** One script per combination of algorithms, defined (and hashed) once, on first use. */
 const scripts = new Map<string, RedisScript<Reply>>();
 
+/** Whether the limiter is the common case with a script of its own: one limit, GCRA. */
+function isSingleGcra(shape: LimiterShape): boolean {
+  return shape.limits.length === 1 && shape.limits[0]!.algorithm === 'gcra';
+}
+
+let gcraScript: RedisScript<Reply> | undefined;
+
 function scriptFor(shape: LimiterShape): RedisScript<Reply> {
+  if (isSingleGcra(shape)) {
+    gcraScript ??= defineScript<Reply>({
+      name: 'rate-limit.gcra1',
+      lua: GCRA_LUA,
+      keys: 1,
+      checkSlots: false,
+    });
+    return gcraScript;
+  }
   const algorithms = shape.limits.map((limit) => limit.algorithm);
   const id = algorithms.join(',');
   let script = scripts.get(id);
@@ -145,6 +164,10 @@ class RedisHandle implements StoreHandle {
   readonly remote = true;
   /** The arguments before the operations: the same for every call. */
   private readonly shapeArgs: RedisArgument[];
+  /** The last part of the keys: the layout, or {@link GCRA_KEY_PART} for a single GCRA limit. */
+  private readonly keyPart: string;
+  /** Keys written in an older layout that the script still reads (and `reset` must delete). */
+  private readonly legacyKeyPart: string | undefined;
   private readonly script: RedisScript<Reply>;
   private readonly scriptClient: ScriptClient;
   /** State numbers per key. */
@@ -165,18 +188,28 @@ class RedisHandle implements StoreHandle {
   constructor(
     private readonly client: RedisClient,
     private readonly keys: KeyBuilder,
-    private readonly shape: LimiterShape,
+    shape: LimiterShape,
   ) {
     this.script = scriptFor(shape);
     this.scriptClient = client as unknown as ScriptClient;
     this.shapeArgs = [];
-    for (const limit of shape.limits) {
-      for (let i = 0; i < limit.impl.stateSize; i++)
-        this.shapeArgs.push(`${limit.intervalMs}.${i}`);
+    if (isSingleGcra(shape)) {
+      const limit = shape.limits[0]!;
+      this.keyPart = GCRA_KEY_PART;
+      this.legacyKeyPart = LEGACY_GCRA_KEY_PART;
+      this.stateSize = 1;
+      this.shapeArgs.push(limit.intervalMs, limit.limit, limit.capacity);
+    } else {
+      this.keyPart = shape.layout;
+      this.legacyKeyPart = undefined;
+      for (const limit of shape.limits) {
+        for (let i = 0; i < limit.impl.stateSize; i++)
+          this.shapeArgs.push(`${limit.intervalMs}.${i}`);
+      }
+      this.stateSize = this.shapeArgs.length;
+      for (const limit of shape.limits)
+        this.shapeArgs.push(limit.limit, limit.intervalMs, limit.capacity);
     }
-    this.stateSize = this.shapeArgs.length;
-    for (const limit of shape.limits)
-      this.shapeArgs.push(limit.limit, limit.intervalMs, limit.capacity);
     this.pendingBySlot = isRedisCluster(client) ? new Map() : undefined;
     this.clientKeyPrefix = this.scriptClient.options?.keyPrefix ?? '';
   }
@@ -211,7 +244,15 @@ class RedisHandle implements StoreHandle {
   }
 
   async reset(key: string): Promise<void> {
-    await this.client.del(this.keys.redisKey(key, this.shape.layout));
+    if (this.legacyKeyPart === undefined) {
+      await this.client.del(this.keys.redisKey(key, this.keyPart));
+    } else {
+      // Both layouts: the script falls back on the old one when the new key is missing.
+      await this.client.del(
+        this.keys.redisKey(key, this.keyPart),
+        this.keys.redisKey(key, this.legacyKeyPart),
+      );
+    }
   }
 
   /**
@@ -226,7 +267,7 @@ class RedisHandle implements StoreHandle {
     takenAt: number,
     signal: AbortSignal | undefined,
   ): Promise<StoreResult> {
-    const redisKey = this.keys.redisKey(key, this.shape.layout);
+    const redisKey = this.keys.redisKey(key, this.keyPart);
     const queue = this.queues.get(redisKey);
     return new Promise<StoreResult>((resolve, reject) => {
       const op: Op = { mode, cost, minCost, takenAt, signal, resolve, reject };
