@@ -142,9 +142,11 @@ const UNTIMED = Number.NaN;
 
 let sharedContext: ExecutionContext | undefined;
 
-// A shared promise executor hands out the settling functions without a closure per call.
-let capturedResolve: (value: unknown) => void = () => {};
-let capturedReject: (reason: unknown) => void = () => {};
+// A shared promise executor hands out the settling functions without a closure per call. They are
+// dropped once taken, so the last call's result is not kept alive.
+const notCaptured = (): void => {};
+let capturedResolve: (value: unknown) => void = notCaptured;
+let capturedReject: (reason: unknown) => void = notCaptured;
 function captureSettlers(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
   capturedResolve = resolve as (value: unknown) => void;
   capturedReject = reject;
@@ -561,6 +563,8 @@ class Breaker<R> implements CircuitBreaker<R> {
     const result = new Promise<T | R>(captureSettlers);
     call.resolve = capturedResolve;
     call.reject = capturedReject;
+    capturedResolve = notCaptured;
+    capturedReject = notCaptured;
     call.probeToken = probeToken;
     call.started = started;
     this.deadlines!.add(call);
