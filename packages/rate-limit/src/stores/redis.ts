@@ -87,8 +87,6 @@ interface Op {
 /** The operations of one script call: keys in order, each with its run of operations. */
 interface Batch {
   readonly keys: string[];
-  /** Operations per key, parallel to `keys`. */
-  readonly counts: number[];
   /** Every key's operations, key after key. */
   readonly ops: Op[];
   /** The script's arguments, starting with the limiter's constant ones. */
@@ -303,7 +301,6 @@ class RedisHandle implements StoreHandle {
       batch = found;
     }
     batch.keys.push(redisKey);
-    batch.counts.push(to - from);
     const args = batch.args;
     args.push(to - from);
     for (let i = from; i < to; i++) {
@@ -327,7 +324,7 @@ class RedisHandle implements StoreHandle {
   }
 
   private newBatch(slot: number): Batch {
-    return { keys: [], counts: [], ops: [], args: this.shapeArgs.slice(), slot };
+    return { keys: [], ops: [], args: this.shapeArgs.slice(), slot };
   }
 
   /** Sends every batch filled in this tick. */
