@@ -167,8 +167,27 @@ class BulkheadPolicy implements Bulkhead {
     ) {
       simple.active++;
       this.sharedInUse++;
-      return this.runSimple(fn, simple);
+      this.running++;
+      // No `async` wrapper and no `try/finally` around an `await`: one `then` on `fn`'s promise,
+      // with handlers made once per bulkhead, frees the slot when `fn` settles and passes its
+      // outcome on — one promise per call, the one `execute` returns.
+      let result: T | PromiseLike<T>;
+      try {
+        result = fn(idleContext);
+      } catch (error) {
+        this.releaseSimple();
+        return Promise.reject(error);
+      }
+      return Promise.resolve(result).then(this.settledSimple as (value: T) => T, this.failedSimple);
     }
+    return this.executeGeneral(fn, options);
+  }
+
+  /**
+   * `execute` for every call the simple fast path does not take. Kept out of `execute` so that
+   * stays small enough for V8 to inline into callers.
+   */
+  private executeGeneral<T>(fn: Fn<T>, options: BulkheadExecuteOptions | undefined): Promise<T> {
     let cls = this.defaultClass;
     let signal: AbortSignal | undefined;
     let key: string | undefined;
@@ -277,18 +296,25 @@ class BulkheadPolicy implements Bulkhead {
     return this.runMeasured(fn, cls, keySlots, ctx);
   }
 
-  /** {@link runPlain} for the simple configuration (see `execute`). */
-  private async runSimple<T>(fn: Fn<T>, cls: ClassSlots): Promise<T> {
-    this.running++;
-    try {
-      return await fn(idleContext);
-    } finally {
-      this.running--;
-      cls.active--;
-      this.sharedInUse--;
-      if (this.totalReady > 0) this.drain();
-    }
+  /** Frees the slot of a call of the simple fast path (see `execute`). */
+  private releaseSimple(): void {
+    this.running--;
+    this.simple!.active--;
+    this.sharedInUse--;
+    if (this.totalReady > 0) this.drain();
   }
+
+  /** Fulfilment handler of the simple fast path: frees the slot, passes the value on. */
+  private readonly settledSimple = (value: unknown): unknown => {
+    this.releaseSimple();
+    return value;
+  };
+
+  /** Rejection handler of the simple fast path: frees the slot, passes the error on. */
+  private readonly failedSimple = (error: unknown): never => {
+    this.releaseSimple();
+    throw error;
+  };
 
   private async runPlain<T>(
     fn: Fn<T>,
