@@ -843,6 +843,7 @@ export class CacheEngine implements Cache {
   get [CACHE_HOOKS](): CacheHooks {
     this.writeBehindHooks ??= {
       codec: this.o.codec,
+      storeKind: this.o.store?.kind,
       pin: (key, value, pinTtlMs) => this.pin(key, value, pinTtlMs),
       settle: (key, value, version) => this.settle(key, value, version),
       unpin: (key, version) => this.unpin(key, version),
@@ -876,12 +877,16 @@ export class CacheEngine implements Cache {
       size = record.length;
       this.noteVersion(key, version);
     }
-    this.l1?.set(
-      key,
-      { entry: { ...meta, value, version, size }, checkUntil: now + this.l1TrustMs },
-      size,
-      true,
-    );
+    // Answers of concurrent writes can arrive out of order: never replace a newer version.
+    const held = this.l1?.peek(key)?.entry.version ?? 0;
+    if (version > held) {
+      this.l1?.set(
+        key,
+        { entry: { ...meta, value, version, size }, checkUntil: now + this.l1TrustMs },
+        size,
+        true,
+      );
+    }
     return version;
   }
 

@@ -95,6 +95,7 @@ export {
   type DeadLetterRecord,
   type ReplayResult,
   type WriteBehind,
+  type WriteBehindCloseOptions,
   type WriteBehindStats,
   type WriteBehindWriteOptions,
   writeBehind,

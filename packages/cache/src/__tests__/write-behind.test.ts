@@ -265,6 +265,96 @@ describe('writeBehind on the memory queue', () => {
     expect((aborted as Error).name).toBe('TimeoutError');
   });
 
+  it('waits on close for writes under way, and drains what they queued', async () => {
+    const table = new FakeTable<number>();
+    const c = cache({ name: 'closing', store: memoryStore(), l1: { maxEntries: 10 } });
+    const wb = make(table, { cache: c, flushIntervalMs: 60_000 });
+    const writes = Array.from({ length: 5 }, (_, i) => wb.write(`k${i}`, i));
+    await wb.close();
+    await Promise.all(writes);
+    expect(table.rows.size).toBe(5);
+    expect(await wb.pending()).toBe(0);
+    await c.close();
+  });
+
+  it('ends a flush (and close) although other replicas keep writing', async () => {
+    const table = new FakeTable<number>();
+    const queue = memoryWriteBehindQueue();
+    const busy = make(table, { queue, flusher: false });
+    const closing = make(table, { queue, flusher: false, batchSize: 10 });
+    for (let i = 0; i < 30; i++) await busy.write(`k${i}`, i);
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 30; writing; i++) await busy.write(`k${i}`, i);
+    })();
+    await closing.close();
+    writing = false;
+    await writer;
+    for (let i = 0; i < 30; i++) expect(table.value(`k${i}`)).toBe(i);
+  });
+
+  it('spends a bounded number of persist calls per cycle when the database is down', async () => {
+    const queue = memoryWriteBehindQueue();
+    const fails: string[] = [];
+    const counting = {
+      kind: 'memory',
+      namespace(name: string) {
+        const ns = queue.namespace(name);
+        return Object.assign(Object.create(ns), {
+          fail: (entry: { key: string }, error: string, max: number) => {
+            fails.push(entry.key);
+            return ns.fail(entry as never, error, max);
+          },
+        });
+      },
+    };
+    let calls = 0;
+    let down = true;
+    const writer = make(new FakeTable<number>(), { queue, flusher: false });
+    for (let i = 0; i < 64; i++) await writer.write(`k${i}`, i);
+    make(new FakeTable<number>(), {
+      queue: counting as never,
+      flushIntervalMs: 5,
+      retryDelayMs: 5_000,
+      maxRetryDelayMs: 5_000,
+      maxAttempts: 100,
+      persist: () => {
+        calls++;
+        if (down) throw new Error('connection refused');
+      },
+    });
+    await sleep(300);
+    // One cycle: 2·⌈log2(65)⌉ + 4 = 18 calls at most (bisection would need 127), and only the
+    // entries it reached alone had an attempt counted; the others wait, uncounted.
+    expect(calls).toBeGreaterThanOrEqual(7);
+    expect(calls).toBeLessThanOrEqual(18);
+    expect(fails.length).toBeGreaterThan(0);
+    expect(fails.length).toBeLessThan(64);
+    expect(await writer.pending()).toBe(64);
+    down = false; // so that closing it drains at once
+  });
+
+  it('stops draining on close after timeoutMs, leaving the rest queued', async () => {
+    const queue = memoryWriteBehindQueue();
+    const table = new FakeTable<number>();
+    const wb = make(table, {
+      queue,
+      flusher: false,
+      retryDelayMs: 50,
+      maxRetryDelayMs: 50,
+      maxAttempts: 1_000,
+    });
+    await wb.write('k', 1);
+    table.failNext = Number.POSITIVE_INFINITY;
+    const started = Date.now();
+    await wb.close({ timeoutMs: 150 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await queue.namespace('orders').pending()).toBe(1);
+    await expect(wb.close({ timeoutMs: -1 })).resolves.toBeUndefined(); // already closed
+    const other = make(table, { flusher: false });
+    await expect(other.close({ timeoutMs: 0 })).rejects.toThrow(/timeoutMs.*0/);
+  });
+
   it('drains on close and refuses writes afterwards', async () => {
     const table = new FakeTable<number>();
     const wb = make(table, { flushIntervalMs: 60_000 });
@@ -308,6 +398,17 @@ describe('writeBehind on the memory queue', () => {
     expect(() =>
       writeBehind({ name: 'x', persist, retryDelayMs: 100, maxRetryDelayMs: 10 }),
     ).toThrow(/maxRetryDelayMs/);
+    expect(() => writeBehind({ name: 'x', persist, persistTimeoutMs: 3e9 })).toThrow(
+      /persistTimeoutMs.*2147483647.*3000000000/,
+    );
+    expect(() => writeBehind({ name: 'x', persist, batchSize: 50_000 })).toThrow(
+      /batchSize.*50000/,
+    );
+    const l1Only = cache({ name: 'l1', l1: { maxEntries: 10 } });
+    const sharedQueue = { kind: 'redis', namespace: () => ({}) } as never;
+    expect(() => writeBehind({ name: 'x', persist, queue: sharedQueue, cache: l1Only })).toThrow(
+      /redis queue needs a cache whose store replicas share.*no store/,
+    );
   });
 
   it('reports through OpenTelemetry: flushed, retries, dead letters, batch size, pending, lag', async () => {

@@ -401,7 +401,11 @@ class DynamoWriteQueue implements WriteQueueNamespace {
             Delete: {
               TableName: this.config.tableName,
               Key: key,
-              ConditionExpression: seenAttempts === 0 ? 'attribute_not_exists(a)' : 'a = :seen',
+              // The entry must still be there: a consumer that completed it meanwhile wins.
+              ConditionExpression:
+                seenAttempts === 0
+                  ? 'attribute_exists(sk) AND attribute_not_exists(a)'
+                  : 'attribute_exists(sk) AND a = :seen',
               ...(seenAttempts === 0
                 ? {}
                 : { ExpressionAttributeValues: { ':seen': n(seenAttempts) } }),

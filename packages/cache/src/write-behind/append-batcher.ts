@@ -143,7 +143,10 @@ export class AppendBatcher {
         call = Promise.reject(error);
       }
       call.then(
-        (outcomes) => this.answered(batch, items, outcomes),
+        (outcomes) =>
+          Array.isArray(outcomes)
+            ? this.answered(batch, items, outcomes)
+            : this.failed(batch, items, new TypeError('appendMany did not answer with an array')),
         (error: unknown) => this.failed(batch, items, error),
       );
       return;

@@ -6,6 +6,7 @@ import {
   expectFunction,
   expectInteger,
   expectNonEmptyString,
+  expectNonNegative,
   expectObject,
   expectOneOf,
   expectPositive,
@@ -166,6 +167,29 @@ export interface ResolvedWriteBehindOptions<T> {
 const orDefault = <V>(value: V | undefined, fallback: V): V =>
   value === undefined ? fallback : value;
 
+/** Longest delay a Node.js timer honours (longer ones fire after 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+/** Most entries per claim: what a claim costs the queue grows with it. */
+const MAX_BATCH_SIZE = 10_000;
+
+/** An integer in [1, MAX_BATCH_SIZE]. */
+function expectBatchSize(value: unknown): number {
+  const size = expectInteger('batchSize', value);
+  if (size > MAX_BATCH_SIZE) {
+    throw new RangeError(`Expected \`batchSize\` to be at most ${MAX_BATCH_SIZE}, got ${size}`);
+  }
+  return size;
+}
+
+/** A positive number of milliseconds that a timer can wait. */
+function expectTimerMs(name: string, value: unknown): number {
+  const ms = expectPositive(name, value);
+  if (ms > MAX_TIMER_MS) {
+    throw new RangeError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms, got ${ms}`);
+  }
+  return ms;
+}
+
 /** Validates options, naming the option and the value received. */
 export function resolveWriteBehindOptions<T>(
   options: WriteBehindOptions<T>,
@@ -179,18 +203,28 @@ export function resolveWriteBehindOptions<T>(
       'Expected `queue` to be a write-behind queue (memoryWriteBehindQueue(), redisWriteBehindQueue() or dynamoWriteBehindQueue())',
     );
   }
-  if (options.cache !== undefined) expectObject('cache', options.cache);
+  if (options.cache !== undefined) {
+    expectObject('cache', options.cache);
+    const storeKind = cacheHooks(options.cache).storeKind;
+    // Write versions come from the cache's store. A queue shared by replicas needs them to grow
+    // per key across the fleet, which only a shared store (Redis, DynamoDB) can promise.
+    if (queue.kind !== 'memory' && (storeKind === undefined || storeKind === 'memory')) {
+      throw new TypeError(
+        `A write-behind with a ${queue.kind} queue needs a cache whose store replicas share (redisStore() or dynamoStore()), got a cache with ${storeKind === undefined ? 'no store' : 'a memory store'}`,
+      );
+    }
+  }
   const codec = options.codec ?? cacheCodecOf(options.cache) ?? defaultCodec;
   expectObject('codec', codec);
   if (options.deadLetter !== undefined) expectOneOf('deadLetter', options.deadLetter, ['stream']);
   if (options.flusher !== undefined && typeof options.flusher !== 'boolean') {
     throw new TypeError(`Expected \`flusher\` to be a boolean, got ${String(options.flusher)}`);
   }
-  const retryDelayMs = expectPositive(
+  const retryDelayMs = expectTimerMs(
     'retryDelayMs',
     orDefault(options.retryDelayMs, d.retryDelayMs),
   );
-  const maxRetryDelayMs = expectPositive(
+  const maxRetryDelayMs = expectTimerMs(
     'maxRetryDelayMs',
     orDefault(options.maxRetryDelayMs, d.maxRetryDelayMs),
   );
@@ -205,8 +239,8 @@ export function resolveWriteBehindOptions<T>(
     queue,
     cache: options.cache,
     codec,
-    batchSize: expectInteger('batchSize', orDefault(options.batchSize, d.batchSize)),
-    flushIntervalMs: expectPositive(
+    batchSize: expectBatchSize(orDefault(options.batchSize, d.batchSize)),
+    flushIntervalMs: expectTimerMs(
       'flushIntervalMs',
       orDefault(options.flushIntervalMs, d.flushIntervalMs),
     ),
@@ -218,17 +252,17 @@ export function resolveWriteBehindOptions<T>(
       'reject',
       'wait',
     ]),
-    maxWaitMs: expectPositive('maxWaitMs', orDefault(options.maxWaitMs, d.maxWaitMs)),
-    claimIdleMs: expectPositive('claimIdleMs', orDefault(options.claimIdleMs, d.claimIdleMs)),
-    persistTimeoutMs: expectPositive(
+    maxWaitMs: expectNonNegative('maxWaitMs', orDefault(options.maxWaitMs, d.maxWaitMs)),
+    claimIdleMs: expectTimerMs('claimIdleMs', orDefault(options.claimIdleMs, d.claimIdleMs)),
+    persistTimeoutMs: expectTimerMs(
       'persistTimeoutMs',
       orDefault(options.persistTimeoutMs, d.persistTimeoutMs),
     ),
-    queueDeadlineMs: expectPositive(
+    queueDeadlineMs: expectTimerMs(
       'queueDeadlineMs',
       orDefault(options.queueDeadlineMs, d.queueDeadlineMs),
     ),
-    pinTtlMs: expectPositive('pinTtlMs', orDefault(options.pinTtlMs, d.pinTtlMs)),
+    pinTtlMs: expectTimerMs('pinTtlMs', orDefault(options.pinTtlMs, d.pinTtlMs)),
     flusher: options.flusher ?? true,
     consumer:
       options.consumer === undefined
@@ -254,11 +288,14 @@ export const CACHE_HOOKS: unique symbol = Symbol.for('breakwater.cache.writeBehi
 export interface CacheHooks {
   /** The cache's codec. */
   readonly codec: CacheCodec;
+  /** The kind of the cache's L2 store (`memory`, `redis`, `dynamodb`), `undefined` without one. */
+  readonly storeKind: string | undefined;
   /**
    * Caches a pending value in every tier, pinned: fresh, not evicted and not expired (physically
-   * it lives `pinTtlMs`) until {@link settle}. Returns the store's version of the record (0 when
-   * the cache has no L2). Throws store errors whatever `onStoreError` says: a write must not be
-   * queued with a cache that would serve an older value.
+   * it lives `pinTtlMs`) until {@link settle}. Returns the record's version: the L2 store's, which
+   * grows per key across the fleet, or without an L2 one numbered in this process. Throws store
+   * errors whatever `onStoreError` says: a write must not be queued with a cache that would serve
+   * an older value.
    */
   pin(key: string, value: unknown, pinTtlMs: number): Promise<number>;
   /**

@@ -19,6 +19,7 @@ import {
   expectInteger,
   expectNonNegative,
   expectObject,
+  expectPositive,
   raceAbort,
   TimeoutError,
   withDeadline,
@@ -44,6 +45,12 @@ export interface WriteBehindWriteOptions {
   signal?: AbortSignal | undefined;
   /** Overrides the `maxWaitMs` option for this write. */
   maxWaitMs?: number | undefined;
+}
+
+/** Options of {@link WriteBehind.close}. */
+export interface WriteBehindCloseOptions {
+  /** Stop draining after this many milliseconds (default: drain until done). */
+  timeoutMs?: number | undefined;
 }
 
 /** A dead letter with its value decoded. */
@@ -124,10 +131,13 @@ export interface WriteBehind<T> {
   /** The dead letters. */
   readonly deadLetters: DeadLetterOperations<T>;
   /**
-   * Refuses new writes, drains (like {@link flush}: everything this replica can claim is persisted
-   * or dead-lettered) and stops the flusher. The queue and the cache stay open.
+   * Refuses new writes, waits for writes under way, drains (like {@link flush}: what was queued
+   * is persisted or dead-lettered, retries included) and stops the flusher. The queue and the
+   * cache stay open. With `timeoutMs`, it stops draining between cycles once that much time
+   * passed: what is left stays in the queue (a durable queue hands it to another replica after
+   * `claimIdleMs`; the memory queue loses it).
    */
-  close(): Promise<void>;
+  close(options?: WriteBehindCloseOptions): Promise<void>;
   /** Same as {@link close}. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -178,6 +188,8 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   private readonly consumer: string;
   /** Groups that failed and wait for their retry, by winner id. */
   private readonly waiting = new Map<string, Waiting>();
+  /** `write()` calls under way. */
+  private readonly writing = new Set<Promise<number>>();
   /** Ids of the entries of the batch being persisted. */
   private inHand: readonly string[] = [];
   private cycling: Promise<unknown> = Promise.resolve();
@@ -232,6 +244,21 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     expectKey(key);
     if (options !== undefined) expectObject('options', options);
     if (this.closing !== undefined) throw new Error(`Write-behind "${this.name}" is closed`);
+    // close() waits for writes under way, so that what they queue is drained too.
+    const run = this.queueWrite(key, value, options);
+    this.writing.add(run);
+    try {
+      return await run;
+    } finally {
+      this.writing.delete(run);
+    }
+  }
+
+  private async queueWrite(
+    key: string,
+    value: T,
+    options: WriteBehindWriteOptions | undefined,
+  ): Promise<number> {
     const signal = options?.signal;
     signal?.throwIfAborted();
     const maxWaitMs =
@@ -239,8 +266,14 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
         ? this.o.maxWaitMs
         : expectNonNegative('maxWaitMs', options.maxWaitMs);
     const payload = this.encode(key, value);
-    const pinned =
-      this.hooks === undefined ? undefined : await this.hooks.pin(key, value, this.o.pinTtlMs);
+    let pinned: number | undefined;
+    try {
+      pinned =
+        this.hooks === undefined ? undefined : await this.hooks.pin(key, value, this.o.pinTtlMs);
+    } catch (error) {
+      this.telemetry.write('error');
+      throw error;
+    }
     let version: number;
     try {
       version = await this.append(key, payload, pinned, signal, maxWaitMs);
@@ -396,7 +429,11 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     if (batch.length === 0) return 0;
     this.inHand = batch.map((entry) => entry.id);
     try {
-      await this.persistGroups(await this.groupsOf(batch));
+      const groups = await this.groupsOf(batch);
+      // Enough persist calls to isolate a bad entry or two by bisection, not 2n − 1 calls (each
+      // up to persistTimeoutMs) when the database is simply down: the rest waits for a retry.
+      const budget = { calls: 2 * Math.ceil(Math.log2(groups.length + 1)) + 4 };
+      await this.persistGroups(groups, budget);
     } finally {
       this.inHand = [];
     }
@@ -445,9 +482,17 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     return groups;
   }
 
-  /** Persists groups; a failing batch is split in halves until the failing entries are alone. */
-  private async persistGroups(groups: readonly Group[]): Promise<void> {
+  /**
+   * Persists groups; a failing batch is split in halves until the failing entries are alone.
+   * Groups left when `budget` runs out wait for the next cycle, their attempts not counted.
+   */
+  private async persistGroups(groups: readonly Group[], budget: { calls: number }): Promise<void> {
     if (groups.length === 0) return;
+    if (budget.calls <= 0) {
+      this.defer(groups);
+      return;
+    }
+    budget.calls--;
     const error = await this.tryPersist(groups);
     if (error === undefined) {
       await this.completeGroups(groups);
@@ -458,8 +503,26 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       return;
     }
     const middle = groups.length >>> 1;
-    await this.persistGroups(groups.slice(0, middle));
-    await this.persistGroups(groups.slice(middle));
+    await this.persistGroups(groups.slice(0, middle), budget);
+    await this.persistGroups(groups.slice(middle), budget);
+  }
+
+  /** Puts groups back in hand, to be retried after the delay their attempts so far call for. */
+  private defer(groups: readonly Group[]): void {
+    const now = this.o.clock.now();
+    for (const group of groups) {
+      this.waiting.set(group.winner.id, {
+        entries: [group.winner, ...group.older],
+        retryAt: now + this.retryDelay(Math.max(1, group.winner.attempts)),
+      });
+    }
+  }
+
+  /** Exponential backoff with jitter on the upper half, so replicas retrying together spread out. */
+  private retryDelay(attempts: number): number {
+    const exponent = Math.min(attempts - 1, 30);
+    const delay = Math.min(this.o.maxRetryDelayMs, this.o.retryDelayMs * 2 ** exponent);
+    return delay / 2 + (delay / 2) * this.o.random();
   }
 
   /** Runs `persist` once; resolves with its error, if any. */
@@ -552,13 +615,9 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     if (outcome.status === 'retry') {
       this.telemetry.retry();
       const winner = { ...group.winner, attempts: outcome.attempts };
-      const exponent = Math.min(outcome.attempts - 1, 30);
-      const delay = Math.min(this.o.maxRetryDelayMs, this.o.retryDelayMs * 2 ** exponent);
-      // Full jitter on the upper half, so replicas retrying together spread out.
-      const jittered = delay / 2 + (delay / 2) * this.o.random();
       this.waiting.set(winner.id, {
         entries: [winner, ...group.older],
-        retryAt: this.o.clock.now() + jittered,
+        retryAt: this.o.clock.now() + this.retryDelay(outcome.attempts),
       });
       return;
     }
@@ -589,12 +648,25 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     this.queueCall('touch', () => this.ns.touch(this.consumer, ids)).catch(() => {});
   }
 
-  async flush(): Promise<void> {
-    for (;;) {
+  flush(): Promise<void> {
+    return this.drain(undefined);
+  }
+
+  /** {@link flush}, stopping between cycles once `stop` aborts. */
+  private async drain(stop: AbortSignal | undefined): Promise<void> {
+    // What was queued when the flush began bounds it: other replicas may keep writing faster
+    // than this one persists, and a flush (or a close) must still end.
+    let left = await this.pending();
+    while (stop?.aborted !== true) {
       const handled = await this.runCycle();
-      if (handled > 0) continue;
+      left -= handled;
+      if (handled > 0 && left > 0) continue;
       if (this.waiting.size === 0) return;
-      await this.o.clock.sleep(Math.max(1, this.nextDelay()));
+      try {
+        await this.o.clock.sleep(Math.max(1, this.nextDelay()), stop);
+      } catch {
+        return;
+      }
     }
   }
 
@@ -689,12 +761,22 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
 
   // ------------------------------------------------------------------ closing
 
-  close(): Promise<void> {
+  close(options?: WriteBehindCloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    let timeoutMs: number | undefined;
+    try {
+      if (options !== undefined) expectObject('options', options);
+      if (options?.timeoutMs !== undefined)
+        timeoutMs = expectPositive('timeoutMs', options.timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     clearTimeout(this.timer);
     this.closing = (async () => {
+      const stop = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
       try {
-        await this.flush();
+        await Promise.allSettled(this.writing);
+        await this.drain(stop);
       } finally {
         clearTimeout(this.timer);
         if (this.toucher !== undefined) clearInterval(this.toucher);
