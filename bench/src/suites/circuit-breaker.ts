@@ -143,6 +143,8 @@ export const circuitBreakerSuccess: Suite = {
       name: 'breakwater circuitBreaker() timeoutMs',
       library: BREAKWATER,
       fn: () => success.get().memoryTimeout.execute(readValue),
+      role: 'ours',
+      targets: [{ metric: 'overhead', versus: 'opossum (timeout)', atMost: 0.25, issue: 3 }],
     },
     redisCase(success.get, readValue, false),
     {
