@@ -69,7 +69,7 @@ runContractSuite<WriteBehindQueue>(
         const versions = await Promise.all(
           Array.from({ length: together }, (_, j) => wb.write('hot', { n: i + j })),
         );
-        versions.forEach((version, j) => written.set(version, i + j));
+        for (const [j, version] of versions.entries()) written.set(version, i + j);
         last = Math.max(last, ...versions);
       }
       await wb.write('cold', 'c');
