@@ -209,14 +209,18 @@ function comparisonRows(suite: SuiteResult): ComparisonRow[] {
   const ours = suite.cases.filter((result) => result.role === 'ours');
   const competitors = suite.cases.filter((result) => result.role === 'competitor');
   return ours.flatMap((our) =>
-    competitors.map((competitor) => ({
-      suiteId: suite.id,
-      scenario: scenarioOf(suite.id),
-      ours: our,
-      competitor,
-      speedup: speedupOf(our, competitor),
-      overheadRatio: overheadRatioOf(our, competitor),
-    })),
+    competitors
+      .filter(
+        (competitor) => our.pairsWith === undefined || our.pairsWith.includes(competitor.name),
+      )
+      .map((competitor) => ({
+        suiteId: suite.id,
+        scenario: scenarioOf(suite.id),
+        ours: our,
+        competitor,
+        speedup: speedupOf(our, competitor),
+        overheadRatio: overheadRatioOf(our, competitor),
+      })),
   );
 }
 
@@ -261,7 +265,19 @@ export function checkComparisons(suite: Suite): string[] {
   if (suite.baseline.role !== undefined) {
     problems.push(`the baseline "${suite.baseline.name}" cannot have a role`);
   }
+  const competitors = new Set(
+    suite.cases.filter((benchCase) => benchCase.role === 'competitor').map((c) => c.name),
+  );
   for (const benchCase of [suite.baseline, ...suite.cases]) {
+    for (const name of benchCase.pairsWith ?? []) {
+      if (benchCase.role !== 'ours') {
+        problems.push(`"${benchCase.name}" has pairsWith but is not an \`ours\` case`);
+      } else if (!competitors.has(name)) {
+        problems.push(
+          `"${benchCase.name}" pairs with "${name}", which is not a competitor of the suite`,
+        );
+      }
+    }
     for (const target of benchCase.targets ?? []) {
       const where = `target of "${benchCase.name}"`;
       if (target.versus !== undefined && !names.has(target.versus)) {

@@ -33,6 +33,12 @@ export interface BenchCase {
    * without a role (variants, reference points) appear in `results/latest.md` only.
    */
   readonly role?: CaseRole;
+  /**
+   * For an `ours` case: the competitors it is compared with in `bench/RESULTS.md`, by case name,
+   * when not all of them are like for like (a breaker with a timeout against breakers without
+   * one). Default: every competitor of the suite.
+   */
+  readonly pairsWith?: readonly string[];
   /** Performance targets of this case (from the issues), checked in `bench/RESULTS.md`. */
   readonly targets?: readonly Target[];
 }
@@ -96,6 +102,8 @@ export interface CaseMeasurement {
   readonly isBaseline: boolean;
   /** See {@link BenchCase.role}. */
   readonly role: CaseRole | undefined;
+  /** See {@link BenchCase.pairsWith}. */
+  readonly pairsWith?: readonly string[] | undefined;
   /** See {@link BenchCase.targets}. */
   readonly targets: readonly Target[] | undefined;
   /** `async` when `fn` returned a promise (each operation was awaited). */
@@ -136,6 +144,7 @@ export interface CaseFailure {
   readonly library: string | undefined;
   readonly isBaseline: boolean;
   readonly role: CaseRole | undefined;
+  readonly pairsWith?: readonly string[] | undefined;
   readonly targets: readonly Target[] | undefined;
   /** The error, as `name: message`. */
   readonly error: string;
@@ -365,6 +374,7 @@ async function measureCases(
         library: benchCase.library,
         isBaseline,
         role: benchCase.role,
+        pairsWith: benchCase.pairsWith,
         targets: benchCase.targets,
         error: failure ?? 'no samples were taken',
       };
@@ -378,6 +388,7 @@ async function measureCases(
       note: benchCase.note,
       isBaseline,
       role: benchCase.role,
+      pairsWith: benchCase.pairsWith,
       targets: benchCase.targets,
       mode: modes.get(benchCase) ?? 'sync',
       batch,

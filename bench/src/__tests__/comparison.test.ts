@@ -112,6 +112,22 @@ describe('comparePatterns', () => {
     ]);
   });
 
+  it('pairs a case that names its competitors with those only', () => {
+    const [pattern] = comparePatterns([
+      suite('circuit-breaker/success', { name: 'bare', meanNs: 50 }, [
+        { name: 'ours', meanNs: 200, role: 'ours' },
+        { name: 'ours timed', meanNs: 300, role: 'ours', pairsWith: ['opossum (timeout)'] },
+        { name: 'cockatiel', meanNs: 300, role: 'competitor' },
+        { name: 'opossum (timeout)', meanNs: 1_000, role: 'competitor' },
+      ]),
+    ]);
+    expect(pattern?.rows.map((row) => [row.ours.name, row.competitor.name])).toEqual([
+      ['ours', 'cockatiel'],
+      ['ours', 'opossum (timeout)'],
+      ['ours timed', 'opossum (timeout)'],
+    ]);
+  });
+
   it('reports a target of a failed case as not measured', () => {
     const [pattern] = comparePatterns([
       suite('cache/l2-hit', { name: 'GET', meanNs: 90_000 }, [
@@ -160,20 +176,25 @@ describe('checkComparisons', () => {
         {
           name: 'ours',
           fn,
+          role: 'ours',
           targets: [
             { metric: 'speedup', versus: 'nobody', atLeast: 2 },
             { metric: 'overhead', atMost: 0.25 },
             { metric: 'time', versus: 'ours', atMost: -1 },
           ],
+          pairsWith: ['nobody'],
         },
+        { name: 'variant', fn, pairsWith: ['ours'] },
       ],
     });
     expect(problems).toEqual([
       'the baseline "bare" cannot have a role',
+      '"ours" pairs with "nobody", which is not a competitor of the suite',
       'target of "ours" compares with "nobody", which is not a case of the suite',
       'target of "ours": an overhead target needs a case to compare with, not the baseline',
       'target of "ours" compares the case with itself',
       'target of "ours": the goal must be a positive number, got -1',
+      '"variant" has pairsWith but is not an `ours` case',
     ]);
   });
 

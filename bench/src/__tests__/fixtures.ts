@@ -12,6 +12,7 @@ interface CaseSpec {
   /** Margin of error of the mean, in nanoseconds. @default 1 % of the mean */
   readonly moeNs?: number;
   readonly role?: CaseRole;
+  readonly pairsWith?: readonly string[];
   readonly targets?: readonly Target[];
   readonly library?: string;
   readonly note?: string;
@@ -31,6 +32,7 @@ export function measured(
     note: spec.note,
     isBaseline: baseline === undefined,
     role: spec.role,
+    pairsWith: spec.pairsWith,
     targets: spec.targets,
     mode: 'async',
     batch: 100,

@@ -144,6 +144,8 @@ export const circuitBreakerSuccess: Suite = {
       library: BREAKWATER,
       fn: () => success.get().memoryTimeout.execute(readValue),
       role: 'ours',
+      // Like for like: only opossum times its calls out as this case does.
+      pairsWith: ['opossum (timeout)'],
       targets: [{ metric: 'overhead', versus: 'opossum (timeout)', atMost: 0.25, issue: 3 }],
     },
     redisCase(success.get, readValue, false),
