@@ -25,39 +25,59 @@ const TICKS_PER_LIMIT = 32;
  * with a getter is several times slower to create per call).
  */
 export class TimedCall implements ExecutionContext {
-  private controller: AbortController | undefined = undefined;
-  private abortReason: unknown = undefined;
-  private aborted = false;
+  // Every field is set once, in the constructor, in one order (one shape for every call): a
+  // field initialiser (or a parameter property, which is also a field definition) is paid on
+  // each call, and again when the constructor assigns the field.
+  /** The controller behind `signal`, created by the first read of `signal` or by `abort`. */
+  declare private controller: AbortController | undefined;
   /** The tick at which the call runs out of time. */
-  expiresAfter = 0;
+  declare expiresAfter: number;
   /** Neighbours in the deadline queue. */
-  newer: TimedCall | undefined = undefined;
-  older: TimedCall | undefined = undefined;
+  declare newer: TimedCall | undefined;
+  declare older: TimedCall | undefined;
   /** Whether the call's outcome was decided (settled, timed out or abandoned by the caller). */
-  settled = false;
+  declare settled: boolean;
   /** The caller's signal, and the listener this call added to it. */
-  callerSignal: AbortSignal | undefined = undefined;
-  onCallerAbort: (() => void) | undefined = undefined;
+  declare callerSignal: AbortSignal | undefined;
+  declare onCallerAbort: (() => void) | undefined;
   /** The breaker's bookkeeping of the call. */
-  probeToken: string | undefined = undefined;
-  started = 0;
+  declare readonly probeToken: string | undefined;
+  declare readonly started: number;
   /** Settle the promise the caller holds. */
-  resolve: (value: unknown) => void = noop;
-  reject: (reason: unknown) => void = noop;
+  declare resolve: (value: unknown) => void;
+  declare reject: (reason: unknown) => void;
+
+  constructor(
+    probeToken?: string,
+    started = 0,
+    resolve: (value: unknown) => void = noop,
+    reject: (reason: unknown) => void = noop,
+  ) {
+    this.controller = undefined;
+    this.expiresAfter = 0;
+    this.newer = undefined;
+    this.older = undefined;
+    this.settled = false;
+    this.callerSignal = undefined;
+    this.onCallerAbort = undefined;
+    this.probeToken = probeToken;
+    this.started = started;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
 
   get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.abortReason);
-    }
+    if (this.controller === undefined) this.controller = new AbortController();
     return this.controller.signal;
   }
 
-  /** Aborts the signal, now if it exists, or as soon as it is read. */
+  /**
+   * Aborts the signal, creating its controller if the call has not read it yet (aborting is rare:
+   * a timeout or the caller's signal), so a later read sees it aborted with `reason`.
+   */
   abort(reason: unknown): void {
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
+    if (this.controller === undefined) this.controller = new AbortController();
+    this.controller.abort(reason);
   }
 }
 
