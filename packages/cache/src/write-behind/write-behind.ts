@@ -537,6 +537,14 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       });
       attempt = Math.max(attempt, group.winner.attempts + 1);
     }
+    return this.runPersist(entries, attempt);
+  }
+
+  /**
+   * Calls `persist` once under `persistTimeoutMs` (its signal aborts with a `TimeoutError`) and
+   * records it; resolves with its error, if any. Flushes and dead-letter replays both go through it.
+   */
+  private async runPersist(entries: readonly PersistEntry<T>[], attempt: number): Promise<unknown> {
     const controller = new AbortController();
     const timeoutMs = this.o.persistTimeoutMs;
     const timer = setTimeout(
@@ -544,10 +552,7 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
         controller.abort(
           new TimeoutError(
             `persist of write-behind "${this.name}" took longer than ${timeoutMs} ms`,
-            {
-              policyName: this.name,
-              timeoutMs,
-            },
+            { policyName: this.name, timeoutMs },
           ),
         ),
       timeoutMs,
@@ -724,24 +729,11 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     const groups = [...byKey.values()].map((list) =>
       list.reduce((a, b) => (b.version > a.version ? b : a)),
     );
-    const persistOne = async (chunk: readonly DeadLetterRecord<T>[]): Promise<unknown> => {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), this.o.persistTimeoutMs);
-      try {
-        const entries = chunk.map((l) => ({ key: l.key, value: l.value as T, version: l.version }));
-        await raceAbort(
-          Promise.resolve().then(() =>
-            this.o.persist(entries, { signal: controller.signal, attempt: 1 }),
-          ),
-          controller.signal,
-        );
-        return undefined;
-      } catch (error) {
-        return error ?? new Error('persist rejected without a reason');
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+    const persistOne = (chunk: readonly DeadLetterRecord<T>[]): Promise<unknown> =>
+      this.runPersist(
+        chunk.map((l) => ({ key: l.key, value: l.value as T, version: l.version })),
+        1,
+      );
     const done = (letter: DeadLetterRecord<T>) => {
       for (const l of byKey.get(letter.key) ?? []) replayed.push(l.id);
     };
