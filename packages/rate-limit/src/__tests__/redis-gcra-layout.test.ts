@@ -13,10 +13,7 @@ import { redisStore } from '../redis.js';
 /** So long that the milliseconds a test takes on the server clock never change a decision. */
 const LONG = 1e12;
 
-/**
- * The single-limit GCRA layout (`redis-gcra-script.ts`): a plain string key with the TAT, and
- * keys written in the hash layout of earlier versions still read.
- */
+/** The single-limit GCRA layout (`redis-gcra-script.ts`): a plain string key with the TAT. */
 function layoutTests(fixture: () => { client: Redis | Cluster; prefix: string }) {
   const keysOf = (prefix: string, name: string) =>
     keyBuilder({ prefix, pattern: 'rate-limit', name });
@@ -39,68 +36,47 @@ function layoutTests(fixture: () => { client: Redis | Cluster; prefix: string })
     const tat = Number(await client.get(key));
     expect(tat).toBeGreaterThan(Date.now() + 2 * (LONG / 5) * 0.99);
     expect(await client.pttl(key)).toBeGreaterThan(0);
-    // Nothing in the old layout is written.
+    // Nothing in the general (hash) layout is written.
     expect(await client.exists(keysOf(prefix, 'string').redisKey('k', 'gcra'))).toBe(0);
     // Peeks and refunds (reservation returns) go through the same script and layout.
     expect((await limiter.peek('k')).remaining).toBe(0);
   });
 
-  it('reads a key written in the hash layout of earlier versions, and reset deletes it', async () => {
+  // A limit so generous that one unit moves the TAT by less than a double's resolution at
+  // epoch-millisecond scale: every decision leaves the state exactly fresh.
+  const GENEROUS = { limit: 1e9, intervalMs: 1000 };
+
+  it('deletes a key that a decision leaves fresh, and writes nothing for a missing one', async () => {
     const { client, prefix } = fixture();
-    const keys = keysOf(prefix, 'legacy');
-    const legacy = keys.redisKey('k', 'gcra');
-    const interval = 60_000;
-    // Written by an earlier version: two of the three units of capacity (burst 2) in use.
-    const [seconds] = (await client.time()) as [number | string, number | string];
-    const now = Number(seconds) * 1000;
-    await client.hset(legacy, `${interval}.0`, String(now + 2 * interval + 5_000));
-    await client.pexpire(legacy, 3 * interval);
     const limiter = rateLimiter({
-      name: 'legacy',
-      limit: 1,
-      intervalMs: interval,
-      burst: 2,
+      name: 'fresh',
+      ...GENEROUS,
       store: redisStore({ client, prefix }),
       denyCache: false,
     });
-    expect((await limiter.peek('k')).remaining).toBe(0);
-    expect((await limiter.limit('k')).allowed).toBe(false);
-    // Reset forgets both layouts: a full allowance again.
-    await limiter.reset('k');
-    expect(await client.exists(legacy)).toBe(0);
-    expect((await limiter.peek('k')).remaining).toBe(3);
-    for (let i = 0; i < 3; i++) expect((await limiter.limit('k')).allowed).toBe(true);
-    expect((await limiter.limit('k')).allowed).toBe(false);
+    const key = keysOf(prefix, 'fresh').redisKey('k', 'tat');
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(await client.exists(key)).toBe(0);
+    // A state from the past, without a TTL: the next decision finds it fresh and deletes it.
+    await client.set(key, '1000');
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(await client.exists(key)).toBe(0);
   });
 
-  it('continues from the old state on the first decision after an upgrade', async () => {
+  it('the general (hash) layout deletes a key left fresh too', async () => {
     const { client, prefix } = fixture();
-    const keys = keysOf(prefix, 'upgrade');
-    const interval = 60_000;
-    const [seconds] = (await client.time()) as [number | string, number | string];
-    // One unit of three in use.
-    await client.hset(
-      keys.redisKey('k', 'gcra'),
-      `${interval}.0`,
-      String(Number(seconds) * 1000 + interval + 5_000),
-    );
-    await client.pexpire(keys.redisKey('k', 'gcra'), 3 * interval);
     const limiter = rateLimiter({
-      name: 'upgrade',
-      limit: 1,
-      intervalMs: interval,
-      burst: 2,
+      name: 'fresh-hash',
+      limits: [GENEROUS, { limit: 1e12, intervalMs: 1_000_000 }],
       store: redisStore({ client, prefix }),
       denyCache: false,
     });
-    const decisions = await Promise.all([
-      limiter.limit('k'),
-      limiter.limit('k'),
-      limiter.limit('k'),
-    ]);
-    expect(decisions.map((d) => d.allowed)).toEqual([true, false, false]);
-    // From now on the string key holds the state.
-    expect(await client.type(keys.redisKey('k', 'tat'))).toBe('string');
+    const key = keysOf(prefix, 'fresh-hash').redisKey('k', 'gcra');
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(await client.exists(key)).toBe(0);
+    await client.hset(key, '1000.0', '1000', '1000000.0', '1000');
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(await client.exists(key)).toBe(0);
   });
 }
 

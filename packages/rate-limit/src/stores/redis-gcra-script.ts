@@ -15,59 +15,51 @@
  * `<cost>`, `m <cost> <minCost>`, `p <cost>`, `r <cost> <takenAt>`.
  * Returns: `TIME` seconds and microseconds, then per operation its code and the TAT after it.
  *
- * Keys written before this layout existed: a single GCRA limit used to live in field
- * `<intervalMs>.0` of the hash `…:{<name>:<key>}:gcra` (the general layout). When the string key
- * is missing, the script reads that field, so the first decision after an upgrade continues from
- * the old state instead of granting a fresh allowance; the old hash is left to its TTL. Only a
- * miss pays for that read (one lookup of a key that is usually absent).
+ * Every `redis.call` from Lua costs about a microsecond of server time, and for one awaited caller
+ * the script's time is most of a decision's cost above the bare round trip: so one `TIME`, one
+ * `GET`, and a write only when the state changed (`SET … PX`, or `DEL` when it is back to fresh
+ * and the key exists); arguments are coerced by arithmetic, which Lua does for free, rather than
+ * by `tonumber` calls.
  */
 export const GCRA_KEY_PART = 'tat';
 
-/** The key part of the hash that held a single GCRA limit before {@link GCRA_KEY_PART}. */
-export const LEGACY_GCRA_KEY_PART = 'gcra';
-
 export const GCRA_LUA = `local TIME_EPS = 1e-3
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local emission = tonumber(ARGV[1]) / tonumber(ARGV[2])
-local capacity = tonumber(ARGV[3])
+local now = time[1] * 1000 + time[2] / 1000
+local emission = ARGV[1] / ARGV[2]
+local capacity = ARGV[3] + 0
 local out = { time[1], time[2] }
 local n = 2
 local a = 4
 for k = 1, #KEYS do
   local key = KEYS[k]
-  local count = tonumber(ARGV[a])
+  local count = ARGV[a] + 0
   a = a + 1
   local raw = redis.call('GET', key)
-  if not raw then
-    -- The layout before this script: field <intervalMs>.0 of the hash …:gcra (same slot).
-    raw = redis.call('HGET', string.sub(key, 1, -${GCRA_KEY_PART.length + 1}) .. '${LEGACY_GCRA_KEY_PART}', ARGV[1] .. '.0')
-  end
   local tat = now
   if raw then
-    tat = tonumber(raw)
+    tat = raw + 0
     if tat < now then tat = now end
   end
   local write = false
-  local text
   for _ = 1, count do
     local op = ARGV[a]
     local code = 0
     if op == 'p' then
-      if tat - now - (capacity - tonumber(ARGV[a + 1])) * emission <= TIME_EPS then code = -1 end
+      if tat - now - (capacity - ARGV[a + 1]) * emission <= TIME_EPS then code = -1 end
       a = a + 2
     elseif op == 'r' then
-      tat = math.max(now, tat - tonumber(ARGV[a + 1]) * emission)
+      tat = math.max(now, tat - ARGV[a + 1] * emission)
       a = a + 3
       write = true
     else
       local cost, minCost
       if op == 'm' then
-        cost = tonumber(ARGV[a + 1])
-        minCost = tonumber(ARGV[a + 2])
+        cost = ARGV[a + 1] + 0
+        minCost = ARGV[a + 2] + 0
         a = a + 3
       else
-        cost = tonumber(op)
+        cost = op + 0
         minCost = cost
         a = a + 1
       end
@@ -84,18 +76,18 @@ for k = 1, #KEYS do
         write = true
       end
     end
-    -- Printed exactly: Redis would truncate a Lua number to an integer.
-    text = string.format('%.17g', tat)
-    out[n + 1] = code
-    out[n + 2] = text
     n = n + 2
+    out[n - 1] = code
+    -- Printed exactly: Redis would truncate a Lua number to an integer.
+    out[n] = string.format('%.17g', tat)
   end
   if write then
-    local idle = math.max(0, tat - now)
+    local idle = tat - now
     if idle <= 0 then
-      redis.call('DEL', key)
+      -- Back to fresh: the key is not needed (and a missing one costs no DEL).
+      if raw then redis.call('DEL', key) end
     else
-      redis.call('SET', key, text, 'PX', math.ceil(idle))
+      redis.call('SET', key, out[n], 'PX', math.ceil(idle))
     end
   end
 end

@@ -163,8 +163,10 @@ for k = 1, #KEYS do
   local count = tonumber(ARGV[a])
   a = a + 1
   local raw = redis.call('HMGET', key, unpack(ARGV, 1, ${nf}))
+  local existed = false
   ${each(
     (a) => `if raw[o + 1] then
+    existed = true
     for j = 1, ${a.size} do s[o + j] = tonumber(raw[o + j]) end
   else
     ${a.fresh}
@@ -216,7 +218,8 @@ for k = 1, #KEYS do
     local idle = 0
     ${each((a) => a.idle)}
     if idle <= 0 then
-      redis.call('DEL', key)
+      -- Back to fresh: the key is not needed (and a missing one costs no DEL).
+      if existed then redis.call('DEL', key) end
     else
       -- The last decision's text is the final state, already formatted.
       local args = {}

@@ -14,8 +14,8 @@
  *   key costs one round trip per round trip's worth of decisions, not one per decision.
  * - Keys: `<prefix>:rate-limit:{<name>:<key>}:<layout>` (layout = the algorithm, or the algorithms
  *   joined by `+`), a hash holding every limit of the key; for the common case, one GCRA limit,
- *   `…:{<name>:<key>}:tat`, a string holding the TAT (`redis-gcra-script.ts`, which also reads keys
- *   written in the hash layout by earlier versions). The braces keep a key in one Cluster slot.
+ *   `…:{<name>:<key>}:tat`, a string holding the TAT (`redis-gcra-script.ts`). The braces keep a key
+ *   in one Cluster slot.
  *   User keys over 256 bytes are hashed.
  * - Clock: the script reads `TIME`, so replicas with skewed clocks still agree.
  * - Expiry: every write sets the key's TTL to the time after which its state is as good as fresh,
@@ -36,7 +36,7 @@ import {
   type ScriptClient,
 } from '@breakwater/core/redis';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
-import { GCRA_KEY_PART, GCRA_LUA, LEGACY_GCRA_KEY_PART } from './redis-gcra-script.js';
+import { GCRA_KEY_PART, GCRA_LUA } from './redis-gcra-script.js';
 import { rateLimitLua } from './redis-script.js';
 
 /** Options of {@link redisStore}. */
@@ -64,9 +64,10 @@ export const MAX_BATCH = 256;
  * Redis starts deciding it while this process prepares the next one, and this process reads its
  * answer while Redis decides the next (one huge call would leave each side idle while the other
  * works). Small enough for that overlap, large enough that the cost of a command is shared by
- * many decisions.
+ * many decisions. With 64 concurrent callers on a 2-core machine, 16 measured best (decisions/s
+ * 1.40×, 1.54×, 1.60× and 1.22× rate-limiter-flexible's with 8, 12, 16 and 64 keys per batch).
  */
-export const BATCH_KEYS = 32;
+export const BATCH_KEYS = 16;
 
 const SETTLED = Promise.resolve();
 
@@ -164,8 +165,6 @@ class RedisHandle implements StoreHandle {
   private readonly shapeArgs: RedisArgument[];
   /** The last part of the keys: the layout, or {@link GCRA_KEY_PART} for a single GCRA limit. */
   private readonly keyPart: string;
-  /** Keys written in an older layout that the script still reads (and `reset` must delete). */
-  private readonly legacyKeyPart: string | undefined;
   private readonly script: RedisScript<Reply>;
   private readonly scriptClient: ScriptClient;
   /** State numbers per key. */
@@ -194,12 +193,10 @@ class RedisHandle implements StoreHandle {
     if (isSingleGcra(shape)) {
       const limit = shape.limits[0]!;
       this.keyPart = GCRA_KEY_PART;
-      this.legacyKeyPart = LEGACY_GCRA_KEY_PART;
       this.stateSize = 1;
       this.shapeArgs.push(limit.intervalMs, limit.limit, limit.capacity);
     } else {
       this.keyPart = shape.layout;
-      this.legacyKeyPart = undefined;
       for (const limit of shape.limits) {
         for (let i = 0; i < limit.impl.stateSize; i++)
           this.shapeArgs.push(`${limit.intervalMs}.${i}`);
@@ -242,15 +239,7 @@ class RedisHandle implements StoreHandle {
   }
 
   async reset(key: string): Promise<void> {
-    if (this.legacyKeyPart === undefined) {
-      await this.client.del(this.keys.redisKey(key, this.keyPart));
-    } else {
-      // Both layouts: the script falls back on the old one when the new key is missing.
-      await this.client.del(
-        this.keys.redisKey(key, this.keyPart),
-        this.keys.redisKey(key, this.legacyKeyPart),
-      );
-    }
+    await this.client.del(this.keys.redisKey(key, this.keyPart));
   }
 
   /**
