@@ -127,6 +127,9 @@ export const rateLimitRedisLatency: Suite = {
     'one-round-trip floor (target: breakwater within 1.2× of it).',
   setup,
   teardown,
+  // Network-bound and noisy (as the cache's L2 suite): more, longer rounds.
+  timeMs: 2_000,
+  rounds: 5,
   baseline: { name: 'EVALSHA trivial script', library: 'ioredis', fn: evalshaTrivial },
   cases: [
     {
