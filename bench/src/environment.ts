@@ -24,10 +24,12 @@ export interface Environment {
   readonly v8: string;
   /** Whether `global.gc` was available (the harness collects garbage between suites if so). */
   readonly exposedGc: boolean;
+  /** Which Redis the suites used and on which cores (`placement.ts`); absent in older records. */
+  readonly redis?: string | undefined;
 }
 
-/** Describes the current machine and runtime. */
-export function describeEnvironment(): Environment {
+/** Describes the current machine and runtime; `redis` says where the suites' Redis ran. */
+export function describeEnvironment(redis?: string): Environment {
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -38,6 +40,7 @@ export function describeEnvironment(): Environment {
     node: process.version,
     v8: process.versions.v8,
     exposedGc: typeof globalThis.gc === 'function',
+    redis,
   };
 }
 

@@ -12,12 +12,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
 import { comparePatterns } from './comparison.js';
 import { describeEnvironment, type Environment, installedVersion } from './environment.js';
-import { runSuite, type SuiteResult } from './harness.js';
+import { runSuite, type Suite, type SuiteResult } from './harness.js';
+import { type Placement, placeProcesses } from './placement.js';
 import { renderRatioChart } from './ratio-chart.js';
 import { formatSuiteMarkdown, RATIO_LEGEND } from './report.js';
 import { renderResultsPage } from './results-page.js';
 import { type RunRecord, whyNotComparison } from './run-record.js';
-import { suites } from './suites/index.js';
 
 const RESULTS_DIR = new URL('../results/', import.meta.url);
 const RESULTS_PAGE = new URL('../RESULTS.md', import.meta.url);
@@ -25,7 +25,15 @@ const CHART = new URL('ratios.svg', RESULTS_DIR);
 /** Always reported, whatever the suites compare. */
 const HARNESS_PACKAGES = ['tinybench'];
 
-function selectSuites(filters: readonly string[]) {
+/**
+ * The registered suites. Imported on demand: the suites read `REDIS_URL` when they load, which
+ * {@link placeProcesses} sets first.
+ */
+async function loadSuites(): Promise<readonly Suite[]> {
+  return (await import('./suites/index.js')).suites;
+}
+
+function selectSuites(suites: readonly Suite[], filters: readonly string[]) {
   if (filters.length === 0) return suites;
   const wanted = filters.map((filter) => filter.toLowerCase());
   return suites.filter((suite) => wanted.some((filter) => suite.id.toLowerCase().includes(filter)));
@@ -61,6 +69,7 @@ function renderMarkdown(
     `| Memory | ${environment.memoryGiB} GiB |`,
     `| OS | ${environment.os} |`,
     `| Node.js | ${environment.node} (V8 ${environment.v8}) |`,
+    `| Redis | ${environment.redis ?? 'not recorded'} |`,
     ...versions.map(([name, version]) => `| ${name} | ${version} |`),
     '',
     '## How to read the tables',
@@ -125,11 +134,21 @@ async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const filters = args.filter((arg) => !arg.startsWith('-'));
   if (args.includes('--list')) {
-    for (const suite of suites) console.log(`${suite.id}  ${suite.title}`);
+    for (const suite of await loadSuites()) console.log(`${suite.id}  ${suite.title}`);
     return 0;
   }
   if (args.includes('--report')) return reportFromLastRun();
-  const selected = selectSuites(filters);
+  const placement = await placeProcesses();
+  try {
+    return await measure(filters, placement);
+  } finally {
+    await placement.stop();
+  }
+}
+
+async function measure(filters: readonly string[], placement: Placement): Promise<number> {
+  const suites = await loadSuites();
+  const selected = selectSuites(suites, filters);
   if (selected.length === 0) {
     console.error(
       `No suite matches ${filters.map((f) => `"${f}"`).join(', ')}. Suites: ${suites.map((s) => s.id).join(', ')}`,
@@ -137,11 +156,12 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const environment = describeEnvironment();
+  const environment = describeEnvironment(placement.description);
   console.log(
     `${environment.cpu}, ${environment.cores} cores, Node.js ${environment.node}` +
       (environment.exposedGc ? '' : ' (run with --expose-gc to collect garbage between suites)'),
   );
+  console.log(`Redis: ${placement.description}`);
 
   const results: SuiteResult[] = [];
   const failed: string[] = [];

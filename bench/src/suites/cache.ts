@@ -1,6 +1,7 @@
 /**
  * `@breakwater/cache` against bentocache and cache-manager (over Keyv), on the same Redis
- * (`REDIS_URL`, default `redis://127.0.0.1:6379`) and the same ~1 KB value:
+ * (`REDIS_URL`, which `run.ts` points at a private server unless it is given; see `placement.ts`)
+ * and the same ~1 KB value:
  *
  * - L1 hit: the value is in the in-process tier.
  * - L2 hit: no L1, every read goes to Redis; the baseline is a raw ioredis GET of the same value,

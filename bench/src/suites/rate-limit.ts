@@ -1,7 +1,8 @@
 /**
  * `@breakwater/rate-limit` against rate-limiter-flexible and bottleneck, on the same machine and
- * the same Redis (`REDIS_URL`, default `redis://127.0.0.1:6379`). Limits are set so high that no
- * call is ever denied: the tables measure what a decision costs, not the limit.
+ * the same Redis (`REDIS_URL`, which `run.ts` points at a private server unless it is given; see
+ * `placement.ts`). Limits are set so high that no call is ever denied: the tables measure what a
+ * decision costs, not the limit.
  *
  * - Memory: one decision per call, `limit()` vs `RateLimiterMemory.consume()`, over 1,000 keys.
  * - Redis, one caller: one awaited decision at a time; the baseline is a bare EVALSHA of a trivial

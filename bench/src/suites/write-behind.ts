@@ -1,8 +1,9 @@
 /**
  * Write-behind in `@breakwater/cache`, against the bare database or queue operation it wraps, on
- * the same machine, Redis (`REDIS_URL`, default `redis://127.0.0.1:6379`) and PostgreSQL
- * (`POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`). No maintained Node.js
- * library does write-behind, so there is no competitor: the baselines are the raw commands.
+ * the same machine, Redis (`REDIS_URL`, which `run.ts` points at a private server unless it is
+ * given; see `placement.ts`) and PostgreSQL (`POSTGRES_URL`, default
+ * `postgres://postgres@127.0.0.1:5432/test`). No maintained Node.js library does write-behind, so
+ * there is no competitor: the baselines are the raw commands.
  *
  * - Durable writes, 64 concurrent writers: one call = 64 `write()`s in flight, each resolving once
  *   its entry is in the Redis Stream; baseline: 64 raw `XADD`s of the same payload on the same
