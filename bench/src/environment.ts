@@ -34,7 +34,8 @@ export function describeEnvironment(redis?: string): Environment {
   return {
     date: new Date().toISOString(),
     cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: os.availableParallelism?.() ?? cpus.length,
+    // The machine's cores, not availableParallelism(): the run pins itself to one (placement.ts).
+    cores: cpus.length,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
