@@ -14,7 +14,7 @@ import {
   isBrokenCircuitError,
 } from '@breakwater/circuit-breaker';
 import { redisStore as redisBreakerStore } from '@breakwater/circuit-breaker/redis';
-import { isTimeoutError, type Policy, pipeline } from '@breakwater/core';
+import { isTimeoutError, type Pipeline, pipeline } from '@breakwater/core';
 import { type RateLimiter, rateLimiter } from '@breakwater/rate-limit';
 import { redisStore as redisLimitStore } from '@breakwater/rate-limit/redis';
 import { exponential, type RetryPolicy, retry, retryBudget } from '@breakwater/retry';
@@ -35,7 +35,7 @@ export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /** The policies around one payment call: `execute(({ signal }) => charge(…, signal))`. */
-export type PaymentPolicy = Policy<{ signal: AbortSignal }, PaymentQueued>;
+export type PaymentPipeline = Pipeline<[RetryPolicy, CircuitBreaker<PaymentQueued>, Bulkhead]>;
 
 export interface Resilience {
   readonly clientLimiter: RateLimiter;
@@ -43,14 +43,9 @@ export interface Resilience {
   readonly breaker: CircuitBreaker<PaymentQueued>;
   readonly paymentRetry: RetryPolicy;
   readonly paymentBulkhead: Bulkhead;
-  /** `pipeline(retry, breaker, bulkhead)`, one per bulkhead priority class. */
-  readonly payments: Readonly<Record<Priority, PaymentPolicy>>;
+  /** `pipeline(retry, breaker, bulkhead)`; each call passes its bulkhead class as `priority`. */
+  readonly payments: PaymentPipeline;
   close(): Promise<void>;
-}
-
-/** A bulkhead as a policy whose calls all run in one priority class. */
-function inClass(b: Bulkhead, priority: Priority): Policy {
-  return { execute: (fn, options) => b.execute(fn, { signal: options?.signal, priority }) };
 }
 
 export function buildResilience(config: ServiceConfig, redis: Redis | undefined): Resilience {
@@ -131,10 +126,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
       store: redisPermitStore({ client: redis, subscriber: subscriber(redis), prefix }),
     }),
   });
-  const payments = {
-    interactive: pipeline(paymentRetry, breaker, inClass(paymentBulkhead, 'interactive')),
-    batch: pipeline(paymentRetry, breaker, inClass(paymentBulkhead, 'batch')),
-  } as Record<Priority, PaymentPolicy>;
+  const payments: PaymentPipeline = pipeline(paymentRetry, breaker, paymentBulkhead);
 
   return {
     clientLimiter,

@@ -137,7 +137,7 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
       version: 1,
     };
     try {
-      const paid = await resilience.payments[priorityOf(request)].execute(
+      const paid = await resilience.payments.execute(
         ({ signal: callSignal }) => {
           upstreamCalls++;
           if (breaker.state === 'half-open') probes++;
@@ -147,7 +147,7 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
             callSignal,
           );
         },
-        { signal },
+        { signal, priority: priorityOf(request) },
       );
       if (typeof paid !== 'string') {
         order.status = 'payment-queued';

@@ -45,8 +45,10 @@ export {
   type ExecutionContext,
   type ExtraResultOf,
   neverAbortedSignal,
+  type OptionsOf,
   type Pipeline,
   type PipelineContext,
+  type PipelineOptions,
   type Policy,
   pipeline,
 } from './policy.js';

@@ -62,11 +62,34 @@ type UnionToIntersection<U> = (U extends unknown ? (arg: U) => void : never) ext
 export type PipelineContext<P extends readonly Policy<ExecutionContext, unknown>[]> =
   UnionToIntersection<ContextOf<P[number]>> & ExecutionContext;
 
+/**
+ * The per-call options a policy's `execute` accepts: {@link ExecuteOptions} plus the pattern's own
+ * (a rate limiter's `key` and `cost`, a bulkhead's `priority`). Read from the type of `execute`'s
+ * second parameter; for a policy typed as an intersection (`Policy<C> & Members`), from the last
+ * `execute` of it.
+ */
+export type OptionsOf<P> = P extends { execute(fn: never, options?: infer O): unknown }
+  ? NonNullable<O>
+  : ExecuteOptions;
+
+/** What `pipeline(...policies).execute` accepts: the options of every policy it composes. */
+export type PipelineOptions<P extends readonly Policy<ExecutionContext, unknown>[]> =
+  ExecuteOptions & UnionToIntersection<OptionsOf<P[number]>>;
+
 /** The policy `pipeline(...policies)` returns. */
-export type Pipeline<P extends readonly Policy<ExecutionContext, unknown>[]> = Policy<
-  PipelineContext<P>,
-  ExtraResultOf<P[number]>
->;
+export interface Pipeline<P extends readonly Policy<ExecutionContext, unknown>[]>
+  extends Policy<PipelineContext<P>, ExtraResultOf<P[number]>> {
+  /**
+   * Runs `fn` through every policy, outermost first. `options` reaches every policy: its `signal`
+   * the outermost one (each inner policy gets the signal of the one around it), its other fields
+   * every policy that reads them (one `key` is the key of a rate limiter and of a bulkhead's
+   * per-key caps alike).
+   */
+  execute<T>(
+    fn: (ctx: PipelineContext<P>) => T | PromiseLike<T>,
+    options?: PipelineOptions<P>,
+  ): Promise<T | ExtraResultOf<P[number]>>;
+}
 
 /**
  * Composes policies, outermost first: `pipeline(retry, breaker, timeout)` retries calls that pass
@@ -90,10 +113,12 @@ export function pipeline<const P extends readonly Policy<ExecutionContext, unkno
   if (policies.length === 1) return policies[0] as unknown as Pipeline<P>;
   const layers = policies as unknown as readonly Policy<ExecutionContext, unknown>[];
   return {
-    execute(fn, options) {
-      return runLayer(layers, 0, undefined, fn as (ctx: ExecutionContext) => unknown, options);
+    execute(fn: (ctx: ExecutionContext) => unknown, options?: ExecuteOptions) {
+      // The caller's fields beyond `signal`, for the inner layers (the outermost gets `options`).
+      const shared = options !== undefined && hasFieldsBeyondSignal(options) ? options : undefined;
+      return runLayer(layers, 0, undefined, fn, options, shared);
     },
-  } as Pipeline<P>;
+  } as unknown as Pipeline<P>;
 }
 
 function runLayer(
@@ -102,27 +127,38 @@ function runLayer(
   outer: ExecutionContext | undefined,
   fn: (ctx: ExecutionContext) => unknown,
   options: ExecuteOptions | undefined,
+  shared: ExecuteOptions | undefined,
 ): Promise<unknown> {
   const layer = layers[index]!;
   const last = index === layers.length - 1;
   return layer.execute((ctx) => {
     // Only contexts with fields beyond `signal` need merging; the common case allocates nothing.
     const merged = outer === undefined ? ctx : mergeContexts(outer, ctx);
-    // The layer's own context doubles as the inner layer's options: reading `signal` from it
-    // only when needed keeps lazily created signals lazy.
-    return last ? fn(merged) : runLayer(layers, index + 1, merged, fn, ctx);
+    if (last) return fn(merged);
+    // The layer's own context doubles as the inner layer's options (reading `signal` from it only
+    // when needed keeps lazily created signals lazy), with the caller's other fields if any.
+    const inner = shared === undefined ? ctx : withSignalOf(shared, ctx);
+    return runLayer(layers, index + 1, merged, fn, inner, shared);
   }, options);
 }
 
+function hasFieldsBeyondSignal(value: object): boolean {
+  for (const key in value) if (key !== 'signal') return true;
+  return false;
+}
+
 function mergeContexts(outer: ExecutionContext, inner: ExecutionContext): ExecutionContext {
-  let extraFields = false;
-  for (const key in outer) {
-    if (key !== 'signal') {
-      extraFields = true;
-      break;
-    }
-  }
-  return extraFields ? { ...outer, ...inner } : inner;
+  return hasFieldsBeyondSignal(outer) ? { ...outer, ...inner } : inner;
+}
+
+/** The caller's options with the signal of `ctx`, read only when the inner layer asks for it. */
+function withSignalOf(shared: ExecuteOptions, ctx: ExecutionContext): ExecuteOptions {
+  return {
+    ...shared,
+    get signal() {
+      return ctx.signal;
+    },
+  };
 }
 
 const passThrough: Policy = {

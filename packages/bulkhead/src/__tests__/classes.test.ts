@@ -1,3 +1,4 @@
+import { pipeline, timeout } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
 import { bulkhead } from '../index.js';
 import { caught, deferred, flush } from './helpers.js';
@@ -207,5 +208,39 @@ describe('per-key caps', () => {
     await flush();
     expect(log).toEqual(['blocker', 'other', 'a1']);
     await releaseAll();
+  });
+
+  it('inside a pipeline, takes the priority and key given to the pipeline', async () => {
+    const b = bulkhead({
+      maxConcurrent: 2,
+      maxQueue: 10,
+      classes: { critical: { reserved: 1 }, batch: {} },
+      perKey: { maxConcurrent: 1 },
+    });
+    const composed = pipeline(timeout({ ms: 1_000 }), b);
+    // A class the bulkhead does not have is refused: the priority reached it.
+    await expect(composed.execute(() => 1, { priority: 'nope' })).rejects.toBeInstanceOf(
+      RangeError,
+    );
+    // The key reached it too: a second call of one key waits for the first (perKey: 1).
+    const gate = deferred();
+    const log: string[] = [];
+    const first = composed.execute(() => gate.promise.then(() => log.push('first')), {
+      priority: 'batch',
+      key: 'tenant-42',
+    });
+    const second = composed.execute(() => log.push('second'), {
+      priority: 'batch',
+      key: 'tenant-42',
+    });
+    const other = composed.execute(() => log.push('other'), {
+      priority: 'critical',
+      key: 'tenant-7',
+    });
+    await other;
+    expect(log).toEqual(['other']);
+    gate.resolve();
+    await Promise.all([first, second]);
+    expect(log).toEqual(['other', 'first', 'second']);
   });
 });

@@ -3,6 +3,8 @@ import {
   type ExecuteOptions,
   type ExecutionContext,
   fallback,
+  type OptionsOf,
+  type PipelineOptions,
   type Policy,
   pipeline,
   TimeoutError,
@@ -29,6 +31,24 @@ function tracing<const N extends string>(
       } finally {
         log.push(`leave ${label}`);
       }
+    },
+  };
+}
+
+/**
+ * A policy with per-call options of its own, typed as the patterns type theirs (a `Policy` whose
+ * `execute` takes richer options), that records the options each call received.
+ */
+function withOptions<O extends ExecuteOptions>(
+  seen: (O | undefined)[],
+): Policy & {
+  execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>, options?: O): Promise<T>;
+} {
+  return {
+    async execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>, options?: O) {
+      seen.push(options);
+      const signal = options?.signal ?? new AbortController().signal;
+      return fn({ signal });
     },
   };
 }
@@ -129,5 +149,70 @@ describe('pipeline()', () => {
     const inner = pipeline(tracing('b', log), tracing('c', log));
     await pipeline(tracing('a', log), inner).execute(() => log.push('fn'));
     expect(log).toEqual(['enter a', 'enter b', 'enter c', 'fn', 'leave c', 'leave b', 'leave a']);
+  });
+
+  it('hands the caller’s options to every policy, each inner one with the signal around it', async () => {
+    const outer: ({ key?: string; signal?: AbortSignal } | undefined)[] = [];
+    const middle: ({ priority?: string; signal?: AbortSignal } | undefined)[] = [];
+    const inner: ({ key?: string; signal?: AbortSignal } | undefined)[] = [];
+    const composed = pipeline(
+      withOptions<ExecuteOptions & { key?: string }>(outer),
+      timeout({ ms: 1_000 }),
+      withOptions<ExecuteOptions & { priority?: string }>(middle),
+      withOptions<ExecuteOptions & { key?: string }>(inner),
+    );
+    const controller = new AbortController();
+    const options = { signal: controller.signal, key: 'tenant-42', priority: 'batch' };
+    let innermost: AbortSignal | undefined;
+    await composed.execute(({ signal }) => {
+      innermost = signal;
+    }, options);
+    // The outermost policy gets the caller's options as they are.
+    expect(outer).toEqual([options]);
+    // The others get every field, and the signal of the policy around them (the timeout's, which
+    // follows the caller's), not the caller's own.
+    for (const seen of [middle, inner]) {
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ key: 'tenant-42', priority: 'batch' });
+      expect(seen[0]!.signal).toBeInstanceOf(AbortSignal);
+      expect(seen[0]!.signal).not.toBe(controller.signal);
+    }
+    expect(inner[0]!.signal).toBe(innermost);
+  });
+
+  it('without fields beyond signal, hands each inner policy the context around it', async () => {
+    const seen: (ExecuteOptions | undefined)[] = [];
+    let outerContext: ExecutionContext | undefined;
+    const recording: Policy = {
+      async execute(fn, options) {
+        outerContext = { signal: options?.signal ?? new AbortController().signal };
+        return fn(outerContext);
+      },
+    };
+    await pipeline(recording, withOptions(seen)).execute(() => 1, {
+      signal: new AbortController().signal,
+    });
+    // No copy is made: the options are the outer context itself, so a lazily created signal stays
+    // lazy until the inner policy reads it.
+    expect(seen[0]).toBe(outerContext);
+  });
+
+  it('types its options as the union of every policy’s options', () => {
+    const a = withOptions<ExecuteOptions & { key?: string; cost?: number }>([]);
+    const b = withOptions<ExecuteOptions & { priority?: string }>([]);
+    expectTypeOf<OptionsOf<typeof a>>().toEqualTypeOf<
+      ExecuteOptions & { key?: string; cost?: number }
+    >();
+    expectTypeOf<OptionsOf<ReturnType<typeof timeout>>>().toEqualTypeOf<ExecuteOptions>();
+    type Both = PipelineOptions<[typeof a, typeof b]>;
+    expectTypeOf<{ key: string; cost: number; priority: string }>().toMatchTypeOf<Both>();
+    const composed = pipeline(a, timeout({ ms: 10 }), b);
+    // @ts-expect-error: no policy of the pipeline has this option
+    void composed.execute(() => 1, { bogus: true });
+    expectTypeOf(composed.execute<number>)
+      .parameter(1)
+      .toEqualTypeOf<
+        PipelineOptions<[typeof a, ReturnType<typeof timeout>, typeof b]> | undefined
+      >();
   });
 });

@@ -1,10 +1,25 @@
 import { getEventListeners } from 'node:events';
+import { pipeline, timeout } from '@breakwater/core';
 import { fakeClock } from '@breakwater/testkit';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { isRateLimitedError, memoryStore, RateLimitedError, rateLimiter } from '../index.js';
 import { scriptedStore } from './helpers.js';
 
 describe('rateLimiter()', () => {
+  it('inside a pipeline, counts the call against the key and cost given to the pipeline', async () => {
+    const limiter = rateLimiter({ name: 'piped', limit: 1, intervalMs: 60_000, burst: 4 });
+    const composed = pipeline(timeout({ ms: 1_000 }), limiter);
+    type Options = NonNullable<Parameters<typeof composed.execute<string>>[1]>;
+    expectTypeOf<Options>().toHaveProperty('key').toEqualTypeOf<string | undefined>();
+    expectTypeOf<Options>().toHaveProperty('cost').toEqualTypeOf<number | undefined>();
+    await expect(composed.execute(() => 'ok', { key: 'tenant-42', cost: 2 })).resolves.toBe('ok');
+    expect((await limiter.peek('tenant-42')).remaining).toBe(3);
+    expect((await limiter.peek('tenant-7')).remaining).toBe(5);
+    await expect(
+      composed.execute(() => 'ok', { key: 'tenant-42', cost: 4 }),
+    ).rejects.toBeInstanceOf(RateLimitedError);
+  });
+
   it('limit() consumes; peek() does not; reset() restores the allowance', async () => {
     const clock = fakeClock(0);
     const store = scriptedStore();
