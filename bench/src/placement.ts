@@ -10,13 +10,12 @@
  * the same for every case.
  *
  * So unless `REDIS_URL` names a Redis to use, the run starts a private `redis-server` (persistence
- * off) on the first core and moves itself, every thread, to the last one: every case pays the
+ * off) on the first core it may use and moves itself, every thread, to the last one: every case pays the
  * cross-core round trip that a Redis on its own host would cost, and nothing is left to chance.
- * With one core, without `taskset`, or with `BENCH_PIN=0`, the run uses the private server
- * unpinned (or the given `REDIS_URL`) and says so in the report.
+ * With one core, without `taskset` (or if it fails), or with `BENCH_PIN=0`, the run uses the
+ * private server unpinned (or the given `REDIS_URL`) and says so in the report.
  */
 import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import process from 'node:process';
 import { type RedisServer, startRedisServer } from '@breakwater/testkit/redis-server';
 
@@ -49,37 +48,48 @@ export async function placeProcesses(): Promise<Placement> {
   const server = await startRedisServer();
   process.env.REDIS_URL = server.url;
   const version = redisVersion(server);
-  const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const why = pinningUnavailable(cores);
-  if (why !== undefined) {
-    return {
-      redisUrl: server.url,
-      description: `a private redis-server ${version}, placed by the OS scheduler (not pinned: ${why})`,
-      serverPid: server.pid,
-      stop: () => server.stop(),
-    };
+  const unpinned = (why: string): Placement => ({
+    redisUrl: server.url,
+    description: `a private redis-server ${version}, placed by the OS scheduler (not pinned: ${why})`,
+    serverPid: server.pid,
+    stop: () => server.stop(),
+  });
+  if (process.env.BENCH_PIN === '0') return unpinned('BENCH_PIN=0');
+  if (process.platform !== 'linux')
+    return unpinned(`pinning is only done on Linux, not ${process.platform}`);
+  let cores: number[];
+  try {
+    cores = allowedCores(process.pid);
+  } catch {
+    return unpinned('taskset is not installed');
   }
-  const benchCore = cores - 1;
-  pin(server.pid, 0);
-  pin(process.pid, benchCore);
+  if (cores.length < 2) return unpinned('one core available');
+  const redisCore = cores[0]!;
+  const benchCore = cores[cores.length - 1]!;
+  try {
+    pin(server.pid, redisCore);
+    pin(process.pid, benchCore);
+  } catch (error) {
+    return unpinned(`taskset failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
   return {
     redisUrl: server.url,
-    description: `a private redis-server ${version} pinned to core 0, the benchmark pinned to core ${benchCore}`,
+    description: `a private redis-server ${version} pinned to core ${redisCore}, the benchmark pinned to core ${benchCore}`,
     serverPid: server.pid,
     stop: () => server.stop(),
   };
 }
 
-function pinningUnavailable(cores: number): string | undefined {
-  if (process.env.BENCH_PIN === '0') return 'BENCH_PIN=0';
-  if (process.platform !== 'linux') return `pinning is only done on Linux, not ${process.platform}`;
-  if (cores < 2) return 'one core';
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'taskset is not installed';
+/** The cores `pid` may run on, from `taskset -c -p` ("…: 0-3,6" → [0, 1, 2, 3, 6]). */
+function allowedCores(pid: number): number[] {
+  const out = execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
+  const list = out.slice(out.lastIndexOf(':') + 1).trim();
+  const cores: number[] = [];
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number);
+    for (let core = from!; core <= to!; core++) cores.push(core);
   }
-  return undefined;
+  return cores;
 }
 
 /** Moves every thread of `pid` to `core`. */
