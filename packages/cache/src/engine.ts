@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type Clock,
+  DeadlineQueue,
   expectFunction,
   expectObject,
   isTimeoutError,
@@ -30,7 +31,6 @@ import type {
   WrapOptions,
   WriteOptions,
 } from './cache.js';
-import { DeadlineQueue } from './deadline-queue.js';
 import { EMPTY_TAGS, type Entry, type EntryMeta } from './entry.js';
 import { isCacheCodecError } from './errors.js';
 import {

@@ -3,8 +3,13 @@
  * health gate, is timed and counted, and fails only with a `StoreError` (a `StoreTimeoutError`
  * for a missed deadline). What to do about a failure is the cache's decision (`onStoreError`).
  */
-import { isStoreError, StoreError, StoreTimeoutError } from '@breakwater/core';
-import type { DeadlineQueue, Pending } from './deadline-queue.js';
+import {
+  type DeadlineEntry,
+  type DeadlineQueue,
+  isStoreError,
+  StoreError,
+  StoreTimeoutError,
+} from '@breakwater/core';
 import type { HealthGate } from './health-gate.js';
 import type {
   InvalidationListener,
@@ -182,9 +187,9 @@ export class GuardedNamespace {
 }
 
 /** One store call in flight, and its own node in the deadline queue. */
-class StoreCall<T> implements Pending {
-  prev: Pending | undefined = undefined;
-  next: Pending | undefined = undefined;
+class StoreCall<T> implements DeadlineEntry {
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
   linked = false;
   resolve: (value: T) => void = ignore;
   reject: (error: unknown) => void = ignore;

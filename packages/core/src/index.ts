@@ -1,5 +1,6 @@
 export { childAbortController, raceAbort, raceLazyAbort } from './abort.js';
 export { type Clock, systemClock } from './clock.js';
+export { type DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 export {
   isStoreConflictError,
   StoreConflictError,

@@ -2,10 +2,10 @@
  * Runs a limiter's remote store operations under a deadline and tracks whether the store answers.
  *
  * Deadlines cost no timer per call: every operation of a limiter has the same deadline, so they
- * expire in the order they started. Operations in flight sit in a list, oldest first, which a call
- * leaves as soon as it settles (nothing outlives its call, so the garbage collector never sees
- * finished calls survive into the old generation), and one timer, armed for the oldest, rejects
- * the late ones; under steady traffic it fires about once per deadline, whatever the call rate.
+ * expire in the order they started, and core's {@link DeadlineQueue} keeps them in one list with
+ * one timer armed for the oldest. A call leaves the list as soon as it settles (nothing outlives
+ * its call, so the garbage collector never sees finished calls survive into the old generation);
+ * each call is its own node in the list, so tracking it allocates nothing more.
  *
  * While the store is degraded, one operation at a time probes it, at most one per
  * {@link PROBE_INTERVAL_MS}; the other calls fail at once with the last error instead of each
@@ -13,9 +13,16 @@
  * first success marks the store healthy again.
  *
  * (Core's `storeGuard` plays the same role with a timer per call; a rate-limit decision is hot
- * enough that this package keeps its own, timer-free version.)
+ * enough to be worth the timer-free queue, as the cache's L2 reads are.)
  */
-import { type Clock, isStoreError, StoreError, StoreTimeoutError } from '@breakwater/core';
+import {
+  type Clock,
+  type DeadlineEntry,
+  DeadlineQueue,
+  isStoreError,
+  StoreError,
+  StoreTimeoutError,
+} from '@breakwater/core';
 import type { LimiterTelemetry, StoreOperationName } from './telemetry.js';
 
 /** While degraded, how often a call may try the store again, in milliseconds. */
@@ -34,24 +41,36 @@ export interface StoreStatusChange {
   readonly error?: StoreError | undefined;
 }
 
-/** An operation in flight: a node of the list of operations in flight, oldest first. */
-interface InFlight {
-  /** `performance.now()` at which it started. */
-  readonly started: number;
-  /** `performance.now()` at which it is late. */
-  readonly expiresAt: number;
-  readonly name: StoreOperationName;
-  settled: boolean;
-  readonly resolve: (value: never) => void;
-  readonly reject: (error: unknown) => void;
-  /** Aborted when the deadline passes, for stores whose requests can be cancelled. */
-  readonly controller: AbortController | undefined;
-  /** The caller's signal, and the listener this call added to it. */
-  readonly callerSignal: AbortSignal | undefined;
-  onCallerAbort: (() => void) | undefined;
-  older: InFlight | undefined;
-  newer: InFlight | undefined;
+/** An operation in flight, and its own node in the deadline queue. */
+class InFlight implements DeadlineEntry {
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
+  linked = false;
+  resolve: (value: never) => void = ignore;
+  reject: (error: unknown) => void = ignore;
+  /** The listener this call added to the caller's signal. */
+  onCallerAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    private readonly owner: StoreCalls,
+    readonly name: StoreOperationName,
+    /** `performance.now()` at which it started. */
+    readonly started: number,
+    /** `performance.now()` at which it is late. */
+    readonly expiresAt: number,
+    /** Aborted when the deadline passes, for stores whose requests can be cancelled. */
+    readonly controller: AbortController | undefined,
+    /** The caller's signal. */
+    readonly callerSignal: AbortSignal | undefined,
+  ) {}
+
+  /** The deadline passed before the store answered. */
+  fail(): void {
+    this.owner.timedOut(this);
+  }
 }
+
+function ignore(): void {}
 
 /** Tracks the health of one limiter's store and bounds each operation. */
 export class StoreCalls {
@@ -61,13 +80,8 @@ export class StoreCalls {
   /** Clock time before which no call probes a degraded store. */
   private nextProbeAt = 0;
   private readonly listeners = new Set<(change: StoreStatusChange) => void>();
-  /**
-   * The operations in flight, oldest first. A call leaves the list as soon as it settles, so the
-   * list holds only what is really in flight and nothing outlives its call.
-   */
-  private oldest: InFlight | undefined;
-  private newest: InFlight | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The operations in flight, each under the deadline. */
+  private readonly deadlines: DeadlineQueue;
 
   constructor(
     readonly store: string,
@@ -77,7 +91,9 @@ export class StoreCalls {
     private readonly clock: Pick<Clock, 'now'>,
     /** Whether the store's operations honour an AbortSignal (worth creating one per call). */
     private readonly abortable: boolean,
-  ) {}
+  ) {
+    this.deadlines = new DeadlineQueue(deadlineMs);
+  }
 
   /**
    * Runs `operation` under the deadline. Resolves with its value, or rejects with a
@@ -117,33 +133,28 @@ export class StoreCalls {
   ): Promise<T> {
     if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
     const started = performance.now();
-    let entry!: InFlight;
+    const entry = new InFlight(
+      this,
+      name,
+      started,
+      this.deadlines.expiryOf(started),
+      this.abortable ? new AbortController() : undefined,
+      callerSignal,
+    );
     const promise = new Promise<T>((resolve, reject) => {
-      entry = {
-        started,
-        expiresAt: started + this.deadlineMs,
-        name,
-        settled: false,
-        resolve: resolve as (value: never) => void,
-        reject,
-        controller: this.abortable ? new AbortController() : undefined,
-        callerSignal,
-        onCallerAbort: undefined,
-        older: undefined,
-        newer: undefined,
-      };
+      entry.resolve = resolve as (value: never) => void;
+      entry.reject = reject;
     });
     if (callerSignal !== undefined) {
       const onCallerAbort = () => {
-        if (entry.settled) return;
-        this.untrack(entry);
+        if (!this.release(entry)) return;
         entry.controller?.abort(callerSignal.reason);
         entry.reject(callerSignal.reason);
       };
       entry.onCallerAbort = onCallerAbort;
       callerSignal.addEventListener('abort', onCallerAbort, { once: true });
     }
-    this.track(entry);
+    this.deadlines.enqueue(entry);
     let pending: T | PromiseLike<T>;
     try {
       pending = operation(entry.controller?.signal ?? callerSignal);
@@ -164,9 +175,10 @@ export class StoreCalls {
   }
 
   private succeeded(entry: InFlight, value: unknown): void {
-    if (entry.settled) return;
-    this.untrack(entry);
-    this.telemetry.storeCall(entry.name, (performance.now() - entry.started) / 1000);
+    if (!this.release(entry)) return;
+    if (this.telemetry.recording) {
+      this.telemetry.storeCall(entry.name, (performance.now() - entry.started) / 1000);
+    }
     if (this.status === 'degraded') {
       this.status = 'healthy';
       this.lastError = undefined;
@@ -176,8 +188,18 @@ export class StoreCalls {
   }
 
   private failed(entry: InFlight, error: unknown): void {
-    if (entry.settled) return;
-    this.untrack(entry);
+    if (!this.release(entry)) return;
+    entry.reject(this.storeFailure(entry.name, error));
+  }
+
+  /** Fails an operation whose deadline passed (called by the deadline queue, through the entry). */
+  timedOut(entry: InFlight): void {
+    this.detach(entry);
+    const error = new StoreTimeoutError(
+      `${this.store} ${entry.name} did not answer within ${this.deadlineMs} ms`,
+      { store: this.store, operation: entry.name, deadlineMs: this.deadlineMs },
+    );
+    entry.controller?.abort(error);
     entry.reject(this.storeFailure(entry.name, error));
   }
 
@@ -199,65 +221,21 @@ export class StoreCalls {
     return storeError;
   }
 
-  private track(entry: InFlight): void {
-    const newest = this.newest;
-    if (newest === undefined) this.oldest = entry;
-    else {
-      newest.newer = entry;
-      entry.older = newest;
-    }
-    this.newest = entry;
-    if (this.timer === undefined) this.arm();
+  /**
+   * Takes a settling operation out of the deadline queue and off the caller's signal. Returns
+   * `false` if its outcome was already decided (deadline passed, caller aborted): ignore it then.
+   */
+  private release(entry: InFlight): boolean {
+    if (!this.deadlines.settle(entry)) return false;
+    this.detach(entry);
+    return true;
   }
 
-  /** Marks the entry settled and takes it out of the list (and off the caller's signal). */
-  private untrack(entry: InFlight): void {
-    entry.settled = true;
+  private detach(entry: InFlight): void {
     if (entry.onCallerAbort !== undefined) {
       entry.callerSignal!.removeEventListener('abort', entry.onCallerAbort);
     }
-    const { older, newer } = entry;
-    if (older === undefined) this.oldest = newer;
-    else older.newer = newer;
-    if (newer === undefined) this.newest = older;
-    else newer.older = older;
-    entry.older = undefined;
-    entry.newer = undefined;
   }
-
-  /**
-   * Arms the one timer for the oldest operation in flight, if any. A timer left armed for a call
-   * that has since settled is not cleared: when it fires it finds nothing late and re-arms for
-   * the oldest call then in flight, so under steady traffic it fires about once per deadline.
-   */
-  private arm(): void {
-    const oldest = this.oldest;
-    if (oldest === undefined) {
-      this.timer = undefined;
-      return;
-    }
-    const wait = Math.max(0, oldest.expiresAt - performance.now());
-    this.timer = setTimeout(this.expire, wait);
-    // The operations themselves keep the process busy; the deadline must not keep it alive.
-    this.timer.unref?.();
-  }
-
-  private readonly expire = (): void => {
-    this.timer = undefined;
-    const now = performance.now();
-    for (let entry = this.oldest; entry !== undefined && entry.expiresAt <= now; ) {
-      const newer = entry.newer;
-      this.untrack(entry);
-      const error = new StoreTimeoutError(
-        `${this.store} ${entry.name} did not answer within ${this.deadlineMs} ms`,
-        { store: this.store, operation: entry.name, deadlineMs: this.deadlineMs },
-      );
-      entry.controller?.abort(error);
-      entry.reject(this.storeFailure(entry.name, error));
-      entry = newer;
-    }
-    this.arm();
-  };
 
   private notify(change: StoreStatusChange): void {
     for (const listener of this.listeners) {

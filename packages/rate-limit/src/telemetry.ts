@@ -5,7 +5,7 @@
  */
 
 import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
-import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
+import { type Attributes, type Counter, createNoopMeter, type Histogram } from '@opentelemetry/api';
 import type { DecisionSource } from './decision.js';
 import { RATE_LIMIT_PACKAGE } from './version.js';
 
@@ -54,10 +54,16 @@ export class LimiterTelemetry {
   private readonly operationAttributes = new Map<StoreOperationName, Attributes>();
   /** Attributes every record carries: the policy name and the store kind. */
   readonly base: Attributes;
+  /**
+   * Whether an SDK records what this limiter reports. A meter handed out before an SDK registered
+   * stays a no-op, so when it is one, store calls skip timing themselves for it.
+   */
+  readonly recording: boolean;
 
   constructor(policyName: string, store: string) {
     this.telemetry = getTelemetry(RATE_LIMIT_PACKAGE);
     const meter = this.telemetry.meter;
+    this.recording = meter !== createNoopMeter();
     this.decisions = meter.createCounter(METRIC_DECISIONS, {
       description: 'Rate-limit decisions, by decision and by the path that took them.',
     });

@@ -5,8 +5,7 @@
  */
 import { StoreError, StoreTimeoutError } from '@breakwater/core';
 import { installOtel } from '@breakwater/testkit';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineQueue, type Pending } from '../deadline-queue.js';
+import { describe, expect, it, vi } from 'vitest';
 import { type CacheStore, cache, METRIC_REQUESTS, type StoreNamespace } from '../index.js';
 import { memoryStore } from '../stores/memory.js';
 import { deferred, testCache, tick } from './helpers.js';
@@ -202,51 +201,5 @@ describe('store call deadlines', () => {
     late.resolve(undefined);
     await tick();
     await c.close();
-  });
-
-  describe('DeadlineQueue', () => {
-    afterEach(() => {
-      vi.useRealTimers();
-    });
-
-    function node(expiresAt: number, failed: string[], name: string): Pending {
-      return {
-        expiresAt,
-        fail: () => failed.push(name),
-        prev: undefined,
-        next: undefined,
-        linked: false,
-      };
-    }
-
-    it('fails enqueued nodes in order when due, and not those settled in time', () => {
-      vi.useFakeTimers();
-      const queue = new DeadlineQueue(50);
-      const failed: string[] = [];
-      const start = performance.now();
-      const a = node(queue.expiryOf(start), failed, 'a');
-      const b = node(queue.expiryOf(start), failed, 'b');
-      const c = node(queue.expiryOf(start), failed, 'c');
-      queue.enqueue(a);
-      queue.enqueue(b);
-      queue.enqueue(c);
-      expect(queue.settle(b)).toBe(true);
-      expect(queue.settle(b)).toBe(false);
-      vi.advanceTimersByTime(60);
-      expect(failed).toEqual(['a', 'c']);
-      expect(queue.settle(a)).toBe(false);
-      queue.dispose();
-    });
-
-    it('mixes enqueued nodes with tracked callbacks', () => {
-      vi.useFakeTimers();
-      const queue = new DeadlineQueue(50);
-      const failed: string[] = [];
-      const tracked = queue.track(() => failed.push('tracked'));
-      queue.enqueue(node(queue.expiryOf(performance.now()), failed, 'node'));
-      queue.dispose();
-      expect(failed).toEqual(['tracked', 'node']);
-      expect(queue.settle(tracked)).toBe(false);
-    });
   });
 });

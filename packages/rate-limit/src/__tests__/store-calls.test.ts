@@ -1,4 +1,4 @@
-import { isStoreTimeoutError } from '@breakwater/core';
+import { type DeadlineQueue, isStoreTimeoutError } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
 import { StoreCalls } from '../store-calls.js';
 import { LimiterTelemetry } from '../telemetry.js';
@@ -13,17 +13,9 @@ function storeCalls(deadlineMs: number): StoreCalls {
   );
 }
 
-/** The calls still tracked as in flight (the private list, oldest first). */
+/** The calls still tracked as in flight (the private deadline queue's size). */
 function tracked(calls: StoreCalls): number {
-  let count = 0;
-  for (
-    let entry = (calls as unknown as { oldest?: { newer?: unknown } }).oldest;
-    entry !== undefined;
-    entry = entry.newer as { newer?: unknown } | undefined
-  ) {
-    count++;
-  }
-  return count;
+  return (calls as unknown as { deadlines: DeadlineQueue }).deadlines.size;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,29 +1,44 @@
 /**
- * Store-call deadlines without a timer per call. Every call of one cache has the same deadline, so
- * calls expire in the order they started: a FIFO list plus one timer armed for the oldest call is
+ * Store-call deadlines without a timer per call, for the hot paths of the patterns (the cache's L2
+ * reads, the rate limiter's decisions). Every call of one policy has the same deadline, so calls
+ * expire in the order they started: a FIFO list plus one timer armed for the oldest call is
  * enough. A call that settles in time just unlinks itself (O(1)); the timer, when it fires, fails
- * the calls that are due and re-arms itself for the next oldest, or stops when none is left.
+ * the calls that are due and re-arms itself for the next oldest, or stops when none is left. A
+ * timer left armed for a call that has since settled is not cleared: under steady traffic it fires
+ * about once per deadline, whatever the call rate.
  *
- * Deadlines use the real monotonic clock (`performance.now()`), not the cache's injectable clock:
+ * Deadlines use the real monotonic clock (`performance.now()`), not a policy's injectable clock:
  * they bound how long a caller waits for a socket, which a fake clock cannot speed up.
  */
 
-/** A call tracked by a {@link DeadlineQueue}. */
-export interface Pending {
+/** A call tracked by a {@link DeadlineQueue}: its deadline, what to do when it passes, and its links. */
+export interface DeadlineEntry {
   readonly expiresAt: number;
   readonly fail: () => void;
-  prev: Pending | undefined;
-  next: Pending | undefined;
+  prev: DeadlineEntry | undefined;
+  next: DeadlineEntry | undefined;
   linked: boolean;
 }
 
-/** Runs promises under one shared deadline. */
+/**
+ * Runs promises under one shared deadline.
+ *
+ * @example
+ * const deadlines = new DeadlineQueue(100);
+ * const value = await deadlines.run(client.get(key), () => new StoreTimeoutError(…));
+ */
 export class DeadlineQueue {
-  private head: Pending | undefined;
-  private tail: Pending | undefined;
+  private head: DeadlineEntry | undefined;
+  private tail: DeadlineEntry | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private count = 0;
 
   constructor(private readonly deadlineMs: number) {}
+
+  /** How many calls are tracked (in flight, not yet settled or failed). */
+  get size(): number {
+    return this.count;
+  }
 
   /**
    * Settles like `promise`, or rejects with `onTimeout()` when the deadline passes first. A late
@@ -52,8 +67,8 @@ export class DeadlineQueue {
    * For callers that settle their own promise (saves a wrapper promise per call). `startedAt`
    * (`performance.now()` at the start) saves a clock read when the caller has one.
    */
-  track(fail: () => void, startedAt: number = performance.now()): Pending {
-    const node: Pending = {
+  track(fail: () => void, startedAt: number = performance.now()): DeadlineEntry {
+    const node: DeadlineEntry = {
       expiresAt: startedAt + this.deadlineMs,
       fail,
       prev: undefined,
@@ -74,10 +89,11 @@ export class DeadlineQueue {
    * call object that is its own node (with `fail` as a method) costs no closure and no node per
    * call. Settle it with {@link settle} like a tracked call.
    */
-  enqueue(node: Pending): void {
+  enqueue(node: DeadlineEntry): void {
     node.prev = this.tail;
     node.next = undefined;
     node.linked = true;
+    this.count++;
     if (this.tail === undefined) this.head = node;
     else this.tail.next = node;
     this.tail = node;
@@ -88,7 +104,7 @@ export class DeadlineQueue {
    * Stops tracking a call that settled. Returns `false` when its deadline already passed (its
    * `fail` ran), in which case the caller must ignore the late result.
    */
-  settle(node: Pending): boolean {
+  settle(node: DeadlineEntry): boolean {
     if (!node.linked) return false;
     this.unlink(node);
     return true;
@@ -107,7 +123,7 @@ export class DeadlineQueue {
 
   private arm(delayMs: number): void {
     this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(delayMs)));
-    // Pending store calls keep their own sockets alive; this timer alone must not.
+    // DeadlineEntry store calls keep their own sockets alive; this timer alone must not.
     this.timer.unref();
   }
 
@@ -122,8 +138,9 @@ export class DeadlineQueue {
     if (this.head !== undefined) this.arm(this.head.expiresAt - now);
   }
 
-  private unlink(node: Pending): void {
+  private unlink(node: DeadlineEntry): void {
     node.linked = false;
+    this.count--;
     if (node.prev === undefined) this.head = node.next;
     else node.prev.next = node.next;
     if (node.next === undefined) this.tail = node.prev;
