@@ -127,6 +127,19 @@ describeWithRedis('runScript() on Redis', () => {
     );
   });
 
+  it("takes any number of keys with keys: 'any', each call passing its own", async () => {
+    const script = defineScript<number>({
+      name: 'test.count-keys',
+      lua: 'return #KEYS * 100 + #ARGV',
+      keys: 'any',
+    });
+    expect(script.keys).toBe('any');
+    const tagged = keys.redisKeys('user-any', ['a', 'b', 'c']);
+    await expect(runScript(redis.client, script, tagged, [1, 2])).resolves.toBe(302);
+    await expect(runScript(redis.client, script, tagged.slice(0, 1), [])).resolves.toBe(100);
+    await expect(runScript(redis.client, script, [], [7])).resolves.toBe(1);
+  });
+
   it('refuses keys from different Cluster slots even on a single node, unless disabled', async () => {
     const spread = [keys.redisKey('a', 'count'), keys.redisKey('b', 'ts')];
     expect(keySlot(spread[0]!)).not.toBe(keySlot(spread[1]!));

@@ -22,8 +22,11 @@ export interface ScriptDefinition {
   name: string;
   /** The Lua source. Read time with `redis.call('TIME')`, never from an argument (Principle 3). */
   lua: string;
-  /** How many of the script's arguments are keys (`KEYS[1..n]`); the rest are `ARGV`. */
-  keys: number;
+  /**
+   * How many of the script's arguments are keys (`KEYS[1..n]`); the rest are `ARGV`. `'any'`
+   * for a script that takes any number (each call passes its own, as a batch of keys).
+   */
+  keys: number | 'any';
   /**
    * Check on every run that all keys hash to one Cluster slot, and throw a `RangeError` when they
    * do not. Catches, on a single-node Redis in development, what a Cluster would refuse in
@@ -44,8 +47,8 @@ export interface RedisScript<TResult = unknown> {
   readonly lua: string;
   /** Hex SHA1 of the source, the EVALSHA handle. */
   readonly sha1: string;
-  /** Number of keys the script takes. */
-  readonly keys: number;
+  /** Number of keys the script takes, or `'any'`. */
+  readonly keys: number | 'any';
   /** Whether runs check that all keys share one Cluster slot. */
   readonly checkSlots: boolean;
   /** Same as {@link runScript}`(client, this, keys, args)`. */
@@ -67,7 +70,7 @@ export function defineScript<TResult = unknown>(
 ): RedisScript<TResult> {
   const name = expectNonEmptyString('name', definition.name);
   const lua = expectNonEmptyString('lua', definition.lua);
-  const keys = expectInteger('keys', definition.keys, 0);
+  const keys = definition.keys === 'any' ? 'any' : expectInteger('keys', definition.keys, 0);
   const checkSlots = definition.checkSlots ?? process.env.NODE_ENV !== 'production';
   const script: RedisScript<TResult> = {
     name,
@@ -88,28 +91,36 @@ const NO_ARGS: readonly RedisArgument[] = Object.freeze([]);
  * the call goes to the master of the first key's slot.
  *
  * Errors of the script itself and of the connection are rejected as ioredis reports them; run it
- * under a `StoreGuard` to get the deadline and `StoreError`s.
+ * under a `StoreGuard` to get the deadline and `StoreError`s. Not an `async` function: hot paths
+ * (a rate-limit decision) pay for one promise reaction, not for an async frame.
  *
- * @param keys Exactly `script.keys` keys, all in one Cluster slot (see `KeyBuilder.redisKeys()`).
- * @throws {RangeError} when the number of keys is wrong, or (with `checkSlots`) the keys span slots.
+ * @param keys Exactly `script.keys` keys (any number for `'any'`), all in one Cluster slot (see
+ *   `KeyBuilder.redisKeys()`).
+ * @returns A promise that rejects with a `RangeError` when the number of keys is wrong, or (with
+ *   `checkSlots`) the keys span slots.
  */
-export async function runScript<TResult = unknown>(
+export function runScript<TResult = unknown>(
   client: ScriptClient,
   script: RedisScript<TResult>,
   keys: readonly string[],
   args: readonly RedisArgument[] = NO_ARGS,
 ): Promise<TResult> {
-  if (keys.length !== script.keys) {
-    throw new RangeError(
-      `Expected ${script.keys} keys for script \`${script.name}\`, got ${keys.length}`,
-    );
-  }
-  if (script.checkSlots && keys.length > 1) assertOneSlot(script.name, client, keys);
   try {
-    return (await client.evalsha(script.sha1, script.keys, ...keys, ...args)) as TResult;
+    if (script.keys !== 'any' && keys.length !== script.keys) {
+      throw new RangeError(
+        `Expected ${script.keys} keys for script \`${script.name}\`, got ${keys.length}`,
+      );
+    }
+    if (script.checkSlots && keys.length > 1) assertOneSlot(script.name, client, keys);
+    return (client.evalsha(script.sha1, keys.length, ...keys, ...args) as Promise<TResult>).then(
+      undefined,
+      (error: unknown) => {
+        if (!isNoScriptError(error)) throw error;
+        return client.eval(script.lua, keys.length, ...keys, ...args) as Promise<TResult>;
+      },
+    );
   } catch (error) {
-    if (!isNoScriptError(error)) throw error;
-    return (await client.eval(script.lua, script.keys, ...keys, ...args)) as TResult;
+    return Promise.reject(error);
   }
 }
 

@@ -25,7 +25,6 @@
 import { expectObject } from '@breakwater/core';
 import {
   defineScript,
-  isNoScriptError,
   isRedisCluster,
   type KeyBuilder,
   keyBuilder,
@@ -111,7 +110,8 @@ function scriptFor(shape: LimiterShape): RedisScript<Reply> {
     gcraScript ??= defineScript<Reply>({
       name: 'rate-limit.gcra1',
       lua: GCRA_LUA,
-      keys: 1,
+      // A batch's keys: across slots on a single node; on a Cluster the store batches per slot.
+      keys: 'any',
       checkSlots: false,
     });
     return gcraScript;
@@ -124,7 +124,7 @@ function scriptFor(shape: LimiterShape): RedisScript<Reply> {
       name: `rate-limit.${id}`,
       lua: rateLimitLua(algorithms),
       // The keys of one call span slots on a single node; on a Cluster the store batches per slot.
-      keys: 1,
+      keys: 'any',
       checkSlots: false,
     });
     scripts.set(id, script);
@@ -336,7 +336,7 @@ class RedisHandle implements StoreHandle {
   private send(batch: Batch): void {
     if (this.pending === batch) this.pending = undefined;
     if (this.pendingBySlot?.get(batch.slot) === batch) this.pendingBySlot.delete(batch.slot);
-    this.call(batch).then(
+    this.script.run(this.scriptClient, batch.keys, batch.args).then(
       (text) => {
         // Queued behind this call first, so the next call goes out before callers resume.
         for (const key of batch.keys) this.next(key);
@@ -355,28 +355,6 @@ class RedisHandle implements StoreHandle {
         for (const op of batch.ops) op.reject(error);
       },
     );
-  }
-
-  /**
-   * One script call: EVALSHA, and EVAL when the server does not have the script cached (which
-   * also caches it there), as core's `runScript` does, but for any number of keys.
-   */
-  private call(batch: Batch): Promise<Reply> {
-    const script = this.script;
-    const client = this.scriptClient;
-    const keys = batch.keys;
-    const argv = keys.length === 1 ? [keys[0]!, ...batch.args] : [...keys, ...batch.args];
-    try {
-      return (client.evalsha(script.sha1, keys.length, ...argv) as Promise<Reply>).then(
-        undefined,
-        (error: unknown) => {
-          if (!isNoScriptError(error)) throw error;
-          return client.eval(script.lua, keys.length, ...argv) as Promise<Reply>;
-        },
-      );
-    } catch (error) {
-      return Promise.reject(error);
-    }
   }
 
   /** The decision at `at` in `reply`, with its own copy of the state after it. */
