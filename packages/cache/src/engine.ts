@@ -33,15 +33,7 @@ import type {
 } from './cache.js';
 import { EMPTY_TAGS, type Entry, type EntryMeta } from './entry.js';
 import { isCacheCodecError } from './errors.js';
-import {
-  type Flight,
-  type Job,
-  type L2Read,
-  type LoadFlight,
-  MISSING,
-  type Outcome,
-  type ReadFlight,
-} from './flight.js';
+import type { Flight, Job, L2Read, LoadFlight, Outcome, ReadFlight } from './flight.js';
 import { entryTimes, physicalTtlMs, shouldRefreshEarly } from './freshness.js';
 import { GraceBackoff } from './grace-backoff.js';
 import { GuardedNamespace } from './guarded-store.js';
@@ -151,7 +143,6 @@ export class CacheEngine implements Cache {
       o.store.namespace(o.name),
       o.store.kind,
       this.deadlines,
-      o.storeDeadlineMs,
       gate,
       this.telemetry,
     );
@@ -349,34 +340,19 @@ export class CacheEngine implements Cache {
     const flight = reading as ReadFlight;
     const value = this.ns!.get(key).then(
       (stored): unknown => {
-        if (stored === undefined) {
-          return this.afterRead(key, loader, settings, tags, candidate, signal, flight, MISSING);
-        }
+        let read: L2Read | Promise<L2Read>;
         try {
-          const entry = this.reader.usable(stored);
-          if (entry instanceof Promise) {
-            return entry.then((checked) =>
-              this.afterRead(key, loader, settings, tags, candidate, signal, flight, {
-                ok: true,
-                version: stored.version,
-                entry: checked,
-              }),
-            );
-          }
-          // The hit, without building an L2Read first.
-          if (entry !== undefined && this.clock.now() < entry.freshUntil) {
-            return this.readHit(key, entry, flight, signal);
-          }
-          return this.afterRead(key, loader, settings, tags, candidate, signal, flight, {
-            ok: true,
-            version: stored.version,
-            entry,
-          });
+          read = this.reader.readOf(stored);
         } catch (error) {
           // Never leave a dead flight behind for later callers to join.
           this.retire(key, flight);
           throw error;
         }
+        return read instanceof Promise
+          ? read.then((checked) =>
+              this.afterRead(key, loader, settings, tags, candidate, signal, flight, checked),
+            )
+          : this.afterRead(key, loader, settings, tags, candidate, signal, flight, read);
       },
       (error: unknown) =>
         this.afterRead(key, loader, settings, tags, candidate, signal, flight, failedRead(error)),

@@ -30,7 +30,6 @@ export class GuardedNamespace {
     private readonly inner: StoreNamespace,
     readonly kind: string,
     private readonly deadlines: DeadlineQueue,
-    private readonly deadlineMs: number,
     private readonly gate: HealthGate | undefined,
     private readonly telemetry: CacheTelemetry,
   ) {}
@@ -170,8 +169,8 @@ export class GuardedNamespace {
 
   private timeoutError(operation: string): StoreTimeoutError {
     return new StoreTimeoutError(
-      `${this.kind} ${operation} did not answer within ${this.deadlineMs} ms`,
-      { store: this.kind, operation, deadlineMs: this.deadlineMs },
+      `${this.kind} ${operation} did not answer within ${this.deadlines.deadlineMs} ms`,
+      { store: this.kind, operation, deadlineMs: this.deadlines.deadlineMs },
     );
   }
 

@@ -33,7 +33,8 @@ export class DeadlineQueue {
   private timer: NodeJS.Timeout | undefined;
   private count = 0;
 
-  constructor(private readonly deadlineMs: number) {}
+  /** @param deadlineMs How long every call may take, in milliseconds. */
+  constructor(readonly deadlineMs: number) {}
 
   /** How many calls are tracked (in flight, not yet settled or failed). */
   get size(): number {

@@ -85,7 +85,7 @@ export class StoreCalls {
 
   constructor(
     readonly store: string,
-    readonly deadlineMs: number,
+    deadlineMs: number,
     private readonly telemetry: LimiterTelemetry,
     /** The limiter's clock, which times the probes (so tests can drive them). */
     private readonly clock: Pick<Clock, 'now'>,
@@ -196,8 +196,8 @@ export class StoreCalls {
   timedOut(entry: InFlight): void {
     this.detach(entry);
     const error = new StoreTimeoutError(
-      `${this.store} ${entry.name} did not answer within ${this.deadlineMs} ms`,
-      { store: this.store, operation: entry.name, deadlineMs: this.deadlineMs },
+      `${this.store} ${entry.name} did not answer within ${this.deadlines.deadlineMs} ms`,
+      { store: this.store, operation: entry.name, deadlineMs: this.deadlines.deadlineMs },
     );
     entry.controller?.abort(error);
     entry.reject(this.storeFailure(entry.name, error));

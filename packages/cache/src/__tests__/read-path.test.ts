@@ -41,14 +41,22 @@ function heldReads(inner: CacheStore) {
   };
 }
 
+/**
+ * `value` stored under `k` through a held store (written by another cache), reads held again, and
+ * a cache without L1 over it: every read of `k` waits for `held.release()`.
+ */
+async function heldHit(value: unknown) {
+  const held = heldReads(memoryStore());
+  const writer = cache({ name: 'r', store: held.store });
+  held.release();
+  await writer.set('k', value);
+  held.hold();
+  return { held, c: cache({ name: 'r', store: held.store, l1: false }) };
+}
+
 describe('the read flight of getOrLoad', () => {
   it('serves concurrent callers of an L2 hit with one store read', async () => {
-    const held = heldReads(memoryStore());
-    const writer = cache({ name: 'r', store: held.store });
-    held.release();
-    await writer.set('k', { n: 1 });
-    held.hold();
-    const c = cache({ name: 'r', store: held.store, l1: false });
+    const { held, c } = await heldHit({ n: 1 });
     const loader = vi.fn(async () => ({ n: 2 }));
     const before = held.reads.count;
     const calls = [c.getOrLoad('k', loader), c.getOrLoad('k', loader), c.getOrLoad('k', loader)];
@@ -80,12 +88,7 @@ describe('the read flight of getOrLoad', () => {
   });
 
   it("rejects only the aborted caller's wait; the others get the value", async () => {
-    const held = heldReads(memoryStore());
-    const writer = cache({ name: 'r', store: held.store });
-    held.release();
-    await writer.set('k', 'v');
-    held.hold();
-    const c = cache({ name: 'r', store: held.store, l1: false });
+    const { held, c } = await heldHit('v');
     const first = new AbortController();
     const joiner = new AbortController();
     const a = c.getOrLoad('k', async () => 'loaded', { signal: first.signal });
@@ -102,12 +105,7 @@ describe('the read flight of getOrLoad', () => {
   it('counts an L2 hit once, for the first caller, and joiners as coalesced', async () => {
     const otel = installOtel();
     try {
-      const held = heldReads(memoryStore());
-      const writer = cache({ name: 'r', store: held.store });
-      held.release();
-      await writer.set('k', 'v');
-      held.hold();
-      const c = cache({ name: 'r', store: held.store, l1: false });
+      const { held, c } = await heldHit('v');
       const calls = [c.getOrLoad('k', async () => 'x'), c.getOrLoad('k', async () => 'x')];
       held.release();
       await Promise.all(calls);

@@ -1,5 +1,60 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { AlgorithmName, LimitOptions } from '../index.js';
 import type { RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 import { memoryStore } from '../stores/memory.js';
+
+/** So long that the milliseconds a test takes on the server clock never change a decision. */
+export const LONG = 1e12;
+
+/** `limit` and `burst` giving a limit of `algorithm` the capacity `capacity` per {@link LONG}. */
+export function sized(algorithm: AlgorithmName, capacity: number): LimitOptions {
+  const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
+  return { limit: capacity, intervalMs: LONG, burst: bucket ? capacity - 1 : 0, algorithm };
+}
+
+/**
+ * A client that records the keys of every EVALSHA it forwards to `client`: one entry per script
+ * call (the EVAL that follows a NOSCRIPT, when another test flushed the script cache, is the same
+ * call's retry).
+ */
+export function recording<C extends Redis | Cluster>(client: C): { client: C; calls: string[][] } {
+  const recorder = { client, calls: [] as string[][] };
+  recorder.client = new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'evalsha') {
+        return (...args: unknown[]) => {
+          const numkeys = Number(args[1]);
+          recorder.calls.push(args.slice(2, 2 + numkeys) as string[]);
+          return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as C;
+  return recorder;
+}
+
+/** A fake client whose script calls answer when the test says so. */
+export function gatedClient() {
+  const calls: {
+    args: unknown[];
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  const client = {
+    evalsha: (...args: unknown[]) =>
+      new Promise((resolve, reject) => {
+        calls.push({ args, resolve, reject });
+      }),
+    eval: () => Promise.reject(new Error('unexpected EVAL')),
+    del: () => Promise.resolve(0),
+  };
+  return { client: client as unknown as Redis, calls };
+}
+
+/** Lets this tick's batch go out: the Redis store sends it in a microtask. */
+export const flushed = () => Promise.resolve();
 
 /** A store that behaves like a remote one (promises, deadline) over a memory store, and counts calls. */
 export interface ScriptedStore extends RateLimitStore {

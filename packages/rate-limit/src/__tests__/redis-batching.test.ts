@@ -6,7 +6,6 @@ import {
   redisClusterFixture,
   redisFixture,
 } from '@breakwater/testkit';
-import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { compileLimit } from '../algorithms/compile.js';
 import { ALGORITHM_NAMES } from '../algorithms/index.js';
@@ -15,33 +14,7 @@ import { type LimitOptions, memoryStore, type RateLimiterOptions, rateLimiter } 
 import { redisStore } from '../redis.js';
 import type { StoreResult } from '../store.js';
 import { BATCH_KEYS } from '../stores/redis.js';
-
-/** So long that the milliseconds a test takes on the server clock never change a decision. */
-const LONG = 1e12;
-
-/** A client that records the keys of every EVALSHA it forwards to `client`. */
-function recording<C extends Redis | Cluster>(client: C): { client: C; calls: string[][] } {
-  const recorder = { client, calls: [] as string[][] };
-  recorder.client = new Proxy(client, {
-    get(target, prop) {
-      if (prop === 'evalsha') {
-        return (...args: unknown[]) => {
-          const numkeys = Number(args[1]);
-          recorder.calls.push(args.slice(2, 2 + numkeys) as string[]);
-          return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  }) as C;
-  return recorder;
-}
-
-function sized(algorithm: AlgorithmName, capacity: number): LimitOptions {
-  const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
-  return { limit: capacity, intervalMs: LONG, burst: bucket ? capacity - 1 : 0, algorithm };
-}
+import { flushed, gatedClient, LONG, recording, sized } from './helpers.js';
 
 type Outcome = [key: string, allowed: boolean, remaining: number];
 
@@ -188,25 +161,6 @@ describeWithRedisCluster('Redis Cluster store: one batch per slot', () => {
 });
 
 describe('Redis store: batching without a server', () => {
-  function gatedClient() {
-    const calls: {
-      args: unknown[];
-      resolve: (v: unknown) => void;
-      reject: (e: unknown) => void;
-    }[] = [];
-    const client = {
-      evalsha: (...args: unknown[]) =>
-        new Promise((resolve, reject) => {
-          calls.push({ args, resolve, reject });
-        }),
-      eval: () => Promise.reject(new Error('unexpected EVAL')),
-      del: () => Promise.resolve(0),
-    };
-    return { client: client as unknown as Redis, calls };
-  }
-
-  const flushed = () => Promise.resolve();
-
   it('answers each key of a call its own decision; a failed call fails all of its keys', async () => {
     const { client, calls } = gatedClient();
     const handle = redisStore({ client }).open({

@@ -13,36 +13,7 @@ import type { AlgorithmName } from '../algorithms/limit.js';
 import { type LimitOptions, memoryStore, type RateLimiterOptions, rateLimiter } from '../index.js';
 import { redisStore } from '../redis.js';
 import type { StoreResult } from '../store.js';
-
-/** So long that the milliseconds a test takes on the server clock never change a decision. */
-const LONG = 1e12;
-
-/**
- * A client that counts the EVALSHAs it forwards to `client`: one per script call (the EVAL that
- * follows a NOSCRIPT, when another test flushed the script cache, is the same call's retry).
- */
-function counting(client: Redis): { client: Redis; calls: number } {
-  const counter = { client, calls: 0 };
-  counter.client = new Proxy(client, {
-    get(target, prop) {
-      if (prop === 'evalsha') {
-        return (...args: unknown[]) => {
-          counter.calls++;
-          return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return counter;
-}
-
-/** `limit` and `burst` giving a limit of `algorithm` the capacity `capacity` per {@link LONG}. */
-function sized(algorithm: AlgorithmName, capacity: number): LimitOptions {
-  const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
-  return { limit: capacity, intervalMs: LONG, burst: bucket ? capacity - 1 : 0, algorithm };
-}
+import { flushed, gatedClient, LONG, recording, sized } from './helpers.js';
 
 type Outcome = [allowed: boolean, remaining: number];
 
@@ -74,17 +45,17 @@ describeWithRedis('Redis store: concurrent decisions on one key coalesce', () =>
     options: Partial<RateLimiterOptions>,
     costs: readonly number[],
   ): Promise<{ outcomes: Outcome[]; calls: number }> {
-    const counter = counting(redis.client);
+    const recorder = recording(redis.client);
     const limiter = rateLimiter({
       name: 'coalesce',
       ...options,
-      store: redisStore({ client: counter.client, prefix: redis.uniquePrefix() }),
+      store: redisStore({ client: recorder.client, prefix: redis.uniquePrefix() }),
       denyCache: false,
     } as RateLimiterOptions);
     const decisions = await Promise.all(costs.map((cost) => limiter.limit('k', { cost })));
     return {
       outcomes: decisions.map((d): Outcome => [d.allowed, d.remaining]),
-      calls: counter.calls,
+      calls: recorder.calls.length,
     };
   }
 
@@ -133,11 +104,11 @@ describeWithRedis('Redis store: concurrent decisions on one key coalesce', () =>
   });
 
   it('drops a queued caller that aborts, and decides the others as if it never asked', async () => {
-    const counter = counting(redis.client);
+    const recorder = recording(redis.client);
     const limiter = rateLimiter({
       name: 'abort',
       ...sized('gcra', 5),
-      store: redisStore({ client: counter.client, prefix: redis.uniquePrefix() }),
+      store: redisStore({ client: recorder.client, prefix: redis.uniquePrefix() }),
       denyCache: false,
     });
     const controller = new AbortController();
@@ -150,7 +121,7 @@ describeWithRedis('Redis store: concurrent decisions on one key coalesce', () =>
     expect(settled[3]).toEqual({ status: 'rejected', reason });
     const allowed = settled.map((s) => s.status === 'fulfilled' && s.value.allowed);
     expect(allowed).toEqual([true, true, true, false, true, true, false, false, false, false]);
-    expect(counter.calls).toBe(2);
+    expect(recorder.calls).toHaveLength(2);
     expect((await limiter.peek('k')).remaining).toBe(0);
   });
 
@@ -201,27 +172,6 @@ describeWithRedisCluster('Redis Cluster store: concurrent decisions on one key c
 });
 
 describe('Redis store: coalescing without a server', () => {
-  /** A fake client whose script calls answer when the test says so. */
-  function gatedClient() {
-    const calls: {
-      args: unknown[];
-      resolve: (v: unknown) => void;
-      reject: (e: unknown) => void;
-    }[] = [];
-    const client = {
-      evalsha: (...args: unknown[]) =>
-        new Promise((resolve, reject) => {
-          calls.push({ args, resolve, reject });
-        }),
-      eval: () => Promise.reject(new Error('unexpected EVAL')),
-      del: () => Promise.resolve(0),
-    };
-    return { client: client as unknown as Redis, calls };
-  }
-
-  /** Lets this tick's batch go out: the store sends it in a microtask. */
-  const flushed = () => Promise.resolve();
-
   function openHandle(client: Redis) {
     return redisStore({ client }).open({
       name: 'gated',

@@ -9,9 +9,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { rateLimiter } from '../index.js';
 import { redisStore } from '../redis.js';
-
-/** So long that the milliseconds a test takes on the server clock never change a decision. */
-const LONG = 1e12;
+import { LONG } from './helpers.js';
 
 /** The single-limit GCRA layout (`redis-gcra-script.ts`): a plain string key with the TAT. */
 function layoutTests(fixture: () => { client: Redis | Cluster; prefix: string }) {
