@@ -21,6 +21,7 @@ export {
   TTL_ATTRIBUTE,
 } from './dynamodb/create-table.js';
 export { isAwsError } from './dynamodb/error-name.js';
+export { dynamoProbe } from './dynamodb/probe.js';
 export {
   isStoreConflictError,
   StoreConflictError,

@@ -1,6 +1,5 @@
 export { childAbortController, raceAbort, raceLazyAbort } from './abort.js';
 export { type Clock, systemClock } from './clock.js';
-export { type DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 export {
   isStoreConflictError,
   StoreConflictError,
@@ -41,6 +40,12 @@ export {
 } from './keys.js';
 export { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 export {
+  type Disposer,
+  LISTENER_ERROR_CODE,
+  Listeners,
+  reportListenerError,
+} from './listeners.js';
+export {
   type ContextOf,
   type ExecuteOptions,
   type ExecutionContext,
@@ -54,26 +59,55 @@ export {
   pipeline,
 } from './policy.js';
 export {
-  DEFAULT_STORE_DEADLINE_MS,
+  StoreCalls,
+  type StoreCallsOptions,
+  type StoreInvoke,
+  StoreOp,
+  type StoreOpOptions,
+  toStoreError,
+} from './store/calls.js';
+export { type DeadlineEntry, DeadlineQueue } from './store/deadline-queue.js';
+export {
+  chooseFallback,
+  type StoreFallback,
+  type StoreFallbacks,
+} from './store/fallbacks.js';
+export {
+  expectDeadline,
   MAX_STORE_DEADLINE_MS,
   ON_STORE_ERROR_MODES,
   type OnStoreError,
-  type StoreFallbacks,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreDefaults,
+  type StoreOptions,
+  type StoreSettings,
+} from './store/options.js';
+export type { StoreStatus, StoreStatusChange, StoreStatusListener } from './store/status.js';
+export {
+  ATTR_STORE_OPERATION,
+  ATTR_STORE_OUTCOME,
+  ATTR_STORE_STATUS,
+  metricSegment,
+  type StoreOutcome,
+  storeMetricNames,
+} from './store/telemetry.js';
+export {
+  type GuardStatusChange,
+  type GuardStatusListener,
   type StoreGuard,
   type StoreGuardOptions,
   type StoreOperation,
-  type StoreStatus,
-  type StoreStatusChange,
-  type StoreStatusListener,
   storeGuard,
-  toStoreError,
   type WithDeadlineOptions,
   withDeadline,
 } from './store-guard.js';
 export {
   ATTR_POLICY_NAME,
   ATTR_STORE,
+  DURATION_BUCKETS_SECONDS,
   getTelemetry,
+  isNoopMeter,
   type Telemetry,
   type TelemetryScope,
 } from './telemetry.js';

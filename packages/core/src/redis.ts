@@ -18,6 +18,14 @@ export {
   type ScriptClient,
 } from './redis/client.js';
 export { CLUSTER_SLOTS, hashTagBytes, keySlot } from './redis/key-slot.js';
+export { redisProbe } from './redis/probe.js';
+export {
+  type ChannelListener,
+  expectSubscriber,
+  PubSubRouter,
+  type PubSubRouterOptions,
+  settleWithin,
+} from './redis/pubsub.js';
 export {
   defineScript,
   isNoScriptError,

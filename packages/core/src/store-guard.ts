@@ -5,29 +5,17 @@
  * {@link StoreError}, answers with the fallback the user chose, and reports when the store degrades
  * and recovers. Nothing here knows which store it guards, so policies never branch on it.
  */
-import { isStoreError, StoreError, StoreTimeoutError } from './errors.js';
+import { type StoreError, StoreTimeoutError } from './errors.js';
+import { toStoreError } from './store/calls.js';
+import type { StoreFallbacks } from './store/fallbacks.js';
+import {
+  MAX_STORE_DEADLINE_MS,
+  ON_STORE_ERROR_MODES,
+  type OnStoreError,
+  STORE_DEFAULTS,
+} from './store/options.js';
+import type { StoreStatus } from './store/status.js';
 import { expectFunction, expectNonEmptyString, expectOneOf, expectPositive } from './validate.js';
-
-/**
- * What a store-backed policy does when its store fails or misses its deadline:
- *
- * - `'fail-open'`: act as if the store allowed the call (admit, treat the circuit as closed, …).
- * - `'fail-closed'`: act as if the store refused it (reject with the policy's error).
- * - `'local'`: decide with in-process state until the store is back.
- */
-export type OnStoreError = 'fail-open' | 'fail-closed' | 'local';
-
-/** The accepted values of {@link OnStoreError}, for validation and documentation. */
-export const ON_STORE_ERROR_MODES: readonly OnStoreError[] = ['fail-open', 'fail-closed', 'local'];
-
-/** Deadline of one store operation when a pattern does not choose another, in milliseconds. */
-export const DEFAULT_STORE_DEADLINE_MS = 1000;
-
-/**
- * The longest deadline `setTimeout` can honour; Node fires longer delays after 1 ms, which would
- * turn a generous deadline into an instant timeout.
- */
-export const MAX_STORE_DEADLINE_MS = 2_147_483_647;
 
 /** Options of {@link withDeadline}. */
 export interface WithDeadlineOptions {
@@ -125,17 +113,6 @@ function runWithDeadline<T, A>(
   });
 }
 
-/** `error` itself if it already is a {@link StoreError}, otherwise a `StoreError` caused by it. */
-export function toStoreError(error: unknown, store: string, operation: string): StoreError {
-  if (isStoreError(error)) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new StoreError(`${store} ${operation} failed: ${detail}`, {
-    store,
-    operation,
-    cause: error,
-  });
-}
-
 function expectDeadline(value: unknown): number {
   const deadlineMs = expectPositive('deadlineMs', value);
   if (deadlineMs > MAX_STORE_DEADLINE_MS) {
@@ -146,11 +123,8 @@ function expectDeadline(value: unknown): number {
   return deadlineMs;
 }
 
-/** Whether the guarded store currently answers (`'healthy'`) or policies use their fallback. */
-export type StoreStatus = 'healthy' | 'degraded';
-
 /** What a {@link StoreGuard} tells its subscribers when the store's status changes. */
-export type StoreStatusChange =
+export type GuardStatusChange =
   | {
       /** The store answered again after failing. */
       readonly status: 'healthy';
@@ -167,24 +141,7 @@ export type StoreStatusChange =
     };
 
 /** A subscriber to store status changes. */
-export type StoreStatusListener = (change: StoreStatusChange) => void;
-
-/**
- * The answers a pattern gives when its store fails, one per {@link OnStoreError} mode; the guard
- * calls only the one the user chose. Each receives the store error and the argument passed to
- * {@link StoreGuard.run}, may return a value or a promise, and may throw (a `'fail-closed'`
- * fallback usually throws the policy's rejection error).
- *
- * Build this object once per policy and operation, not per call.
- */
-export interface StoreFallbacks<T, A = void> {
-  /** Answer for `'fail-open'`: what the policy does when it assumes the store would allow the call. */
-  failOpen(error: StoreError, arg: A): T | PromiseLike<T>;
-  /** Answer for `'fail-closed'`: what the policy does when it assumes the store would refuse it. */
-  failClosed(error: StoreError, arg: A): T | PromiseLike<T>;
-  /** Answer for `'local'`: the decision taken from in-process state instead. */
-  local(error: StoreError, arg: A): T | PromiseLike<T>;
-}
+export type GuardStatusListener = (change: GuardStatusChange) => void;
 
 /** A store operation run by a {@link StoreGuard}: must stop work when `signal` aborts, if it can. */
 export type StoreOperation<T, A = void> = (signal: AbortSignal, arg: A) => Promise<T>;
@@ -201,7 +158,7 @@ export interface StoreGuardOptions {
    */
   deadlineMs?: number | undefined;
   /** Called once when the store degrades and once when it recovers. */
-  onStatusChange?: StoreStatusListener | undefined;
+  onStatusChange?: GuardStatusListener | undefined;
   /**
    * How many store operations may be attempted at once while the store is degraded. Calls beyond
    * this take the fallback at once (with the last store error) instead of each waiting for the
@@ -243,7 +200,7 @@ export interface StoreGuard {
     signal?: AbortSignal,
   ): Promise<T>;
   /** Subscribes to status changes; returns a function that unsubscribes. */
-  onStatusChange(listener: StoreStatusListener): () => void;
+  onStatusChange(listener: GuardStatusListener): () => void;
 }
 
 /**
@@ -264,7 +221,7 @@ export interface StoreGuard {
 export function storeGuard(options: StoreGuardOptions): StoreGuard {
   const store = expectNonEmptyString('store', options.store);
   const onStoreError = expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR_MODES);
-  const deadlineMs = expectDeadline(options.deadlineMs ?? DEFAULT_STORE_DEADLINE_MS);
+  const deadlineMs = expectDeadline(options.deadlineMs ?? STORE_DEFAULTS.deadlineMs);
   const degradedProbes = options.degradedProbes ?? 1;
   if (!Number.isInteger(degradedProbes) || degradedProbes < 1) {
     throw new RangeError(
@@ -280,7 +237,7 @@ export function storeGuard(options: StoreGuardOptions): StoreGuard {
 class Guard implements StoreGuard {
   #status: StoreStatus = 'healthy';
   #lastError: StoreError | undefined = undefined;
-  private readonly listeners = new Set<StoreStatusListener>();
+  private readonly listeners = new Set<GuardStatusListener>();
   private probesInFlight = 0;
 
   constructor(
@@ -288,7 +245,7 @@ class Guard implements StoreGuard {
     readonly onStoreError: OnStoreError,
     readonly deadlineMs: number,
     private readonly degradedProbes: number,
-    initialListener: StoreStatusListener | undefined,
+    initialListener: GuardStatusListener | undefined,
   ) {
     if (initialListener) this.listeners.add(initialListener);
   }
@@ -364,11 +321,11 @@ class Guard implements StoreGuard {
     }
   }
 
-  onStatusChange(listener: StoreStatusListener): () => void {
+  onStatusChange(listener: GuardStatusListener): () => void {
     expectFunction('listener', listener);
     // A wrapper makes each subscription distinct, so disposing one of two identical
     // subscriptions leaves the other in place.
-    const subscription: StoreStatusListener = (change) => listener(change);
+    const subscription: GuardStatusListener = (change) => listener(change);
     this.listeners.add(subscription);
     return () => {
       this.listeners.delete(subscription);
@@ -388,7 +345,7 @@ class Guard implements StoreGuard {
     this.notify({ status: 'healthy', store: this.store });
   }
 
-  private notify(change: StoreStatusChange): void {
+  private notify(change: GuardStatusChange): void {
     for (const listener of this.listeners) {
       try {
         listener(change);

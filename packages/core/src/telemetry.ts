@@ -5,6 +5,7 @@
  */
 import {
   type Attributes,
+  createNoopMeter,
   type Meter,
   metrics,
   type Span,
@@ -16,6 +17,22 @@ import {
 export const ATTR_POLICY_NAME = 'breakwater.policy.name';
 /** Attribute naming the state store kind (`memory`, `redis`, `dynamodb`). */
 export const ATTR_STORE = 'breakwater.store';
+
+/**
+ * Bucket boundaries, in seconds, for every Breakwater duration histogram (given as advice to the
+ * SDK, whose default buckets are meant for milliseconds): 100 µs to 10 s, about three per decade.
+ */
+export const DURATION_BUCKETS_SECONDS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/**
+ * Whether `meter` is the API's no-op meter (no SDK was registered when it was handed out): a
+ * caller may then skip work whose only purpose is a measurement, such as reading the clock.
+ */
+export function isNoopMeter(meter: Meter): boolean {
+  return meter === createNoopMeter();
+}
 
 /** The instrumentation scope of one Breakwater package. */
 export interface Telemetry {

@@ -1,10 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { isStoreError, isStoreTimeoutError, StoreError } from '../errors.js';
+import { toStoreError } from '../store/calls.js';
+import type { StoreFallbacks } from '../store/fallbacks.js';
 import {
-  type StoreFallbacks,
-  type StoreStatusChange,
+  type GuardStatusChange as StoreStatusChange,
   storeGuard,
-  toStoreError,
   withDeadline,
 } from '../store-guard.js';
 import { abortListeners } from './leaks.js';
@@ -197,7 +197,7 @@ describe('storeGuard()', () => {
   it('returns the store answer while healthy and passes the argument through', async () => {
     const guard = storeGuard({ store: 'redis', onStoreError: 'fail-closed' });
     expect(guard.status).toBe('healthy');
-    expect(guard.deadlineMs).toBe(1000);
+    expect(guard.deadlineMs).toBe(500);
     await expect(guard.run('take', fromStore, fallbacks, 'deny')).resolves.toEqual({
       allowed: false,
       source: 'store',

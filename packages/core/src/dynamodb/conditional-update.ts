@@ -9,7 +9,7 @@
  */
 import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { type Clock, systemClock } from '../clock.js';
-import { toStoreError } from '../store-guard.js';
+import { toStoreError } from '../store/calls.js';
 import {
   expectFunction,
   expectInteger,

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { systemClock } from '../clock.js';
 import { StoreError, StoreTimeoutError } from '../errors.js';
-import { toStoreError } from '../store-guard.js';
+import { toStoreError } from '../store/calls.js';
 import { expectNonEmptyString, expectOneOf, expectPositive } from '../validate.js';
 import { isAwsError } from './error-name.js';
 
