@@ -1,0 +1,232 @@
+/**
+ * The breaker users hold: the `CircuitBreaker` methods over its controller (controller.ts). It
+ * admits each call from the controller's cached view — the closed case without the full gate — and
+ * hands it to the CallSettler (settle.ts) to run, reject, or run as a half-open probe once the
+ * store granted a lease.
+ */
+import type { Clock, ExecuteOptions, ExecutionContext } from '@breakwater/core';
+import type { CachedView } from '../cached-view.js';
+import type { CircuitBreaker, CircuitBreakerStats } from '../circuit-breaker.js';
+import {
+  type FailureEvent,
+  Listeners,
+  type RejectedEvent,
+  type StateChangeEvent,
+  type SuccessEvent,
+} from '../events.js';
+import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
+import { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from '../snapshot.js';
+import type { BreakerState } from '../store.js';
+import { BreakerController, REJECT, RUN } from './controller.js';
+import { CallSettler, UNTIMED } from './settle.js';
+import type { StoreStatusEvent, StoreSync } from './store-sync.js';
+
+/** A circuit breaker: what `circuitBreaker()` returns. */
+export class BreakerPolicy<R> implements CircuitBreaker<R> {
+  readonly name: string;
+  protected readonly clock: Clock;
+  protected readonly controller: BreakerController;
+  protected readonly sync: StoreSync;
+  protected readonly calls: CallSettler<R>;
+  /** The controller's cached view, read on every call. */
+  private readonly view: CachedView;
+  private readonly syncIntervalMs: number;
+  private readonly strict: boolean;
+  /** Whether every call needs its duration (a slow-call rule, an OpenTelemetry SDK). */
+  private readonly timeEveryCall: boolean;
+
+  private readonly stateChange = new Listeners<StateChangeEvent>();
+  private readonly success = new Listeners<SuccessEvent>();
+  private readonly failure = new Listeners<FailureEvent>();
+  private readonly rejected = new Listeners<RejectedEvent>();
+  private readonly storeStatus = new Listeners<StoreStatusEvent>();
+
+  constructor(options: CircuitBreakerOptions<R> | undefined) {
+    const resolved = resolveOptions(options);
+    this.name = resolved.name;
+    this.clock = resolved.clock;
+    this.syncIntervalMs = resolved.syncIntervalMs;
+    this.strict = resolved.strict;
+    this.controller = new BreakerController(resolved, this.stateChange, this.storeStatus);
+    this.view = this.controller.view;
+    this.sync = this.controller.sync;
+    this.calls = new CallSettler<R>(resolved, this.controller, {
+      success: this.success,
+      failure: this.failure,
+      rejected: this.rejected,
+    });
+    this.timeEveryCall =
+      this.calls.slowCallMs !== Number.POSITIVE_INFINITY || this.controller.telemetry.recording;
+  }
+
+  get state(): BreakerState {
+    return this.view.state;
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  execute<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    options?: ExecuteOptions,
+  ): Promise<T | R> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const sync = this.sync;
+    if (!sync.started) sync.start();
+    if (sync.firstSync !== undefined) return sync.firstSync.then(() => this.admit(fn, signal));
+    if (this.strict && this.clock.now() - this.view.lastSyncAt >= this.syncIntervalMs) {
+      return sync.refresh().then(() => this.admit(fn, signal));
+    }
+    return this.admit(fn, signal);
+  }
+
+  private admit<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T | R> {
+    // The common case first, without the full gate, and without reading the clock unless the
+    // call's duration is needed: the time of the outcome is read when the call settles.
+    if (this.view.state === 'closed' && this.sync.status === 'healthy') {
+      return this.calls.run(fn, signal, undefined, this.timesCalls() ? this.clock.now() : UNTIMED);
+    }
+    const now = this.clock.now();
+    const gate = this.controller.gate(now);
+    if (gate === RUN) return this.calls.run(fn, signal, undefined, now);
+    if (gate === REJECT) return this.calls.reject(signal, now);
+    return this.probe(fn, signal, now);
+  }
+
+  /**
+   * Whether a call starting now needs its start time: a slow-call rule, an OpenTelemetry SDK or a
+   * success or failure listener will use its duration. On Node 20 a clock read costs about as much
+   * as the rest of the closed path, so the others go without.
+   */
+  private timesCalls(): boolean {
+    return this.timeEveryCall || this.success.active || this.failure.active;
+  }
+
+  /** Asks the store for a probe lease, then runs the call as a probe (or rejects it). */
+  private async probe<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+    now: number,
+  ): Promise<T | R> {
+    const token = this.sync.nextProbeToken();
+    const answer = await this.sync.acquireProbe(token, now);
+    this.sync.applyAnswer(answer.view);
+    if (answer.decision === 'reject') return this.calls.reject(signal, this.clock.now());
+    return this.calls.run(
+      fn,
+      signal,
+      answer.decision === 'probe' ? token : undefined,
+      this.clock.now(),
+    );
+  }
+
+  // ---------------------------------------------------------------- controls
+
+  isolate(options?: { forMs?: number }): Promise<void> {
+    const forMs = options?.forMs ?? 0;
+    if (
+      options?.forMs !== undefined &&
+      !(typeof forMs === 'number' && Number.isFinite(forMs) && forMs > 0)
+    ) {
+      return Promise.reject(
+        new RangeError(`Expected \`forMs\` to be a finite number > 0, got ${String(forMs)}`),
+      );
+    }
+    return this.sync.command({ type: 'isolate', forMs });
+  }
+
+  reset(): Promise<void> {
+    return this.sync.command({ type: 'reset' });
+  }
+
+  disable(): Promise<void> {
+    return this.sync.command({ type: 'disable' });
+  }
+
+  // ---------------------------------------------------------------- observation
+
+  stats(): CircuitBreakerStats {
+    const sync = this.sync;
+    const pending = this.controller.pending;
+    // A synchronous store answers at once: bring the view up to date (waiting successes, buckets
+    // that rotated out) so the numbers are exact rather than as of the last failure.
+    if (this.syncIntervalMs === 0 && sync.status === 'healthy') {
+      if (pending.size > 0) void sync.flush();
+      else void sync.refresh();
+    }
+    const calls = this.view.shared.calls + pending.size;
+    const failures = this.view.shared.failures + pending.failures;
+    const slowCalls = this.view.shared.slowCalls + pending.slowCalls;
+    const now = this.clock.now();
+    return {
+      state: this.view.state,
+      calls,
+      failures,
+      slowCalls,
+      failureRatio: calls === 0 ? 0 : failures / calls,
+      slowCallRatio: calls === 0 ? 0 : slowCalls / calls,
+      consecutiveFailures: pending.consecutiveFailures(this.view.shared),
+      consecutiveOpens: this.view.consecutiveOpens,
+      halfOpenProbes: this.view.probes,
+      retryAfterMs: this.view.retryAfterMs(now),
+      storeStatus: sync.status,
+    };
+  }
+
+  onStateChange(listener: (event: StateChangeEvent) => void): () => void {
+    return this.stateChange.add(listener);
+  }
+
+  onSuccess(listener: (event: SuccessEvent) => void): () => void {
+    return this.success.add(listener);
+  }
+
+  onFailure(listener: (event: FailureEvent) => void): () => void {
+    return this.failure.add(listener);
+  }
+
+  onRejected(listener: (event: RejectedEvent) => void): () => void {
+    return this.rejected.add(listener);
+  }
+
+  onStoreStatusChange(listener: (event: StoreStatusEvent) => void): () => void {
+    return this.storeStatus.add(listener);
+  }
+
+  toJSON(): CircuitBreakerSnapshot {
+    const stats = this.stats();
+    const openUntil =
+      (this.view.state === 'open' || this.view.state === 'isolated') &&
+      Number.isFinite(this.view.openUntil)
+        ? this.view.openUntil
+        : null;
+    return {
+      format: SNAPSHOT_FORMAT,
+      name: this.name,
+      state: this.view.state,
+      openUntil,
+      consecutiveOpens: stats.consecutiveOpens,
+      consecutiveFailures: stats.consecutiveFailures,
+      window: { calls: stats.calls, failures: stats.failures, slowCalls: stats.slowCalls },
+      takenAt: this.clock.now(),
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async close(): Promise<void> {
+    const sync = this.sync;
+    if (!sync.stop()) return;
+    this.controller.telemetry.dispose();
+    this.calls.dispose();
+    await sync.inFlightSync;
+    await sync.flush();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
