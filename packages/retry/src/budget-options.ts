@@ -3,19 +3,18 @@
  */
 import {
   type Clock,
-  DEFAULT_STORE_DEADLINE_MS,
   expectFunction,
   expectInteger,
   expectNonEmptyString,
   expectNonNegative,
   expectObject,
-  expectOneOf,
-  expectPositive,
   expectUnitInterval,
-  ON_STORE_ERROR_MODES,
   type OnStoreError,
+  resolveStoreOptions,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
+import { DEFAULTS } from './options.js';
 import type { BudgetSpec, RetryBudgetStore } from './store.js';
 import { memoryBudgetStore } from './stores/memory.js';
 
@@ -64,17 +63,30 @@ export interface RetryBudgetOptions {
    */
   flushIntervalMs?: number;
   /**
-   * What happens when the store fails or misses its deadline: `'fail-open'` allows the retry,
-   * `'fail-closed'` refuses it, `'local'` decides from this process's own view of the window (so
-   * each replica enforces the budget alone until the store is back).
+   * What happens when the store fails, misses its deadline, or is degraded: `'fail-open'` allows
+   * the retry, `'fail-closed'` refuses it, `'local'` decides from this process's own view of the
+   * window (so each replica enforces the budget alone until the store is back). A call's deposit
+   * that fails is dropped in every mode (fewer calls counted: fewer retries, never more).
    * @default 'local'
    */
-  onStoreError?: OnStoreError;
+  onStoreError?: OnStoreError | undefined;
   /**
-   * Deadline of each store operation, in milliseconds; a slower answer counts as a store failure.
-   * @default 1_000
+   * Deadline of each store operation, in milliseconds (> 0, ≤ 2³¹−1); a slower answer counts as a
+   * store failure.
+   * @default 500 (core's `STORE_DEFAULTS.deadlineMs`)
    */
-  storeDeadlineMs?: number;
+  storeDeadlineMs?: number | undefined;
+  /**
+   * After this many consecutive store failures the store is `degraded`: retries take the
+   * `onStoreError` answer at once, without waiting on the store, until a probe succeeds.
+   * @default 3 (core's `STORE_DEFAULTS.failureThreshold`)
+   */
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the store is degraded, how often it is probed in the background, in milliseconds.
+   * @default 1_000 (core's `STORE_DEFAULTS.probeIntervalMs`)
+   */
+  storeProbeIntervalMs?: number | undefined;
   /**
    * Time source of the flush interval and of the local window; tests pass a fake clock.
    * @default systemClock
@@ -82,16 +94,19 @@ export interface RetryBudgetOptions {
   clock?: Clock;
 }
 
-/** Default of {@link RetryBudgetOptions.ratio}. */
-export const DEFAULT_BUDGET_RATIO = 0.2;
-/** Default of {@link RetryBudgetOptions.minPerSecond}. */
-export const DEFAULT_BUDGET_MIN_PER_SECOND = 10;
-/** Default of {@link RetryBudgetOptions.windowMs}. */
-export const DEFAULT_BUDGET_WINDOW_MS = 10_000;
-/** Default of {@link RetryBudgetOptions.slots}. */
-export const DEFAULT_BUDGET_SLOTS = 10;
-/** Default of {@link RetryBudgetOptions.flushIntervalMs}. */
-export const DEFAULT_BUDGET_FLUSH_INTERVAL_MS = 1_000;
+/** Default of {@link RetryBudgetOptions.ratio} (same as `DEFAULTS.budget.ratio`). */
+export const DEFAULT_BUDGET_RATIO = DEFAULTS.budget.ratio;
+/** Default of {@link RetryBudgetOptions.minPerSecond} (same as `DEFAULTS.budget.minPerSecond`). */
+export const DEFAULT_BUDGET_MIN_PER_SECOND = DEFAULTS.budget.minPerSecond;
+/** Default of {@link RetryBudgetOptions.windowMs} (same as `DEFAULTS.budget.windowMs`). */
+export const DEFAULT_BUDGET_WINDOW_MS = DEFAULTS.budget.windowMs;
+/** Default of {@link RetryBudgetOptions.slots} (same as `DEFAULTS.budget.slots`). */
+export const DEFAULT_BUDGET_SLOTS = DEFAULTS.budget.slots;
+/**
+ * Default of {@link RetryBudgetOptions.flushIntervalMs} (same as
+ * `DEFAULTS.budget.flushIntervalMs`).
+ */
+export const DEFAULT_BUDGET_FLUSH_INTERVAL_MS = DEFAULTS.budget.flushIntervalMs;
 
 /** Validated budget options, with defaults applied. */
 export interface RetryBudgetSettings {
@@ -99,8 +114,8 @@ export interface RetryBudgetSettings {
   readonly spec: BudgetSpec;
   readonly store: RetryBudgetStore;
   readonly flushIntervalMs: number;
-  readonly onStoreError: OnStoreError;
-  readonly storeDeadlineMs: number;
+  /** The store options, resolved by core's `resolveStoreOptions`. */
+  readonly storeSettings: StoreSettings;
   readonly clock: Clock;
 }
 
@@ -123,9 +138,12 @@ export function resolveBudgetOptions(options: RetryBudgetOptions): RetryBudgetSe
   expectFunction('clock.now', clock.now);
   const store = options.store ?? memoryBudgetStore({ clock });
   expectObject('store', store);
-  expectFunction('store.record', store.record);
+  expectFunction('store.scope', store.scope);
   return {
-    name: options.name === undefined ? 'retry' : expectNonEmptyString('name', options.name),
+    name:
+      options.name === undefined
+        ? DEFAULTS.budget.name
+        : expectNonEmptyString('name', options.name),
     spec: Object.freeze({
       ratio,
       reserve: (minPerSecond * windowMs) / 1000,
@@ -137,14 +155,7 @@ export function resolveBudgetOptions(options: RetryBudgetOptions): RetryBudgetSe
       options.flushIntervalMs === undefined
         ? DEFAULT_BUDGET_FLUSH_INTERVAL_MS
         : expectNonNegative('flushIntervalMs', options.flushIntervalMs),
-    onStoreError:
-      options.onStoreError === undefined
-        ? 'local'
-        : expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR_MODES),
-    storeDeadlineMs:
-      options.storeDeadlineMs === undefined
-        ? DEFAULT_STORE_DEADLINE_MS
-        : expectPositive('storeDeadlineMs', options.storeDeadlineMs),
+    storeSettings: resolveStoreOptions(options, { onStoreError: DEFAULTS.budget.onStoreError }),
     clock,
   };
 }

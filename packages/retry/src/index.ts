@@ -1,3 +1,10 @@
+export type {
+  Disposer,
+  OnStoreError,
+  StoreStatus,
+  StoreStatusChange,
+  StoreStatusListener,
+} from '@breakwater/core';
 export {
   type Backoff,
   type BackoffCommonOptions,
@@ -59,10 +66,10 @@ export {
   type Jitter,
   type RandomSource,
 } from './jitter.js';
-export type { Disposer } from './listeners.js';
 export {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_NAME,
+  DEFAULTS,
   type RetryExecuteOptions,
   type RetryOptions,
 } from './options.js';
@@ -74,11 +81,17 @@ export {
   retryAfterFromHeaders,
 } from './retry-after.js';
 export { retryBudget, type WindowedRetryBudget } from './retry-budget.js';
-export type { BudgetRequest, BudgetResult, BudgetSpec, RetryBudgetStore } from './store.js';
+export type {
+  BudgetRequest,
+  BudgetResult,
+  BudgetScope,
+  BudgetScopeOptions,
+  BudgetSpec,
+  RetryBudgetStore,
+} from './store.js';
 export { type MemoryBudgetStoreOptions, memoryBudgetStore } from './stores/memory.js';
 export {
   ATTR_ATTEMPT,
-  ATTR_BUDGET_FALLBACK,
   ATTR_DEAD_LETTER_OUTCOME,
   ATTR_DELAY_MS,
   ATTR_OUTCOME,
@@ -86,11 +99,13 @@ export {
   EVENT_GIVE_UP,
   EVENT_HEDGE,
   EVENT_RETRY,
+  EVENT_STORE_STATUS,
   METRIC_ATTEMPTS,
   METRIC_BUDGET_AVAILABLE,
-  METRIC_BUDGET_STORE_ERRORS,
   METRIC_DEAD_LETTERS,
   METRIC_DELAY,
   METRIC_HEDGE_WINS,
   METRIC_HEDGES,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
 } from './telemetry.js';

@@ -9,6 +9,7 @@ import {
   expectNonEmptyString,
   expectObject,
   expectPositive,
+  type OnStoreError,
   systemClock,
 } from '@breakwater/core';
 import { type Backoff, exponential } from './backoff.js';
@@ -62,9 +63,13 @@ export interface RetryOptions<R = unknown> {
   budget?: RetryBudget;
   /**
    * Receives every call the policy gives up on, with what is needed to replay it (see
-   * `redisDeadLetters`). Awaited before the call rejects; if it throws, the failure is reported
-   * through telemetry and `onGiveUp` and the call still rejects with its own error. Not called for
-   * calls the caller aborted.
+   * `redisDeadLetters`). Awaited before the call settles; if it throws or rejects, the failure is
+   * counted (`breakwater.retry.dead_letters`, `outcome=failed`) and handed to `onGiveUp` as
+   * `deadLetterError` (with the whole failure, so a listener can log or keep it elsewhere), and
+   * the call still settles with its own error (or result). The wait is only as long as
+   * `deadLetter` takes: `redisDeadLetters(...).append` rejects with a `StoreError` within its
+   * `storeDeadlineMs` (at once while its store is degraded); a function of your own should bound
+   * itself. Not called for calls the caller aborted.
    * @default none
    */
   deadLetter?: (failure: RetryFailure<R>) => unknown;
@@ -84,10 +89,35 @@ export interface RetryExecuteOptions extends ExecuteOptions {
   readonly input?: unknown;
 }
 
-/** Default of {@link RetryOptions.maxAttempts}. */
-export const DEFAULT_MAX_ATTEMPTS = 3;
-/** Default of {@link RetryOptions.name}. */
-export const DEFAULT_RETRY_NAME = 'retry';
+/**
+ * The defaults of the package's options, as documented in the README: `retry()`'s at the top
+ * level, `retryBudget()`'s under `budget`. The store options without an entry here
+ * (`storeDeadlineMs`, `storeFailureThreshold`, `storeProbeIntervalMs`) default to core's
+ * `STORE_DEFAULTS`, shared by every pattern; `budget.onStoreError` is the budget's own choice.
+ * The backoffs and `hedge()` keep their defaults next to their factories.
+ */
+export const DEFAULTS = {
+  name: 'retry',
+  maxAttempts: 3,
+  budget: {
+    name: 'retry',
+    ratio: 0.2,
+    minPerSecond: 10,
+    windowMs: 10_000,
+    slots: 10,
+    flushIntervalMs: 1_000,
+    /**
+     * Each replica keeps enforcing the budget on its own traffic, so an outage of the store
+     * neither stops retries nor lets them storm.
+     */
+    onStoreError: 'local' as OnStoreError,
+  },
+} as const;
+
+/** Default of {@link RetryOptions.maxAttempts} (same as `DEFAULTS.maxAttempts`). */
+export const DEFAULT_MAX_ATTEMPTS = DEFAULTS.maxAttempts;
+/** Default of {@link RetryOptions.name} (same as `DEFAULTS.name`). */
+export const DEFAULT_RETRY_NAME = DEFAULTS.name;
 
 /** Validated options, with defaults applied. */
 export interface RetrySettings<R> {

@@ -1,9 +1,11 @@
 import {
+  type Disposer,
+  StoreCalls,
   type StoreFallbacks,
-  type StoreGuard,
+  type StoreInvoke,
+  type StoreOp,
   type StoreStatus,
   type StoreStatusListener,
-  storeGuard,
 } from '@breakwater/core';
 import type { ObservableResult } from '@opentelemetry/api';
 import type { RetryBudget, RetryBudgetDecision } from './budget.js';
@@ -13,9 +15,8 @@ import {
   resolveBudgetOptions,
 } from './budget-options.js';
 import { BudgetWindow } from './budget-window.js';
-import type { Disposer } from './listeners.js';
 import type { BudgetRequest, BudgetResult, RetryBudgetStore } from './store.js';
-import { type BudgetInstruments, budgetInstruments } from './telemetry.js';
+import { type BudgetInstruments, budgetInstruments, retryTelemetry } from './telemetry.js';
 
 /** The budget {@link retryBudget} builds: a {@link RetryBudget} over a sliding window in a store. */
 export interface WindowedRetryBudget extends RetryBudget {
@@ -23,14 +24,27 @@ export interface WindowedRetryBudget extends RetryBudget {
   readonly store: string;
   /** Retries left, as last reported by the store (`undefined` before the first report). */
   readonly available: number | undefined;
-  /** `'degraded'` while the store fails and `onStoreError` decides instead. */
+  /**
+   * `'degraded'` after `storeFailureThreshold` consecutive store failures: retries then take the
+   * `onStoreError` answer at once, until a background probe finds the store answering again.
+   */
   readonly storeStatus: StoreStatus;
-  /** Reports the calls counted locally to the store now. Never rejects. */
+  /** Reports the calls counted locally to the store now. Never rejects; never waits past the store deadline. */
   flush(): Promise<void>;
-  /** Subscribes to the store degrading and recovering. Returns a disposer. */
+  /**
+   * Subscribes to the store degrading and recovering
+   * (`{ policy, pattern: 'retry', store, status, error? }`). Returns a disposer.
+   */
   onStoreStatusChange(listener: StoreStatusListener): Disposer;
-  /** Flushes, then stops reporting the gauge. The budget still works afterwards, unobserved. */
+  /**
+   * Flushes, stops reporting the gauge and stops the background probe; resolves once no store
+   * operation is in flight, so it never waits longer than one store deadline, whether the store is
+   * up, refused or hung. The store (and its client) stay yours. The budget still works afterwards,
+   * unobserved.
+   */
   close(): Promise<void>;
+  /** Same as {@link WindowedRetryBudget.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -42,6 +56,8 @@ export interface WindowedRetryBudget extends RetryBudget {
  *
  * Cost: calls are counted in process and reported in batches (see `flushIntervalMs`), so a call
  * that succeeds at once never waits for the store; only a retry makes one store round trip.
+ * Every store operation goes through core's store call path (`StoreCalls`): bounded by
+ * `storeDeadlineMs`, answered by `onStoreError` when the store fails or is degraded.
  *
  * @example
  * const budget = retryBudget({ ratio: 0.2, minPerSecond: 10, store: redisBudgetStore({ client }) });
@@ -51,69 +67,90 @@ export function retryBudget(options: RetryBudgetOptions = {}): WindowedRetryBudg
   return new Budget(resolveBudgetOptions(options));
 }
 
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function ignore(): void {}
+
 class Budget implements WindowedRetryBudget {
   readonly name: string;
   readonly store: string;
   available: number | undefined = undefined;
   private pendingCalls = 0;
   private nextFlushAt = Number.NEGATIVE_INFINITY;
-  private inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** This process's own view of the window: what `onStoreError: 'local'` decides from. */
   private readonly local: BudgetWindow | undefined;
-  private readonly inProcess: boolean;
-  private readonly guard: StoreGuard;
+  private readonly calls: StoreCalls;
+  /** Reports batched calls; a failed deposit is dropped (it only under-counts calls). */
+  private readonly deposit: StoreOp<BudgetResult, BudgetRequest>;
+  /** Asks for a retry token (carrying the calls counted since the last report). */
+  private readonly withdraw: StoreOp<BudgetResult, BudgetRequest>;
   private readonly instruments: BudgetInstruments;
-  private readonly operation: (
-    signal: AbortSignal,
-    request: BudgetRequest,
-  ) => Promise<BudgetResult>;
-  private readonly depositFallbacks: StoreFallbacks<BudgetResult, BudgetRequest>;
-  private readonly withdrawFallbacks: StoreFallbacks<BudgetResult, BudgetRequest>;
-  private readonly observe = (result: ObservableResult) => {
+  private readonly observe = (result: ObservableResult): void => {
     if (this.available !== undefined) result.observe(this.available, this.instruments.attributes);
+  };
+  private readonly noteAvailable = (result: BudgetResult): void => {
+    if (!Number.isNaN(result.available)) this.available = result.available;
+  };
+  /** A retry the shared store granted also counts in the local view, which stays honest. */
+  private readonly countGranted = (result: BudgetResult): BudgetResult => {
+    if (result.granted) this.local!.addRetry(this.settings.clock.now());
+    return result;
   };
 
   constructor(private readonly settings: RetryBudgetSettings) {
     this.name = settings.name;
     const store: RetryBudgetStore = settings.store;
     this.store = store.kind;
-    this.inProcess = store.inProcess === true;
+    const storeSettings = settings.storeSettings;
     // An in-process store never fails, so it needs no local fallback window beside it.
     this.local =
-      settings.onStoreError === 'local' && !this.inProcess
+      storeSettings.onStoreError === 'local' && store.inProcess !== true
         ? new BudgetWindow(settings.spec)
         : undefined;
-    this.guard = storeGuard({
+    const scope = store.scope({ name: settings.name, spec: settings.spec });
+    this.calls = new StoreCalls({
+      pattern: 'retry',
+      policy: settings.name,
       store: store.kind,
-      onStoreError: settings.onStoreError,
-      deadlineMs: settings.storeDeadlineMs,
+      settings: storeSettings,
+      telemetry: retryTelemetry(),
+      probe: scope.probe,
     });
-    this.instruments = budgetInstruments(settings.name, store.kind, settings.onStoreError);
+    this.instruments = budgetInstruments(settings.name, store.kind);
     this.instruments.available.addCallback(this.observe);
-    this.operation = (signal, request) => store.record(request, signal);
-    const degraded = (): void =>
-      this.instruments.storeErrors.add(1, this.instruments.fallbackAttributes);
-    const notGranted = (): BudgetResult => {
-      degraded();
-      return { granted: false, available: this.available ?? Number.NaN };
-    };
+
+    const record: StoreInvoke<BudgetResult, BudgetRequest> = (request, signal) =>
+      scope.record(request, signal);
+    const opOptions = { abortable: scope.abortable === true };
+    const notGranted = (): BudgetResult => ({
+      granted: false,
+      available: this.available ?? Number.NaN,
+    });
     // A lost deposit only under-counts calls, which errs on the side of fewer retries.
-    this.depositFallbacks = { failOpen: notGranted, failClosed: notGranted, local: notGranted };
-    this.withdrawFallbacks = {
-      failOpen: () => {
-        degraded();
-        return { granted: true, available: this.available ?? Number.NaN };
-      },
+    this.deposit = this.calls.guarded('deposit', record, notGranted, opOptions);
+    const local = this.local;
+    const withdrawFallbacks: StoreFallbacks<BudgetResult, BudgetRequest> = {
+      failOpen: () => ({ granted: true, available: this.available ?? Number.NaN }),
       failClosed: notGranted,
-      local: () => {
-        degraded();
-        // The local window already holds every call (counted in recordCall).
-        return this.local!.record(this.settings.clock.now(), 0, true);
-      },
+      // The local window already holds every call (counted in recordCall).
+      local: () => local!.record(this.settings.clock.now(), 0, true),
     };
+    this.withdraw = this.calls.guarded(
+      'withdraw',
+      local === undefined
+        ? record
+        : (request, signal) =>
+            Promise.resolve(scope.record(request, signal)).then(this.countGranted),
+      withdrawFallbacks,
+      opOptions,
+    );
   }
 
   get storeStatus(): StoreStatus {
-    return this.guard.status;
+    return this.calls.status;
   }
 
   recordCall(): void {
@@ -125,14 +162,8 @@ class Budget implements WindowedRetryBudget {
 
   async tryAcquire(signal?: AbortSignal): Promise<RetryBudgetDecision> {
     const request = this.takeRequest(this.settings.clock.now(), true);
-    // An in-process store cannot hang: a deadline timer per retry would be pure cost.
-    const result = this.inProcess
-      ? await this.settings.store.record(request, signal)
-      : await this.guard.run('record', this.operation, this.withdrawFallbacks, request, signal);
-    if (result.granted && this.guard.status === 'healthy') {
-      this.local?.addRetry(this.settings.clock.now());
-    }
-    if (!Number.isNaN(result.available)) this.available = result.available;
+    const result = await this.withdraw.run(request, signal);
+    this.noteAvailable(result);
     return result;
   }
 
@@ -142,12 +173,17 @@ class Budget implements WindowedRetryBudget {
   }
 
   onStoreStatusChange(listener: StoreStatusListener): Disposer {
-    return this.guard.onStatusChange(listener);
+    return this.calls.onStatusChange(listener);
   }
 
   async close(): Promise<void> {
     await this.flush();
     this.instruments.available.removeCallback(this.observe);
+    await this.calls.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Takes the calls counted since the last report into a request; the next report is due later. */
@@ -155,7 +191,7 @@ class Budget implements WindowedRetryBudget {
     const calls = this.pendingCalls;
     this.pendingCalls = 0;
     this.nextFlushAt = now + this.settings.flushIntervalMs;
-    return { name: this.name, spec: this.settings.spec, calls, withdraw };
+    return { calls, withdraw };
   }
 
   private startDeposit(now: number): void {
@@ -163,19 +199,16 @@ class Budget implements WindowedRetryBudget {
       this.nextFlushAt = now + this.settings.flushIntervalMs;
       return;
     }
-    const request = this.takeRequest(now, false);
-    const pending = this.inProcess
-      ? this.settings.store.record(request)
-      : this.guard.run('record', this.operation, this.depositFallbacks, request);
-    const deposit = pending
-      .then(
-        (result) => {
-          if (!Number.isNaN(result.available)) this.available = result.available;
-        },
-        // The guard turns store failures into the fallback; anything left is a bug in a
-        // fallback, which must not become an unhandled rejection on the caller's hot path.
-        () => {},
-      )
+    const answer = this.deposit.run(this.takeRequest(now, false));
+    // An in-process store answers synchronously: no promise to track.
+    if (!isPromise(answer)) {
+      this.noteAvailable(answer);
+      return;
+    }
+    const deposit = answer
+      // The store layer turns store failures into the fallback; anything left is a bug in a
+      // fallback, which must not become an unhandled rejection on the caller's hot path.
+      .then(this.noteAvailable, ignore)
       .finally(() => this.inFlight.delete(deposit));
     this.inFlight.add(deposit);
   }

@@ -1,6 +1,9 @@
 import {
+  type Disposer,
   describeValue,
   type ExecutionContext,
+  expectFunction,
+  Listeners,
   neverAbortedSignal,
   type Policy,
   raceAbort,
@@ -14,7 +17,6 @@ import type {
   RetryFailure,
   SuccessEvent,
 } from './events.js';
-import { type Disposer, Listeners } from './listeners.js';
 import {
   type RetryExecuteOptions,
   type RetryOptions,
@@ -94,9 +96,9 @@ class Retry<R> implements RetryPolicyMembers<R> {
   readonly name: string;
   readonly maxAttempts: number;
   private readonly instruments: RetryInstruments;
-  private readonly retryListeners = new Listeners<RetryEvent<R>>();
-  private readonly giveUpListeners = new Listeners<GiveUpEvent<R>>();
-  private readonly successListeners = new Listeners<SuccessEvent<R>>();
+  private readonly retryListeners = new Listeners<RetryEvent<R>>('retry onRetry');
+  private readonly giveUpListeners = new Listeners<GiveUpEvent<R>>('retry onGiveUp');
+  private readonly successListeners = new Listeners<SuccessEvent<R>>('retry onSuccess');
 
   constructor(private readonly settings: RetrySettings<R>) {
     this.name = settings.name;
@@ -105,15 +107,15 @@ class Retry<R> implements RetryPolicyMembers<R> {
   }
 
   onRetry(listener: (event: RetryEvent<R>) => void): Disposer {
-    return this.retryListeners.add('onRetry', listener);
+    return this.retryListeners.add(expectFunction('onRetry', listener));
   }
 
   onGiveUp(listener: (event: GiveUpEvent<R>) => void): Disposer {
-    return this.giveUpListeners.add('onGiveUp', listener);
+    return this.giveUpListeners.add(expectFunction('onGiveUp', listener));
   }
 
   onSuccess(listener: (event: SuccessEvent<R>) => void): Disposer {
-    return this.successListeners.add('onSuccess', listener);
+    return this.successListeners.add(expectFunction('onSuccess', listener));
   }
 
   execute<T>(
@@ -246,7 +248,7 @@ class Retry<R> implements RetryPolicyMembers<R> {
     const { instruments } = this;
     instruments.attempts.add(1, instruments.success);
     if (this.successListeners.active) {
-      this.successListeners.emit('onSuccess', {
+      this.successListeners.emit({
         policyName: this.name,
         attempts,
         elapsedMs: this.settings.clock.now() - startedAt,
@@ -266,7 +268,7 @@ class Retry<R> implements RetryPolicyMembers<R> {
       [ATTR_DELAY_MS]: delayMs,
     });
     if (this.retryListeners.active) {
-      this.retryListeners.emit('onRetry', {
+      this.retryListeners.emit({
         policyName: this.name,
         attempt: outcome.attempt,
         delayMs,
@@ -317,7 +319,7 @@ class Retry<R> implements RetryPolicyMembers<R> {
       }
     }
     if (this.giveUpListeners.active) {
-      this.giveUpListeners.emit('onGiveUp', { ...failure, deadLetterError });
+      this.giveUpListeners.emit({ ...failure, deadLetterError });
     }
     if (outcome.ok) return outcome.result as unknown as T;
     throw error;

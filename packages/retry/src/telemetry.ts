@@ -12,10 +12,18 @@ export const METRIC_ATTEMPTS = 'breakwater.retry.attempts';
 export const METRIC_DELAY = 'breakwater.retry.delay';
 /** Gauge of the retries a budget has left, as last known by this process. */
 export const METRIC_BUDGET_AVAILABLE = 'breakwater.retry.budget.available';
-/** Counter of budget decisions taken without the store (it failed), by `breakwater.retry.budget.fallback`. */
-export const METRIC_BUDGET_STORE_ERRORS = 'breakwater.retry.budget.store_errors';
-/** What a budget did when its store failed: `fail-open` | `fail-closed` | `local`. */
-export const ATTR_BUDGET_FALLBACK = 'breakwater.retry.budget.fallback';
+/**
+ * Histogram of the store operations of budgets and dead-letter queues that reached the store, in
+ * seconds, by `breakwater.store.operation` and `breakwater.store.outcome` (core's store telemetry).
+ */
+export const METRIC_STORE_DURATION = 'breakwater.retry.store.duration';
+/**
+ * Counter of store operations that got no answer (`error`, `timeout`) or were not attempted while
+ * the store was degraded (`degraded`), by operation and outcome (core's store telemetry).
+ */
+export const METRIC_STORE_ERRORS = 'breakwater.retry.store.errors';
+/** Span event added when a budget's or queue's store degrades or recovers (core's store telemetry). */
+export const EVENT_STORE_STATUS = 'breakwater.retry.store.status';
 /** Counter of dead letters handed to `deadLetter`, by `breakwater.retry.dead_letter.outcome`. */
 export const METRIC_DEAD_LETTERS = 'breakwater.retry.dead_letters';
 /** Counter of hedged attempts started (the primary excluded). */
@@ -92,32 +100,23 @@ export function retryInstruments(name: string): RetryInstruments {
   };
 }
 
-/** The instruments of one retry budget. */
+/**
+ * The instruments of one retry budget. Its store operations are measured by core's store
+ * telemetry ({@link METRIC_STORE_DURATION}, {@link METRIC_STORE_ERRORS}).
+ */
 export interface BudgetInstruments {
   readonly available: ObservableGauge;
-  readonly storeErrors: Counter;
   readonly attributes: Attributes;
-  readonly fallbackAttributes: Attributes;
 }
 
 /** Creates the instruments of the budget called `name`, kept in a store of kind `store`. */
-export function budgetInstruments(
-  name: string,
-  store: string,
-  fallback: string,
-): BudgetInstruments {
+export function budgetInstruments(name: string, store: string): BudgetInstruments {
   const meter = retryTelemetry().meter;
-  const attributes = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
   return {
     available: meter.createObservableGauge(METRIC_BUDGET_AVAILABLE, {
       description: 'Retries the budget has left, as last known by this process.',
     }),
-    storeErrors: meter.createCounter(METRIC_BUDGET_STORE_ERRORS, {
-      description:
-        'Retry-budget operations answered by the onStoreError fallback because the store failed.',
-    }),
-    attributes,
-    fallbackAttributes: { ...attributes, [ATTR_BUDGET_FALLBACK]: fallback },
+    attributes: { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store },
   };
 }
 

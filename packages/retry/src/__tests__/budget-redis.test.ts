@@ -11,7 +11,7 @@ describeWithRedis('redisBudgetStore() specifics', () => {
     const prefix = redis.uniquePrefix();
     const store = redisBudgetStore({ client: redis.client, prefix });
     const spec = { ratio: 0.5, reserve: 0, windowMs: 10_000, slotMs: 1_000 };
-    await store.record({ name: 'payments', spec, calls: 4, withdraw: true });
+    await store.scope({ name: 'payments', spec }).record({ calls: 4, withdraw: true });
     const key = `${prefix}:retry:{payments:}:budget`;
     const fields = await redis.client.hgetall(key);
     expect(Object.keys(fields).map((f) => f[0])).toEqual(expect.arrayContaining(['c', 'r']));
@@ -26,18 +26,13 @@ describeWithRedis('redisBudgetStore() specifics', () => {
     const server = await startRedisServer();
     const client = new Redis(server.url);
     try {
-      const store = redisBudgetStore({ client, prefix: 'flush' });
       const spec = { ratio: 0, reserve: 2, windowMs: 10_000, slotMs: 1_000 };
-      expect((await store.record({ name: 'b', spec, calls: 0, withdraw: true })).granted).toBe(
-        true,
-      );
+      const budget = redisBudgetStore({ client, prefix: 'flush' }).scope({ name: 'b', spec });
+      const withdraw = { calls: 0, withdraw: true };
+      expect((await budget.record(withdraw)).granted).toBe(true);
       await client.script('FLUSH');
-      expect((await store.record({ name: 'b', spec, calls: 0, withdraw: true })).granted).toBe(
-        true,
-      );
-      expect((await store.record({ name: 'b', spec, calls: 0, withdraw: true })).granted).toBe(
-        false,
-      );
+      expect((await budget.record(withdraw)).granted).toBe(true);
+      expect((await budget.record(withdraw)).granted).toBe(false);
     } finally {
       client.disconnect();
       await server.stop();
@@ -60,8 +55,13 @@ describeWithRedis('redisBudgetStore() specifics', () => {
         onStoreError: 'fail-closed',
         storeDeadlineMs: 500,
       });
-      expect((await budget.tryAcquire()).granted).toBe(false);
+      // Degraded after `storeFailureThreshold` (3) consecutive failures, each refused.
+      for (let i = 0; i < 3; i++) {
+        expect(budget.storeStatus).toBe('healthy');
+        expect((await budget.tryAcquire()).granted).toBe(false);
+      }
       expect(budget.storeStatus).toBe('degraded');
+      await budget.close();
     } finally {
       client.disconnect();
     }

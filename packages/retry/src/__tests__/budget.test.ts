@@ -1,16 +1,25 @@
-import { isStoreTimeoutError } from '@breakwater/core';
+import {
+  ATTR_STORE_OPERATION,
+  ATTR_STORE_OUTCOME,
+  isStoreError,
+  isStoreTimeoutError,
+  type StoreStatusChange,
+} from '@breakwater/core';
 import { fakeClock, installOtel } from '@breakwater/testkit';
 import { describe, expect, it } from 'vitest';
 import { dynamoBudgetStore } from '../dynamodb.js';
 import {
   ATTR_OUTCOME,
   type BudgetRequest,
+  type BudgetResult,
+  type BudgetScope,
   constant,
   type GiveUpEvent,
   isRetryBudgetExhaustedError,
   METRIC_ATTEMPTS,
   METRIC_BUDGET_AVAILABLE,
-  METRIC_BUDGET_STORE_ERRORS,
+  METRIC_STORE_DURATION,
+  METRIC_STORE_ERRORS,
   memoryBudgetStore,
   type RetryBudgetStore,
   retry,
@@ -22,19 +31,46 @@ const down = () => {
   throw new Error('dependency down');
 };
 
+const closed = (): Promise<void> => Promise.resolve();
+
+/** A store whose every budget runs `record` (and `probe`, when given). */
+function storeOf(
+  kind: string,
+  record: BudgetScope['record'],
+  probe?: BudgetScope['probe'],
+): RetryBudgetStore {
+  return {
+    kind,
+    scope: () => ({ record, probe }),
+    close: closed,
+    [Symbol.asyncDispose]: closed,
+  };
+}
+
 /** A memory store that counts the operations it receives. */
 function countingStore(clock = fakeClock()) {
   const inner = memoryBudgetStore({ clock });
   const requests: BudgetRequest[] = [];
   const store: RetryBudgetStore = {
     kind: 'memory',
-    record(request, signal) {
-      requests.push(request);
-      return inner.record(request, signal);
+    inProcess: true,
+    scope(options) {
+      const scope = inner.scope(options);
+      return {
+        record(request, signal) {
+          requests.push(request);
+          return scope.record(request, signal);
+        },
+      };
     },
+    close: closed,
+    [Symbol.asyncDispose]: closed,
   };
   return { store, requests };
 }
+
+const refused = (): Promise<BudgetResult> => Promise.reject(new Error('connection refused'));
+const hung = (): Promise<BudgetResult> => new Promise(() => {});
 
 describe('retryBudget()', () => {
   it('1,000 calls to a dependency that is down retry no more than the budget allows', async () => {
@@ -174,21 +210,41 @@ describe('retryBudget()', () => {
     expect(requests.filter((r) => !r.withdraw && r.calls === 0)).toEqual([]);
   });
 
-  describe('onStoreError', () => {
-    const broken: RetryBudgetStore = {
-      kind: 'broken',
-      record: () => Promise.reject(new Error('connection refused')),
-    };
+  it('an in-process store answers deposits synchronously: no promise, nothing in flight', async () => {
+    const clock = fakeClock();
+    const budget = retryBudget({ ratio: 0.5, minPerSecond: 0, flushIntervalMs: 0, clock });
+    budget.recordCall();
+    expect(budget.available).toBe(0.5);
+    budget.recordCall();
+    expect(budget.available).toBe(1);
+    await budget.close();
+  });
 
-    it("'fail-open' grants, 'fail-closed' refuses, and both count the fallback", async () => {
+  describe('onStoreError', () => {
+    const broken = storeOf('broken', refused);
+
+    it("'fail-open' grants, 'fail-closed' refuses; core's store metrics count each failure", async () => {
       const otel = installOtel();
       try {
-        const open = retryBudget({ store: broken, onStoreError: 'fail-open' });
-        const closed = retryBudget({ store: broken, onStoreError: 'fail-closed' });
+        const open = retryBudget({ name: 'open', store: broken, onStoreError: 'fail-open' });
+        const closedBudget = retryBudget({
+          name: 'closed',
+          store: broken,
+          onStoreError: 'fail-closed',
+        });
         expect((await open.tryAcquire()).granted).toBe(true);
-        expect((await closed.tryAcquire()).granted).toBe(false);
-        expect(open.storeStatus).toBe('degraded');
-        expect(await otel.sum(METRIC_BUDGET_STORE_ERRORS)).toBe(2);
+        expect((await closedBudget.tryAcquire()).granted).toBe(false);
+        // One failure is not an outage (storeFailureThreshold: 3).
+        expect(open.storeStatus).toBe('healthy');
+        const failed = { [ATTR_STORE_OPERATION]: 'withdraw', [ATTR_STORE_OUTCOME]: 'error' };
+        expect(await otel.sum(METRIC_STORE_ERRORS, failed)).toBe(2);
+        expect(await otel.sum(METRIC_STORE_ERRORS, { 'breakwater.store': 'broken' })).toBe(2);
+        const duration = await otel.metric(METRIC_STORE_DURATION);
+        expect(duration?.unit).toBe('s');
+        // The old budget-only counter is gone.
+        expect(await otel.metric('breakwater.retry.budget.store_errors')).toBeUndefined();
+        await open.close();
+        await closedBudget.close();
       } finally {
         await otel.uninstall();
       }
@@ -212,15 +268,133 @@ describe('retryBudget()', () => {
       expect(changes).toEqual(['degraded']);
     });
 
+    it("'local' counts a retry the store granted in the local view too, once", async () => {
+      const clock = fakeClock();
+      let answer: () => Promise<BudgetResult> = () =>
+        Promise.resolve({ granted: true, available: 5 });
+      const store = storeOf('flaky', () => answer());
+      const budget = retryBudget({
+        store,
+        onStoreError: 'local',
+        ratio: 1,
+        minPerSecond: 0,
+        clock,
+      });
+      for (let i = 0; i < 2; i++) budget.recordCall();
+      // The store grants one: the local window (2 calls × ratio 1) now holds 1 retry.
+      expect((await budget.tryAcquire()).granted).toBe(true);
+      answer = refused;
+      // The store fails: the local window has 1 retry left, then none.
+      expect(await budget.tryAcquire()).toEqual({ granted: true, available: 0 });
+      expect((await budget.tryAcquire()).granted).toBe(false);
+    });
+
     it('a store slower than its deadline counts as failed', async () => {
-      const hung: RetryBudgetStore = { kind: 'hung', record: () => new Promise(() => {}) };
-      const budget = retryBudget({ store: hung, onStoreError: 'fail-closed', storeDeadlineMs: 20 });
+      const budget = retryBudget({
+        store: storeOf('hung', hung),
+        onStoreError: 'fail-closed',
+        storeDeadlineMs: 20,
+        storeFailureThreshold: 1,
+      });
       const statuses: unknown[] = [];
       budget.onStoreStatusChange((change) =>
         statuses.push(change.status === 'degraded' && change.error),
       );
       expect((await budget.tryAcquire()).granted).toBe(false);
       expect(isStoreTimeoutError(statuses[0])).toBe(true);
+      await budget.close();
+    });
+  });
+
+  describe('store outage rule (core StoreCalls)', () => {
+    it('degrades after `storeFailureThreshold` consecutive failures, then answers without calling the store', async () => {
+      let storeCalls = 0;
+      const store = storeOf('redis', () => {
+        storeCalls++;
+        return refused();
+      });
+      const budget = retryBudget({
+        name: 'payments',
+        store,
+        onStoreError: 'fail-closed',
+        storeFailureThreshold: 3,
+        storeProbeIntervalMs: 60_000,
+      });
+      const changes: StoreStatusChange[] = [];
+      budget.onStoreStatusChange((change) => changes.push(change));
+      await budget.tryAcquire();
+      await budget.tryAcquire();
+      expect(budget.storeStatus).toBe('healthy');
+      await budget.tryAcquire();
+      expect(budget.storeStatus).toBe('degraded');
+      expect(changes).toHaveLength(1);
+      expect(changes[0]).toMatchObject({
+        policy: 'payments',
+        pattern: 'retry',
+        store: 'redis',
+        status: 'degraded',
+      });
+      expect(isStoreError(changes[0]?.error)).toBe(true);
+      expect(changes[0]?.error).toMatchObject({ operation: 'withdraw' });
+      expect(storeCalls).toBe(3);
+      // Degraded: answered at once, the store is not called.
+      const started = performance.now();
+      for (let i = 0; i < 10; i++) expect((await budget.tryAcquire()).granted).toBe(false);
+      expect(performance.now() - started).toBeLessThan(50);
+      expect(storeCalls).toBe(3);
+      await budget.close();
+    });
+
+    it("a background probe on the scope's store brings it back, without a call", async () => {
+      let up = false;
+      let probes = 0;
+      const store = storeOf(
+        'redis',
+        () => (up ? Promise.resolve({ granted: true, available: 1 }) : refused()),
+        () => {
+          probes++;
+          return up ? Promise.resolve(1) : Promise.reject(new Error('still down'));
+        },
+      );
+      const budget = retryBudget({
+        store,
+        onStoreError: 'fail-closed',
+        storeFailureThreshold: 1,
+        storeProbeIntervalMs: 20,
+      });
+      const statuses: string[] = [];
+      budget.onStoreStatusChange((change) => statuses.push(change.status));
+      await budget.tryAcquire();
+      expect(budget.storeStatus).toBe('degraded');
+      await new Promise((resolve) => setTimeout(resolve, 70));
+      expect(probes).toBeGreaterThanOrEqual(2);
+      expect(budget.storeStatus).toBe('degraded');
+      up = true;
+      await expect.poll(() => budget.storeStatus, { timeout: 1_000, interval: 10 }).toBe('healthy');
+      expect(statuses).toEqual(['degraded', 'healthy']);
+      expect((await budget.tryAcquire()).granted).toBe(true);
+      await budget.close();
+      // Closed: no more probes.
+      up = false;
+      await budget.tryAcquire();
+      const after = probes;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(probes).toBe(after);
+    });
+
+    it('close() settles within the deadline while the store hangs, and is what `await using` calls', async () => {
+      const budget = retryBudget({
+        store: storeOf('redis', hung),
+        storeDeadlineMs: 50,
+        flushIntervalMs: 60_000,
+      });
+      budget.recordCall(); // the first call deposits at once: in flight, hung
+      budget.recordCall(); // counted locally, flushed by close()
+      const started = performance.now();
+      await budget[Symbol.asyncDispose]();
+      const elapsed = performance.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(40);
+      expect(elapsed).toBeLessThan(500);
     });
   });
 
@@ -237,8 +411,12 @@ describe('retryBudget()', () => {
     expect(() => retryBudget({ flushIntervalMs: Number.NaN })).toThrow(/`flushIntervalMs`/);
     expect(() => retryBudget({ onStoreError: 'ignore' as never })).toThrow(/`onStoreError`/);
     expect(() => retryBudget({ store: {} as never })).toThrow(
-      'Expected `store.record` to be a function',
+      'Expected `store.scope` to be a function',
     );
+    expect(() => retryBudget({ storeDeadlineMs: 0 })).toThrow(/`storeDeadlineMs`/);
+    expect(() => retryBudget({ storeDeadlineMs: 2 ** 31 })).toThrow(/`storeDeadlineMs`/);
+    expect(() => retryBudget({ storeFailureThreshold: 0 })).toThrow(/`storeFailureThreshold`/);
+    expect(() => retryBudget({ storeProbeIntervalMs: -1 })).toThrow(/`storeProbeIntervalMs`/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { isStoreError, type StoreStatus } from '@breakwater/core';
 import {
   describeWithRedis,
   describeWithRedisCluster,
@@ -92,6 +93,47 @@ function deadLetterSuite(fixture: () => { client: Redis | Cluster; prefix: strin
     expect(await queue.remove(listed[1]!.id)).toBe(false);
     expect(await queue.size()).toBe(0);
     expect(await queue.replayAll(() => {})).toEqual({ replayed: 0, failed: [] });
+    await queue.close();
+  });
+
+  it('a failing command degrades the queue; the probe on the stream key (its node on a Cluster) brings it back', async () => {
+    const { client, prefix } = fixture();
+    const queue = redisDeadLetters({
+      client,
+      prefix,
+      stream: 'wrongtype',
+      storeFailureThreshold: 1,
+      storeProbeIntervalMs: 20,
+    });
+    const statuses: StoreStatus[] = [];
+    queue.onStoreStatusChange((change) => statuses.push(change.status));
+    // Redis answers, with an error: the key is not a stream.
+    await client.set(queue.key, 'not a stream');
+    const error = await queue
+      .append({
+        policyName: 'p',
+        reason: 'max-attempts',
+        attempts: 1,
+        elapsedMs: 0,
+        startedAt: 0,
+        error: 'e',
+        result: undefined,
+        ok: false,
+        input: 1,
+        budgetError: undefined,
+      })
+      .catch((e: unknown) => e);
+    expect(isStoreError(error)).toBe(true);
+    expect(error).toMatchObject({ store: 'redis', operation: 'append' });
+    expect((error as Error).message).toMatch(/WRONGTYPE/);
+    expect(queue.storeStatus).toBe('degraded');
+    // The probe runs a script on the key without touching it, so it answers: back to healthy,
+    // with no call of ours.
+    await expect.poll(() => queue.storeStatus, { timeout: 2_000, interval: 10 }).toBe('healthy');
+    expect(statuses).toEqual(['degraded', 'healthy']);
+    await client.del(queue.key);
+    expect(await queue.size()).toBe(0);
+    await queue.close();
   });
 }
 
@@ -241,5 +283,14 @@ describe('redisDeadLetters() options', () => {
     expect(() => redisDeadLetters({ client, stream: 's', codec: {} as never })).toThrow(
       /`codec.encode`/,
     );
+    expect(() => redisDeadLetters({ client, stream: 's', storeDeadlineMs: 0 })).toThrow(
+      /`storeDeadlineMs`/,
+    );
+    expect(() => redisDeadLetters({ client, stream: 's', storeFailureThreshold: 1.5 })).toThrow(
+      /`storeFailureThreshold`/,
+    );
+    expect(() =>
+      redisDeadLetters({ client, stream: 's', storeProbeIntervalMs: Number.NaN }),
+    ).toThrow(/`storeProbeIntervalMs`/);
   });
 });

@@ -25,12 +25,20 @@ import {
   conditionalUpdate,
   DEFAULT_KEY_PREFIX,
   type DynamoItem,
+  dynamoProbe,
   keyBuilder,
   PARTITION_KEY,
   TTL_ATTRIBUTE,
   type UpdatePlan,
 } from '@breakwater/core/dynamodb';
-import type { BudgetRequest, BudgetResult, RetryBudgetStore } from '../store.js';
+import type {
+  BudgetRequest,
+  BudgetResult,
+  BudgetScope,
+  BudgetScopeOptions,
+  BudgetSpec,
+  RetryBudgetStore,
+} from '../store.js';
 
 /** Options of {@link dynamoBudgetStore}. */
 export interface DynamoBudgetStoreOptions {
@@ -63,7 +71,8 @@ const RETRIES = 'r_';
  * A {@link RetryBudgetStore} in DynamoDB, shared by every replica that uses the same budget name,
  * table and prefix. An operation costs one UpdateItem when this process last saw the current
  * version of the item, plus one per conflict (and a consistent GetItem the first time, and
- * before a refusal that would otherwise rest on this process's cached copy of the item).
+ * before a refusal that would otherwise rest on this process's cached copy of the item). The
+ * scope's probe is an eventually consistent GetItem of the budget's item, projected to its key.
  *
  * @example
  * import { dynamoBudgetStore } from '@breakwater/retry/dynamodb';
@@ -82,55 +91,56 @@ export function dynamoBudgetStore(options: DynamoBudgetStoreOptions): RetryBudge
   const maxAttempts =
     options.maxAttempts === undefined ? 8 : expectInteger('maxAttempts', options.maxAttempts);
   const clock = options.clock ?? systemClock;
-  // The item as this process last saw it, per budget: usually current, so a write needs no read.
-  const lastSeen = new Map<string, DynamoItem | null>();
-  const keys = new Map<string, DynamoItem>();
-  const keyOf = (name: string): DynamoItem => {
-    let key = keys.get(name);
-    if (key === undefined) {
-      key = {
-        [PARTITION_KEY]: {
-          S: keyBuilder({ prefix, pattern: 'retry', name }).dynamoPk('', 'budget'),
-        },
-      };
-      keys.set(name, key);
-    }
-    return key;
-  };
+  // The client is the user's: there is nothing of ours to release.
+  const close = (): Promise<void> => Promise.resolve();
 
   return {
     kind: 'dynamodb',
-    async record(request: BudgetRequest, signal?: AbortSignal): Promise<BudgetResult> {
-      const cached = lastSeen.get(request.name);
-      const update = (current: DynamoItem | null | undefined) =>
-        conditionalUpdate<BudgetResult>({
-          client,
-          tableName,
-          key: keyOf(request.name),
-          current,
-          build: (item) => plan(item, request, clock.now()),
-          maxAttempts,
-          operation: 'retry.budget.record',
-          signal,
-        });
-      let outcome = await update(cached);
-      // A refusal that wrote nothing was decided on the cached item alone, which other replicas
-      // may have changed since (their calls earn retries): decide again on a fresh read.
-      if (request.withdraw && !outcome.updated && cached !== undefined)
-        outcome = await update(undefined);
-      lastSeen.set(request.name, outcome.item ?? null);
-      return outcome.result!;
+    scope({ name, spec }: BudgetScopeOptions): BudgetScope {
+      expectObject('spec', spec);
+      const pk = keyBuilder({ prefix, pattern: 'retry', name }).dynamoPk('', 'budget');
+      const key: DynamoItem = { [PARTITION_KEY]: { S: pk } };
+      // The item as this process last saw it: usually current, so a write needs no read.
+      let lastSeen: DynamoItem | null | undefined;
+      return {
+        abortable: true,
+        async record(request: BudgetRequest, signal?: AbortSignal): Promise<BudgetResult> {
+          const cached = lastSeen;
+          const update = (current: DynamoItem | null | undefined) =>
+            conditionalUpdate<BudgetResult>({
+              client,
+              tableName,
+              key,
+              current,
+              build: (item) => plan(item, spec, request, clock.now()),
+              maxAttempts,
+              operation: 'retry.budget.record',
+              signal,
+            });
+          let outcome = await update(cached);
+          // A refusal that wrote nothing was decided on the cached item alone, which other
+          // replicas may have changed since (their calls earn retries): decide again on a fresh
+          // read.
+          if (request.withdraw && !outcome.updated && cached !== undefined)
+            outcome = await update(undefined);
+          lastSeen = outcome.item ?? null;
+          return outcome.result!;
+        },
+        probe: dynamoProbe(client, tableName, pk),
+      };
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
 /** The new state of the item: prune, add calls, maybe withdraw; and the decision taken. */
 function plan(
   current: DynamoItem | undefined,
+  spec: BudgetSpec,
   request: BudgetRequest,
   nowMs: number,
 ): UpdatePlan<BudgetResult> {
-  const { spec } = request;
   const slot = Math.floor(nowMs / spec.slotMs);
   const oldest = slot - Math.ceil(spec.windowMs / spec.slotMs) + 1;
   const remove: string[] = [];

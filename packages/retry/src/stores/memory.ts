@@ -2,9 +2,16 @@
  * The in-process retry-budget store, the default: state lives in this process only, so each
  * replica enforces the budget on its own traffic.
  */
-import { type Clock, systemClock } from '@breakwater/core';
+import { type Clock, expectNonEmptyString, expectObject, systemClock } from '@breakwater/core';
 import { BudgetWindow } from '../budget-window.js';
-import type { BudgetRequest, BudgetResult, BudgetSpec, RetryBudgetStore } from '../store.js';
+import type {
+  BudgetRequest,
+  BudgetResult,
+  BudgetScope,
+  BudgetScopeOptions,
+  BudgetSpec,
+  RetryBudgetStore,
+} from '../store.js';
 
 /** Options of {@link memoryBudgetStore}. */
 export interface MemoryBudgetStoreOptions {
@@ -16,23 +23,34 @@ export interface MemoryBudgetStoreOptions {
 }
 
 /**
- * An in-process {@link RetryBudgetStore}. One store may hold any number of budgets (by name).
- * A budget whose spec changes (a new `ratio`, another window) starts a fresh window.
+ * An in-process {@link RetryBudgetStore}. One store may hold any number of budgets (by name);
+ * budgets scoped with the same name and spec share one window. A budget whose spec differs (a
+ * new `ratio`, another window) starts a fresh one. It answers synchronously and can neither fail
+ * nor hang.
  */
 export function memoryBudgetStore(options: MemoryBudgetStoreOptions = {}): RetryBudgetStore {
   const clock = options.clock ?? systemClock;
   const windows = new Map<string, { spec: BudgetSpec; window: BudgetWindow }>();
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
     inProcess: true,
-    record(request: BudgetRequest): Promise<BudgetResult> {
-      let entry = windows.get(request.name);
-      if (entry === undefined || !sameSpec(entry.spec, request.spec)) {
-        entry = { spec: request.spec, window: new BudgetWindow(request.spec) };
-        windows.set(request.name, entry);
+    scope({ name, spec }: BudgetScopeOptions): BudgetScope {
+      expectNonEmptyString('name', name);
+      expectObject('spec', spec);
+      let entry = windows.get(name);
+      if (entry === undefined || !sameSpec(entry.spec, spec)) {
+        entry = { spec, window: new BudgetWindow(spec) };
+        windows.set(name, entry);
       }
-      return Promise.resolve(entry.window.record(clock.now(), request.calls, request.withdraw));
+      const window = entry.window;
+      return {
+        record: (request: BudgetRequest): BudgetResult =>
+          window.record(clock.now(), request.calls, request.withdraw),
+      };
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

@@ -7,15 +7,21 @@
  * (Principle 3), so replicas with skewed clocks still agree on the window. Slots that left the
  * window are deleted by the next operation, and the key expires one window after the last one.
  */
-
 import { expectObject } from '@breakwater/core';
 import {
   DEFAULT_KEY_PREFIX,
   defineScript,
   keyBuilder,
   type RedisClient,
+  redisProbe,
 } from '@breakwater/core/redis';
-import type { BudgetRequest, BudgetResult, RetryBudgetStore } from '../store.js';
+import type {
+  BudgetRequest,
+  BudgetResult,
+  BudgetScope,
+  BudgetScopeOptions,
+  RetryBudgetStore,
+} from '../store.js';
 import { expectRedisClient } from './redis-client.js';
 
 /** Options of {@link redisBudgetStore}. */
@@ -78,7 +84,8 @@ const recordScript = defineScript<[number, string]>({
 
 /**
  * A {@link RetryBudgetStore} in Redis, shared by every replica that uses the same budget name and
- * prefix. Each operation is one EVALSHA on one key.
+ * prefix. Each operation is one EVALSHA on one key; the scope's probe runs a trivial script on
+ * that same key, so a Cluster asks the node that owns the budget.
  *
  * @example
  * import { redisBudgetStore } from '@breakwater/retry/redis';
@@ -90,28 +97,30 @@ export function redisBudgetStore(options: RedisBudgetStoreOptions): RetryBudgetS
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
   // Built once here, so a bad prefix fails at construction rather than on the first retry.
   keyBuilder({ prefix, pattern: 'retry', name: 'retry' });
-  const keysByName = new Map<string, readonly string[]>();
-  const keysOf = (name: string): readonly string[] => {
-    let keys = keysByName.get(name);
-    if (keys === undefined) {
-      keys = [keyBuilder({ prefix, pattern: 'retry', name }).redisKey('', 'budget')];
-      keysByName.set(name, keys);
-    }
-    return keys;
-  };
+  // The client is the user's: there is nothing of ours to release.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'redis',
-    async record(request: BudgetRequest): Promise<BudgetResult> {
-      const { spec } = request;
-      const [granted, available] = await recordScript.run(client, keysOf(request.name), [
-        request.calls,
-        request.withdraw ? 1 : 0,
-        spec.ratio,
-        spec.reserve,
-        spec.windowMs,
-        spec.slotMs,
-      ]);
-      return { granted: granted === 1, available: Number(available) };
+    scope({ name, spec }: BudgetScopeOptions): BudgetScope {
+      expectObject('spec', spec);
+      const key = keyBuilder({ prefix, pattern: 'retry', name }).redisKey('', 'budget');
+      const keys = [key] as const;
+      return {
+        async record(request: BudgetRequest): Promise<BudgetResult> {
+          const [granted, available] = await recordScript.run(client, keys, [
+            request.calls,
+            request.withdraw ? 1 : 0,
+            spec.ratio,
+            spec.reserve,
+            spec.windowMs,
+            spec.slotMs,
+          ]);
+          return { granted: granted === 1, available: Number(available) };
+        },
+        probe: redisProbe(client, key),
+      };
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
