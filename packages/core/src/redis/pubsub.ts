@@ -145,7 +145,7 @@ export class PubSubRouter {
     this.detach(connection);
     if (this.owned) {
       this.connection = undefined;
-      connection.disconnect();
+      disconnectNow(connection);
       return;
     }
     if (channels.length > 0) {
@@ -164,7 +164,7 @@ export class PubSubRouter {
       if (this.owned) {
         // Nobody listens any more: the store's own connection is closed until someone does.
         this.connection = undefined;
-        connection.disconnect();
+        disconnectNow(connection);
         return;
       }
     }
@@ -233,6 +233,38 @@ function callGap(listener: ChannelListener): void {
 }
 
 function ignore(): void {}
+
+/** What `disconnectNow` reaches inside an ioredis connection; every field may be missing. */
+interface ConnectionInternals {
+  connector?: { disconnectTimeout?: unknown };
+  nodes?: (role: 'all') => ConnectionInternals[];
+  subscriber?: { getInstance?: () => ConnectionInternals | null | undefined };
+}
+
+/**
+ * Closes a connection the router opened, at once. ioredis's `disconnect()` ends the socket and
+ * destroys it only after `disconnectTimeout` (2 s by default), on a timer that keeps the process
+ * alive — for the whole 2 s when the server is hung (it never closes its side) or when the socket
+ * had already failed (its `close` event, which clears the timer, came before). A subscriber has
+ * nothing to flush, so its sockets are destroyed on the next tick instead: the timeout is set to 0
+ * on every connection it holds (a Cluster holds one per node plus its subscriber). The fields are
+ * ioredis internals, present in ioredis 5 and 6; where one is missing, `disconnect()` still closes
+ * the connection, only later.
+ */
+function disconnectNow(connection: SubscriberConnection): void {
+  const internals = connection as unknown as ConnectionInternals;
+  const connections: (ConnectionInternals | null | undefined)[] = [internals];
+  if (typeof internals.nodes === 'function') {
+    connections.push(...internals.nodes('all'), internals.subscriber?.getInstance?.());
+  }
+  for (const each of connections) {
+    const connector = each?.connector;
+    if (connector !== undefined && typeof connector.disconnectTimeout === 'number') {
+      connector.disconnectTimeout = 0;
+    }
+  }
+  connection.disconnect();
+}
 
 /** Waits for `promise` to settle, but no longer than `ms`; never rejects. */
 export function settleWithin(promise: PromiseLike<unknown>, ms: number): Promise<void> {
