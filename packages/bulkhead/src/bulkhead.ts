@@ -3,7 +3,15 @@
  * when a permit store is given — fleet-wide permits held as leases (see `fleet.ts`). The logic is
  * written once; the store is only asked to perform atomic permit transitions.
  */
-import { neverAbortedSignal, raceAbort, type StoreStatusListener } from '@breakwater/core';
+import {
+  type Disposer,
+  expectFunction,
+  neverAbortedSignal,
+  raceAbort,
+  type StoreStatus,
+  type StoreStatusListener,
+} from '@breakwater/core';
+import { CallTimings } from './call-timings.js';
 import {
   BulkheadRejectedError,
   type BulkheadRejectionReason,
@@ -13,8 +21,9 @@ import {
 import { FleetPermits } from './fleet.js';
 import type { FleetPermit } from './held-permit.js';
 import { type BulkheadOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { Rejections } from './rejections.js';
 import { type ClassSlots, createClassSlots, type KeySlots, type Waiter } from './slots.js';
-import { type BulkheadInstruments, createInstruments, EVENT_REJECTED } from './telemetry.js';
+import { type BulkheadInstruments, createInstruments } from './telemetry.js';
 import { type CancelTimer, schedule } from './timer.js';
 import type {
   Bulkhead,
@@ -24,15 +33,6 @@ import type {
 } from './types.js';
 
 const noop = (): void => {};
-
-/** Weight of the newest duration in the running average used to estimate `retryAfterMs`. */
-const DURATION_SMOOTHING = 0.2;
-
-/** Start of a measured call. */
-interface Sample {
-  readonly started: number;
-  readonly inflight: number;
-}
 
 const idleContext: BulkheadContext = Object.freeze({
   signal: neverAbortedSignal(),
@@ -62,7 +62,8 @@ class BulkheadPolicy implements Bulkhead {
   private readonly defaultClass: ClassSlots;
   private readonly instruments: BulkheadInstruments;
   private readonly keys = new Map<string, KeySlots>();
-  private readonly rejectionListeners = new Set<(rejection: BulkheadRejection) => void>();
+  private readonly rejections: Rejections;
+  private readonly timings: CallTimings;
   private readonly fleet: FleetPermits | undefined;
   /** Whether an OpenTelemetry SDK records (see `BulkheadInstruments.recording`). */
   private readonly recording: boolean;
@@ -77,8 +78,6 @@ class BulkheadPolicy implements Bulkhead {
   private waiting = 0;
   private totalReady = 0;
   private seq = 0;
-  /** Running average of measured call durations (ms); NaN until the first measurement. */
-  private averageDurationMs = Number.NaN;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -99,6 +98,11 @@ class BulkheadPolicy implements Bulkhead {
     );
     this.classByName = new Map(this.classes.map((c) => [c.spec.name, c]));
     this.defaultClass = this.classes[options.defaultClass.index]!;
+    this.rejections = new Rejections(
+      this.instruments,
+      (name) => this.classByName.get(name)!.spec.index,
+    );
+    this.timings = new CallTimings(options.clock, options.limit);
     this.simple =
       this.classes.length === 1 &&
       this.defaultClass.reserved === 0 &&
@@ -132,26 +136,28 @@ class BulkheadPolicy implements Bulkhead {
     return this.waiting;
   }
 
-  onRejected(listener: (rejection: BulkheadRejection) => void): () => void {
-    if (typeof listener !== 'function') {
-      throw new TypeError(`Expected \`listener\` to be a function, got ${String(listener)}`);
-    }
-    const subscription = (rejection: BulkheadRejection) => listener(rejection);
-    this.rejectionListeners.add(subscription);
-    return () => {
-      this.rejectionListeners.delete(subscription);
-    };
+  get storeStatus(): StoreStatus {
+    return this.fleet?.status ?? 'healthy';
   }
 
-  onStoreStatusChange(listener: StoreStatusListener): () => void {
-    if (typeof listener !== 'function') {
-      throw new TypeError(`Expected \`listener\` to be a function, got ${String(listener)}`);
-    }
-    return this.fleet?.onStatusChange(listener) ?? noop;
+  onRejected(listener: (rejection: BulkheadRejection) => void): Disposer {
+    return this.rejections.add(listener);
   }
 
-  async close(): Promise<void> {
-    await this.fleet?.close();
+  onStoreStatusChange(listener: StoreStatusListener): Disposer {
+    if (this.fleet === undefined) {
+      expectFunction('listener', listener);
+      return noop;
+    }
+    return this.fleet.onStatusChange(listener);
+  }
+
+  close(): Promise<void> {
+    return this.fleet === undefined ? Promise.resolve() : this.fleet.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   execute<T>(fn: Fn<T>, options?: BulkheadExecuteOptions): Promise<T> {
@@ -342,14 +348,14 @@ class BulkheadPolicy implements Bulkhead {
   ): Promise<T> {
     this.running++;
     if (this.recording) this.instruments.active.add(1, cls.attributes);
-    const sample = this.startSample();
+    const sample = this.timings.start(this.running);
     try {
       const value = await fn(ctx);
-      this.endSample(sample, false);
+      this.timings.end(sample, false);
       return value;
     } catch (error) {
       // A call the caller cancelled says nothing about the downstream's health.
-      this.endSample(sample, !ctx.signal.aborted);
+      this.timings.end(sample, !ctx.signal.aborted);
       throw error;
     } finally {
       this.running--;
@@ -383,7 +389,7 @@ class BulkheadPolicy implements Bulkhead {
       permit = await fleet.acquire(cls.spec, signal, waitStart);
     } catch (error) {
       this.release(cls, keySlots);
-      if (isBulkheadRejectedError(error)) this.reportRejection(error, keySlots?.key);
+      if (isBulkheadRejectedError(error)) this.rejections.report(error, keySlots?.key);
       throw error;
     } finally {
       this.waiting--;
@@ -393,45 +399,21 @@ class BulkheadPolicy implements Bulkhead {
 
     this.running++;
     this.instruments.active.add(1, cls.attributes);
-    const sample = this.startSample();
+    const sample = this.timings.start(this.running);
     const ctx = permit.open(signal);
     try {
       const value = await fn(ctx);
-      this.endSample(sample, false);
+      this.timings.end(sample, false);
       return value;
     } catch (error) {
       // Neither the caller's abort nor a lost lease says anything about the downstream's health.
-      this.endSample(sample, !signal?.aborted && !isLeaseLostError(permit.lostReason));
+      this.timings.end(sample, !signal?.aborted && !isLeaseLostError(permit.lostReason));
       throw error;
     } finally {
       this.running--;
       this.instruments.active.add(-1, cls.attributes);
       fleet.finish(permit).then(() => this.release(cls, keySlots));
     }
-  }
-
-  private startSample(): Sample {
-    return { started: this.options.clock.now(), inflight: this.running };
-  }
-
-  private endSample(sample: Sample, dropped: boolean): void {
-    const rttMs = this.options.clock.now() - sample.started;
-    const average = this.averageDurationMs;
-    this.averageDurationMs = Number.isNaN(average)
-      ? rttMs
-      : average + DURATION_SMOOTHING * (rttMs - average);
-    this.options.limit?.record({ rttMs, inflight: sample.inflight, dropped });
-  }
-
-  /**
-   * How long until a slot of `cls` is likely free, from the running average duration and the
-   * calls ahead; `undefined` before any call was measured.
-   */
-  private estimateRetryAfterMs(cls: ClassSlots): number | undefined {
-    const average = this.averageDurationMs;
-    if (Number.isNaN(average)) return undefined;
-    const rounds = Math.ceil((cls.queued + 1) / Math.max(1, this.capacity));
-    return Math.max(1, Math.ceil(average * rounds));
   }
 
   // --- queueing --------------------------------------------------------------------------------
@@ -450,7 +432,7 @@ class BulkheadPolicy implements Bulkhead {
     ) {
       const error = this.rejection(cls, 'queue-full');
       if (keySlots !== undefined) this.forgetIfIdle(keySlots);
-      this.reportRejection(error, key);
+      this.rejections.report(error, key);
       return Promise.reject(error);
     }
     return new Promise<T>((resolve, reject) => {
@@ -499,7 +481,7 @@ class BulkheadPolicy implements Bulkhead {
         cancelTimer = schedule(this.options.clock, maxWaitMs, () => {
           if (!this.removeWaiter(waiter)) return;
           const error = this.rejection(cls, 'queue-timeout');
-          this.reportRejection(error, key);
+          this.rejections.report(error, key);
           waiter.fail(error);
         });
       }
@@ -597,27 +579,9 @@ class BulkheadPolicy implements Bulkhead {
         policyName: this.name,
         reason,
         priority: cls.spec.name,
-        retryAfterMs: this.estimateRetryAfterMs(cls),
+        retryAfterMs: this.timings.estimateRetryAfterMs(cls.queued, this.capacity),
       },
     );
-  }
-
-  private reportRejection(error: BulkheadRejectedError, key: string | undefined): void {
-    const cls = this.classByName.get(error.priority)!;
-    const attributes = this.instruments.rejectionAttributes(cls.spec.index, error.reason);
-    this.instruments.rejected.add(1, attributes);
-    this.instruments.telemetry.addSpanEvent(EVENT_REJECTED, attributes);
-    for (const listener of this.rejectionListeners) {
-      try {
-        listener({ reason: error.reason, priority: error.priority, key, error });
-      } catch (listenerError) {
-        // A faulty subscriber must neither break the caller nor starve the other subscribers.
-        process.emitWarning(
-          `A bulkhead rejection listener threw: ${listenerError instanceof Error ? listenerError.message : String(listenerError)}`,
-          { type: 'BreakwaterWarning', code: 'BREAKWATER_LISTENER_ERROR' },
-        );
-      }
-    }
   }
 
   private unknownPriority(priority: unknown): RangeError {

@@ -7,26 +7,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  type Disposer,
   isStoreTimeoutError,
+  StoreCalls,
   type StoreError,
-  type StoreFallbacks,
-  type StoreGuard,
+  type StoreOp,
+  type StoreStatus,
   type StoreStatusListener,
-  storeGuard,
 } from '@breakwater/core';
 import { BulkheadRejectedError } from './errors.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedClass, ResolvedOptions } from './options.js';
-import type { AcquireResult, Lease, PermitLayout, PermitSpace, PermitStore } from './store.js';
-import { type BulkheadInstruments, EVENT_LEASE_LOST, EVENT_STORE_DEGRADED } from './telemetry.js';
+import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from './store.js';
+import { type BulkheadInstruments, EVENT_LEASE_LOST } from './telemetry.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** One acquire attempt: the class, and the lease id sent (to release it if the answer is lost). */
 interface AcquireAttempt {
   readonly cls: ResolvedClass;
   readonly leaseId: string;
-  /** Whether the request reached the store's client (a degraded guard may answer without it). */
+  /** Whether the request reached the store's client (a degraded store is answered without it). */
   sent: boolean;
 }
 
@@ -38,6 +39,8 @@ interface FleetWaiter {
   cleanup(): void;
 }
 
+function ignore(): void {}
+
 /** Answer of one guarded acquire: the store's, or a fallback's permit without lease. */
 type Attempt = AcquireResult | { readonly granted: 'unleased' };
 
@@ -45,12 +48,15 @@ const UNLEASED: Attempt = Object.freeze({ granted: 'unleased' });
 
 /** The fleet side of one bulkhead. */
 export class FleetPermits {
-  private readonly space: PermitSpace;
-  private readonly guard: StoreGuard;
+  private readonly scope: PermitScope;
+  /** The one store call path (core): deadlines, degraded mode, fallbacks, store telemetry. */
+  private readonly calls: StoreCalls;
   private readonly keeper: LeaseKeeper;
-  private readonly acquireFallbacks: StoreFallbacks<Attempt, AcquireAttempt>;
-  private readonly renewFallbacks: StoreFallbacks<boolean | undefined, Lease>;
-  private readonly releaseFallbacks: StoreFallbacks<boolean, Lease>;
+  private readonly acquireOp: StoreOp<Attempt, AcquireAttempt>;
+  /** `true` extended, `false` gone, `undefined` the store did not answer (retried until the end). */
+  private readonly renewOp: StoreOp<boolean | undefined, Lease>;
+  /** `false` when the store did not answer: a failed release is not retried, it expires by TTL. */
+  private readonly releaseOp: StoreOp<boolean, Lease>;
   /** Calls running without a lease because the store was down (`'fail-open'`, `'local'`). */
   private unleasedCount = 0;
   private readonly pendingReleases = new Set<Promise<void>>();
@@ -65,55 +71,62 @@ export class FleetPermits {
   constructor(
     private readonly options: ResolvedOptions,
     store: PermitStore,
-    private readonly instruments: BulkheadInstruments,
+    instruments: BulkheadInstruments,
     private readonly readLimit: () => number,
   ) {
-    this.guard = storeGuard({
-      store: store.kind,
-      onStoreError: options.onStoreError,
-      deadlineMs: options.storeDeadlineMs,
-      onStatusChange: (change) => {
-        if (change.status === 'degraded') {
-          instruments.telemetry.addSpanEvent(EVENT_STORE_DEGRADED, instruments.base);
-        }
-      },
+    const scope = store.scope({
+      name: options.name,
+      classes: options.classes.map((c) => c.name),
     });
-    // Built once: the guard then allocates nothing per call beyond the deadline.
-    this.acquireFallbacks = {
-      failOpen: (error, attempt) => this.unleased(error, attempt),
-      failClosed: (error, attempt) => {
-        this.failedAcquire(error, attempt);
-        throw this.rejection(attempt.cls, 'store-unavailable', options.wakeupPollMs, error);
+    this.scope = scope;
+    this.calls = new StoreCalls({
+      pattern: 'bulkhead',
+      policy: options.name,
+      store: store.kind,
+      settings: options.storeSettings,
+      telemetry: instruments.telemetry,
+      probe: scope.probe === undefined ? undefined : (signal) => scope.probe!(signal),
+    });
+    // Each operation and its fallbacks are built once: a call then allocates nothing for them.
+    const abortable = scope.abortable === true;
+    this.acquireOp = this.calls.guarded<Attempt, AcquireAttempt>(
+      'acquire',
+      this.acquireFromStore,
+      {
+        failOpen: (error, attempt) => this.unleased(error, attempt),
+        failClosed: (error, attempt) => {
+          this.failedAcquire(error, attempt);
+          throw this.rejection(attempt.cls, 'store-unavailable', options.wakeupPollMs, error);
+        },
+        local: (error, attempt) => {
+          if (this.unleasedCount < options.localMaxConcurrent) {
+            return this.unleased(error, attempt);
+          }
+          this.failedAcquire(error, attempt);
+          return { granted: false, retryAfterMs: options.wakeupPollMs };
+        },
       },
-      local: (error, attempt) => {
-        if (this.unleasedCount < options.localMaxConcurrent) return this.unleased(error, attempt);
-        this.failedAcquire(error, attempt);
-        return { granted: false, retryAfterMs: options.wakeupPollMs };
-      },
-    };
-    // A failed renewal is retried until the lease's end whatever the mode: `undefined` = unknown.
-    const renewFailed = (): undefined => {
-      this.countStoreError('renew');
-      return undefined;
-    };
-    this.renewFallbacks = { failOpen: renewFailed, failClosed: renewFailed, local: renewFailed };
-    // A failed release is not retried: the lease expires by its TTL.
-    const releaseFailed = (): boolean => {
-      this.countStoreError('release');
-      return false;
-    };
-    this.releaseFallbacks = {
-      failOpen: releaseFailed,
-      failClosed: releaseFailed,
-      local: releaseFailed,
-    };
+      { abortable },
+    );
+    this.renewOp = this.calls.guarded<boolean | undefined, Lease>(
+      'renew',
+      (lease, signal) => scope.renew(lease, options.leaseTtlMs, signal),
+      () => undefined,
+      { abortable },
+    );
+    this.releaseOp = this.calls.guarded<boolean, Lease>(
+      'release',
+      (lease, signal) => scope.release(lease, signal),
+      () => false,
+      { abortable },
+    );
     this.keeper = new LeaseKeeper({
       name: options.name,
       clock: options.clock,
       leaseTtlMs: options.leaseTtlMs,
       renewIntervalMs: options.renewIntervalMs,
-      renew: (lease) => this.guard.run('renew', this.renewOperation, this.renewFallbacks, lease),
-      lastError: () => this.guard.lastError,
+      renew: (lease) => Promise.resolve(this.renewOp.run(lease)),
+      lastError: () => this.calls.lastError,
       onLost: () => {
         instruments.leasesLost.add(1, instruments.base);
         instruments.telemetry.addSpanEvent(EVENT_LEASE_LOST, instruments.base);
@@ -127,7 +140,11 @@ export class FleetPermits {
     this.queues = options.classes.map(() => []);
     this.pumping = options.classes.map(() => false);
     this.pumpWaits = options.classes.map(() => undefined);
-    this.space = store.space({ name: options.name, classes: options.classes.map((c) => c.name) });
+  }
+
+  /** `'healthy'`, or `'degraded'` while acquires take the `onStoreError` answer at once. */
+  get status(): StoreStatus {
+    return this.calls.status;
   }
 
   /** The layout sent with each acquire: the class arrays never change, the limit may. */
@@ -156,7 +173,7 @@ export class FleetPermits {
     const queue = this.queues[cls.index]!;
     let retryAfterMs: number | undefined;
     // Read before asking, so the pump does not sleep through a release that beats it.
-    const seen = this.space.wakeups;
+    const seen = this.scope.wakeups;
     if (queue.length === 0) {
       const outcome = await this.tryOnce(cls, signal);
       if (outcome instanceof HeldPermit) return outcome;
@@ -208,13 +225,7 @@ export class FleetPermits {
     const request: AcquireAttempt = { cls, leaseId: randomUUID(), sent: false };
     let attempt: Attempt;
     try {
-      attempt = await this.guard.run(
-        'acquire',
-        this.acquireOperation,
-        this.acquireFallbacks,
-        request,
-        signal,
-      );
+      attempt = await this.acquireOp.run(request, signal);
     } catch (error) {
       // The caller left while the store was deciding: the store may have granted the lease.
       if (signal?.aborted && error === signal.reason && request.sent) this.releaseOrphan(request);
@@ -251,12 +262,12 @@ export class FleetPermits {
           this.options.wakeupPollMs,
           retryAfterMs ?? Number.POSITIVE_INFINITY,
         );
-        await this.space.waitForRelease(Math.max(1, pollMs), wait.signal, seen).catch(() => {});
+        await this.scope.waitForRelease(Math.max(1, pollMs), wait.signal, seen).catch(() => {});
         this.pumpWaits[cls.index] = undefined;
         // Take every permit there is, one round trip each, before waiting again.
         while (queue.length > 0) {
           let outcome: Awaited<ReturnType<FleetPermits['tryOnce']>>;
-          seen = this.space.wakeups;
+          seen = this.scope.wakeups;
           try {
             outcome = await this.tryOnce(cls, undefined);
           } catch (error) {
@@ -289,33 +300,24 @@ export class FleetPermits {
     return this.options.order === 'lifo' ? queue.pop() : queue.shift();
   }
 
-  /** The store's acquire, timed. */
-  private readonly acquireOperation = (
-    signal: AbortSignal,
+  /** The store's acquire (through {@link acquireOp}). */
+  private readonly acquireFromStore = (
     attempt: AcquireAttempt,
+    signal: AbortSignal | undefined,
   ): Promise<Attempt> => {
     attempt.sent = true;
-    return this.timed(
-      'acquire',
-      this.space.acquire(
-        {
-          classIndex: attempt.cls.index,
-          layout: this.layout(),
-          ttlMs: this.options.leaseTtlMs,
-          leaseId: attempt.leaseId,
-          // Twice the longest sleep, so a waiter's next refusal renews the marker in time.
-          refusedWaitMs: 2 * this.options.wakeupPollMs,
-        },
-        signal,
-      ),
+    return this.scope.acquire(
+      {
+        classIndex: attempt.cls.index,
+        layout: this.layout(),
+        ttlMs: this.options.leaseTtlMs,
+        leaseId: attempt.leaseId,
+        // Twice the longest sleep, so a waiter's next refusal renews the marker in time.
+        refusedWaitMs: 2 * this.options.wakeupPollMs,
+      },
+      signal,
     );
   };
-
-  private readonly renewOperation = (signal: AbortSignal, lease: Lease): Promise<boolean> =>
-    this.timed('renew', this.space.renew(lease, this.options.leaseTtlMs, signal));
-
-  private readonly releaseOperation = (signal: AbortSignal, lease: Lease): Promise<boolean> =>
-    this.timed('release', this.space.release(lease, signal));
 
   /** A fallback's admission without lease (`'fail-open'`, `'local'`). */
   private unleased(error: StoreError, attempt: AcquireAttempt): Attempt {
@@ -326,7 +328,6 @@ export class FleetPermits {
 
   /** Bookkeeping of an acquire the store did not answer. */
   private failedAcquire(error: StoreError, attempt: AcquireAttempt): void {
-    this.countStoreError('acquire');
     // A missed deadline may hide a grant: the lease would hold a permit for nobody until it
     // expired.
     if (attempt.sent && isStoreTimeoutError(error)) this.releaseOrphan(attempt);
@@ -335,19 +336,19 @@ export class FleetPermits {
   /** Gives back, best effort, a lease the store may have granted to a caller that is gone. */
   private releaseOrphan(attempt: AcquireAttempt): void {
     const lease: Lease = { id: attempt.leaseId, classIndex: attempt.cls.index, fencingToken: 0 };
-    const release = this.guard
-      .run('release', this.releaseOperation, this.releaseFallbacks, lease)
-      .then(
-        () => {},
-        () => {},
-      );
-    this.pendingReleases.add(release);
-    void release.finally(() => this.pendingReleases.delete(release));
+    void this.release(lease);
   }
 
-  /** Subscribes to the store's status (degraded / healthy again). */
-  onStatusChange(listener: StoreStatusListener): () => void {
-    return this.guard.onStatusChange(listener);
+  /** Releases `lease` under the deadline; never rejects (a failed release expires by TTL). */
+  private release(lease: Lease): Promise<void> {
+    const release = Promise.resolve(this.releaseOp.run(lease)).then(ignore, ignore);
+    this.pendingReleases.add(release);
+    return release.finally(() => this.pendingReleases.delete(release));
+  }
+
+  /** Subscribes to the store's status (degraded / healthy again); returns the disposer. */
+  onStatusChange(listener: StoreStatusListener): Disposer {
+    return this.calls.onStatusChange(listener);
   }
 
   /** Stops renewal and gives the permit back. Never rejects: a failed release expires by TTL. */
@@ -360,39 +361,17 @@ export class FleetPermits {
       this.unleasedCount--;
       return Promise.resolve();
     }
-    const release = this.guard
-      .run('release', this.releaseOperation, this.releaseFallbacks, lease)
-      .then(
-        () => {},
-        () => {},
-      );
-    this.pendingReleases.add(release);
-    return release.finally(() => this.pendingReleases.delete(release));
+    return this.release(lease);
   }
 
-  /** Waits for pending releases, then stops listening for wake-ups. */
+  /**
+   * Waits for pending releases and operations in flight — each ends by its deadline at the
+   * latest — stops the background probe, then stops listening for wake-ups.
+   */
   async close(): Promise<void> {
     await Promise.all(this.pendingReleases);
-    await this.space.close();
-  }
-
-  /** Runs a store operation, recording its duration and outcome when it settles. */
-  private async timed<T>(operation: string, pending: Promise<T>): Promise<T> {
-    const started = performance.now();
-    let ok = false;
-    try {
-      const value = await pending;
-      ok = true;
-      return value;
-    } finally {
-      const attributes = this.instruments.storeAttributes(operation, ok);
-      this.instruments.storeDuration.record((performance.now() - started) / 1000, attributes);
-    }
-  }
-
-  /** Counts an operation answered by a fallback because the store failed. */
-  private countStoreError(operation: string): void {
-    this.instruments.storeErrors.add(1, this.instruments.storeAttributes(operation, false));
+    await this.calls.close();
+    await this.scope.close();
   }
 
   private rejection(

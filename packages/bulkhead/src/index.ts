@@ -24,19 +24,17 @@ export type {
   AcquireResult,
   Lease,
   PermitLayout,
-  PermitSpace,
-  PermitSpaceOptions,
+  PermitScope,
+  PermitScopeOptions,
   PermitStore,
 } from './store.js';
 export { type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {
   ATTR_CLASS,
   ATTR_REASON,
-  ATTR_STORE_OPERATION,
-  ATTR_STORE_OUTCOME,
   EVENT_LEASE_LOST,
   EVENT_REJECTED,
-  EVENT_STORE_DEGRADED,
+  EVENT_STORE_STATUS,
   METRIC_ACTIVE,
   METRIC_LEASES_LOST,
   METRIC_LIMIT,

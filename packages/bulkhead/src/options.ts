@@ -10,6 +10,10 @@ import {
   expectObject,
   expectOneOf,
   expectPositive,
+  type OnStoreError,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
 import type { AdaptiveLimit } from './adaptive/limit.js';
@@ -18,8 +22,11 @@ import type { PermitStore } from './store.js';
 /** Order in which queued calls get freed slots. */
 export type QueueOrder = 'fifo' | 'lifo';
 
-/** What a fleet bulkhead does when its permit store fails or misses its deadline. */
-export type OnStoreError = 'fail-open' | 'fail-closed' | 'local';
+/**
+ * What a fleet bulkhead does when its permit store fails, misses its deadline or is degraded
+ * (core's `OnStoreError`, the same three modes in every pattern).
+ */
+export type { OnStoreError };
 
 /** One priority class. */
 export interface PriorityClassOptions {
@@ -128,9 +135,9 @@ export interface BulkheadOptions {
    */
   wakeupPollMs?: number | undefined;
   /**
-   * What to do when the permit store fails: `'fail-closed'` rejects with reason
-   * `'store-unavailable'`, `'fail-open'` runs the call without a permit, `'local'` runs it under
-   * this process's own limits only.
+   * What to do when the permit store fails, misses `storeDeadlineMs` or is degraded:
+   * `'fail-closed'` rejects with reason `'store-unavailable'`, `'fail-open'` runs the call without
+   * a permit, `'local'` runs it under this process's own limits only.
    * @default 'fail-closed'
    */
   onStoreError?: OnStoreError | undefined;
@@ -141,15 +148,33 @@ export interface BulkheadOptions {
    */
   localMaxConcurrent?: number | undefined;
   /**
-   * Deadline of each store operation, in milliseconds; a slower answer counts as a store failure.
-   * @default 1000
+   * Deadline of each permit store operation (acquire, renew, release, probe), in milliseconds:
+   * > 0 and ≤ 2³¹−1. A slower answer counts as a store failure and takes the `onStoreError`
+   * answer; nothing, `close()` included, waits on the store longer.
+   * @default 500
    */
   storeDeadlineMs?: number | undefined;
+  /**
+   * After this many consecutive store failures the store is `degraded`: calls take the
+   * `onStoreError` answer at once, without waiting on the store, until a probe succeeds.
+   * An integer ≥ 1.
+   * @default 3
+   */
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the store is degraded, how often a background probe asks it whether it is back, in
+   * milliseconds.
+   * @default 1000
+   */
+  storeProbeIntervalMs?: number | undefined;
   /** Time source; tests pass a fake clock. @default systemClock */
   clock?: Clock | undefined;
 }
 
-/** The default values, as documented in the README. */
+/**
+ * The default values, as documented in the README. The store deadline, failure threshold and
+ * probe interval are core's shared `STORE_DEFAULTS`.
+ */
 export const DEFAULTS = {
   name: 'bulkhead',
   maxQueue: 0,
@@ -158,8 +183,11 @@ export const DEFAULTS = {
   className: 'default',
   leaseTtlMs: 10_000,
   wakeupPollMs: 1_000,
+  /** A fleet-wide cap that admits everything while the store is down protects nothing. */
   onStoreError: 'fail-closed' as OnStoreError,
-  storeDeadlineMs: 1_000,
+  storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+  storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
 } as const;
 
 /** One class after validation. */
@@ -187,14 +215,13 @@ export interface ResolvedOptions {
   readonly leaseTtlMs: number;
   readonly renewIntervalMs: number;
   readonly wakeupPollMs: number;
-  readonly onStoreError: OnStoreError;
+  /** `onStoreError`, the deadline, the failure threshold and the probe interval. */
+  readonly storeSettings: StoreSettings;
   readonly localMaxConcurrent: number;
-  readonly storeDeadlineMs: number;
   readonly clock: Clock;
 }
 
 const ORDERS: readonly QueueOrder[] = ['fifo', 'lifo'];
-const ON_STORE_ERROR: readonly OnStoreError[] = ['fail-open', 'fail-closed', 'local'];
 
 /** A duration in ms: finite and >= 0, or `Infinity`. */
 function expectWait(name: string, value: unknown): number {
@@ -296,7 +323,7 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
   const store = options.store;
   if (
     store !== undefined &&
-    (typeof store !== 'object' || store === null || typeof store.space !== 'function')
+    (typeof store !== 'object' || store === null || typeof store.scope !== 'function')
   ) {
     throw new TypeError(
       `Expected \`store\` to be a permit store (redisStore(), dynamoStore(), memoryStore()), got ${String(store)}`,
@@ -316,18 +343,16 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
     leaseTtlMs,
     renewIntervalMs,
     wakeupPollMs: expectPositive('wakeupPollMs', options.wakeupPollMs ?? DEFAULTS.wakeupPollMs),
-    onStoreError:
-      options.onStoreError === undefined
-        ? DEFAULTS.onStoreError
-        : expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR),
+    storeSettings: resolveStoreOptions(options, {
+      onStoreError: DEFAULTS.onStoreError,
+      deadlineMs: DEFAULTS.storeDeadlineMs,
+      failureThreshold: DEFAULTS.storeFailureThreshold,
+      probeIntervalMs: DEFAULTS.storeProbeIntervalMs,
+    }),
     localMaxConcurrent:
       options.localMaxConcurrent === undefined
         ? maxConcurrent
         : expectInteger('localMaxConcurrent', options.localMaxConcurrent),
-    storeDeadlineMs: expectPositive(
-      'storeDeadlineMs',
-      options.storeDeadlineMs ?? DEFAULTS.storeDeadlineMs,
-    ),
     clock: options.clock ?? systemClock,
   };
 }

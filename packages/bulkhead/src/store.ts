@@ -20,7 +20,7 @@ export interface PermitLayout {
 
 /** One acquire attempt. */
 export interface AcquireRequest {
-  /** Index of the caller's class in the layout (and in the space's class names). */
+  /** Index of the caller's class in the layout (and in the scope's class names). */
   readonly classIndex: number;
   /** The current layout. */
   readonly layout: PermitLayout;
@@ -57,36 +57,59 @@ export type AcquireResult =
       readonly retryAfterMs: number | undefined;
     };
 
-/** The permits of one bulkhead in a store. */
-export interface PermitSpace {
+/**
+ * The permits of one bulkhead in a store: the store scoped to one policy.
+ *
+ * `signal` is the caller's signal, or — when {@link abortable} is `true` — a signal of the call's
+ * own that also aborts when the store deadline passes. A store that cannot stop a request may
+ * ignore it: the bulkhead stops waiting at the deadline either way.
+ */
+export interface PermitScope {
+  /**
+   * Whether `acquire`, `renew` and `release` stop their request when their signal aborts (a
+   * DynamoDB request). The bulkhead then gives each call a signal of its own, aborted at the
+   * deadline; otherwise it creates none.
+   * @default false
+   */
+  readonly abortable?: boolean | undefined;
   /** Grants a lease when the layout allows one for the class: one atomic store operation. */
-  acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult>;
+  acquire(request: AcquireRequest, signal: AbortSignal | undefined): Promise<AcquireResult>;
   /**
    * Extends a live lease to `ttlMs` from now. Resolves `false` when the lease is gone (expired,
    * or never existed): the permit may already belong to someone else.
    */
-  renew(lease: Lease, ttlMs: number, signal: AbortSignal): Promise<boolean>;
+  renew(lease: Lease, ttlMs: number, signal: AbortSignal | undefined): Promise<boolean>;
   /** Drops the lease and wakes waiters; resolves `false` when it was already gone. */
-  release(lease: Lease, signal: AbortSignal): Promise<boolean>;
+  release(lease: Lease, signal: AbortSignal | undefined): Promise<boolean>;
   /**
-   * How many wake-ups (releases heard of) this space has seen so far. Read it before an acquire
+   * A cheap request that proves the store answers again (a `return 1` script on one of the
+   * bulkhead's keys, a GetItem of its item). While the store is degraded the bulkhead runs it in
+   * the background, under the deadline, once per `storeProbeIntervalMs`. Without it, one real
+   * operation per interval is let through as the probe.
+   */
+  probe?(signal: AbortSignal): PromiseLike<unknown>;
+  /**
+   * How many wake-ups (releases heard of) this scope has seen so far. Read it before an acquire
    * and pass it to {@link waitForRelease}, so a release that lands between a refusal and the
    * wait is not missed.
    */
   readonly wakeups: number;
   /**
-   * Resolves when a permit of this space may have been freed anywhere in the fleet (a release),
+   * Resolves when a permit of this scope may have been freed anywhere in the fleet (a release),
    * at once if a wake-up came after `seen` (a {@link wakeups} reading), or after `timeoutMs` at
    * the latest: the bounded fallback for a missed wake-up. Rejects with `signal.reason` when
    * `signal` aborts. Removes its listener and timer either way.
    */
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void>;
-  /** Stops listening for wake-ups (closes nothing the user passed in). */
+  /**
+   * Stops listening for wake-ups. Completes at once whatever the store's state; the scope's
+   * operations still work (a bulkhead used after `close()` falls back to polling).
+   */
   close(): Promise<void>;
 }
 
 /** Identifies one bulkhead's permits inside a store. */
-export interface PermitSpaceOptions {
+export interface PermitScopeOptions {
   /** The bulkhead's name: replicas sharing a name share permits. */
   readonly name: string;
   /** Class names in layout order; stores key per-class state by name, not by index. */
@@ -97,6 +120,13 @@ export interface PermitSpaceOptions {
 export interface PermitStore {
   /** The store kind, reported as the `breakwater.store` attribute (`memory`, `redis`, `dynamodb`). */
   readonly kind: string;
-  /** The permits of one bulkhead. Called once, when the bulkhead is built. */
-  space(options: PermitSpaceOptions): PermitSpace;
+  /** Scopes the store to one bulkhead. Called once, when the bulkhead is built. */
+  scope(options: PermitScopeOptions): PermitScope;
+  /**
+   * Closes what the store opened itself (a Redis subscriber connection, DynamoDB polls), never a
+   * client you passed in. Completes within the store deadline with the store up, refused or hung.
+   */
+  close(): Promise<void>;
+  /** `close()`, for `await using store = redisStore(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -2,9 +2,18 @@
  * Metric, attribute and event names of the bulkhead, and the instruments one bulkhead records to.
  * Instruments are created once per bulkhead; attribute objects once per class and reason, so the
  * hot path allocates nothing for telemetry.
+ *
+ * Permit store operations are reported by core's store call path (`StoreCalls`), with the names
+ * every pattern shares; their names are re-exported here for convenience.
  */
 
-import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
+import {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  getTelemetry,
+  storeMetricNames,
+  type Telemetry,
+} from '@breakwater/core';
 import {
   type Attributes,
   type Counter,
@@ -28,10 +37,18 @@ export const METRIC_REJECTED = 'breakwater.bulkhead.rejected';
 export const METRIC_WAIT_DURATION = 'breakwater.bulkhead.wait.duration';
 /** Gauge: the current limit (the adaptive limit's value, or the fixed `maxConcurrent`). */
 export const METRIC_LIMIT = 'breakwater.bulkhead.limit';
-/** Histogram (s): duration of permit store operations. Attributes add `breakwater.store.operation`, `breakwater.store.outcome`. */
-export const METRIC_STORE_DURATION = 'breakwater.bulkhead.store.duration';
-/** Counter: failed permit store operations (errors and missed deadlines). */
-export const METRIC_STORE_ERRORS = 'breakwater.bulkhead.store.errors';
+const STORE_NAMES = storeMetricNames('bulkhead');
+/**
+ * Histogram (s), reported by core: permit store operations that reached the store. Attributes add
+ * `breakwater.store.operation` (`acquire`, `renew`, `release`, `probe`) and
+ * `breakwater.store.outcome` (`ok`, `error`, `timeout`).
+ */
+export const METRIC_STORE_DURATION = STORE_NAMES.duration;
+/**
+ * Counter, reported by core: permit store operations that got no answer, by operation and outcome
+ * (`error`, `timeout`, or `degraded`: answered without calling the degraded store).
+ */
+export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
 /** Counter: fleet permits lost while their call ran (renewal failed past the lease's end). */
 export const METRIC_LEASES_LOST = 'breakwater.bulkhead.leases.lost';
 
@@ -39,17 +56,16 @@ export const METRIC_LEASES_LOST = 'breakwater.bulkhead.leases.lost';
 export const ATTR_CLASS = 'breakwater.bulkhead.class';
 /** Attribute: why a call was refused (`queue-full`, `queue-timeout`, `store-unavailable`). */
 export const ATTR_REASON = 'breakwater.bulkhead.reason';
-/** Attribute: the permit store operation (`acquire`, `renew`, `release`). */
-export const ATTR_STORE_OPERATION = 'breakwater.store.operation';
-/** Attribute: outcome of a store operation (`ok`, `error`). */
-export const ATTR_STORE_OUTCOME = 'breakwater.store.outcome';
 
 /** Span event added to the caller's active span when a call is refused. */
 export const EVENT_REJECTED = 'breakwater.bulkhead.rejected';
 /** Span event added when a running call's fleet permit is lost. */
 export const EVENT_LEASE_LOST = 'breakwater.bulkhead.lease_lost';
-/** Span event added when the permit store degrades (the `onStoreError` fallback is used). */
-export const EVENT_STORE_DEGRADED = 'breakwater.bulkhead.store_degraded';
+/**
+ * Span event, added by core when the permit store becomes `degraded` (the `onStoreError` answer
+ * applies) or `healthy` again; attribute `breakwater.store.status`.
+ */
+export const EVENT_STORE_STATUS = STORE_NAMES.statusEvent;
 
 /** The instruments of one bulkhead. */
 export interface BulkheadInstruments {
@@ -64,8 +80,6 @@ export interface BulkheadInstruments {
   readonly queued: UpDownCounter;
   readonly rejected: Counter;
   readonly waitDuration: Histogram;
-  readonly storeDuration: Histogram;
-  readonly storeErrors: Counter;
   readonly leasesLost: Counter;
   /** Attributes of the bulkhead itself (policy name, store). */
   readonly base: Attributes;
@@ -73,8 +87,6 @@ export interface BulkheadInstruments {
   readonly classAttributes: readonly Attributes[];
   /** Attributes of one class and rejection reason. */
   rejectionAttributes(classIndex: number, reason: BulkheadRejectionReason): Attributes;
-  /** Attributes of one store operation and outcome. */
-  storeAttributes(operation: string, ok: boolean): Attributes;
 }
 
 /**
@@ -92,7 +104,6 @@ export function createInstruments(
   const base: Attributes = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
   const classAttributes = classNames.map((className) => ({ ...base, [ATTR_CLASS]: className }));
   const rejectionCache = new Map<string, Attributes>();
-  const storeCache = new Map<string, Attributes>();
   meter
     .createObservableGauge(METRIC_LIMIT, {
       description: 'Current concurrency limit of the bulkhead.',
@@ -112,13 +123,6 @@ export function createInstruments(
       description: 'Time calls waited for a bulkhead slot.',
       unit: 's',
     }),
-    storeDuration: meter.createHistogram(METRIC_STORE_DURATION, {
-      description: 'Duration of permit store operations.',
-      unit: 's',
-    }),
-    storeErrors: meter.createCounter(METRIC_STORE_ERRORS, {
-      description: 'Failed permit store operations.',
-    }),
     leasesLost: meter.createCounter(METRIC_LEASES_LOST, {
       description: 'Fleet permits lost while their call ran.',
     }),
@@ -130,19 +134,6 @@ export function createInstruments(
       if (!attributes) {
         attributes = { ...classAttributes[classIndex], [ATTR_REASON]: reason };
         rejectionCache.set(cacheKey, attributes);
-      }
-      return attributes;
-    },
-    storeAttributes(operation, ok) {
-      const cacheKey = `${operation}:${ok}`;
-      let attributes = storeCache.get(cacheKey);
-      if (!attributes) {
-        attributes = {
-          ...base,
-          [ATTR_STORE_OPERATION]: operation,
-          [ATTR_STORE_OUTCOME]: ok ? 'ok' : 'error',
-        };
-        storeCache.set(cacheKey, attributes);
       }
       return attributes;
     },

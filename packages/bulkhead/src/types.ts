@@ -3,9 +3,11 @@
  * listeners get, and the `Bulkhead` interface itself.
  */
 import type {
+  Disposer,
   ExecuteOptions,
   ExecutionContext,
   Policy,
+  StoreStatus,
   StoreStatusListener,
 } from '@breakwater/core';
 import type { BulkheadRejectedError, BulkheadRejectionReason } from './errors.js';
@@ -60,14 +62,32 @@ export interface Bulkhead extends Policy<BulkheadContext> {
     fn: (ctx: BulkheadContext) => T | PromiseLike<T>,
     options?: BulkheadExecuteOptions,
   ): Promise<T>;
-  /** Subscribes to rejections; returns a function that unsubscribes. */
-  onRejected(listener: (rejection: BulkheadRejection) => void): () => void;
   /**
-   * Subscribes to the permit store's status: called once when it starts failing (`onStoreError`
-   * applies from then on) and once when it answers again. Returns a function that unsubscribes;
-   * a local bulkhead has no store and never calls it.
+   * `'healthy'`, or `'degraded'` after `storeFailureThreshold` consecutive permit store failures:
+   * calls then take the `onStoreError` answer at once until a background probe finds the store
+   * back. Always `'healthy'` for a local bulkhead.
    */
-  onStoreStatusChange(listener: StoreStatusListener): () => void;
-  /** Stops listening for fleet wake-ups; closes nothing the user passed in. */
+  readonly storeStatus: StoreStatus;
+  /**
+   * Subscribes to rejections; returns the disposer.
+   * @throws {TypeError} naming `listener` when it is not a function.
+   */
+  onRejected(listener: (rejection: BulkheadRejection) => void): Disposer;
+  /**
+   * Subscribes to the permit store's status: called once when it becomes `'degraded'` and once
+   * when it is `'healthy'` again, with core's `StoreStatusChange`
+   * (`{ policy, pattern: 'bulkhead', store, status, error? }`). Returns the disposer; a local
+   * bulkhead has no store and never calls it.
+   * @throws {TypeError} naming `listener` when it is not a function.
+   */
+  onStoreStatusChange(listener: StoreStatusListener): Disposer;
+  /**
+   * Waits for pending permit releases and store operations in flight (each ends by the store
+   * deadline at the latest, with the store up, refused or hung), stops the background probe and
+   * stops listening for fleet wake-ups. Closes nothing the user passed in, nor the store (close it
+   * with `store.close()`; one store may serve several bulkheads).
+   */
   close(): Promise<void>;
+  /** `close()`, for `await using db = bulkhead(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -1,6 +1,13 @@
+import { STORE_DEFAULTS } from '@breakwater/core';
 import { fakeClock } from '@breakwater/testkit';
 import { describe, expect, it } from 'vitest';
-import { BulkheadRejectedError, bulkhead, isBulkheadRejectedError } from '../index.js';
+import {
+  BulkheadRejectedError,
+  bulkhead,
+  DEFAULTS,
+  isBulkheadRejectedError,
+  memoryStore,
+} from '../index.js';
 import { abortListeners, activeTimers, caught, type Deferred, deferred, flush } from './helpers.js';
 
 /** Starts a call that runs until its deferred settles; records when it started. */
@@ -225,6 +232,49 @@ describe('bulkhead(): local slots', () => {
     expect(() => bulkhead({ maxConcurrent: 10, classes: { a: {} }, defaultPriority: 'b' })).toThrow(
       '`defaultPriority`',
     );
+  });
+
+  it('names the store option and the value for bad store settings, with or without a store', () => {
+    for (const store of [undefined, memoryStore()]) {
+      expect(() => bulkhead({ maxConcurrent: 2, store, storeDeadlineMs: 0 })).toThrow(
+        'Expected `storeDeadlineMs` to be a finite number > 0, got 0',
+      );
+      expect(() => bulkhead({ maxConcurrent: 2, store, storeDeadlineMs: 2 ** 31 })).toThrow(
+        'Expected `storeDeadlineMs` to be at most 2147483647, got 2147483648',
+      );
+      expect(() => bulkhead({ maxConcurrent: 2, store, storeFailureThreshold: 0.5 })).toThrow(
+        '`storeFailureThreshold`',
+      );
+      expect(() => bulkhead({ maxConcurrent: 2, store, storeProbeIntervalMs: Number.NaN })).toThrow(
+        '`storeProbeIntervalMs`',
+      );
+      expect(() => bulkhead({ maxConcurrent: 2, store, onStoreError: 'retry' as 'local' })).toThrow(
+        /`onStoreError`.*"retry"/,
+      );
+    }
+  });
+
+  it('shares the store defaults of every pattern and keeps its own onStoreError', () => {
+    expect(DEFAULTS).toMatchObject({
+      onStoreError: 'fail-closed',
+      storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+      storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+      storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
+    });
+    expect(DEFAULTS.storeDeadlineMs).toBe(500);
+  });
+
+  it('has a healthy store status, a disposer for store status listeners and a no-op close without a store', async () => {
+    const b = bulkhead({ maxConcurrent: 2 });
+    expect(b.storeStatus).toBe('healthy');
+    const dispose = b.onStoreStatusChange(() => {});
+    dispose();
+    expect(() => b.onStoreStatusChange('nope' as never)).toThrow(
+      'Expected `listener` to be a function',
+    );
+    expect(() => b.onRejected(42 as never)).toThrow('Expected `listener` to be a function');
+    await b.close();
+    await b[Symbol.asyncDispose]();
   });
 
   it('rejects an unknown priority at call time with a named error', async () => {

@@ -7,7 +7,7 @@ import {
   isLeaseLostError,
   LeaseLostError,
   memoryStore,
-  type PermitSpace,
+  type PermitScope,
   type PermitStore,
 } from '../index.js';
 import { activeTimers, caught, deferred, flush } from './helpers.js';
@@ -19,31 +19,33 @@ function instrumented(inner: PermitStore, failures: { acquire?: boolean; renew?:
   const counts = { acquire: 0, renew: 0, release: 0 };
   const store: PermitStore = {
     kind: inner.kind,
-    space(options) {
-      const space = inner.space(options);
-      const wrapped: PermitSpace = {
+    scope(options) {
+      const scope = inner.scope(options);
+      const wrapped: PermitScope = {
         acquire: (request, signal) => {
           counts.acquire++;
           if (failures.acquire) return Promise.reject(new Error('store down'));
-          return space.acquire(request, signal);
+          return scope.acquire(request, signal);
         },
         renew: (lease, ttl, signal) => {
           counts.renew++;
           if (failures.renew) return Promise.reject(new Error('store down'));
-          return space.renew(lease, ttl, signal);
+          return scope.renew(lease, ttl, signal);
         },
         release: (lease, signal) => {
           counts.release++;
-          return space.release(lease, signal);
+          return scope.release(lease, signal);
         },
         get wakeups() {
-          return space.wakeups;
+          return scope.wakeups;
         },
-        waitForRelease: (ms, signal, seen) => space.waitForRelease(ms, signal, seen),
-        close: () => space.close(),
+        waitForRelease: (ms, signal, seen) => scope.waitForRelease(ms, signal, seen),
+        close: () => scope.close(),
       };
       return wrapped;
     },
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
   };
   return { store, counts, failures };
 }
@@ -112,7 +114,7 @@ describe('fleet bulkhead (in-process store)', () => {
     const limit = adaptive({ algorithm: 'aimd', min: 1, max: 10, initial: 3 });
     const store = memoryStore();
     const b = bulkhead({ name: 'db', limit, store });
-    const other = store.space({ name: 'db', classes: ['default'] });
+    const other = store.scope({ name: 'db', classes: ['default'] });
     const held = [];
     const never = new AbortController().signal;
     for (let i = 0; i < 2; i++) {
@@ -198,7 +200,7 @@ describe('fleet bulkhead (in-process store)', () => {
     const clock = fakeClock(1_000_000);
     const memory = memoryStore({ clock });
     const b = bulkhead({ name: 'db', maxConcurrent: 1, store: memory, leaseTtlMs: 300, clock });
-    const other = memory.space({ name: 'db', classes: ['default'] });
+    const other = memory.scope({ name: 'db', classes: ['default'] });
     let ctx: BulkheadContext | undefined;
     const gate = deferred();
     const running = b.execute(async (c) => {
@@ -222,9 +224,18 @@ describe('fleet bulkhead (in-process store)', () => {
     const statuses: string[] = [];
     closed.onStoreStatusChange((change) => statuses.push(change.status));
     const error = await caught(closed.execute(() => 1));
-    expect(statuses).toEqual(['degraded']);
     expect(error).toMatchObject({ name: 'BulkheadRejectedError', reason: 'store-unavailable' });
-    expect((error as Error).cause).toMatchObject({ name: 'StoreError', store: 'memory' });
+    expect((error as Error).cause).toMatchObject({
+      name: 'StoreError',
+      store: 'memory',
+      operation: 'acquire',
+    });
+    // Degraded only after `storeFailureThreshold` (3) consecutive failures.
+    expect(statuses).toEqual([]);
+    await caught(closed.execute(() => 1));
+    await caught(closed.execute(() => 1));
+    expect(statuses).toEqual(['degraded']);
+    expect(closed.storeStatus).toBe('degraded');
 
     const open = bulkhead({
       name: 'db',
@@ -261,21 +272,23 @@ describe('fleet bulkhead (in-process store)', () => {
     const memory = memoryStore();
     const slow: PermitStore = {
       kind: 'memory',
-      space(options) {
-        const space = memory.space(options);
+      close: () => memory.close(),
+      [Symbol.asyncDispose]: () => memory.close(),
+      scope(options) {
+        const scope = memory.scope(options);
         return {
-          ...space,
+          ...scope,
           wakeups: 0,
           // Granted in the store, answered too late.
           acquire: async (request, signal) => {
-            const result = await space.acquire(request, signal);
+            const result = await scope.acquire(request, signal);
             await sleep(100);
             return result;
           },
-          release: (lease, signal) => space.release(lease, signal),
-          renew: (lease, ttl, signal) => space.renew(lease, ttl, signal),
-          waitForRelease: (ms, signal, seen) => space.waitForRelease(ms, signal, seen),
-          close: () => space.close(),
+          release: (lease, signal) => scope.release(lease, signal),
+          renew: (lease, ttl, signal) => scope.renew(lease, ttl, signal),
+          waitForRelease: (ms, signal, seen) => scope.waitForRelease(ms, signal, seen),
+          close: () => scope.close(),
         };
       },
     };

@@ -40,3 +40,15 @@ export function caught(promise: Promise<unknown>): Promise<unknown> {
     (error: unknown) => error,
   );
 }
+
+/** Resolves once `predicate` holds, checking every 5 ms; rejects after `ms`. */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  ms = 3_000,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await predicate())) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,14 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { ATTR_POLICY_NAME, ATTR_STORE } from '@breakwater/core';
+import {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  ATTR_STORE_OPERATION,
+  ATTR_STORE_OUTCOME,
+  ATTR_STORE_STATUS,
+  storeMetricNames,
+} from '@breakwater/core';
 import { fakeClock, installOtel, type OtelHarness } from '@breakwater/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ATTR_CLASS,
   ATTR_REASON,
-  ATTR_STORE_OPERATION,
-  ATTR_STORE_OUTCOME,
   bulkhead,
   EVENT_REJECTED,
+  EVENT_STORE_STATUS,
   METRIC_ACTIVE,
   METRIC_LEASES_LOST,
   METRIC_LIMIT,
@@ -95,7 +101,9 @@ describe('telemetry', () => {
 
     const failing: PermitStore = {
       kind: 'redis',
-      space: () => ({
+      close: () => Promise.resolve(),
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+      scope: () => ({
         acquire: () => Promise.reject(new Error('down')),
         renew: () => Promise.reject(new Error('down')),
         release: () => Promise.reject(new Error('down')),
@@ -104,20 +112,54 @@ describe('telemetry', () => {
         close: () => Promise.resolve(),
       }),
     };
-    const down = bulkhead({ name: 'down', maxConcurrent: 2, store: failing });
-    await caught(down.execute(() => 1));
-    const failed = {
+    const down = bulkhead({
+      name: 'down',
+      maxConcurrent: 2,
+      store: failing,
+      storeFailureThreshold: 2,
+    });
+    await otel.tracer.startActiveSpan('request', async (span) => {
+      // Two failures degrade the store; the third call is answered without asking it.
+      for (let i = 0; i < 3; i++) await caught(down.execute(() => 1));
+      span.end();
+    });
+    const acquire = {
       [ATTR_POLICY_NAME]: 'down',
       [ATTR_STORE]: 'redis',
       [ATTR_STORE_OPERATION]: 'acquire',
     };
-    expect(await otel.sum(METRIC_STORE_ERRORS, failed)).toBe(1);
+    expect(await otel.sum(METRIC_STORE_ERRORS, { ...acquire, [ATTR_STORE_OUTCOME]: 'error' })).toBe(
+      2,
+    );
+    expect(
+      await otel.sum(METRIC_STORE_ERRORS, { ...acquire, [ATTR_STORE_OUTCOME]: 'degraded' }),
+    ).toBe(1);
+    expect(
+      await otel.sum(METRIC_STORE_DURATION, { ...acquire, [ATTR_STORE_OUTCOME]: 'error' }),
+    ).toBe(2);
     expect(
       await otel.sum(METRIC_REJECTED, {
         [ATTR_POLICY_NAME]: 'down',
         [ATTR_REASON]: 'store-unavailable',
       }),
-    ).toBe(1);
+    ).toBe(3);
+    const [span] = otel.spans();
+    const statusEvents = span?.events.filter((e) => e.name === EVENT_STORE_STATUS);
+    expect(statusEvents?.map((e) => e.attributes?.[ATTR_STORE_STATUS])).toEqual(['degraded']);
+    expect(statusEvents?.[0]?.attributes?.[ATTR_POLICY_NAME]).toBe('down');
+    await down.close();
+  });
+
+  it('names the store metrics and status event as core does for every pattern', () => {
+    const names = storeMetricNames('bulkhead');
+    expect(METRIC_STORE_DURATION).toBe(names.duration);
+    expect(METRIC_STORE_ERRORS).toBe(names.errors);
+    expect(EVENT_STORE_STATUS).toBe(names.statusEvent);
+    expect(names).toEqual({
+      duration: 'breakwater.bulkhead.store.duration',
+      errors: 'breakwater.bulkhead.store.errors',
+      statusEvent: 'breakwater.bulkhead.store.status',
+    });
   });
 
   it('reports under the package name and version', () => {

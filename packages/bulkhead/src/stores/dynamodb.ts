@@ -27,12 +27,20 @@
  */
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { type Clock, expectNonEmptyString, expectPositive, systemClock } from '@breakwater/core';
+import {
+  type Clock,
+  expectNonEmptyString,
+  expectPositive,
+  STORE_DEFAULTS,
+  systemClock,
+} from '@breakwater/core';
 import {
   conditionalUpdate,
   type DynamoItem,
+  dynamoProbe,
   isStoreConflictError,
   keyBuilder,
+  PARTITION_KEY,
   type UpdatePlan,
 } from '@breakwater/core/dynamodb';
 import { admits } from '../admission.js';
@@ -40,8 +48,8 @@ import type {
   AcquireRequest,
   AcquireResult,
   Lease,
-  PermitSpace,
-  PermitSpaceOptions,
+  PermitScope,
+  PermitScopeOptions,
   PermitStore,
 } from '../store.js';
 import { ReleaseWaiters } from './release-waiters.js';
@@ -67,11 +75,14 @@ export interface DynamoStoreOptions {
 }
 
 /**
- * A permit store in DynamoDB, for fleet-wide bulkheads.
+ * A permit store in DynamoDB, for fleet-wide bulkheads. `close()` stops its polls; it never
+ * destroys your client.
  *
  * @example
  * const store = dynamoStore({ client: new DynamoDBClient({}), tableName: 'breakwater' });
  * const db = bulkhead({ name: 'db', maxConcurrent: 40, maxQueue: 100, store });
+ *
+ * @throws {TypeError | RangeError} naming the option, for invalid options.
  */
 export function dynamoStore(options: DynamoStoreOptions): PermitStore {
   if (typeof options !== 'object' || options === null) {
@@ -90,7 +101,21 @@ export function dynamoStore(options: DynamoStoreOptions): PermitStore {
     maxAttempts: options.maxAttempts ?? 8,
     clock: options.clock ?? systemClock,
   };
-  return { kind: 'dynamodb', space: (spaceOptions) => new DynamoSpace(settings, spaceOptions) };
+  const scopes = new Set<DynamoScope>();
+  const close = async (): Promise<void> => {
+    for (const scope of scopes) await scope.close();
+    scopes.clear();
+  };
+  return {
+    kind: 'dynamodb',
+    scope: (scopeOptions) => {
+      const scope = new DynamoScope(settings, scopeOptions);
+      scopes.add(scope);
+      return scope;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 interface Settings {
@@ -130,7 +155,11 @@ function leasesAttribute(leases: readonly LiveLease[]): AttributeValue {
   return { M: map };
 }
 
-class DynamoSpace implements PermitSpace {
+class DynamoScope implements PermitScope {
+  /** DynamoDB requests honour their signal: each gets one that aborts at the store deadline. */
+  readonly abortable = true;
+  /** A GetItem of the bulkhead's item, projected to its key. */
+  readonly probe: (signal: AbortSignal) => Promise<unknown>;
   private readonly key: DynamoItem;
   private readonly classes: readonly string[];
   /** The item as last seen; `undefined` when unknown (read before the next write). */
@@ -140,17 +169,21 @@ class DynamoSpace implements PermitSpace {
     onEmpty: () => this.stopPolling(),
   });
   private poller: NodeJS.Timeout | undefined;
+  /** Aborts the poll in flight, if any: one at a time, none left behind by `close()`. */
+  private polling: AbortController | undefined;
   private lastLiveCount = Number.POSITIVE_INFINITY;
-  /** The end of the chain that runs this space's writes one at a time. */
+  /** The end of the chain that runs this scope's writes one at a time. */
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly settings: Settings,
-    options: PermitSpaceOptions,
+    options: PermitScopeOptions,
   ) {
     const keys = keyBuilder({ prefix: settings.prefix, pattern: 'bulkhead', name: options.name });
-    this.key = { pk: { S: keys.dynamoPk('', 'permits') } };
+    const pk = keys.dynamoPk('', 'permits');
+    this.key = { [PARTITION_KEY]: { S: pk } };
     this.classes = options.classes;
+    this.probe = dynamoProbe(settings.client, settings.tableName, pk);
   }
 
   /**
@@ -161,7 +194,7 @@ class DynamoSpace implements PermitSpace {
     operation: string,
     build: (current: DynamoItem | undefined, now: number) => UpdatePlan<R> | null,
     negative: (result: R | undefined) => boolean,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
   ): Promise<R | undefined> {
     // Writes of one process to the one item would only conflict with each other: queue them.
     const run = this.tail.then(() => this.updateNow(operation, build, negative, signal));
@@ -173,9 +206,9 @@ class DynamoSpace implements PermitSpace {
     operation: string,
     build: (current: DynamoItem | undefined, now: number) => UpdatePlan<R> | null,
     negative: (result: R | undefined) => boolean,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
   ): Promise<R | undefined> {
-    if (signal.aborted) throw signal.reason;
+    if (signal?.aborted) throw signal.reason;
     for (let fresh = this.cached === undefined; ; fresh = true) {
       const outcome = await conditionalUpdate<R>({
         client: this.settings.client,
@@ -195,7 +228,7 @@ class DynamoSpace implements PermitSpace {
     }
   }
 
-  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+  async acquire(request: AcquireRequest, signal: AbortSignal | undefined): Promise<AcquireResult> {
     const className = this.classes[request.classIndex]!;
     try {
       const result = await this.update<AcquireResult>(
@@ -239,7 +272,7 @@ class DynamoSpace implements PermitSpace {
     }
   }
 
-  async renew(lease: Lease, ttlMs: number, signal: AbortSignal): Promise<boolean> {
+  async renew(lease: Lease, ttlMs: number, signal: AbortSignal | undefined): Promise<boolean> {
     const alive = await this.update<boolean>(
       'renew',
       (current, now) => {
@@ -255,7 +288,7 @@ class DynamoSpace implements PermitSpace {
     return alive === true;
   }
 
-  async release(lease: Lease, signal: AbortSignal): Promise<boolean> {
+  async release(lease: Lease, signal: AbortSignal | undefined): Promise<boolean> {
     const removed = await this.update<boolean>(
       'release',
       (current, now) => {
@@ -279,8 +312,9 @@ class DynamoSpace implements PermitSpace {
     return this.releaseWaiters.wait(systemClock, timeoutMs, signal, seen);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.stopPolling();
+    return Promise.resolve();
   }
 
   private startPolling(): void {
@@ -294,10 +328,20 @@ class DynamoSpace implements PermitSpace {
   private stopPolling(): void {
     clearInterval(this.poller);
     this.poller = undefined;
+    this.polling?.abort();
+    this.polling = undefined;
   }
 
   /** One shared read: wakes the waiters when fewer leases are live than at the last look. */
   private async poll(): Promise<void> {
+    // A hung table must not pile up one pending read per interval.
+    if (this.polling !== undefined) return;
+    const polling = new AbortController();
+    this.polling = polling;
+    // Like every store request, bounded by a deadline (the store serves bulkheads of any
+    // deadline: the shared default). The timer is unref'd: it keeps no process alive.
+    const deadline = setTimeout(() => polling.abort(), STORE_DEFAULTS.deadlineMs);
+    deadline.unref();
     let item: DynamoItem | undefined;
     try {
       const output = await this.settings.client.send(
@@ -306,11 +350,15 @@ class DynamoSpace implements PermitSpace {
           Key: this.key,
           ConsistentRead: true,
         }),
+        { abortSignal: polling.signal },
       );
       item = output.Item;
     } catch {
       // The waiters' own timeouts still bound their wait; a failed poll only delays them.
       return;
+    } finally {
+      clearTimeout(deadline);
+      if (this.polling === polling) this.polling = undefined;
     }
     this.cached = item ?? null;
     const count = liveLeases(item, this.settings.clock.now()).length;

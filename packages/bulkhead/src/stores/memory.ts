@@ -10,8 +10,8 @@ import type {
   AcquireRequest,
   AcquireResult,
   Lease,
-  PermitSpace,
-  PermitSpaceOptions,
+  PermitScope,
+  PermitScopeOptions,
   PermitStore,
 } from '../store.js';
 import { ReleaseWaiters } from './release-waiters.js';
@@ -22,11 +22,12 @@ export interface MemoryStoreOptions {
   clock?: Clock | undefined;
 }
 
-interface Space {
-  /** Lease id → expiry time and class, per space. */
+/** The permits of one bulkhead name. */
+interface Permits {
+  /** Lease id → expiry time and class. */
   readonly leases: Map<string, { expiresAt: number; classIndex: number }>;
   fence: number;
-  /** This space's waiters for a freed permit. */
+  /** The waiters of this name for a freed permit. */
   readonly release: ReleaseWaiters;
 }
 
@@ -36,23 +37,26 @@ interface Space {
  */
 export function memoryStore(options: MemoryStoreOptions = {}): PermitStore {
   const clock = options.clock ?? systemClock;
-  const spaces = new Map<string, Space>();
+  const byName = new Map<string, Permits>();
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
-    space(spaceOptions: PermitSpaceOptions): PermitSpace {
-      let space = spaces.get(spaceOptions.name);
-      if (space === undefined) {
-        space = { leases: new Map(), fence: 0, release: new ReleaseWaiters() };
-        spaces.set(spaceOptions.name, space);
+    scope(scopeOptions: PermitScopeOptions): PermitScope {
+      let permits = byName.get(scopeOptions.name);
+      if (permits === undefined) {
+        permits = { leases: new Map(), fence: 0, release: new ReleaseWaiters() };
+        byName.set(scopeOptions.name, permits);
       }
-      return new MemorySpace(space, clock);
+      return new MemoryScope(permits, clock);
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-class MemorySpace implements PermitSpace {
+class MemoryScope implements PermitScope {
   constructor(
-    private readonly space: Space,
+    private readonly permits: Permits,
     private readonly clock: Clock,
   ) {}
 
@@ -61,9 +65,9 @@ class MemorySpace implements PermitSpace {
     const now = this.clock.now();
     const held = new Array<number>(classCount).fill(0);
     let earliest = Number.POSITIVE_INFINITY;
-    for (const [id, lease] of this.space.leases) {
+    for (const [id, lease] of this.permits.leases) {
       if (lease.expiresAt <= now) {
-        this.space.leases.delete(id);
+        this.permits.leases.delete(id);
         continue;
       }
       held[lease.classIndex] = (held[lease.classIndex] ?? 0) + 1;
@@ -80,8 +84,8 @@ class MemorySpace implements PermitSpace {
         : undefined;
       return { granted: false, retryAfterMs };
     }
-    const fencingToken = ++this.space.fence;
-    this.space.leases.set(request.leaseId, {
+    const fencingToken = ++this.permits.fence;
+    this.permits.leases.set(request.leaseId, {
       expiresAt: this.clock.now() + request.ttlMs,
       classIndex: request.classIndex,
     });
@@ -92,7 +96,7 @@ class MemorySpace implements PermitSpace {
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<boolean> {
-    const held = this.space.leases.get(lease.id);
+    const held = this.permits.leases.get(lease.id);
     const now = this.clock.now();
     if (held === undefined || held.expiresAt <= now) return false;
     held.expiresAt = now + ttlMs;
@@ -100,17 +104,17 @@ class MemorySpace implements PermitSpace {
   }
 
   async release(lease: Lease): Promise<boolean> {
-    const existed = this.space.leases.delete(lease.id);
-    this.space.release.wakeAll();
+    const existed = this.permits.leases.delete(lease.id);
+    this.permits.release.wakeAll();
     return existed;
   }
 
   get wakeups(): number {
-    return this.space.release.wakeups;
+    return this.permits.release.wakeups;
   }
 
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void> {
-    return this.space.release.wait(this.clock, timeoutMs, signal, seen);
+    return this.permits.release.wait(this.clock, timeoutMs, signal, seen);
   }
 
   async close(): Promise<void> {}

@@ -2,43 +2,63 @@
  * The Redis permit store: leases in one sorted set per priority class, scored by their expiry in
  * server time, plus a fencing counter. Acquire, renew and release are one Lua script each, so one
  * round trip each. A release publishes on the bulkhead's channel; waiters sleep until a message
- * arrives (given a `subscriber` connection), or until their bounded fallback poll.
+ * arrives on the store's subscriber connection, or until their bounded fallback poll.
  *
  * Works with single-node Redis and Redis Cluster: all keys of one bulkhead share one hash tag.
  */
-import { systemClock } from '@breakwater/core';
-import { keyBuilder, type RedisClient, runScript } from '@breakwater/core/redis';
+import { STORE_DEFAULTS, systemClock } from '@breakwater/core';
+import {
+  keyBuilder,
+  PubSubRouter,
+  type RedisClient,
+  redisProbe,
+  runScript,
+} from '@breakwater/core/redis';
 import type {
   AcquireRequest,
   AcquireResult,
   Lease,
-  PermitSpace,
-  PermitSpaceOptions,
+  PermitScope,
+  PermitScopeOptions,
   PermitStore,
 } from '../store.js';
 import { acquireScript, releaseScript, renewScript } from './redis-scripts.js';
 import { ReleaseWaiters } from './release-waiters.js';
-import { WakeupHub } from './wakeup-hub.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /** Your ioredis client (`Redis` or `Cluster`); the store never closes it. */
   client: RedisClient;
   /**
-   * A second connection of yours, which the store puts in subscriber mode to hear about released
-   * permits (`client.duplicate()`). Without it waiters fall back to polling every `wakeupPollMs`.
+   * The connection the store listens on for released permits (pub/sub), shared by all its
+   * bulkheads:
+   *
+   * - omitted: the store opens its own with `client.duplicate()` when the first bulkhead is built,
+   *   and closes it on `close()` (with `disconnect()`, which never waits on the server);
+   * - a client of yours: the store subscribes on it and unsubscribes on `close()`, but never
+   *   closes it — it stays yours;
+   * - `false`: no subscriber; waiters of other replicas notice a release at the earliest lease
+   *   expiry or after `wakeupPollMs`.
+   *
+   * @default a duplicate of `client`, owned by the store
    */
-  subscriber?: RedisClient | undefined;
+  subscriber?: RedisClient | false | undefined;
   /** First segment of every key (tenant or environment isolation). @default 'bw' */
   prefix?: string | undefined;
 }
 
 /**
- * A permit store in Redis, for fleet-wide bulkheads.
+ * A permit store in Redis, for fleet-wide bulkheads. Close it with `store.close()` after closing
+ * its bulkheads: it closes the subscriber connection it opened, never your client.
  *
  * @example
- * const store = redisStore({ client: redis, subscriber: redis.duplicate() });
+ * const store = redisStore({ client: redis });
  * const db = bulkhead({ name: 'db', maxConcurrent: 40, maxQueue: 100, store });
+ * // on shutdown
+ * await db.close();
+ * await store.close();
+ *
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
  */
 export function redisStore(options: RedisStoreOptions): PermitStore {
   if (typeof options !== 'object' || options === null) {
@@ -50,36 +70,39 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
       `Expected \`client\` to be an ioredis Redis or Cluster client, got ${String(client)}`,
     );
   }
-  const subscriber = options.subscriber;
-  if (
-    subscriber !== undefined &&
-    typeof (subscriber as { subscribe?: unknown }).subscribe !== 'function'
-  ) {
-    throw new TypeError(
-      `Expected \`subscriber\` to be an ioredis Redis or Cluster client, got ${String(subscriber)}`,
-    );
-  }
-  const hub = subscriber === undefined ? undefined : new WakeupHub(subscriber);
+  // Validates `subscriber` (core's `expectSubscriber`): a named TypeError for anything else.
+  const router = new PubSubRouter({
+    client,
+    subscriber: options.subscriber,
+    // The store serves bulkheads of any deadline; unsubscribing a user's connection on close()
+    // waits at most the shared default.
+    closeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  });
+  const close = (): Promise<void> => router.close();
   return {
     kind: 'redis',
-    space: (spaceOptions) => new RedisSpace(client, hub, options.prefix, spaceOptions),
+    scope: (scopeOptions) => new RedisScope(client, router, options.prefix, scopeOptions),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-class RedisSpace implements PermitSpace {
+class RedisScope implements PermitScope {
   private readonly leaseKeys: readonly string[];
   private readonly waitingKey: string;
   private readonly channel: string;
   private readonly acquireKeys: readonly string[];
   private readonly acquire$;
-  private readonly unsubscribe: (() => Promise<void>) | undefined;
   private readonly releaseWaiters = new ReleaseWaiters();
+  private stopListening: (() => void) | undefined;
+  /** A `return 1` script on the bulkhead's `waiting` key: a Cluster runs it on the bulkhead's node. */
+  readonly probe: () => Promise<number>;
 
   constructor(
     private readonly client: RedisClient,
-    hub: WakeupHub | undefined,
+    router: PubSubRouter,
     prefix: string | undefined,
-    options: PermitSpaceOptions,
+    options: PermitScopeOptions,
   ) {
     const keys = keyBuilder({ prefix, pattern: 'bulkhead', name: options.name });
     const parts = ['fence', 'waiting', ...options.classes.map((name) => `leases:${name}`)];
@@ -89,7 +112,12 @@ class RedisSpace implements PermitSpace {
     this.acquireKeys = all;
     this.channel = keys.redisKey('', 'released');
     this.acquire$ = acquireScript(options.classes.length);
-    this.unsubscribe = hub?.subscribe(this.channel, () => this.wakeAll());
+    this.probe = redisProbe(client, this.waitingKey);
+    // A (re)subscription may have missed releases: waiters ask the store again on the gap.
+    this.stopListening = router.listen(this.channel, {
+      message: () => this.wakeAll(),
+      gap: () => this.wakeAll(),
+    });
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {
@@ -143,8 +171,10 @@ class RedisSpace implements PermitSpace {
     return this.releaseWaiters.wait(systemClock, timeoutMs, signal, seen);
   }
 
-  async close(): Promise<void> {
-    await this.unsubscribe?.();
+  close(): Promise<void> {
+    this.stopListening?.();
+    this.stopListening = undefined;
+    return Promise.resolve();
   }
 
   private wakeAll(): void {

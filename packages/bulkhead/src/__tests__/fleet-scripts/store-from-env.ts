@@ -9,7 +9,7 @@ import { dynamoStore } from '../../dynamodb.js';
 import type { PermitStore } from '../../index.js';
 import { redisStore } from '../../redis.js';
 
-/** The store, a shared counter and a way to close the connections. */
+/** The store, a shared counter and a way to close the store and the connections. */
 export interface FleetBackend {
   readonly store: PermitStore;
   /** Adds `delta` to the fleet-wide in-flight counter; resolves the new value. */
@@ -28,14 +28,15 @@ export function backendFromEnv(): FleetBackend {
   const prefix = env('PREFIX');
   if (env('BACKEND') === 'redis') {
     const client = new Redis(env('REDIS_URL'));
-    const subscriber = new Redis(env('REDIS_URL'));
     const counterKey = `${prefix}:inflight`;
+    // The store opens its own subscriber, and closes it.
+    const store = redisStore({ client, prefix });
     return {
-      store: redisStore({ client, subscriber, prefix }),
+      store,
       count: (delta) => client.incrby(counterKey, delta),
       async close() {
+        await store.close();
         client.disconnect();
-        subscriber.disconnect();
       },
     };
   }
@@ -46,8 +47,9 @@ export function backendFromEnv(): FleetBackend {
     endpoint: env('DYNAMO_ENDPOINT'),
   });
   const tableName = env('DYNAMO_TABLE');
+  const store = dynamoStore({ client, tableName, prefix, pollIntervalMs: 25 });
   return {
-    store: dynamoStore({ client, tableName, prefix, pollIntervalMs: 25 }),
+    store,
     async count(delta) {
       const output = await client.send(
         new UpdateItemCommand({
@@ -62,6 +64,7 @@ export function backendFromEnv(): FleetBackend {
       return Number(output.Attributes?.n?.N);
     },
     async close() {
+      await store.close();
       client.destroy();
     },
   };

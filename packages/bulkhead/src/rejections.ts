@@ -1,0 +1,40 @@
+/**
+ * What happens when the bulkhead refuses a call, besides the rejection itself: the `rejected`
+ * counter, the span event and the `onRejected` listeners.
+ */
+import { type Disposer, Listeners } from '@breakwater/core';
+import type { BulkheadRejectedError } from './errors.js';
+import { type BulkheadInstruments, EVENT_REJECTED } from './telemetry.js';
+import type { BulkheadRejection } from './types.js';
+
+/** Reports one bulkhead's refusals. */
+export class Rejections {
+  private readonly listeners = new Listeners<BulkheadRejection>('bulkhead onRejected');
+
+  /** @param classIndex the index of a class, by name. */
+  constructor(
+    private readonly instruments: BulkheadInstruments,
+    private readonly classIndex: (name: string) => number,
+  ) {}
+
+  /**
+   * Subscribes to refusals; returns the disposer.
+   * @throws {TypeError} naming `listener` when it is not a function.
+   */
+  add(listener: (rejection: BulkheadRejection) => void): Disposer {
+    return this.listeners.add(listener);
+  }
+
+  /** Counts the refusal, adds the span event and tells the listeners. */
+  report(error: BulkheadRejectedError, key: string | undefined): void {
+    const attributes = this.instruments.rejectionAttributes(
+      this.classIndex(error.priority),
+      error.reason,
+    );
+    this.instruments.rejected.add(1, attributes);
+    this.instruments.telemetry.addSpanEvent(EVENT_REJECTED, attributes);
+    if (this.listeners.active) {
+      this.listeners.emit({ reason: error.reason, priority: error.priority, key, error });
+    }
+  }
+}
