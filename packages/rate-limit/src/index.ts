@@ -1,3 +1,4 @@
+export type { StoreStatus, StoreStatusChange } from '@breakwater/core';
 export type { AlgorithmName } from './algorithms/limit.js';
 export type { DecisionSource, RateLimitDecision } from './decision.js';
 export { isRateLimitedError, RateLimitedError, type RateLimitedErrorOptions } from './errors.js';
@@ -24,15 +25,13 @@ export type {
   StoreHandle,
   StoreResult,
 } from './store.js';
-export type { StoreStatus, StoreStatusChange } from './store-calls.js';
 export { DEFAULT_MEMORY_MAX_KEYS, type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {
   ATTR_DECISION,
-  ATTR_OPERATION,
   ATTR_OUTCOME,
   ATTR_SOURCE,
-  EVENT_DEGRADED,
   EVENT_DENIED,
+  EVENT_STORE_STATUS,
   METRIC_DECISIONS,
   METRIC_STORE_DURATION,
   METRIC_STORE_ERRORS,

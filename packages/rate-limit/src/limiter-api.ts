@@ -1,10 +1,16 @@
 /**
  * The public shape of a rate limiter and the options of its calls; `rate-limiter.ts` implements it.
  */
-import type { ExecuteOptions, ExecutionContext, Policy } from '@breakwater/core';
+import type {
+  Disposer,
+  ExecuteOptions,
+  ExecutionContext,
+  Policy,
+  StoreStatus,
+  StoreStatusChange,
+} from '@breakwater/core';
 import type { AlgorithmName } from './algorithms/limit.js';
 import type { RateLimitDecision } from './decision.js';
-import type { StoreStatus, StoreStatusChange } from './store-calls.js';
 
 /** Per-call options of {@link RateLimiter.limit} and {@link RateLimiter.peek}. */
 export interface LimitCallOptions {
@@ -69,7 +75,11 @@ export interface RateLimiter extends Policy<ExecutionContext> {
   readonly limits: readonly LimitDefinition[];
   /** The store kind: `'memory'`, `'redis'`, `'dynamodb'`. */
   readonly storeKind: string;
-  /** `'degraded'` while the store fails; `'healthy'` otherwise. */
+  /**
+   * `'degraded'` after `storeFailureThreshold` consecutive store failures, until the store answers
+   * again (decisions then take the `onStoreError` answer at once); `'healthy'` otherwise. Always
+   * `'healthy'` for an in-process store.
+   */
   readonly storeStatus: StoreStatus;
   /**
    * Decides whether a call of `cost` for `key` may proceed, and consumes the cost if so. At most
@@ -79,7 +89,11 @@ export interface RateLimiter extends Policy<ExecutionContext> {
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
   /** Whether a call of `cost` would be admitted now, without consuming anything. */
   peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
-  /** Forgets `key` in the store (and in this replica's caches): its full allowance is back. */
+  /**
+   * Forgets `key` in the store (and in this replica's caches): its full allowance is back.
+   * @throws {StoreError} naming `reset` when the store fails, misses `storeDeadlineMs`, or is
+   *   degraded (then at once, the last failure as `cause`).
+   */
   reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
   /**
    * Waits until `key` admits `cost`, then consumes it. Sleeps until the store says the call fits
@@ -96,8 +110,19 @@ export interface RateLimiter extends Policy<ExecutionContext> {
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
     options?: RateLimitExecuteOptions,
   ): Promise<T>;
-  /** Subscribes to store status changes (degraded/healthy); returns the unsubscribe function. */
-  onStoreStatusChange(listener: (change: StoreStatusChange) => void): () => void;
-  /** Returns unused reserved permits to the store. The limiter stays usable, without reserving. */
+  /**
+   * Subscribes to store status changes (`{ policy, pattern, store, status, error? }`, core's
+   * shape); returns the disposer. A listener that throws becomes a process warning.
+   * @throws {TypeError} when `listener` is not a function.
+   */
+  onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer;
+  /**
+   * Returns unused reserved permits to the store, stops the background probe and waits for the
+   * store operations in flight: each is bounded by `storeDeadlineMs`, so `close()` completes with
+   * the store up, refusing connections or hung. The limiter stays usable, without reserving. Does
+   * not close the store (which other limiters may share) nor your client.
+   */
   close(): Promise<void>;
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -12,6 +12,10 @@ import {
   expectOneOf,
   expectPositive,
   expectRatio,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreOptions,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
 import { compileLimit } from './algorithms/compile.js';
@@ -54,8 +58,12 @@ export interface ReserveOptions {
   holdMs?: number | undefined;
 }
 
-/** Options of `rateLimiter()`. Give either `limit` + `intervalMs` (+ `burst`) or `limits`. */
-export interface RateLimiterOptions {
+/**
+ * Options of `rateLimiter()`. Give either `limit` + `intervalMs` (+ `burst`) or `limits`. The store
+ * options (`onStoreError`, `storeDeadlineMs`, `storeFailureThreshold`, `storeProbeIntervalMs`) are
+ * the ones every Breakwater pattern takes; see the core README, "When the store fails".
+ */
+export interface RateLimiterOptions extends StoreOptions {
   /**
    * Names the limiter in errors and telemetry, and in store keys: replicas that share a limit must
    * use the same name, limiters that must not share one must not.
@@ -90,7 +98,7 @@ export interface RateLimiterOptions {
    */
   store?: RateLimitStore | undefined;
   /**
-   * What decisions are made when the store fails or misses `storeDeadlineMs`:
+   * What decisions are made when the store fails, misses `storeDeadlineMs`, or is degraded:
    * `'fail-open'` admits, `'fail-closed'` denies (with `retryAfterMs` = `storeDeadlineMs`),
    * `'local'` limits each replica in memory to `limit × localShare` until the store answers again.
    * Every such decision has `source: 'degraded'`.
@@ -104,10 +112,22 @@ export interface RateLimiterOptions {
    */
   localShare?: number | undefined;
   /**
-   * Deadline of one store operation, in milliseconds; a slower answer is a store failure.
+   * Deadline of one store operation (decisions, peeks, `reset()`, the refunds of `close()`), in
+   * milliseconds (> 0, ≤ 2³¹−1); a slower answer is a store failure.
    * @default 500
    */
   storeDeadlineMs?: number | undefined;
+  /**
+   * After this many consecutive store failures the store is `degraded`: decisions take the
+   * `onStoreError` answer at once, without waiting on the store, until a probe succeeds.
+   * @default 3
+   */
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the store is degraded, how often it is probed in the background, in milliseconds.
+   * @default 1000
+   */
+  storeProbeIntervalMs?: number | undefined;
   /**
    * Local deny cache: a key the store denied until T is denied locally until T (zero round trips
    * while a client hammers a blocked key). `false` turns it off. Only used with remote stores: the
@@ -129,17 +149,21 @@ export interface RateLimiterOptions {
   clock?: Clock | undefined;
 }
 
-/** Defaults of the optional options. */
+/**
+ * Defaults of the optional options. The store deadline, failure threshold and probe interval are
+ * core's `STORE_DEFAULTS`, shared by every pattern; `onStoreError` is the rate limiter's own: a
+ * limiter outage should not become an outage of the service it protects.
+ */
 export const DEFAULTS = {
   burst: 0,
   algorithm: 'gcra',
   onStoreError: 'fail-open',
   localShare: 1,
-  storeDeadlineMs: 500,
+  storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+  storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   denyCacheMaxKeys: 10_000,
 } as const;
-
-const ON_STORE_ERROR: readonly OnStoreError[] = ['fail-open', 'fail-closed', 'local'];
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
@@ -149,9 +173,9 @@ export interface ResolvedOptions {
   /** The largest cost one call can be admitted with: the smallest capacity of the limits. */
   readonly maxCost: number;
   readonly store: RateLimitStore;
-  readonly onStoreError: OnStoreError;
+  /** `onStoreError`, the deadline, the failure threshold and the probe interval. */
+  readonly storeSettings: StoreSettings;
   readonly localShare: number;
-  readonly storeDeadlineMs: number;
   /** 0 when the deny cache is off. */
   readonly denyCacheMaxKeys: number;
   readonly reserve: { readonly batch: number; readonly holdMs: number } | undefined;
@@ -175,23 +199,21 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
 
   const store = options.store ?? memoryStore();
   expectObject('store', store);
-  if (typeof store.open !== 'function') {
+  if (typeof store.scope !== 'function') {
     throw new TypeError(
       'Expected `store` to be a rate-limit store (memoryStore(), redisStore(), dynamoStore())',
     );
   }
-  const onStoreError =
-    options.onStoreError === undefined
-      ? DEFAULTS.onStoreError
-      : expectOneOf('onStoreError', options.onStoreError, ON_STORE_ERROR);
+  const storeSettings = resolveStoreOptions(options, {
+    onStoreError: DEFAULTS.onStoreError,
+    deadlineMs: DEFAULTS.storeDeadlineMs,
+    failureThreshold: DEFAULTS.storeFailureThreshold,
+    probeIntervalMs: DEFAULTS.storeProbeIntervalMs,
+  });
   const localShare =
     options.localShare === undefined
       ? DEFAULTS.localShare
       : expectRatio('localShare', options.localShare);
-  const storeDeadlineMs =
-    options.storeDeadlineMs === undefined
-      ? DEFAULTS.storeDeadlineMs
-      : expectPositive('storeDeadlineMs', options.storeDeadlineMs);
 
   let denyCacheMaxKeys: number = DEFAULTS.denyCacheMaxKeys;
   if (options.denyCache === false) denyCacheMaxKeys = 0;
@@ -233,9 +255,8 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
     limits,
     maxCost,
     store,
-    onStoreError,
+    storeSettings,
     localShare,
-    storeDeadlineMs,
     denyCacheMaxKeys,
     reserve,
     clock,

@@ -1,14 +1,20 @@
 /**
  * The rate limiter: every decision path (deny cache, reservations, store, degraded modes), written
- * once against the store interface.
+ * once against the store interface. A remote store is called only through core's `StoreCalls`
+ * (deadline, degraded mode, background probe, store telemetry and status events); an in-process
+ * store cannot fail that way and is called directly, so its decisions stay synchronous.
  */
 import {
   type Clock,
+  type Disposer,
   type ExecutionContext,
   expectNonNegative,
   isStoreError,
   neverAbortedSignal,
   raceAbort,
+  StoreCalls,
+  type StoreStatus,
+  type StoreStatusChange,
 } from '@breakwater/core';
 import { compileLimit } from './algorithms/compile.js';
 import { type AlgorithmName, type CompiledLimit, layoutName } from './algorithms/limit.js';
@@ -25,16 +31,15 @@ import type {
 import {
   expectCost,
   expectKey,
-  type OnStoreError,
   type RateLimiterOptions,
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
 import { Reservations } from './reservations.js';
 import type { StoreHandle, StoreResult } from './store.js';
-import { StoreCalls, type StoreStatus, type StoreStatusChange } from './store-calls.js';
+import { type LimiterStoreOps, limiterStoreOps } from './store-ops.js';
 import { memoryStore } from './stores/memory.js';
-import { LimiterTelemetry } from './telemetry.js';
+import { LimiterTelemetry, PATTERN } from './telemetry.js';
 import { WaitLines } from './waiters.js';
 
 /**
@@ -66,9 +71,9 @@ class Limiter implements RateLimiter {
   private readonly clock: Clock;
   private readonly handle: StoreHandle;
   private readonly calls: StoreCalls;
+  /** The operations of a remote store, built once; each answers failures as `onStoreError` says. */
+  private readonly ops: LimiterStoreOps;
   private readonly telemetry: LimiterTelemetry;
-  private readonly onStoreError: OnStoreError;
-  private readonly storeDeadlineMs: number;
   private readonly denyCache: DenyCache | undefined;
   private reservations: Reservations | undefined;
   private readonly localHandle: StoreHandle | undefined;
@@ -89,21 +94,22 @@ class Limiter implements RateLimiter {
     this.maxCost = options.maxCost;
     this.clock = options.clock;
     this.storeKind = options.store.kind;
-    this.handle = options.store.open({
+    const handle = options.store.scope({
       name: this.name,
       layout: layoutName(this.compiled),
       limits: this.compiled,
     });
+    this.handle = handle;
     this.telemetry = new LimiterTelemetry(this.name, this.storeKind);
-    this.calls = new StoreCalls(
-      this.storeKind,
-      options.storeDeadlineMs,
-      this.telemetry,
-      this.clock,
-      this.handle.abortable === true,
-    );
-    this.onStoreError = options.onStoreError;
-    this.storeDeadlineMs = options.storeDeadlineMs;
+    const settings = options.storeSettings;
+    this.calls = new StoreCalls({
+      pattern: PATTERN,
+      policy: this.name,
+      store: this.storeKind,
+      settings,
+      telemetry: this.telemetry.telemetry,
+      probe: handle.probe === undefined ? undefined : (signal) => handle.probe!(signal),
+    });
     // The deny cache saves round trips; an in-process store answers as cheaply as the cache would.
     this.denyCache =
       options.denyCacheMaxKeys > 0 && this.handle.remote
@@ -121,13 +127,23 @@ class Limiter implements RateLimiter {
       ),
     );
     this.localHandle =
-      options.onStoreError === 'local' && this.handle.remote
-        ? memoryStore().open({
+      settings.onStoreError === 'local' && handle.remote
+        ? memoryStore().scope({
             name: this.name,
             layout: layoutName(this.localLimits),
             limits: this.localLimits,
           })
         : undefined;
+
+    const localHandle = this.localHandle;
+    this.ops = limiterStoreOps(this.calls, handle, {
+      limits: this.compiled,
+      local: localHandle && { handle: localHandle, limits: this.localLimits },
+      storeDeadlineMs: settings.deadlineMs,
+      telemetry: this.telemetry,
+      conclude: (call, result) =>
+        this.conclude(call.key, call.cost, call.now, call.request, result),
+    });
   }
 
   get storeStatus(): StoreStatus {
@@ -151,19 +167,8 @@ class Limiter implements RateLimiter {
     signal?.throwIfAborted();
     const now = this.clock.now();
     const handle = this.handle;
-    let result: StoreResult;
-    if (!handle.remote) {
-      result = handle.peek(validKey, cost, now, signal) as StoreResult;
-    } else {
-      try {
-        result = await this.calls.run('peek', (s) => handle.peek(validKey, cost, now, s), signal);
-      } catch (error) {
-        if (!isStoreError(error)) throw error;
-        if (this.localHandle === undefined) return this.fixedDegradedDecision();
-        const local = this.localHandle.peek(validKey, cost, now, undefined) as StoreResult;
-        return this.read(local, cost, local.allowed, 'degraded', this.localLimits);
-      }
-    }
+    if (handle.remote) return this.ops.peek.run({ key: validKey, cost, now }, signal);
+    const result = handle.peek(validKey, cost, now, signal) as StoreResult;
     return this.read(result, cost, result.allowed, 'store', this.compiled);
   }
 
@@ -201,34 +206,37 @@ class Limiter implements RateLimiter {
     return raceAbort(fn({ signal }), signal);
   }
 
-  onStoreStatusChange(listener: (change: StoreStatusChange) => void): () => void {
-    if (typeof listener !== 'function') {
-      throw new TypeError(`Expected \`listener\` to be a function, got ${String(listener)}`);
-    }
-    return this.calls.subscribe(listener);
+  onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer {
+    return this.calls.onStatusChange(listener);
   }
 
   async close(): Promise<void> {
     const reservations = this.reservations;
-    if (reservations === undefined) return;
     this.reservations = undefined;
+    if (reservations !== undefined) await this.refund(reservations);
+    // Stops the background probe; waits for the operations in flight, one deadline at most.
+    await this.calls.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Gives the unused reserved permits back; each refund is bounded by the store deadline. */
+  private async refund(reservations: Reservations): Promise<void> {
     const now = this.clock.now();
     const handle = this.handle;
-    await Promise.all(
-      reservations.drain(now).map(async ({ key, permits, takenAt }) => {
-        if (!handle.remote) return handle.refund(key, permits, takenAt, now, undefined);
-        try {
-          await this.calls.run(
-            'refund',
-            (s) => handle.refund(key, permits, takenAt, now, s),
-            undefined,
-          );
-        } catch (error) {
-          // A permit that cannot be returned is simply not reused: the fleet under-admits a little.
-          if (!isStoreError(error)) throw error;
-        }
-      }),
-    );
+    const refunds: Promise<void>[] = [];
+    for (const { key, permits, takenAt } of reservations.drain(now)) {
+      if (!handle.remote) {
+        handle.refund(key, permits, takenAt, now, undefined);
+        continue;
+      }
+      const refunded = this.ops.refund.run({ key, permits, takenAt, now });
+      // A permit that cannot be returned is simply not reused: the fleet under-admits a little.
+      if (refunded instanceof Promise) refunds.push(refunded.catch(ignoreStoreError));
+    }
+    await Promise.all(refunds);
   }
 
   /**
@@ -309,7 +317,10 @@ class Limiter implements RateLimiter {
     return reservations.fetch(key, this.decideRemotely(key, cost, now, request, signal));
   }
 
-  /** One store round trip; no async frame of its own, so the answer costs one promise hop. */
+  /**
+   * One store round trip; no async frame of its own. While the store is degraded the answer is the
+   * `onStoreError` decision, taken at once.
+   */
   private decideRemotely(
     key: string,
     cost: number,
@@ -317,16 +328,8 @@ class Limiter implements RateLimiter {
     request: number,
     signal: AbortSignal | undefined,
   ): Promise<RateLimitDecision> {
-    const handle = this.handle;
-    return this.calls
-      .run('consume', (s) => handle.consume(key, request, cost, now, s), signal)
-      .then(
-        (result) => this.conclude(key, cost, now, request, result),
-        (error: unknown) => {
-          if (!isStoreError(error)) throw error;
-          return this.degradedDecision(key, cost, now);
-        },
-      );
+    const answer = this.ops.consume.run({ key, request, cost, now }, signal);
+    return answer instanceof Promise ? answer : Promise.resolve(answer);
   }
 
   /** Reads the decision out of the store's answer and updates the local caches. */
@@ -379,34 +382,6 @@ class Limiter implements RateLimiter {
     return describeDecision(limits, result.state, result.now, cost, allowed, source);
   }
 
-  /** The `onStoreError` answer, after the store failed. */
-  private degradedDecision(key: string, cost: number, now: number): RateLimitDecision {
-    let decision: RateLimitDecision;
-    if (this.localHandle !== undefined) {
-      const local = this.localHandle.consume(key, cost, cost, now, undefined) as StoreResult;
-      decision = this.read(local, cost, local.granted >= cost, 'degraded', this.localLimits);
-    } else {
-      decision = this.fixedDegradedDecision();
-    }
-    this.telemetry.decision(decision.allowed, 'degraded');
-    return decision;
-  }
-
-  /** The answer of `'fail-open'` and `'fail-closed'` (and of `'local'` with an in-process store). */
-  private fixedDegradedDecision(): RateLimitDecision {
-    const first = this.compiled[0]!;
-    const open = this.onStoreError !== 'fail-closed';
-    return {
-      allowed: open,
-      limit: first.limit,
-      intervalMs: first.intervalMs,
-      remaining: 0,
-      retryAfterMs: open ? 0 : Math.ceil(this.storeDeadlineMs),
-      resetAfterMs: 0,
-      source: 'degraded',
-    };
-  }
-
   private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
     this.denyCache?.forget(key);
     this.reservations?.forget(key);
@@ -416,7 +391,8 @@ class Limiter implements RateLimiter {
       handle.reset(key, signal);
       return;
     }
-    await this.calls.run('reset', (s) => handle.reset(key, s), signal);
+    // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `reset`.
+    await this.ops.reset.run(key, signal);
   }
 
   /** `acquire()` after validation: waits in the key's line, then until the store admits. */
@@ -504,6 +480,10 @@ class Limiter implements RateLimiter {
       { policyName: this.name, decision, cause },
     );
   }
+}
+
+function ignoreStoreError(error: unknown): void {
+  if (!isStoreError(error)) throw error;
 }
 
 function isRateLimited(error: unknown): boolean {

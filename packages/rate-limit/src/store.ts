@@ -1,7 +1,7 @@
 /**
  * What a rate limiter needs from a store: a handful of atomic operations on the state of one key.
  * The policy (`rate-limiter.ts`) holds all the logic and never asks which store it has; a store is
- * done when it passes the contract suite (`__tests__/store-contract.test.ts`).
+ * done when it passes the contract suite (`__tests__/store.contract.test.ts`).
  */
 import type { CompiledLimit } from './algorithms/limit.js';
 
@@ -85,12 +85,33 @@ export interface StoreHandle {
   ): MaybePromise<void>;
   /** Forgets `key`: its next decision starts from a full allowance. */
   reset(key: string, signal: AbortSignal | undefined): MaybePromise<void>;
+  /**
+   * A cheap request proving the store answers again, run by the limiter in the background (under
+   * its deadline) while the store is degraded: a `return 1` script on one of the limiter's keys
+   * (so a Redis Cluster asks the node of that slot), a GetItem on DynamoDB. An in-process store has
+   * none. Without one, one real operation per `storeProbeIntervalMs` is the probe.
+   */
+  probe?(signal: AbortSignal): PromiseLike<unknown>;
 }
 
-/** A state store for rate limiters: `memoryStore()`, `redisStore()`, `dynamoStore()`. */
+/**
+ * A state store for rate limiters: `memoryStore()`, `redisStore()`, `dynamoStore()`. One store may
+ * serve many limiters; each gets its own {@link StoreHandle} from {@link scope}.
+ */
 export interface RateLimitStore {
   /** The store kind reported in telemetry and errors: `'memory'`, `'redis'`, `'dynamodb'`. */
   readonly kind: string;
-  /** Prepares the operations of one limiter. Called once per limiter, at construction. */
-  open(shape: LimiterShape): StoreHandle;
+  /**
+   * Scopes the store to one limiter: prepares that limiter's operations. Called once per limiter,
+   * at construction (the same method name in every Breakwater pattern package).
+   */
+  scope(shape: LimiterShape): StoreHandle;
+  /**
+   * Releases what the store itself holds, and completes whatever the store's server does: up,
+   * refusing connections or hung. A client you passed stays yours, open: close it yourself after
+   * the store. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

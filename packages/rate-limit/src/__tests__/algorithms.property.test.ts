@@ -28,13 +28,13 @@ const callsArb = fc.array(
 
 const startArb = fc.integer({ min: 0, max: 2_000_000_000_000 });
 
-function open(
+function scoped(
   algorithm: AlgorithmName,
   limit: number,
   intervalMs: number,
   burst: number,
 ): StoreHandle {
-  return memoryStore().open({
+  return memoryStore().scope({
     name: 'p',
     layout: algorithm,
     limits: [compileLimit(algorithm, limit, intervalMs, burst)],
@@ -84,7 +84,7 @@ describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
           const intervalMs = limit * emissionMs;
           const capacity = compileLimit(algorithm, limit, intervalMs, burst).capacity;
           const events = admitted(
-            open(algorithm, limit, intervalMs, burst),
+            scoped(algorithm, limit, intervalMs, burst),
             start,
             calls,
             capacity,
@@ -115,7 +115,7 @@ describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
         fc.integer({ min: 1, max: 5 }),
         ({ limit, emissionMs, burst }, start, phase, rounds) => {
           const intervalMs = limit * emissionMs;
-          const handle = open(algorithm, limit, intervalMs, burst);
+          const handle = scoped(algorithm, limit, intervalMs, burst);
           const first = start + (phase % emissionMs);
           for (let k = 0; k < rounds * limit + 3; k++) {
             const result = handle.consume(
@@ -141,7 +141,7 @@ describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
           compileLimit(algorithm, b.limit, b.limit * b.emissionMs * 7, b.burst),
         ];
         const impl = ALGORITHMS[algorithm];
-        const store = memoryStore().open({
+        const store = memoryStore().scope({
           name: 'm',
           layout: algorithm,
           limits,
@@ -183,7 +183,7 @@ describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
         const intervalMs = limit * emissionMs;
         const algo = ALGORITHMS[algorithm];
         const compiled = compileLimit(algorithm, limit, intervalMs, burst);
-        const handle = open(algorithm, limit, intervalMs, burst);
+        const handle = scoped(algorithm, limit, intervalMs, burst);
         let now = start;
         for (const { gap, cost: rawCost } of calls) {
           now += gap;

@@ -58,20 +58,27 @@ export const flushed = () => Promise.resolve();
 
 /** A store that behaves like a remote one (promises, deadline) over a memory store, and counts calls. */
 export interface ScriptedStore extends RateLimitStore {
-  /** Store operations performed, by name. */
-  readonly calls: Record<'consume' | 'peek' | 'refund' | 'reset', number>;
+  /** Store operations performed, by name (`probe`: background probes). */
+  readonly calls: Record<'consume' | 'peek' | 'refund' | 'reset' | 'probe', number>;
   /** While set, every operation fails with this error (or hangs, for 'hang'). */
   failure: Error | 'hang' | undefined;
 }
 
-export function scriptedStore(): ScriptedStore {
+/**
+ * A remote-like store over a memory store. With `probe: true` its handles have a `probe()`, which
+ * fails like the operations do.
+ */
+export function scriptedStore(options: { probe?: boolean } = {}): ScriptedStore {
   const inner = memoryStore();
+  const close = () => Promise.resolve();
   const store: ScriptedStore = {
     kind: 'scripted',
-    calls: { consume: 0, peek: 0, refund: 0, reset: 0 },
+    calls: { consume: 0, peek: 0, refund: 0, reset: 0, probe: 0 },
     failure: undefined,
-    open(shape) {
-      const handle = inner.open(shape);
+    close,
+    [Symbol.asyncDispose]: close,
+    scope(shape) {
+      const handle = inner.scope(shape);
       const run = <T>(
         name: keyof ScriptedStore['calls'],
         signal: AbortSignal | undefined,
@@ -99,6 +106,7 @@ export function scriptedStore(): ScriptedStore {
           run<void>('refund', signal, () => handle.refund(key, cost, takenAt, now, signal)),
         reset: (key, signal) => run<void>('reset', signal, () => handle.reset(key, signal)),
       };
+      if (options.probe) remote.probe = (signal) => run<void>('probe', signal, () => {});
       return remote;
     },
   };

@@ -1,5 +1,6 @@
+import { STORE_DEFAULTS } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
-import { rateLimiter } from '../index.js';
+import { DEFAULTS, rateLimiter } from '../index.js';
 
 const base = { name: 'v', limit: 10, intervalMs: 1000 };
 
@@ -58,6 +59,26 @@ describe('option validation', () => {
       'Expected `storeDeadlineMs` to be a finite number > 0, got 0',
     ],
     [
+      { ...base, storeDeadlineMs: 2 ** 31 },
+      RangeError,
+      'Expected `storeDeadlineMs` to be at most 2147483647, got 2147483648',
+    ],
+    [
+      { ...base, storeFailureThreshold: 0 },
+      RangeError,
+      'Expected `storeFailureThreshold` to be an integer >= 1, got 0',
+    ],
+    [
+      { ...base, storeProbeIntervalMs: Number.NaN },
+      RangeError,
+      'Expected `storeProbeIntervalMs` to be a finite number > 0, got NaN',
+    ],
+    [
+      { ...base, store: { kind: 'old', open: () => ({}) } },
+      TypeError,
+      'Expected `store` to be a rate-limit store (memoryStore(), redisStore(), dynamoStore())',
+    ],
+    [
       { ...base, denyCache: { maxKeys: 0 } },
       RangeError,
       'Expected `denyCache.maxKeys` to be an integer >= 1, got 0',
@@ -75,6 +96,15 @@ describe('option validation', () => {
   ])('rejects %j', (options, type, message) => {
     expect(() => rateLimiter(options as never)).toThrow(type);
     expect(() => rateLimiter(options as never)).toThrow(message);
+  });
+
+  it('takes the store defaults every pattern shares, and fails open', () => {
+    expect(DEFAULTS).toMatchObject({
+      onStoreError: 'fail-open',
+      storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+      storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+      storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
+    });
   });
 
   it('rejects bad per-call input with named errors', async () => {

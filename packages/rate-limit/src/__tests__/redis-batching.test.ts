@@ -163,7 +163,7 @@ describeWithRedisCluster('Redis Cluster store: one batch per slot', () => {
 describe('Redis store: batching without a server', () => {
   it('answers each key of a call its own decision; a failed call fails all of its keys', async () => {
     const { client, calls } = gatedClient();
-    const handle = redisStore({ client }).open({
+    const handle = redisStore({ client }).scope({
       name: 'gated',
       layout: 'gcra',
       limits: [compileLimit('gcra', 10, 1000, 0)],

@@ -173,7 +173,7 @@ describeWithRedisCluster('Redis Cluster store: concurrent decisions on one key c
 
 describe('Redis store: coalescing without a server', () => {
   function openHandle(client: Redis) {
-    return redisStore({ client }).open({
+    return redisStore({ client }).scope({
       name: 'gated',
       layout: 'gcra',
       limits: [compileLimit('gcra', 10, 1000, 0)],

@@ -1,6 +1,7 @@
 import { fakeClock, installOtel } from '@breakwater/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  EVENT_STORE_STATUS,
   METRIC_DECISIONS,
   METRIC_STORE_DURATION,
   METRIC_STORE_ERRORS,
@@ -38,9 +39,16 @@ describe('telemetry', () => {
         'breakwater.rate_limit.source': 'local-cache',
       }),
     ).toBe(2);
+    // Store telemetry is core's: the same names and attributes in every pattern.
+    expect(METRIC_STORE_DURATION).toBe('breakwater.rate_limit.store.duration');
     expect(
-      await otel.sum(METRIC_STORE_DURATION, { 'breakwater.rate_limit.operation': 'consume' }),
+      await otel.sum(METRIC_STORE_DURATION, {
+        ...base,
+        'breakwater.store.operation': 'consume',
+        'breakwater.store.outcome': 'ok',
+      }),
     ).toBe(1);
+    expect((await otel.metric(METRIC_STORE_DURATION))?.unit).toBe('s');
     const serialized = JSON.stringify(await otel.collect());
     expect(serialized).not.toContain('secret-user-key');
   });
@@ -49,7 +57,14 @@ describe('telemetry', () => {
     otel = installOtel();
     const clock = fakeClock(0);
     const store = scriptedStore();
-    const limiter = rateLimiter({ name: 'tel2', limit: 10, intervalMs: 1000, store, clock });
+    const limiter = rateLimiter({
+      name: 'tel2',
+      limit: 10,
+      intervalMs: 1000,
+      store,
+      clock,
+      storeFailureThreshold: 1,
+    });
     await limiter.acquire('k');
     const waiting = limiter.acquire('k');
     await clock.advance(100);
@@ -68,15 +83,32 @@ describe('telemetry', () => {
     expect(events).toContain('breakwater.rate_limit.denied');
 
     store.failure = new Error('connection refused');
-    await limiter.limit('other');
-    expect(
-      await otel.sum(METRIC_STORE_ERRORS, { 'breakwater.rate_limit.operation': 'consume' }),
-    ).toBe(1);
+    await otel.tracer.startActiveSpan('outage', async (span) => {
+      await limiter.limit('other');
+      // Degraded: answered without calling the store, and still reported as a degraded decision.
+      await limiter.limit('other');
+      span.end();
+    });
+    const errors = (outcome: string) =>
+      otel!.sum(METRIC_STORE_ERRORS, {
+        'breakwater.policy.name': 'tel2',
+        'breakwater.store': 'scripted',
+        'breakwater.store.operation': 'consume',
+        'breakwater.store.outcome': outcome,
+      });
+    expect(await errors('error')).toBe(1);
+    expect(await errors('degraded')).toBe(1);
     expect(
       await otel.sum(METRIC_DECISIONS, {
         'breakwater.rate_limit.decision': 'allowed',
         'breakwater.rate_limit.source': 'degraded',
       }),
-    ).toBe(1);
+    ).toBe(2);
+    const outage = otel.spans().find((span) => span.name === 'outage');
+    // One status event for the outage, none per failed call.
+    expect(
+      outage?.events.map((event) => [event.name, event.attributes?.['breakwater.store.status']]),
+    ).toEqual([[EVENT_STORE_STATUS, 'degraded']]);
+    await limiter.close();
   });
 });

@@ -26,6 +26,7 @@ import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/c
 import {
   conditionalUpdate,
   type DynamoItem,
+  dynamoProbe,
   type KeyBuilder,
   keyBuilder,
 } from '@breakwater/core/dynamodb';
@@ -41,7 +42,7 @@ import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../
 
 /** Options of {@link dynamoStore}. */
 export interface DynamoStoreOptions {
-  /** Your DynamoDB client. The store never creates one itself. */
+  /** Your DynamoDB client. The store never creates one itself, and never destroys yours. */
   client: DynamoDBClient;
   /** The table: string partition key `pk`, TTL on `ttl` (see `createTable()` of `@breakwater/core/dynamodb`). */
   tableName: string;
@@ -79,14 +80,21 @@ export function dynamoStore(options: DynamoStoreOptions): RateLimitStore {
   const maxAttempts = expectInteger('maxAttempts', options.maxAttempts ?? 8);
   const cacheKeys = expectInteger('cacheKeys', options.cacheKeys ?? 10_000);
   const prefix = options.prefix;
+  // Nothing to close: the store opens no connection and owns no timer; the client is yours.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'dynamodb',
-    open(shape) {
+    scope(shape) {
       const keys = keyBuilder({ prefix, pattern: 'rate-limit', name: shape.name });
       return new DynamoHandle({ client, tableName, maxAttempts, cacheKeys, keys }, shape);
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
+
+/** The user key whose item the health probe reads: the limiter's policy-wide key. */
+const PROBE_USER_KEY = '';
 
 interface HandleConfig {
   readonly client: DynamoDBClient;
@@ -116,12 +124,22 @@ class DynamoHandle implements StoreHandle {
    * all but one would conflict, again and again. Contention is then between replicas only.
    */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /**
+   * An eventually consistent GetItem of the limiter's policy-wide item, projected to its key
+   * (half a read unit; the item need not exist): proves the table answers again.
+   */
+  readonly probe: (signal: AbortSignal) => Promise<unknown>;
 
   constructor(
     private readonly config: HandleConfig,
     private readonly shape: LimiterShape,
   ) {
     this.limits = shape.limits;
+    this.probe = dynamoProbe(
+      config.client,
+      config.tableName,
+      config.keys.dynamoPk(PROBE_USER_KEY, shape.layout),
+    );
     for (const limit of shape.limits) {
       for (let i = 0; i < limit.impl.stateSize; i++) this.fields.push(`${limit.intervalMs}.${i}`);
     }

@@ -61,9 +61,16 @@ export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
   // Limiters of the same name, algorithm and limits share their keys' state, as they would in
   // Redis; a limiter with other limits keeps its own (its state has another layout).
   const tables = new Map<string, Map<string, Entry>>();
+  const close = (): Promise<void> => {
+    // The state is all the store holds: forget it (limiters still using the store start afresh).
+    for (const entries of tables.values()) entries.clear();
+    return Promise.resolve();
+  };
   return {
     kind: 'memory',
-    open(shape) {
+    close,
+    [Symbol.asyncDispose]: close,
+    scope(shape) {
       const id = [
         shape.name,
         shape.layout,

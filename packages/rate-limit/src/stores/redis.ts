@@ -32,6 +32,7 @@ import {
   type RedisArgument,
   type RedisClient,
   type RedisScript,
+  redisProbe,
   type ScriptClient,
 } from '@breakwater/core/redis';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
@@ -40,7 +41,10 @@ import { rateLimitLua } from './redis-script.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
-  /** Your ioredis client: a `Redis` or a `Cluster`. The store never opens connections itself. */
+  /**
+   * Your ioredis client: a `Redis` or a `Cluster`. The store never opens connections itself, and
+   * never closes yours.
+   */
   client: RedisClient;
   /**
    * First segment of every key; use one per tenant or environment sharing a Redis.
@@ -147,17 +151,24 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
     throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
   }
   const prefix = options.prefix;
+  // Nothing to close: the store opens no connection and owns no timer; the client is yours.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'redis',
-    open(shape) {
+    scope(shape) {
       return new RedisHandle(
         client,
         keyBuilder({ prefix, pattern: 'rate-limit', name: shape.name }),
         shape,
       );
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
+
+/** The user key whose Redis key the health probe names: the limiter's policy-wide key. */
+const PROBE_USER_KEY = '';
 
 class RedisHandle implements StoreHandle {
   readonly remote = true;
@@ -181,6 +192,8 @@ class RedisHandle implements StoreHandle {
   /** ioredis' own key prefix, which decides the slot on a Cluster. */
   private readonly clientKeyPrefix: string;
   private flushQueued = false;
+  /** See {@link probe}. */
+  private readonly runProbe: () => Promise<number>;
 
   constructor(
     private readonly client: RedisClient,
@@ -207,6 +220,17 @@ class RedisHandle implements StoreHandle {
     }
     this.pendingBySlot = isRedisCluster(client) ? new Map() : undefined;
     this.clientKeyPrefix = this.scriptClient.options?.keyPrefix ?? '';
+    // One of the limiter's own keys, so a Cluster asks the node of that key's slot.
+    this.runProbe = redisProbe(this.scriptClient, keys.redisKey(PROBE_USER_KEY, this.keyPart));
+  }
+
+  /**
+   * A `return 1` script naming the limiter's policy-wide key (read nor written): proves that the
+   * node owning that slot runs scripts again. An ioredis command cannot be taken back, so the
+   * signal is not used; the limiter's deadline bounds the wait.
+   */
+  probe(): Promise<number> {
+    return this.runProbe();
   }
 
   consume(

@@ -98,7 +98,7 @@ runContractSuite<StoreUnderTest>(
         const limitA = compileLimit(algorithm, 4, LONG, bucket ? 3 : 0);
         const limitB = compileLimit(algorithm, 2, 2 * LONG, bucket ? 1 : 0);
         const impl = ALGORITHMS[algorithm];
-        const handle = store.open({ name: 'multi', layout: algorithm, limits: [limitA, limitB] });
+        const handle = store.scope({ name: 'multi', layout: algorithm, limits: [limitA, limitB] });
         const first = await handle.consume('k', 2, 2, Date.now(), undefined);
         expect(first).toMatchObject({ allowed: true, granted: 2 });
         expect(impl.remaining(first.state, 0, first.now, limitA)).toBe(2);
@@ -142,7 +142,7 @@ runContractSuite<StoreUnderTest>(
             async (limit, burst, steps) => {
               const intervalMs = 40;
               const lim = compileLimit(algorithm, limit, intervalMs, burst);
-              const handle = store.open({
+              const handle = store.scope({
                 name: `prop-${run++}`,
                 layout: algorithm,
                 limits: [lim],
@@ -182,7 +182,7 @@ runContractSuite<StoreUnderTest>(
       it('returns refunded permits', async () => {
         const { store } = await makeStore();
         const lim = compileLimit(algorithm, 5, LONG, 4);
-        const handle: StoreHandle = store.open({
+        const handle: StoreHandle = store.scope({
           name: 'refund',
           layout: algorithm,
           limits: [lim],
@@ -200,7 +200,7 @@ runContractSuite<StoreUnderTest>(
       it('settles for minCost when the full cost does not fit', async () => {
         const { store } = await makeStore();
         const lim = compileLimit(algorithm, 5, LONG, 4);
-        const handle = store.open({ name: 'min', layout: algorithm, limits: [lim] });
+        const handle = store.scope({ name: 'min', layout: algorithm, limits: [lim] });
         await handle.consume('k', lim.capacity - 2, lim.capacity - 2, Date.now(), undefined);
         expect(await handle.consume('k', 5, 1, Date.now(), undefined)).toMatchObject({
           allowed: true,
@@ -242,7 +242,7 @@ runContractSuite<StoreUnderTest>(
         compileLimit('gcra', 5, LONG, 4),
         compileLimit('fixed-window', 3, 2 * LONG, 0),
       ];
-      const handle = store.open({ name: 'mixed', layout: 'gcra+fixed-window', limits });
+      const handle = store.scope({ name: 'mixed', layout: 'gcra+fixed-window', limits });
       const peeked = await handle.peek('k', 1, Date.now(), undefined);
       expect(peeked.allowed).toBe(false);
       expect(ALGORITHMS.gcra.remaining(peeked.state, 0, peeked.now, limits[0]!)).toBe(2);
@@ -285,6 +285,26 @@ runContractSuite<StoreUnderTest>(
       expect((await limiter.limit(`${long}b`)).allowed).toBe(true);
       expect((await limiter.limit(`${long}a`)).allowed).toBe(false);
       expect((await limiter.limit('{tag}:with:colons')).allowed).toBe(true);
+    });
+
+    it('close() of the limiter and the store completes and leaves your client open', async () => {
+      const { store, redis } = await makeStore();
+      const limiter = rateLimiter({
+        name: 'closing',
+        limit: 1,
+        intervalMs: LONG,
+        store,
+        denyCache: false,
+      });
+      expect((await limiter.limit('k')).allowed).toBe(true);
+      await limiter[Symbol.asyncDispose]();
+      await store.close();
+      await store[Symbol.asyncDispose]();
+      if (redis !== undefined) expect(await redis.ping()).toBe('PONG');
+      if (backend === 'memory') {
+        // The memory store's state is all it holds: closing it lets that go.
+        expect((await limiter.limit('k')).allowed).toBe(true);
+      }
     });
 
     if (backend === 'dynamodb') {

@@ -1,0 +1,163 @@
+/**
+ * The store operations of a limiter whose store is remote, each built once, at construction, on
+ * core's `StoreCalls` (the one store call path: deadline, degraded mode, background probe, store
+ * telemetry and status events), and what each answers when the store does not — failed, late, or
+ * degraded: one decision per `onStoreError` mode, which core picks once, so no call branches on
+ * the mode.
+ */
+import type { StoreCalls, StoreFallbacks, StoreOp } from '@breakwater/core';
+import type { CompiledLimit } from './algorithms/limit.js';
+import { describeDecision, type RateLimitDecision } from './decision.js';
+import type { StoreHandle, StoreResult } from './store.js';
+import type { LimiterTelemetry } from './telemetry.js';
+
+/** The arguments of one consume, carried through the store operation (one object per call). */
+export interface ConsumeRequest {
+  readonly key: string;
+  /** The cost asked of the store: the call's own, or a reservation batch. */
+  readonly request: number;
+  /** The call's own cost: the least the store may grant. */
+  readonly cost: number;
+  /** The limiter's clock when the call started. */
+  readonly now: number;
+}
+
+/** The arguments of one peek. */
+export interface PeekRequest {
+  readonly key: string;
+  readonly cost: number;
+  readonly now: number;
+}
+
+/** Reserved permits given back by `close()`. */
+export interface RefundRequest {
+  readonly key: string;
+  readonly permits: number;
+  readonly takenAt: number;
+  readonly now: number;
+}
+
+/** The operations of one limiter's store. */
+export interface LimiterStoreOps {
+  /** A decision: the store's, read by `conclude`, or the `onStoreError` one (counted as such). */
+  readonly consume: StoreOp<RateLimitDecision, ConsumeRequest>;
+  /** A peek: the store's answer, or the `onStoreError` one. */
+  readonly peek: StoreOp<RateLimitDecision, PeekRequest>;
+  /** Rejects with a `StoreError` naming `reset` when the store does not answer. */
+  readonly reset: StoreOp<void, string>;
+  /** Rejects with a `StoreError` naming `refund` when the store does not answer. */
+  readonly refund: StoreOp<void, RefundRequest>;
+}
+
+/** What the operations need from their limiter. */
+export interface LimiterStoreOpsOptions {
+  /** The limiter's limits: the fixed degraded decisions describe the first. */
+  readonly limits: readonly CompiledLimit[];
+  /** Under `onStoreError: 'local'`: the in-process store and its shares of the limits. */
+  readonly local:
+    | { readonly handle: StoreHandle; readonly limits: readonly CompiledLimit[] }
+    | undefined;
+  /** `'fail-closed'` refusals say to retry after one deadline. */
+  readonly storeDeadlineMs: number;
+  readonly telemetry: LimiterTelemetry;
+  /** Reads the decision out of the store's answer to a consume, and updates the local caches. */
+  readonly conclude: (call: ConsumeRequest, result: StoreResult) => RateLimitDecision;
+}
+
+/** Builds the store operations of a limiter on its `calls`. */
+export function limiterStoreOps(
+  calls: StoreCalls,
+  handle: StoreHandle,
+  options: LimiterStoreOpsOptions,
+): LimiterStoreOps {
+  const { limits, conclude } = options;
+  const abortable = { abortable: handle.abortable === true };
+  const answers = degradedAnswers(options);
+  return {
+    consume: calls.guarded<RateLimitDecision, ConsumeRequest>(
+      'consume',
+      // `Promise.resolve` of a native promise is that promise: no extra allocation.
+      (call, signal) =>
+        Promise.resolve(handle.consume(call.key, call.request, call.cost, call.now, signal)).then(
+          (result) => conclude(call, result),
+        ),
+      answers.consume,
+      abortable,
+    ),
+    peek: calls.guarded<RateLimitDecision, PeekRequest>(
+      'peek',
+      (call, signal) =>
+        Promise.resolve(handle.peek(call.key, call.cost, call.now, signal)).then((result) =>
+          describeDecision(limits, result.state, result.now, call.cost, result.allowed, 'store'),
+        ),
+      answers.peek,
+      abortable,
+    ),
+    reset: calls.operation<void, string>(
+      'reset',
+      (key, signal) => handle.reset(key, signal),
+      abortable,
+    ),
+    refund: calls.operation<void, RefundRequest>(
+      'refund',
+      (call, signal) => handle.refund(call.key, call.permits, call.takenAt, call.now, signal),
+      abortable,
+    ),
+  };
+}
+
+/** The `onStoreError` answers of consumes and peeks; every consume answered so is counted. */
+function degradedAnswers(options: LimiterStoreOpsOptions): {
+  consume: StoreFallbacks<RateLimitDecision, ConsumeRequest>;
+  peek: StoreFallbacks<RateLimitDecision, PeekRequest>;
+} {
+  const { limits, local, storeDeadlineMs, telemetry } = options;
+  const first = limits[0]!;
+  const fixed = (allowed: boolean): RateLimitDecision => ({
+    allowed,
+    limit: first.limit,
+    intervalMs: first.intervalMs,
+    remaining: 0,
+    retryAfterMs: allowed ? 0 : Math.ceil(storeDeadlineMs),
+    resetAfterMs: 0,
+    source: 'degraded',
+  });
+  const counted = (decision: RateLimitDecision): RateLimitDecision => {
+    telemetry.decision(decision.allowed, 'degraded');
+    return decision;
+  };
+  const localOnly = (): NonNullable<LimiterStoreOpsOptions['local']> => {
+    // Built whenever `onStoreError` is 'local' and the store is remote: only then do ops run.
+    if (local === undefined) throw new Error('onStoreError: local without a local store');
+    return local;
+  };
+  return {
+    consume: {
+      failOpen: () => counted(fixed(true)),
+      failClosed: () => counted(fixed(false)),
+      local: (_error, call) => {
+        const { handle, limits: shares } = localOnly();
+        const result = handle.consume(call.key, call.cost, call.cost, call.now, undefined);
+        const { state, now, granted } = result as StoreResult;
+        const allowed = granted >= call.cost;
+        return counted(describeDecision(shares, state, now, call.cost, allowed, 'degraded'));
+      },
+    },
+    peek: {
+      failOpen: () => fixed(true),
+      failClosed: () => fixed(false),
+      local: (_error, call) => {
+        const { handle, limits: shares } = localOnly();
+        const result = handle.peek(call.key, call.cost, call.now, undefined) as StoreResult;
+        return describeDecision(
+          shares,
+          result.state,
+          result.now,
+          call.cost,
+          result.allowed,
+          'degraded',
+        );
+      },
+    },
+  };
+}
