@@ -27,6 +27,12 @@ export {
   StoreConflictError,
   type StoreConflictErrorOptions,
 } from './dynamodb/store-conflict-error.js';
+export {
+  type CancellationReason,
+  type TransactWriteOptions,
+  type TransactWriteResult,
+  transactWrite,
+} from './dynamodb/transact-write.js';
 export type { DynamoItem, UpdatePlan } from './dynamodb/update-expression.js';
 export {
   DEFAULT_KEY_PREFIX,

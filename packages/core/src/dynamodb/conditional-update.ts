@@ -17,6 +17,7 @@ import {
   expectNonNegative,
   expectObject,
 } from '../validate.js';
+import { backOff } from './backoff.js';
 import { isAwsError } from './error-name.js';
 import { StoreConflictError } from './store-conflict-error.js';
 import {
@@ -180,8 +181,7 @@ export async function conditionalUpdate<R = undefined>(
         );
       }
       const returnedItem = (error as { Item?: DynamoItem }).Item;
-      const ceilingMs = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-      if (ceilingMs > 0) await clock.sleep(Math.random() * ceilingMs, signal);
+      await backOff(attempt, { baseDelayMs, maxDelayMs }, clock, signal);
       // Real DynamoDB returns the conflicting item; without it (dynalite, or the item was
       // deleted) read it. After a backoff the returned item may be stale again: that only costs
       // one more conflict.
