@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
+import { DYNALITE_CLIENT_CONFIG } from './default-clients.js';
 import { FixtureSlot } from './fixture-slot.js';
 import { uniquePrefix } from './key-prefix.js';
 
@@ -22,11 +23,8 @@ export interface DynamoFixture {
   newClient(): DynamoDBClient;
 }
 
-/** Region and credentials that dynalite accepts (it checks neither). */
-export const DYNALITE_CLIENT_CONFIG = {
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'breakwater-test', secretAccessKey: 'breakwater-test' },
-} as const;
+// Defined where child processes can load it without vitest; re-exported here where it always was.
+export { DYNALITE_CLIENT_CONFIG };
 
 /**
  * Creates the table the Breakwater DynamoDB stores expect: string partition key `pk`,

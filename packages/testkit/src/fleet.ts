@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { reapOnExit } from './child-reaper.js';
 import { OutputTail } from './output-tail.js';
 import { REPLICA_COUNT_ENV, REPLICA_INDEX_ENV, RESULT_LINE_PREFIX } from './replica.js';
@@ -35,6 +36,12 @@ export interface SpawnReplicaOptions {
    * Kill the replica (SIGKILL) and reject `result` if it runs longer than this. No limit by default.
    */
   timeoutMs?: number;
+  /**
+   * Give the replica a stdin pipe, written with the handle's `send()` and closed with
+   * `endInput()`. Without it, stdin is ignored (and cannot keep the replica alive).
+   * @default false
+   */
+  stdin?: boolean;
 }
 
 /** A running replica process. */
@@ -59,6 +66,13 @@ export interface ReplicaHandle {
   ): Promise<string>;
   /** The end of its stderr so far. */
   stderr(): string;
+  /**
+   * Writes `line` and a newline to the replica's stdin (spawned with `stdin: true`; throws
+   * otherwise). Lines sent after it exited are dropped.
+   */
+  send(line: string): void;
+  /** Closes the replica's stdin, so it reads end-of-file. Idempotent. */
+  endInput(): void;
 }
 
 /** Options of {@link runFleet}. */
@@ -103,10 +117,14 @@ export function spawnReplica(options: SpawnReplicaOptions): ReplicaHandle {
         [REPLICA_INDEX_ENV]: String(index),
         [REPLICA_COUNT_ENV]: String(options.replicas ?? 1),
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     },
-  );
+    // stdout and stderr are always pipes; stdin only when asked for.
+  ) as ChildProcessByStdio<Writable | null, Readable, Readable>;
   reapOnExit(child);
+  // A replica that exits without reading its input makes writes fail with EPIPE; that is not an
+  // error of the test.
+  child.stdin?.on('error', () => {});
 
   const stderr = new OutputTail(8_000);
   const listeners = new Set<(line: string) => void>();
@@ -212,6 +230,15 @@ export function spawnReplica(options: SpawnReplicaOptions): ReplicaHandle {
       });
     },
     stderr: () => stderr.toString(),
+    send(line: string) {
+      if (child.stdin === null) {
+        throw new Error(`Replica ${index} was spawned without stdin; pass \`stdin: true\``);
+      }
+      if (!exited && child.stdin.writable) child.stdin.write(`${line}\n`);
+    },
+    endInput() {
+      child.stdin?.end();
+    },
   };
 }
 

@@ -9,6 +9,59 @@ export {
   type StoreFactories,
 } from './contract.js';
 export {
+  type ClientOf,
+  closeClientNow,
+  connectWithDefaults,
+  FAULTY_BACKENDS,
+  type FaultyBackend,
+  type StoreAddress,
+  type StoreClient,
+} from './default-clients.js';
+export {
+  clientReady,
+  expectAnsweredWithin,
+  expectCompletesWithin,
+  expectStatusEvent,
+  expectStoreErrorCause,
+  type PendingOutcome,
+  type RecordedEvent,
+  StatusRecorder,
+  timedCall,
+} from './degradation-checks.js';
+export {
+  type ChildCallReport,
+  type ChildStatusReport,
+  DEGRADATION_CHILD_ENV,
+  DEGRADATION_CHILD_STEPS,
+  type DegradationChildConfig,
+  type DegradationChildReport,
+  runDegradationChild,
+} from './degradation-child.js';
+export {
+  DEGRADATION_SETTINGS,
+  EXIT_WITHIN_MS,
+  IMMEDIATE_SLACK_MS,
+  runDegradationScenario,
+  runExitScenario,
+  SCHEDULING_SLACK_MS,
+  type ScenarioOptions,
+} from './degradation-scenario.js';
+export { runDegradationSuite } from './degradation-suite.js';
+export {
+  ALL_STORE_ERROR_MODES,
+  type AnswerContext,
+  type BuildSubject,
+  type CallOutcome,
+  type DegradationBuildContext,
+  type DegradationSettings,
+  type DegradationSubject,
+  type DegradationTarget,
+  type StoreErrorMode,
+  type StoreStatusEvent,
+  type SubjectConnection,
+  subjectConnection,
+} from './degradation-target.js';
+export {
   createTestTable,
   DYNALITE_CLIENT_CONFIG,
   type DynamoFixture,
@@ -16,7 +69,33 @@ export {
   dynamoFixture,
   startDynalite,
 } from './dynamo-fixture.js';
+export {
+  DEFAULT_EXIT_WITHIN_MS,
+  type ExitCheckOptions,
+  type ExitCheckResult,
+  expectExitsByItself,
+} from './exit-check.js';
+export {
+  ACTIVE_RESOURCES_PREFIX,
+  activeResources,
+  CLOSED_LINE,
+  reportClosed,
+  waitForParent,
+} from './exit-child.js';
 export { type FakeClock, fakeClock } from './fake-clock.js';
+export { type FaultProxy, type FaultProxyMode, startFaultProxy } from './fault-proxy.js';
+export {
+  ALL_FAULTS,
+  type Fault,
+  type FaultState,
+  type FaultyDynamo,
+  type FaultyRedis,
+  type FaultyRedisCluster,
+  type FaultyStore,
+  type FaultyStoreBase,
+  type FaultyStoreOf,
+  startFaultyStore,
+} from './faulty-store.js';
 export {
   type FleetResult,
   type ReplicaHandle,
@@ -67,4 +146,11 @@ export {
   services,
 } from './services.js';
 export { sourceNodeArgs } from './source-node-args.js';
+export {
+  causeChain,
+  describeCauseChain,
+  errorKinds,
+  isStoreErrorLike,
+  isStoreTimeoutErrorLike,
+} from './store-error-brand.js';
 export { workspaceSources } from './workspace-sources.js';

@@ -8,6 +8,9 @@ const execFileAsync = promisify(execFile);
 /** Name of the Redis CLI binary, looked up on `PATH`; it creates the cluster. */
 export const REDIS_CLI_BINARY = 'redis-cli';
 
+/** Name of each node's cluster config file in its working directory. */
+export const CLUSTER_CONFIG_FILE = 'nodes.conf';
+
 /** Options of {@link startRedisCluster}. */
 export interface StartRedisClusterOptions {
   /**
@@ -66,7 +69,7 @@ export async function startRedisCluster(
     '--cluster-enabled',
     'yes',
     '--cluster-config-file',
-    'nodes.conf',
+    CLUSTER_CONFIG_FILE,
     '--cluster-node-timeout',
     String(options.nodeTimeoutMs ?? 5_000),
     ...(options.args ?? []),
@@ -117,7 +120,14 @@ async function createCluster(nodes: ClusterNodeAddress[], deadline: number): Pro
   }
 }
 
-async function waitForClusterOk(nodes: ClusterNodeAddress[], deadline: number): Promise<void> {
+/**
+ * Resolves once every node reports `cluster_state:ok` in `CLUSTER INFO`; rejects at `deadline`
+ * (epoch ms) with the first node's info that was not ok.
+ */
+export async function waitForClusterOk(
+  nodes: ClusterNodeAddress[],
+  deadline: number,
+): Promise<void> {
   const clients = nodes.map(
     (node) =>
       new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0 }),
