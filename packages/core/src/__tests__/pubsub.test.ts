@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import {
   describeWithRedis,
   describeWithRedisCluster,
+  expectExitsByItself,
   type RedisServer,
   redisFixture,
   startRedisServer,
@@ -179,6 +181,30 @@ describeWithRedisCluster('PubSubRouter with a Redis that dies or hangs', () => {
     const waited = performance.now() - started;
     expect(waited).toBeGreaterThanOrEqual(190);
     expect(waited).toBeLessThan(400);
+  });
+});
+
+describeWithRedisCluster('PubSubRouter: a process exits once it closed what it built', () => {
+  const script = fileURLToPath(new URL('./fixtures/owned-subscriber-exit.ts', import.meta.url));
+
+  it.each(['refused', 'hung'] as const)('with Redis %s', async (fault) => {
+    const server = await startRedisServer();
+    try {
+      await expectExitsByItself({
+        script,
+        env: { REDIS_URL: server.url },
+        withinMs: 1000,
+        drive: async (child) => {
+          await child.waitForMessage('ready');
+          if (fault === 'hung') process.kill(server.pid, 'SIGSTOP');
+          else await server.kill();
+          child.send('go');
+        },
+      });
+    } finally {
+      if (!server.exited) process.kill(server.pid, 'SIGCONT');
+      await server.kill();
+    }
   });
 });
 
