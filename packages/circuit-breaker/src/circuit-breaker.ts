@@ -12,12 +12,18 @@
  * This file is the public surface. The parts behind it live in breaker/: the policy (policy.ts)
  * over a controller (controller.ts) that holds the cached view and the local counts, the two
  * paths that run and settle calls (settle.ts, timed-call.ts), the one place that talks to the
- * store (store-sync.ts), and the hooks of the opossum bridge (opossum-hooks.ts).
+ * store (store-sync.ts, through core's store call path), and the hooks of the opossum bridge
+ * (opossum-hooks.ts).
  */
-import type { ExecutionContext, Policy } from '@breakwater/core';
+import type {
+  Disposer,
+  ExecutionContext,
+  Policy,
+  StoreStatus,
+  StoreStatusListener,
+} from '@breakwater/core';
 import { ObservedBreakerPolicy } from './breaker/opossum-hooks.js';
 import { BreakerPolicy } from './breaker/policy.js';
-import type { StoreStatus, StoreStatusEvent } from './breaker/store-sync.js';
 import type { FailureEvent, RejectedEvent, StateChangeEvent, SuccessEvent } from './events.js';
 import type { CircuitBreakerOptions } from './options.js';
 import type { CircuitBreakerSnapshot } from './snapshot.js';
@@ -55,6 +61,11 @@ export interface CircuitBreaker<R = never> extends Policy<ExecutionContext, R>, 
   readonly name: string;
   /** The current state, as this replica sees it. */
   readonly state: BreakerState;
+  /**
+   * `'healthy'`, or `'degraded'` after `storeFailureThreshold` consecutive store failures, while
+   * the breaker answers `onStoreError` without waiting on the store.
+   */
+  readonly storeStatus: StoreStatus;
   /** Window counts, ratios and the store's health. */
   stats(): CircuitBreakerStats;
   /**
@@ -80,13 +91,18 @@ export interface CircuitBreaker<R = never> extends Policy<ExecutionContext, R>, 
   onFailure(listener: (event: FailureEvent) => void): () => void;
   /** Subscribes to rejected calls; returns the disposer. */
   onRejected(listener: (event: RejectedEvent) => void): () => void;
-  /** Subscribes to the store degrading and recovering; returns the disposer. */
-  onStoreStatusChange(listener: (event: StoreStatusEvent) => void): () => void;
+  /**
+   * Subscribes to the store degrading and recovering; returns the disposer. Each change is core's
+   * `StoreStatusChange`: `{ policy, pattern: 'circuit-breaker', store, status, error? }`.
+   */
+  onStoreStatusChange(listener: StoreStatusListener): Disposer;
   /** The state as JSON, to pass as `initialState` to a later breaker (serverless). */
   toJSON(): CircuitBreakerSnapshot;
   /**
    * Flushes unflushed counts (best effort) and stops every timer and subscription the breaker
-   * owns. The breaker still works afterwards, without background synchronisation.
+   * owns. Completes within `storeDeadlineMs` with the store up, refusing connections or hung. The
+   * breaker still works afterwards, without background synchronisation. Close the store after its
+   * breakers (`store.close()`).
    */
   close(): Promise<void>;
 }

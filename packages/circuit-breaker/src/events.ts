@@ -1,6 +1,8 @@
 /**
- * Plain typed subscriptions, for users without OpenTelemetry: each `on…(listener)` returns a
- * disposer. A listener that throws is reported as a process warning and never breaks the call.
+ * The events of the breaker's plain typed subscriptions, for users without OpenTelemetry: each
+ * `on…(listener)` returns a disposer (core's `Listeners`). A listener that throws is reported as a
+ * process warning (code `BREAKWATER_LISTENER_ERROR`) and never breaks the call. Store status
+ * changes are core's `StoreStatusChange`.
  */
 import type { BreakerState } from './store.js';
 
@@ -34,45 +36,4 @@ export interface FailureEvent {
 export interface RejectedEvent {
   /** The rejection (a `BrokenCircuitError` or `IsolatedCircuitError`). */
   readonly error: Error;
-}
-
-/** A set of listeners of one event type. */
-export class Listeners<E> {
-  private readonly listeners = new Set<(event: E) => void>();
-
-  /** Whether anyone listens; lets callers skip building an event nobody receives. */
-  get active(): boolean {
-    return this.listeners.size > 0;
-  }
-
-  /** Adds a listener; returns its disposer. */
-  add(listener: (event: E) => void): () => void {
-    if (typeof listener !== 'function') {
-      throw new TypeError(`Expected \`listener\` to be a function, got ${typeof listener}`);
-    }
-    const subscription = (event: E) => listener(event);
-    this.listeners.add(subscription);
-    return () => {
-      this.listeners.delete(subscription);
-    };
-  }
-
-  /** Calls every listener with `event`. */
-  emit(event: E): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        process.emitWarning(
-          `A circuit-breaker listener threw: ${error instanceof Error ? error.message : String(error)}`,
-          { type: 'BreakwaterWarning', code: 'BREAKWATER_LISTENER_ERROR' },
-        );
-      }
-    }
-  }
-
-  /** Removes every listener. */
-  clear(): void {
-    this.listeners.clear();
-  }
 }

@@ -28,9 +28,9 @@ export {
 export { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from './snapshot.js';
 export {
   BREAKER_STATES,
-  type BreakerBinding,
   type BreakerCommand,
   type BreakerRules,
+  type BreakerScope,
   type BreakerSeed,
   type BreakerState,
   type BreakerStore,
@@ -42,13 +42,14 @@ export {
   type ProbeDecision,
   type ProbeResult,
 } from './store.js';
-export type { StoreStatus, StoreStatusEvent } from './store-channel.js';
+export type { StoreStatus, StoreStatusChange, StoreStatusEvent } from './store-status.js';
 export { type MemoryBreakerStore, memoryStore } from './stores/memory.js';
 export {
   ATTR_FROM,
   ATTR_OPERATION,
   ATTR_OUTCOME,
   ATTR_STATE,
+  ATTR_STORE_OUTCOME,
   ATTR_TO,
   EVENT_REJECTED,
   EVENT_STORE_STATUS,

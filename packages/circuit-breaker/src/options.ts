@@ -13,14 +13,22 @@ import {
   expectOneOf,
   expectPositive,
   expectRatio,
+  type OnStoreError,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
 import type { CircuitBreakerSnapshot } from './snapshot.js';
 import { type BreakerRules, type BreakerStore, isBreakerStore } from './store.js';
 import { memoryStore } from './stores/memory.js';
 
-/** What to do when the store fails or misses its deadline. */
-export type OnStoreError = 'fail-open' | 'fail-closed' | 'local';
+/**
+ * What the breaker does when its store fails, misses its deadline, or is degraded (core's
+ * `OnStoreError`): `'local'` keeps deciding from the last known state and local counts,
+ * `'fail-open'` lets every call through, `'fail-closed'` rejects every call.
+ */
+export type { OnStoreError };
 
 /** The window over which ratios are computed. */
 export type WindowOptions =
@@ -186,17 +194,31 @@ export interface CircuitBreakerOptions<R = never> {
   /** Open the fleet only when several replicas see failures. @default `{ replicas: 1 }` */
   openQuorum?: OpenQuorumOptions;
   /**
-   * When the store fails or misses `storeDeadlineMs`: `'local'` keeps deciding from the last known
-   * state and local counts; `'fail-open'` lets every call through; `'fail-closed'` rejects every
-   * call. Store errors never count as failures of calls.
+   * When the store fails, misses `storeDeadlineMs`, or is degraded: `'local'` keeps deciding from
+   * the last known state and local counts; `'fail-open'` lets every call through; `'fail-closed'`
+   * rejects every call. Store errors never count as failures of calls. See the core README,
+   * "When the store fails".
    * @default 'local'
    */
-  onStoreError?: OnStoreError;
+  onStoreError?: OnStoreError | undefined;
   /**
-   * Deadline of each store operation in milliseconds; no call waits on the store longer.
+   * Deadline of each store operation in milliseconds (> 0, ≤ 2³¹−1), including `isolate()`,
+   * `reset()`, `disable()` and what `close()` waits on; no call waits on the store longer.
+   * @default 500
+   */
+  storeDeadlineMs?: number | undefined;
+  /**
+   * Consecutive store failures after which the store is `degraded`: calls then take the
+   * `onStoreError` answer at once, without waiting on the store, until a probe succeeds.
+   * @default 3
+   */
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the store is degraded, how often a background probe asks it whether it is back, in
+   * milliseconds.
    * @default 1000
    */
-  storeDeadlineMs?: number;
+  storeProbeIntervalMs?: number | undefined;
   /** State to start from when the store has none, as produced by `toJSON()`. @default none */
   initialState?: CircuitBreakerSnapshot;
   /** Time source; tests pass a fake clock. @default the system clock */
@@ -216,7 +238,12 @@ export const DEFAULTS = {
   halfOpenMaxDurationMs: 60_000,
   probeLeaseMs: 30_000,
   quorumWindowMs: 60_000,
-  storeDeadlineMs: 1000,
+  /** What a breaker does while its store fails: decide from local state. */
+  onStoreError: 'local',
+  /** Core's shared store defaults (see the core README, "When the store fails"). */
+  storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+  storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   /** Shared records nobody touched for a week expire. */
   recordTtlMs: 7 * 24 * 3600 * 1000,
 } as const;
@@ -236,7 +263,8 @@ export interface ResolvedOptions<R> {
   readonly syncIntervalMs: number;
   readonly strict: boolean;
   readonly onStoreError: OnStoreError;
-  readonly storeDeadlineMs: number;
+  /** The store settings (deadline, degraded-mode rule), resolved by core. */
+  readonly storeSettings: StoreSettings;
   readonly initialState: CircuitBreakerSnapshot | undefined;
   readonly clock: Clock;
 }
@@ -389,18 +417,12 @@ export function resolveOptions<R>(
     raw.consistency === undefined
       ? 'eventual'
       : expectOneOf('consistency', raw.consistency, ['eventual', 'strict'] as const);
-  const onStoreError =
-    raw.onStoreError === undefined
-      ? 'local'
-      : expectOneOf('onStoreError', raw.onStoreError, [
-          'fail-open',
-          'fail-closed',
-          'local',
-        ] as const);
-  const storeDeadlineMs =
-    raw.storeDeadlineMs === undefined
-      ? DEFAULTS.storeDeadlineMs
-      : expectDuration('storeDeadlineMs', raw.storeDeadlineMs);
+  const storeSettings = resolveStoreOptions(raw, {
+    onStoreError: DEFAULTS.onStoreError,
+    deadlineMs: DEFAULTS.storeDeadlineMs,
+    failureThreshold: DEFAULTS.storeFailureThreshold,
+    probeIntervalMs: DEFAULTS.storeProbeIntervalMs,
+  });
   const shouldHandle =
     raw.shouldHandle === undefined
       ? undefined
@@ -445,8 +467,8 @@ export function resolveOptions<R>(
     fallback: raw.fallback,
     syncIntervalMs,
     strict: consistency === 'strict',
-    onStoreError,
-    storeDeadlineMs,
+    onStoreError: storeSettings.onStoreError,
+    storeSettings,
     initialState: raw.initialState,
     clock,
   };

@@ -26,7 +26,8 @@ export const BREAKER_STATES: readonly BreakerState[] = [
 
 /**
  * The static rules of one breaker, resolved from its options once. Stores receive them when a
- * breaker binds, so shared state is always judged by the rules of the breaker that changes it.
+ * breaker scopes the store, so shared state is always judged by the rules of the breaker that
+ * changes it.
  */
 export interface BreakerRules {
   /** `'count'`: the last {@link windowSize} calls; `'time'`: the last `windowSize` buckets. */
@@ -119,7 +120,7 @@ export type ProbeDecision =
   /** The breaker is open, isolated, or every probe slot is taken. */
   | 'reject';
 
-/** The answer to {@link BreakerBinding.acquireProbe}. */
+/** The answer to {@link BreakerScope.acquireProbe}. */
 export interface ProbeAnswer {
   /** What the caller may do. */
   readonly decision: ProbeDecision;
@@ -169,30 +170,53 @@ export type MaybePromise<T> = T | Promise<T>;
 export type BreakerViewListener = (view: BreakerView) => void;
 
 /**
- * The store operations of one breaker, bound to its name and rules. Every operation is atomic.
- * `now` is the caller's clock in epoch milliseconds; stores with a clock of their own (Redis
- * `TIME`) ignore it.
+ * The store operations of one breaker: the store scoped to its name and rules (what
+ * {@link BreakerStore.scope} returns). Every operation is atomic. `now` is the caller's clock in
+ * epoch milliseconds; stores with a clock of their own (Redis `TIME`) ignore it. `signal` is
+ * passed only to a scope that is {@link abortable}: it aborts when the store deadline passes.
+ *
+ * The breaker calls these through core's store call path (`StoreCalls`), which bounds each one by
+ * `storeDeadlineMs`, so a scope needs no deadline of its own. An in-process scope should answer
+ * synchronously: the call path passes a synchronous answer straight through, with no promise and
+ * no timer.
  */
-export interface BreakerBinding {
+export interface BreakerScope {
+  /**
+   * Whether the operations stop their request when their `signal` aborts (a DynamoDB request).
+   * The breaker then gives each operation a signal of its own, aborted at the deadline; otherwise
+   * it creates none.
+   * @default false
+   */
+  readonly abortable?: boolean | undefined;
   /** Settles time-driven changes and answers the current view. */
-  read(now: number): MaybePromise<BreakerView>;
+  read(now: number, signal?: AbortSignal): MaybePromise<BreakerView>;
   /**
    * Merges `batch` into the shared window (closed or disabled only; outcomes reaching an open
    * breaker are stale and dropped) and opens the breaker when a trip condition holds.
    * @param replica Identifies the reporting replica for the open quorum.
    */
-  record(batch: OutcomeBatch, replica: string, now: number): MaybePromise<BreakerView>;
+  record(
+    batch: OutcomeBatch,
+    replica: string,
+    now: number,
+    signal?: AbortSignal,
+  ): MaybePromise<BreakerView>;
   /**
    * Asks to run a call while the breaker is not closed. Moves an open breaker whose break is
    * over to half-open, and grants a lease `token` while fewer than `halfOpenMaxCalls` are held.
    */
-  acquireProbe(token: string, now: number): MaybePromise<ProbeAnswer>;
+  acquireProbe(token: string, now: number, signal?: AbortSignal): MaybePromise<ProbeAnswer>;
   /** Ends the probe holding `token`: successes close the breaker, a failure re-opens it. */
-  releaseProbe(token: string, result: ProbeResult, now: number): MaybePromise<BreakerView>;
+  releaseProbe(
+    token: string,
+    result: ProbeResult,
+    now: number,
+    signal?: AbortSignal,
+  ): MaybePromise<BreakerView>;
   /** Applies a manual control. */
-  command(command: BreakerCommand, now: number): MaybePromise<BreakerView>;
+  command(command: BreakerCommand, now: number, signal?: AbortSignal): MaybePromise<BreakerView>;
   /** Creates the record from `seed` if none exists; otherwise leaves it alone. Answers the view. */
-  seed(seed: BreakerSeed, now: number): MaybePromise<BreakerView>;
+  seed(seed: BreakerSeed, now: number, signal?: AbortSignal): MaybePromise<BreakerView>;
   /**
    * Subscribes to the views the store pushes after transitions. Absent when the store cannot
    * push; the policy then polls {@link read} every `syncIntervalMs`.
@@ -200,6 +224,14 @@ export interface BreakerBinding {
    *   or its connection came back — so the policy re-reads the state.
    */
   subscribe?(listener: BreakerViewListener, onGap?: () => void): () => void;
+  /**
+   * A cheap request proving the store answers again: a `return 1` script on the breaker's key (so
+   * a Cluster asks the node that owns its slot), a GetItem of its item. While the store is
+   * degraded the breaker runs it in the background, under the deadline, once per
+   * `storeProbeIntervalMs`. Without it, one real operation per interval is let through as the
+   * probe.
+   */
+  probe?(signal: AbortSignal): PromiseLike<unknown>;
 }
 
 /** Where breakers keep their state. Create one per process and share it between breakers. */
@@ -211,8 +243,16 @@ export interface BreakerStore {
    * in milliseconds. 0 means operations are local and cheap enough to run on every call.
    */
   readonly defaultSyncIntervalMs: number;
-  /** Binds the operations of the breaker `name` with its `rules`. */
-  bind(name: string, rules: BreakerRules): BreakerBinding;
+  /** Scopes the store to the breaker `name` with its `rules`. Called once, when the breaker is built. */
+  scope(name: string, rules: BreakerRules): BreakerScope;
+  /**
+   * Closes what the store opened itself (a Redis subscriber connection), never a client you passed
+   * in. Completes at once, or within the store deadline for a connection of yours, with the store
+   * up, refusing connections or hung. Close the breakers first.
+   */
+  close(): Promise<void>;
+  /** `close()`, for `await using store = redisStore(…)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Whether `value` looks like a {@link BreakerStore}. */
@@ -221,7 +261,7 @@ export function isBreakerStore(value: unknown): value is BreakerStore {
   const store = value as Partial<BreakerStore>;
   return (
     typeof store.kind === 'string' &&
-    typeof store.bind === 'function' &&
+    typeof store.scope === 'function' &&
     typeof store.defaultSyncIntervalMs === 'number'
   );
 }

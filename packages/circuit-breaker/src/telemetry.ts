@@ -1,9 +1,21 @@
 /**
  * Metric, attribute and event names of the circuit breaker, and the instruments one breaker
- * records with. Attribute objects are built once per breaker, so recording allocates nothing.
+ * records its calls and states with. Attribute objects are built once per breaker, so recording
+ * allocates nothing. Store telemetry (`store.duration`, `store.errors`, the store status event) is
+ * core's, recorded by the store call path (`StoreCalls`) with the same names in every pattern; the
+ * names are re-exported here for dashboards and tests.
  */
 
-import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
+import {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  ATTR_STORE_OPERATION,
+  ATTR_STORE_OUTCOME,
+  DURATION_BUCKETS_SECONDS,
+  getTelemetry,
+  storeMetricNames,
+  type Telemetry,
+} from '@breakwater/core';
 import {
   type Attributes,
   type Counter,
@@ -23,10 +35,19 @@ export const METRIC_CALL_DURATION = 'breakwater.circuit_breaker.call.duration';
 export const METRIC_STATE = 'breakwater.circuit_breaker.state';
 /** State changes seen by this replica (counter). */
 export const METRIC_TRANSITIONS = 'breakwater.circuit_breaker.transitions';
-/** Duration of store operations (histogram, seconds). */
-export const METRIC_STORE_DURATION = 'breakwater.circuit_breaker.store.duration';
-/** Failed or late store operations (counter). */
-export const METRIC_STORE_ERRORS = 'breakwater.circuit_breaker.store.errors';
+/** The pattern, as core's store telemetry and status events name it. */
+export const PATTERN = 'circuit-breaker';
+const STORE_NAMES = storeMetricNames(PATTERN);
+/**
+ * Duration of store operations that reached the store (histogram, seconds), by
+ * `breakwater.store.operation` and `breakwater.store.outcome`: core's store telemetry.
+ */
+export const METRIC_STORE_DURATION: string = STORE_NAMES.duration;
+/**
+ * Store operations that got no answer (counter): failed, timed out, or not attempted while the
+ * store is degraded (`breakwater.store.outcome` `error`, `timeout`, `degraded`): core's.
+ */
+export const METRIC_STORE_ERRORS: string = STORE_NAMES.errors;
 
 /** `success` | `failure` | `ignored` | `rejected` | `timeout`. */
 export const ATTR_OUTCOME = 'breakwater.outcome';
@@ -36,15 +57,23 @@ export const ATTR_STATE = 'breakwater.circuit_breaker.state';
 export const ATTR_FROM = 'breakwater.circuit_breaker.from';
 /** The state a transition entered. */
 export const ATTR_TO = 'breakwater.circuit_breaker.to';
-/** The store operation (`record`, `read`, `acquire_probe`, `release_probe`, `command`, `seed`). */
-export const ATTR_OPERATION = 'breakwater.store.operation';
+/**
+ * The store operation of a store metric (`read`, `record`, `acquire_probe`, `release_probe`,
+ * `command`, `seed`, `probe`): core's `ATTR_STORE_OPERATION`.
+ */
+export const ATTR_OPERATION: string = ATTR_STORE_OPERATION;
+/** How a store operation ended (`ok`, `error`, `timeout`, `degraded`): core's `ATTR_STORE_OUTCOME`. */
+export { ATTR_STORE_OUTCOME };
 
 /** Span event added when this replica sees a transition. */
 export const EVENT_TRANSITION = 'breakwater.circuit_breaker.transition';
 /** Span event added when a call is rejected. */
 export const EVENT_REJECTED = 'breakwater.circuit_breaker.rejected';
-/** Span event added when the store degrades or recovers. */
-export const EVENT_STORE_STATUS = 'breakwater.circuit_breaker.store_status';
+/**
+ * Span event added when the store degrades or recovers (attribute `breakwater.store.status`):
+ * core's store status event.
+ */
+export const EVENT_STORE_STATUS: string = STORE_NAMES.statusEvent;
 
 /** How a call ended, as the `calls` metric counts it. */
 export type CallOutcomeLabel = 'success' | 'failure' | 'ignored' | 'rejected' | 'timeout';
@@ -69,12 +98,9 @@ export class BreakerTelemetry {
   private readonly calls: Counter;
   private readonly duration: Histogram;
   private readonly transitions: Counter;
-  private readonly storeDuration: Histogram;
-  private readonly storeErrors: Counter;
   private readonly stateGauge: ObservableGauge;
   private readonly outcomeAttributes: Record<CallOutcomeLabel, Attributes>;
   private readonly stateAttributes: Attributes[];
-  private readonly operationAttributes = new Map<string, Attributes>();
   private readonly observeState: (result: ObservableResult) => void;
 
   constructor(name: string, store: string, currentState: () => BreakerState) {
@@ -84,22 +110,16 @@ export class BreakerTelemetry {
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
     this.calls = meter.createCounter(METRIC_CALLS, {
       description: 'Calls through the circuit breaker, by outcome.',
+      unit: '{call}',
     });
     this.duration = meter.createHistogram(METRIC_CALL_DURATION, {
       description: 'Duration of calls the circuit breaker let through.',
       unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
     });
     this.transitions = meter.createCounter(METRIC_TRANSITIONS, {
       description: 'State changes of the circuit breaker, as seen by this replica.',
       unit: '{transition}',
-    });
-    this.storeDuration = meter.createHistogram(METRIC_STORE_DURATION, {
-      description: 'Duration of circuit-breaker store operations.',
-      unit: 's',
-    });
-    this.storeErrors = meter.createCounter(METRIC_STORE_ERRORS, {
-      description: 'Circuit-breaker store operations that failed or missed their deadline.',
-      unit: '{error}',
     });
     this.stateGauge = meter.createObservableGauge(METRIC_STATE, {
       description:
@@ -138,33 +158,6 @@ export class BreakerTelemetry {
       EVENT_REJECTED,
       this.stateAttributes[BREAKER_STATES.indexOf(state)],
     );
-  }
-
-  private operation(name: string): Attributes {
-    let attributes = this.operationAttributes.get(name);
-    if (attributes === undefined) {
-      attributes = { ...this.base, [ATTR_OPERATION]: name };
-      this.operationAttributes.set(name, attributes);
-    }
-    return attributes;
-  }
-
-  /** Records the duration of a store operation that answered. */
-  storeOperation(name: string, durationMs: number): void {
-    this.storeDuration.record(durationMs / 1000, this.operation(name));
-  }
-
-  /** Counts a failed store operation. */
-  storeError(name: string): void {
-    this.storeErrors.add(1, this.operation(name));
-  }
-
-  /** Reports a store degradation or recovery on the active span. */
-  storeStatus(status: 'healthy' | 'degraded'): void {
-    this.telemetry.addSpanEvent(EVENT_STORE_STATUS, {
-      ...this.base,
-      'breakwater.store.status': status,
-    });
   }
 
   /** Stops observing the state gauge. */

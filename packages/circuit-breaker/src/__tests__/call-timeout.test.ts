@@ -1,4 +1,4 @@
-import { isTimeoutError } from '@breakwater/core';
+import { type DeadlineEntry, DeadlineQueue, isTimeoutError } from '@breakwater/core';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CallDeadlines, TimedCall } from '../call-timeout.js';
@@ -182,6 +182,68 @@ describe('CallDeadlines', () => {
           }
           for (const call of removed) expect(expiredAt.has(call)).toBe(false);
           expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+        },
+      ),
+    );
+  });
+});
+
+describe("CallDeadlines, the fast-path copy of core's DeadlineQueue", () => {
+  it('property: times out the same calls as DeadlineQueue, in the same order, never earlier and at most limit / 16 later', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 400 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('add' as const) }),
+            fc.record({ op: fc.constant('remove' as const), pick: fc.nat() }),
+            fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 60 }) }),
+          ),
+          { maxLength: 80 },
+        ),
+        (ms, steps) => {
+          vi.clearAllTimers();
+          const t0 = Date.now();
+          const ids = new Map<TimedCall, number>();
+          const ticked: { id: number; at: number }[] = [];
+          const exact: { id: number; at: number }[] = [];
+          const deadlines = new CallDeadlines(ms, (call) =>
+            ticked.push({ id: ids.get(call)!, at: Date.now() - t0 }),
+          );
+          const queue = new DeadlineQueue(ms);
+          const calls: { id: number; call: TimedCall; node: DeadlineEntry }[] = [];
+          const expired = (id: number) =>
+            ticked.some((e) => e.id === id) || exact.some((e) => e.id === id);
+          for (const step of steps) {
+            if (step.op === 'add') {
+              const id = ids.size;
+              const call = new TimedCall();
+              ids.set(call, id);
+              deadlines.add(call);
+              const node = queue.track(() => exact.push({ id, at: Date.now() - t0 }));
+              calls.push({ id, call, node });
+            } else if (step.op === 'remove') {
+              // A call that settles while in flight under both (one that settles between the
+              // two deadlines is the documented lateness, not a disagreement).
+              const live = calls.filter(({ id }) => !expired(id));
+              const picked = live[step.pick % Math.max(1, live.length)];
+              if (picked !== undefined) {
+                deadlines.remove(picked.call);
+                expect(queue.settle(picked.node)).toBe(true);
+                calls.splice(calls.indexOf(picked), 1);
+              }
+            } else {
+              vi.advanceTimersByTime(step.ms);
+            }
+          }
+          vi.advanceTimersByTime(ms + ms / 16 + 2);
+          expect(ticked.map((e) => e.id)).toEqual(exact.map((e) => e.id));
+          for (const [i, { at }] of ticked.entries()) {
+            const late = at - exact[i]!.at;
+            expect(late).toBeGreaterThanOrEqual(0);
+            expect(late).toBeLessThanOrEqual(Math.max(1, ms / 16));
+          }
+          expect(queue.size).toBe(0);
         },
       ),
     );

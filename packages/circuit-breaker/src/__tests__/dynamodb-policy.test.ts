@@ -1,11 +1,11 @@
 /**
  * The policy on the DynamoDB store, with two "replicas" in one process.
  */
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describeWithDynamo, dynamoFixture } from '@breakwater/testkit';
 import { afterEach, expect, it } from 'vitest';
 import { type CircuitBreaker, circuitBreaker } from '../circuit-breaker.js';
-import type { CircuitBreakerOptions } from '../options.js';
+import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
 import { dynamoStore } from '../stores/dynamodb.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,6 +64,34 @@ describeWithDynamo('circuit breaker on DynamoDB', () => {
       await waitFor(() => warnings.some((w) => w.includes('replaced')), 1000);
     } finally {
       process.off('warning', onWarning);
+    }
+  });
+
+  it("probes the table with a GetItem of the breaker's item, honouring the signal", async () => {
+    const prefix = fixture.uniquePrefix();
+    const store = dynamoStore({ client: fixture.client, tableName: fixture.tableName, prefix });
+    const scope = store.scope('payments', resolveOptions({ store }).rules);
+    expect(scope.abortable).toBe(true);
+    const sent: unknown[] = [];
+    const send = fixture.client.send.bind(fixture.client);
+    fixture.client.send = ((command: unknown, options?: unknown) => {
+      sent.push(command);
+      return send(command as never, options as never);
+    }) as typeof fixture.client.send;
+    try {
+      await expect(
+        Promise.resolve(scope.probe!(new AbortController().signal)),
+      ).resolves.toBeDefined();
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toBeInstanceOf(GetItemCommand);
+      expect((sent[0] as GetItemCommand).input).toMatchObject({
+        TableName: fixture.tableName,
+        Key: { pk: { S: `${prefix}:circuit-breaker:payments:state:` } },
+      });
+      const reason = new Error('deadline');
+      await expect(Promise.resolve(scope.probe!(AbortSignal.abort(reason)))).rejects.toThrow();
+    } finally {
+      fixture.client.send = send;
     }
   });
 });

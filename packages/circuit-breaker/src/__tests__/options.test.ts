@@ -1,3 +1,4 @@
+import { STORE_DEFAULTS } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
 import { circuitBreaker } from '../circuit-breaker.js';
 import { DEFAULTS, resolveOptions } from '../options.js';
@@ -72,6 +73,22 @@ describe('option validation', () => {
       'RangeError: Expected `storeDeadlineMs` to be a finite number > 0, got 0',
     ],
     [
+      { storeDeadlineMs: 3_000_000_000 },
+      'RangeError: Expected `storeDeadlineMs` to be at most 2147483647, got 3000000000',
+    ],
+    [
+      { storeFailureThreshold: 0 },
+      'RangeError: Expected `storeFailureThreshold` to be an integer >= 1, got 0',
+    ],
+    [
+      { storeFailureThreshold: 1.5 },
+      'RangeError: Expected `storeFailureThreshold` to be an integer >= 1, got 1.5',
+    ],
+    [
+      { storeProbeIntervalMs: Number.POSITIVE_INFINITY },
+      'RangeError: Expected `storeProbeIntervalMs` to be a finite number > 0, got Infinity',
+    ],
+    [
       { store: { get: () => 1 } },
       'TypeError: Expected `store` to be a circuit-breaker store (memoryStore(), redisStore() or dynamoStore()), got {}',
     ],
@@ -95,7 +112,19 @@ describe('option validation', () => {
     expect(resolved.store.kind).toBe('memory');
     expect(resolved.syncIntervalMs).toBe(0);
     expect(resolved.onStoreError).toBe('local');
-    expect(resolved.storeDeadlineMs).toBe(DEFAULTS.storeDeadlineMs);
+    // The store settings every pattern shares (core's STORE_DEFAULTS), onStoreError the breaker's.
+    expect(resolved.storeSettings).toEqual({
+      onStoreError: 'local',
+      deadlineMs: 500,
+      failureThreshold: 3,
+      probeIntervalMs: 1000,
+    });
+    expect(DEFAULTS).toMatchObject({
+      onStoreError: 'local',
+      storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+      storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+      storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
+    });
     expect(resolved.rules).toMatchObject({
       windowKind: 'time',
       windowSize: 10,

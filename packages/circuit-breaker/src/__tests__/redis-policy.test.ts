@@ -10,7 +10,7 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { circuitBreaker } from '../circuit-breaker.js';
-import type { CircuitBreakerOptions } from '../options.js';
+import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
 import { type RedisBreakerStore, redisStore } from '../stores/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,21 +41,41 @@ async function waitFor(check: () => boolean, ms: number): Promise<number> {
   return Date.now() - started;
 }
 
-function countingClient<C extends object>(client: C): { client: C; scripts: () => number } {
+function countingClient<C extends object>(
+  client: C,
+): { client: C; scripts: () => number; keys: string[] } {
   let scripts = 0;
+  const keys: string[] = [];
   const proxy = new Proxy(client, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if ((property === 'evalsha' || property === 'eval') && typeof value === 'function') {
         return (...args: unknown[]) => {
           scripts++;
+          // EVALSHA sha numkeys key…: the keys a Cluster routes the script by.
+          keys.push(...(args.slice(2, 2 + Number(args[1])) as string[]));
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { client: proxy, scripts: () => scripts };
+  return { client: proxy, scripts: () => scripts, keys };
+}
+
+/**
+ * The probe of a breaker's scope is a script on the breaker's own key, so a Cluster runs it on the
+ * node that owns the breaker's slot; it neither reads nor writes the record.
+ */
+async function probesTheBreakersKey(client: Redis | Cluster, prefix: string) {
+  const counting = countingClient(client);
+  const store = redisStore({ client: counting.client, prefix });
+  cleanup.push(() => store.close());
+  const scope = store.scope('payments', resolveOptions({ store }).rules);
+  await expect(Promise.resolve(scope.probe!(new AbortController().signal))).resolves.toBe(1);
+  // (EVALSHA, then EVAL on a node that has not loaded the script yet: the same key each time.)
+  expect(new Set(counting.keys)).toEqual(new Set([`${prefix}:circuit-breaker:{payments:}:state`]));
+  expect(await client.exists(`${prefix}:circuit-breaker:{payments:}:state`)).toBe(0);
 }
 
 async function sharedBehaviour(
@@ -200,6 +220,10 @@ describeWithRedis('circuit breaker on Redis', () => {
     await expect(a.execute(ok)).resolves.toBe('ok');
   });
 
+  it("probes Redis with a script on the breaker's key", async () => {
+    await probesTheBreakersKey(fixture.client, fixture.uniquePrefix());
+  });
+
   it('expires the key of an abandoned breaker (ttl)', async () => {
     const p = fixture.uniquePrefix();
     const a = replica(fixture.client, p);
@@ -221,5 +245,9 @@ describeWithRedisCluster('circuit breaker on Redis Cluster', () => {
       () => second,
       () => fixture.uniquePrefix(),
     );
+  });
+
+  it("probes the node that owns the breaker's slot: a script on the breaker's key", async () => {
+    await probesTheBreakersKey(fixture.client, fixture.uniquePrefix());
   });
 });

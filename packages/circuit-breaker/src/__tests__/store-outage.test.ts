@@ -3,6 +3,7 @@
  * flowing as `onStoreError` says, none waiting longer than the store deadline, and the breaker
  * must resynchronise once Redis answers again.
  */
+import { isStoreError, type StoreStatusChange } from '@breakwater/core';
 import {
   describeWithRedis,
   installOtel,
@@ -14,7 +15,6 @@ import { afterEach, expect, it } from 'vitest';
 import { type CircuitBreaker, circuitBreaker } from '../circuit-breaker.js';
 import { isBrokenCircuitError } from '../errors.js';
 import type { OnStoreError } from '../options.js';
-import type { StoreStatusEvent } from '../store-channel.js';
 import { redisStore } from '../stores/redis.js';
 import { METRIC_STORE_DURATION, METRIC_STORE_ERRORS } from '../telemetry.js';
 
@@ -48,7 +48,7 @@ async function setup(onStoreError: OnStoreError) {
     () => breaker.close(),
     () => store.close(),
   );
-  const statuses: StoreStatusEvent[] = [];
+  const statuses: StoreStatusChange[] = [];
   breaker.onStoreStatusChange((event) => statuses.push(event));
   return { server, client, breaker, statuses };
 }
@@ -80,6 +80,22 @@ async function waitFor(check: () => boolean, ms: number): Promise<void> {
   }
 }
 
+/**
+ * Keeps calls flowing until the store is degraded: their counts are flushed every
+ * `syncIntervalMs`, and `storeFailureThreshold` (3) failed flushes in a row degrade the store.
+ * Until then the closed path admits calls from the cached view, without waiting on the store.
+ */
+async function untilDegraded(breaker: CircuitBreaker, statuses: StoreStatusChange[]) {
+  const until = Date.now() + 3000;
+  while (!statuses.some((s) => s.status === 'degraded')) {
+    if (Date.now() > until) throw new Error('the store did not degrade within 3000 ms');
+    const started = performance.now();
+    await breaker.execute(() => 'ok');
+    expect(performance.now() - started).toBeLessThan(DEADLINE_MS + JITTER_MS);
+    await sleep(5);
+  }
+}
+
 async function restart(server: RedisServer): Promise<void> {
   const again = await startRedisServer({ port: server.port });
   cleanup.push(() => again.kill());
@@ -99,6 +115,15 @@ describeWithRedis('store outage', () => {
     expect(Math.max(...during.map((o) => o.tookMs))).toBeLessThan(DEADLINE_MS + JITTER_MS);
     await waitFor(() => statuses.some((s) => s.status === 'degraded'), 2000);
     expect(breaker.stats().storeStatus).toBe('degraded');
+    expect(breaker.storeStatus).toBe('degraded');
+    // Core's one status shape: the policy, the pattern, the store, and what degraded it.
+    expect(statuses[0]).toMatchObject({
+      policy: 'payments',
+      pattern: 'circuit-breaker',
+      store: 'redis',
+      status: 'degraded',
+    });
+    expect(isStoreError(statuses[0]!.error)).toBe(true);
 
     // Still a breaker while the store is down: local failures open it locally.
     const failing = await drive(breaker, 200, () => Promise.reject(new Error('down')));
@@ -123,7 +148,7 @@ describeWithRedis('store outage', () => {
     const { server, breaker, statuses } = await setup('fail-closed');
     await drive(breaker, 200);
     await server.kill();
-    await waitFor(() => statuses.some((s) => s.status === 'degraded'), 2000);
+    await untilDegraded(breaker, statuses);
     const during = await drive(breaker, 300);
     expect(during.every((o) => o.result === 'BrokenCircuitError')).toBe(true);
     expect(Math.max(...during.map((o) => o.tookMs))).toBeLessThan(DEADLINE_MS + JITTER_MS);
@@ -143,7 +168,7 @@ describeWithRedis('store outage', () => {
     const { server, breaker, statuses } = await setup('fail-open');
     await drive(breaker, 200);
     await server.kill();
-    await waitFor(() => statuses.some((s) => s.status === 'degraded'), 2000);
+    await untilDegraded(breaker, statuses);
     const during = await drive(breaker, 300);
     expect(during.every((o) => o.result === 'ok')).toBe(true);
     expect(breaker.stats().failures).toBe(0);

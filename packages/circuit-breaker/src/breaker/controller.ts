@@ -5,14 +5,14 @@
  * which the controller owns: counting decides when to flush, and the gate depends on whether the
  * store answers.
  */
-import type { Clock } from '@breakwater/core';
+import type { Clock, Listeners } from '@breakwater/core';
 import { CachedView } from '../cached-view.js';
-import type { Listeners, StateChangeEvent } from '../events.js';
+import type { StateChangeEvent } from '../events.js';
 import { LocalCounts } from '../local-counts.js';
 import type { OnStoreError, ResolvedOptions } from '../options.js';
 import type { BreakerRules, BreakerSeed, BreakerState, BreakerView } from '../store.js';
 import { BreakerTelemetry } from '../telemetry.js';
-import { type StoreStatusEvent, StoreSync } from './store-sync.js';
+import { StoreSync } from './store-sync.js';
 
 /** What the gate answers for a call: run it, ask the store for a probe lease, or reject it. */
 export const RUN = 0;
@@ -35,11 +35,7 @@ export class BreakerController {
   private readonly strict: boolean;
   private readonly stateChange: Listeners<StateChangeEvent>;
 
-  constructor(
-    resolved: ResolvedOptions<unknown>,
-    stateChange: Listeners<StateChangeEvent>,
-    storeStatus: Listeners<StoreStatusEvent>,
-  ) {
+  constructor(resolved: ResolvedOptions<unknown>, stateChange: Listeners<StateChangeEvent>) {
     this.name = resolved.name;
     this.rules = resolved.rules;
     this.pending = new LocalCounts(resolved.rules);
@@ -54,11 +50,11 @@ export class BreakerController {
       () => this.view.state,
     );
     // Last: a synchronous store's first answer already applies here, and may transition.
-    this.sync = new StoreSync(resolved, this, storeStatus);
+    this.sync = new StoreSync(resolved, this);
   }
 
   gate(now: number): number {
-    if (this.sync.status === 'degraded') {
+    if (!this.sync.healthy) {
       if (this.onStoreError === 'fail-open') return RUN;
       if (this.onStoreError === 'fail-closed') return REJECT;
     }
@@ -109,7 +105,6 @@ export class BreakerController {
     const from = this.view.state;
     if (!this.view.apply(view, seq, this.clock.now())) return;
     if (view.replaced) {
-      this.telemetry.storeError('replace');
       process.emitWarning(
         `Circuit breaker "${this.name}": the store held a malformed or foreign record; it was replaced`,
         { type: 'BreakwaterWarning', code: 'BREAKWATER_RECORD_REPLACED' },

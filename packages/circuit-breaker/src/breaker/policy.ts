@@ -4,22 +4,24 @@
  * hands it to the CallSettler (settle.ts) to run, reject, or run as a half-open probe once the
  * store granted a lease.
  */
-import type { Clock, ExecuteOptions, ExecutionContext } from '@breakwater/core';
+import {
+  type Clock,
+  type Disposer,
+  type ExecuteOptions,
+  type ExecutionContext,
+  Listeners,
+  type StoreStatus,
+  type StoreStatusListener,
+} from '@breakwater/core';
 import type { CachedView } from '../cached-view.js';
 import type { CircuitBreaker, CircuitBreakerStats } from '../circuit-breaker.js';
-import {
-  type FailureEvent,
-  Listeners,
-  type RejectedEvent,
-  type StateChangeEvent,
-  type SuccessEvent,
-} from '../events.js';
+import type { FailureEvent, RejectedEvent, StateChangeEvent, SuccessEvent } from '../events.js';
 import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
 import { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from '../snapshot.js';
 import type { BreakerState } from '../store.js';
 import { BreakerController, REJECT, RUN } from './controller.js';
 import { CallSettler, UNTIMED } from './settle.js';
-import type { StoreStatusEvent, StoreSync } from './store-sync.js';
+import type { StoreSync } from './store-sync.js';
 
 /** A circuit breaker: what `circuitBreaker()` returns. */
 export class BreakerPolicy<R> implements CircuitBreaker<R> {
@@ -35,11 +37,11 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   /** Whether every call needs its duration (a slow-call rule, an OpenTelemetry SDK). */
   private readonly timeEveryCall: boolean;
 
-  private readonly stateChange = new Listeners<StateChangeEvent>();
-  private readonly success = new Listeners<SuccessEvent>();
-  private readonly failure = new Listeners<FailureEvent>();
-  private readonly rejected = new Listeners<RejectedEvent>();
-  private readonly storeStatus = new Listeners<StoreStatusEvent>();
+  private readonly stateChange = new Listeners<StateChangeEvent>('circuit-breaker onStateChange');
+  private readonly success = new Listeners<SuccessEvent>('circuit-breaker onSuccess');
+  private readonly failure = new Listeners<FailureEvent>('circuit-breaker onFailure');
+  private readonly rejected = new Listeners<RejectedEvent>('circuit-breaker onRejected');
+  private closing: Promise<void> | undefined;
 
   constructor(options: CircuitBreakerOptions<R> | undefined) {
     const resolved = resolveOptions(options);
@@ -47,7 +49,7 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     this.clock = resolved.clock;
     this.syncIntervalMs = resolved.syncIntervalMs;
     this.strict = resolved.strict;
-    this.controller = new BreakerController(resolved, this.stateChange, this.storeStatus);
+    this.controller = new BreakerController(resolved, this.stateChange);
     this.view = this.controller.view;
     this.sync = this.controller.sync;
     this.calls = new CallSettler<R>(resolved, this.controller, {
@@ -61,6 +63,10 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
 
   get state(): BreakerState {
     return this.view.state;
+  }
+
+  get storeStatus(): StoreStatus {
+    return this.sync.status;
   }
 
   // ---------------------------------------------------------------- execution
@@ -86,7 +92,7 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   ): Promise<T | R> {
     // The common case first, without the full gate, and without reading the clock unless the
     // call's duration is needed: the time of the outcome is read when the call settles.
-    if (this.view.state === 'closed' && this.sync.status === 'healthy') {
+    if (this.view.state === 'closed' && this.sync.healthy) {
       return this.calls.run(fn, signal, undefined, this.timesCalls() ? this.clock.now() : UNTIMED);
     }
     const now = this.clock.now();
@@ -153,7 +159,7 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     const pending = this.controller.pending;
     // A synchronous store answers at once: bring the view up to date (waiting successes, buckets
     // that rotated out) so the numbers are exact rather than as of the last failure.
-    if (this.syncIntervalMs === 0 && sync.status === 'healthy') {
+    if (this.syncIntervalMs === 0 && sync.healthy) {
       if (pending.size > 0) void sync.flush();
       else void sync.refresh();
     }
@@ -192,8 +198,8 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     return this.rejected.add(listener);
   }
 
-  onStoreStatusChange(listener: (event: StoreStatusEvent) => void): () => void {
-    return this.storeStatus.add(listener);
+  onStoreStatusChange(listener: StoreStatusListener): Disposer {
+    return this.sync.calls.onStatusChange(listener);
   }
 
   toJSON(): CircuitBreakerSnapshot {
@@ -217,13 +223,18 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
 
   // ---------------------------------------------------------------- lifecycle
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    if (this.closing === undefined) this.closing = this.shutDown();
+    return this.closing;
+  }
+
+  /** Every wait is a store operation bounded by the store deadline: at most one deadline in all. */
+  private async shutDown(): Promise<void> {
     const sync = this.sync;
-    if (!sync.stop()) return;
+    sync.stop();
     this.controller.telemetry.dispose();
     this.calls.dispose();
-    await sync.inFlightSync;
-    await sync.flush();
+    await sync.drain();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -9,12 +9,13 @@ import {
   type Clock,
   type ExecutionContext,
   isTimeoutError,
+  type Listeners,
   neverAbortedSignal,
   raceAbort,
 } from '@breakwater/core';
 import type { CachedView } from '../cached-view.js';
 import { BrokenCircuitError, IsolatedCircuitError } from '../errors.js';
-import type { FailureEvent, Listeners, RejectedEvent, SuccessEvent } from '../events.js';
+import type { FailureEvent, RejectedEvent, SuccessEvent } from '../events.js';
 import type { BreakerFallback, CallOutcome, OnStoreError, ResolvedOptions } from '../options.js';
 import type { ProbeResult } from '../store.js';
 import type { BreakerTelemetry, CallOutcomeLabel } from '../telemetry.js';
@@ -265,7 +266,7 @@ export class CallSettler<R> {
 
   reject(signal: AbortSignal | undefined, now: number): Promise<R> {
     const state = this.view.state;
-    const degraded = this.sync.status === 'degraded' && this.onStoreError === 'fail-closed';
+    const degraded = !this.sync.healthy && this.onStoreError === 'fail-closed';
     const retryAfterMs = this.view.retryAfterMs(now);
     const options = {
       policyName: this.name,

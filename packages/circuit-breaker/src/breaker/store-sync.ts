@@ -1,42 +1,79 @@
 /**
  * Everything a breaker says to its store, and how the answers reach the controller: the first read
  * (or the seed from `initialState`), flushes of the local counts, refreshes, the subscription and
- * the sync timer, probe leases, commands, and the `onStoreError` fallbacks. It is the only part of
- * the breaker that uses the store channel (store-channel.ts), so a new store layer replaces this
- * file and leaves the others alone; the store status types come from here for the same reason.
+ * the sync timer, probe leases, commands, and the `onStoreError` fallbacks.
+ *
+ * Every store operation goes through core's store call path (`StoreCalls`, Principle 4): one
+ * `StoreOp` per operation, built here once. It passes a synchronous answer (the memory store)
+ * straight through, with no promise and no timer; bounds an asynchronous one by `storeDeadlineMs`
+ * (one timer per breaker); answers a failure — and, while the store is degraded, every operation,
+ * at once — with the fallback of the breaker's `onStoreError`; and reports the store telemetry and
+ * status changes. The closed path never comes here: it decides from the cached view.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock, StoreError } from '@breakwater/core';
+import {
+  type Clock,
+  StoreCalls,
+  type StoreError,
+  type StoreFallbacks,
+  type StoreOp,
+  type StoreStatus,
+  type StoreStatusChange,
+} from '@breakwater/core';
 import type { CachedView } from '../cached-view.js';
-import type { Listeners } from '../events.js';
 import type { LocalCounts } from '../local-counts.js';
-import type { OnStoreError, ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../options.js';
 import { seedFromSnapshot } from '../snapshot.js';
 import type {
-  BreakerBinding,
   BreakerCommand,
   BreakerRules,
+  BreakerScope,
+  BreakerSeed,
   BreakerView,
   MaybePromise,
   OutcomeBatch,
   ProbeAnswer,
   ProbeResult,
 } from '../store.js';
-import {
-  isPromiseLike,
-  StoreChannel,
-  type StoreStatus,
-  type StoreStatusEvent,
-} from '../store-channel.js';
 import { memoryStore } from '../stores/memory.js';
-import type { BreakerTelemetry } from '../telemetry.js';
+import { PATTERN } from '../telemetry.js';
 import type { BreakerController } from './controller.js';
-
-export type { StoreStatus, StoreStatusEvent } from '../store-channel.js';
 
 /** Without pushes from the store, a breaker that heard nothing re-reads this often at most. */
 const RESYNC_FACTOR = 10;
 const MIN_RESYNC_MS = 1000;
+
+/** The arguments of one store operation (a flush, a probe lease, …), built per operation. */
+interface RecordRequest {
+  readonly batch: OutcomeBatch;
+  readonly now: number;
+}
+interface AcquireRequest {
+  readonly token: string;
+  readonly now: number;
+}
+interface ReleaseRequest {
+  readonly token: string;
+  readonly result: ProbeResult;
+  readonly now: number;
+}
+interface CommandRequest {
+  readonly command: BreakerCommand;
+  readonly now: number;
+}
+interface SeedRequest {
+  readonly seed: BreakerSeed;
+  readonly now: number;
+}
+
+function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** `'fail-open'` and `'fail-closed'` of a control: it needs the store, so it rejects. */
+function rethrow(error: StoreError): never {
+  throw error;
+}
 
 /** The link between one breaker's controller and its store. */
 export class StoreSync {
@@ -46,73 +83,112 @@ export class StoreSync {
   firstSync: Promise<void> | undefined;
   /** The flush or read the timer started, while it runs. */
   inFlightSync: Promise<void> | undefined;
+  /**
+   * Whether the store answers (`calls.status === 'healthy'`), as a plain field: the closed path
+   * reads it on every call.
+   */
+  healthy = true;
+  /** The breaker's store call path: deadlines, health, fallbacks, store telemetry and status. */
+  readonly calls: StoreCalls;
   private closed = false;
   private readonly name: string;
   private readonly rules: BreakerRules;
   private readonly clock: Clock;
-  private readonly onStoreError: OnStoreError;
   private readonly syncIntervalMs: number;
   private readonly resyncMs: number;
   private readonly controller: BreakerController;
   private readonly view: CachedView;
   private readonly pending: LocalCounts;
-  private readonly telemetry: BreakerTelemetry;
-  private readonly storeStatus: Listeners<StoreStatusEvent>;
-  private readonly binding: BreakerBinding;
-  private readonly channel: StoreChannel;
+  private readonly scope: BreakerScope;
   private readonly replica = randomUUID();
+  private readonly readOp: StoreOp<BreakerView, number>;
+  private readonly recordOp: StoreOp<BreakerView, RecordRequest>;
+  private readonly acquireOp: StoreOp<ProbeAnswer, AcquireRequest>;
+  private readonly releaseOp: StoreOp<BreakerView, ReleaseRequest>;
+  private readonly commandOp: StoreOp<BreakerView, CommandRequest>;
+  private readonly seedOp: StoreOp<BreakerView, SeedRequest>;
   private probeCounter = 0;
   private answerSeq = 0;
-  private local: BreakerBinding | undefined;
+  private local: BreakerScope | undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(
-    resolved: ResolvedOptions<unknown>,
-    controller: BreakerController,
-    storeStatus: Listeners<StoreStatusEvent>,
-  ) {
+  constructor(resolved: ResolvedOptions<unknown>, controller: BreakerController) {
     this.name = resolved.name;
     this.rules = resolved.rules;
     this.clock = resolved.clock;
-    this.onStoreError = resolved.onStoreError;
     this.syncIntervalMs = resolved.syncIntervalMs;
     this.resyncMs = Math.max(MIN_RESYNC_MS, resolved.syncIntervalMs * RESYNC_FACTOR);
     this.controller = controller;
     this.view = controller.view;
     this.pending = controller.pending;
-    this.telemetry = controller.telemetry;
-    this.storeStatus = storeStatus;
-    this.binding = resolved.store.bind(resolved.name, resolved.rules);
-    this.channel = new StoreChannel(resolved.store.kind, resolved.storeDeadlineMs, {
-      operationDone: (operation, durationMs) =>
-        this.telemetry.storeOperation(operation, durationMs),
-      operationFailed: (operation) => this.telemetry.storeError(operation),
-      statusChanged: (event) => this.storeStatusChanged(event),
+    const scope = resolved.store.scope(resolved.name, resolved.rules);
+    this.scope = scope;
+    const probe = scope.probe;
+    this.calls = new StoreCalls({
+      pattern: PATTERN,
+      policy: resolved.name,
+      store: resolved.store.kind,
+      settings: resolved.storeSettings,
+      telemetry: controller.telemetry.telemetry,
+      probe: probe === undefined ? undefined : (signal) => probe.call(scope, signal),
     });
+    // First, so the breaker's own state follows a status change before any user listener runs.
+    this.calls.onStatusChange(this.storeStatusChanged);
+    this.readOp = this.defineOps(
+      'read',
+      (now, signal) => scope.read(now, signal),
+      (local, now) => local.read(now),
+    );
+    this.recordOp = this.defineOps(
+      'record',
+      (r, signal) => scope.record(r.batch, this.replica, r.now, signal),
+      (local, r) => local.record(r.batch, this.replica, r.now),
+    );
+    this.releaseOp = this.defineOps(
+      'release_probe',
+      (r, signal) => scope.releaseProbe(r.token, r.result, r.now, signal),
+      (local, r) => local.releaseProbe(r.token, r.result, r.now),
+    );
+    this.seedOp = this.defineOps(
+      'seed',
+      (r, signal) => scope.seed(r.seed, r.now, signal),
+      (local, r) => local.seed(r.seed, r.now),
+    );
+    const abortable = { abortable: scope.abortable === true };
+    const acquireFallbacks: StoreFallbacks<ProbeAnswer, AcquireRequest> = {
+      failOpen: () => ({ decision: 'admit', view: this.controller.currentView() }),
+      failClosed: () => ({ decision: 'reject', view: this.controller.currentView() }),
+      local: (_, r) => this.localScope().acquireProbe(r.token, r.now),
+    };
+    this.acquireOp = this.calls.guarded(
+      'acquire_probe',
+      (r, signal) => scope.acquireProbe(r.token, r.now, signal),
+      acquireFallbacks,
+      abortable,
+    );
+    // Controls need the store: without 'local' a failure rejects them rather than pretending.
+    const commandFallbacks: StoreFallbacks<BreakerView, CommandRequest> = {
+      failOpen: rethrow,
+      failClosed: rethrow,
+      local: (_, r) => this.localScope().command(r.command, r.now),
+    };
+    this.commandOp = this.calls.guarded(
+      'command',
+      (r, signal) => scope.command(r.command, r.now, signal),
+      commandFallbacks,
+      abortable,
+    );
+
     const now = this.clock.now();
     if (resolved.initialState !== undefined) {
       const seed = seedFromSnapshot(resolved.initialState, now);
       // The seed applies at once, so the first calls already respect a carried-over open state,
       // even before an asynchronous store answers.
       controller.applySeed(seed, now);
-      this.firstSync = this.settleAnswer(
-        this.storeCall(
-          'seed',
-          () => this.binding.seed(seed, now),
-          (b) => b.seed(seed, now),
-          this.currentViewFallback,
-        ),
-      );
+      this.firstSync = this.settleAnswer(this.seedOp.run({ seed, now }));
     } else {
-      this.firstSync = this.settleAnswer(
-        this.storeCall(
-          'read',
-          () => this.binding.read(now),
-          (b) => b.read(now),
-          this.currentViewFallback,
-        ),
-      );
+      this.firstSync = this.settleAnswer(this.readOp.run(now));
     }
     // A replica joining an open fleet must not let calls through before it has heard of it: the
     // first calls wait for the first answer (bounded by the store deadline), later ones never do.
@@ -121,97 +197,58 @@ export class StoreSync {
     });
   }
 
-  /** Whether the store answers (`'healthy'`) or the breaker applies `onStoreError`. */
-  get status(): StoreStatus {
-    return this.channel.status;
-  }
-
-  /** What degraded the store, while it is degraded. */
-  get lastError(): StoreError | undefined {
-    return this.channel.lastError;
-  }
-
-  /** Runs a store operation through the channel, with the fallback `onStoreError` chose. */
-  private storeCall<T>(
-    operation: string,
-    invoke: () => MaybePromise<T>,
-    onLocal: (binding: BreakerBinding) => MaybePromise<T>,
-    otherwise: (error: StoreError) => MaybePromise<T>,
-  ): MaybePromise<T> {
-    return this.channel.run(operation, invoke, (error) =>
-      this.onStoreError === 'local' ? onLocal(this.localBinding()) : otherwise(error),
+  /**
+   * An operation answering a view: while the store fails, `'fail-open'` and `'fail-closed'` keep
+   * the cached view, `'local'` asks the in-process stand-in.
+   */
+  private defineOps<A>(
+    name: string,
+    invoke: (arg: A, signal: AbortSignal | undefined) => MaybePromise<BreakerView>,
+    onLocal: (local: BreakerScope, arg: A) => MaybePromise<BreakerView>,
+  ): StoreOp<BreakerView, A> {
+    const current = (): BreakerView => this.controller.currentView();
+    return this.calls.guarded(
+      name,
+      invoke,
+      {
+        failOpen: current,
+        failClosed: current,
+        local: (_, arg) => onLocal(this.localScope(), arg),
+      },
+      { abortable: this.scope.abortable === true },
     );
   }
 
-  private readonly currentViewFallback = (): BreakerView => this.controller.currentView();
+  /** Whether the store answers (`'healthy'`) or the breaker applies `onStoreError`. */
+  get status(): StoreStatus {
+    return this.calls.status;
+  }
 
-  private readonly probeFallback = (): ProbeAnswer => ({
-    decision: this.onStoreError === 'fail-closed' ? 'reject' : 'admit',
-    view: this.controller.currentView(),
-  });
+  /** The last store failure, until the store answers again. */
+  get lastError(): StoreError | undefined {
+    return this.calls.lastError;
+  }
 
-  /** The in-process stand-in used while the store is down and `onStoreError` is `'local'`. */
-  private localBinding(): BreakerBinding {
+  /** The in-process stand-in used while the store fails and `onStoreError` is `'local'`. */
+  private localScope(): BreakerScope {
     if (this.local === undefined) {
-      this.local = memoryStore().bind(this.name, this.rules);
+      this.local = memoryStore().scope(this.name, this.rules);
       this.local.seed(this.controller.seedOfView(), this.clock.now());
     }
     return this.local;
   }
 
+  /** Flushes the local counts; `undefined` when there were none or the store answered at once. */
   flush(): Promise<void> | undefined {
     const now = this.pending.at;
     const batch = this.pending.take();
     if (batch === undefined) return undefined;
-    const replica = this.replica;
-    if (this.channel.status === 'healthy') {
-      // The common case, without the closures of storeCall(): a synchronous store answers here.
-      let answer: MaybePromise<BreakerView>;
-      try {
-        answer = this.binding.record(batch, replica, now);
-      } catch (error) {
-        return this.settleAnswer(
-          this.channel.failed('record', error, this.recordFallback(batch, now)),
-        );
-      }
-      if (!isPromiseLike(answer)) {
-        this.applyAnswer(answer);
-        return undefined;
-      }
-      return this.settleAnswer(
-        this.channel.settle('record', answer, this.recordFallback(batch, now)),
-      );
-    }
-    return this.settleAnswer(
-      this.storeCall(
-        'record',
-        () => this.binding.record(batch, replica, now),
-        (b) => b.record(batch, replica, now),
-        this.currentViewFallback,
-      ),
-    );
+    return this.settleAnswer(this.recordOp.run({ batch, now }));
   }
 
-  /** What a failed flush answers, per `onStoreError`. */
-  private recordFallback(
-    batch: OutcomeBatch,
-    now: number,
-  ): (error: StoreError) => MaybePromise<BreakerView> {
-    return () =>
-      this.onStoreError === 'local'
-        ? this.localBinding().record(batch, this.replica, now)
-        : this.controller.currentView();
-  }
-
+  /** Re-reads the shared state. */
   refresh(): Promise<void> {
-    const now = this.clock.now();
-    const answer = this.storeCall(
-      'read',
-      () => this.binding.read(now),
-      (b) => b.read(now),
-      this.currentViewFallback,
-    );
-    return this.settleAnswer(answer) ?? Promise.resolve();
+    return this.settleAnswer(this.readOp.run(this.clock.now())) ?? Promise.resolve();
   }
 
   /** Applies a store answer now if it is synchronous, otherwise when it arrives. */
@@ -224,8 +261,8 @@ export class StoreSync {
     return answer.then(
       (view) => this.controller.applyView(view, seq),
       () => {
-        // The channel answers failures with a fallback view; only a fallback that itself throws
-        // gets here, and it must not fail the call that triggered the sync.
+        // The call path answers failures with a fallback view; only a fallback that itself
+        // throws gets here, and it must not fail the call that triggered the sync.
       },
     );
   }
@@ -242,38 +279,21 @@ export class StoreSync {
 
   /** Asks the store for a half-open probe lease (answer it with {@link applyAnswer}). */
   acquireProbe(token: string, now: number): MaybePromise<ProbeAnswer> {
-    return this.storeCall(
-      'acquire_probe',
-      () => this.binding.acquireProbe(token, now),
-      (b) => b.acquireProbe(token, now),
-      this.probeFallback,
-    );
+    return this.acquireOp.run({ token, now });
   }
 
   /** Ends a probe lease with the probe's result, and applies the store's answer. */
   releaseProbe(token: string, result: ProbeResult, now: number): Promise<void> | undefined {
-    return this.settleAnswer(
-      this.storeCall(
-        'release_probe',
-        () => this.binding.releaseProbe(token, result, now),
-        (b) => b.releaseProbe(token, result, now),
-        this.currentViewFallback,
-      ),
-    );
+    return this.settleAnswer(this.releaseOp.run({ token, result, now }));
   }
 
-  /** Runs `isolate()`, `reset()` or `disable()`: a store failure rejects it rather than falling back. */
+  /**
+   * Runs `isolate()`, `reset()` or `disable()`, bounded by the store deadline: a store failure
+   * rejects it (with the `StoreError`) rather than falling back, except with `'local'`.
+   */
   async command(command: BreakerCommand): Promise<void> {
     if (!this.started) this.start();
-    const now = this.clock.now();
-    const answer = this.storeCall(
-      'command',
-      () => this.binding.command(command, now),
-      (b) => b.command(command, now),
-      (error) => {
-        throw error;
-      },
-    );
+    const answer = this.commandOp.run({ command, now: this.clock.now() });
     const seq = ++this.answerSeq;
     const view = isPromiseLike(answer) ? await answer : answer;
     this.controller.applyView(view, seq);
@@ -282,8 +302,8 @@ export class StoreSync {
   start(): void {
     this.started = true;
     if (this.closed) return;
-    if (this.binding.subscribe !== undefined) {
-      this.unsubscribe = this.binding.subscribe(
+    if (this.scope.subscribe !== undefined) {
+      this.unsubscribe = this.scope.subscribe(
         (view) => this.applyPushed(view),
         () => {
           if (!this.closed) void this.refresh();
@@ -308,14 +328,23 @@ export class StoreSync {
     return true;
   }
 
+  /**
+   * After {@link stop}: flushes what is left and waits for every store operation in flight, each
+   * bounded by the store deadline — so at most one deadline, with the store up, refused or hung —
+   * and stops the background probe.
+   */
+  async drain(): Promise<void> {
+    await Promise.all([this.inFlightSync, this.flush()]);
+    await this.calls.close();
+  }
+
   private tick(): void {
     if (this.inFlightSync !== undefined) return;
     let sync: Promise<void> | undefined;
     if (this.pending.size > 0) sync = this.flush();
     else {
       const stale = this.clock.now() - this.view.lastSyncAt >= this.resyncMs;
-      if (this.binding.subscribe === undefined || this.channel.status === 'degraded' || stale)
-        sync = this.refresh();
+      if (this.scope.subscribe === undefined || !this.healthy || stale) sync = this.refresh();
     }
     if (sync !== undefined) {
       this.inFlightSync = sync;
@@ -329,14 +358,17 @@ export class StoreSync {
     this.controller.applyView(view, undefined);
   }
 
-  private storeStatusChanged(event: StoreStatusEvent): void {
-    if (event.status === 'healthy') {
-      // The store is authoritative again: accept its next answer whatever its version, and drop
-      // the stand-in so a later outage starts from the then current state.
-      this.view.forgetVersion();
-      this.local = undefined;
-    }
-    this.telemetry.storeStatus(event.status);
-    if (this.storeStatus.active) this.storeStatus.emit(event);
-  }
+  private readonly storeStatusChanged = (change: StoreStatusChange): void => {
+    this.healthy = change.status === 'healthy';
+    if (!this.healthy) return;
+    // The store is authoritative again: accept its next answer whatever its version, drop the
+    // stand-in so a later outage starts from the then current state, and re-read the shared
+    // state now rather than at the next resync (after the operation that reported the recovery
+    // has been answered, so the re-read is the newer answer).
+    this.view.forgetVersion();
+    this.local = undefined;
+    queueMicrotask(() => {
+      if (this.started && !this.closed) void this.refresh();
+    });
+  };
 }

@@ -20,7 +20,12 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { expectNonEmptyString, expectObject } from '@breakwater/core';
-import { conditionalUpdate, type DynamoItem, keyBuilder } from '@breakwater/core/dynamodb';
+import {
+  conditionalUpdate,
+  type DynamoItem,
+  dynamoProbe,
+  keyBuilder,
+} from '@breakwater/core/dynamodb';
 import {
   acquireProbe,
   applyCommand,
@@ -31,9 +36,9 @@ import {
 } from '../machine.js';
 import { type BreakerRecord, freshRecord, parseRecord, viewOf } from '../record.js';
 import type {
-  BreakerBinding,
   BreakerCommand,
   BreakerRules,
+  BreakerScope,
   BreakerSeed,
   BreakerStore,
   BreakerView,
@@ -86,11 +91,16 @@ export function dynamoStore(options: DynamoStoreOptions): DynamoBreakerStore {
   }
   const tableName = expectNonEmptyString('tableName', options.tableName);
   const prefix = keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' }).prefix;
+  // DynamoDB cannot push, so the store opens nothing of its own: closing it leaves your client to you.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'dynamodb',
     defaultSyncIntervalMs: 100,
     tableName,
-    bind: (name, rules) => bindDynamo(client, tableName, prefix, name, rules, options.maxAttempts),
+    scope: (name, rules) =>
+      scopeDynamo(client, tableName, prefix, name, rules, options.maxAttempts),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -99,17 +109,20 @@ interface Applied {
   readonly decision: ProbeDecision | undefined;
 }
 
-function bindDynamo(
+/**
+ * The store scoped to one breaker: its item, and the operations on it. Every request honours the
+ * signal the breaker passes (aborted at the store deadline).
+ */
+function scopeDynamo(
   client: DynamoDBClient,
   tableName: string,
   prefix: string,
   name: string,
   rules: BreakerRules,
   maxAttempts: number | undefined,
-): BreakerBinding {
-  const key: DynamoItem = {
-    pk: { S: keyBuilder({ prefix, pattern: PATTERN, name }).dynamoPk('', 'state') },
-  };
+): BreakerScope {
+  const pk = keyBuilder({ prefix, pattern: PATTERN, name }).dynamoPk('', 'state');
+  const key: DynamoItem = { pk: { S: pk } };
 
   /**
    * Reads the item, applies `change` to its record, and writes it back when it changed, under the
@@ -118,6 +131,7 @@ function bindDynamo(
   const apply = async (
     operation: string,
     now: number,
+    signal: AbortSignal | undefined,
     change: (record: BreakerRecord) => ProbeDecision | undefined,
   ): Promise<{ view: BreakerView; decision: ProbeDecision | undefined }> => {
     let record: BreakerRecord = freshRecord(now);
@@ -128,6 +142,7 @@ function bindDynamo(
       key,
       maxAttempts,
       operation: `circuit-breaker.${operation}`,
+      signal,
       build: (current) => {
         const stored = current?.rec?.S;
         let parsed: unknown;
@@ -156,48 +171,70 @@ function bindDynamo(
   };
 
   return {
-    read: async (now: number): Promise<BreakerView> =>
+    abortable: true,
+    read: async (now: number, signal?: AbortSignal): Promise<BreakerView> =>
       (
-        await apply('read', now, (record) => {
+        await apply('read', now, signal, (record) => {
           settle(record, rules, now);
           return undefined;
         })
       ).view,
-    record: async (batch: OutcomeBatch, replica: string, now: number): Promise<BreakerView> =>
+    record: async (
+      batch: OutcomeBatch,
+      replica: string,
+      now: number,
+      signal?: AbortSignal,
+    ): Promise<BreakerView> =>
       (
-        await apply('record', now, (record) => {
+        await apply('record', now, signal, (record) => {
           recordBatch(record, rules, now, batch, replica);
           return undefined;
         })
       ).view,
-    acquireProbe: async (token: string, now: number): Promise<ProbeAnswer> => {
+    acquireProbe: async (
+      token: string,
+      now: number,
+      signal?: AbortSignal,
+    ): Promise<ProbeAnswer> => {
       const { view, decision } = await apply(
         'acquire_probe',
         now,
+        signal,
         (record) => acquireProbe(record, rules, now, token).decision,
       );
       return { decision: decision ?? 'reject', view };
     },
-    releaseProbe: async (token: string, result: ProbeResult, now: number): Promise<BreakerView> =>
+    releaseProbe: async (
+      token: string,
+      result: ProbeResult,
+      now: number,
+      signal?: AbortSignal,
+    ): Promise<BreakerView> =>
       (
-        await apply('release_probe', now, (record) => {
+        await apply('release_probe', now, signal, (record) => {
           releaseProbe(record, rules, now, token, result);
           return undefined;
         })
       ).view,
-    command: async (command: BreakerCommand, now: number): Promise<BreakerView> =>
+    command: async (
+      command: BreakerCommand,
+      now: number,
+      signal?: AbortSignal,
+    ): Promise<BreakerView> =>
       (
-        await apply('command', now, (record) => {
+        await apply('command', now, signal, (record) => {
           applyCommand(record, rules, now, command);
           return undefined;
         })
       ).view,
-    seed: async (seed: BreakerSeed, now: number): Promise<BreakerView> =>
+    seed: async (seed: BreakerSeed, now: number, signal?: AbortSignal): Promise<BreakerView> =>
       (
-        await apply('seed', now, (record) => {
+        await apply('seed', now, signal, (record) => {
           if (record.ver === 0) seedRecord(record, rules, now, seed);
           return undefined;
         })
       ).view,
+    // A GetItem of the breaker's own item, projected to its key: half a read unit.
+    probe: dynamoProbe(client, tableName, pk),
   };
 }

@@ -13,9 +13,9 @@ import {
 } from '../machine.js';
 import { type BreakerRecord, freshRecord, viewOf } from '../record.js';
 import type {
-  BreakerBinding,
   BreakerCommand,
   BreakerRules,
+  BreakerScope,
   BreakerSeed,
   BreakerStore,
   BreakerView,
@@ -54,18 +54,26 @@ export function memoryStore(): MemoryBreakerStore {
     }
     return entry;
   };
+  // Nothing to close: the store opens no connection and no timer.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
     defaultSyncIntervalMs: 0,
-    bind: (name, rules) => bindMemory(name, rules, entryFor),
+    scope: (name, rules) => scopeMemory(name, rules, entryFor),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-function bindMemory(
+/**
+ * The store scoped to one breaker. Every operation answers synchronously, so the breaker's store
+ * call path passes its answers straight through (no promise, no timer).
+ */
+function scopeMemory(
   name: string,
   rules: BreakerRules,
   entryFor: (name: string, now: number) => Entry,
-): BreakerBinding {
+): BreakerScope {
   // Views go to subscribers synchronously, inside the operation that changed the state, so a
   // breaker sharing the record sees the transition before its next call.
   const answer = (entry: Entry, changed: boolean, now: number): BreakerView => {

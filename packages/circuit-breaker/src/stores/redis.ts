@@ -1,14 +1,21 @@
 /**
  * The Redis store: one hash key per breaker (`<prefix>:circuit-breaker:{<name>:}:state`, Cluster
  * safe), every operation one Lua script run with the server's clock, and transitions pushed to
- * every replica over pub/sub.
+ * every replica over pub/sub (core's `PubSubRouter`: one subscriber connection per store).
  */
-import { expectObject } from '@breakwater/core';
-import { defineScript, keyBuilder, type RedisClient } from '@breakwater/core/redis';
+import { expectObject, STORE_DEFAULTS } from '@breakwater/core';
+import {
+  defineScript,
+  expectSubscriber,
+  keyBuilder,
+  PubSubRouter,
+  type RedisClient,
+  redisProbe,
+} from '@breakwater/core/redis';
 import type {
-  BreakerBinding,
   BreakerCommand,
   BreakerRules,
+  BreakerScope,
   BreakerSeed,
   BreakerStore,
   BreakerView,
@@ -19,7 +26,7 @@ import type {
   ProbeResult,
 } from '../store.js';
 import { BREAKER_LUA } from './redis-script.js';
-import { Subscriptions } from './redis-subscriptions.js';
+import { TransitionChannel } from './redis-transitions.js';
 import { parseView } from './view-codec.js';
 
 /** The pattern segment of the breaker's keys. */
@@ -35,13 +42,19 @@ export interface RedisStoreOptions {
    */
   prefix?: string;
   /**
-   * The connection that listens for transitions. Pub/sub needs a connection of its own: by
-   * default the store opens one with `client.duplicate()` when the first breaker starts and closes
-   * it when the last one closes. Pass a connection to manage it yourself, or `false` to go without
-   * pushes (breakers then re-read the state every `syncIntervalMs`).
-   * @default client.duplicate()
+   * The connection that listens for transitions, shared by all the store's breakers. Pub/sub
+   * needs a connection of its own:
+   *
+   * - omitted: the store opens one with `client.duplicate()` when the first breaker starts, owns
+   *   it, and closes it (with `disconnect()`, which never waits on the server) when the last
+   *   breaker closes or on `store.close()`;
+   * - a connection of yours: the store subscribes on it and unsubscribes on `close()` (waiting at
+   *   most 500 ms), but never closes it — it stays yours;
+   * - `false`: no pushes; breakers re-read the state every `syncIntervalMs`.
+   *
+   * @default a duplicate of `client`, owned by the store
    */
-  subscriber?: RedisClient | false;
+  subscriber?: RedisClient | false | undefined;
 }
 
 /** A circuit-breaker store on Redis. */
@@ -49,7 +62,10 @@ export interface RedisBreakerStore extends BreakerStore {
   readonly kind: 'redis';
   /** The pub/sub channel transitions are published on. */
   readonly channel: string;
-  /** Closes the subscriber connection the store opened, if any. Your client stays open. */
+  /**
+   * Closes the subscriber connection the store opened, if any, at once whatever the state of
+   * Redis; unsubscribes a connection of yours (at most 500 ms). Your client stays open.
+   */
   close(): Promise<void>;
 }
 
@@ -71,12 +87,18 @@ type ScriptReply = [
 const script = defineScript<ScriptReply>({ name: 'circuit-breaker', lua: BREAKER_LUA, keys: 1 });
 
 /**
- * Creates a store that shares breaker state through Redis.
+ * Creates a store that shares breaker state through Redis. Close it with `store.close()` after
+ * closing its breakers: it closes the subscriber connection it opened, never your client.
  *
  * @example
  * import { redisStore } from '@breakwater/circuit-breaker/redis';
  * const store = redisStore({ client: new Redis(process.env.REDIS_URL) });
  * const breaker = circuitBreaker({ name: 'payments', store });
+ * // on shutdown
+ * await breaker.close();
+ * await store.close();
+ *
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
  */
 export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
   expectObject('options', options);
@@ -87,13 +109,25 @@ export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
   // Validates the prefix once, with the same rules as every other Breakwater key.
   const prefix = keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' }).prefix;
   const channel = `${prefix}:${PATTERN}:transitions`;
-  const subscriptions = new Subscriptions(client, options.subscriber, channel);
+  const router = new PubSubRouter({
+    client,
+    subscriber: expectSubscriber(options.subscriber),
+    // The store serves breakers of any deadline; unsubscribing a connection of the user's on
+    // close() waits at most the shared default.
+    closeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  });
+  const transitions = new TransitionChannel(router, channel);
+  const close = (): Promise<void> => {
+    transitions.close();
+    return router.close();
+  };
   return {
     kind: 'redis',
     defaultSyncIntervalMs: 100,
     channel,
-    bind: (name, rules) => bindRedis(client, prefix, channel, name, rules, subscriptions),
-    close: () => subscriptions.close(),
+    scope: (name, rules) => scopeRedis(client, prefix, channel, name, rules, transitions),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -117,14 +151,15 @@ function ruleArgs(rules: BreakerRules): string[] {
   ];
 }
 
-function bindRedis(
+/** The store scoped to one breaker: its key, its rules as script arguments, its transitions. */
+function scopeRedis(
   client: RedisClient,
   prefix: string,
   channel: string,
   name: string,
   rules: BreakerRules,
-  subscriptions: Subscriptions,
-): BreakerBinding {
+  transitions: TransitionChannel,
+): BreakerScope {
   const keys = [keyBuilder({ prefix, pattern: PATTERN, name }).redisKey('', 'state')];
   // The key names the breaker uniquely within the channel, so it routes pushed views.
   const id = keys[0]!;
@@ -166,10 +201,13 @@ function bindRedis(
           seed.version ?? 1,
         ]),
       ),
-    ...(subscriptions.enabled
+    // A `return 1` script on the breaker's own key: a Cluster runs it on the node owning the
+    // breaker's slot, the node whose outage matters.
+    probe: redisProbe(client, id),
+    ...(transitions.enabled
       ? {
           subscribe: (listener: BreakerViewListener, onGap?: () => void) =>
-            subscriptions.add(id, listener, onGap),
+            transitions.add(id, listener, onGap),
         }
       : {}),
   };

@@ -45,10 +45,10 @@ runContractSuite<BreakerStore>(
     redis: ({ client, prefix }) => redisStore({ client, prefix }),
     dynamodb: ({ client, tableName, prefix }) => dynamoStore({ client, tableName, prefix }),
   },
-  ({ makeStore }) => {
+  ({ makeStore, backend }) => {
     it('starts closed with an empty window', async () => {
       const store = await makeStore();
-      const view = await store.bind('fresh', rules()).read(now());
+      const view = await store.scope('fresh', rules()).read(now());
       expect(view).toMatchObject({
         state: 'closed',
         calls: 0,
@@ -61,8 +61,8 @@ runContractSuite<BreakerStore>(
     it('merges batches from several replicas and opens at the failure ratio', async () => {
       const store = await makeStore();
       const r = rules({ failureRatio: 0.5, minimumThroughput: 10, breakDurationMs: 5000 });
-      const a = store.bind('dep', r);
-      const b = store.bind('dep', r);
+      const a = store.scope('dep', r);
+      const b = store.scope('dep', r);
       expect(await a.record(batch(4, 1), 'a', now())).toMatchObject({
         state: 'closed',
         calls: 5,
@@ -82,7 +82,7 @@ runContractSuite<BreakerStore>(
 
     it('opens on the slow-call ratio', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'slow',
         rules({ slowCall: { durationMs: 100, ratio: 0.5 }, minimumThroughput: 4 }),
       );
@@ -92,7 +92,7 @@ runContractSuite<BreakerStore>(
 
     it('keeps a count window to its size, dropping the oldest calls first', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'count',
         rules({ failureRatio: 0.9, minimumThroughput: 4, window: { kind: 'count', size: 4 } }),
       );
@@ -104,7 +104,7 @@ runContractSuite<BreakerStore>(
 
     it('rotates time buckets out of the window', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'time',
         rules({ failureRatio: 0.9, window: { kind: 'time', durationMs: 200, buckets: 2 } }),
       );
@@ -116,7 +116,7 @@ runContractSuite<BreakerStore>(
 
     it('tracks consecutive failures across batches; a success restarts the run', async () => {
       const store = await makeStore();
-      const b = store.bind('consec', rules({ consecutiveFailures: 5 }));
+      const b = store.scope('consec', rules({ consecutiveFailures: 5 }));
       await b.record(batch(0, 2), 'a', now());
       expect((await b.record(batch(1, 2, 0, 2), 'b', now())).consecutiveFailures).toBe(2);
       expect((await b.record(batch(0, 2), 'a', now())).consecutiveFailures).toBe(4);
@@ -125,7 +125,7 @@ runContractSuite<BreakerStore>(
 
     it('drops outcomes that reach an open breaker', async () => {
       const store = await makeStore();
-      const b = store.bind('stale', rules({ consecutiveFailures: 1 }));
+      const b = store.scope('stale', rules({ consecutiveFailures: 1 }));
       await b.record(batch(0, 1), 'a', now());
       expect(await b.record(batch(5, 5), 'a', now())).toMatchObject({ state: 'open', calls: 0 });
     });
@@ -137,8 +137,8 @@ runContractSuite<BreakerStore>(
         breakDurationMs: 100,
         halfOpen: { maxCalls: 2, successThreshold: 2 },
       });
-      const a = store.bind('probe', r);
-      const b = store.bind('probe', r);
+      const a = store.scope('probe', r);
+      const b = store.scope('probe', r);
       await a.record(batch(0, 1), 'a', now());
       expect((await a.acquireProbe('a1', now())).decision).toBe('reject');
       await sleep(120);
@@ -156,7 +156,7 @@ runContractSuite<BreakerStore>(
 
     it('a failed probe re-opens with the next break duration', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'backoff',
         rules({
           consecutiveFailures: 1,
@@ -174,7 +174,7 @@ runContractSuite<BreakerStore>(
 
     it('an ignored probe frees its lease without deciding', async () => {
       const store = await makeStore();
-      const b = store.bind('ignored', rules({ consecutiveFailures: 1, breakDurationMs: 50 }));
+      const b = store.scope('ignored', rules({ consecutiveFailures: 1, breakDurationMs: 50 }));
       await b.record(batch(0, 1), 'a', now());
       await sleep(70);
       await b.acquireProbe('t1', now());
@@ -188,7 +188,7 @@ runContractSuite<BreakerStore>(
 
     it('an expired lease frees its slot; a stuck half-open re-opens', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'lease',
         rules({
           consecutiveFailures: 1,
@@ -208,7 +208,7 @@ runContractSuite<BreakerStore>(
 
     it('with a quorum, only failures from enough distinct replicas open the breaker', async () => {
       const store = await makeStore();
-      const b = store.bind(
+      const b = store.scope(
         'quorum',
         rules({ consecutiveFailures: 2, openQuorum: { replicas: 2, windowMs: 10_000 } }),
       );
@@ -220,8 +220,8 @@ runContractSuite<BreakerStore>(
     it('isolate, reset and disable act on the shared record', async () => {
       const store = await makeStore();
       const r = rules({ consecutiveFailures: 1 });
-      const a = store.bind('controls', r);
-      const b = store.bind('controls', r);
+      const a = store.scope('controls', r);
+      const b = store.scope('controls', r);
       expect(await a.command({ type: 'isolate', forMs: 0 }, now())).toMatchObject({
         state: 'isolated',
         remainingMs: -1,
@@ -239,7 +239,7 @@ runContractSuite<BreakerStore>(
 
     it('an isolation with an end turns into a break that is over', async () => {
       const store = await makeStore();
-      const b = store.bind('isolate-for', rules());
+      const b = store.scope('isolate-for', rules());
       const isolated = await b.command({ type: 'isolate', forMs: 100 }, now());
       expect(isolated.remainingMs).toBeGreaterThan(50);
       await sleep(120);
@@ -249,7 +249,7 @@ runContractSuite<BreakerStore>(
 
     it('seeds a record only when none exists', async () => {
       const store = await makeStore();
-      const b = store.bind('seeded', rules({ failureRatio: 0.5, minimumThroughput: 4 }));
+      const b = store.scope('seeded', rules({ failureRatio: 0.5, minimumThroughput: 4 }));
       const seed = {
         state: 'closed' as const,
         remainingMs: 0,
@@ -264,7 +264,7 @@ runContractSuite<BreakerStore>(
         state: 'closed',
         calls: 3,
       });
-      const open = store.bind('seeded-open', rules());
+      const open = store.scope('seeded-open', rules());
       const view = await open.seed(
         { ...seed, state: 'open', remainingMs: 1000, consecutiveOpens: 2 },
         now(),
@@ -276,16 +276,16 @@ runContractSuite<BreakerStore>(
     it('keeps breakers of different names apart', async () => {
       const store = await makeStore();
       const r = rules({ consecutiveFailures: 1 });
-      await store.bind('one', r).record(batch(0, 1), 'a', now());
-      expect((await store.bind('two', r).read(now())).state).toBe('closed');
-      expect((await store.bind('one', r).read(now())).state).toBe('open');
+      await store.scope('one', r).record(batch(0, 1), 'a', now());
+      expect((await store.scope('two', r).read(now())).state).toBe('closed');
+      expect((await store.scope('one', r).read(now())).state).toBe('open');
     });
 
     it('pushes transitions to subscribed replicas, when the store can push', async () => {
       const store = await makeStore();
       const r = rules({ consecutiveFailures: 1 });
-      const a = store.bind('pushed', r);
-      const b = store.bind('pushed', r);
+      const a = store.scope('pushed', r);
+      const b = store.scope('pushed', r);
       if (b.subscribe === undefined) return;
       const seen: BreakerView[] = [];
       const off = b.subscribe((view) => seen.push(view));
@@ -294,6 +294,32 @@ runContractSuite<BreakerStore>(
       await waitFor(() => seen.length > 0);
       expect(seen[0]).toMatchObject({ state: 'open', consecutiveOpens: 1 });
       off();
+    });
+
+    it('a network store answers the probe of a breaker scope; the memory store needs none', async () => {
+      const store = await makeStore();
+      const scope = store.scope('probed', rules());
+      if (backend === 'memory') {
+        expect(scope.probe).toBeUndefined();
+        return;
+      }
+      expect(scope.probe).toBeTypeOf('function');
+      await expect(
+        Promise.resolve(scope.probe!(new AbortController().signal)),
+      ).resolves.toBeDefined();
+      // The probe neither reads nor writes the breaker's record.
+      expect(await scope.read(now())).toMatchObject({ state: 'closed', version: 0 });
+    });
+
+    it('close() and Symbol.asyncDispose complete, and may be called again', async () => {
+      const store = await makeStore();
+      const scope = store.scope('closing', rules());
+      const off = scope.subscribe?.(() => {});
+      await store.close();
+      await store[Symbol.asyncDispose]();
+      off?.();
+      // The operations use the client, which stays the user's: they still work.
+      expect((await scope.read(now())).state).toBe('closed');
     });
   },
 );
