@@ -2,6 +2,7 @@
  * What the retry policy needs from a retry budget. `retryBudget()` builds the standard one; the
  * interface is public so the policy can be tested (and extended) without a store.
  */
+import type { StoreError } from '@breakwater/core';
 
 /** The answer of a retry budget to a request for one retry. */
 export interface RetryBudgetDecision {
@@ -9,6 +10,12 @@ export interface RetryBudgetDecision {
   readonly granted: boolean;
   /** Retries left in the budget after this decision, as the budget knows it. */
   readonly available: number;
+  /**
+   * Set when the store did not take this decision: the `StoreError` of the operation that failed,
+   * missed its deadline, or was not attempted because the store is degraded; `onStoreError`
+   * decided instead. A refusal passes it on as the `cause` of its `RetryBudgetExhaustedError`.
+   */
+  readonly storeError?: StoreError | undefined;
 }
 
 /** A budget that caps retries relative to recent traffic. */

@@ -33,14 +33,19 @@ export const isNonRetryableError = (value: unknown): value is NonRetryableError 
 
 /** Options of {@link RetryBudgetExhaustedError}. */
 export interface RetryBudgetExhaustedErrorOptions extends ExecutionRejectedErrorOptions {
-  /** Retries the budget had left when it refused (below 1), as last known. */
+  /**
+   * Retries the budget had left when it refused, as last known: below 1, except when
+   * `onStoreError: 'fail-closed'` refused for a failed store (then the store's last report).
+   */
   available: number;
 }
 
 /**
  * The retry budget refused a retry. It never is the rejection itself: the call rejects with its own
  * last error (which callers know how to handle) and this error is attached to it as `cause` when
- * that error has none, and is always passed to `onGiveUp` and `deadLetter`.
+ * that error has none, and is always passed to `onGiveUp` and `deadLetter`. When the budget's
+ * store failed (or is degraded) and `onStoreError` refused in its place, its own `cause` is that
+ * `StoreError`.
  */
 export class RetryBudgetExhaustedError extends ExecutionRejectedError {
   /** Retries the budget had left when it refused, as last known. */

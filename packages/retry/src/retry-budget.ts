@@ -86,7 +86,7 @@ class Budget implements WindowedRetryBudget {
   /** Reports batched calls; a failed deposit is dropped (it only under-counts calls). */
   private readonly deposit: StoreOp<BudgetResult, BudgetRequest>;
   /** Asks for a retry token (carrying the calls counted since the last report). */
-  private readonly withdraw: StoreOp<BudgetResult, BudgetRequest>;
+  private readonly withdraw: StoreOp<RetryBudgetDecision, BudgetRequest>;
   private readonly instruments: BudgetInstruments;
   private readonly observe = (result: ObservableResult): void => {
     if (this.available !== undefined) result.observe(this.available, this.instruments.attributes);
@@ -132,11 +132,23 @@ class Budget implements WindowedRetryBudget {
     // A lost deposit only under-counts calls, which errs on the side of fewer retries.
     this.deposit = this.calls.guarded('deposit', record, notGranted, opOptions);
     const local = this.local;
-    const withdrawFallbacks: StoreFallbacks<BudgetResult, BudgetRequest> = {
-      failOpen: () => ({ granted: true, available: this.available ?? Number.NaN }),
-      failClosed: notGranted,
+    // Each answer carries the store error, so that a refusal can say the store did not decide.
+    const withdrawFallbacks: StoreFallbacks<RetryBudgetDecision, BudgetRequest> = {
+      failOpen: (storeError) => ({
+        granted: true,
+        available: this.available ?? Number.NaN,
+        storeError,
+      }),
+      failClosed: (storeError) => ({
+        granted: false,
+        available: this.available ?? Number.NaN,
+        storeError,
+      }),
       // The local window already holds every call (counted in recordCall).
-      local: () => local!.record(this.settings.clock.now(), 0, true),
+      local: (storeError) => {
+        const { granted, available } = local!.record(this.settings.clock.now(), 0, true);
+        return { granted, available, storeError };
+      },
     };
     this.withdraw = this.calls.guarded(
       'withdraw',

@@ -198,7 +198,8 @@ class Retry<R> implements RetryPolicyMembers<R> {
         if (!decision.granted) {
           const refusal = new RetryBudgetExhaustedError(
             `Retry budget "${budget.name}" is exhausted; policy "${this.name}" did not retry`,
-            { policyName: this.name, available: decision.available },
+            // A refusal `onStoreError` gave names the store failure it stood in for.
+            { policyName: this.name, available: decision.available, cause: decision.storeError },
           );
           return this.giveUp('budget-exhausted', outcome, startedAt, options, refusal);
         }

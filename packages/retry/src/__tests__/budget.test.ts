@@ -285,8 +285,49 @@ describe('retryBudget()', () => {
       expect((await budget.tryAcquire()).granted).toBe(true);
       answer = refused;
       // The store fails: the local window has 1 retry left, then none.
-      expect(await budget.tryAcquire()).toEqual({ granted: true, available: 0 });
+      expect(await budget.tryAcquire()).toMatchObject({ granted: true, available: 0 });
       expect((await budget.tryAcquire()).granted).toBe(false);
+    });
+
+    it("a refusal given in the store's place has the StoreError as its cause; a store refusal none", async () => {
+      const original = () => new Error('down');
+      const refusalOf = async (budget: ReturnType<typeof retryBudget>) => {
+        const policy = retry({ maxAttempts: 2, backoff: constant({ delayMs: 0 }), budget });
+        const error = await policy
+          .execute(() => Promise.reject(original()))
+          .catch((e: unknown) => e as Error);
+        expect(isRetryBudgetExhaustedError(error.cause)).toBe(true);
+        return error.cause as Error;
+      };
+      // The first call's deposit fails too (its batch is due at once): three failures in two calls.
+      const settings = {
+        store: broken,
+        ratio: 0,
+        minPerSecond: 0,
+        flushIntervalMs: 60_000,
+        storeFailureThreshold: 3,
+      };
+      for (const onStoreError of ['fail-closed', 'local'] as const) {
+        const budget = retryBudget({ ...settings, onStoreError });
+        // Failed, then not attempted while degraded: each names the store failure.
+        const causes: unknown[] = [];
+        for (let i = 0; i < 3; i++) causes.push((await refusalOf(budget)).cause);
+        expect(causes.every(isStoreError), onStoreError).toBe(true);
+        expect(causes.map((cause) => (cause as Error).message)).toEqual([
+          'broken withdraw failed: connection refused',
+          'broken withdraw failed: connection refused',
+          expect.stringMatching(/^broken withdraw was not attempted: the store is degraded/),
+        ]);
+        const decision = await budget.tryAcquire();
+        expect(decision).toMatchObject({ granted: false, storeError: causes[2] });
+        await budget.close();
+      }
+      // The store itself refused: nothing failed.
+      const healthy = retryBudget({ ratio: 0, minPerSecond: 0, flushIntervalMs: 0 });
+      const refusal = await refusalOf(healthy);
+      expect(refusal.cause).toBeUndefined();
+      expect(await healthy.tryAcquire()).toEqual({ granted: false, available: 0 });
+      await healthy.close();
     });
 
     it('a store slower than its deadline counts as failed', async () => {
