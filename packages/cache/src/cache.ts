@@ -2,7 +2,7 @@
  * The public face of the cache: the {@link Cache} interface and the {@link cache} factory.
  */
 import type { StoreError } from '@breakwater/core';
-import { CacheEngine } from './engine.js';
+import { CacheEngine } from './engine/cache-engine.js';
 import type { Loader, LoaderContext } from './loader-run.js';
 import {
   type CacheOptions,

@@ -12,4 +12,4 @@ export {
   createWriteQueueTable,
   type DynamoWriteBehindQueueOptions,
   dynamoWriteBehindQueue,
-} from './stores/dynamodb-write-queue.js';
+} from './write-behind/dynamodb-queue.js';

@@ -51,6 +51,11 @@ export {
   METRIC_STORE_ERRORS,
   METRIC_UNREADABLE,
 } from './telemetry.js';
+export type {
+  DeadLetterOperations,
+  DeadLetterRecord,
+  ReplayResult,
+} from './write-behind/dead-letters.js';
 export {
   isWriteBehindBacklogError,
   WriteBehindBacklogError,
@@ -91,9 +96,6 @@ export {
   METRIC_WB_WRITES,
 } from './write-behind/telemetry.js';
 export {
-  type DeadLetterOperations,
-  type DeadLetterRecord,
-  type ReplayResult,
   type WriteBehind,
   type WriteBehindCloseOptions,
   type WriteBehindStats,

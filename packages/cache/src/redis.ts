@@ -6,4 +6,4 @@ export { type RedisStoreOptions, redisStore } from './stores/redis.js';
 export {
   type RedisWriteBehindQueueOptions,
   redisWriteBehindQueue,
-} from './stores/redis-write-queue.js';
+} from './write-behind/redis-queue.js';

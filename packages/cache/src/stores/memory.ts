@@ -4,7 +4,7 @@
  * (delivered synchronously to every cache of the same name in this process) and leases.
  */
 import { type Clock, expectInteger, expectObject, systemClock } from '@breakwater/core';
-import { Lru } from '../lru.js';
+import { ClockCache } from '../clock-cache.js';
 import type {
   CacheStore,
   InvalidationListener,
@@ -69,7 +69,7 @@ interface Slot {
 }
 
 class MemoryNamespace implements StoreNamespace {
-  private readonly records: Lru<Slot>;
+  private readonly records: ClockCache<Slot>;
   private readonly tags = new Map<string, number>();
   private readonly leases = new Map<string, { token: string; expiresAt: number }>();
   private readonly listeners = new Set<InvalidationListener>();
@@ -78,7 +78,7 @@ class MemoryNamespace implements StoreNamespace {
     maxEntries: number,
     private readonly clock: Clock,
   ) {
-    this.records = new Lru<Slot>(maxEntries, Number.POSITIVE_INFINITY);
+    this.records = new ClockCache<Slot>(maxEntries, Number.POSITIVE_INFINITY);
   }
 
   async get(key: string): Promise<StoredRecord | undefined> {

@@ -32,3 +32,7 @@ export class WriteBehindBacklogError extends ExecutionRejectedError {
 /** Is `value` a {@link WriteBehindBacklogError}? Works across duplicated package copies. */
 export const isWriteBehindBacklogError = (value: unknown): value is WriteBehindBacklogError =>
   hasErrorKind(value, 'WriteBehindBacklogError');
+
+/** How an error reads in a dead letter (and why a listed dead letter did not decode). */
+export const describeError = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -22,7 +22,7 @@
 import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
 import { defineScript, type KeyBuilder, keyBuilder } from '@breakwater/core/redis';
 import type { Cluster, Redis } from 'ioredis';
-import { WriteBehindBacklogError } from '../write-behind/errors.js';
+import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendItem,
   AppendOptions,
@@ -32,7 +32,7 @@ import type {
   QueuedWrite,
   WriteBehindQueue,
   WriteQueueNamespace,
-} from '../write-behind/queue.js';
+} from './queue.js';
 
 /** Options of {@link redisWriteBehindQueue}. */
 export interface RedisWriteBehindQueueOptions {

@@ -3,10 +3,10 @@
  * job that runs it, and what it answers. Internal to the cache.
  */
 import type { StoreError } from '@breakwater/core';
-import type { Entry } from './entry.js';
-import type { Loader } from './loader-run.js';
-import type { ResolvedPerCall } from './options.js';
-import type { RequestResult, Tier } from './telemetry.js';
+import type { Entry } from '../entry.js';
+import type { Loader } from '../loader-run.js';
+import type { ResolvedPerCall } from '../options.js';
+import type { RequestResult, Tier } from '../telemetry.js';
 
 /** How a flight answered its callers. */
 export interface Outcome {
@@ -81,3 +81,8 @@ export type L2Read =
 
 /** The read of a key the L2 does not have. */
 export const MISSING: L2Read = Object.freeze({ ok: true, version: 0, entry: undefined });
+
+/** How a value that is not fresh at `now` stands in for a slow or failed load. */
+export function standIn(entry: Entry, tier: Tier, now: number): Outcome {
+  return { entry, result: now < entry.staleUntil ? 'stale' : 'grace', tier };
+}

@@ -1,8 +1,8 @@
 /**
  * Entry lifetimes: jittered TTLs and the XFetch early-refresh decision.
  */
-import type { EntryMeta } from './entry.js';
-import type { ResolvedPerCall } from './options.js';
+import type { EntryMeta } from '../entry.js';
+import type { ResolvedPerCall } from '../options.js';
 
 /** The three deadlines of an entry created at `now`. */
 export interface EntryTimes {

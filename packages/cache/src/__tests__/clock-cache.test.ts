@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ClockCache } from '../clock-cache.js';
 import { cache } from '../index.js';
-import { Lru } from '../lru.js';
 
-describe('Lru', () => {
+describe('ClockCache', () => {
   it('evicts entries not read since the last pass first (CLOCK)', () => {
     const evicted: string[] = [];
-    const lru = new Lru<number>(3, Number.POSITIVE_INFINITY, (key) => evicted.push(key));
+    const lru = new ClockCache<number>(3, Number.POSITIVE_INFINITY, (key) => evicted.push(key));
     lru.set('a', 1, 1);
     lru.set('b', 2, 1);
     lru.set('c', 3, 1);
@@ -20,7 +20,7 @@ describe('Lru', () => {
   });
 
   it('never evicts the entry just stored', () => {
-    const lru = new Lru<number>(1, 100);
+    const lru = new ClockCache<number>(1, 100);
     lru.set('a', 1, 1);
     lru.get('a');
     lru.set('b', 2, 1);
@@ -29,7 +29,7 @@ describe('Lru', () => {
   });
 
   it('evicts by approximate bytes and skips values larger than the bound', () => {
-    const lru = new Lru<string>(100, 10);
+    const lru = new ClockCache<string>(100, 10);
     lru.set('a', 'x', 4);
     lru.set('b', 'y', 4);
     lru.set('c', 'z', 4);
@@ -67,7 +67,7 @@ describe('L1 bounds', () => {
   });
 });
 
-describe('Lru (property)', () => {
+describe('ClockCache (property)', () => {
   it('keeps both bounds and an exact byte count under any sequence of operations', () => {
     const op = fc.oneof(
       fc.record({
@@ -84,7 +84,7 @@ describe('Lru (property)', () => {
         fc.integer({ min: 1, max: 100 }),
         fc.array(op, { maxLength: 200 }),
         (maxEntries, maxBytes, ops) => {
-          const lru = new Lru<number>(maxEntries, maxBytes);
+          const lru = new ClockCache<number>(maxEntries, maxBytes);
           const sizes = new Map<string, number>();
           for (const o of ops) {
             const key = `k${o.key}`;

@@ -3,19 +3,19 @@
  * tag table when it knows the versions recently enough, so that an L2 hit stays one round trip.
  */
 import type { Clock, StoreError } from '@breakwater/core';
-import type { CacheCodec } from './codec.js';
-import { EMPTY_TAGS, type Entry } from './entry.js';
+import type { CacheCodec } from '../codec.js';
+import { EMPTY_TAGS, type Entry } from '../entry.js';
+import { decodeRecord } from '../record.js';
+import type { StoredRecord } from '../store.js';
+import type { CacheTelemetry } from '../telemetry.js';
 import { type L2Read, MISSING } from './flight.js';
-import type { GuardedNamespace } from './guarded-store.js';
-import { decodeRecord } from './record.js';
-import type { StoredRecord } from './store.js';
+import type { L2Store } from './l2-store.js';
 import type { TagTable } from './tag-table.js';
-import type { CacheTelemetry } from './telemetry.js';
 
 /** Reads and validates L2 records for one cache. */
 export class L2Reader {
   constructor(
-    private readonly ns: GuardedNamespace | undefined,
+    private readonly ns: L2Store | undefined,
     private readonly codec: CacheCodec,
     private readonly tags: TagTable,
     private readonly telemetry: CacheTelemetry,

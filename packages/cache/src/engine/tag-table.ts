@@ -6,7 +6,7 @@
  * `trustMs` is fetched again before an L2 hit relies on it. Versions only grow, so a late answer
  * can never lower what a bus message already raised.
  */
-import { Lru } from './lru.js';
+import { ClockCache } from '../clock-cache.js';
 
 const MAX_TAGS = 100_000;
 
@@ -18,7 +18,7 @@ interface KnownVersion {
 
 /** Known tag versions of one cache instance. */
 export class TagTable {
-  private readonly known = new Lru<KnownVersion>(MAX_TAGS, Number.POSITIVE_INFINITY);
+  private readonly known = new ClockCache<KnownVersion>(MAX_TAGS, Number.POSITIVE_INFINITY);
 
   /** @param trustMs How long a known version is used without asking the store again. */
   constructor(readonly trustMs: number) {}
