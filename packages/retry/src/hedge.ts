@@ -61,6 +61,13 @@ export interface HedgePolicy extends Policy<HedgeContext> {
   readonly delayMs: number;
   /** The most extra attempts one call may start. */
   readonly maxHedges: number;
+  /**
+   * Part of the lifecycle every Breakwater policy shares. Hedging keeps no connection and no timer
+   * between calls (each call's hedge timer ends with the call), so it resolves at once.
+   */
+  close(): Promise<void>;
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Default of {@link HedgeOptions.maxHedges}. */
@@ -100,8 +107,12 @@ export function hedge(options: HedgeOptions): HedgePolicy {
     delayMs,
     maxHedges,
     execute: (fn, executeOptions) => new HedgedCall(settings, fn, executeOptions).promise,
+    close: resolved,
+    [Symbol.asyncDispose]: resolved,
   };
 }
+
+const resolved = (): Promise<void> => Promise.resolve();
 
 interface HedgeSettings {
   readonly delayMs: number;

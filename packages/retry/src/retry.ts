@@ -71,6 +71,15 @@ export interface RetryPolicyMembers<R = unknown> {
   onGiveUp(listener: (event: GiveUpEvent<R>) => void): Disposer;
   /** Subscribes to accepted results. Returns a disposer. */
   onSuccess(listener: (event: SuccessEvent<R>) => void): Disposer;
+  /**
+   * Part of the lifecycle every Breakwater policy shares. A retry policy opens no connection and
+   * keeps no timer between calls, so there is nothing to release: it resolves at once, and calls
+   * in flight finish as they would. The budget and the dead-letter queue you passed are yours to
+   * close.
+   */
+  close(): Promise<void>;
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -116,6 +125,14 @@ class Retry<R> implements RetryPolicyMembers<R> {
 
   onSuccess(listener: (event: SuccessEvent<R>) => void): Disposer {
     return this.successListeners.add(expectFunction('onSuccess', listener));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   execute<T>(
