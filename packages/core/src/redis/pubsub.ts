@@ -13,7 +13,7 @@
  * connection is ready again after a loss, so it can re-read the state it might have missed.
  */
 import { describeValue } from '../validate.js';
-import type { RedisClient } from './client.js';
+import { isRedisCluster, type RedisClient } from './client.js';
 
 /** The part of an ioredis connection the router uses. */
 interface SubscriberConnection {
@@ -173,9 +173,7 @@ export class PubSubRouter {
 
   private attach(): void {
     if (this.owned) {
-      const duplicate = (
-        this.options.client as unknown as { duplicate(): SubscriberConnection }
-      ).duplicate();
+      const duplicate = duplicateForSubscriber(this.options.client, this.options.closeDeadlineMs);
       // A store must not crash the process on a connection error: ioredis reconnects and
       // resubscribes by itself, and listeners re-read their state on the `ready` gap.
       duplicate.on('error', ignore);
@@ -233,6 +231,32 @@ function callGap(listener: ChannelListener): void {
 }
 
 function ignore(): void {}
+
+/** The `duplicate` methods of ioredis `Redis` and `Cluster`, and the options they copy. */
+interface Duplicable {
+  readonly options?: { slotsRefreshTimeout?: number; redisOptions?: object };
+  duplicate(...args: unknown[]): SubscriberConnection;
+}
+
+/**
+ * The store's own subscriber: a copy of the user's client whose sockets are destroyed at once when
+ * it is closed (`disconnectTimeout: 0`; a subscriber has nothing to flush). A Cluster copy also
+ * gives up a slot refresh after the close deadline: a refresh opens a throwaway connection that
+ * `disconnectNow` cannot reach and that would otherwise keep a process alive for the refresh's
+ * timeout (1 s by default) plus its own disconnect timeout (2 s) after `close()`.
+ */
+function duplicateForSubscriber(
+  client: RedisClient,
+  closeDeadlineMs: number,
+): SubscriberConnection {
+  const source = client as unknown as Duplicable;
+  if (!isRedisCluster(client)) return source.duplicate({ disconnectTimeout: 0 });
+  const refreshMs = source.options?.slotsRefreshTimeout ?? 1000;
+  return source.duplicate([], {
+    slotsRefreshTimeout: Math.min(refreshMs, closeDeadlineMs),
+    redisOptions: { ...source.options?.redisOptions, disconnectTimeout: 0 },
+  });
+}
 
 /** What `disconnectNow` reaches inside an ioredis connection; every field may be missing. */
 interface ConnectionInternals {
