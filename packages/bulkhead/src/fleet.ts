@@ -41,6 +41,17 @@ interface FleetWaiter {
 
 function ignore(): void {}
 
+/** Resolves once `promise` settled (it never rejects here), or after `ms` at the latest. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Answer of one guarded acquire: the store's, or a fallback's permit without lease. */
 type Attempt = AcquireResult | { readonly granted: 'unleased' };
 
@@ -365,12 +376,15 @@ export class FleetPermits {
   }
 
   /**
-   * Waits for pending releases and operations in flight — each ends by its deadline at the
-   * latest — stops the background probe, then stops listening for wake-ups.
+   * Stops the background probe, waits for pending releases and operations in flight — each ends
+   * by its deadline at the latest — then stops listening for wake-ups. Waits one deadline at most:
+   * what those operations start as they end (the release of a lease that an acquire which missed
+   * its deadline may still have been granted) runs under a deadline of its own, without holding
+   * up `close()` for a second one.
    */
   async close(): Promise<void> {
-    await Promise.all(this.pendingReleases);
-    await this.calls.close();
+    const inFlight = Promise.all([...this.pendingReleases, this.calls.close()]);
+    await settleWithin(inFlight, this.calls.deadlineMs);
     await this.scope.close();
   }
 

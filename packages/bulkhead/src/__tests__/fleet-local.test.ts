@@ -313,6 +313,47 @@ describe('fleet bulkhead (in-process store)', () => {
     await other.close();
   });
 
+  it('close() waits one store deadline at most, also when an acquire in flight misses it', async () => {
+    // A hung store: nothing it is asked ever answers.
+    let releases = 0;
+    const never = <T>() => new Promise<T>(() => {});
+    const hung: PermitStore = {
+      kind: 'hung',
+      close: async () => {},
+      [Symbol.asyncDispose]: async () => {},
+      scope: () => ({
+        acquire: () => never(),
+        renew: () => never(),
+        release: () => {
+          releases++;
+          return never();
+        },
+        wakeups: 0,
+        waitForRelease: () => never(),
+        close: async () => {},
+      }),
+    };
+    const deadlineMs = 300;
+    const b = bulkhead({
+      name: 'db',
+      maxConcurrent: 1,
+      store: hung,
+      storeDeadlineMs: deadlineMs,
+      storeFailureThreshold: 5,
+    });
+    const call = caught(b.execute(() => 1));
+    await flush();
+    const started = performance.now();
+    await b.close();
+    const closeMs = performance.now() - started;
+    // The acquire ends at its deadline and the call with it; the release of the lease it may
+    // still have been granted is sent then, under a deadline of its own, without holding up
+    // close() for a second deadline.
+    expect(closeMs).toBeLessThan(deadlineMs + 150);
+    expect(await call).toMatchObject({ reason: 'store-unavailable' });
+    expect(releases).toBe(1);
+  });
+
   it('rejects with queue-timeout when no fleet permit frees within maxWaitMs', async () => {
     const store = memoryStore();
     const a = bulkhead({ name: 'db', maxConcurrent: 1, store });
