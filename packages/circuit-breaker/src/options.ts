@@ -187,7 +187,9 @@ export interface CircuitBreakerOptions<R = never> {
   /**
    * `'eventual'`: outcomes are flushed every `syncIntervalMs`. `'strict'`: every outcome is written
    * to the store before the call returns, and the state is re-read before a call when the last
-   * read is older than `syncIntervalMs` — for fleets too quiet for local counts to ever trip.
+   * read is older than `syncIntervalMs` — for fleets too quiet for local counts to ever trip. A call
+   * waits out one store deadline at most: after a failed read (which `'fail-closed'` answers by
+   * rejecting the call), its outcome goes out with the next write.
    * @default 'eventual'
    */
   consistency?: 'eventual' | 'strict';

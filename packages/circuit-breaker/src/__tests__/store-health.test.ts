@@ -257,6 +257,92 @@ describe('the degraded-mode rule', () => {
   });
 });
 
+describe('calls that wait on the store', () => {
+  it("'fail-closed': a new breaker's first calls wait for its first read, and are rejected when it fails", async () => {
+    const { store, control } = controlledStore(true);
+    control.mode = 'hung';
+    // The first read starts with the breaker.
+    const { breaker } = breakerOn(store, { onStoreError: 'fail-closed' });
+    let ran = 0;
+    const { error } = await after(
+      500,
+      breaker.execute(() => {
+        ran++;
+        return 'ok';
+      }),
+    );
+    expect(ran).toBe(0);
+    expect(error).toMatchObject({ name: 'BrokenCircuitError', state: 'closed' });
+    expect((error as Error).message).toBe(
+      'Circuit breaker "payments" rejects calls while its store is unavailable',
+    );
+    expect(isStoreTimeoutError((error as Error).cause)).toBe(true);
+    expect((error as Error).cause).toMatchObject({ operation: 'read' });
+    // Later calls no longer wait for a first answer: the closed path runs them (eventual).
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+  });
+
+  it("'fail-closed': a strict call whose read fails is rejected, the StoreError as its cause, and not run", async () => {
+    const { store, control } = controlledStore(true);
+    const { breaker } = breakerOn(store, {
+      onStoreError: 'fail-closed',
+      consistency: 'strict',
+      syncIntervalMs: 0,
+    });
+    await breaker.execute(ok);
+    control.mode = 'refused';
+    let ran = 0;
+    const { error } = await after(
+      0,
+      breaker.execute(() => {
+        ran++;
+        return 'ok';
+      }),
+    );
+    expect(ran).toBe(0);
+    expect(error).toMatchObject({ name: 'BrokenCircuitError' });
+    expect(isStoreError((error as Error).cause)).toBe(true);
+    expect((error as Error).cause).toMatchObject({
+      operation: 'read',
+      cause: { message: 'connect ECONNREFUSED' },
+    });
+    control.mode = 'up';
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+  });
+
+  for (const onStoreError of ['fail-open', 'local'] as const) {
+    it(`'${onStoreError}': a strict call waits on a hung store one deadline, not one for its read and one for its write`, async () => {
+      // 900 ms into a second: the hung call's outcome is the first of a new time bucket, which a
+      // breaker with `syncIntervalMs: 0` also writes before the call returns.
+      vi.setSystemTime(1_700_000_000_900);
+      const { store, control } = controlledStore(true);
+      const { breaker, statuses } = breakerOn(store, {
+        onStoreError,
+        consistency: 'strict',
+        syncIntervalMs: 0,
+        storeFailureThreshold: 5,
+      });
+      await breaker.execute(ok);
+      control.mode = 'hung';
+      const operations = control.operations;
+      let settled = false;
+      const call = breaker.execute(ok).finally(() => {
+        settled = true;
+      });
+      await vi.advanceTimersByTimeAsync(499);
+      expect(settled).toBe(false);
+      expect(await after(1, call)).toEqual({ value: 'ok' });
+      // Its read, and no write: the outcome waits in the local counts.
+      expect(control.operations).toBe(operations + 1);
+      expect(statuses).toEqual([]);
+      // Once the store answers again, the next call's write carries it.
+      control.mode = 'up';
+      await breaker.execute(ok);
+      expect(breaker.stats()).toMatchObject({ calls: 3, failures: 0 });
+    });
+  }
+});
+
 describe('the memory store', () => {
   it('answers synchronously through the store call path: no promise to wait for, no timer', async () => {
     const breaker = circuitBreaker({ consecutiveFailures: 1 });

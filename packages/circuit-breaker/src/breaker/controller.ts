@@ -87,7 +87,8 @@ export class BreakerController {
     // the calls in order: with a store synced on every call, a failure goes out at once, after the
     // successes that preceded it, so the window drops exactly the oldest calls. And with a
     // synchronous store the first outcome of a new bucket goes out at once: the view the trip
-    // check relies on must have rotated out the calls that left the window.
+    // check relies on must have rotated out the calls that left the window. The call waits for
+    // that flush; a strict call not while the store fails (see `flushForStrictCall`).
     const pending = this.pending;
     const newBucket = pending.isNewBucket(now);
     if (newBucket && pending.size > 0) void this.sync.flush();
@@ -96,7 +97,9 @@ export class BreakerController {
       (newBucket || (this.rules.windowKind === 'count' && (failed || slow)));
     if (ordered && pending.successes > 0) void this.sync.flush();
     pending.add(failed, slow, now);
-    if (ordered || this.strict || pending.couldTrip(this.view.shared)) return this.sync.flush();
+    if (ordered || this.strict || pending.couldTrip(this.view.shared)) {
+      return this.strict ? this.sync.flushForStrictCall() : this.sync.flush();
+    }
     return undefined;
   }
 

@@ -10,6 +10,7 @@ import {
   type ExecuteOptions,
   type ExecutionContext,
   Listeners,
+  type StoreError,
   type StoreStatus,
   type StoreStatusListener,
 } from '@breakwater/core';
@@ -79,11 +80,29 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const sync = this.sync;
     if (!sync.started) sync.start();
-    if (sync.firstSync !== undefined) return sync.firstSync.then(() => this.admit(fn, signal));
+    if (sync.firstSync !== undefined) return this.afterRead(sync.firstSync, fn, signal);
     if (this.strict && this.clock.now() - this.view.lastSyncAt >= this.syncIntervalMs) {
-      return sync.refresh().then(() => this.admit(fn, signal));
+      const read = sync.readBeforeCall();
+      if (read !== undefined) return this.afterRead(read, fn, signal);
     }
     return this.admit(fn, signal);
+  }
+
+  /**
+   * Admits the call once the read it waits for has been answered, or rejects it when that read
+   * failed under `'fail-closed'` (`failure`, the StoreError): a call that had to ask the store is
+   * refused when the store cannot say yes.
+   */
+  private afterRead<T>(
+    read: Promise<StoreError | undefined>,
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T | R> {
+    return read.then((failure) =>
+      failure === undefined
+        ? this.admit(fn, signal)
+        : this.calls.rejectUnavailable(failure, signal, this.clock.now()),
+    );
   }
 
   private admit<T>(

@@ -12,6 +12,7 @@ import {
   type Listeners,
   neverAbortedSignal,
   raceAbort,
+  type StoreError,
 } from '@breakwater/core';
 import type { CachedView } from '../cached-view.js';
 import { BrokenCircuitError, IsolatedCircuitError } from '../errors.js';
@@ -264,21 +265,34 @@ export class CallSettler<R> {
     return this.controller.count(outcome !== 'success', slow, now);
   }
 
+  /** Rejects a call the gate refused (open, isolated, or `'fail-closed'` with the store degraded). */
   reject(signal: AbortSignal | undefined, now: number): Promise<R> {
-    const state = this.view.state;
     const degraded = !this.sync.healthy && this.onStoreError === 'fail-closed';
+    return this.rejectCall(signal, now, degraded, degraded ? this.sync.lastError : undefined);
+  }
+
+  /**
+   * Rejects a call whose store read failed under `'fail-closed'`: `error`, the `StoreError`, is
+   * the rejection's cause.
+   */
+  rejectUnavailable(error: StoreError, signal: AbortSignal | undefined, now: number): Promise<R> {
+    return this.rejectCall(signal, now, true, error);
+  }
+
+  private rejectCall(
+    signal: AbortSignal | undefined,
+    now: number,
+    unavailable: boolean,
+    cause: StoreError | undefined,
+  ): Promise<R> {
+    const state = this.view.state;
     const retryAfterMs = this.view.retryAfterMs(now);
-    const options = {
-      policyName: this.name,
-      retryAfterMs,
-      state,
-      cause: degraded ? this.sync.lastError : undefined,
-    };
+    const options = { policyName: this.name, retryAfterMs, state, cause };
     const error =
-      state === 'isolated' && !degraded
+      state === 'isolated' && !unavailable
         ? new IsolatedCircuitError(`Circuit breaker "${this.name}" is isolated`, options)
         : new BrokenCircuitError(
-            degraded
+            unavailable
               ? `Circuit breaker "${this.name}" rejects calls while its store is unavailable`
               : `Circuit breaker "${this.name}" is ${state}`,
             options,

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type Clock,
+  isStoreError,
   StoreCalls,
   type StoreError,
   type StoreFallbacks,
@@ -79,8 +80,12 @@ function rethrow(error: StoreError): never {
 export class StoreSync {
   /** Whether the subscription and the timer were started (at the first call, or `connect()`). */
   started = false;
-  /** The first store answer, while it is pending: calls wait for it rather than guess. */
-  firstSync: Promise<void> | undefined;
+  /**
+   * The first store answer, while it is pending: calls wait for it rather than guess. It resolves
+   * the `StoreError` instead when the store failed and `onStoreError` is `'fail-closed'` (see
+   * {@link readBeforeCall}).
+   */
+  firstSync: Promise<StoreError | undefined> | undefined;
   /** The flush or read the timer started, while it runs. */
   inFlightSync: Promise<void> | undefined;
   /**
@@ -102,11 +107,13 @@ export class StoreSync {
   private readonly scope: BreakerScope;
   private readonly replica = randomUUID();
   private readonly readOp: StoreOp<BreakerView, number>;
+  /** The read a call waits for: with `'fail-closed'` its failure answers the error. */
+  private readonly callReadOp: StoreOp<BreakerView | StoreError, number>;
   private readonly recordOp: StoreOp<BreakerView, RecordRequest>;
   private readonly acquireOp: StoreOp<ProbeAnswer, AcquireRequest>;
   private readonly releaseOp: StoreOp<BreakerView, ReleaseRequest>;
   private readonly commandOp: StoreOp<BreakerView, CommandRequest>;
-  private readonly seedOp: StoreOp<BreakerView, SeedRequest>;
+  private readonly seedOp: StoreOp<BreakerView | StoreError, SeedRequest>;
   private probeCounter = 0;
   private answerSeq = 0;
   private local: BreakerScope | undefined;
@@ -150,12 +157,29 @@ export class StoreSync {
       (r, signal) => scope.releaseProbe(r.token, r.result, r.now, signal),
       (local, r) => local.releaseProbe(r.token, r.result, r.now),
     );
-    this.seedOp = this.defineOps(
+    const abortable = { abortable: scope.abortable === true };
+    // The reads calls wait for (the first one, a strict call's): under 'fail-closed' a failure
+    // answers the StoreError, and the calls waiting are rejected as if the store refused them.
+    this.callReadOp = this.calls.guarded<BreakerView | StoreError, number>(
+      'read',
+      (now, signal) => scope.read(now, signal),
+      {
+        failOpen: () => this.controller.currentView(),
+        failClosed: (error) => error,
+        local: (_, now) => this.localScope().read(now),
+      },
+      abortable,
+    );
+    this.seedOp = this.calls.guarded<BreakerView | StoreError, SeedRequest>(
       'seed',
       (r, signal) => scope.seed(r.seed, r.now, signal),
-      (local, r) => local.seed(r.seed, r.now),
+      {
+        failOpen: () => this.controller.currentView(),
+        failClosed: (error) => error,
+        local: (_, r) => this.localScope().seed(r.seed, r.now),
+      },
+      abortable,
     );
-    const abortable = { abortable: scope.abortable === true };
     const acquireFallbacks: StoreFallbacks<ProbeAnswer, AcquireRequest> = {
       failOpen: () => ({ decision: 'admit', view: this.controller.currentView() }),
       failClosed: () => ({ decision: 'reject', view: this.controller.currentView() }),
@@ -186,9 +210,9 @@ export class StoreSync {
       // The seed applies at once, so the first calls already respect a carried-over open state,
       // even before an asynchronous store answers.
       controller.applySeed(seed, now);
-      this.firstSync = this.settleAnswer(this.seedOp.run({ seed, now }));
+      this.firstSync = this.settleCallAnswer(this.seedOp.run({ seed, now }));
     } else {
-      this.firstSync = this.settleAnswer(this.readOp.run(now));
+      this.firstSync = this.settleCallAnswer(this.callReadOp.run(now));
     }
     // A replica joining an open fleet must not let calls through before it has heard of it: the
     // first calls wait for the first answer (bounded by the store deadline), later ones never do.
@@ -246,9 +270,52 @@ export class StoreSync {
     return this.settleAnswer(this.recordOp.run({ batch, now }));
   }
 
+  /**
+   * The flush a strict call waits for before it returns. While the store fails but is not degraded
+   * yet (its last operation failed: most often the call's own read), nothing is written: the
+   * outcome waits in the local counts for the next write, so that no call waits on a failing store
+   * twice, one deadline for its read and another for its write. (Once degraded, a write is
+   * answered at once.)
+   */
+  flushForStrictCall(): Promise<void> | undefined {
+    if (this.healthy && this.calls.lastError !== undefined) return undefined;
+    return this.flush();
+  }
+
   /** Re-reads the shared state. */
   refresh(): Promise<void> {
     return this.settleAnswer(this.readOp.run(this.clock.now())) ?? Promise.resolve();
+  }
+
+  /**
+   * The read a call waits for before it is admitted (a strict call whose last read is older than
+   * `syncIntervalMs`). Resolves once the view is applied, or with the `StoreError` when the store
+   * failed and `onStoreError` is `'fail-closed'`: the call is then rejected, as if the store had
+   * refused it. `undefined` when a synchronous store answered at once.
+   */
+  readBeforeCall(): Promise<StoreError | undefined> | undefined {
+    return this.settleCallAnswer(this.callReadOp.run(this.clock.now()));
+  }
+
+  /** {@link settleAnswer} for an answer calls wait on, which may be the `'fail-closed'` error. */
+  private settleCallAnswer(
+    answer: MaybePromise<BreakerView | StoreError>,
+  ): Promise<StoreError | undefined> | undefined {
+    const seq = ++this.answerSeq;
+    if (!isPromiseLike(answer)) {
+      if (isStoreError(answer)) return Promise.resolve(answer);
+      this.controller.applyView(answer, seq);
+      return undefined;
+    }
+    return answer.then(
+      (view) => {
+        if (isStoreError(view)) return view;
+        this.controller.applyView(view, seq);
+        return undefined;
+      },
+      // Only a fallback that itself throws gets here; the call is then decided as usual.
+      () => undefined,
+    );
   }
 
   /** Applies a store answer now if it is synchronous, otherwise when it arrives. */
