@@ -1,7 +1,7 @@
 /**
  * The public face of the cache: the {@link Cache} interface and the {@link cache} factory.
  */
-import type { StoreError } from '@breakwater/core';
+import type { Disposer, StoreStatus, StoreStatusListener } from '@breakwater/core';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { Loader, LoaderContext } from './loader-run.js';
 import {
@@ -28,13 +28,6 @@ export interface PersistContext {
   /** The caller's signal, if any. */
   readonly signal: AbortSignal | undefined;
 }
-
-/** A change of the L2 store's health, as seen by one cache. */
-export type CacheStoreStatus =
-  /** The health gate opened after repeated failures: the cache runs without its L2 for a while. */
-  | { readonly status: 'degraded'; readonly error: StoreError | undefined }
-  /** A probe succeeded: the cache uses its L2 again. */
-  | { readonly status: 'healthy' };
 
 /** A two-tier cache. */
 export interface Cache {
@@ -98,15 +91,31 @@ export interface Cache {
   ): (...args: A) => Promise<Awaited<T>>;
   /** Empties this process's L1 (other replicas and the L2 are untouched). */
   clearL1(): void;
-  /** Subscribes to L2 health changes; returns a function that unsubscribes. */
-  onStoreStatusChange(listener: (status: CacheStoreStatus) => void): () => void;
+  /**
+   * The L2 store's status: `'degraded'` after `storeFailureThreshold` consecutive store failures
+   * (calls then take their `onStoreError` answer without waiting on the store), `'healthy'`
+   * otherwise. Always `'healthy'` without an L2.
+   */
+  readonly storeStatus: StoreStatus;
+  /**
+   * Subscribes to the L2 store's status changes, one event of core's `StoreStatusChange` shape per
+   * change: `{ policy, pattern: 'cache', store, status: 'degraded', error }` when the store
+   * degrades, `{ policy, pattern, store, status: 'healthy' }` when a probe finds it back. Returns
+   * the disposer.
+   * @throws {TypeError} when `listener` is not a function.
+   */
+  onStoreStatusChange(listener: StoreStatusListener): Disposer;
   /**
    * Unsubscribes from the invalidation bus, aborts running loads (releasing their leases), waits
-   * for store writes still in flight (a load's write is not awaited by its callers; each is
-   * bounded by `storeDeadlineMs`), and empties the L1. Call it before closing the store's
-   * clients. The store and its clients stay open: they belong to the caller.
+   * for store operations still in flight (a load's write is not awaited by its callers; each is
+   * bounded by `storeDeadlineMs`, so this completes within about one deadline whether the store is
+   * up, refusing connections or hung), stops the store probe, and empties the L1. Call it before
+   * closing the store (`store.close()`) and your clients, which stay yours. Calling it again
+   * returns the same promise.
    */
   close(): Promise<void>;
+  /** `close()`, for `await using c = cache(…)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Re-exported here so the cache's types read from one module. */

@@ -1,6 +1,6 @@
+export type { StoreStatus, StoreStatusChange, StoreStatusListener } from '@breakwater/core';
 export {
   type Cache,
-  type CacheStoreStatus,
   cache,
   type PersistContext,
   type WrapOptions,
@@ -10,39 +10,36 @@ export { type CacheCodec, DEFAULT_CODEC_ID, defaultCodec } from './codec.js';
 export { CacheCodecError, type CacheCodecErrorOptions, isCacheCodecError } from './errors.js';
 export type { Loader, LoaderContext } from './loader-run.js';
 export {
-  CACHE_DEFAULTS,
   type CacheOptions,
-  type CacheStoreErrorMode,
+  DEFAULTS,
   type FreshnessOptions,
   type GetOrLoadOptions,
   type L1Options,
   type LeaseOptions,
   type LoaderTimeoutOptions,
+  type OnStoreError,
   type SetOptions,
-  type StoreBreakerOptions,
 } from './options.js';
 export type {
+  CacheScope,
   CacheStore,
   InvalidationListener,
   InvalidationMessage,
   LeaseResult,
   RecordWrite,
   StoredRecord,
-  StoreNamespace,
   WriteResult,
 } from './store.js';
 export { MEMORY_STORE_DEFAULTS, type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {
   ATTR_INVALIDATION_KIND,
   ATTR_INVALIDATION_SOURCE,
-  ATTR_OPERATION,
   ATTR_OUTCOME,
   ATTR_REASON,
   ATTR_RESULT,
   ATTR_TIER,
   EVENT_GRACE,
-  EVENT_STORE_DEGRADED,
-  EVENT_STORE_RECOVERED,
+  EVENT_STORE_STATUS,
   METRIC_INVALIDATIONS,
   METRIC_L1_ENTRIES,
   METRIC_LOADER_DURATION,
@@ -74,16 +71,17 @@ export {
   type WriteBehindOptions,
 } from './write-behind/options.js';
 export type {
+  AppendItem,
   AppendOptions,
+  AppendOutcome,
   Backlog,
   DeadLetter,
   FailOutcome,
   QueuedWrite,
   WriteBehindQueue,
-  WriteQueueNamespace,
+  WriteQueueScope,
 } from './write-behind/queue.js';
 export {
-  ATTR_WB_OPERATION,
   ATTR_WB_OUTCOME,
   METRIC_WB_BATCH_SIZE,
   METRIC_WB_DEAD_LETTERS,
@@ -91,7 +89,6 @@ export {
   METRIC_WB_LAG,
   METRIC_WB_PENDING,
   METRIC_WB_PERSIST_DURATION,
-  METRIC_WB_QUEUE_ERRORS,
   METRIC_WB_RETRIES,
   METRIC_WB_WRITES,
 } from './write-behind/telemetry.js';

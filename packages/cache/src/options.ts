@@ -4,21 +4,28 @@
  */
 import {
   type Clock,
+  describeValue,
   expectFunction,
   expectInteger,
   expectNonEmptyString,
   expectNonNegative,
   expectObject,
-  expectOneOf,
   expectPositive,
   expectUnitInterval,
+  type OnStoreError,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
 import { type CacheCodec, defaultCodec } from './codec.js';
 import type { CacheStore } from './store.js';
 
-/** What the cache does when its L2 store fails, misses its deadline, or its health gate is open. */
-export type CacheStoreErrorMode = 'fail-open' | 'fail-closed' | 'local';
+/**
+ * What the cache does when its L2 store fails, misses its deadline or is degraded (core's
+ * `OnStoreError`, the same three modes in every pattern; see {@link CacheOptions.onStoreError}).
+ */
+export type { OnStoreError };
 
 /** Options of the in-process L1 tier. */
 export interface L1Options {
@@ -51,20 +58,6 @@ export interface LeaseOptions {
    * @default 5_000
    */
   ttlMs?: number;
-}
-
-/** Options of the health gate that stops calling a failing L2 store. */
-export interface StoreBreakerOptions {
-  /**
-   * Consecutive store failures (errors or missed deadlines) that open the gate.
-   * @default 5
-   */
-  failureThreshold?: number;
-  /**
-   * How long the gate stays open before one probe call is let through, in ms.
-   * @default 5_000
-   */
-  breakDurationMs?: number;
 }
 
 /** Freshness options, settable per cache and per call. */
@@ -110,7 +103,7 @@ export interface LoaderTimeoutOptions {
 
 /** Options of {@link cache}. */
 export interface CacheOptions extends FreshnessOptions, LoaderTimeoutOptions {
-  /** Name of the cache: the store namespace, and the `breakwater.policy.name` attribute. */
+  /** Name of the cache: its scope of the store, and the `breakwater.policy.name` attribute. */
   name: string;
   /** The L2 store. Without it the cache has only its L1. */
   store?: CacheStore | undefined;
@@ -144,24 +137,32 @@ export interface CacheOptions extends FreshnessOptions, LoaderTimeoutOptions {
    */
   codec?: CacheCodec | undefined;
   /**
-   * Deadline of each L2 store call, in ms.
+   * Deadline of each L2 store operation, in ms (> 0, ≤ 2³¹−1); a slower answer is a store failure
+   * (`StoreTimeoutError`). Shorter than the other patterns' 500 ms: the L2 read sits on the request
+   * path in front of a loader that is usually as fast, so waiting longer for the cache than for
+   * the data defeats the cache.
    * @default 100
    */
   storeDeadlineMs?: number | undefined;
   /**
-   * What to do when the L2 store fails: `'local'` serves what this process has (L1 entries within
-   * their life, even past `l1.maxStaleMs`) or calls the loader; `'fail-open'` treats the store as
-   * a miss and calls the loader; `'fail-closed'` rejects with the `StoreError`. Store errors are
-   * never thrown otherwise.
+   * What to do when the L2 store fails, misses its deadline or is degraded: `'local'` serves what
+   * this process has (L1 entries within their life, even past `l1.maxStaleMs`) or calls the
+   * loader; `'fail-open'` treats the store as a miss and calls the loader; `'fail-closed'` rejects
+   * with the `StoreError`. Store errors are never thrown otherwise.
    * @default 'local'
    */
-  onStoreError?: CacheStoreErrorMode | undefined;
+  onStoreError?: OnStoreError | undefined;
   /**
-   * The health gate on the L2: after repeated failures the cache stops calling the store for a
-   * while (as if each call failed at once). `false` disables it.
-   * @default { failureThreshold: 5, breakDurationMs: 5_000 }
+   * Consecutive store failures after which the store is `degraded`: from then on no call waits
+   * on it (each takes its `onStoreError` answer at once) until a background probe succeeds.
+   * @default 3
    */
-  storeBreaker?: StoreBreakerOptions | false | undefined;
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the store is degraded, how often a background probe asks it whether it is back, in ms.
+   * @default 1_000
+   */
+  storeProbeIntervalMs?: number | undefined;
   /**
    * The fleet-wide lease on misses, or `false` to load on every replica that misses.
    * @default { ttlMs: 5_000 }
@@ -193,8 +194,12 @@ export interface SetOptions extends FreshnessOptions {
   tags?: readonly string[] | undefined;
 }
 
-/** Defaults of {@link CacheOptions}. */
-export const CACHE_DEFAULTS = {
+/**
+ * Defaults of {@link CacheOptions}, mirrored in the README's options table. The store failure
+ * threshold and probe interval are core's shared `STORE_DEFAULTS`; the deadline is the cache's own
+ * (see {@link CacheOptions.storeDeadlineMs}).
+ */
+export const DEFAULTS = {
   l1: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, maxStaleMs: 10_000 },
   jitter: 0.1,
   beta: 1,
@@ -204,12 +209,11 @@ export const CACHE_DEFAULTS = {
   graceBackoffMs: 1_000,
   maxGraceBackoffMs: 60_000,
   storeDeadlineMs: 100,
-  onStoreError: 'local',
-  storeBreaker: { failureThreshold: 5, breakDurationMs: 5_000 },
+  onStoreError: 'local' as OnStoreError,
+  storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+  storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   lease: { ttlMs: 5_000 },
 } as const;
-
-const STORE_ERROR_MODES = ['fail-open', 'fail-closed', 'local'] as const;
 
 /** Freshness and timeout settings after validation and defaults. */
 export interface ResolvedPerCall {
@@ -230,9 +234,10 @@ export interface ResolvedOptions extends ResolvedPerCall {
   beta: number;
   graceBackoffMs: number;
   codec: CacheCodec;
-  storeDeadlineMs: number;
-  onStoreError: CacheStoreErrorMode;
-  storeBreaker: Required<StoreBreakerOptions> | undefined;
+  /** The store settings, for core's store call path. */
+  storeSettings: StoreSettings;
+  /** `storeSettings.onStoreError`, which the read and write paths consult. */
+  onStoreError: OnStoreError;
   lease: Required<LeaseOptions> | undefined;
   clock: Clock;
   random: () => number;
@@ -248,7 +253,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   const store = options.store;
   if (store !== undefined) {
     expectObject('store', store);
-    expectFunction('store.namespace', store.namespace);
+    expectFunction('store.scope', store.scope);
   }
   const l1 = resolveL1(options.l1);
   if (l1 === undefined && store === undefined) {
@@ -259,29 +264,28 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   expectNonEmptyString('codec.id', codec.id);
   expectFunction('codec.encode', codec.encode);
   expectFunction('codec.decode', codec.decode);
+  rejectStoreBreaker(options);
   const perCall = resolvePerCall(options, undefined);
+  const storeSettings = resolveStoreOptions(options, {
+    onStoreError: DEFAULTS.onStoreError,
+    deadlineMs: DEFAULTS.storeDeadlineMs,
+    failureThreshold: DEFAULTS.storeFailureThreshold,
+    probeIntervalMs: DEFAULTS.storeProbeIntervalMs,
+  });
   return {
     ...perCall,
     name,
     store,
     l1,
-    jitter: expectUnitInterval('jitter', options.jitter ?? CACHE_DEFAULTS.jitter),
-    beta: expectNonNegative('beta', options.beta ?? CACHE_DEFAULTS.beta),
+    jitter: expectUnitInterval('jitter', options.jitter ?? DEFAULTS.jitter),
+    beta: expectNonNegative('beta', options.beta ?? DEFAULTS.beta),
     graceBackoffMs: expectPositive(
       'graceBackoffMs',
-      options.graceBackoffMs ?? CACHE_DEFAULTS.graceBackoffMs,
+      options.graceBackoffMs ?? DEFAULTS.graceBackoffMs,
     ),
     codec,
-    storeDeadlineMs: expectPositive(
-      'storeDeadlineMs',
-      options.storeDeadlineMs ?? CACHE_DEFAULTS.storeDeadlineMs,
-    ),
-    onStoreError: expectOneOf(
-      'onStoreError',
-      options.onStoreError ?? CACHE_DEFAULTS.onStoreError,
-      STORE_ERROR_MODES,
-    ),
-    storeBreaker: resolveBreaker(options.storeBreaker),
+    storeSettings,
+    onStoreError: storeSettings.onStoreError,
     lease: resolveLease(options.lease),
     clock: resolveClock(options.clock),
     random: options.random === undefined ? Math.random : expectFunction('random', options.random),
@@ -291,7 +295,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
 function resolveL1(l1: L1Options | false | undefined): Required<L1Options> | undefined {
   if (l1 === false) return undefined;
   const given = l1 === undefined ? {} : expectObject('l1', l1);
-  const defaults = CACHE_DEFAULTS.l1;
+  const defaults = DEFAULTS.l1;
   return {
     maxEntries: expectInteger('l1.maxEntries', given.maxEntries ?? defaults.maxEntries),
     maxBytes: expectPositive('l1.maxBytes', given.maxBytes ?? defaults.maxBytes),
@@ -299,29 +303,27 @@ function resolveL1(l1: L1Options | false | undefined): Required<L1Options> | und
   };
 }
 
-function resolveBreaker(
-  breaker: StoreBreakerOptions | false | undefined,
-): Required<StoreBreakerOptions> | undefined {
-  if (breaker === false) return undefined;
-  const given = breaker === undefined ? {} : expectObject('storeBreaker', breaker);
-  const defaults = CACHE_DEFAULTS.storeBreaker;
-  return {
-    failureThreshold: expectInteger(
-      'storeBreaker.failureThreshold',
-      given.failureThreshold ?? defaults.failureThreshold,
-    ),
-    breakDurationMs: expectPositive(
-      'storeBreaker.breakDurationMs',
-      given.breakDurationMs ?? defaults.breakDurationMs,
-    ),
-  };
+/**
+ * `storeBreaker` (the cache's own health gate) was replaced by core's degraded-mode rule. A value
+ * passed for it is refused rather than ignored, so nobody believes a setting is in force.
+ * @throws {TypeError} naming the option and its replacements.
+ */
+function rejectStoreBreaker(options: CacheOptions): void {
+  const breaker = (options as { storeBreaker?: unknown }).storeBreaker;
+  if (breaker === undefined) return;
+  throw new TypeError(
+    'Expected no `storeBreaker`: it was replaced by `storeFailureThreshold` (the store is ' +
+      'degraded after that many consecutive failures, default 3) and `storeProbeIntervalMs` (how ' +
+      'often a degraded store is probed, default 1000); see "When the store fails" in the ' +
+      `@breakwater/core README. Got ${describeValue(breaker)}`,
+  );
 }
 
 function resolveLease(lease: LeaseOptions | false | undefined): Required<LeaseOptions> | undefined {
   if (lease === false) return undefined;
   const given = lease === undefined ? {} : expectObject('lease', lease);
   // Stores take whole milliseconds (Redis PX).
-  return { ttlMs: expectInteger('lease.ttlMs', given.ttlMs ?? CACHE_DEFAULTS.lease.ttlMs) };
+  return { ttlMs: expectInteger('lease.ttlMs', given.ttlMs ?? DEFAULTS.lease.ttlMs) };
 }
 
 function resolveClock(clock: Clock | undefined): Clock {
@@ -344,11 +346,11 @@ export function resolvePerCall(
   const ttlMs = options.ttlMs === undefined ? base?.ttlMs : expectPositive('ttlMs', options.ttlMs);
   const staleMs =
     options.staleMs === undefined
-      ? (base?.staleMs ?? CACHE_DEFAULTS.staleMs)
+      ? (base?.staleMs ?? DEFAULTS.staleMs)
       : expectNonNegative('staleMs', options.staleMs);
   const graceMs =
     options.graceMs === undefined
-      ? (base?.graceMs ?? CACHE_DEFAULTS.graceMs)
+      ? (base?.graceMs ?? DEFAULTS.graceMs)
       : expectNonNegative('graceMs', options.graceMs);
   if (ttlMs === undefined && options.staleMs !== undefined && options.staleMs > 0) {
     throw new TypeError(`Expected \`ttlMs\` with \`staleMs\` (${options.staleMs}), got no ttlMs`);
@@ -362,7 +364,7 @@ export function resolvePerCall(
     graceMs,
     negativeTtlMs:
       options.negativeTtlMs === undefined
-        ? (base?.negativeTtlMs ?? CACHE_DEFAULTS.negativeTtlMs)
+        ? (base?.negativeTtlMs ?? DEFAULTS.negativeTtlMs)
         : expectNonNegative('negativeTtlMs', options.negativeTtlMs),
     softTimeoutMs:
       options.softTimeoutMs === undefined

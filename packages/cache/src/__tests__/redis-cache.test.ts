@@ -10,18 +10,45 @@ import {
   startRedisServer,
 } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
-import { describe, expect, it, vi } from 'vitest';
-import { cache } from '../index.js';
+import { afterEach, expect, it, vi } from 'vitest';
+import { type CacheStore, cache, type InvalidationMessage } from '../index.js';
 import { redisStore } from '../redis.js';
+
+/**
+ * Resolves once the bus of the cache `name` just built on `store` is live. Call it right after
+ * building the cache, before awaiting anything: SUBSCRIBE is asynchronous, and when it becomes
+ * active every listener of the channel — this one too — gets a `reset` (messages published before
+ * were missed), which also clears that cache's L1.
+ */
+function busLive(store: CacheStore, name: string): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = store.scope(name).subscribe!((message: InvalidationMessage) => {
+      if (message.kind !== 'reset') return;
+      stop();
+      resolve();
+    });
+  });
+}
 
 describeWithRedis('cache over Redis', () => {
   const redis = redisFixture();
+  const stores: CacheStore[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  /** A store on the fixture's client, with the subscriber it opens itself; closed after the test. */
+  function storeOf(prefix: string): CacheStore {
+    const store = redisStore({ client: redis.client, prefix });
+    stores.push(store);
+    return store;
+  }
 
   function replica(
     prefix: string,
     options: Parameters<typeof cache>[0] extends infer O ? Partial<O> : never = {},
   ) {
-    const store = redisStore({ client: redis.client, subscriber: redis.newClient(), prefix });
+    const store = storeOf(prefix);
     return cache({ name: 'profiles', store, ttlMs: 60_000, jitter: 0, ...options });
   }
 
@@ -40,8 +67,14 @@ describeWithRedis('cache over Redis', () => {
   it("drops a key from other replicas' L1 when it is set, deleted or its tag invalidated", async () => {
     const prefix = redis.uniquePrefix();
     const a = replica(prefix);
-    const b = replica(prefix, { l1: { maxStaleMs: 3_600_000 } });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // SUBSCRIBE is asynchronous
+    const storeB = storeOf(prefix);
+    const b = cache({
+      name: 'profiles',
+      store: storeB,
+      ttlMs: 60_000,
+      l1: { maxStaleMs: 3_600_000 },
+    });
+    await busLive(storeB, 'profiles');
     await a.set('k', 'v1', { tags: ['t'] });
     expect(await b.get('k')).toBe('v1');
     await a.set('k', 'v2', { tags: ['t'] });
@@ -80,16 +113,11 @@ describeWithRedis('cache over Redis', () => {
       },
     });
     const writer = replica(prefix);
-    const subscriber = redis.newClient();
-    // The bus clears known tag versions when its connection becomes ready: let that happen first.
-    if (subscriber.status !== 'ready')
-      await new Promise((resolve) => subscriber.once('ready', resolve));
-    const reader = cache({
-      name: 'profiles',
-      store: redisStore({ client: counted, subscriber, prefix }),
-      ttlMs: 60_000,
-      l1: false,
-    });
+    const readerStore = redisStore({ client: counted, prefix });
+    stores.push(readerStore);
+    const reader = cache({ name: 'profiles', store: readerStore, ttlMs: 60_000, l1: false });
+    // The bus clears known tag versions when its subscription becomes active: let that happen first.
+    await busLive(readerStore, 'profiles');
     await writer.set('k', { n: 1 }, { tags: ['team:1', 'org:2'] });
     expect(await reader.get('k')).toEqual({ n: 1 }); // learns the two tag versions
     calls.length = 0;
@@ -113,11 +141,12 @@ describeWithRedis('cache over Redis', () => {
 
   it('clears the L1 when the bus reconnects, since messages may have been lost', async () => {
     const prefix = redis.uniquePrefix();
+    // A subscriber of the test's own, so that it can drop the connection; it stays the test's.
     const subscriber = redis.newClient();
-    if (subscriber.status !== 'ready')
-      await new Promise((resolve) => subscriber.once('ready', resolve));
     const store = redisStore({ client: redis.client, subscriber, prefix });
+    stores.push(store);
     const c = cache({ name: 'profiles', store, ttlMs: 60_000, l1: { maxStaleMs: 3_600_000 } });
+    await busLive(store, 'profiles');
     await c.set('k', 'v1');
     // Rewrite the value behind the cache's back, without any bus message.
     const key = `${prefix}:cache:{profiles:k}:e`;
@@ -137,16 +166,12 @@ describeWithRedisCluster('cache over Redis Cluster', () => {
 
   it('loads once, serves L2 hits and propagates invalidations', async () => {
     const prefix = cluster.uniquePrefix();
-    const make = (l1: false | { maxStaleMs: number }) =>
-      cache({
-        name: 'catalog',
-        store: redisStore({ client: cluster.client, subscriber: cluster.newClient(), prefix }),
-        ttlMs: 60_000,
-        l1,
-      });
-    const a = make({ maxStaleMs: 3_600_000 });
-    const b = make({ maxStaleMs: 3_600_000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Each store opens its own subscriber (a duplicate of the Cluster client) and closes it.
+    const stores = [0, 1].map(() => redisStore({ client: cluster.client, prefix }));
+    const [a, b] = stores.map((store) =>
+      cache({ name: 'catalog', store, ttlMs: 60_000, l1: { maxStaleMs: 3_600_000 } }),
+    ) as [ReturnType<typeof cache>, ReturnType<typeof cache>];
+    await Promise.all(stores.map((store) => busLive(store, 'catalog')));
     const loader = vi.fn(async () => ({ sku: 'x', price: 10n }));
     const keys = Array.from({ length: 20 }, (_, i) => `item:${i}`);
     await Promise.all(keys.map((key) => a.getOrLoad(key, loader, { tags: ['catalog'] })));
@@ -158,6 +183,7 @@ describeWithRedisCluster('cache over Redis Cluster', () => {
       interval: 10,
     });
     await Promise.all([a.close(), b.close()]);
+    await Promise.all(stores.map((store) => store.close()));
   });
 });
 
@@ -172,12 +198,14 @@ describeWithRedisCluster('cache when Redis dies mid-run', () => {
     subscriber.on('error', () => {});
     const deadlineMs = 100;
     const loaderMs = 20;
+    const store = redisStore({ client, subscriber, prefix: 'outage' });
     const c = cache({
       name: 'outage',
-      store: redisStore({ client, subscriber, prefix: 'outage' }),
+      store,
       ttlMs: 60_000,
       storeDeadlineMs: deadlineMs,
-      storeBreaker: { failureThreshold: 5, breakDurationMs: 200 },
+      storeFailureThreshold: 5,
+      storeProbeIntervalMs: 200,
       l1: false,
       lease: { ttlMs: 1000 },
     });
@@ -204,9 +232,9 @@ describeWithRedisCluster('cache when Redis dies mid-run', () => {
       const bound = deadlineMs + loaderMs + 150;
       expect(Math.max(...worst)).toBeLessThan(bound);
       expect(statuses).toContain('degraded');
-      // Once the gate is open, most calls do not wait for the store at all.
+      // Once the store is degraded, most calls do not wait for it at all.
       expect(worst.slice(-5).filter((ms) => ms < loaderMs + 50).length).toBeGreaterThanOrEqual(3);
-      // The same Redis comes back: a probe closes the gate and values are cached again.
+      // The same Redis comes back: the background probe finds it and values are cached again.
       restarted = await startRedisServer({ port: server.port });
       await vi.waitFor(
         async () => {
@@ -224,16 +252,11 @@ describeWithRedisCluster('cache when Redis dies mid-run', () => {
       );
     } finally {
       await c.close();
+      await store.close();
       client.disconnect();
       subscriber.disconnect();
       await server.stop();
       await restarted?.stop();
     }
-  });
-});
-
-describe('redisStore options', () => {
-  it('rejects a missing client', () => {
-    expect(() => redisStore({} as never)).toThrow('Expected `client` to be an object');
   });
 });

@@ -14,13 +14,13 @@ import {
 } from '@breakwater/testkit';
 import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isWriteBehindBacklogError } from '../index.js';
+import { isWriteBehindBacklogError, writeBehind } from '../index.js';
 import { redisWriteBehindQueue } from '../redis.js';
-import type { WriteQueueNamespace } from '../write-behind/queue.js';
+import type { WriteQueueScope } from '../write-behind/queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const LOTS = 1_000_000;
-const append = (ns: WriteQueueNamespace, key: string, payload: string, version?: number) =>
+const append = (ns: WriteQueueScope, key: string, payload: string, version?: number) =>
   ns.append(key, payload, { version, maxPending: LOTS });
 
 const keysOf = (prefix: string, name: string) => {
@@ -48,7 +48,7 @@ function countCommands(client: Redis | Cluster): { sent: string[] } {
 
 /** Runs every operation once and returns the commands each sent. */
 async function commandsPerOperation(
-  ns: WriteQueueNamespace,
+  ns: WriteQueueScope,
   sent: string[],
 ): Promise<Record<string, string[]>> {
   const perOperation: Record<string, string[]> = {};
@@ -59,7 +59,7 @@ async function commandsPerOperation(
   };
   await measure('append', () => append(ns, 'a', '1'));
   await append(ns, 'b', '2');
-  let claimed: Awaited<ReturnType<WriteQueueNamespace['claim']>> = [];
+  let claimed: Awaited<ReturnType<WriteQueueScope['claim']>> = [];
   await measure('claim', async () => {
     claimed = await ns.claim('c1', 10, 60_000);
   });
@@ -69,11 +69,14 @@ async function commandsPerOperation(
   await measure('complete', () => ns.complete([claimed[0]!.id]));
   await measure('pending', () => ns.pending());
   await measure('backlog', () => ns.backlog());
-  let letters: Awaited<ReturnType<WriteQueueNamespace['listDeadLetters']>> = [];
+  let letters: Awaited<ReturnType<WriteQueueScope['listDeadLetters']>> = [];
   await measure('listDeadLetters', async () => {
     letters = await ns.listDeadLetters(10);
   });
   await measure('deleteDeadLetters', () => ns.deleteDeadLetters(letters.map((l) => l.id)));
+  await measure('probe', async () => {
+    expect(await ns.probe!(AbortSignal.timeout(5_000))).toBe(1);
+  });
   return perOperation;
 }
 
@@ -89,13 +92,15 @@ const EXPECTED_COMMANDS = {
   backlog: ONE_SCRIPT,
   listDeadLetters: ['xrange'],
   deleteDeadLetters: ['xdel'],
+  // core's redisProbe: a `return 1` script on the stream key, so the name's node answers it.
+  probe: ONE_SCRIPT,
 };
 
 describeWithRedis('redisWriteBehindQueue on Redis', () => {
   const redis = redisFixture();
 
   const open = (prefix = redis.uniquePrefix(), name = 'orders', client: Redis = redis.client) =>
-    redisWriteBehindQueue({ client, prefix }).namespace(name);
+    redisWriteBehindQueue({ client, prefix }).scope(name);
 
   it('keeps every key of a name under one hash tag, in the documented layout', async () => {
     const prefix = redis.uniquePrefix();
@@ -268,7 +273,7 @@ describeWithRedis('redisWriteBehindQueue on Redis', () => {
       client: redis.client,
       prefix,
       idleConsumerMs: 300,
-    }).namespace('orders');
+    }).scope('orders');
     const keys = keysOf(prefix, 'orders');
     const consumers = async () =>
       ((await redis.client.xinfo('CONSUMERS', keys.stream, 'breakwater')) as unknown[][])
@@ -300,7 +305,7 @@ describeWithRedis('redisWriteBehindQueue on Redis', () => {
 
   it('isolates prefixes and groups', async () => {
     const prefix = redis.uniquePrefix();
-    const ns = redisWriteBehindQueue({ client: redis.client, prefix, group: 'billing' }).namespace(
+    const ns = redisWriteBehindQueue({ client: redis.client, prefix, group: 'billing' }).scope(
       'orders',
     );
     await append(ns, 'k', 'v');
@@ -341,6 +346,26 @@ describeWithRedis('redisWriteBehindQueue on Redis', () => {
     expect(await ns.pending()).toBe(1);
   });
 
+  it("answers a dead-letter id it cannot have given with the caller's error, not a store failure", async () => {
+    const queue = redisWriteBehindQueue({ client: redis.client, prefix: redis.uniquePrefix() });
+    const wb = writeBehind({
+      name: 'orders',
+      queue,
+      persist: () => {},
+      flusher: false,
+      storeFailureThreshold: 1,
+    });
+    await expect(wb.deadLetters.list({ after: 'nope' })).rejects.toThrow(RangeError);
+    await expect(wb.deadLetters.list({ after: 'nope' })).rejects.toThrow(/`after`.*"nope"/);
+    expect(wb.storeStatus).toBe('healthy');
+    await expect(wb.deadLetters.list()).resolves.toEqual([]);
+    await wb.close();
+    // The queue owns nothing: closing it changes nothing for its scopes.
+    await queue.close();
+    await queue[Symbol.asyncDispose]();
+    await expect(append(queue.scope('orders'), 'k', 'v')).resolves.toBeGreaterThan(0);
+  });
+
   it('stores payloads and keys byte for byte', async () => {
     const ns = open();
     const payload = `\u0000bin\r\n${'ü'.repeat(10_000)}`;
@@ -371,7 +396,7 @@ describeWithRedis('redisWriteBehindQueue on a Redis of its own', () => {
 
   it('sends one command per operation', async () => {
     const client = await connect();
-    const ns = redisWriteBehindQueue({ client, prefix: 'counted' }).namespace('orders');
+    const ns = redisWriteBehindQueue({ client, prefix: 'counted' }).scope('orders');
     await commandsPerOperation(ns, []); // loads the scripts
     const { sent } = countCommands(client);
     expect(await commandsPerOperation(ns, sent)).toEqual(EXPECTED_COMMANDS);
@@ -379,7 +404,7 @@ describeWithRedis('redisWriteBehindQueue on a Redis of its own', () => {
 
   it('recovers from SCRIPT FLUSH with one extra EVAL per script', async () => {
     const client = await connect();
-    const ns = redisWriteBehindQueue({ client, prefix: 'flushed' }).namespace('orders');
+    const ns = redisWriteBehindQueue({ client, prefix: 'flushed' }).scope('orders');
     await append(ns, 'warm', 'up');
     await client.script('FLUSH');
     const { sent } = countCommands(client);
@@ -401,9 +426,7 @@ describeWithRedisCluster('redisWriteBehindQueue on a Redis Cluster', () => {
   it('sends one command per operation, to the slot of the name', async () => {
     const client = cluster.newClient();
     await new Promise<void>((resolve) => client.once('ready', () => resolve()));
-    const ns = redisWriteBehindQueue({ client, prefix: cluster.uniquePrefix() }).namespace(
-      'orders',
-    );
+    const ns = redisWriteBehindQueue({ client, prefix: cluster.uniquePrefix() }).scope('orders');
     await commandsPerOperation(ns, []);
     const { sent } = countCommands(client);
     expect(await commandsPerOperation(ns, sent)).toEqual(EXPECTED_COMMANDS);
@@ -413,7 +436,7 @@ describeWithRedisCluster('redisWriteBehindQueue on a Redis Cluster', () => {
     const ns = redisWriteBehindQueue({
       client: cluster.client,
       prefix: cluster.uniquePrefix(),
-    }).namespace('orders');
+    }).scope('orders');
     await append(ns, 'a', '1');
     await Promise.all(cluster.client.nodes('master').map((node) => node.script('FLUSH')));
     await append(ns, 'b', '2');
@@ -433,7 +456,7 @@ describeWithRedisCluster('redisWriteBehindQueue on a Redis Cluster', () => {
       const keys = Object.values(keysOf(prefix, name));
       expect(new Set(keys.map(keySlot)).size).toBe(1);
       slots.add(keySlot(keys[0]!));
-      const ns = queue.namespace(name);
+      const ns = queue.scope(name);
       await append(ns, 'k', name);
       expect((await ns.claim('c1', 10, 60_000)).map((e) => e.payload)).toEqual([name]);
     }
@@ -467,13 +490,13 @@ describe('redisWriteBehindQueue options', () => {
     expect(() => redisWriteBehindQueue({ client, idleConsumerMs: 1.5 })).toThrow(
       /`idleConsumerMs`.*1\.5/,
     );
-    expect(() => redisWriteBehindQueue({ client }).namespace('')).toThrow(
+    expect(() => redisWriteBehindQueue({ client }).scope('')).toThrow(
       /Expected `name` to be a non-empty string/,
     );
   });
 
   it('rejects a version that is not a non-negative integer', async () => {
-    const ns = redisWriteBehindQueue({ client }).namespace('orders');
+    const ns = redisWriteBehindQueue({ client }).scope('orders');
     await expect(ns.append('k', 'v', { version: 1.5, maxPending: 1 })).rejects.toThrow(
       /Expected `version` to be an integer >= 0, got 1.5/,
     );

@@ -53,7 +53,7 @@ runContractSuite<WriteBehindQueue>(
         name: 'hot-key',
         queue,
         flusher: false,
-        queueDeadlineMs: 10_000,
+        storeDeadlineMs: 10_000,
         persist: (batch) => {
           calls.push([...batch]);
         },

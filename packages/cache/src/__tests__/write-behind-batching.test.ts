@@ -16,7 +16,7 @@ import {
   writeBehind,
 } from '../index.js';
 import { MAX_APPEND_BATCH } from '../write-behind/append-batcher.js';
-import type { WriteBehindQueue, WriteQueueNamespace } from '../write-behind/queue.js';
+import type { WriteBehindQueue, WriteQueueScope } from '../write-behind/queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,9 +43,11 @@ function recordingQueue() {
   };
   const queue: WriteBehindQueue = {
     kind: 'memory',
-    namespace(name) {
-      const ns = inner.namespace(name);
-      const wrapped: WriteQueueNamespace = {
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
+    scope(name) {
+      const ns = inner.scope(name);
+      const wrapped: WriteQueueScope = {
         append: (key, payload, options) => {
           control.singleAppends++;
           return ns.append(key, payload, options);
@@ -200,9 +202,9 @@ describe('write-behind batching of appends', () => {
     await c.close();
   });
 
-  it('rejects the writes of a batch that misses queueDeadlineMs, and lets the next one go', async () => {
+  it('rejects the writes of a batch that misses storeDeadlineMs, and lets the next one go', async () => {
     const { queue, control } = recordingQueue();
-    const wb = make({ queue, queueDeadlineMs: 50 });
+    const wb = make({ queue, storeDeadlineMs: 50 });
     let release!: () => void;
     control.hold = new Promise((resolve) => {
       release = resolve;

@@ -100,7 +100,7 @@ describeWithRedis('write-behind under SIGKILL', () => {
         }
 
         const rows = await readTable(pool, table);
-        const survivor = redisWriteBehindQueue({ client: redis.client, prefix }).namespace(
+        const survivor = redisWriteBehindQueue({ client: redis.client, prefix }).scope(
           'crash-test',
         );
         expect(await survivor.pending()).toBe(0);

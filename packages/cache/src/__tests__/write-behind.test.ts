@@ -298,8 +298,9 @@ describe('writeBehind on the memory queue', () => {
     const fails: string[] = [];
     const counting = {
       kind: 'memory',
-      namespace(name: string) {
-        const ns = queue.namespace(name);
+      close: () => queue.close(),
+      scope(name: string) {
+        const ns = queue.scope(name);
         return Object.assign(Object.create(ns), {
           fail: (entry: { key: string }, error: string, max: number) => {
             fails.push(entry.key);
@@ -349,7 +350,7 @@ describe('writeBehind on the memory queue', () => {
     const started = Date.now();
     await wb.close({ timeoutMs: 150 });
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect(await queue.namespace('orders').pending()).toBe(1);
+    expect(await queue.scope('orders').pending()).toBe(1);
     await expect(wb.close({ timeoutMs: -1 })).resolves.toBeUndefined(); // already closed
     const other = make(table, { flusher: false });
     await expect(other.close({ timeoutMs: 0 })).rejects.toThrow(/timeoutMs.*0/);
@@ -405,7 +406,7 @@ describe('writeBehind on the memory queue', () => {
       /batchSize.*50000/,
     );
     const l1Only = cache({ name: 'l1', l1: { maxEntries: 10 } });
-    const sharedQueue = { kind: 'redis', namespace: () => ({}) } as never;
+    const sharedQueue = { kind: 'redis', scope: () => ({}) } as never;
     expect(() => writeBehind({ name: 'x', persist, queue: sharedQueue, cache: l1Only })).toThrow(
       /redis queue needs a cache whose store replicas share.*no store/,
     );

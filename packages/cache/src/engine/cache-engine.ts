@@ -14,23 +14,25 @@
  * Writes go through {@link WritePath} (`set`, `write`) and {@link Invalidation} (`delete`,
  * `invalidateTags`); other replicas' invalidations arrive through {@link InvalidationBus};
  * write-behind pins, settles and unpins values through {@link WriteBehindPins}. The tiers are
- * {@link L1Tier} and the L2 store ({@link openL2Store}, its health in {@link StoreStatusFeed}).
+ * {@link L1Tier} and the L2 store ({@link L2Store}: core's store call path, its health and status
+ * events).
  */
 import { randomUUID } from 'node:crypto';
-import { type Clock, DeadlineQueue, expectFunction, expectObject } from '@breakwater/core';
+import {
+  type Clock,
+  type Disposer,
+  expectFunction,
+  expectObject,
+  type StoreStatus,
+  type StoreStatusListener,
+} from '@breakwater/core';
 import { expectTags, rejectKey, rejectNotFunction } from '../arguments.js';
-import type {
-  Cache,
-  CacheStoreStatus,
-  PersistContext,
-  WrapOptions,
-  WriteOptions,
-} from '../cache.js';
+import type { Cache, PersistContext, WrapOptions, WriteOptions } from '../cache.js';
 import { CACHE_HOOKS, type CacheHooks } from '../cache-hooks.js';
 import type { Entry } from '../entry.js';
 import type { Loader } from '../loader-run.js';
 import {
-  CACHE_DEFAULTS,
+  DEFAULTS,
   type GetOrLoadOptions,
   type ResolvedOptions,
   resolvePerCall,
@@ -47,7 +49,7 @@ import { InvalidationBus } from './invalidation-bus.js';
 import { KeyWaiters } from './key-waiters.js';
 import { L1Tier } from './l1-tier.js';
 import { L2Reader } from './l2-reader.js';
-import { type L2Store, openL2Store, StoreStatusFeed } from './l2-store.js';
+import { L2Store } from './l2-store.js';
 import { LoadFlights } from './load-flight.js';
 import { ReadPath } from './read-flight.js';
 import { RecentVersions } from './recent-versions.js';
@@ -62,8 +64,8 @@ export class CacheEngine implements Cache {
   private readonly tags: TagTable;
   private readonly telemetry: CacheTelemetry;
   private readonly clock: Clock;
-  private readonly deadlines: DeadlineQueue;
-  private readonly status: StoreStatusFeed;
+  /** The L2 store behind core's store call path; `undefined` without a store. */
+  private readonly l2: L2Store | undefined;
   private readonly reads: ReadPath;
   private readonly loads: LoadFlights;
   private readonly leases: FleetLeases;
@@ -75,6 +77,7 @@ export class CacheEngine implements Cache {
   private readonly unsubscribe: (() => void) | undefined;
   /** Tells this process's own messages on the bus from other replicas'. */
   private readonly origin = randomUUID();
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly o: ResolvedOptions) {
     this.name = o.name;
@@ -94,17 +97,16 @@ export class CacheEngine implements Cache {
             recentVersions,
           );
     this.telemetry = new CacheTelemetry(o.name, o.store?.kind ?? 'none', () => this.l1?.size ?? 0);
-    this.deadlines = new DeadlineQueue(o.storeDeadlineMs);
-    this.status = new StoreStatusFeed(this.telemetry);
     let ns: L2Store | undefined;
     if (o.store === undefined) {
       ns = undefined;
       this.tags = new TagTable(Number.POSITIVE_INFINITY);
     } else {
-      ns = openL2Store(o, o.store, this.deadlines, this.telemetry, this.status);
+      ns = new L2Store(o, o.store, this.telemetry.telemetry);
       // Without an L1, tag versions are still worth remembering when a bus keeps them current.
-      this.tags = new TagTable(o.l1?.maxStaleMs ?? (ns.hasBus ? CACHE_DEFAULTS.l1.maxStaleMs : 0));
+      this.tags = new TagTable(o.l1?.maxStaleMs ?? (ns.hasBus ? DEFAULTS.l1.maxStaleMs : 0));
     }
+    this.l2 = ns;
     const reader = new L2Reader(ns, o.codec, this.tags, this.telemetry, o.clock);
     const flights = new FlightTable();
     // Callers waiting for another replica's load, woken by bus messages.
@@ -139,7 +141,7 @@ export class CacheEngine implements Cache {
       flights,
       this.leases,
       this.writes,
-      new GraceBackoff(o.graceBackoffMs, CACHE_DEFAULTS.maxGraceBackoffMs),
+      new GraceBackoff(o.graceBackoffMs, DEFAULTS.maxGraceBackoffMs),
       this.background,
       this.telemetry,
     );
@@ -248,12 +250,26 @@ export class CacheEngine implements Cache {
     this.l1?.clear();
   }
 
-  onStoreStatusChange(listener: (status: CacheStoreStatus) => void): () => void {
-    expectFunction('listener', listener);
-    return this.status.subscribe(listener);
+  get storeStatus(): StoreStatus {
+    return this.l2?.status ?? 'healthy';
   }
 
-  async close(): Promise<void> {
+  onStoreStatusChange(listener: StoreStatusListener): Disposer {
+    expectFunction('listener', listener);
+    // Without an L2 there is no store whose status could change.
+    return this.l2?.onStatusChange(listener) ?? noop;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async closeOnce(): Promise<void> {
     this.unsubscribe?.();
     this.loads.abortAll();
     this.leases.close();
@@ -261,8 +277,11 @@ export class CacheEngine implements Cache {
     // is still on its way land (each is bounded by the store deadline).
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.background.count > 0) await Promise.all(this.background.pending());
-    this.deadlines.dispose();
+    // Stops the background probe; what is still in flight ends by its deadline at the latest.
+    await this.l2?.close();
     this.telemetry.dispose();
     this.l1?.clear();
   }
 }
+
+function noop(): void {}

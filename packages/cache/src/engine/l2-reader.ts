@@ -96,7 +96,7 @@ export class L2Reader {
   }
 }
 
-/** The read of a store call that failed (the guarded store only fails with a `StoreError`). */
+/** The read of a store call that failed (the L2 store only fails with a `StoreError`). */
 export function failedRead(error: unknown): L2Read {
   return { ok: false, error: error as StoreError };
 }

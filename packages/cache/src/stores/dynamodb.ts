@@ -1,23 +1,29 @@
 /**
  * The DynamoDB L2 store: one table (string partition key `pk`, numeric TTL attribute `ttl`),
- * conditional writes with a bounded compare-and-set loop, the client's clock for expiry.
+ * compare-and-set writes through core's `conditionalUpdate`, the client's clock for expiry.
  *
  * Item shapes (`pk` is `<prefix>:cache:<name>:<part>:<key>`):
  *
- * | part | attributes                                                                       |
- * | ---- | -------------------------------------------------------------------------------- |
+ * | part | attributes                                                                        |
+ * | ---- | --------------------------------------------------------------------------------- |
  * | `e`  | `v` version (N), `r` record (S, absent after a delete), `x` expiry in epoch ms (N, |
- * |      | absent = never), `lt` lease token (S), `lx` lease expiry in epoch ms (N), `ttl` (N) |
- * | `t`  | `v` tag version (N)                                                              |
+ * |      | absent = never), `lt` lease token (S), `lx` lease expiry in epoch ms (N), `rev`     |
+ * |      | revision (N, bumped by every write and lease grant: the compare-and-set check),   |
+ * |      | `ttl` (N)                                                                         |
+ * | `t`  | `v` tag version (N)                                                               |
  *
  * The record and its lease share one item, so "take the lease unless the version moved" is one
  * conditional UpdateItem. A delete keeps the item as a tombstone (version only, `ttl` a day
- * later), so versions keep growing across deletes even when replicas' clocks disagree.
+ * later), so versions keep growing across deletes even when replicas' clocks disagree. The record
+ * version `v` is `max(previous + 1, now in µs)`; `rev` only counts writes of the item, so that a
+ * write computed from a stale read — a lease granted to another holder meanwhile included — is
+ * never applied.
  *
  * Cost per operation: a read is one strongly consistent GetItem; a write or delete is a GetItem
- * plus a conditional UpdateItem (retried, up to {@link MAX_CAS_ATTEMPTS} times, only under
- * contention on the same key); a lease attempt is one conditional UpdateItem (a failed condition
- * still consumes a write unit); a tag read is one BatchGetItem per 100 tags; a tag bump is one
+ * plus a conditional UpdateItem (retried with jittered backoff, up to {@link MAX_CAS_ATTEMPTS}
+ * times, only under contention on the same key; giving up is a `StoreConflictError`, which does
+ * not degrade the store); a lease attempt is one conditional UpdateItem (a failed condition still
+ * consumes a write unit); a tag read is one BatchGetItem per 100 tags; a tag bump is one
  * UpdateItem per tag. There is no bus: L1 copies of other replicas converge within
  * `l1.maxStaleMs`, and waiters poll the lease with backoff.
  *
@@ -27,7 +33,6 @@
 import {
   type AttributeValue,
   BatchGetItemCommand,
-  ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
@@ -40,12 +45,18 @@ import {
   keyBuilder,
   systemClock,
 } from '@breakwater/core';
+import {
+  conditionalUpdate,
+  dynamoProbe,
+  isAwsError,
+  type UpdatePlan,
+} from '@breakwater/core/dynamodb';
 import type {
+  CacheScope,
   CacheStore,
   LeaseResult,
   RecordWrite,
   StoredRecord,
-  StoreNamespace,
   WriteResult,
 } from '../store.js';
 
@@ -67,14 +78,27 @@ export interface DynamoStoreOptions {
   clock?: Clock | undefined;
 }
 
-/** Compare-and-set attempts of one write before it fails with a store error. */
+/**
+ * Compare-and-set attempts of one write or delete before it fails with core's
+ * `StoreConflictError` (the `maxAttempts` it gives `conditionalUpdate`).
+ */
 export const MAX_CAS_ATTEMPTS = 5;
+
+/** Rounds of BatchGetItem for the keys DynamoDB left unprocessed, before a tag read fails. */
+const MAX_BATCH_ROUNDS = 5;
+
+/** The attribute `conditionalUpdate` compares and bumps; lease grants bump it too. */
+const REVISION = 'rev';
 
 /** How long a tombstone is kept after a delete, in seconds (for the `ttl` attribute). */
 const TOMBSTONE_SECONDS = 86_400;
 
+/** The lease's attributes, removed by the write that releases it. */
+const LEASE_ATTRIBUTES: readonly string[] = ['lt', 'lx'];
+
 /**
- * A DynamoDB store for {@link cache}.
+ * A DynamoDB store for {@link cache}. It opens nothing of its own: `close()` resolves at once, and
+ * the client stays yours.
  *
  * @example
  * const store = dynamoStore({ client: new DynamoDBClient({}), tableName: 'breakwater' });
@@ -85,15 +109,18 @@ export function dynamoStore(options: DynamoStoreOptions): CacheStore {
   expectObject('client', options.client);
   const tableName = expectNonEmptyString('tableName', options.tableName);
   const clock = options.clock ?? systemClock;
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'dynamodb',
-    namespace: (cacheName) =>
-      new DynamoNamespace(
+    scope: (cacheName) =>
+      new DynamoScope(
         options.client,
         tableName,
         keyBuilder({ prefix: options.prefix, pattern: 'cache', name: cacheName }),
         clock,
       ),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -113,70 +140,62 @@ interface RecordState {
   leaseToken: string | undefined;
 }
 
-class DynamoNamespace implements StoreNamespace {
+class DynamoScope implements CacheScope {
+  /** Every request honours the signal the store layer aborts at the deadline. */
+  readonly abortable = true;
+  /** An eventually consistent GetItem of the empty user key's record item (never written). */
+  readonly probe: (signal: AbortSignal) => Promise<unknown>;
+
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly keys: KeyBuilder,
     private readonly clock: Clock,
-  ) {}
-
-  async get(key: string): Promise<StoredRecord | undefined> {
-    return this.state(await this.read(this.recordPk(key))).live;
+  ) {
+    this.probe = dynamoProbe(client, tableName, this.recordPk(''));
   }
 
-  async set(key: string, write: RecordWrite): Promise<WriteResult> {
-    const pk = this.recordPk(key);
-    for (let attempt = 1; ; attempt++) {
-      const state = this.state(await this.read(pk));
-      const current = state.live?.version ?? 0;
-      const releases = write.leaseToken !== undefined && state.leaseToken === write.leaseToken;
-      if (write.expectVersion !== undefined && write.expectVersion !== current) {
-        if (releases) await this.releaseLease(key, write.leaseToken!);
-        return { written: false, version: current };
-      }
-      const version = this.nextVersion(state.storedVersion);
-      const expiresAt = write.ttlMs === undefined ? undefined : this.clock.now() + write.ttlMs;
-      const values: Item = { ':v': n(version), ':r': s(write.record) };
-      let update = 'SET v = :v, r = :r';
-      if (expiresAt === undefined) update += ' REMOVE x, #ttl';
-      else {
-        update += ', x = :x, #ttl = :ttl';
-        values[':x'] = n(expiresAt);
-        values[':ttl'] = n(Math.ceil(expiresAt / 1000));
-      }
-      let leaseCondition: string | undefined;
-      if (releases) {
-        update += expiresAt === undefined ? ', lt, lx' : ' REMOVE lt, lx';
-        // The lease may have expired and passed to another holder since the read.
-        leaseCondition = 'lt = :lt';
-        values[':lt'] = s(write.leaseToken!);
-      }
-      if (await this.casUpdate(pk, update, values, state.storedVersion, leaseCondition)) {
-        return { written: true, version };
-      }
-      if (attempt >= MAX_CAS_ATTEMPTS) throw casExhausted('set');
-    }
+  async get(key: string, signal?: AbortSignal): Promise<StoredRecord | undefined> {
+    return this.state(await this.read(this.recordPk(key), signal)).live;
   }
 
-  async delete(key: string): Promise<number> {
-    const pk = this.recordPk(key);
-    for (let attempt = 1; ; attempt++) {
-      const state = this.state(await this.read(pk));
-      const version = this.nextVersion(state.storedVersion);
-      const tombstoneTtl = Math.ceil(this.clock.now() / 1000) + TOMBSTONE_SECONDS;
-      const updated = await this.casUpdate(
-        pk,
-        'SET v = :v, #ttl = :ttl REMOVE r, x',
-        { ':v': n(version), ':ttl': n(tombstoneTtl) },
-        state.storedVersion,
-      );
-      if (updated) return version;
-      if (attempt >= MAX_CAS_ATTEMPTS) throw casExhausted('delete');
-    }
+  async set(key: string, write: RecordWrite, signal?: AbortSignal): Promise<WriteResult> {
+    const { result } = await conditionalUpdate<WriteResult>({
+      client: this.client,
+      tableName: this.tableName,
+      key: { pk: s(this.recordPk(key)) },
+      versionAttribute: REVISION,
+      maxAttempts: MAX_CAS_ATTEMPTS,
+      operation: 'set',
+      signal,
+      build: (item) => this.planSet(this.state(item), write),
+    });
+    return result!;
   }
 
-  async getTagVersions(tags: readonly string[]): Promise<number[]> {
+  async delete(key: string, _origin: string, signal?: AbortSignal): Promise<number> {
+    const { result } = await conditionalUpdate<number>({
+      client: this.client,
+      tableName: this.tableName,
+      key: { pk: s(this.recordPk(key)) },
+      versionAttribute: REVISION,
+      maxAttempts: MAX_CAS_ATTEMPTS,
+      operation: 'delete',
+      signal,
+      build: (item) => {
+        const version = this.nextVersion(this.state(item).storedVersion);
+        const tombstoneTtl = Math.ceil(this.clock.now() / 1000) + TOMBSTONE_SECONDS;
+        return {
+          set: { v: n(version), ttl: n(tombstoneTtl) },
+          remove: ['r', 'x'],
+          result: version,
+        };
+      },
+    });
+    return result!;
+  }
+
+  async getTagVersions(tags: readonly string[], signal?: AbortSignal): Promise<number[]> {
     const pks = tags.map((tag) => this.keys.dynamoPk(tag, 't'));
     const found = new Map<string, number>();
     for (let start = 0; start < pks.length; start += 100) {
@@ -185,11 +204,14 @@ class DynamoNamespace implements StoreNamespace {
       }));
       // BatchGetItem may return part of the keys as unprocessed; ask again for those.
       for (let round = 0; pending.length > 0; round++) {
-        if (round >= MAX_CAS_ATTEMPTS) throw new Error('DynamoDB left tag reads unprocessed');
+        if (round >= MAX_BATCH_ROUNDS) {
+          throw new Error(`DynamoDB left tag reads unprocessed ${MAX_BATCH_ROUNDS} times in a row`);
+        }
         const answer = await this.client.send(
           new BatchGetItemCommand({
             RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
           }),
+          { abortSignal: signal },
         );
         for (const item of answer.Responses?.[this.tableName] ?? []) {
           found.set(item.pk?.S ?? '', num(item.v) ?? 0);
@@ -200,7 +222,11 @@ class DynamoNamespace implements StoreNamespace {
     return pks.map((pk) => found.get(pk) ?? 0);
   }
 
-  async bumpTags(tags: readonly string[]): Promise<number[]> {
+  async bumpTags(
+    tags: readonly string[],
+    _origin: string,
+    signal?: AbortSignal,
+  ): Promise<number[]> {
     return Promise.all(
       tags.map(async (tag) => {
         const answer = await this.client.send(
@@ -211,6 +237,7 @@ class DynamoNamespace implements StoreNamespace {
             ExpressionAttributeValues: { ':one': n(1) },
             ReturnValues: 'UPDATED_NEW',
           }),
+          { abortSignal: signal },
         );
         return num(answer.Attributes?.v) ?? 0;
       }),
@@ -222,10 +249,11 @@ class DynamoNamespace implements StoreNamespace {
     token: string,
     ttlMs: number,
     seenVersion: number,
+    signal?: AbortSignal,
   ): Promise<LeaseResult> {
     const pk = this.recordPk(key);
     const now = this.clock.now();
-    const values: Item = { ':t': s(token), ':lx': n(now + ttlMs), ':now': n(now) };
+    const values: Item = { ':t': s(token), ':lx': n(now + ttlMs), ':now': n(now), ':one': n(1) };
     // The lease is free, and the live version is the one the caller saw.
     let condition = '(attribute_not_exists(lt) OR lx <= :now) AND ';
     if (seenVersion === 0) {
@@ -239,16 +267,20 @@ class DynamoNamespace implements StoreNamespace {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: s(pk) },
-          UpdateExpression: 'SET lt = :t, lx = :lx',
+          // A new holder bumps the revision: a write that read the previous holder's lease (and
+          // would release it with its token) must not release this one.
+          UpdateExpression: 'SET lt = :t, lx = :lx ADD #rev :one',
           ConditionExpression: condition,
+          ExpressionAttributeNames: { '#rev': REVISION },
           ExpressionAttributeValues: values,
         }),
+        { abortSignal: signal },
       );
       return { status: 'acquired' };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!isAwsError(error, 'ConditionalCheckFailedException')) throw error;
     }
-    const item = await this.read(pk);
+    const item = await this.read(pk, signal);
     const state = this.state(item);
     const version = state.live?.version ?? 0;
     if (version !== seenVersion) return { status: 'changed', current: state.live };
@@ -256,7 +288,12 @@ class DynamoNamespace implements StoreNamespace {
     return { status: 'held', ttlMs: Math.max(1, leaseExpiry - this.clock.now()) };
   }
 
-  async extendLease(key: string, token: string, ttlMs: number): Promise<boolean> {
+  async extendLease(
+    key: string,
+    token: string,
+    ttlMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     const now = this.clock.now();
     try {
       await this.client.send(
@@ -267,15 +304,16 @@ class DynamoNamespace implements StoreNamespace {
           ConditionExpression: 'lt = :t AND lx > :now',
           ExpressionAttributeValues: { ':t': s(token), ':lx': n(now + ttlMs), ':now': n(now) },
         }),
+        { abortSignal: signal },
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (isAwsError(error, 'ConditionalCheckFailedException')) return false;
       throw error;
     }
   }
 
-  async releaseLease(key: string, token: string): Promise<boolean> {
+  async releaseLease(key: string, token: string, signal?: AbortSignal): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -285,21 +323,47 @@ class DynamoNamespace implements StoreNamespace {
           ConditionExpression: 'lt = :t',
           ExpressionAttributeValues: { ':t': s(token) },
         }),
+        { abortSignal: signal },
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (isAwsError(error, 'ConditionalCheckFailedException')) return false;
       throw error;
     }
+  }
+
+  /**
+   * What `set` writes over the item as read: the record (releasing the writer's lease with it),
+   * or — when the version is not the one expected — only the lease release, or nothing.
+   */
+  private planSet(state: RecordState, write: RecordWrite): UpdatePlan<WriteResult> {
+    const current = state.live?.version ?? 0;
+    const releases = write.leaseToken !== undefined && state.leaseToken === write.leaseToken;
+    if (write.expectVersion !== undefined && write.expectVersion !== current) {
+      const result = { written: false, version: current };
+      return releases ? { remove: LEASE_ATTRIBUTES, result } : { result };
+    }
+    const version = this.nextVersion(state.storedVersion);
+    const expiresAt = write.ttlMs === undefined ? undefined : this.clock.now() + write.ttlMs;
+    const set: Item = { v: n(version), r: s(write.record) };
+    const remove: string[] = [];
+    if (expiresAt === undefined) remove.push('x', 'ttl');
+    else {
+      set.x = n(expiresAt);
+      set.ttl = n(Math.ceil(expiresAt / 1000));
+    }
+    if (releases) remove.push(...LEASE_ATTRIBUTES);
+    return { set, remove, result: { written: true, version } };
   }
 
   private recordPk(key: string): string {
     return this.keys.dynamoPk(key, 'e');
   }
 
-  private async read(pk: string): Promise<Item | undefined> {
+  private async read(pk: string, signal: AbortSignal | undefined): Promise<Item | undefined> {
     const answer = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: { pk: s(pk) }, ConsistentRead: true }),
+      { abortSignal: signal },
     );
     return answer.Item;
   }
@@ -322,40 +386,4 @@ class DynamoNamespace implements StoreNamespace {
   private nextVersion(previous: number): number {
     return Math.max(previous + 1, Math.floor(this.clock.now() * 1000));
   }
-
-  /** Applies `update` if the item still has version `expected` (0: no version yet). */
-  private async casUpdate(
-    pk: string,
-    update: string,
-    values: Item,
-    expected: number,
-    extraCondition?: string,
-  ): Promise<boolean> {
-    const versionCondition = expected === 0 ? 'attribute_not_exists(v)' : 'v = :expected';
-    const condition =
-      extraCondition === undefined ? versionCondition : `${versionCondition} AND ${extraCondition}`;
-    const attributeValues = expected === 0 ? values : { ...values, ':expected': n(expected) };
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { pk: s(pk) },
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ExpressionAttributeValues: attributeValues,
-          ...(update.includes('#ttl') ? { ExpressionAttributeNames: { '#ttl': 'ttl' } } : {}),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-}
-
-function casExhausted(operation: string): Error {
-  return new Error(
-    `DynamoDB ${operation} lost ${MAX_CAS_ATTEMPTS} compare-and-set races in a row on one key`,
-  );
 }

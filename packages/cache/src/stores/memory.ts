@@ -6,13 +6,13 @@
 import { type Clock, expectInteger, expectObject, systemClock } from '@breakwater/core';
 import { ClockCache } from '../clock-cache.js';
 import type {
+  CacheScope,
   CacheStore,
   InvalidationListener,
   InvalidationMessage,
   LeaseResult,
   RecordWrite,
   StoredRecord,
-  StoreNamespace,
   WriteResult,
 } from '../store.js';
 
@@ -47,17 +47,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
     options.maxEntries ?? MEMORY_STORE_DEFAULTS.maxEntries,
   );
   const clock = options.clock ?? systemClock;
-  const namespaces = new Map<string, MemoryNamespace>();
+  const scopes = new Map<string, MemoryScope>();
+  // Nothing to release: the store holds no connection, and its records live as long as it does.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
-    namespace(cacheName) {
-      let namespace = namespaces.get(cacheName);
-      if (namespace === undefined) {
-        namespace = new MemoryNamespace(maxEntries, clock);
-        namespaces.set(cacheName, namespace);
+    scope(cacheName) {
+      let scope = scopes.get(cacheName);
+      if (scope === undefined) {
+        scope = new MemoryScope(maxEntries, clock);
+        scopes.set(cacheName, scope);
       }
-      return namespace;
+      return scope;
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -68,7 +72,7 @@ interface Slot {
   expiresAt: number;
 }
 
-class MemoryNamespace implements StoreNamespace {
+class MemoryScope implements CacheScope {
   private readonly records: ClockCache<Slot>;
   private readonly tags = new Map<string, number>();
   private readonly leases = new Map<string, { token: string; expiresAt: number }>();

@@ -1,14 +1,16 @@
 /**
- * The invalidation bus over Redis pub/sub: one channel per cache name, messages of keys and
- * versions (never values), published by the store's scripts in the same step as the write.
+ * The invalidation bus over Redis pub/sub, as the cache reads it: one channel per cache name,
+ * messages of keys and versions (never values), published by the store's scripts in the same step
+ * as the write. The connection is core's (`PubSubRouter`: who opens and closes the subscriber, how
+ * a lost connection is noticed); what a message means is the cache's, here.
  *
  * Pub/sub is fire-and-forget: a subscriber that is not connected misses messages for good. So
- * every time the subscriber connection becomes ready (the first time included: a cache may have
- * filled its L1 before its subscription was live), every listener gets a `reset` message and
- * clears its L1 and its tag versions; `l1.maxStaleMs` bounds what a lost message can cost in
- * between.
+ * whenever the router reports a gap — the subscription just became active (a cache may have
+ * filled its L1 before), or its connection is back after a loss — the listener gets a `reset`
+ * message and clears its L1 and its tag versions; `l1.maxStaleMs` bounds what a lost message can
+ * cost in between.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { ChannelListener } from '@breakwater/core/redis';
 import type { InvalidationListener, InvalidationMessage } from '../store.js';
 
 /** The wire format published by the scripts and by `bumpTags`. */
@@ -19,75 +21,23 @@ interface WireMessage {
   v: (string | number)[];
 }
 
-/** Routes messages of one subscriber connection to the listeners of each channel. */
-export class RedisBus {
-  private readonly channels = new Map<string, Set<InvalidationListener>>();
-  private wasReady: boolean;
-  private lostSinceReady = false;
+const RESET: InvalidationMessage = Object.freeze({ kind: 'reset' });
 
-  constructor(private readonly subscriber: Redis | Cluster) {
-    this.wasReady = subscriber.status === 'ready';
-    subscriber.on('message', (channel: string, payload: string) =>
-      this.onMessage(channel, payload),
-    );
-    subscriber.on('close', () => {
-      if (this.wasReady) this.lostSinceReady = true;
-    });
-    subscriber.on('ready', () => {
-      const reconnected = this.lostSinceReady;
-      this.wasReady = true;
-      this.lostSinceReady = false;
-      if (reconnected) this.broadcastReset();
-    });
-  }
-
-  /** Adds a listener of `channel`, subscribing on first use; returns the unsubscriber. */
-  listen(channel: string, listener: InvalidationListener): () => void {
-    let listeners = this.channels.get(channel);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.channels.set(channel, listeners);
-      // A failed SUBSCRIBE is retried by ioredis on reconnect; the reset then covers the gap.
-      this.subscriber.subscribe(channel).catch(() => {});
-    }
-    const subscription: InvalidationListener = (message) => listener(message);
-    listeners.add(subscription);
-    return () => {
-      const current = this.channels.get(channel);
-      if (current === undefined) return;
-      current.delete(subscription);
-      if (current.size === 0) {
-        this.channels.delete(channel);
-        this.subscriber.unsubscribe(channel).catch(() => {});
-      }
-    };
-  }
-
-  private onMessage(channel: string, payload: string): void {
-    const listeners = this.channels.get(channel);
-    if (listeners === undefined) return;
-    const message = parse(payload);
-    if (message === undefined) return;
-    for (const listener of listeners) deliver(listener, message);
-  }
-
-  private broadcastReset(): void {
-    const reset: InvalidationMessage = { kind: 'reset' };
-    for (const listeners of this.channels.values()) {
-      for (const listener of listeners) deliver(listener, reset);
-    }
-  }
+/** The router's listener of a cache's channel: parses messages, turns gaps into `reset`. */
+export function busListener(listener: InvalidationListener): ChannelListener {
+  return {
+    message(payload) {
+      const message = parseBusMessage(payload);
+      if (message !== undefined) listener(message);
+    },
+    gap() {
+      listener(RESET);
+    },
+  };
 }
 
-function deliver(listener: InvalidationListener, message: InvalidationMessage): void {
-  try {
-    listener(message);
-  } catch {
-    // One faulty listener must not starve the others.
-  }
-}
-
-function parse(payload: string): InvalidationMessage | undefined {
+/** A message of the bus, or `undefined` for a payload that is not one (ignored). */
+export function parseBusMessage(payload: string): InvalidationMessage | undefined {
   let wire: WireMessage;
   try {
     wire = JSON.parse(payload) as WireMessage;

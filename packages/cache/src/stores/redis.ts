@@ -8,20 +8,30 @@
  * Round trips: an L2 hit is one plain GET (no script, so it costs what a raw GET costs); a write,
  * a delete, a lease acquisition and a release are one EVALSHA each, and writes publish their
  * invalidation from inside the script. Tag operations cost one command per tag.
+ *
+ * The bus listens on one subscriber connection per store, through core's `PubSubRouter`: opened
+ * with `client.duplicate()` and owned by the store unless you pass one (see
+ * {@link RedisStoreOptions.subscriber}).
  */
 import { expectObject } from '@breakwater/core';
-import { type KeyBuilder, keyBuilder } from '@breakwater/core/redis';
-import type { Cluster, Redis } from 'ioredis';
+import {
+  type KeyBuilder,
+  keyBuilder,
+  PubSubRouter,
+  type RedisClient,
+  redisProbe,
+} from '@breakwater/core/redis';
+import { DEFAULTS } from '../options.js';
 import type {
+  CacheScope,
   CacheStore,
   InvalidationListener,
   LeaseResult,
   RecordWrite,
   StoredRecord,
-  StoreNamespace,
   WriteResult,
 } from '../store.js';
-import { encodeTagsMessage, RedisBus } from './redis-bus.js';
+import { busListener, encodeTagsMessage } from './redis-bus.js';
 import {
   ACQUIRE_LEASE_SCRIPT,
   DELETE_SCRIPT,
@@ -33,14 +43,21 @@ import {
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /** Your ioredis client (`Redis` or `Cluster`). The store never closes it. */
-  client: Redis | Cluster;
+  client: RedisClient;
   /**
-   * A second connection of the same Redis, used only to subscribe to the invalidation bus (a
-   * subscribed connection cannot run other commands): `client.duplicate()` will do. Without it
-   * there is no bus, and other replicas' writes reach this replica's L1 only after
-   * `l1.maxStaleMs`. The store never closes it.
+   * The connection the invalidation bus listens on (a subscribed connection cannot run other
+   * commands), shared by every cache of the store:
+   *
+   * - omitted: the store opens its own with `client.duplicate()` when the first cache is built,
+   *   and closes it on `close()` (with `disconnect()`, which never waits on the server);
+   * - a client of yours: the store subscribes on it and unsubscribes on `close()`, but never
+   *   closes it — it stays yours;
+   * - `false`: no bus; other replicas' writes reach this replica's L1 only after
+   *   `l1.maxStaleMs`.
+   *
+   * @default a duplicate of `client`, owned by the store
    */
-  subscriber?: Redis | Cluster | undefined;
+  subscriber?: RedisClient | false | undefined;
   /**
    * First segment of every key; one per tenant or environment isolates their caches.
    * @default 'bw'
@@ -49,26 +66,42 @@ export interface RedisStoreOptions {
 }
 
 /**
- * A Redis store for {@link cache}.
+ * A Redis store for {@link cache}. Close it with `store.close()` after closing its caches: it
+ * closes the subscriber connection it opened, never your client.
  *
  * @example
  * const client = new Redis(process.env.REDIS_URL);
- * const store = redisStore({ client, subscriber: client.duplicate() });
+ * const store = redisStore({ client });
  * const c = cache({ name: 'profiles', store, ttlMs: 60_000 });
+ * // on shutdown
+ * await c.close();
+ * await store.close();
+ * client.disconnect();
+ *
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
  */
 export function redisStore(options: RedisStoreOptions): CacheStore {
   expectObject('options', options);
   const client = options.client;
   expectObject('client', client);
-  const bus = options.subscriber === undefined ? undefined : new RedisBus(options.subscriber);
+  // Validates `subscriber` (core's `expectSubscriber`): a named TypeError for anything else.
+  const router = new PubSubRouter({
+    client,
+    subscriber: options.subscriber,
+    // Unsubscribing a connection of yours on close() waits at most the cache's default deadline.
+    closeDeadlineMs: DEFAULTS.storeDeadlineMs,
+  });
+  const close = (): Promise<void> => router.close();
   return {
     kind: 'redis',
-    namespace: (cacheName) =>
-      new RedisNamespace(
+    scope: (cacheName) =>
+      new RedisScope(
         client,
-        bus,
+        router,
         keyBuilder({ prefix: options.prefix, pattern: 'cache', name: cacheName }),
       ),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -77,18 +110,26 @@ const LEASE = 'l';
 const TAG = 't';
 const RECORD_AND_LEASE = [RECORD, LEASE] as const;
 
-class RedisNamespace implements StoreNamespace {
+class RedisScope implements CacheScope {
   private readonly channel: string;
   readonly subscribe: ((listener: InvalidationListener) => () => void) | undefined;
+  /**
+   * A `return 1` script on the record key of the empty user key (which no cache call can use): a
+   * key of the cache's own, in the slot of its bus channel, so a Cluster runs it on that node.
+   */
+  readonly probe: () => Promise<number>;
 
   constructor(
-    private readonly client: Redis | Cluster,
-    bus: RedisBus | undefined,
+    private readonly client: RedisClient,
+    router: PubSubRouter,
     private readonly keys: KeyBuilder,
   ) {
-    this.channel = keys.redisKey('', 'bus');
-    this.subscribe =
-      bus === undefined ? undefined : (listener) => bus.listen(this.channel, listener);
+    const channel = keys.redisKey('', 'bus');
+    this.channel = channel;
+    this.subscribe = router.enabled
+      ? (listener) => router.listen(channel, busListener(listener))
+      : undefined;
+    this.probe = redisProbe(client, keys.redisKey('', RECORD));
   }
 
   get(key: string): Promise<StoredRecord | undefined> {

@@ -8,12 +8,15 @@
  * backlog refusal; a batch that fails (or misses its deadline) rejects every write in it, and
  * the queue's `appendMany` appended none of them.
  *
- * One deadline timer per batch rather than per write: it starts when the batch opens (its first
- * write), so no write waits longer than `deadlineMs` for the queue, counting the time it waited for
- * the batch ahead of it. A batch whose deadline passed before it was sent is never sent.
+ * A batch is one run of the `appendMany` operation on core's store call path: its deadline
+ * (`storeDeadlineMs`, from the write-behind's one deadline queue), its answer while the queue is
+ * degraded (at once) and its telemetry are core's, and the batcher keeps no timer of its own. A
+ * batch that missed its deadline no longer holds the line: the next one goes out then. So a write
+ * waits for its own batch's call, and for the one ahead of it when it joined while that one was on
+ * its way: at most twice the deadline.
  */
-import { StoreTimeoutError, toStoreError } from '@breakwater/core';
-import type { AppendItem, AppendOutcome, WriteQueueNamespace } from './queue.js';
+import { type StoreOp, toStoreError } from '@breakwater/core';
+import type { AppendItem, AppendOutcome } from './queue.js';
 
 /** Most writes sent in one `appendMany`: bounds the time one call holds the queue (a script). */
 export const MAX_APPEND_BATCH = 256;
@@ -28,39 +31,23 @@ interface PendingAppend extends AppendItem {
   settled: boolean;
 }
 
-interface Batch {
-  readonly items: PendingAppend[];
-  timer: NodeJS.Timeout | undefined;
-  /** Timed out or answered: nothing left to do for its writes. */
-  done: boolean;
-}
-
-type AppendMany = NonNullable<WriteQueueNamespace['appendMany']>;
-
-/** Options of {@link AppendBatcher}. */
-export interface AppendBatcherOptions {
-  /** The queue's `appendMany`, bound to its namespace. */
-  readonly appendMany: AppendMany;
-  /** `maxPending` of every batch. */
-  readonly maxPending: number;
-  /** How long a write may wait for the queue, from the moment its batch opened. */
-  readonly deadlineMs: number;
-  /** The queue kind, for errors. */
-  readonly store: string;
-  /** Called once per batch that failed or missed its deadline. */
-  readonly onError: () => void;
-}
-
 /** Sends appends in batches, one batch in flight at a time. */
 export class AppendBatcher {
   /** Batches not sent yet, oldest first; the last one takes new writes until it is full. */
-  private readonly line: Batch[] = [];
+  private readonly line: PendingAppend[][] = [];
   /** The batch on its way, if any. */
-  private current: Batch | undefined;
+  private current: PendingAppend[] | undefined;
   private sendScheduled = false;
   private readonly sendNext = () => this.send();
 
-  constructor(private readonly o: AppendBatcherOptions) {}
+  /**
+   * @param appendMany The queue's `appendMany`, as an operation of the store call path.
+   * @param store The queue kind, for errors.
+   */
+  constructor(
+    private readonly appendMany: StoreOp<AppendOutcome[], readonly AppendItem[]>,
+    private readonly store: string,
+  ) {}
 
   /** Appends one write; resolves with its version once it is durable. */
   append(
@@ -87,7 +74,7 @@ export class AppendBatcher {
         item.onAbort = () => this.settle(item, undefined, signal.reason);
         signal.addEventListener('abort', item.onAbort, { once: true });
       }
-      this.openBatch().items.push(item);
+      this.openBatch().push(item);
       if (this.current === undefined && !this.sendScheduled) {
         this.sendScheduled = true;
         queueMicrotask(this.sendNext);
@@ -95,32 +82,13 @@ export class AppendBatcher {
     });
   }
 
-  /** The batch taking new writes, opened (with its deadline) if there is none. */
-  private openBatch(): Batch {
+  /** The batch taking new writes, opened if there is none. */
+  private openBatch(): PendingAppend[] {
     const last = this.line[this.line.length - 1];
-    if (last !== undefined && !last.done && last.items.length < MAX_APPEND_BATCH) return last;
-    const batch: Batch = { items: [], timer: undefined, done: false };
-    batch.timer = setTimeout(() => this.expire(batch), this.o.deadlineMs);
+    if (last !== undefined && last.length < MAX_APPEND_BATCH) return last;
+    const batch: PendingAppend[] = [];
     this.line.push(batch);
     return batch;
-  }
-
-  private expire(batch: Batch): void {
-    if (batch.done) return;
-    batch.done = true;
-    const { store, deadlineMs } = this.o;
-    const error = new StoreTimeoutError(
-      `${store} ${OPERATION} did not answer within ${deadlineMs} ms`,
-      { store, operation: OPERATION, deadlineMs },
-    );
-    let waiting = false;
-    for (const item of batch.items) waiting = this.settle(item, undefined, error) || waiting;
-    if (waiting) this.o.onError();
-    const unsent = this.line.indexOf(batch);
-    if (unsent >= 0) this.line.splice(unsent, 1);
-    // A call that does not answer must not hold up the batches behind it: they get their turn
-    // (on one connection, still after it).
-    if (this.current === batch) this.next(batch);
   }
 
   private send(): void {
@@ -129,35 +97,27 @@ export class AppendBatcher {
     for (;;) {
       const batch = this.line.shift();
       if (batch === undefined) return;
-      if (batch.done) continue;
-      const items = batch.items.filter((item) => !item.settled);
-      if (items.length === 0) {
-        this.finish(batch);
-        continue;
+      const items = batch.filter((item) => !item.settled);
+      if (items.length === 0) continue;
+      this.current = items;
+      // Never throws: a failure, a missed deadline or a degraded queue is a rejection.
+      const answer = this.appendMany.run(items);
+      if (Array.isArray(answer)) {
+        this.answered(items, answer);
+        return;
       }
-      this.current = batch;
-      let call: Promise<AppendOutcome[]>;
-      try {
-        call = this.o.appendMany(items, this.o.maxPending);
-      } catch (error) {
-        call = Promise.reject(error);
-      }
-      call.then(
+      (answer as Promise<AppendOutcome[]>).then(
         (outcomes) =>
           Array.isArray(outcomes)
-            ? this.answered(batch, items, outcomes)
-            : this.failed(batch, items, new TypeError('appendMany did not answer with an array')),
-        (error: unknown) => this.failed(batch, items, error),
+            ? this.answered(items, outcomes)
+            : this.failed(items, new TypeError('appendMany did not answer with an array')),
+        (error: unknown) => this.failed(items, error),
       );
       return;
     }
   }
 
-  private answered(
-    batch: Batch,
-    items: readonly PendingAppend[],
-    outcomes: readonly AppendOutcome[],
-  ): void {
+  private answered(items: readonly PendingAppend[], outcomes: readonly AppendOutcome[]): void {
     for (let i = 0; i < items.length; i++) {
       const outcome = outcomes[i];
       if (typeof outcome === 'number') this.settle(items[i]!, outcome, undefined);
@@ -167,44 +127,35 @@ export class AppendBatcher {
           outcome ??
           toStoreError(
             new Error(`appendMany answered ${outcomes.length} of ${items.length} items`),
-            this.o.store,
+            this.store,
             OPERATION,
           );
         this.settle(items[i]!, undefined, error);
       }
     }
-    this.finish(batch);
-    this.next(batch);
+    this.next(items);
   }
 
-  private failed(batch: Batch, items: readonly PendingAppend[], error: unknown): void {
-    const storeError = toStoreError(error, this.o.store, OPERATION);
-    let waiting = false;
-    for (const item of items) waiting = this.settle(item, undefined, storeError) || waiting;
-    if (waiting && !batch.done) this.o.onError();
-    this.finish(batch);
-    this.next(batch);
+  private failed(items: readonly PendingAppend[], error: unknown): void {
+    // Already a StoreError (core normalised it) unless the answer was malformed.
+    const storeError = toStoreError(error, this.store, OPERATION);
+    for (const item of items) this.settle(item, undefined, storeError);
+    this.next(items);
   }
 
-  private finish(batch: Batch): void {
-    batch.done = true;
-    clearTimeout(batch.timer);
-  }
-
-  /** `batch` no longer holds the line: send the next one. */
-  private next(batch: Batch): void {
-    if (this.current !== batch) return;
+  /** `items` no longer hold the line: send the next batch. */
+  private next(items: readonly PendingAppend[]): void {
+    if (this.current !== items) return;
     this.current = undefined;
     this.send();
   }
 
-  /** Resolves or rejects a write once; returns whether it was still waiting. */
-  private settle(item: PendingAppend, version: number | undefined, error: unknown): boolean {
-    if (item.settled) return false;
+  /** Resolves or rejects a write once. */
+  private settle(item: PendingAppend, version: number | undefined, error: unknown): void {
+    if (item.settled) return;
     item.settled = true;
     if (item.onAbort !== undefined) item.signal!.removeEventListener('abort', item.onAbort);
     if (version !== undefined) item.resolve(version);
     else item.reject(error);
-    return true;
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The dead letters of one write-behind: listed with their values decoded, replayed through
- * `persist` (and deleted once persisted), or deleted.
+ * `persist` (and deleted once persisted), or deleted. Listing and deleting are queue operations
+ * on the store call path: bounded by the store deadline, rejected at once while the queue is
+ * degraded.
  */
-import { expectInteger, expectObject } from '@breakwater/core';
+import { describeValue, expectInteger, expectObject } from '@breakwater/core';
 import type { CacheCodec } from '../codec.js';
 import { describeError } from './errors.js';
 import { decodePayload } from './payload.js';
@@ -28,7 +30,10 @@ export interface ReplayResult {
 
 /** Operations on the entries that failed `maxAttempts` times. */
 export interface DeadLetterOperations<T> {
-  /** Dead letters, oldest first. @param options.limit at most this many (default 100) */
+  /**
+   * Dead letters, oldest first. @param options.limit at most this many (default 100)
+   * @throws a `StoreError` when the queue fails, misses the deadline or is degraded.
+   */
   list(options?: {
     limit?: number | undefined;
     after?: string | undefined;
@@ -36,9 +41,14 @@ export interface DeadLetterOperations<T> {
   /**
    * Persists dead letters through `persist` (the newest version per key, together; one by one
    * if that fails) and deletes those that succeeded.
+   * @throws a `StoreError` when deleting the replayed letters fails: they stay, and a later
+   *   replay persists them again (persist is idempotent by version).
    */
   replay(letters: readonly DeadLetterRecord<T>[]): Promise<ReplayResult>;
-  /** Deletes dead letters; returns how many existed. */
+  /**
+   * Deletes dead letters; returns how many existed.
+   * @throws a `StoreError` when the queue fails, misses the deadline or is degraded.
+   */
   delete(ids: readonly string[]): Promise<number>;
 }
 
@@ -56,9 +66,15 @@ export class DeadLetters<T> {
   }): Promise<DeadLetterRecord<T>[]> {
     if (options !== undefined) expectObject('options', options);
     const limit = expectInteger('limit', options?.limit ?? 100);
-    const letters = await this.queue.run('list_dead_letters', () =>
-      this.queue.ns.listDeadLetters(limit, options?.after),
-    );
+    const after = options?.after;
+    if (after !== undefined && typeof after !== 'string') {
+      throw new TypeError(
+        `Expected \`after\` to be a dead letter's id, got ${describeValue(after)}`,
+      );
+    }
+    const letters = await this.queue.listDeadLetters.run({ limit, after });
+    // The queue's answer to an id it cannot have given: the caller's mistake.
+    if (letters instanceof RangeError) throw letters;
     return letters.map((letter) => {
       try {
         return { ...letter, value: decodePayload(this.codec, letter.payload) as T };
@@ -106,13 +122,16 @@ export class DeadLetters<T> {
         else for (const l of byKey.get(letter.key) ?? []) failed.push({ id: l.id, error });
       }
     }
-    if (replayed.length > 0) {
-      await this.queue.run('delete_dead_letters', () => this.queue.ns.deleteDeadLetters(replayed));
-    }
+    if (replayed.length > 0) await this.queue.deleteDeadLetters.run(replayed);
     return { replayed, failed };
   }
 
-  delete(ids: readonly string[]): Promise<number> {
-    return this.queue.run('delete_dead_letters', () => this.queue.ns.deleteDeadLetters(ids));
+  async delete(ids: readonly string[]): Promise<number> {
+    if (!Array.isArray(ids)) {
+      throw new TypeError(
+        `Expected \`ids\` to be an array of dead-letter ids, got ${describeValue(ids)}`,
+      );
+    }
+    return this.queue.deleteDeadLetters.run(ids);
   }
 }

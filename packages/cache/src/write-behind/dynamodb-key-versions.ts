@@ -16,7 +16,7 @@ import {
   s,
 } from './dynamodb-queue-requests.js';
 
-/** The per-key versions of one namespace of the queue. */
+/** The per-key versions of one scope of the queue. */
 export class KeyVersionItems {
   constructor(
     private readonly keys: KeyBuilder,
@@ -25,7 +25,7 @@ export class KeyVersionItems {
   ) {}
 
   /** `max(last + 1, now in µs)`, without a read-modify-write race. */
-  async next(key: string): Promise<number> {
+  async next(key: string, signal: AbortSignal | undefined): Promise<number> {
     const versionKey = this.itemKey(key);
     const nowMicros = Math.floor(this.config.clock.now() * 1000);
     const values = { ':now': n(nowMicros), ':ttl': n(this.ttl()) };
@@ -40,6 +40,7 @@ export class KeyVersionItems {
             ExpressionAttributeNames: { '#ttl': 'ttl' },
             ExpressionAttributeValues: values,
           }),
+          { abortSignal: signal },
         ),
       );
       return nowMicros;
@@ -57,13 +58,14 @@ export class KeyVersionItems {
           ExpressionAttributeValues: { ':one': n(1), ':ttl': n(this.ttl()) },
           ReturnValues: 'UPDATED_NEW',
         }),
+        { abortSignal: signal },
       ),
     );
     return num(answer.Attributes?.v);
   }
 
   /** Remembers a version the caller chose, so generated versions of the key stay above it. */
-  async raise(key: string, version: number): Promise<number> {
+  async raise(key: string, version: number, signal: AbortSignal | undefined): Promise<number> {
     try {
       await this.requests.send('append', () =>
         this.config.client.send(
@@ -75,6 +77,7 @@ export class KeyVersionItems {
             ExpressionAttributeNames: { '#ttl': 'ttl' },
             ExpressionAttributeValues: { ':v': n(version), ':ttl': n(this.ttl()) },
           }),
+          { abortSignal: signal },
         ),
       );
     } catch (error) {

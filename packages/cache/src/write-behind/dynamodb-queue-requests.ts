@@ -1,20 +1,22 @@
 /**
  * How the DynamoDB write-behind queue talks to DynamoDB: attribute values, entry ids, and the
  * requests themselves. A condition failure passes as is, anything else becomes a `StoreError`;
- * a transaction is retried while concurrent transactions cancel it.
+ * transactions go through core's `transactWrite` (retried while concurrent transactions cancel
+ * them). Every request honours the signal the write-behind's store call path gives it, which
+ * aborts at the store deadline.
  */
+import { setMaxListeners } from 'node:events';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   type TransactWriteItem,
-  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type Clock, toStoreError } from '@breakwater/core';
-import { isAwsError, StoreConflictError } from '@breakwater/core/dynamodb';
+import { type CancellationReason, isAwsError, transactWrite } from '@breakwater/core/dynamodb';
 
-/** The validated options shared by every namespace of one queue. */
+/** The validated options shared by every scope of one queue. */
 export interface QueueConfig {
   client: DynamoDBClient;
   tableName: string;
@@ -23,6 +25,7 @@ export interface QueueConfig {
   versionRetentionMs: number;
 }
 
+/** A DynamoDB item (or key) in its wire form. */
 export type Item = Record<string, AttributeValue>;
 
 const STORE = 'dynamodb';
@@ -31,10 +34,14 @@ export const SINGLE = '#';
 /** Parallel single-item requests of one claim, touch or dead-letter deletion. */
 const REQUEST_CONCURRENCY = 32;
 
+/** A number attribute. */
 export const n = (value: number): AttributeValue => ({ N: String(value) });
+/** A string attribute. */
 export const s = (value: string): AttributeValue => ({ S: value });
+/** The number in a number attribute; 0 when it is absent. */
 export const num = (value: AttributeValue | undefined): number =>
   value?.N === undefined ? 0 : Number(value.N);
+/** Milliseconds as 15 digits, so that they sort as strings. */
 export const pad = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 
 let idSequence = 0;
@@ -45,49 +52,66 @@ export function newId(nowMs: number): string {
   return `${pad(nowMs)}${idSequence.toString(36).padStart(6, '0')}${random.padStart(6, '0')}`;
 }
 
-export type Cancellation = { code: string | undefined }[];
+/** Why DynamoDB cancelled each action of a transaction, in order. */
+export type Cancellation = readonly CancellationReason[];
 
-/** The requests of one namespace of the queue. */
+/** The requests of one scope of the queue. */
 export class QueueRequests {
   constructor(private readonly config: QueueConfig) {}
 
   /**
-   * Runs one transaction, retrying it (rebuilt by `build`) while it is cancelled by conflicts
-   * with concurrent transactions. Resolves `undefined` when it committed, or the cancellation
-   * reasons when a condition failed.
+   * Runs one transaction (core's `transactWrite`: retried, rebuilt by `build`, while concurrent
+   * transactions cancel it, at most `maxConflictAttempts` times, then a `StoreConflictError`).
+   * Resolves `undefined` when it committed, or the cancellation reasons when a condition failed.
    */
   async transact(
     operation: string,
     build: () => TransactWriteItem[],
+    signal: AbortSignal | undefined,
   ): Promise<Cancellation | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.config.client.send(new TransactWriteItemsCommand({ TransactItems: build() }));
-        return undefined;
-      } catch (error) {
-        const reasons = cancellationReasons(error);
-        const conflicted =
-          isAwsError(error, 'TransactionConflictException') ||
-          (reasons?.some((r) => r.code === 'TransactionConflict') === true &&
-            !reasons.some((r) => r.code === 'ConditionalCheckFailed'));
-        if (!conflicted) {
-          if (reasons !== undefined) return reasons;
-          throw toStoreError(error, STORE, `write-behind.${operation}`);
-        }
-        if (attempt >= this.config.maxConflictAttempts) throw this.conflict(operation, attempt);
-        // Full jitter, so the transactions that collided do not collide again in lockstep.
-        await this.config.clock.sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
-      }
-    }
+    const result = await transactWrite({
+      client: this.config.client,
+      tableName: this.config.tableName,
+      build,
+      operation: `write-behind.${operation}`,
+      maxAttempts: this.config.maxConflictAttempts,
+      signal,
+      clock: this.config.clock,
+    });
+    return result.committed ? undefined : result.reasons;
   }
 
-  async read(operation: string, key: Item): Promise<Item | undefined> {
+  /** A strongly consistent GetItem. */
+  async read(
+    operation: string,
+    key: Item,
+    signal: AbortSignal | undefined,
+  ): Promise<Item | undefined> {
     const answer = await this.send(operation, () =>
       this.config.client.send(
         new GetItemCommand({ TableName: this.config.tableName, Key: key, ConsistentRead: true }),
+        { abortSignal: signal },
       ),
     );
     return answer.Item;
+  }
+
+  /**
+   * The cheapest request that proves the table answers: an eventually consistent GetItem of one
+   * of the scope's items, projected to its partition key (half a read unit). Core's `dynamoProbe`
+   * reads a table keyed by `pk` alone; the queue's table has a sort key too, and DynamoDB refuses
+   * a GetItem without it.
+   */
+  probe(key: Item, signal: AbortSignal): Promise<unknown> {
+    return this.config.client.send(
+      new GetItemCommand({
+        TableName: this.config.tableName,
+        Key: key,
+        ProjectionExpression: '#pk',
+        ExpressionAttributeNames: { '#pk': 'pk' },
+      }),
+      { abortSignal: signal },
+    );
   }
 
   /** Sends a request; a condition failure passes as is, anything else becomes a StoreError. */
@@ -100,19 +124,7 @@ export class QueueRequests {
     }
   }
 
-  conflict(operation: string, attempts: number): StoreConflictError {
-    return new StoreConflictError(
-      `${STORE} write-behind.${operation} on table ${JSON.stringify(this.config.tableName)} ` +
-        `gave up after ${attempts} attempts: concurrent transactions kept cancelling it`,
-      {
-        store: STORE,
-        operation: `write-behind.${operation}`,
-        tableName: this.config.tableName,
-        attempts,
-      },
-    );
-  }
-
+  /** A transaction cancelled for a reason the operation does not expect. */
   unexpected(operation: string, reasons: Cancellation): Error {
     return toStoreError(
       new Error(`transaction cancelled: ${reasons.map((r) => r.code ?? 'None').join(', ')}`),
@@ -122,6 +134,7 @@ export class QueueRequests {
   }
 }
 
+/** Whether `error` is DynamoDB's answer that a request's condition did not hold. */
 export function isConditionFailure(error: unknown): boolean {
   return (
     error instanceof ConditionalCheckFailedException ||
@@ -129,17 +142,17 @@ export function isConditionFailure(error: unknown): boolean {
   );
 }
 
-function cancellationReasons(error: unknown): Cancellation | undefined {
-  if (!isAwsError(error, 'TransactionCanceledException')) return undefined;
-  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-  return (reasons ?? []).map((reason) => ({ code: reason.Code }));
-}
-
-/** `Promise.all(items.map(fn))` with at most {@link REQUEST_CONCURRENCY} requests in flight. */
+/**
+ * `Promise.all(items.map(fn))` with at most {@link REQUEST_CONCURRENCY} requests in flight, all
+ * on `signal` (each request listens to it: more than Node's default of 10 listeners is expected,
+ * not a leak).
+ */
 export async function mapLimited<T, R>(
   items: readonly T[],
+  signal: AbortSignal | undefined,
   fn: (item: T) => Promise<R>,
 ): Promise<R[]> {
+  if (signal !== undefined && items.length > 1) setMaxListeners(REQUEST_CONCURRENCY + 10, signal);
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

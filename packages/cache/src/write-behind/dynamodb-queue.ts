@@ -21,9 +21,9 @@
  *
  * Atomicity: the pending counter changes in the same TransactWriteItems as the entry it counts
  * (append: counter `n < maxPending` + entry; complete: the deletes + the counter; dead-lettering:
- * entry delete + dead letter + counter). A transaction that loses a race (`TransactionConflict`)
- * is retried with jittered backoff, at most `maxConflictAttempts` times, then fails with a
- * `StoreConflictError`. Versions come from the key's version item through two single-item atomic
+ * entry delete + dead letter + counter), run by core's `transactWrite`: a transaction that loses a
+ * race (`TransactionConflict`) is retried with jittered backoff, at most `maxConflictAttempts`
+ * times, then fails with a `StoreConflictError`. Versions come from the key's version item through two single-item atomic
  * updates (`SET v = :nowµs IF v < :nowµs`, else `SET v = v + 1`), so concurrent appends of one key
  * never race: a version taken by an append that is then refused is simply never used.
  *
@@ -42,8 +42,8 @@ import {
   systemClock,
 } from '@breakwater/core';
 import { createTable, keyBuilder } from '@breakwater/core/dynamodb';
-import { DynamoWriteQueue } from './dynamodb-queue-namespace.js';
 import type { QueueConfig } from './dynamodb-queue-requests.js';
+import { DynamoWriteQueue } from './dynamodb-queue-scope.js';
 import type { WriteBehindQueue } from './queue.js';
 
 /** Options of {@link dynamoWriteBehindQueue}. */
@@ -105,16 +105,20 @@ export function dynamoWriteBehindQueue(options: DynamoWriteBehindQueueOptions): 
     ),
   };
   if (options.clock !== undefined) expectObject('clock', options.clock);
-  // Validate the prefix now, not at the first namespace.
+  // Validate the prefix now, not at the first scope.
   keyBuilder({ prefix: options.prefix, pattern: 'write-behind', name: 'x' });
+  // The client is yours and the queue keeps nothing running: nothing to release.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'dynamodb',
-    namespace: (name) =>
+    scope: (name) =>
       new DynamoWriteQueue(
         name,
         keyBuilder({ prefix: options.prefix, pattern: 'write-behind', name }),
         config,
       ),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

@@ -2,14 +2,16 @@
  * The flusher of one write-behind: claims queued writes, groups them per key (the newest version
  * wins, older ones ride along), persists the groups in batches — bisecting a failing batch down to
  * its bad entries — retries with backoff, moves what keeps failing to the dead letters, and settles
- * or unpins the values the cache holds pinned for them.
+ * or unpins the values the cache holds pinned for them. Every queue operation is a run of one of
+ * the write-behind's store operations (`QueueCalls`): bounded by the store deadline, answered at
+ * once while the queue is degraded.
  */
 import type { CacheHooks } from '../cache-hooks.js';
 import { describeError } from './errors.js';
 import type { PersistEntry, ResolvedWriteBehindOptions } from './options.js';
 import { decodePayload } from './payload.js';
 import type { Persister } from './persister.js';
-import type { QueuedWrite, WriteQueueNamespace } from './queue.js';
+import type { FailOutcome, QueuedWrite } from './queue.js';
 import type { QueueCalls } from './queue-calls.js';
 import type { BacklogReading, WriteBehindTelemetry } from './telemetry.js';
 
@@ -39,6 +41,8 @@ interface Waiting {
 /** A cycle claims at most this many × `batchSize` entries while they coalesce into few keys. */
 const MAX_CLAIMS_PER_CYCLE = 8;
 
+function ignore(): void {}
+
 /** Persists what one write-behind queued. */
 export class Flusher<T> {
   /** The last backlog read, for the gauges and the stats. */
@@ -53,7 +57,6 @@ export class Flusher<T> {
   private toucher: NodeJS.Timeout | undefined;
   /** Set by `close()`: no more cycles are scheduled. */
   private halted = false;
-  private readonly ns: WriteQueueNamespace;
 
   constructor(
     private readonly o: ResolvedWriteBehindOptions<T>,
@@ -62,10 +65,7 @@ export class Flusher<T> {
     private readonly hooks: CacheHooks | undefined,
     private readonly telemetry: WriteBehindTelemetry,
     private readonly counters: WriteBehindCounters,
-    private readonly consumer: string,
-  ) {
-    this.ns = queue.ns;
-  }
+  ) {}
 
   /** Starts the periodic cycles, and keeps the claims of the entries in hand alive. */
   start(): void {
@@ -100,7 +100,8 @@ export class Flusher<T> {
     try {
       handled = await this.runCycle();
     } catch {
-      // Counted as a queue error; the next tick tries again.
+      // A queue failure (counted by the store call path) or a persist failure: the next tick
+      // tries again.
     }
     this.schedule(handled >= this.o.batchSize ? 0 : this.nextDelay());
   }
@@ -143,9 +144,7 @@ export class Flusher<T> {
       const most = this.o.batchSize * MAX_CLAIMS_PER_CYCLE;
       while (room > 0) {
         const page = room;
-        const claimed = await this.queue.run('claim', () =>
-          this.ns.claim(this.consumer, page, this.o.claimIdleMs),
-        );
+        const claimed = await this.queue.claim.run(page);
         // Our own entries can come back after a failed touch: keep the copy we already have.
         for (const entry of claimed) {
           if (known.has(entry.id)) continue;
@@ -177,7 +176,7 @@ export class Flusher<T> {
     if (now - this.lastBacklogReadAt < 1_000) return;
     this.lastBacklogReadAt = now;
     try {
-      const backlog = await this.queue.run('backlog', () => this.ns.backlog());
+      const backlog = await this.queue.backlog.run(undefined);
       const oldest = backlog.oldestEnqueuedAt;
       this.lastBacklog = {
         pending: backlog.pending,
@@ -281,7 +280,7 @@ export class Flusher<T> {
       older += group.older.length;
     }
     try {
-      await this.queue.run('complete', () => this.ns.complete(ids));
+      await this.queue.complete.run(ids);
     } catch {
       // Still in the queue: another claim will persist them again (at least once).
       return;
@@ -306,11 +305,13 @@ export class Flusher<T> {
 
   private async failGroup(group: Group, error: unknown, maxAttempts: number): Promise<void> {
     this.counters.failedAttempts++;
-    let outcome: Awaited<ReturnType<WriteQueueNamespace['fail']>>;
+    let outcome: FailOutcome;
     try {
-      outcome = await this.queue.run('fail', () =>
-        this.ns.fail(group.winner, describeError(error), maxAttempts),
-      );
+      outcome = await this.queue.fail.run({
+        entry: group.winner,
+        error: describeError(error),
+        maxAttempts,
+      });
     } catch {
       // The attempt was not counted; the entries go idle and get claimed again later.
       return;
@@ -333,9 +334,7 @@ export class Flusher<T> {
     // Dead-lettered or done elsewhere: the older versions are superseded either way.
     if (group.older.length === 0) return;
     try {
-      await this.queue.run('complete', () =>
-        this.ns.complete(group.older.map((entry) => entry.id)),
-      );
+      await this.queue.complete.run(group.older.map((entry) => entry.id));
       this.counters.superseded += group.older.length;
       this.telemetry.flush('superseded', group.older.length);
     } catch {
@@ -348,14 +347,20 @@ export class Flusher<T> {
     for (const waiting of this.waiting.values())
       for (const entry of waiting.entries) ids.push(entry.id);
     if (ids.length === 0) return;
-    this.queue.run('touch', () => this.ns.touch(this.consumer, ids)).catch(() => {});
+    // A failed touch is counted by the store call path; the claims stay as long as they last.
+    Promise.resolve(this.queue.touch.run(ids)).catch(ignore);
   }
 
-  /** {@link flush}, stopping between cycles once `stop` aborts. */
+  /**
+   * Persists what this replica can claim now, waiting out retry delays, until nothing is left to
+   * claim or retry; stops between cycles once `stop` aborts. Rejects with the `StoreError` of the
+   * first queue operation that fails (each is bounded by the store deadline, and answered at
+   * once while the queue is degraded), so a drain never waits on a failing queue for longer.
+   */
   async drain(stop: AbortSignal | undefined): Promise<void> {
     // What was queued when the flush began bounds it: other replicas may keep writing faster
     // than this one persists, and a flush (or a close) must still end.
-    let left = await this.queue.pending();
+    let left = await this.queue.pending.run(undefined);
     while (stop?.aborted !== true) {
       const handled = await this.runCycle();
       left -= handled;

@@ -15,7 +15,7 @@ import type {
   FailOutcome,
   QueuedWrite,
   WriteBehindQueue,
-  WriteQueueNamespace,
+  WriteQueueScope,
 } from './queue.js';
 
 /** Options of {@link memoryWriteBehindQueue}. */
@@ -38,17 +38,21 @@ export function memoryWriteBehindQueue(
 ): WriteBehindQueue {
   expectObject('options', options);
   const clock = options.clock ?? systemClock;
-  const namespaces = new Map<string, MemoryWriteQueue>();
+  const scopes = new Map<string, MemoryWriteQueue>();
+  // Owns nothing: there is nothing to release, and scopes keep working.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
-    namespace(name) {
-      let namespace = namespaces.get(name);
-      if (namespace === undefined) {
-        namespace = new MemoryWriteQueue(name, clock);
-        namespaces.set(name, namespace);
+    scope(name) {
+      let scope = scopes.get(name);
+      if (scope === undefined) {
+        scope = new MemoryWriteQueue(name, clock);
+        scopes.set(name, scope);
       }
-      return namespace;
+      return scope;
     },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -58,7 +62,7 @@ interface Slot {
   deliveredAt: number;
 }
 
-class MemoryWriteQueue implements WriteQueueNamespace {
+class MemoryWriteQueue implements WriteQueueScope {
   private sequence = 0;
   /** Entries never delivered, in append order. */
   private readonly fresh = new Map<string, QueuedWrite>();

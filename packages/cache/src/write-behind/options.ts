@@ -1,5 +1,7 @@
 /**
- * Options of {@link writeBehind}, their defaults and their validation.
+ * Options of {@link writeBehind}, their defaults and their validation. The store options
+ * (`storeDeadlineMs`, `storeFailureThreshold`, `storeProbeIntervalMs`) are core's, resolved by
+ * `resolveStoreOptions` with the defaults every pattern shares.
  */
 import {
   type Clock,
@@ -10,6 +12,9 @@ import {
   expectObject,
   expectOneOf,
   expectPositive,
+  resolveStoreOptions,
+  STORE_DEFAULTS,
+  type StoreSettings,
   systemClock,
 } from '@breakwater/core';
 import type { Cache } from '../cache.js';
@@ -103,10 +108,24 @@ export interface WriteBehindOptions<T> {
   /** A persist call is aborted and counted as failed after this long. @default 10_000 */
   persistTimeoutMs?: number | undefined;
   /**
-   * Deadline of each queue operation. A `write()` waits at most this long for the queue, counting
-   * the time it waited to join a batch of appends (see `appendMany`). @default 1_000
+   * Deadline of each queue operation, in milliseconds (> 0, ≤ 2³¹−1): an answer that has not come
+   * by then is a store failure (`StoreTimeoutError`). A write that joined a batch while the batch
+   * ahead of it was on its way waits for that one too, so at most twice this long.
+   * @default 500 (core's `STORE_DEFAULTS.deadlineMs`)
    */
-  queueDeadlineMs?: number | undefined;
+  storeDeadlineMs?: number | undefined;
+  /**
+   * After this many consecutive failed queue operations the queue is `degraded`: `write()` and
+   * every other queue operation reject at once with a `StoreError`, without waiting on the queue,
+   * until a background probe succeeds.
+   * @default 3 (core's `STORE_DEFAULTS.failureThreshold`)
+   */
+  storeFailureThreshold?: number | undefined;
+  /**
+   * While the queue is degraded, how often it is probed in the background, in milliseconds.
+   * @default 1_000 (core's `STORE_DEFAULTS.probeIntervalMs`)
+   */
+  storeProbeIntervalMs?: number | undefined;
   /**
    * How long a cached pending value outlives a write that was never queued (its process died
    * between caching and queueing). Persisted values get the cache's own TTL. @default 86_400_000
@@ -136,7 +155,9 @@ export const WRITE_BEHIND_DEFAULTS = {
   maxWaitMs: 5_000,
   claimIdleMs: 30_000,
   persistTimeoutMs: 10_000,
-  queueDeadlineMs: 1_000,
+  storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
+  storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
+  storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   pinTtlMs: 86_400_000,
 } as const;
 
@@ -157,7 +178,8 @@ export interface ResolvedWriteBehindOptions<T> {
   maxWaitMs: number;
   claimIdleMs: number;
   persistTimeoutMs: number;
-  queueDeadlineMs: number;
+  /** The queue's store settings (`onStoreError` is always `'fail-closed'`: a write rejects). */
+  store: StoreSettings;
   pinTtlMs: number;
   flusher: boolean;
   consumer: string | undefined;
@@ -199,9 +221,9 @@ export function resolveWriteBehindOptions<T>(
   const d = WRITE_BEHIND_DEFAULTS;
   const queue = options.queue ?? memoryWriteBehindQueue();
   expectObject('queue', queue);
-  if (typeof queue.namespace !== 'function' || typeof queue.kind !== 'string') {
+  if (typeof queue.scope !== 'function' || typeof queue.kind !== 'string') {
     throw new TypeError(
-      'Expected `queue` to be a write-behind queue (memoryWriteBehindQueue(), redisWriteBehindQueue() or dynamoWriteBehindQueue())',
+      'Expected `queue` to be a write-behind queue with scope() (memoryWriteBehindQueue(), redisWriteBehindQueue() or dynamoWriteBehindQueue())',
     );
   }
   if (options.cache !== undefined) {
@@ -259,9 +281,15 @@ export function resolveWriteBehindOptions<T>(
       'persistTimeoutMs',
       orDefault(options.persistTimeoutMs, d.persistTimeoutMs),
     ),
-    queueDeadlineMs: expectTimerMs(
-      'queueDeadlineMs',
-      orDefault(options.queueDeadlineMs, d.queueDeadlineMs),
+    store: resolveStoreOptions(
+      {
+        storeDeadlineMs: options.storeDeadlineMs,
+        storeFailureThreshold: options.storeFailureThreshold,
+        storeProbeIntervalMs: options.storeProbeIntervalMs,
+      },
+      // Write-behind has no `onStoreError` choice: a write the queue did not take is never
+      // acknowledged, so every queue operation rejects with its StoreError (core's 'fail-closed').
+      { onStoreError: 'fail-closed' },
     ),
     pinTtlMs: expectTimerMs('pinTtlMs', orDefault(options.pinTtlMs, d.pinTtlMs)),
     flusher: options.flusher ?? true,

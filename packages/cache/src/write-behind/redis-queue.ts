@@ -17,10 +17,12 @@
  *
  * Round trips: `append`, `appendMany` (any number of writes), `claim`, `touch`, `complete`, `fail`
  * and `backlog` are one EVALSHA each;
- * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL.
+ * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL. The probe
+ * the write-behind runs while the queue is degraded is core's `redisProbe` on the stream key (a
+ * `return 1` script, so a Cluster asks the node that owns the name's slot).
  */
 import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
-import { defineScript, type KeyBuilder, keyBuilder } from '@breakwater/core/redis';
+import { defineScript, type KeyBuilder, keyBuilder, redisProbe } from '@breakwater/core/redis';
 import type { Cluster, Redis } from 'ioredis';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
@@ -31,7 +33,7 @@ import type {
   FailOutcome,
   QueuedWrite,
   WriteBehindQueue,
-  WriteQueueNamespace,
+  WriteQueueScope,
 } from './queue.js';
 
 /** Options of {@link redisWriteBehindQueue}. */
@@ -96,17 +98,21 @@ export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): Wr
     'idleConsumerMs',
     options.idleConsumerMs ?? DEFAULT_IDLE_CONSUMER_MS,
   );
-  // Validates the prefix now, not at the first namespace.
+  // Validates the prefix now, not at the first scope.
   keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' });
+  // The client is yours and the queue opens no connection of its own: nothing to release.
+  const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'redis',
-    namespace: (name) =>
+    scope: (name) =>
       new RedisWriteQueue(
         client,
         keyBuilder({ prefix: options.prefix, pattern: PATTERN, name }),
         group,
         idleConsumerMs,
       ),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -386,7 +392,9 @@ return {'dead', count, letter}
 `,
 });
 
-class RedisWriteQueue implements WriteQueueNamespace {
+class RedisWriteQueue implements WriteQueueScope {
+  /** A `return 1` script on the stream key: the node that owns the name's slot answers. */
+  readonly probe: () => Promise<number>;
   private readonly stream: string;
   private readonly appendKeys: string[];
   private readonly claimKeys: string[];
@@ -412,6 +420,7 @@ class RedisWriteQueue implements WriteQueueNamespace {
     ];
     this.stream = stream;
     this.dead = dead;
+    this.probe = redisProbe(client, stream);
     this.appendKeys = [stream, versions];
     this.claimKeys = [stream, attempts, sweep];
     this.touchKeys = [stream];

@@ -1,8 +1,10 @@
 /**
  * Metric and attribute names of write-behind, and the instruments of one write-behind instance.
- * Keys are never attributes.
+ * Keys are never attributes. The queue's store metrics (`breakwater.write_behind.store.duration`
+ * and `.errors`, by operation and outcome) and the status span event come from core's store call
+ * path, which every queue operation goes through; this file holds what only write-behind knows.
  */
-import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry } from '@breakwater/core';
+import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
 import type {
   Attributes,
   BatchObservableResult,
@@ -29,13 +31,14 @@ export const METRIC_WB_BATCH_SIZE = 'breakwater.write_behind.batch.size';
 export const METRIC_WB_PERSIST_DURATION = 'breakwater.write_behind.persist.duration';
 /** Writes offered to `write()` (counter; `outcome`). */
 export const METRIC_WB_WRITES = 'breakwater.write_behind.writes';
-/** Failed queue operations (counter; `operation`). */
-export const METRIC_WB_QUEUE_ERRORS = 'breakwater.write_behind.queue.errors';
 
 /** Attribute: the outcome of a write, a flushed entry or a persist call. */
 export const ATTR_WB_OUTCOME = 'breakwater.write_behind.outcome';
-/** Attribute: the queue operation that failed. */
-export const ATTR_WB_OPERATION = 'breakwater.write_behind.operation';
+
+/** The package's meter and tracer, which write-behind's metrics and store metrics report through. */
+export function writeBehindTelemetry(): Telemetry {
+  return getTelemetry(CACHE_PACKAGE);
+}
 
 /** Outcome of a `write()`. */
 export type WriteOutcome = 'accepted' | 'backlog' | 'error';
@@ -57,15 +60,19 @@ export class WriteBehindTelemetry {
   private readonly deadLetters: Counter;
   private readonly batchSize: Histogram;
   private readonly persistDuration: Histogram;
-  private readonly queueErrors: Counter;
   private readonly gauges: Observable[];
   private readonly meter: Meter;
   private readonly base: Attributes;
   private readonly byOutcome = new Map<string, Attributes>();
   private readonly observe: (result: BatchObservableResult) => void;
 
-  constructor(name: string, queueKind: string, reading: () => BacklogReading | undefined) {
-    const meter = getTelemetry(CACHE_PACKAGE).meter;
+  constructor(
+    telemetry: Telemetry,
+    name: string,
+    queueKind: string,
+    reading: () => BacklogReading | undefined,
+  ) {
+    const meter = telemetry.meter;
     this.meter = meter;
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: queueKind };
     this.writes = meter.createCounter(METRIC_WB_WRITES, {
@@ -93,9 +100,6 @@ export class WriteBehindTelemetry {
           0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
         ],
       },
-    });
-    this.queueErrors = meter.createCounter(METRIC_WB_QUEUE_ERRORS, {
-      description: 'Queue operations that failed or missed their deadline.',
     });
     const pending = meter.createObservableGauge(METRIC_WB_PENDING, {
       description: 'Writes accepted and not yet persisted or dead-lettered, as last read.',
@@ -148,11 +152,6 @@ export class WriteBehindTelemetry {
   persist(seconds: number, size: number, outcome: 'success' | 'failure'): void {
     this.persistDuration.record(seconds, this.attributes(outcome));
     this.batchSize.record(size, this.base);
-  }
-
-  /** Counts a failed queue operation. */
-  queueError(operation: string): void {
-    this.queueErrors.add(1, { ...this.base, [ATTR_WB_OPERATION]: operation });
   }
 
   /** Stops observing the gauges. */

@@ -11,11 +11,23 @@
  * Writing costs one queue call per batch of concurrent writes, not per write: with a queue that
  * has `appendMany` (memory, Redis), writes made while an append is on its way are sent together
  * next (see `AppendBatcher`); each still resolves only once its own entry is durable.
+ *
+ * Every queue operation goes through core's store call path (`QueueCalls`): the store deadline,
+ * the degraded mode, `StoreError`s and the store telemetry are core's. Write-behind has no
+ * `onStoreError` choice: a write the queue did not take is never acknowledged, so `write()` rejects
+ * with the `StoreError` (at once while the queue, or the cache's L2 store, is degraded).
  */
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { expectNonNegative, expectObject, expectPositive } from '@breakwater/core';
+import {
+  type Disposer,
+  expectNonNegative,
+  expectObject,
+  expectPositive,
+  type StoreStatus,
+  type StoreStatusListener,
+} from '@breakwater/core';
 import { expectKey } from '../arguments.js';
 import type { CacheHooks } from '../cache-hooks.js';
 import { AppendBatcher } from './append-batcher.js';
@@ -31,7 +43,8 @@ import {
 import { encodePayload } from './payload.js';
 import { Persister } from './persister.js';
 import { QueueCalls } from './queue-calls.js';
-import { WriteBehindTelemetry } from './telemetry.js';
+import { WritePathStatus } from './store-status.js';
+import { WriteBehindTelemetry, writeBehindTelemetry } from './telemetry.js';
 
 /** Options of {@link WriteBehind.write}. */
 export interface WriteBehindWriteOptions {
@@ -43,7 +56,7 @@ export interface WriteBehindWriteOptions {
 
 /** Options of {@link WriteBehind.close}. */
 export interface WriteBehindCloseOptions {
-  /** Stop draining after this many milliseconds (default: drain until done). */
+  /** Stop draining after this many milliseconds (default: drain until done, or the queue fails). */
   timeoutMs?: number | undefined;
 }
 
@@ -74,35 +87,58 @@ export interface WriteBehind<T> {
   /**
    * Queues `value` for `key` and resolves with the write's version once the write is durable
    * in the queue (and, with a cache, cached and pinned). Nothing is queued or cached when it
-   * rejects.
+   * rejects: a write the queue did not take is never acknowledged, and its value is taken back
+   * out of the cache.
    * @throws {TypeError} for an empty or non-string key; {@link CacheCodecError} for a value the
    *   codec cannot encode; {@link WriteBehindBacklogError} past `maxPending`; a `StoreError` when
-   *   the queue (or the cache's store) fails or misses its deadline; `signal.reason`.
+   *   the queue (or the cache's store) fails or misses its deadline — at once, without calling
+   *   either, while {@link storeStatus} is `'degraded'`; `signal.reason`.
    */
   write(key: string, value: T, options?: WriteBehindWriteOptions): Promise<number>;
   /**
    * Persists everything this replica can claim now, waiting out retry delays, until nothing is
    * left to claim or retry. Entries other replicas hold are theirs to finish.
-   * @throws a `StoreError` when the queue fails.
+   * @throws a `StoreError` when a queue operation fails, misses the deadline, or the queue is
+   *   degraded.
    */
   flush(): Promise<void>;
-  /** Entries accepted and not yet persisted or dead-lettered, in the whole queue. */
+  /**
+   * Entries accepted and not yet persisted or dead-lettered, in the whole queue.
+   * @throws a `StoreError` when the queue fails, misses the deadline or is degraded.
+   */
   pending(): Promise<number>;
   /** This replica's counters. */
   stats(): WriteBehindStats;
   /** The dead letters. */
   readonly deadLetters: DeadLetterOperations<T>;
   /**
+   * `'healthy'`, or `'degraded'` while writes cannot be made durable: after
+   * `storeFailureThreshold` consecutive failures of the queue (or while the cache's L2 store is
+   * degraded), until a background probe finds it answering again. While degraded, `write()` and
+   * every queue operation reject at once with a `StoreError`.
+   */
+  readonly storeStatus: StoreStatus;
+  /**
+   * Subscribes to {@link storeStatus} changes, in core's one shape
+   * (`{ policy, pattern: 'write-behind', store, status, error? }`); returns the disposer.
+   */
+  onStoreStatusChange(listener: StoreStatusListener): Disposer;
+  /**
    * Refuses new writes, waits for writes under way, drains (like {@link flush}: what was queued
    * is persisted or dead-lettered, retries included) and stops the flusher. The queue and the
-   * cache stay open. With `timeoutMs`, it stops draining between cycles once that much time
-   * passed: what is left stays in the queue (a durable queue hands it to another replica after
-   * `claimIdleMs`; the memory queue loses it).
+   * cache stay open. It never rejects because of the queue and never waits on a failing queue
+   * for long: draining stops at the first queue operation that fails (each waits at most
+   * `storeDeadlineMs`; none while the queue is degraded), and then close() waits for the queue
+   * operations still in flight, one deadline at most. With `timeoutMs`, it also stops draining
+   * between cycles once that much time passed. What is left stays in the queue (a durable queue
+   * hands it to another replica after `claimIdleMs`; the memory queue loses it).
    */
   close(options?: WriteBehindCloseOptions): Promise<void>;
   /** Same as {@link close}. */
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+function ignore(): void {}
 
 /**
  * Creates a write-behind writer (and, unless `flusher: false`, a flusher).
@@ -123,7 +159,9 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
 class WriteBehindEngine<T> implements WriteBehind<T> {
   readonly name: string;
   readonly deadLetters: DeadLetterOperations<T>;
+  /** The queue's operations, on core's store call path. */
   private readonly queue: QueueCalls;
+  private readonly status: WritePathStatus;
   /** Batches concurrent appends into one call, when the queue has `appendMany`. */
   private readonly batcher: AppendBatcher | undefined;
   private readonly hooks: CacheHooks | undefined;
@@ -143,31 +181,29 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
 
   constructor(private readonly o: ResolvedWriteBehindOptions<T>) {
     this.name = o.name;
-    const ns = o.queue.namespace(o.name);
+    const telemetry = writeBehindTelemetry();
+    this.queue = new QueueCalls({
+      name: o.name,
+      queue: o.queue,
+      settings: o.store,
+      telemetry,
+      consumer: o.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+      claimIdleMs: o.claimIdleMs,
+      maxPending: o.maxPending,
+    });
+    const appendMany = this.queue.appendMany;
     this.batcher =
-      typeof ns.appendMany === 'function'
-        ? new AppendBatcher({
-            appendMany: (items, maxPending) => ns.appendMany!(items, maxPending),
-            maxPending: o.maxPending,
-            deadlineMs: o.queueDeadlineMs,
-            store: o.queue.kind,
-            onError: () => this.telemetry.queueError('append'),
-          })
-        : undefined;
+      appendMany === undefined ? undefined : new AppendBatcher(appendMany, o.queue.kind);
     this.hooks = o.cache === undefined ? undefined : cacheHooks(o.cache);
-    const consumer = o.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.telemetry = new WriteBehindTelemetry(o.name, o.queue.kind, () => this.flusher.lastBacklog);
-    this.queue = new QueueCalls(ns, o.queueDeadlineMs, o.queue.kind, this.telemetry);
-    const persister = new Persister(o, this.telemetry);
-    this.flusher = new Flusher(
-      o,
-      this.queue,
-      persister,
-      this.hooks,
-      this.telemetry,
-      this.counters,
-      consumer,
+    this.status = new WritePathStatus(o.name, this.queue, o.cache, this.hooks?.storeKind);
+    this.telemetry = new WriteBehindTelemetry(
+      telemetry,
+      o.name,
+      o.queue.kind,
+      () => this.flusher.lastBacklog,
     );
+    const persister = new Persister(o, this.telemetry);
+    this.flusher = new Flusher(o, this.queue, persister, this.hooks, this.telemetry, this.counters);
     const deadLetters = new DeadLetters<T>(this.queue, o.codec, persister);
     this.deadLetters = {
       list: (options) => deadLetters.list(options),
@@ -207,8 +243,13 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     const payload = encodePayload(this.o.codec, key, value);
     let pinned: number | undefined;
     try {
-      pinned =
-        this.hooks === undefined ? undefined : await this.hooks.pin(key, value, this.o.pinTtlMs);
+      if (this.hooks !== undefined) {
+        // A degraded queue refuses the write before it touches the cache (without a cache, the
+        // append itself is refused at once).
+        const refused = this.queue.refuseIfDegraded();
+        if (refused !== undefined) await refused;
+        pinned = await this.hooks.pin(key, value, this.o.pinTtlMs);
+      }
     } catch (error) {
       this.telemetry.write('error');
       throw error;
@@ -240,11 +281,9 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       try {
         if (this.batcher !== undefined)
           return await this.batcher.append(key, payload, version, signal);
-        return await this.queue.run(
-          'append',
-          () => this.queue.ns.append(key, payload, { version, maxPending: this.o.maxPending }),
-          signal,
-        );
+        const outcome = await this.queue.append.run({ key, payload, version }, signal);
+        if (typeof outcome !== 'number') throw outcome;
+        return outcome;
       } catch (error) {
         const left = giveUpAt - clock.now();
         if (!isWriteBehindBacklogError(error) || this.o.onBacklog !== 'wait' || left <= 0)
@@ -261,7 +300,15 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
   }
 
   pending(): Promise<number> {
-    return this.queue.pending();
+    return Promise.resolve(this.queue.pending.run(undefined));
+  }
+
+  get storeStatus(): StoreStatus {
+    return this.status.status;
+  }
+
+  onStoreStatusChange(listener: StoreStatusListener): Disposer {
+    return this.status.onChange(listener);
   }
 
   stats(): WriteBehindStats {
@@ -289,10 +336,16 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
       const stop = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
       try {
         await Promise.allSettled(this.writing);
-        await this.flusher.drain(stop);
+        // Drains while the queue answers. A queue operation that fails (each within the store
+        // deadline, at once while degraded) ends the drain: what is left stays queued.
+        await this.flusher.drain(stop).catch(ignore);
       } finally {
         this.flusher.stop();
         this.telemetry.dispose();
+        this.status.dispose();
+        // Stops the background probe; waits for queue operations still in flight (a touch, a
+        // write's append that outlived its caller's signal), one deadline at most.
+        await this.queue.close();
       }
     })();
     return this.closing;

@@ -29,8 +29,11 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
   const prefix = process.env.FLEET_PREFIX;
   if (!prefix) throw new Error('FLEET_PREFIX is not set');
   const client = new Redis(url);
+  // The bus's connection, passed to the store (so it stays ours): announcements travel on it too.
   const subscriber = new Redis(url);
   await Promise.all([waitReady(client), waitReady(subscriber)]);
+  const announcements = new Announcements(subscriber, `${prefix}:coord:announcements`);
+  await announcements.listen();
   const diagnostics: string[] = [];
   const store = traced(
     process.env.FLEET_STORE === 'dynamodb'
@@ -61,6 +64,20 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
     },
     signal: (name: string, value: string) => client.set(`${prefix}:coord:${name}`, value),
     /**
+     * Sets the coordination key `name` to `value` and publishes it. Announced after a write, it
+     * reaches every replica's bus connection after the write's invalidation message: Redis
+     * delivers one connection's messages in the order they were published.
+     */
+    async announce(name: string, value: string): Promise<void> {
+      await client.set(`${prefix}:coord:${name}`, value);
+      await client.publish(announcements.channel, `${name}=${value}`);
+    },
+    /**
+     * Resolves once `name=value` is announced, as heard on this replica's bus connection: by then
+     * the bus messages published before it have been applied to this replica's L1.
+     */
+    waitForAnnouncement: (name: string, value: string) => announcements.waitFor(`${name}=${value}`),
+    /**
      * Resolves once `replicas` connections subscribe to the cache's bus channel: SUBSCRIBE is
      * asynchronous, and a message published before it is live is lost by design.
      */
@@ -75,10 +92,37 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
     },
     async close() {
       await c.close();
+      await store.close();
       client.disconnect();
       subscriber.disconnect();
     },
   };
+}
+
+/** The announcements heard on one connection (see `announce`). */
+class Announcements {
+  private readonly heard = new Set<string>();
+  private readonly waiting = new Map<string, () => void>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly channel: string,
+  ) {}
+
+  /** Subscribes before the replica signals anything, so no announcement can be missed. */
+  async listen(): Promise<void> {
+    this.connection.on('message', (channel: string, payload: string) => {
+      if (channel !== this.channel) return;
+      this.heard.add(payload);
+      this.waiting.get(payload)?.();
+    });
+    await this.connection.subscribe(this.channel);
+  }
+
+  waitFor(payload: string): Promise<void> {
+    if (this.heard.has(payload)) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.set(payload, resolve));
+  }
 }
 
 function waitReady(client: Redis): Promise<void> {
@@ -90,8 +134,10 @@ function waitReady(client: Redis): Promise<void> {
 function traced(store: CacheStore, diagnostics: string[]): CacheStore {
   return {
     kind: store.kind,
-    namespace(name) {
-      const inner = store.namespace(name);
+    close: () => store.close(),
+    [Symbol.asyncDispose]: () => store.close(),
+    scope(name) {
+      const inner = store.scope(name);
       return new Proxy(inner, {
         get(target, property, receiver) {
           const member = Reflect.get(target, property, receiver) as unknown;
@@ -118,7 +164,7 @@ function traced(store: CacheStore, diagnostics: string[]): CacheStore {
             }
           };
         },
-      }) as typeof inner;
+      });
     },
   };
 }

@@ -5,16 +5,16 @@
 import { runContractSuite } from '@breakwater/testkit';
 import { describe, expect, it } from 'vitest';
 import { isWriteBehindBacklogError, memoryWriteBehindQueue } from '../index.js';
-import type { WriteBehindQueue, WriteQueueNamespace } from '../write-behind/queue.js';
+import type { WriteBehindQueue, WriteQueueScope } from '../write-behind/queue.js';
 import { queueFactories } from './write-queue-factories.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const LOTS = 1_000_000;
-const append = (ns: WriteQueueNamespace, key: string, payload: string, version?: number) =>
+const append = (ns: WriteQueueScope, key: string, payload: string, version?: number) =>
   ns.append(key, payload, { version, maxPending: LOTS });
 
 runContractSuite<WriteBehindQueue>('write-behind queue', queueFactories, ({ makeStore }) => {
-  const open = async () => (await makeStore()).namespace('contract');
+  const open = async () => (await makeStore()).scope('contract');
 
   it('assigns growing versions per key, or keeps the one given', async () => {
     const ns = await open();
@@ -216,7 +216,7 @@ runContractSuite<WriteBehindQueue>('write-behind queue', queueFactories, ({ make
   const openBatching = async (skip: () => void) => {
     const ns = await open();
     if (ns.appendMany === undefined) skip();
-    return ns as WriteQueueNamespace & Required<Pick<WriteQueueNamespace, 'appendMany'>>;
+    return ns as WriteQueueScope & Required<Pick<WriteQueueScope, 'appendMany'>>;
   };
 
   it('appends many writes in one call, in order, with growing versions per key', async (ctx) => {
@@ -281,8 +281,8 @@ runContractSuite<WriteBehindQueue>('write-behind queue', queueFactories, ({ make
 
   it('keeps separate names apart', async () => {
     const queue = await makeStore();
-    const a = queue.namespace('a');
-    const b = queue.namespace('b');
+    const a = queue.scope('a');
+    const b = queue.scope('b');
     await append(a, 'k', 'in a');
     expect(await b.pending()).toBe(0);
     expect(await b.claim('c1', 10, 0)).toEqual([]);

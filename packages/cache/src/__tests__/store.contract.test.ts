@@ -6,7 +6,7 @@ import { type Backend, runContractSuite } from '@breakwater/testkit';
 import type { Cluster, Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
-import type { CacheStore, InvalidationMessage, StoreNamespace } from '../index.js';
+import type { CacheScope, CacheStore, InvalidationMessage } from '../index.js';
 import { redisStore } from '../redis.js';
 import { memoryStore } from '../stores/memory.js';
 
@@ -17,19 +17,18 @@ interface StoreUnderTest {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function redisUnderTest(client: Redis | Cluster, prefix: string): Promise<StoreUnderTest> {
-  // `duplicate()` exists on both client kinds; the cast only picks one signature for the compiler.
-  const subscriber: Redis | Cluster = (client as Redis).duplicate();
-  return {
-    store: redisStore({ client, subscriber, prefix }),
-    async close() {
-      subscriber.disconnect();
-    },
-  };
+function redisUnderTest(client: Redis | Cluster, prefix: string): StoreUnderTest {
+  // The store opens its own subscriber (`client.duplicate()`) and closes it on close().
+  const store = redisStore({ client, prefix });
+  return { store, close: () => store.close() };
+}
+
+function closedWithStore(store: CacheStore): StoreUnderTest {
+  return { store, close: () => store.close() };
 }
 
 /** Collects bus messages; `next()` waits for the next one (bounded). */
-function listen(ns: StoreNamespace) {
+function listen(ns: CacheScope) {
   const messages: InvalidationMessage[] = [];
   const waiting: ((m: InvalidationMessage) => void)[] = [];
   const stop = ns.subscribe!((message) => {
@@ -53,23 +52,27 @@ function listen(ns: StoreNamespace) {
   };
 }
 
-/** Waits until a subscription is live (Redis SUBSCRIBE is asynchronous). */
-async function settleSubscription(backend: Backend): Promise<void> {
-  if (backend !== 'memory') await sleep(150);
+/**
+ * Waits until a subscription is live: Redis SUBSCRIBE is asynchronous, and the bus says `reset`
+ * once it is active (messages published before were missed). The memory bus is live at once.
+ */
+async function settleSubscription(
+  backend: Backend,
+  bus: { next(): Promise<InvalidationMessage> },
+): Promise<void> {
+  if (backend !== 'memory') expect(await bus.next()).toEqual({ kind: 'reset' });
 }
 
 runContractSuite<StoreUnderTest>(
   'cache store',
   {
-    memory: () => ({ store: memoryStore(), close: async () => {} }),
+    memory: () => closedWithStore(memoryStore()),
     redis: ({ client, prefix }) => redisUnderTest(client, prefix),
-    dynamodb: ({ client, tableName, prefix }) => ({
-      store: dynamoStore({ client, tableName, prefix }),
-      close: async () => {},
-    }),
+    dynamodb: ({ client, tableName, prefix }) =>
+      closedWithStore(dynamoStore({ client, tableName, prefix })),
   },
   ({ makeStore, backend }) => {
-    const open = async () => (await makeStore()).store.namespace('contract');
+    const open = async () => (await makeStore()).store.scope('contract');
     const write = (record: string, extra: object = {}) => ({
       record,
       ttlMs: undefined,
@@ -206,7 +209,7 @@ runContractSuite<StoreUnderTest>(
       // DynamoDB has no bus: replicas converge through l1.maxStaleMs instead.
       if (ns.subscribe === undefined) return context.skip();
       const bus = listen(ns);
-      await settleSubscription(backend);
+      await settleSubscription(backend, bus);
       const { version } = await ns.set('k', write('secret value', { origin: 'writer' }));
       expect(await bus.next()).toEqual({
         kind: 'keys',
@@ -229,6 +232,27 @@ runContractSuite<StoreUnderTest>(
         versions: tags,
       });
       bus.stop();
+    });
+
+    it('probes a remote store with a request that needs no data', async (context) => {
+      const ns = await open();
+      if (backend === 'memory') {
+        // In process: it cannot fail, so there is nothing to probe.
+        expect(ns.probe).toBeUndefined();
+        return context.skip();
+      }
+      expect(typeof ns.probe).toBe('function');
+      await ns.probe!(new AbortController().signal);
+    });
+
+    it('closes, also as an async disposable, and closing twice is harmless', async () => {
+      const { store } = await makeStore();
+      const ns = store.scope('closing');
+      const stop = ns.subscribe?.(() => {});
+      await ns.set('k', write('v'));
+      stop?.();
+      await store.close();
+      await store[Symbol.asyncDispose]();
     });
   },
 );

@@ -1,6 +1,8 @@
 /**
  * The operations of one write-behind name in the DynamoDB queue table. The item shapes, the
- * atomicity and the clock are described in `dynamodb-queue.ts`.
+ * atomicity and the clock are described in `dynamodb-queue.ts`. Every request honours the signal
+ * it is given (the scope is `abortable`), so a request still on its way when the store deadline
+ * passes is aborted rather than left running.
  */
 import {
   DeleteItemCommand,
@@ -26,17 +28,20 @@ import {
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendOptions,
+  Backlog,
   DeadLetter,
   FailOutcome,
   QueuedWrite,
-  WriteQueueNamespace,
+  WriteQueueScope,
 } from './queue.js';
 
 /** TransactWriteItems takes at most 100 actions; one is the counter. */
 const MAX_DELETES_PER_TRANSACTION = 99;
 
 /** One write-behind name's queue in the table (see `dynamodb-queue.ts` for the item shapes). */
-export class DynamoWriteQueue implements WriteQueueNamespace {
+export class DynamoWriteQueue implements WriteQueueScope {
+  /** Requests honour their signal: the write-behind aborts them at the store deadline. */
+  readonly abortable = true;
   private readonly queuePk: string;
   private readonly counterKey: Item;
   private readonly deadPk: string;
@@ -56,41 +61,55 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     this.deadPk = keys.dynamoPk('', 'd');
   }
 
-  async append(key: string, payload: string, options: AppendOptions): Promise<number> {
+  /** A GetItem of the pending counter (which need not exist). */
+  probe(signal: AbortSignal): Promise<unknown> {
+    return this.requests.probe(this.counterKey, signal);
+  }
+
+  async append(
+    key: string,
+    payload: string,
+    options: AppendOptions,
+    signal?: AbortSignal | undefined,
+  ): Promise<number> {
     const maxPending = options.maxPending;
     const version =
       options.version === undefined
-        ? await this.versions.next(key)
-        : await this.versions.raise(key, options.version);
+        ? await this.versions.next(key, signal)
+        : await this.versions.raise(key, options.version, signal);
     const now = this.config.clock.now();
     const id = newId(now);
-    const outcome = await this.requests.transact('append', () => [
-      // The counter first: its condition is the one that fails in normal operation.
-      {
-        Update: {
-          TableName: this.config.tableName,
-          Key: this.counterKey,
-          UpdateExpression: 'ADD n :one',
-          ConditionExpression: 'attribute_not_exists(n) OR n < :max',
-          ExpressionAttributeValues: { ':one': n(1), ':max': n(maxPending) },
-        },
-      },
-      {
-        Put: {
-          TableName: this.config.tableName,
-          Item: {
-            pk: s(this.queuePk),
-            sk: s(id),
-            lsk: s(`f${id}`),
-            k: s(key),
-            p: s(payload),
-            v: n(version),
-            t: n(now),
+    const outcome = await this.requests.transact(
+      'append',
+      () => [
+        // The counter first: its condition is the one that fails in normal operation.
+        {
+          Update: {
+            TableName: this.config.tableName,
+            Key: this.counterKey,
+            UpdateExpression: 'ADD n :one',
+            ConditionExpression: 'attribute_not_exists(n) OR n < :max',
+            ExpressionAttributeValues: { ':one': n(1), ':max': n(maxPending) },
           },
-          ConditionExpression: 'attribute_not_exists(sk)',
         },
-      },
-    ]);
+        {
+          Put: {
+            TableName: this.config.tableName,
+            Item: {
+              pk: s(this.queuePk),
+              sk: s(id),
+              lsk: s(`f${id}`),
+              k: s(key),
+              p: s(payload),
+              v: n(version),
+              t: n(now),
+            },
+            ConditionExpression: 'attribute_not_exists(sk)',
+          },
+        },
+      ],
+      signal,
+    );
     if (outcome !== undefined) {
       if (outcome[0]?.code === 'ConditionalCheckFailed') {
         throw new WriteBehindBacklogError({ policyName: this.name, maxPending });
@@ -100,7 +119,12 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     return version;
   }
 
-  async claim(consumer: string, max: number, claimIdleMs: number): Promise<QueuedWrite[]> {
+  async claim(
+    consumer: string,
+    max: number,
+    claimIdleMs: number,
+    signal?: AbortSignal | undefined,
+  ): Promise<QueuedWrite[]> {
     const now = this.config.clock.now();
     const claimed: QueuedWrite[] = [];
     const seen = new Set<string>();
@@ -132,14 +156,15 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
               Limit: max - claimed.length,
               ExclusiveStartKey: start,
             }),
+            { abortSignal: signal },
           ),
         );
         const candidates = (page.Items ?? []).filter((item) => {
           const id = item.sk?.S;
           return id !== undefined && !seen.has(id);
         });
-        const taken = await mapLimited(candidates, (item) =>
-          this.take(item.sk!.S!, item.lsk!.S!, consumer, lease(item.sk!.S!)),
+        const taken = await mapLimited(candidates, signal, (item) =>
+          this.take(item.sk!.S!, item.lsk!.S!, consumer, lease(item.sk!.S!), signal),
         );
         for (const entry of taken) {
           if (entry === undefined || claimed.length >= max) continue;
@@ -153,8 +178,12 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     return claimed;
   }
 
-  async touch(consumer: string, ids: readonly string[]): Promise<void> {
-    await mapLimited([...new Set(ids)], async (id) => {
+  async touch(
+    consumer: string,
+    ids: readonly string[],
+    signal?: AbortSignal | undefined,
+  ): Promise<void> {
+    await mapLimited([...new Set(ids)], signal, async (id) => {
       try {
         await this.requests.send('touch', () =>
           this.config.client.send(
@@ -169,6 +198,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
                 ':held': s('h'),
               },
             }),
+            { abortSignal: signal },
           ),
         );
       } catch (error) {
@@ -177,32 +207,36 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     });
   }
 
-  async complete(ids: readonly string[]): Promise<void> {
+  async complete(ids: readonly string[], signal?: AbortSignal | undefined): Promise<void> {
     const unique = [...new Set(ids)];
     for (let start = 0; start < unique.length; start += MAX_DELETES_PER_TRANSACTION) {
       let batch = unique.slice(start, start + MAX_DELETES_PER_TRANSACTION);
       // Each round drops the ids whose entries are already gone; bounded by the batch size.
       while (batch.length > 0) {
         const current = batch;
-        const outcome = await this.requests.transact('complete', () => [
-          ...current.map(
-            (id): TransactWriteItem => ({
-              Delete: {
+        const outcome = await this.requests.transact(
+          'complete',
+          () => [
+            ...current.map(
+              (id): TransactWriteItem => ({
+                Delete: {
+                  TableName: this.config.tableName,
+                  Key: this.entryKey(id),
+                  ConditionExpression: 'attribute_exists(sk)',
+                },
+              }),
+            ),
+            {
+              Update: {
                 TableName: this.config.tableName,
-                Key: this.entryKey(id),
-                ConditionExpression: 'attribute_exists(sk)',
+                Key: this.counterKey,
+                UpdateExpression: 'ADD n :minus',
+                ExpressionAttributeValues: { ':minus': n(-current.length) },
               },
-            }),
-          ),
-          {
-            Update: {
-              TableName: this.config.tableName,
-              Key: this.counterKey,
-              UpdateExpression: 'ADD n :minus',
-              ExpressionAttributeValues: { ':minus': n(-current.length) },
             },
-          },
-        ]);
+          ],
+          signal,
+        );
         if (outcome === undefined) break;
         const gone = new Set(
           current.filter((_, index) => outcome[index]?.code === 'ConditionalCheckFailed'),
@@ -213,8 +247,21 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     }
   }
 
-  async fail(entry: QueuedWrite, error: string, maxAttempts: number): Promise<FailOutcome> {
+  /**
+   * Counts the attempt with one conditional increment while it stays below `maxAttempts`. The
+   * last attempt moves the entry to the dead letters in one transaction, conditional only on the
+   * entry still being there: whoever completes or dead-letters it first wins, the other sees
+   * `gone`. The dead letter copies the entry's fields from `entry` (they never change), so nothing
+   * is read first and nothing needs a compare-and-set loop.
+   */
+  async fail(
+    entry: QueuedWrite,
+    error: string,
+    maxAttempts: number,
+    signal?: AbortSignal | undefined,
+  ): Promise<FailOutcome> {
     const key = this.entryKey(entry.id);
+    let known = entry.attempts;
     // Fast path: one conditional update counts the attempt while it stays below maxAttempts
     // (an absent `a` is 0 attempts, so the path needs maxAttempts > 1).
     if (maxAttempts > 1) {
@@ -229,39 +276,32 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
                 'attribute_exists(sk) AND (attribute_not_exists(a) OR a < :last)',
               ExpressionAttributeValues: { ':one': n(1), ':last': n(maxAttempts - 1) },
               ReturnValues: 'UPDATED_NEW',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             }),
+            { abortSignal: signal },
           ),
         );
         return { status: 'retry', attempts: num(answer.Attributes?.a) };
       } catch (failure) {
         if (!isConditionFailure(failure)) throw failure;
+        // Gone, or this attempt is the last. DynamoDB returns the item as it was (dynalite
+        // does not): its attempts, when another consumer counted some since `entry` was claimed.
+        const item = (failure as { Item?: Item }).Item;
+        if (item !== undefined) known = Math.max(known, num(item.a));
       }
     }
-    // Gone, or this attempt is the last: move the entry to the dead letters, atomically.
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.requests.read('fail', key);
-      if (current === undefined) return { status: 'gone' };
-      const seenAttempts = num(current.a);
-      const attempts = seenAttempts + 1;
-      if (attempts < maxAttempts) {
-        // Another consumer's failure raced ours; count this one on the fresh item.
-        const counted = await this.setAttempts(key, seenAttempts, attempts);
-        if (counted) return { status: 'retry', attempts };
-      } else {
+    const attempts = Math.max(known + 1, maxAttempts);
+    const outcome = await this.requests.transact(
+      'fail',
+      () => {
         const failedAt = this.config.clock.now();
-        const outcome = await this.requests.transact('fail', () => [
+        return [
           {
             Delete: {
               TableName: this.config.tableName,
               Key: key,
               // The entry must still be there: a consumer that completed it meanwhile wins.
-              ConditionExpression:
-                seenAttempts === 0
-                  ? 'attribute_exists(sk) AND attribute_not_exists(a)'
-                  : 'attribute_exists(sk) AND a = :seen',
-              ...(seenAttempts === 0
-                ? {}
-                : { ExpressionAttributeValues: { ':seen': n(seenAttempts) } }),
+              ConditionExpression: 'attribute_exists(sk)',
             },
           },
           {
@@ -270,9 +310,9 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
               Item: {
                 pk: s(this.deadPk),
                 sk: s(newId(failedAt)),
-                k: current.k ?? s(entry.key),
-                p: current.p ?? s(entry.payload),
-                v: current.v ?? n(entry.version),
+                k: s(entry.key),
+                p: s(entry.payload),
+                v: n(entry.version),
                 a: n(attempts),
                 e: s(error),
                 t: n(failedAt),
@@ -287,23 +327,23 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
               ExpressionAttributeValues: { ':minus': n(-1) },
             },
           },
-        ]);
-        if (outcome === undefined) return { status: 'dead', attempts };
-        if (outcome[0]?.code !== 'ConditionalCheckFailed')
-          throw this.requests.unexpected('fail', outcome);
-      }
-      if (attempt >= this.config.maxConflictAttempts) throw this.requests.conflict('fail', attempt);
-    }
+        ];
+      },
+      signal,
+    );
+    if (outcome === undefined) return { status: 'dead', attempts };
+    if (outcome[0]?.code === 'ConditionalCheckFailed') return { status: 'gone' };
+    throw this.requests.unexpected('fail', outcome);
   }
 
-  async pending(): Promise<number> {
-    return Math.max(0, num((await this.requests.read('pending', this.counterKey))?.n));
+  async pending(signal?: AbortSignal | undefined): Promise<number> {
+    return Math.max(0, num((await this.requests.read('pending', this.counterKey, signal))?.n));
   }
 
   /** The pending count, and the oldest entry's append time: the first entry id sorts oldest. */
-  async backlog(): Promise<{ pending: number; oldestEnqueuedAt: number | undefined }> {
+  async backlog(signal?: AbortSignal | undefined): Promise<Backlog> {
     const [pending, oldest] = await Promise.all([
-      this.pending(),
+      this.pending(signal),
       this.requests.send('backlog', () =>
         this.config.client.send(
           new QueryCommand({
@@ -314,6 +354,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
             ConsistentRead: true,
             Limit: 1,
           }),
+          { abortSignal: signal },
         ),
       ),
     ]);
@@ -321,7 +362,11 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     return { pending, oldestEnqueuedAt: first === undefined ? undefined : num(first.t) };
   }
 
-  async listDeadLetters(limit: number, after?: string | undefined): Promise<DeadLetter[]> {
+  async listDeadLetters(
+    limit: number,
+    after?: string | undefined,
+    signal?: AbortSignal | undefined,
+  ): Promise<DeadLetter[]> {
     const letters: DeadLetter[] = [];
     let start: Item | undefined;
     while (letters.length < limit) {
@@ -337,6 +382,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
             Limit: limit - letters.length,
             ExclusiveStartKey: start,
           }),
+          { abortSignal: signal },
         ),
       );
       for (const item of page.Items ?? []) {
@@ -356,8 +402,11 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     return letters.slice(0, limit);
   }
 
-  async deleteDeadLetters(ids: readonly string[]): Promise<number> {
-    const existed = await mapLimited([...new Set(ids)], async (id) => {
+  async deleteDeadLetters(
+    ids: readonly string[],
+    signal?: AbortSignal | undefined,
+  ): Promise<number> {
+    const existed = await mapLimited([...new Set(ids)], signal, async (id) => {
       const answer = await this.requests.send('deleteDeadLetters', () =>
         this.config.client.send(
           new DeleteItemCommand({
@@ -365,6 +414,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
             Key: { pk: s(this.deadPk), sk: s(id) },
             ReturnValues: 'ALL_OLD',
           }),
+          { abortSignal: signal },
         ),
       );
       return answer.Attributes !== undefined;
@@ -378,6 +428,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     seenLsk: string,
     consumer: string,
     lsk: string,
+    signal: AbortSignal | undefined,
   ): Promise<QueuedWrite | undefined> {
     try {
       const answer = await this.requests.send('claim', () =>
@@ -390,6 +441,7 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
             ExpressionAttributeValues: { ':lsk': s(lsk), ':c': s(consumer), ':seen': s(seenLsk) },
             ReturnValues: 'ALL_NEW',
           }),
+          { abortSignal: signal },
         ),
       );
       const item = answer.Attributes ?? {};
@@ -404,28 +456,6 @@ export class DynamoWriteQueue implements WriteQueueNamespace {
     } catch (error) {
       // Another consumer took it (or it completed) since the Query.
       if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
-  }
-
-  private async setAttempts(key: Item, seen: number, attempts: number): Promise<boolean> {
-    try {
-      await this.requests.send('fail', () =>
-        this.config.client.send(
-          new UpdateItemCommand({
-            TableName: this.config.tableName,
-            Key: key,
-            UpdateExpression: 'SET a = :a',
-            ConditionExpression:
-              seen === 0 ? 'attribute_exists(sk) AND attribute_not_exists(a)' : 'a = :seen',
-            ExpressionAttributeValues:
-              seen === 0 ? { ':a': n(attempts) } : { ':a': n(attempts), ':seen': n(seen) },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
       throw error;
     }
   }
