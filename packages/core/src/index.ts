@@ -93,16 +93,6 @@ export {
   storeMetricNames,
 } from './store/telemetry.js';
 export {
-  type GuardStatusChange,
-  type GuardStatusListener,
-  type StoreGuard,
-  type StoreGuardOptions,
-  type StoreOperation,
-  storeGuard,
-  type WithDeadlineOptions,
-  withDeadline,
-} from './store-guard.js';
-export {
   ATTR_POLICY_NAME,
   ATTR_STORE,
   DURATION_BUCKETS_SECONDS,

@@ -96,24 +96,6 @@ export class QueueRequests {
     return answer.Item;
   }
 
-  /**
-   * The cheapest request that proves the table answers: an eventually consistent GetItem of one
-   * of the scope's items, projected to its partition key (half a read unit). Core's `dynamoProbe`
-   * reads a table keyed by `pk` alone; the queue's table has a sort key too, and DynamoDB refuses
-   * a GetItem without it.
-   */
-  probe(key: Item, signal: AbortSignal): Promise<unknown> {
-    return this.config.client.send(
-      new GetItemCommand({
-        TableName: this.config.tableName,
-        Key: key,
-        ProjectionExpression: '#pk',
-        ExpressionAttributeNames: { '#pk': 'pk' },
-      }),
-      { abortSignal: signal },
-    );
-  }
-
   /** Sends a request; a condition failure passes as is, anything else becomes a StoreError. */
   async send<T>(operation: string, request: () => Promise<T>): Promise<T> {
     try {

@@ -10,7 +10,7 @@ import {
   type TransactWriteItem,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type KeyBuilder, QUEUE_INDEX } from '@breakwater/core/dynamodb';
+import { dynamoProbe, type KeyBuilder, QUEUE_INDEX } from '@breakwater/core/dynamodb';
 import { KeyVersionItems } from './dynamodb-key-versions.js';
 import {
   type Item,
@@ -48,6 +48,8 @@ export class DynamoWriteQueue implements WriteQueueScope {
 
   private readonly requests: QueueRequests;
   private readonly versions: KeyVersionItems;
+  /** A GetItem of the pending counter (which need not exist): proves the table answers. */
+  readonly probe: (signal: AbortSignal) => Promise<unknown>;
 
   constructor(
     private readonly name: string,
@@ -59,11 +61,7 @@ export class DynamoWriteQueue implements WriteQueueScope {
     this.queuePk = keys.dynamoPk('', 'q');
     this.counterKey = { pk: s(keys.dynamoPk('', 'n')), sk: s(SINGLE) };
     this.deadPk = keys.dynamoPk('', 'd');
-  }
-
-  /** A GetItem of the pending counter (which need not exist). */
-  probe(signal: AbortSignal): Promise<unknown> {
-    return this.requests.probe(this.counterKey, signal);
+    this.probe = dynamoProbe(config.client, config.tableName, this.counterKey);
   }
 
   async append(

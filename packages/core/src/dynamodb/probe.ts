@@ -4,21 +4,24 @@
  */
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PARTITION_KEY } from './create-table.js';
+import type { DynamoItem } from './update-expression.js';
 
 /**
- * A probe for `StoreCalls` (`probe` option): resolves once DynamoDB has answered a GetItem of the
- * item `pk` in `tableName` (which need not exist). Honours the signal.
+ * A probe for `StoreCalls` (`probe` option): resolves once DynamoDB has answered a GetItem of one
+ * item of `tableName` (which need not exist). `key` is the item's partition key value, or its
+ * whole primary key for a table with a sort key (the write-behind queue's). Honours the signal.
  */
 export function dynamoProbe(
   client: DynamoDBClient,
   tableName: string,
-  pk: string,
+  key: string | DynamoItem,
 ): (signal: AbortSignal) => Promise<unknown> {
+  const Key: DynamoItem = typeof key === 'string' ? { [PARTITION_KEY]: { S: key } } : key;
   return (signal) =>
     client.send(
       new GetItemCommand({
         TableName: tableName,
-        Key: { [PARTITION_KEY]: { S: pk } },
+        Key,
         ProjectionExpression: '#pk',
         ExpressionAttributeNames: { '#pk': PARTITION_KEY },
       }),
