@@ -53,7 +53,7 @@ interface WriteFixture {
   stream: string;
   payload: string;
   wb: WriteBehind<typeof PROFILE>;
-  queue: ReturnType<ReturnType<typeof redisWriteBehindQueue>['namespace']>;
+  queue: ReturnType<ReturnType<typeof redisWriteBehindQueue>['scope']>;
 }
 
 let writes: WriteFixture | undefined;
@@ -90,7 +90,7 @@ async function setupWrites(): Promise<void> {
     // What write() puts in the stream for PROFILE: the codec's id, a newline, the encoding.
     payload: `${defaultCodec.id}\n${defaultCodec.encode(PROFILE)}`,
     wb,
-    queue: queue.namespace('profiles-unbatched'),
+    queue: queue.scope('profiles-unbatched'),
   };
 }
 

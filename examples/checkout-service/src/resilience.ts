@@ -50,11 +50,14 @@ export interface Resilience {
 
 export function buildResilience(config: ServiceConfig, redis: Redis | undefined): Resilience {
   const prefix = config.redisPrefix;
-  const subscribers: Redis[] = [];
-  const subscriber = (client: Redis) => {
-    const connection = client.duplicate();
-    subscribers.push(connection);
-    return connection;
+  // With Redis, each store opens what it needs (the cache's and the bulkhead's subscriber
+  // connections) and closes it again on close(); the client stays ours.
+  const stores = redis && {
+    limits: redisLimitStore({ client: redis, prefix }),
+    products: redisCacheStore({ client: redis, prefix }),
+    budget: redisBudgetStore({ client: redis, prefix }),
+    breaker: redisBreakerStore({ client: redis, prefix }),
+    permits: redisPermitStore({ client: redis, prefix }),
   };
 
   // Every route: per x-client-id, the same limit in every replica.
@@ -63,7 +66,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     limit: config.clientRatePerSecond,
     intervalMs: 1_000,
     burst: config.clientBurst,
-    ...(redis && { store: redisLimitStore({ client: redis, prefix }) }),
+    ...(stores && { store: stores.limits }),
   });
 
   // GET /products/:id: cache-aside over the slow catalog, served stale while one refresh runs.
@@ -74,9 +77,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     graceMs: 60_000,
     negativeTtlMs: 5_000,
     hardTimeoutMs: 2_000,
-    ...(redis && {
-      store: redisCacheStore({ client: redis, subscriber: subscriber(redis), prefix }),
-    }),
+    ...(stores && { store: stores.products }),
   });
 
   // POST /orders → payment upstream: retry (within a fleet budget) ⟶ breaker ⟶ bulkhead.
@@ -84,7 +85,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     name: 'payments',
     ratio: 0.1,
     minPerSecond: 2,
-    ...(redis && { store: redisBudgetStore({ client: redis, prefix }) }),
+    ...(stores && { store: stores.budget }),
   });
   const paymentRetry = retry({
     name: 'payments',
@@ -109,7 +110,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
       if (isBrokenCircuitError(error)) return PAYMENT_QUEUED;
       throw error;
     },
-    ...(redis && { store: redisBreakerStore({ client: redis, prefix }) }),
+    ...(stores && { store: stores.breaker }),
   });
   const reserved = Math.max(1, Math.floor(config.paymentConcurrency * 0.75));
   const paymentBulkhead = bulkhead({
@@ -122,9 +123,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
       batch: { max: Math.max(1, config.paymentConcurrency - reserved) },
     },
     defaultPriority: 'interactive',
-    ...(redis && {
-      store: redisPermitStore({ client: redis, subscriber: subscriber(redis), prefix }),
-    }),
+    ...(stores && { store: stores.permits }),
   });
   const payments: PaymentPipeline = pipeline(paymentRetry, breaker, paymentBulkhead);
 
@@ -143,7 +142,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
         budget.close(),
         paymentBulkhead.close(),
       ]);
-      for (const connection of subscribers) connection.disconnect();
+      if (stores) await Promise.allSettled(Object.values(stores).map((store) => store.close()));
     },
   };
 }
