@@ -1,5 +1,5 @@
 import { type FakeClock, fakeClock, installOtel } from '@breakwater/testkit';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { adaptive, bulkhead, METRIC_LIMIT } from '../index.js';
 
 /** Starts `workers` closed-loop callers whose calls take `latency()` ms of fake time. */
@@ -81,6 +81,27 @@ describe('adaptive limit', () => {
     dispose();
     limit.record({ rttMs: 1, inflight: 10, dropped: false });
     expect(seen).toEqual([5, 4, 3]);
+  });
+
+  it('a change listener that throws is reported and neither breaks recording nor the others', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const limit = adaptive({ algorithm: 'aimd', min: 3, max: 5, initial: 4 });
+      const seen: number[] = [];
+      limit.onChange(() => {
+        throw new Error('listener bug');
+      });
+      limit.onChange((value) => seen.push(value));
+      expect(() => limit.record({ rttMs: 1, inflight: 10, dropped: false })).not.toThrow();
+      expect(limit.current).toBe(5);
+      expect(seen).toEqual([5]);
+      expect(warn).toHaveBeenCalledWith(
+        'A bulkhead adaptive onChange listener threw: listener bug',
+        expect.objectContaining({ code: 'BREAKWATER_LISTENER_ERROR' }),
+      );
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('validates its options and the bulkhead combination', () => {

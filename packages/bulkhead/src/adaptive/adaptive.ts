@@ -10,6 +10,7 @@ import {
   expectOneOf,
   expectPositive,
   expectRatio,
+  Listeners,
 } from '@breakwater/core';
 import { aimdNext } from './aimd.js';
 import { type GradientState, gradientNext } from './gradient.js';
@@ -87,7 +88,7 @@ export function adaptive(options: AdaptiveOptions = {}): AdaptiveLimit {
   const gradient: GradientState = { limit: initial, shortRtt: Number.NaN, longRtt: Number.NaN };
   let estimate = initial;
   let current = initial;
-  const listeners = new Set<(limit: number) => void>();
+  const listeners = new Listeners<number>('bulkhead adaptive onChange');
   const clamp = (value: number): number => Math.min(max, Math.max(min, value));
 
   return {
@@ -115,14 +116,10 @@ export function adaptive(options: AdaptiveOptions = {}): AdaptiveLimit {
       const next = Math.floor(estimate);
       if (next === current) return;
       current = next;
-      for (const listener of listeners) listener(next);
+      listeners.emit(next);
     },
     onChange(listener) {
-      const subscription = (limit: number) => listener(limit);
-      listeners.add(subscription);
-      return () => {
-        listeners.delete(subscription);
-      };
+      return listeners.add(listener);
     },
   };
 }
