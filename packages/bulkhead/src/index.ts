@@ -1,7 +1,13 @@
 export { type AdaptiveOptions, adaptive } from './adaptive/adaptive.js';
 export type { AdaptiveAlgorithm, AdaptiveLimit, LimitSample } from './adaptive/limit.js';
 export { admits } from './admission.js';
-export { bulkhead } from './bulkhead.js';
+export {
+  type Bulkhead,
+  type BulkheadContext,
+  type BulkheadExecuteOptions,
+  type BulkheadRejection,
+  bulkhead,
+} from './bulkhead.js';
 export {
   BulkheadRejectedError,
   type BulkheadRejectedErrorOptions,
@@ -44,9 +50,3 @@ export {
   METRIC_STORE_ERRORS,
   METRIC_WAIT_DURATION,
 } from './telemetry.js';
-export type {
-  Bulkhead,
-  BulkheadContext,
-  BulkheadExecuteOptions,
-  BulkheadRejection,
-} from './types.js';

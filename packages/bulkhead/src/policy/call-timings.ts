@@ -3,7 +3,7 @@
  * average of durations, from which a refused call's `retryAfterMs` is estimated.
  */
 import type { Clock } from '@breakwater/core';
-import type { AdaptiveLimit } from './adaptive/limit.js';
+import type { AdaptiveLimit } from '../adaptive/limit.js';
 
 /** Weight of the newest duration in the running average used to estimate `retryAfterMs`. */
 const DURATION_SMOOTHING = 0.2;

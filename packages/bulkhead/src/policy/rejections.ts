@@ -3,9 +3,9 @@
  * counter, the span event and the `onRejected` listeners.
  */
 import { type Disposer, Listeners } from '@breakwater/core';
-import type { BulkheadRejectedError } from './errors.js';
-import { type BulkheadInstruments, EVENT_REJECTED } from './telemetry.js';
-import type { BulkheadRejection } from './types.js';
+import type { BulkheadRejection } from '../bulkhead.js';
+import type { BulkheadRejectedError } from '../errors.js';
+import { type BulkheadInstruments, EVENT_REJECTED } from '../telemetry.js';
 
 /** Reports one bulkhead's refusals. */
 export class Rejections {

@@ -15,12 +15,12 @@ import {
   type StoreStatus,
   type StoreStatusListener,
 } from '@breakwater/core';
-import { BulkheadRejectedError } from './errors.js';
+import { BulkheadRejectedError } from '../errors.js';
+import type { ResolvedClass, ResolvedOptions } from '../options.js';
+import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from '../store.js';
+import { type BulkheadInstruments, EVENT_LEASE_LOST } from '../telemetry.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import type { ResolvedClass, ResolvedOptions } from './options.js';
-import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from './store.js';
-import { type BulkheadInstruments, EVENT_LEASE_LOST } from './telemetry.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** One acquire attempt: the class, and the lease id sent (to release it if the answer is lost). */

@@ -4,8 +4,8 @@
  * is lost).
  */
 import { childAbortController, neverAbortedSignal } from '@breakwater/core';
-import type { Lease } from './store.js';
-import type { BulkheadContext } from './types.js';
+import type { BulkheadContext } from '../bulkhead.js';
+import type { Lease } from '../store.js';
 
 /** A fleet permit (or, while the store is down, the stand-in for one). */
 export interface FleetPermit {

@@ -4,7 +4,7 @@
  * reserved slots first, then borrows idle shared slots up to its `max`.
  */
 import type { Attributes } from '@opentelemetry/api';
-import type { ResolvedClass } from './options.js';
+import type { ResolvedClass } from '../options.js';
 import { type HeapEntry, WaiterHeap } from './waiter-heap.js';
 
 /** Where a {@link Waiter} is. */

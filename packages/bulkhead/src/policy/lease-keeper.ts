@@ -9,9 +9,9 @@
  * aborts with a `LeaseLostError` — before the store can hand the permit to anyone else.
  */
 import type { Clock } from '@breakwater/core';
-import { LeaseLostError } from './errors.js';
+import { LeaseLostError } from '../errors.js';
+import type { Lease } from '../store.js';
 import type { HeldPermit, LeaseHolder } from './held-permit.js';
-import type { Lease } from './store.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** What the keeper needs from its bulkhead. */
