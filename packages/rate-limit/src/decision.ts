@@ -1,7 +1,6 @@
 /**
- * The answer to "may this call pass?", and how it is read out of a key's state.
+ * The answer to "may this call pass?"; limiter/describe-decision.ts reads it out of a key's state.
  */
-import type { CompiledLimit } from './algorithms/limit.js';
 
 /**
  * Where a decision came from:
@@ -28,90 +27,4 @@ export interface RateLimitDecision {
   readonly resetAfterMs: number;
   /** Which path answered. */
   readonly source: DecisionSource;
-}
-
-/**
- * Reads the decision out of a key's state after a store operation: the new state when the call
- * was admitted, the current one when it was not. Times are rounded up to whole milliseconds, so
- * waiting `retryAfterMs` is always enough.
- */
-export function describeDecision(
-  limits: readonly CompiledLimit[],
-  state: number[],
-  now: number,
-  cost: number,
-  allowed: boolean,
-  source: DecisionSource,
-): RateLimitDecision {
-  if (limits.length === 1) {
-    // The common case, without the search for the binding limit.
-    const only = limits[0]!;
-    const algorithm = only.impl;
-    return {
-      allowed,
-      limit: only.limit,
-      intervalMs: only.intervalMs,
-      remaining: algorithm.remaining(state, 0, now, only),
-      retryAfterMs: allowed
-        ? 0
-        : Math.max(1, wholeMs(algorithm.retryAfterMs(state, 0, now, cost, only))),
-      resetAfterMs: wholeMs(algorithm.idleAfterMs(state, 0, now, only)),
-      source,
-    };
-  }
-  let binding = 0;
-  let bindingOffset = 0;
-  let remaining = Number.POSITIVE_INFINITY;
-  let retryAfter = 0;
-  for (let i = 0, offset = 0; i < limits.length; offset += limits[i]!.impl.stateSize, i++) {
-    const limit = limits[i]!;
-    const algorithm = limit.impl;
-    if (allowed) {
-      const left = algorithm.remaining(state, offset, now, limit);
-      if (left < remaining) {
-        remaining = left;
-        binding = i;
-        bindingOffset = offset;
-      }
-    } else {
-      const wait = algorithm.retryAfterMs(state, offset, now, cost, limit);
-      if (wait > retryAfter || i === 0) {
-        retryAfter = wait;
-        binding = i;
-        bindingOffset = offset;
-      }
-    }
-  }
-  const limit = limits[binding]!;
-  const algorithm = limit.impl;
-  if (!allowed) remaining = algorithm.remaining(state, bindingOffset, now, limit);
-  return {
-    allowed,
-    limit: limit.limit,
-    intervalMs: limit.intervalMs,
-    remaining,
-    retryAfterMs: allowed ? 0 : Math.max(1, wholeMs(retryAfter)),
-    resetAfterMs: wholeMs(algorithm.idleAfterMs(state, bindingOffset, now, limit)),
-    source,
-  };
-}
-
-/** Rounds up to whole milliseconds, ignoring floating-point dust just above a whole number. */
-export function wholeMs(ms: number): number {
-  return Math.max(0, Math.ceil(ms - 1e-6));
-}
-
-/** Milliseconds until `cost` fits every limit of the state (0 when it fits now), in whole ms. */
-export function retryAfterAll(
-  limits: readonly CompiledLimit[],
-  state: number[],
-  now: number,
-  cost: number,
-): number {
-  let wait = 0;
-  for (let i = 0, offset = 0; i < limits.length; offset += limits[i]!.impl.stateSize, i++) {
-    const ms = limits[i]!.impl.retryAfterMs(state, offset, now, cost, limits[i]!);
-    if (ms > wait) wait = ms;
-  }
-  return wholeMs(wait);
 }

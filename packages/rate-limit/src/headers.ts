@@ -4,7 +4,7 @@
  * ratelimit-headers-10), and `Retry-After` (RFC 9110) on denials.
  */
 import type { RateLimitDecision } from './decision.js';
-import type { LimitDefinition } from './limiter-api.js';
+import type { LimitDefinition } from './rate-limiter.js';
 
 /** What {@link rateLimitHeaders} needs to know about the limiter: a `RateLimiter` qualifies. */
 export interface HeaderPolicy {

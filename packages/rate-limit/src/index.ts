@@ -3,13 +3,6 @@ export type { AlgorithmName } from './algorithms/limit.js';
 export type { DecisionSource, RateLimitDecision } from './decision.js';
 export { isRateLimitedError, RateLimitedError, type RateLimitedErrorOptions } from './errors.js';
 export { type HeaderPolicy, type RateLimitHeaders, rateLimitHeaders } from './headers.js';
-export type {
-  AcquireOptions,
-  LimitCallOptions,
-  LimitDefinition,
-  RateLimitExecuteOptions,
-  RateLimiter,
-} from './limiter-api.js';
 export {
   DEFAULTS,
   type LimitOptions,
@@ -17,7 +10,14 @@ export {
   type RateLimiterOptions,
   type ReserveOptions,
 } from './options.js';
-export { rateLimiter } from './rate-limiter.js';
+export {
+  type AcquireOptions,
+  type LimitCallOptions,
+  type LimitDefinition,
+  type RateLimitExecuteOptions,
+  type RateLimiter,
+  rateLimiter,
+} from './rate-limiter.js';
 export type {
   LimiterShape,
   MaybePromise,

@@ -1,6 +1,6 @@
 /**
  * What a rate limiter needs from a store: a handful of atomic operations on the state of one key.
- * The policy (`rate-limiter.ts`) holds all the logic and never asks which store it has; a store is
+ * The policy (`limiter/limiter.ts`) holds all the logic and never asks which store it has; a store is
  * done when it passes the contract suite (`__tests__/store.contract.test.ts`).
  */
 import type { CompiledLimit } from './algorithms/limit.js';

@@ -8,7 +8,8 @@
  * in any window (whole costs). Permits are dropped after `holdMs`, never returned late, so the
  * store's view is never more than `holdMs` behind.
  */
-import { type RateLimitDecision, wholeMs } from './decision.js';
+import type { RateLimitDecision } from '../decision.js';
+import { wholeMs } from './describe-decision.js';
 
 interface Pool {
   /** Unused permits. */

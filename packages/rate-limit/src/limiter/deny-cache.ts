@@ -7,7 +7,8 @@
  * Bounded: at most `maxKeys` entries, the oldest dropped first (a Map keeps insertion order), and
  * expired entries are dropped when looked up or when they reach the front.
  */
-import { type RateLimitDecision, wholeMs } from './decision.js';
+import type { RateLimitDecision } from '../decision.js';
+import { wholeMs } from './describe-decision.js';
 
 interface DeniedEntry {
   /** Local clock time until which the key is denied. */

@@ -6,10 +6,11 @@
  * the mode.
  */
 import type { StoreCalls, StoreFallbacks, StoreOp } from '@breakwater/core';
-import type { CompiledLimit } from './algorithms/limit.js';
-import { describeDecision, type RateLimitDecision } from './decision.js';
-import type { StoreHandle, StoreResult } from './store.js';
-import type { LimiterTelemetry } from './telemetry.js';
+import type { CompiledLimit } from '../algorithms/limit.js';
+import type { RateLimitDecision } from '../decision.js';
+import type { StoreHandle, StoreResult } from '../store.js';
+import type { LimiterTelemetry } from '../telemetry.js';
+import { describeDecision } from './describe-decision.js';
 
 /** The arguments of one consume, carried through the store operation (one object per call). */
 export interface ConsumeRequest {

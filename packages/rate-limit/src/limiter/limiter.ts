@@ -1,0 +1,487 @@
+/**
+ * The rate limiter `rateLimiter()` (rate-limiter.ts) builds: every decision path (deny cache,
+ * reservations, store, degraded modes), written once against the store interface. A remote store is called only through core's `StoreCalls`
+ * (deadline, degraded mode, background probe, store telemetry and status events); an in-process
+ * store cannot fail that way and is called directly, so its decisions stay synchronous.
+ */
+import {
+  type Clock,
+  type Disposer,
+  type ExecutionContext,
+  expectNonNegative,
+  isStoreError,
+  neverAbortedSignal,
+  raceAbort,
+  StoreCalls,
+  type StoreStatus,
+  type StoreStatusChange,
+} from '@breakwater/core';
+import { compileLimit } from '../algorithms/compile.js';
+import { type AlgorithmName, type CompiledLimit, layoutName } from '../algorithms/limit.js';
+import type { RateLimitDecision } from '../decision.js';
+import { RateLimitedError } from '../errors.js';
+import { expectCost, expectKey, type ResolvedOptions } from '../options.js';
+import type {
+  AcquireOptions,
+  LimitCallOptions,
+  LimitDefinition,
+  RateLimitExecuteOptions,
+  RateLimiter,
+} from '../rate-limiter.js';
+import type { StoreHandle, StoreResult } from '../store.js';
+import { memoryStore } from '../stores/memory.js';
+import { LimiterTelemetry, PATTERN } from '../telemetry.js';
+import { DenyCache } from './deny-cache.js';
+import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
+import { Reservations } from './reservations.js';
+import { type LimiterStoreOps, limiterStoreOps } from './store-ops.js';
+import { WaitLines } from './waiters.js';
+
+/** The policy-wide key: used by `execute()` calls without a key. */
+const POLICY_WIDE_KEY = '';
+
+/** The rate limiter `rateLimiter()` builds. */
+export class Limiter implements RateLimiter {
+  readonly name: string;
+  readonly algorithm: AlgorithmName;
+  readonly limits: readonly LimitDefinition[];
+  readonly storeKind: string;
+  private readonly compiled: readonly CompiledLimit[];
+  /** The limit, when there is exactly one (the common case). */
+  private readonly only: CompiledLimit | undefined;
+  private readonly maxCost: number;
+  private readonly clock: Clock;
+  private readonly handle: StoreHandle;
+  private readonly calls: StoreCalls;
+  /** The operations of a remote store, built once; each answers failures as `onStoreError` says. */
+  private readonly ops: LimiterStoreOps;
+  private readonly telemetry: LimiterTelemetry;
+  private readonly denyCache: DenyCache | undefined;
+  private reservations: Reservations | undefined;
+  private readonly localHandle: StoreHandle | undefined;
+  private readonly localLimits: readonly CompiledLimit[];
+  private readonly lines = new WaitLines();
+
+  constructor(options: ResolvedOptions) {
+    this.name = options.name;
+    this.algorithm = options.algorithm;
+    this.compiled = options.limits;
+    this.only = options.limits.length === 1 ? options.limits[0] : undefined;
+    this.limits = options.limits.map(({ limit, intervalMs, burst, algorithm }) => ({
+      limit,
+      intervalMs,
+      burst,
+      algorithm,
+    }));
+    this.maxCost = options.maxCost;
+    this.clock = options.clock;
+    this.storeKind = options.store.kind;
+    const handle = options.store.scope({
+      name: this.name,
+      layout: layoutName(this.compiled),
+      limits: this.compiled,
+    });
+    this.handle = handle;
+    this.telemetry = new LimiterTelemetry(this.name, this.storeKind);
+    const settings = options.storeSettings;
+    this.calls = new StoreCalls({
+      pattern: PATTERN,
+      policy: this.name,
+      store: this.storeKind,
+      settings,
+      telemetry: this.telemetry.telemetry,
+      probe: handle.probe === undefined ? undefined : (signal) => handle.probe!(signal),
+    });
+    // The deny cache saves round trips; an in-process store answers as cheaply as the cache would.
+    this.denyCache =
+      options.denyCacheMaxKeys > 0 && this.handle.remote
+        ? new DenyCache(options.denyCacheMaxKeys)
+        : undefined;
+    this.reservations = options.reserve
+      ? new Reservations(options.reserve.batch, options.reserve.holdMs)
+      : undefined;
+    this.localLimits = options.limits.map((limit) =>
+      compileLimit(
+        limit.algorithm,
+        limit.limit * options.localShare,
+        limit.intervalMs,
+        limit.burst * options.localShare,
+      ),
+    );
+    this.localHandle =
+      settings.onStoreError === 'local' && handle.remote
+        ? memoryStore().scope({
+            name: this.name,
+            layout: layoutName(this.localLimits),
+            limits: this.localLimits,
+          })
+        : undefined;
+
+    const localHandle = this.localHandle;
+    this.ops = limiterStoreOps(this.calls, handle, {
+      limits: this.compiled,
+      local: localHandle && { handle: localHandle, limits: this.localLimits },
+      storeDeadlineMs: settings.deadlineMs,
+      telemetry: this.telemetry,
+      conclude: (call, result) =>
+        this.conclude(call.key, call.cost, call.now, call.request, result),
+    });
+  }
+
+  get storeStatus(): StoreStatus {
+    return this.calls.status;
+  }
+
+  limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
+    try {
+      const validKey = expectKey(key);
+      const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+      return this.decide(validKey, cost, options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
+    const validKey = expectKey(key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const now = this.clock.now();
+    const handle = this.handle;
+    if (handle.remote) return this.ops.peek.run({ key: validKey, cost, now }, signal);
+    const result = handle.peek(validKey, cost, now, signal) as StoreResult;
+    return this.read(result, cost, result.allowed, 'store', this.compiled);
+  }
+
+  async reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void> {
+    const validKey = expectKey(key);
+    await this.resetKey(validKey, options?.signal);
+  }
+
+  async acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision> {
+    const validKey = expectKey(key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    return this.waitFor(
+      validKey,
+      cost,
+      expectMaxWait(options?.maxWaitMs, Number.POSITIVE_INFINITY),
+      options?.signal,
+    );
+  }
+
+  async execute<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    options?: RateLimitExecuteOptions,
+  ): Promise<T> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const key = options?.key === undefined ? POLICY_WIDE_KEY : expectKey(options.key);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const maxWaitMs = expectMaxWait(options?.maxWaitMs, 0);
+    const decision =
+      maxWaitMs > 0
+        ? await this.waitFor(key, cost, maxWaitMs, signal)
+        : await this.decide(key, cost, signal);
+    if (!decision.allowed) throw this.rejection(decision);
+    if (signal === undefined) return fn(noSignalContext());
+    return raceAbort(fn({ signal }), signal);
+  }
+
+  onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer {
+    return this.calls.onStatusChange(listener);
+  }
+
+  async close(): Promise<void> {
+    const reservations = this.reservations;
+    this.reservations = undefined;
+    if (reservations !== undefined) await this.refund(reservations);
+    // Stops the background probe; waits for the operations in flight, one deadline at most.
+    await this.calls.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Gives the unused reserved permits back; each refund is bounded by the store deadline. */
+  private async refund(reservations: Reservations): Promise<void> {
+    const now = this.clock.now();
+    const handle = this.handle;
+    const refunds: Promise<void>[] = [];
+    for (const { key, permits, takenAt } of reservations.drain(now)) {
+      if (!handle.remote) {
+        handle.refund(key, permits, takenAt, now, undefined);
+        continue;
+      }
+      const refunded = this.ops.refund.run({ key, permits, takenAt, now });
+      // A permit that cannot be returned is simply not reused: the fleet under-admits a little.
+      if (refunded instanceof Promise) refunds.push(refunded.catch(ignoreStoreError));
+    }
+    await Promise.all(refunds);
+  }
+
+  /**
+   * The decision path of `limit()` and `execute()`; arguments are validated. Answers that need no
+   * round trip (deny cache, reservation, in-process store) are taken synchronously, without an
+   * async frame: that is the whole cost of a memory-store decision.
+   */
+  private decide(
+    key: string,
+    cost: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const now = this.clock.now();
+    const handle = this.handle;
+    const reservations = this.reservations;
+    if (!handle.remote && reservations === undefined) {
+      // The in-process store without reservations: no deny cache (only remote stores get one), so
+      // `conclude()` comes down to reading the decision and counting it.
+      const result = handle.consume(key, cost, cost, now, signal) as StoreResult;
+      const allowed = result.granted >= cost;
+      const only = this.only;
+      let decision: RateLimitDecision;
+      if (only !== undefined) {
+        // `describeDecision()` for one limit, written out: this is the whole per-call cost.
+        const impl = only.impl;
+        const state = result.state;
+        decision = {
+          allowed,
+          limit: only.limit,
+          intervalMs: only.intervalMs,
+          remaining: impl.remaining(state, 0, result.now, only),
+          retryAfterMs: allowed
+            ? 0
+            : Math.max(1, wholeMs(impl.retryAfterMs(state, 0, result.now, cost, only))),
+          resetAfterMs: wholeMs(impl.idleAfterMs(state, 0, result.now, only)),
+          source: 'store',
+        };
+      } else {
+        decision = describeDecision(
+          this.compiled,
+          result.state,
+          result.now,
+          cost,
+          allowed,
+          'store',
+        );
+      }
+      this.telemetry.decision(allowed, 'store');
+      return Promise.resolve(decision);
+    }
+    const cached = this.denyCache?.lookup(key, cost, now);
+    if (cached !== undefined) {
+      this.telemetry.decision(false, 'local-cache');
+      return Promise.resolve(cached);
+    }
+    if (reservations !== undefined) {
+      const reserved = reservations.take(key, cost, now);
+      if (reserved !== undefined) {
+        this.telemetry.decision(true, 'reservation');
+        return Promise.resolve(reserved);
+      }
+    }
+    const request = reservations === undefined ? cost : Math.max(reservations.batch, cost);
+    if (!handle.remote) {
+      const result = handle.consume(key, request, cost, now, signal) as StoreResult;
+      return Promise.resolve(this.conclude(key, cost, now, request, result));
+    }
+    if (reservations === undefined) return this.decideRemotely(key, cost, now, request, signal);
+    const pending = reservations.pending(key);
+    if (pending !== undefined) {
+      // A batch of this key is on its way: take from it once it lands.
+      return pending.then(
+        () => this.decide(key, cost, signal),
+        () => this.decide(key, cost, signal),
+      );
+    }
+    return reservations.fetch(key, this.decideRemotely(key, cost, now, request, signal));
+  }
+
+  /**
+   * One store round trip; no async frame of its own. While the store is degraded the answer is the
+   * `onStoreError` decision, taken at once.
+   */
+  private decideRemotely(
+    key: string,
+    cost: number,
+    now: number,
+    request: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    const answer = this.ops.consume.run({ key, request, cost, now }, signal);
+    return answer instanceof Promise ? answer : Promise.resolve(answer);
+  }
+
+  /** Reads the decision out of the store's answer and updates the local caches. */
+  private conclude(
+    key: string,
+    cost: number,
+    now: number,
+    request: number,
+    result: StoreResult,
+  ): RateLimitDecision {
+    const reservations = this.reservations;
+    const allowed = result.granted >= cost;
+    let decision = this.read(result, cost, allowed, 'store', this.compiled);
+    if (!allowed) {
+      this.denyCache?.remember(key, cost, decision, now);
+    } else if (
+      decision.remaining === 0 &&
+      reservations === undefined &&
+      this.denyCache !== undefined
+    ) {
+      // The call took the last whole unit: the store would deny the next one until a known time,
+      // so say so locally instead of letting the next caller spend a round trip to hear it.
+      this.rememberExhausted(key, result, decision, now);
+    } else if (reservations !== undefined && result.granted > cost && request > cost) {
+      const unused = result.granted - cost;
+      reservations.keep(key, unused, result.now, now, decision);
+      decision = { ...decision, remaining: decision.remaining + Math.floor(unused) };
+    }
+    this.telemetry.decision(allowed, 'store');
+    return decision;
+  }
+
+  private rememberExhausted(
+    key: string,
+    result: StoreResult,
+    decision: RateLimitDecision,
+    now: number,
+  ): void {
+    const wait = retryAfterAll(this.compiled, result.state, result.now, 1);
+    if (wait > 0) this.denyCache!.remember(key, 1, { ...decision, retryAfterMs: wait }, now);
+  }
+
+  private read(
+    result: StoreResult,
+    cost: number,
+    allowed: boolean,
+    source: RateLimitDecision['source'],
+    limits: readonly CompiledLimit[],
+  ): RateLimitDecision {
+    return describeDecision(limits, result.state, result.now, cost, allowed, source);
+  }
+
+  private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
+    this.denyCache?.forget(key);
+    this.reservations?.forget(key);
+    this.localHandle?.reset(key, undefined);
+    const handle = this.handle;
+    if (!handle.remote) {
+      handle.reset(key, signal);
+      return;
+    }
+    // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `reset`.
+    await this.ops.reset.run(key, signal);
+  }
+
+  /** `acquire()` after validation: waits in the key's line, then until the store admits. */
+  private async waitFor(
+    key: string,
+    cost: number,
+    maxWaitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    signal?.throwIfAborted();
+    const started = this.clock.now();
+    const turn = this.lines.join(key);
+    let outcome: 'acquired' | 'rejected' | 'aborted' = 'aborted';
+    try {
+      if (!turn.first) await this.waitTurn(turn.ready, maxWaitMs, signal);
+      for (;;) {
+        const decision = await this.decide(key, cost, signal);
+        const waited = this.clock.now() - started;
+        if (decision.allowed) {
+          outcome = 'acquired';
+          return decision;
+        }
+        if (waited + decision.retryAfterMs > maxWaitMs) {
+          outcome = 'rejected';
+          throw this.rejection(decision);
+        }
+        await this.clock.sleep(decision.retryAfterMs, signal);
+      }
+    } catch (error) {
+      if (isRateLimited(error)) outcome = 'rejected';
+      throw error;
+    } finally {
+      turn.leave();
+      this.telemetry.wait(Math.max(0, this.clock.now() - started) / 1000, outcome);
+    }
+  }
+
+  /** Waits for the earlier waiters of the key, at most `maxWaitMs`. */
+  private async waitTurn(
+    ready: Promise<void>,
+    maxWaitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (maxWaitMs === Number.POSITIVE_INFINITY) {
+      await raceAbort(ready, signal);
+      return;
+    }
+    const timer = new AbortController();
+    const onAbort = () => timer.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    try {
+      await Promise.race([
+        ready,
+        this.clock.sleep(maxWaitMs, timer.signal).then(() => {
+          timedOut = true;
+        }),
+      ]);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      timer.abort();
+    }
+    signal?.throwIfAborted();
+    if (timedOut) {
+      const first = this.compiled[0]!;
+      throw this.rejection(
+        {
+          allowed: false,
+          limit: first.limit,
+          intervalMs: first.intervalMs,
+          remaining: 0,
+          retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
+          resetAfterMs: 0,
+          source: 'local-cache',
+        },
+        `Rate limit "${this.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
+      );
+    }
+  }
+
+  private rejection(decision: RateLimitDecision, message?: string): RateLimitedError {
+    const cause = decision.source === 'degraded' ? this.calls.lastError : undefined;
+    return new RateLimitedError(
+      message ?? `Rate limit "${this.name}" exceeded; retry in ${decision.retryAfterMs} ms`,
+      { policyName: this.name, decision, cause },
+    );
+  }
+}
+
+function ignoreStoreError(error: unknown): void {
+  if (!isStoreError(error)) throw error;
+}
+
+function isRateLimited(error: unknown): boolean {
+  return error instanceof RateLimitedError;
+}
+
+function expectMaxWait(value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectNonNegative('maxWaitMs', value);
+}
+
+let sharedNoSignalContext: ExecutionContext | undefined;
+
+/** The context of calls without a signal, shared: creating one per call would be waste. */
+function noSignalContext(): ExecutionContext {
+  sharedNoSignalContext ??= { signal: neverAbortedSignal() };
+  return sharedNoSignalContext;
+}
