@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BudgetWindow } from '../budget-window.js';
+import { BudgetWindow } from '../budget/window.js';
 import type { BudgetSpec } from '../store.js';
 
 /** The budget as the spec defines it, recomputed from the full history at every step. */

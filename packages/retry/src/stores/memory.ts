@@ -3,7 +3,7 @@
  * replica enforces the budget on its own traffic.
  */
 import { type Clock, expectNonEmptyString, expectObject, systemClock } from '@breakwater/core';
-import { BudgetWindow } from '../budget-window.js';
+import { BudgetWindow } from '../budget/window.js';
 import type {
   BudgetRequest,
   BudgetResult,

@@ -26,13 +26,8 @@ import {
   type RedisClient,
   redisProbe,
 } from '@breakwater/core/redis';
-import {
-  type DeadLetterCodec,
-  type DeadLetterEntry,
-  failureToFields,
-  fieldsToEntry,
-  jsonCodec,
-} from '../dead-letter-entry.js';
+import { type DeadLetterCodec, type DeadLetterEntry, jsonCodec } from '../dead-letter-entry.js';
+import { failureToFields, fieldsToEntry } from '../dead-letters/entry-fields.js';
 import type { RetryFailure } from '../events.js';
 import { deadLetterReplayInstruments, retryTelemetry } from '../telemetry.js';
 import { expectRedisClient } from './redis-client.js';

@@ -3,7 +3,7 @@
  * of slots. Used by the memory store and as the local fallback of store-backed budgets. Pure and
  * synchronous; the caller passes the time.
  */
-import type { BudgetResult, BudgetSpec } from './store.js';
+import type { BudgetResult, BudgetSpec } from '../store.js';
 
 /** A budget's sliding window held in process memory; see the module comment. */
 export class BudgetWindow {

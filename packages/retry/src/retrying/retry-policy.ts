@@ -1,0 +1,285 @@
+/**
+ * The retry policy users hold: what `retry()` returns. The first attempt runs without an async
+ * frame of its own (the success path, nearly every call); once an attempt needs judging,
+ * `continueAfter` decides, waits and runs the next attempt until the call succeeds or gives up.
+ */
+import {
+  type Disposer,
+  describeValue,
+  expectFunction,
+  Listeners,
+  neverAbortedSignal,
+  raceAbort,
+} from '@breakwater/core';
+import { isNonRetryableError, RetryBudgetExhaustedError } from '../errors.js';
+import type {
+  AttemptOutcome,
+  GiveUpEvent,
+  GiveUpReason,
+  RetryEvent,
+  RetryFailure,
+  SuccessEvent,
+} from '../events.js';
+import type { RetryExecuteOptions, RetrySettings } from '../options.js';
+import type { RetryContext, RetryPolicyMembers } from '../retry.js';
+import {
+  ATTR_ATTEMPT,
+  ATTR_DELAY_MS,
+  ATTR_REASON,
+  EVENT_GIVE_UP,
+  EVENT_RETRY,
+  type RetryInstruments,
+  retryInstruments,
+} from '../telemetry.js';
+import { attachCause, unwrap } from './caller-error.js';
+
+/** How a failed attempt ends the call. */
+type Verdict = 'retry' | 'accept' | GiveUpReason;
+
+/** A retry policy; see `retry()`. */
+export class Retry<R> implements RetryPolicyMembers<R> {
+  readonly name: string;
+  readonly maxAttempts: number;
+  private readonly instruments: RetryInstruments;
+  private readonly retryListeners = new Listeners<RetryEvent<R>>('retry onRetry');
+  private readonly giveUpListeners = new Listeners<GiveUpEvent<R>>('retry onGiveUp');
+  private readonly successListeners = new Listeners<SuccessEvent<R>>('retry onSuccess');
+
+  constructor(private readonly settings: RetrySettings<R>) {
+    this.name = settings.name;
+    this.maxAttempts = settings.maxAttempts;
+    this.instruments = retryInstruments(settings.name);
+  }
+
+  onRetry(listener: (event: RetryEvent<R>) => void): Disposer {
+    return this.retryListeners.add(expectFunction('onRetry', listener));
+  }
+
+  onGiveUp(listener: (event: GiveUpEvent<R>) => void): Disposer {
+    return this.giveUpListeners.add(expectFunction('onGiveUp', listener));
+  }
+
+  onSuccess(listener: (event: SuccessEvent<R>) => void): Disposer {
+    return this.successListeners.add(expectFunction('onSuccess', listener));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  execute<T>(
+    fn: (ctx: RetryContext) => T | PromiseLike<T>,
+    options?: RetryExecuteOptions,
+  ): Promise<T> {
+    // Checked here because calling a non-function would throw a TypeError that looks retryable.
+    if (typeof fn !== 'function') {
+      return Promise.reject(
+        new TypeError(`Expected \`fn\` to be a function, got ${describeValue(fn)}`),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const startedAt = this.settings.clock.now();
+    this.settings.budget?.recordCall();
+    let pending: T | PromiseLike<T>;
+    try {
+      pending = fn({ signal: signal ?? neverAbortedSignal(), attempt: 1 });
+    } catch (error) {
+      return this.continueAfter(fn, options, startedAt, false, undefined, error);
+    }
+    // The first attempt is awaited without an async frame of our own: on the success path, which
+    // is nearly every call, that saves a promise and a resumption per call.
+    const settled = signal === undefined ? Promise.resolve(pending) : raceAbort(pending, signal);
+    return settled.then(
+      (value) =>
+        this.settings.shouldRetry === undefined
+          ? this.succeed(value, 1, startedAt)
+          : this.continueAfter(fn, options, startedAt, true, value, undefined),
+      (error: unknown) => this.continueAfter(fn, options, startedAt, false, undefined, error),
+    );
+  }
+
+  /**
+   * The rest of a call once an attempt needs judging: decide, wait, run the next attempt, repeat.
+   * `ok`, `value` and `error` are the outcome of the attempt that just ended.
+   */
+  private async continueAfter<T>(
+    fn: (ctx: RetryContext) => T | PromiseLike<T>,
+    options: RetryExecuteOptions | undefined,
+    startedAt: number,
+    firstOk: boolean,
+    firstValue: T | undefined,
+    firstError: unknown,
+  ): Promise<T> {
+    const signal = options?.signal;
+    const { clock, budget } = this.settings;
+    const ctxSignal = signal ?? neverAbortedSignal();
+    let ok = firstOk;
+    let value = firstValue;
+    let error = firstError;
+    let attempt = 1;
+    let lastDelayMs = 0;
+    for (;;) {
+      // The caller stopped waiting: whatever the attempt did, it is neither retried nor reported.
+      if (signal?.aborted) throw signal.reason;
+      if (ok && this.settings.shouldRetry === undefined) {
+        return this.succeed(value as T, attempt, startedAt);
+      }
+
+      const outcome = (
+        ok
+          ? { ok, result: value, attempt, elapsedMs: clock.now() - startedAt }
+          : { ok, error, attempt, elapsedMs: clock.now() - startedAt }
+      ) as AttemptOutcome<R>;
+      const verdict = this.judge(outcome);
+      if (verdict === 'accept') return this.succeed(value as T, attempt, startedAt);
+      if (verdict !== 'retry') return this.giveUp(verdict, outcome, startedAt, options, undefined);
+
+      const baseDelayMs = this.nextDelay(attempt, lastDelayMs);
+      const hint = this.settings.retryAfter(outcome);
+      const delayMs = isDelay(hint) && hint > baseDelayMs ? hint : baseDelayMs;
+      if (clock.now() - startedAt + delayMs > this.settings.maxElapsedMs) {
+        return this.giveUp('max-elapsed', outcome, startedAt, options, undefined);
+      }
+      if (budget !== undefined) {
+        const decision = await budget.tryAcquire(signal);
+        if (signal?.aborted) throw signal.reason;
+        if (!decision.granted) {
+          const refusal = new RetryBudgetExhaustedError(
+            `Retry budget "${budget.name}" is exhausted; policy "${this.name}" did not retry`,
+            // A refusal `onStoreError` gave names the store failure it stood in for.
+            { policyName: this.name, available: decision.available, cause: decision.storeError },
+          );
+          return this.giveUp('budget-exhausted', outcome, startedAt, options, refusal);
+        }
+      }
+      this.reportRetry(outcome, delayMs);
+      if (delayMs > 0) await clock.sleep(delayMs, signal);
+      lastDelayMs = baseDelayMs;
+      attempt++;
+
+      ok = true;
+      error = undefined;
+      try {
+        const pending = fn({ signal: ctxSignal, attempt });
+        value = signal === undefined ? await pending : await raceAbort(pending, signal);
+      } catch (thrown) {
+        ok = false;
+        value = undefined;
+        error = thrown;
+      }
+    }
+  }
+
+  /** Decides what a failed attempt (or a result `shouldRetry` must see) leads to. */
+  private judge(outcome: AttemptOutcome<R>): Verdict {
+    if (!outcome.ok && isNonRetryableError(outcome.error)) return 'not-retryable';
+    // A throwing predicate propagates on purpose: it is a bug to surface, not a reason to retry.
+    const retryable =
+      this.settings.shouldRetry === undefined
+        ? !outcome.ok
+        : this.settings.shouldRetry(outcome) === true;
+    if (!retryable) return outcome.ok ? 'accept' : 'not-retryable';
+    if (outcome.attempt >= this.maxAttempts) return 'max-attempts';
+    return 'retry';
+  }
+
+  private nextDelay(attempt: number, lastDelayMs: number): number {
+    const delay = this.settings.backoff(attempt, lastDelayMs);
+    if (!isDelay(delay)) {
+      throw new RangeError(
+        `Expected \`backoff\` to return a finite number >= 0, got ${String(delay)}`,
+      );
+    }
+    return delay;
+  }
+
+  private succeed<T>(value: T, attempts: number, startedAt: number): T {
+    const { instruments } = this;
+    instruments.attempts.add(1, instruments.success);
+    if (this.successListeners.active) {
+      this.successListeners.emit({
+        policyName: this.name,
+        attempts,
+        elapsedMs: this.settings.clock.now() - startedAt,
+        result: value as unknown as R,
+      });
+    }
+    return value;
+  }
+
+  private reportRetry(outcome: AttemptOutcome<R>, delayMs: number): void {
+    const { instruments } = this;
+    instruments.attempts.add(1, instruments.retry);
+    instruments.delay.record(delayMs / 1000, instruments.base);
+    instruments.telemetry.addSpanEvent(EVENT_RETRY, {
+      ...instruments.base,
+      [ATTR_ATTEMPT]: outcome.attempt,
+      [ATTR_DELAY_MS]: delayMs,
+    });
+    if (this.retryListeners.active) {
+      this.retryListeners.emit({
+        policyName: this.name,
+        attempt: outcome.attempt,
+        delayMs,
+        elapsedMs: outcome.elapsedMs,
+        ok: outcome.ok,
+        error: outcome.error,
+        result: outcome.result,
+      });
+    }
+  }
+
+  private async giveUp<T>(
+    reason: GiveUpReason,
+    outcome: AttemptOutcome<R>,
+    startedAt: number,
+    options: RetryExecuteOptions | undefined,
+    budgetError: RetryBudgetExhaustedError | undefined,
+  ): Promise<T> {
+    const { instruments, settings } = this;
+    instruments.attempts.add(1, budgetError ? instruments.budgetExhausted : instruments.giveUp);
+    instruments.telemetry.addSpanEvent(EVENT_GIVE_UP, {
+      ...instruments.base,
+      [ATTR_ATTEMPT]: outcome.attempt,
+      [ATTR_REASON]: reason,
+    });
+    const error = outcome.ok ? undefined : unwrap(outcome.error);
+    if (budgetError !== undefined && !outcome.ok) attachCause(error, budgetError);
+    const failure: RetryFailure<R> = {
+      policyName: this.name,
+      reason,
+      attempts: outcome.attempt,
+      elapsedMs: settings.clock.now() - startedAt,
+      startedAt,
+      error,
+      result: outcome.result,
+      ok: outcome.ok,
+      input: options?.input,
+      budgetError,
+    };
+    let deadLetterError: unknown;
+    if (settings.deadLetter !== undefined) {
+      try {
+        await settings.deadLetter(failure);
+        instruments.deadLetters.add(1, instruments.deadLetterWritten);
+      } catch (thrown) {
+        deadLetterError = thrown;
+        instruments.deadLetters.add(1, instruments.deadLetterFailed);
+      }
+    }
+    if (this.giveUpListeners.active) {
+      this.giveUpListeners.emit({ ...failure, deadLetterError });
+    }
+    if (outcome.ok) return outcome.result as unknown as T;
+    throw error;
+  }
+}
+
+function isDelay(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && Number.isFinite(value);
+}
