@@ -17,6 +17,8 @@ interface PatternPackage {
   readonly name: string;
   /** `src/<policy>.ts`: the policy's interface and factory. */
   readonly policyFile: string;
+  /** The folder of the policy's internals, behind `policyFile`. */
+  readonly internals: string;
   /** Builds each policy of the package with an in-memory store. */
   readonly policies: (entry: Record<string, unknown>) => unknown[];
   /** Builds each memory store of the package. */
@@ -32,6 +34,7 @@ const PATTERNS: readonly PatternPackage[] = [
     dir: 'circuit-breaker',
     name: '@breakwater/circuit-breaker',
     policyFile: 'circuit-breaker.ts',
+    internals: 'breaker',
     policies: (e) => [call(e, 'circuitBreaker')],
     memoryStores: (e) => [call(e, 'memoryStore')],
   },
@@ -39,6 +42,7 @@ const PATTERNS: readonly PatternPackage[] = [
     dir: 'rate-limit',
     name: '@breakwater/rate-limit',
     policyFile: 'rate-limiter.ts',
+    internals: 'limiter',
     policies: (e) => [call(e, 'rateLimiter', { name: 'skeleton', limit: 1, intervalMs: 1000 })],
     memoryStores: (e) => [call(e, 'memoryStore')],
   },
@@ -46,6 +50,7 @@ const PATTERNS: readonly PatternPackage[] = [
     dir: 'bulkhead',
     name: '@breakwater/bulkhead',
     policyFile: 'bulkhead.ts',
+    internals: 'policy',
     policies: (e) => [call(e, 'bulkhead', { maxConcurrent: 1 })],
     memoryStores: (e) => [call(e, 'memoryStore')],
   },
@@ -53,6 +58,7 @@ const PATTERNS: readonly PatternPackage[] = [
     dir: 'retry',
     name: '@breakwater/retry',
     policyFile: 'retry.ts',
+    internals: 'retrying',
     policies: (e) => [call(e, 'retry'), call(e, 'retryBudget'), call(e, 'hedge', { delayMs: 10 })],
     memoryStores: (e) => [call(e, 'memoryBudgetStore')],
   },
@@ -60,6 +66,7 @@ const PATTERNS: readonly PatternPackage[] = [
     dir: 'cache',
     name: '@breakwater/cache',
     policyFile: 'cache.ts',
+    internals: 'engine',
     policies: (e) => [call(e, 'cache', { name: 'skeleton' })],
     memoryStores: (e) => [call(e, 'memoryStore'), call(e, 'memoryWriteBehindQueue')],
   },
@@ -100,6 +107,12 @@ describe.each(PATTERNS)('the skeleton of $name', (pattern) => {
       'README.md',
     ];
     expect(expected.filter((path) => !existsSync(join(root, path)))).toEqual([]);
+  });
+
+  it('keeps the policy file to its interface and factory, the internals in a folder', () => {
+    expect(statSync(join(src, pattern.internals)).isDirectory()).toBe(true);
+    // The implementation is a class behind the factory, never in the public file.
+    expect(read(`src/${pattern.policyFile}`)).not.toMatch(/^(export )?class /m);
   });
 
   it('exports only named re-exports from its entry points', () => {
