@@ -1,17 +1,57 @@
 /**
  * Cancellation helpers shared by the policies.
+ *
+ * The rule every helper and every policy follows: no listener on a signal that can never abort.
+ * Calls given no signal share one never-aborted signal ({@link neverAbortedSignal}); a listener per
+ * call on it would never run, would pile up while calls are in flight (Node prints
+ * `MaxListenersExceededWarning` past 10) and would cost an add and a remove per call. Policies
+ * read the caller's signal through {@link abortableSignal}, which answers `undefined` for it.
  */
 import type { LazyAbortController } from './lazy-abort.js';
 
+/** Where the shared never-aborted signal lives, so that two copies of this package share it. */
+const NEVER_ABORTED = Symbol.for('@breakwater/core/never-aborted-signal');
+
+let sharedNeverAborted: AbortSignal | undefined;
+
+/**
+ * A signal that never aborts, shared by every call that was given none (creating one per call
+ * would cost an AbortController allocation on the hot path). Nothing listens to it: see
+ * {@link abortableSignal}.
+ */
+export function neverAbortedSignal(): AbortSignal {
+  if (sharedNeverAborted === undefined) {
+    const registry = globalThis as { [NEVER_ABORTED]?: AbortSignal };
+    registry[NEVER_ABORTED] ??= new AbortController().signal;
+    sharedNeverAborted = registry[NEVER_ABORTED];
+  }
+  return sharedNeverAborted;
+}
+
+/**
+ * `signal`, or `undefined` when it can never abort: when there is none, or it is the shared
+ * {@link neverAbortedSignal} an outer policy passed for a call that was given none. Read the
+ * caller's signal through this before listening to it (an identity check: it costs nothing).
+ *
+ * @example
+ * const signal = abortableSignal(options?.signal);
+ * if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+ */
+export function abortableSignal(signal: AbortSignal | null | undefined): AbortSignal | undefined {
+  if (signal === undefined || signal === null) return undefined;
+  return signal === (sharedNeverAborted ?? neverAbortedSignal()) ? undefined : signal;
+}
+
 /**
  * Settles like `promise`, except that it rejects with `signal.reason` as soon as `signal` aborts.
- * The listener is removed when either happens. Without a signal, returns `promise` itself.
+ * The listener is removed when either happens. Without a signal (or with one that can never abort,
+ * see {@link abortableSignal}), returns `promise` itself and adds no listener.
  */
 export function raceAbort<T>(
   promise: T | PromiseLike<T>,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  if (!signal) return Promise.resolve(promise);
+  if (!signal || abortableSignal(signal) === undefined) return Promise.resolve(promise);
   if (signal.aborted) {
     // The caller no longer waits, but a late rejection must not surface as unhandled.
     Promise.resolve(promise).catch(() => {});
@@ -62,14 +102,15 @@ export function raceLazyAbort<T>(
 
 /**
  * A child of `parent`: an AbortController whose signal aborts (with the parent's reason) when the
- * parent does. Call `dispose()` once the work is done so the parent does not keep a listener.
+ * parent does. Call `dispose()` once the work is done so the parent does not keep a listener. A
+ * parent that can never abort (see {@link abortableSignal}) gets no listener.
  */
 export function childAbortController(parent: AbortSignal | undefined): {
   controller: AbortController;
   dispose(): void;
 } {
   const controller = new AbortController();
-  if (!parent) return { controller, dispose: noop };
+  if (!parent || abortableSignal(parent) === undefined) return { controller, dispose: noop };
   if (parent.aborted) {
     controller.abort(parent.reason);
     return { controller, dispose: noop };

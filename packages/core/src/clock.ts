@@ -1,3 +1,5 @@
+import { abortableSignal } from './abort.js';
+
 /**
  * Time as policies see it. Policies take a `clock` option so tests can drive time by hand (see the
  * testkit's `fakeClock()`) instead of sleeping.
@@ -15,7 +17,9 @@ export interface Clock {
 /** The real clock: `Date.now()` and `setTimeout`. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  sleep(ms: number, given?: AbortSignal): Promise<void> {
+    // No listener on a signal that can never abort (see `abortableSignal`).
+    const signal = abortableSignal(given);
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {

@@ -2,6 +2,8 @@
  * `@breakwater/core/dynamodb`: the DynamoDB plumbing Breakwater's stores share — the versioned
  * conditional-update helper, the table helper and the key builder. The only module of core that
  * imports `@aws-sdk/client-dynamodb`; users pass their own client.
+ *
+ * @module @breakwater/core/dynamodb
  */
 
 export {

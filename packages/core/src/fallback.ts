@@ -1,10 +1,16 @@
 import type { Counter } from '@opentelemetry/api';
-import { raceAbort, raceLazyAbort } from './abort.js';
+import { abortableSignal, neverAbortedSignal, raceAbort, raceLazyAbort } from './abort.js';
 import { lazyAbortSourceOf } from './lazy-abort.js';
+import type { LazyInstruments } from './lazy-instruments.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
-import { neverAbortedSignal } from './policy.js';
 import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
-import { expectFunction, expectNonEmptyString, expectObject } from './validate.js';
+import { type KnownOptions, warnUnknownOptions } from './unknown-options.js';
+import {
+  expectedFunctionError,
+  expectFunction,
+  expectNonEmptyString,
+  expectObject,
+} from './validate.js';
 import { CORE_PACKAGE } from './version.js';
 
 /** What a fallback handler learns about the failed call. */
@@ -47,6 +53,14 @@ export interface FallbackPolicy<R> extends Policy<ExecutionContext, R> {
   readonly name: string;
 }
 
+/** The options `fallback()` reads; any other draws a `BREAKWATER_UNKNOWN_OPTION` warning. */
+export const FALLBACK_OPTIONS = {
+  value: true,
+  handler: true,
+  shouldHandle: true,
+  name: true,
+} as const satisfies KnownOptions<FallbackOptions<unknown>>;
+
 /**
  * Answers a failed call with a replacement result instead of the error.
  *
@@ -56,6 +70,7 @@ export interface FallbackPolicy<R> extends Policy<ExecutionContext, R> {
  */
 export function fallback<R>(options: FallbackOptions<R>): FallbackPolicy<R> {
   expectObject('options', options);
+  warnUnknownOptions('fallback()', options, { known: FALLBACK_OPTIONS });
   const hasValue = 'value' in options;
   if (hasValue && options.handler !== undefined) {
     throw new TypeError('Expected either `value` or `handler`, got both');
@@ -72,9 +87,12 @@ export function fallback<R>(options: FallbackOptions<R>): FallbackPolicy<R> {
     handler: hasValue ? undefined : options.handler,
     shouldHandle,
     telemetry,
-    used: telemetry.meter.createCounter('breakwater.fallback.used', {
-      description: 'Failed calls answered by a fallback.',
-    }),
+    used: telemetry.instruments((meter) =>
+      meter.createCounter('breakwater.fallback.used', {
+        description: 'Failed calls answered by a fallback.',
+        unit: '{call}',
+      }),
+    ),
     attributes: { [ATTR_POLICY_NAME]: name },
   };
   return {
@@ -88,7 +106,7 @@ interface FallbackState<R> {
   readonly handler: ((ctx: FallbackContext) => R | PromiseLike<R>) | undefined;
   readonly shouldHandle: ((error: unknown) => boolean) | undefined;
   readonly telemetry: Telemetry;
-  readonly used: Counter;
+  readonly used: LazyInstruments<Counter>;
   readonly attributes: Record<string, string>;
 }
 
@@ -97,10 +115,11 @@ async function runWithFallback<T, R>(
   fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
   options: ExecuteOptions | undefined,
 ): Promise<T | R> {
+  if (typeof fn !== 'function') throw expectedFunctionError('fn', fn);
   // Inside a pipeline the options are the outer policy's lazy context: pass it on as is, and
   // follow its aborts without creating its signal.
   const lazyParent = lazyAbortSourceOf(options);
-  const signal = lazyParent ? undefined : options?.signal;
+  const signal = lazyParent ? undefined : abortableSignal(options?.signal);
   if (lazyParent?.aborted) throw lazyParent.reason;
   if (signal?.aborted) throw signal.reason;
   const ctx = lazyParent
@@ -119,8 +138,8 @@ async function runWithFallback<T, R>(
     if (lazyParent?.aborted) throw lazyParent.reason;
     if (signal?.aborted) throw signal.reason;
     if (state.shouldHandle && !state.shouldHandle(error)) throw error;
-    state.used.add(1, state.attributes);
-    state.telemetry.addSpanEvent('breakwater.fallback', state.attributes);
+    state.used.instruments.add(1, state.attributes);
+    state.telemetry.addSpanEvent('breakwater.fallback.used', state.attributes);
     return state.handler ? state.handler({ error, signal: ctx.signal }) : state.value;
   }
 }

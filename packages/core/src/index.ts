@@ -1,4 +1,17 @@
-export { childAbortController, raceAbort, raceLazyAbort } from './abort.js';
+/**
+ * `@breakwater/core`: the `Policy` shape, `pipeline()`, `timeout()`, `fallback()`, typed errors
+ * and their guards, clocks, abort helpers, option validation, telemetry helpers and the store call
+ * path every Breakwater pattern shares.
+ *
+ * @module @breakwater/core
+ */
+export {
+  abortableSignal,
+  childAbortController,
+  neverAbortedSignal,
+  raceAbort,
+  raceLazyAbort,
+} from './abort.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   isStoreConflictError,
@@ -39,6 +52,7 @@ export {
   normalizeUserKey,
 } from './keys.js';
 export { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
+export { LazyInstruments, SDK_CHECK_INTERVAL } from './lazy-instruments.js';
 export {
   type Disposer,
   LISTENER_ERROR_CODE,
@@ -50,7 +64,6 @@ export {
   type ExecuteOptions,
   type ExecutionContext,
   type ExtraResultOf,
-  neverAbortedSignal,
   type OptionsOf,
   type Pipeline,
   type PipelineContext,
@@ -100,6 +113,7 @@ export {
   isNoopMeter,
   type Telemetry,
   type TelemetryScope,
+  WAIT_BUCKETS_SECONDS,
 } from './telemetry.js';
 export {
   type TimeoutOptions,
@@ -108,7 +122,17 @@ export {
   timeout,
 } from './timeout.js';
 export {
+  BREAKWATER_WARNING_TYPE,
+  type KnownOptions,
+  type OptionRename,
+  type OptionRenames,
+  UNKNOWN_OPTION_WARNING_CODE,
+  type UnknownOptionsCheck,
+  warnUnknownOptions,
+} from './unknown-options.js';
+export {
   describeValue,
+  expectedFunctionError,
   expectFunction,
   expectInteger,
   expectNonEmptyString,

@@ -1,4 +1,5 @@
-import { raceAbort } from './abort.js';
+import { abortableSignal, neverAbortedSignal, raceAbort } from './abort.js';
+import { expectedFunctionError } from './validate.js';
 
 /**
  * The one shape every Breakwater pattern implements, and `pipeline()`, which composes them.
@@ -114,6 +115,9 @@ export function pipeline<const P extends readonly Policy<ExecutionContext, unkno
   const layers = policies as unknown as readonly Policy<ExecutionContext, unknown>[];
   return {
     execute(fn: (ctx: ExecutionContext) => unknown, options?: ExecuteOptions) {
+      // Checked here, before any layer runs: a retry would otherwise retry the TypeError of
+      // calling it, a breaker count it, a fallback answer it.
+      if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
       // The caller's fields beyond `signal`, for the inner layers (the outermost gets `options`).
       const shared = options !== undefined && hasFieldsBeyondSignal(options) ? options : undefined;
       return runLayer(layers, 0, undefined, fn, options, shared);
@@ -163,20 +167,10 @@ function withSignalOf(shared: ExecuteOptions, ctx: ExecutionContext): ExecuteOpt
 
 const passThrough: Policy = {
   async execute(fn, options) {
-    const signal = options?.signal;
+    if (typeof fn !== 'function') throw expectedFunctionError('fn', fn);
+    const signal = abortableSignal(options?.signal);
     if (!signal) return fn({ signal: neverAbortedSignal() });
     signal.throwIfAborted();
     return raceAbort(fn({ signal }), signal);
   },
 };
-
-let sharedNeverAborted: AbortSignal | undefined;
-
-/**
- * A signal that never aborts, shared by every call that was given none (creating one per call
- * would cost an AbortController allocation on the hot path).
- */
-export function neverAbortedSignal(): AbortSignal {
-  sharedNeverAborted ??= new AbortController().signal;
-  return sharedNeverAborted;
-}

@@ -2,6 +2,8 @@
  * `@breakwater/core/redis`: the Redis plumbing Breakwater's stores share — a Lua script runner for
  * ioredis `Redis` and `Cluster` clients, Cluster slot checks, and the key builder. The only module
  * of core that refers to ioredis, and for types only: users pass their own client.
+ *
+ * @module @breakwater/core/redis
  */
 export {
   DEFAULT_KEY_PREFIX,

@@ -1,9 +1,18 @@
 import type { Counter } from '@opentelemetry/api';
+import { abortableSignal } from './abort.js';
 import { TimeoutError } from './errors.js';
 import { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
+import type { LazyInstruments } from './lazy-instruments.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
 import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
-import { expectNonEmptyString, expectObject, expectOneOf, expectPositive } from './validate.js';
+import { type KnownOptions, warnUnknownOptions } from './unknown-options.js';
+import {
+  expectedFunctionError,
+  expectNonEmptyString,
+  expectObject,
+  expectOneOf,
+  expectPositive,
+} from './validate.js';
 import { CORE_PACKAGE } from './version.js';
 
 /** How a {@link timeout} ends a call that runs too long. */
@@ -40,6 +49,13 @@ export interface TimeoutPolicy extends Policy {
 
 const STRATEGIES = ['cooperative', 'aggressive'] as const;
 
+/** The options `timeout()` reads; any other draws a `BREAKWATER_UNKNOWN_OPTION` warning. */
+export const TIMEOUT_OPTIONS = {
+  ms: true,
+  strategy: true,
+  name: true,
+} as const satisfies KnownOptions<TimeoutOptions>;
+
 /**
  * Bounds how long `fn` may run. `fn` receives a signal that aborts when time is up (with the
  * {@link TimeoutError} as its reason) or when the caller's signal aborts. The timer and the
@@ -54,6 +70,7 @@ const STRATEGIES = ['cooperative', 'aggressive'] as const;
  */
 export function timeout(options: TimeoutOptions): TimeoutPolicy {
   expectObject('options', options);
+  warnUnknownOptions('timeout()', options, { known: TIMEOUT_OPTIONS });
   const ms = expectPositive('ms', options.ms);
   const strategy =
     options.strategy === undefined
@@ -61,9 +78,12 @@ export function timeout(options: TimeoutOptions): TimeoutPolicy {
       : expectOneOf('strategy', options.strategy, STRATEGIES);
   const name = options.name === undefined ? 'timeout' : expectNonEmptyString('name', options.name);
   const telemetry = getTelemetry(CORE_PACKAGE);
-  const timeouts = telemetry.meter.createCounter('breakwater.timeout.timeouts', {
-    description: 'Calls that exceeded their time limit.',
-  });
+  const timeouts = telemetry.instruments((meter) =>
+    meter.createCounter('breakwater.timeout.timeouts', {
+      description: 'Calls that exceeded their time limit.',
+      unit: '{call}',
+    }),
+  );
   const attributes = { [ATTR_POLICY_NAME]: name, 'breakwater.timeout.strategy': strategy };
   const context: TimeoutContext = {
     name,
@@ -86,7 +106,7 @@ interface TimeoutContext {
   readonly ms: number;
   readonly aggressive: boolean;
   readonly telemetry: Telemetry;
-  readonly timeouts: Counter;
+  readonly timeouts: LazyInstruments<Counter>;
   readonly attributes: Record<string, string>;
 }
 
@@ -95,10 +115,11 @@ function runWithTimeout<T>(
   fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
   options: ExecuteOptions | undefined,
 ): Promise<T> {
+  if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
   // A parent that is itself a lazy context (inside a pipeline) is followed through its
   // controller, so neither its signal nor ours is created unless someone reads it.
   const lazyParent = lazyAbortSourceOf(options);
-  const parent = lazyParent ? undefined : options?.signal;
+  const parent = lazyParent ? undefined : abortableSignal(options?.signal);
   if (lazyParent?.aborted) return Promise.reject(lazyParent.reason);
   if (parent?.aborted) return Promise.reject(parent.reason);
 
@@ -127,8 +148,8 @@ function runWithTimeout<T>(
         policyName: policy.name,
         timeoutMs: policy.ms,
       });
-      policy.timeouts.add(1, policy.attributes);
-      policy.telemetry.addSpanEvent('breakwater.timeout', policy.attributes);
+      policy.timeouts.instruments.add(1, policy.attributes);
+      policy.telemetry.addSpanEvent('breakwater.timeout.timed_out', policy.attributes);
       controller.abort(timeoutError);
       if (policy.aggressive) settle(false, timeoutError);
     }, policy.ms);

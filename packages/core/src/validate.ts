@@ -79,13 +79,26 @@ export function expectUnitInterval(name: string, value: unknown): number {
   return value;
 }
 
-/** A function. */
+/**
+ * A function.
+ * @typeParam F - the function type the caller expects; only `typeof value === 'function'` is
+ * checked.
+ */
 export function expectFunction<F extends (...args: never[]) => unknown>(
   name: string,
   value: unknown,
 ): F {
-  if (typeof value !== 'function') fail(name, 'to be a function', value, TypeError);
+  if (typeof value !== 'function') throw expectedFunctionError(name, value);
   return value as F;
+}
+
+/**
+ * The error {@link expectFunction} throws, to reject with instead: every policy's `execute` answers
+ * a `fn` that is not a function with it (``TypeError: Expected `fn` to be a function, got 42``)
+ * before running anything, so it is never retried, counted as a failure or answered by a fallback.
+ */
+export function expectedFunctionError(name: string, value: unknown): TypeError {
+  return new TypeError(`Expected \`${name}\` to be a function, got ${describeValue(value)}`);
 }
 
 /** A non-empty string. */

@@ -1,6 +1,16 @@
 import { setImmediate as realSetImmediate } from 'node:timers';
 
 /**
+ * The signal `@breakwater/core` hands to calls given none (it keeps it on `globalThis` under this
+ * symbol; testkit does not import core). It can never abort, so nothing should listen to it.
+ */
+function neverAbortedSignal(): AbortSignal | undefined {
+  return (globalThis as { [key: symbol]: AbortSignal | undefined })[
+    Symbol.for('@breakwater/core/never-aborted-signal')
+  ];
+}
+
+/**
  * A clock whose time moves only when a test says so. Structurally a `Clock` of
  * `@breakwater/core`, so policies accept it as their `clock` option.
  */
@@ -95,7 +105,9 @@ export function fakeClock(start = 0): FakeClock {
   return {
     now: () => wallOffset + monotonic,
 
-    sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    sleep(ms: number, given?: AbortSignal): Promise<void> {
+      // Like core's systemClock: no listener on core's shared never-aborted signal.
+      const signal = given === neverAbortedSignal() ? undefined : given;
       if (Number.isNaN(ms))
         return Promise.reject(new RangeError('Expected `ms` to be a number, got NaN'));
       if (signal?.aborted) return Promise.reject(signal.reason);

@@ -35,8 +35,8 @@ describe('telemetry', () => {
     ).toBe(1);
     const [request] = otel.spans();
     expect(request?.events.map((e) => e.name)).toEqual([
-      'breakwater.timeout',
-      'breakwater.fallback',
+      'breakwater.timeout.timed_out',
+      'breakwater.fallback.used',
     ]);
     expect(request?.events[0]?.attributes).toMatchObject({
       [ATTR_POLICY_NAME]: 'payments',

@@ -67,6 +67,7 @@ export interface TransactWriteOptions {
 
 /** Why DynamoDB cancelled one action of a transaction (`'ConditionalCheckFailed'`, `'None'`, …). */
 export interface CancellationReason {
+  /** DynamoDB's code for the action, `undefined` when it gave none. */
   readonly code: string | undefined;
 }
 

@@ -16,6 +16,7 @@
  *   instead of rejecting.
  */
 import type { Attributes } from '@opentelemetry/api';
+import { abortableSignal } from '../abort.js';
 import { isStoreConflictError } from '../dynamodb/store-conflict-error.js';
 import { isStoreError, StoreError, StoreTimeoutError } from '../errors.js';
 import { type Disposer, Listeners } from '../listeners.js';
@@ -75,10 +76,15 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 
 /** Runs one policy's store operations. */
 export class StoreCalls {
+  /** The pattern, as given in {@link StoreCallsOptions.pattern}. */
   readonly pattern: string;
+  /** The policy's name. */
   readonly policy: string;
+  /** The store kind: `'redis'`, `'dynamodb'`, `'memory'`, … */
   readonly store: string;
+  /** The policy's answer to a store failure, from its resolved settings. */
   readonly onStoreError: OnStoreError;
+  /** Deadline of every operation, in milliseconds, from its resolved settings. */
   readonly deadlineMs: number;
   /** @internal */
   readonly health: StoreHealth;
@@ -254,6 +260,7 @@ export class StoreOp<T, A = void> {
   /** @internal Use {@link StoreCalls.operation} or {@link StoreCalls.guarded}. */
   constructor(
     private readonly calls: StoreCalls,
+    /** The operation's name (`'acquire'`, `'record'`, …), its `breakwater.store.operation`. */
     readonly name: string,
     private readonly invoke: StoreInvoke<T, A>,
     private readonly abortable: boolean,
@@ -275,7 +282,9 @@ export class StoreOp<T, A = void> {
   }
 
   /** @internal {@link run} without the health check (the background probe). */
-  attempt(arg: A, signal: AbortSignal | undefined): T | Promise<T> {
+  attempt(arg: A, given: AbortSignal | undefined): T | Promise<T> {
+    // No listener on a signal that can never abort (see `abortableSignal`).
+    const signal = abortableSignal(given);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const calls = this.calls;
     const controller = this.abortable ? new AbortController() : undefined;

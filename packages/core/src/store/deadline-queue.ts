@@ -13,10 +13,15 @@
 
 /** A call tracked by a {@link DeadlineQueue}: its deadline, what to do when it passes, and its links. */
 export interface DeadlineEntry {
+  /** When the call's deadline passes, in `performance.now()` milliseconds. */
   readonly expiresAt: number;
+  /** Called once when the deadline passes before the call settled. */
   readonly fail: () => void;
+  /** The entry that started before this one, while both are in the queue. */
   prev: DeadlineEntry | undefined;
+  /** The entry that started after this one, while both are in the queue. */
   next: DeadlineEntry | undefined;
+  /** Whether the entry is in the queue (tracked, neither settled nor expired). */
   linked: boolean;
 }
 

@@ -73,9 +73,13 @@ export interface StoreOptions {
 
 /** The defaults of one pattern, the shared ones with its own `onStoreError` and overrides. */
 export interface StoreDefaults {
+  /** The pattern's default answer to a store failure. */
   readonly onStoreError: OnStoreError;
+  /** The pattern's default `storeDeadlineMs`, if not the shared one. */
   readonly deadlineMs?: number | undefined;
+  /** The pattern's default `storeFailureThreshold`, if not the shared one. */
   readonly failureThreshold?: number | undefined;
+  /** The pattern's default `storeProbeIntervalMs`, if not the shared one. */
   readonly probeIntervalMs?: number | undefined;
 }
 

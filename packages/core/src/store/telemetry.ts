@@ -3,19 +3,20 @@
  *
  * - `breakwater.<pattern>.store.duration` (histogram, s): store operations that reached the store,
  *   by `breakwater.store.operation` and `breakwater.store.outcome` (`ok`, `error`, `timeout`);
- * - `breakwater.<pattern>.store.errors` (counter): operations that got no answer from the store,
+ * - `breakwater.<pattern>.store.errors` (counter, `{operation}`): operations that got no answer from the store,
  *   by operation and outcome (`error`, `timeout`, `degraded` — not attempted because the store is
  *   degraded);
  * - the span event `breakwater.<pattern>.store.status` when the store degrades or recovers.
  *
- * Attribute sets are built once per operation, so recording allocates nothing.
+ * Attribute sets are built once per operation, so recording allocates nothing. The instruments
+ * are the package's lazy ones (`Telemetry.instruments`): they report once an SDK is registered.
  */
-import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { LazyInstruments } from '../lazy-instruments.js';
 import {
   ATTR_POLICY_NAME,
   ATTR_STORE,
   DURATION_BUCKETS_SECONDS,
-  isNoopMeter,
   type Telemetry,
 } from '../telemetry.js';
 import type { StoreStatusChange } from './status.js';
@@ -57,20 +58,42 @@ export interface OperationAttributes {
   readonly degraded: Attributes;
 }
 
+/** The store instruments of one policy, as made from one meter. */
+interface StoreInstruments {
+  readonly duration: Histogram;
+  readonly errors: Counter;
+}
+
+function storeInstruments(
+  meter: Meter,
+  names: { duration: string; errors: string },
+): StoreInstruments {
+  return {
+    duration: meter.createHistogram(names.duration, {
+      description: 'Duration of store operations that reached the store.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    }),
+    errors: meter.createCounter(names.errors, {
+      description:
+        'Store operations that got no answer: failed, timed out, or skipped while degraded.',
+      unit: '{operation}',
+    }),
+  };
+}
+
 /** The store instruments of one policy. */
 export class StoreTelemetry {
-  /** Whether an SDK records: when not, callers skip reading the clock for durations. */
-  readonly recording: boolean;
-  private readonly duration: Histogram;
-  private readonly errors: Counter;
+  private readonly lazy: LazyInstruments<StoreInstruments>;
   private readonly statusEvent: string;
   private readonly base: Attributes;
 
   /**
    * @param telemetry The package's telemetry scope (`getTelemetry(...)`).
    * @param pattern The pattern, e.g. `'rate-limit'`.
-   * @param base Attributes of every record: the policy name and the store kind, plus any the
-   *   pattern adds.
+   * @param policy The policy's name.
+   * @param store The store kind.
+   * @param extra Attributes the pattern adds to every record.
    */
   constructor(
     private readonly telemetry: Telemetry,
@@ -80,20 +103,17 @@ export class StoreTelemetry {
     extra: Attributes = {},
   ) {
     const names = storeMetricNames(pattern);
-    const meter = telemetry.meter;
-    this.recording = !isNoopMeter(meter);
-    this.duration = meter.createHistogram(names.duration, {
-      description: 'Duration of store operations that reached the store.',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
-    });
-    this.errors = meter.createCounter(names.errors, {
-      description:
-        'Store operations that got no answer: failed, timed out, or skipped while degraded.',
-      unit: '{operation}',
-    });
+    this.lazy = telemetry.instruments((meter) => storeInstruments(meter, names));
     this.statusEvent = names.statusEvent;
     this.base = { [ATTR_POLICY_NAME]: policy, [ATTR_STORE]: store, ...extra };
+  }
+
+  /**
+   * Whether an SDK records: when not, callers skip reading the clock for durations. Notices an
+   * SDK registered after the policy was built (see `LazyInstruments`).
+   */
+  get recording(): boolean {
+    return this.lazy.recording;
   }
 
   /** Builds the attribute sets of one operation, once. */
@@ -106,14 +126,17 @@ export class StoreTelemetry {
     return { ok: of('ok'), error: of('error'), timeout: of('timeout'), degraded: of('degraded') };
   }
 
-  /** Records an operation that reached the store and ended as `attributes` say. */
+  /**
+   * Records an operation that reached the store and ended as `attributes` say. Callers ask
+   * {@link recording} first, to skip reading the clock.
+   */
   reached(seconds: number, attributes: Attributes): void {
-    this.duration.record(seconds, attributes);
+    this.lazy.instruments.duration.record(seconds, attributes);
   }
 
-  /** Counts an operation that got no answer from the store. */
+  /** Counts an operation that got no answer from the store (never missed: see `instruments`). */
   unanswered(attributes: Attributes): void {
-    this.errors.add(1, attributes);
+    this.lazy.instruments.errors.add(1, attributes);
   }
 
   /** Adds the status event to the active span. */

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { fakeClock } from '../fake-clock.js';
 
@@ -184,5 +185,18 @@ describe('fakeClock', () => {
       expect(violations).toEqual([]);
       expect([...finished].sort((a, b) => a - b)).toEqual(finished);
     }
+  });
+
+  it("adds no listener to core's never-aborted signal while sleeping", async () => {
+    const clock = fakeClock();
+    // Where @breakwater/core keeps its shared never-aborted signal (testkit does not import core).
+    const registry = globalThis as { [key: symbol]: AbortSignal | undefined };
+    const key = Symbol.for('@breakwater/core/never-aborted-signal');
+    registry[key] ??= new AbortController().signal;
+    const signal = registry[key];
+    const sleeps = Array.from({ length: 20 }, () => clock.sleep(100, signal));
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    await clock.advance(100);
+    await Promise.all(sleeps);
   });
 });
