@@ -141,5 +141,6 @@ export interface ObservedBreaker extends CircuitBreaker {
 
 /** Creates an {@link ObservedBreaker}. Internal. */
 export function observedBreaker(options: CircuitBreakerOptions): ObservedBreaker {
-  return new ObservedBreakerPolicy(options);
+  // Only the opossum bridge builds one: unknown options are reported as `shareState()`'s.
+  return new ObservedBreakerPolicy(options, 'shareState()');
 }

@@ -1,3 +1,10 @@
+/**
+ * `@breakwater/circuit-breaker`: a circuit breaker whose state a whole fleet of replicas can share, with
+ * fleet-wide half-open probes. The memory store is built in; the Redis, DynamoDB and opossum pieces
+ * are separate entry points.
+ *
+ * @module @breakwater/circuit-breaker
+ */
 export {
   type CircuitBreaker,
   type CircuitBreakerStats,

@@ -19,6 +19,7 @@ import {
   type StoreSettings,
   systemClock,
 } from '@breakwater/core';
+import { warnUnknownBreakerOptions } from './known-options.js';
 import type { CircuitBreakerSnapshot } from './snapshot.js';
 import { type BreakerRules, type BreakerStore, isBreakerStore } from './store.js';
 import { memoryStore } from './stores/memory.js';
@@ -332,12 +333,17 @@ function resolveBreakDurations(value: unknown): number[] {
   return durations;
 }
 
-/** Validates `options` and applies the defaults. */
+/**
+ * Validates `options` and applies the defaults. Warns once per option it does not know (code
+ * `BREAKWATER_UNKNOWN_OPTION`), naming `factory`.
+ */
 export function resolveOptions<R>(
   options: CircuitBreakerOptions<R> | undefined,
+  factory = 'circuitBreaker()',
 ): ResolvedOptions<R> {
   const raw =
     options === undefined ? {} : (expectObject('options', options) as CircuitBreakerOptions<R>);
+  warnUnknownBreakerOptions(factory, raw);
   const name = raw.name === undefined ? DEFAULTS.name : expectNonEmptyString('name', raw.name);
   let store: BreakerStore;
   if (raw.store === undefined) store = memoryStore();

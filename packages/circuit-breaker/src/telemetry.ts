@@ -13,27 +13,28 @@ import {
   ATTR_STORE_OUTCOME,
   DURATION_BUCKETS_SECONDS,
   getTelemetry,
+  type LazyInstruments,
   storeMetricNames,
   type Telemetry,
 } from '@breakwater/core';
-import {
-  type Attributes,
-  type Counter,
-  createNoopMeter,
-  type Histogram,
-  type ObservableGauge,
-  type ObservableResult,
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  ObservableGauge,
+  ObservableResult,
 } from '@opentelemetry/api';
 import { BREAKER_STATES, type BreakerState } from './store.js';
 import { CIRCUIT_BREAKER_PACKAGE } from './version.js';
 
-/** Calls by outcome (counter). */
+/** Calls by outcome (counter, `{call}`). */
 export const METRIC_CALLS = 'breakwater.circuit_breaker.calls';
-/** Duration of calls that ran (histogram, seconds). */
+/** Duration of calls that ran (histogram, `s`, bucket advice `DURATION_BUCKETS_SECONDS`). */
 export const METRIC_CALL_DURATION = 'breakwater.circuit_breaker.call.duration';
-/** 1 for the current state, 0 for the others (observable gauge, one series per state). */
+/** 1 for the current state, 0 for the others (observable gauge, `1`, one series per state). */
 export const METRIC_STATE = 'breakwater.circuit_breaker.state';
-/** State changes seen by this replica (counter). */
+/** State changes seen by this replica (counter, `{transition}`). */
 export const METRIC_TRANSITIONS = 'breakwater.circuit_breaker.transitions';
 /** The pattern, as core's store telemetry and status events name it. */
 export const PATTERN = 'circuit-breaker';
@@ -44,7 +45,7 @@ const STORE_NAMES = storeMetricNames(PATTERN);
  */
 export const METRIC_STORE_DURATION: string = STORE_NAMES.duration;
 /**
- * Store operations that got no answer (counter): failed, timed out, or not attempted while the
+ * Store operations that got no answer (counter, `{operation}`): failed, timed out, or not attempted while the
  * store is degraded (`breakwater.store.outcome` `error`, `timeout`, `degraded`): core's.
  */
 export const METRIC_STORE_ERRORS: string = STORE_NAMES.errors;
@@ -86,45 +87,49 @@ const OUTCOMES: readonly CallOutcomeLabel[] = [
   'timeout',
 ];
 
+/** The instruments of one breaker, as made from one meter. */
+interface BreakerInstruments {
+  readonly calls: Counter;
+  readonly duration: Histogram;
+  readonly transitions: Counter;
+  readonly state: ObservableGauge;
+}
+
+function breakerInstruments(meter: Meter): BreakerInstruments {
+  return {
+    calls: meter.createCounter(METRIC_CALLS, {
+      description: 'Calls through the circuit breaker, by outcome.',
+      unit: '{call}',
+    }),
+    duration: meter.createHistogram(METRIC_CALL_DURATION, {
+      description: 'Duration of calls the circuit breaker let through.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    }),
+    transitions: meter.createCounter(METRIC_TRANSITIONS, {
+      description: 'State changes of the circuit breaker, as seen by this replica.',
+      unit: '{transition}',
+    }),
+    state: meter.createObservableGauge(METRIC_STATE, {
+      description:
+        'Current state of the circuit breaker: 1 for the current state, 0 for the others.',
+      unit: '1',
+    }),
+  };
+}
+
 /** The instruments of one breaker. */
 export class BreakerTelemetry {
   readonly telemetry: Telemetry;
   readonly base: Attributes;
-  /**
-   * Whether an SDK records what this breaker reports. A meter handed out before an SDK registered
-   * stays a no-op, so when it is one, calls skip recording (and reading the clock for it).
-   */
-  readonly recording: boolean;
-  private readonly calls: Counter;
-  private readonly duration: Histogram;
-  private readonly transitions: Counter;
-  private readonly stateGauge: ObservableGauge;
+  private readonly lazy: LazyInstruments<BreakerInstruments>;
   private readonly outcomeAttributes: Record<CallOutcomeLabel, Attributes>;
   private readonly stateAttributes: Attributes[];
   private readonly observeState: (result: ObservableResult) => void;
 
   constructor(name: string, store: string, currentState: () => BreakerState) {
     this.telemetry = getTelemetry(CIRCUIT_BREAKER_PACKAGE);
-    const meter = this.telemetry.meter;
-    this.recording = meter !== createNoopMeter();
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
-    this.calls = meter.createCounter(METRIC_CALLS, {
-      description: 'Calls through the circuit breaker, by outcome.',
-      unit: '{call}',
-    });
-    this.duration = meter.createHistogram(METRIC_CALL_DURATION, {
-      description: 'Duration of calls the circuit breaker let through.',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
-    });
-    this.transitions = meter.createCounter(METRIC_TRANSITIONS, {
-      description: 'State changes of the circuit breaker, as seen by this replica.',
-      unit: '{transition}',
-    });
-    this.stateGauge = meter.createObservableGauge(METRIC_STATE, {
-      description:
-        'Current state of the circuit breaker: 1 for the current state, 0 for the others.',
-    });
     this.outcomeAttributes = Object.fromEntries(
       OUTCOMES.map((outcome) => [outcome, { ...this.base, [ATTR_OUTCOME]: outcome }]),
     ) as unknown as Record<CallOutcomeLabel, Attributes>;
@@ -135,20 +140,39 @@ export class BreakerTelemetry {
         result.observe(BREAKER_STATES[i] === current ? 1 : 0, this.stateAttributes[i]);
       }
     };
-    this.stateGauge.addCallback(this.observeState);
+    this.lazy = this.telemetry.instruments(
+      (meter) => {
+        const instruments = breakerInstruments(meter);
+        instruments.state.addCallback(this.observeState);
+        return instruments;
+      },
+      (instruments) => instruments.state.removeCallback(this.observeState),
+    );
   }
 
-  /** Counts a call and, when it ran, its duration. */
+  /**
+   * Whether an SDK records what this breaker reports: when not, calls skip recording (and reading
+   * the clock for it). Notices an SDK registered after the breaker was built.
+   */
+  get recording(): boolean {
+    return this.lazy.recording;
+  }
+
+  /** Counts a call and, when it ran and was timed, its duration. */
   call(outcome: CallOutcomeLabel, durationMs: number | undefined): void {
+    if (!this.lazy.recording) return;
+    const instruments = this.lazy.instruments;
     const attributes = this.outcomeAttributes[outcome];
-    this.calls.add(1, attributes);
-    if (durationMs !== undefined) this.duration.record(durationMs / 1000, attributes);
+    instruments.calls.add(1, attributes);
+    // NaN: the call started before an SDK was registered, untimed.
+    if (durationMs !== undefined && !Number.isNaN(durationMs))
+      instruments.duration.record(durationMs / 1000, attributes);
   }
 
   /** Counts a transition and adds it to the active span. */
   transition(from: BreakerState, to: BreakerState): void {
     const attributes = { ...this.base, [ATTR_FROM]: from, [ATTR_TO]: to };
-    this.transitions.add(1, attributes);
+    this.lazy.instruments.transitions.add(1, attributes);
     this.telemetry.addSpanEvent(EVENT_TRANSITION, attributes);
   }
 
@@ -162,6 +186,6 @@ export class BreakerTelemetry {
 
   /** Stops observing the state gauge. */
   dispose(): void {
-    this.stateGauge.removeCallback(this.observeState);
+    this.lazy.dispose();
   }
 }

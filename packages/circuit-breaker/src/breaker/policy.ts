@@ -5,10 +5,12 @@
  * store granted a lease.
  */
 import {
+  abortableSignal,
   type Clock,
   type Disposer,
   type ExecuteOptions,
   type ExecutionContext,
+  expectedFunctionError,
   Listeners,
   type StoreError,
   type StoreStatus,
@@ -20,6 +22,7 @@ import type { FailureEvent, RejectedEvent, StateChangeEvent, SuccessEvent } from
 import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
 import { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from '../snapshot.js';
 import type { BreakerState } from '../store.js';
+import type { BreakerTelemetry } from '../telemetry.js';
 import { BreakerController, REJECT, RUN } from './controller.js';
 import { CallSettler, UNTIMED } from './settle.js';
 import type { StoreSync } from './store-sync.js';
@@ -35,8 +38,10 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   private readonly view: CachedView;
   private readonly syncIntervalMs: number;
   private readonly strict: boolean;
-  /** Whether every call needs its duration (a slow-call rule, an OpenTelemetry SDK). */
-  private readonly timeEveryCall: boolean;
+  /** Whether every call needs its duration for the slow-call rule. */
+  private readonly timeSlowCalls: boolean;
+  /** Records the calls; asked per call, as an SDK may be registered after the breaker is built. */
+  private readonly telemetry: BreakerTelemetry;
 
   private readonly stateChange = new Listeners<StateChangeEvent>('circuit-breaker onStateChange');
   private readonly success = new Listeners<SuccessEvent>('circuit-breaker onSuccess');
@@ -44,8 +49,9 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   private readonly rejected = new Listeners<RejectedEvent>('circuit-breaker onRejected');
   private closing: Promise<void> | undefined;
 
-  constructor(options: CircuitBreakerOptions<R> | undefined) {
-    const resolved = resolveOptions(options);
+  /** @param factory How users built the breaker, for warnings about unknown options. */
+  constructor(options: CircuitBreakerOptions<R> | undefined, factory?: string) {
+    const resolved = resolveOptions(options, factory);
     this.name = resolved.name;
     this.clock = resolved.clock;
     this.syncIntervalMs = resolved.syncIntervalMs;
@@ -58,8 +64,8 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
       failure: this.failure,
       rejected: this.rejected,
     });
-    this.timeEveryCall =
-      this.calls.slowCallMs !== Number.POSITIVE_INFINITY || this.controller.telemetry.recording;
+    this.timeSlowCalls = this.calls.slowCallMs !== Number.POSITIVE_INFINITY;
+    this.telemetry = this.controller.telemetry;
   }
 
   get state(): BreakerState {
@@ -76,7 +82,11 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
     options?: ExecuteOptions,
   ): Promise<T | R> {
-    const signal = options?.signal;
+    // Before anything else: not counted as a failure, not answered by the fallback, no probe taken.
+    if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
+    // The never-aborted signal an outer policy passes for a call given none is no signal: the
+    // calls under `timeoutMs` would otherwise each add a listener to it.
+    const signal = abortableSignal(options?.signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const sync = this.sync;
     if (!sync.started) sync.start();
@@ -127,7 +137,9 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
    * as the rest of the closed path, so the others go without.
    */
   private timesCalls(): boolean {
-    return this.timeEveryCall || this.success.active || this.failure.active;
+    return (
+      this.timeSlowCalls || this.success.active || this.failure.active || this.telemetry.recording
+    );
   }
 
   /** Asks the store for a probe lease, then runs the call as a probe (or rejects it). */

@@ -255,7 +255,8 @@ export class CallSettler<R> {
     now: number,
     durationMs: number,
   ): Promise<void> | undefined {
-    if (this.telemetry.recording) this.telemetry.call(outcome, durationMs);
+    // An untimed call (NaN) started with no SDK to record it: it is not recorded, and asks nothing.
+    if (!Number.isNaN(durationMs)) this.telemetry.call(outcome, durationMs);
     if (probeToken !== undefined) {
       const result: ProbeResult =
         outcome === 'ignored' ? 'ignored' : outcome === 'success' ? 'success' : 'failure';

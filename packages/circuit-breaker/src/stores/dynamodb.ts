@@ -19,13 +19,14 @@
  * NTP-synchronised hosts (milliseconds of skew) that holds for any sensible configuration.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { expectNonEmptyString, expectObject } from '@breakwater/core';
+import { expectNonEmptyString, expectObject, warnUnknownOptions } from '@breakwater/core';
 import {
   conditionalUpdate,
   type DynamoItem,
   dynamoProbe,
   keyBuilder,
 } from '@breakwater/core/dynamodb';
+import { DYNAMO_STORE_OPTIONS } from '../known-options.js';
 import {
   acquireProbe,
   applyCommand,
@@ -85,6 +86,9 @@ export interface DynamoBreakerStore extends BreakerStore {
  */
 export function dynamoStore(options: DynamoStoreOptions): DynamoBreakerStore {
   expectObject('options', options);
+  warnUnknownOptions('dynamoStore() (@breakwater/circuit-breaker)', options, {
+    known: DYNAMO_STORE_OPTIONS,
+  });
   const client = options.client;
   if (typeof (client as { send?: unknown } | undefined)?.send !== 'function') {
     throw new TypeError('Expected `client` to be a DynamoDBClient');

@@ -3,7 +3,7 @@
  * safe), every operation one Lua script run with the server's clock, and transitions pushed to
  * every replica over pub/sub (core's `PubSubRouter`: one subscriber connection per store).
  */
-import { expectObject, STORE_DEFAULTS } from '@breakwater/core';
+import { expectObject, STORE_DEFAULTS, warnUnknownOptions } from '@breakwater/core';
 import {
   defineScript,
   expectSubscriber,
@@ -12,6 +12,7 @@ import {
   type RedisClient,
   redisProbe,
 } from '@breakwater/core/redis';
+import { REDIS_STORE_OPTIONS } from '../known-options.js';
 import type {
   BreakerCommand,
   BreakerRules,
@@ -102,6 +103,9 @@ const script = defineScript<ScriptReply>({ name: 'circuit-breaker', lua: BREAKER
  */
 export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
   expectObject('options', options);
+  warnUnknownOptions('redisStore() (@breakwater/circuit-breaker)', options, {
+    known: REDIS_STORE_OPTIONS,
+  });
   const client = options.client;
   if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function') {
     throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
