@@ -19,7 +19,7 @@ import type {
   StoreStatusListener,
 } from '@breakwater/core';
 import type { BulkheadRejectedError, BulkheadRejectionReason } from './errors.js';
-import { type BulkheadOptions, resolveOptions } from './options.js';
+import { type BulkheadOptions, type DEFAULTS, resolveOptions } from './options.js';
 import { BulkheadPolicy } from './policy/policy.js';
 
 /** What `fn` receives inside a bulkhead. */
@@ -32,28 +32,33 @@ export interface BulkheadContext extends ExecutionContext {
   readonly fencingToken: number | undefined;
 }
 
-/** Per-call options of {@link Bulkhead.execute}. */
-export interface BulkheadExecuteOptions extends ExecuteOptions {
+/**
+ * Per-call options of {@link Bulkhead.execute}. `K`: the names of the bulkhead's priority classes.
+ */
+export interface BulkheadExecuteOptions<K extends string = string> extends ExecuteOptions {
   /** The call's priority class (a key of `classes`). @default the bulkhead's `defaultPriority` */
-  readonly priority?: string | undefined;
+  readonly priority?: K | undefined;
   /** The key (tenant, user) the `perKey` caps apply to; ignored without `perKey`. */
   readonly key?: string | undefined;
 }
 
 /** What {@link Bulkhead.onRejected} listeners receive. */
-export interface BulkheadRejection {
+export interface BulkheadRejection<K extends string = string> {
   /** Why the call was refused. */
   readonly reason: BulkheadRejectionReason;
   /** The call's priority class. */
-  readonly priority: string;
+  readonly priority: K;
   /** The call's key, if it had one. */
   readonly key: string | undefined;
   /** The error the call was rejected with. */
   readonly error: BulkheadRejectedError;
 }
 
-/** A bulkhead: caps how many calls run at once, locally or across a fleet. */
-export interface Bulkhead extends Policy<BulkheadContext> {
+/**
+ * A bulkhead: caps how many calls run at once, locally or across a fleet. `K`: the names of its
+ * priority classes, which `bulkhead()` reads off the keys of `classes`.
+ */
+export interface Bulkhead<K extends string = string> extends Policy<BulkheadContext> {
   /** The bulkhead's name. */
   readonly name: string;
   /** The current limit (the adaptive limit's value, or the fixed `maxConcurrent`). */
@@ -66,11 +71,12 @@ export interface Bulkhead extends Policy<BulkheadContext> {
    * Runs `fn` once a slot (and, with a store, a fleet permit) is free. Rejects with a
    * {@link BulkheadRejectedError} when the queue is full or the wait too long, with
    * `signal.reason` when the caller aborts, and otherwise settles like `fn`.
+   * @throws {TypeError} (as a rejection, before taking a slot) when `fn` is not a function.
    * @throws {RangeError} (as a rejection) for a `priority` that is not a class of the bulkhead.
    */
   execute<T>(
     fn: (ctx: BulkheadContext) => T | PromiseLike<T>,
-    options?: BulkheadExecuteOptions,
+    options?: BulkheadExecuteOptions<K>,
   ): Promise<T>;
   /**
    * `'healthy'`, or `'degraded'` after `storeFailureThreshold` consecutive permit store failures:
@@ -82,7 +88,7 @@ export interface Bulkhead extends Policy<BulkheadContext> {
    * Subscribes to rejections; returns the disposer.
    * @throws {TypeError} naming `listener` when it is not a function.
    */
-  onRejected(listener: (rejection: BulkheadRejection) => void): Disposer;
+  onRejected(listener: (rejection: BulkheadRejection<K>) => void): Disposer;
   /**
    * Subscribes to the permit store's status: called once when it becomes `'degraded'` and once
    * when it is `'healthy'` again, with core's `StoreStatusChange`
@@ -103,14 +109,28 @@ export interface Bulkhead extends Policy<BulkheadContext> {
 }
 
 /**
- * Creates a bulkhead.
+ * Creates a bulkhead. It needs a limit: a fixed `maxConcurrent`, or an adaptive `limit`. Its
+ * priority classes are the keys of `classes` (one class, `'default'`, without), and the type of
+ * the bulkhead carries them, so a `priority` that is not one of them does not compile.
  *
  * @example
- * const db = bulkhead({ name: 'db', maxConcurrent: 40, maxQueue: 100, maxWaitMs: 2_000 });
+ * const db = bulkhead({
+ *   name: 'db',
+ *   maxConcurrent: 40,
+ *   maxQueue: 100,
+ *   maxWaitMs: 2_000,
+ *   classes: { critical: { reserved: 20 }, background: {} },
+ * });
  * const rows = await db.execute(({ signal }) => query(sql, { signal }), { priority: 'critical' });
  *
- * @throws {TypeError | RangeError} naming the option, for invalid options.
+ * @throws {TypeError | RangeError} naming the option, for invalid options (JavaScript callers
+ *   included: without `maxConcurrent` or `limit`, or with both).
  */
-export function bulkhead(options: BulkheadOptions): Bulkhead {
-  return new BulkheadPolicy(resolveOptions(options));
+export function bulkhead<K extends string = DefaultClass>(
+  options: BulkheadOptions<K>,
+): Bulkhead<K> {
+  return new BulkheadPolicy<K>(resolveOptions(options));
 }
+
+/** The one class of a bulkhead without `classes`: `'default'`. */
+type DefaultClass = (typeof DEFAULTS)['className'];

@@ -1,3 +1,10 @@
+/**
+ * `@breakwater/bulkhead`: concurrency limits with priority classes, per-key caps, fleet-wide permits
+ * held as leases, and an adaptive limit. The memory store is built in; the Redis and DynamoDB
+ * stores are separate entry points.
+ *
+ * @module @breakwater/bulkhead
+ */
 export { type AdaptiveOptions, adaptive } from './adaptive/adaptive.js';
 export type { AdaptiveAlgorithm, AdaptiveLimit, LimitSample } from './adaptive/limit.js';
 export { admits } from './admission.js';
@@ -18,8 +25,11 @@ export {
   type LeaseLostErrorOptions,
 } from './errors.js';
 export {
+  type AdaptiveConcurrencyOptions,
+  type BulkheadBaseOptions,
   type BulkheadOptions,
   DEFAULTS,
+  type FixedConcurrencyOptions,
   type OnStoreError,
   type PerKeyOptions,
   type PriorityClassOptions,

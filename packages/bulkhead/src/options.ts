@@ -65,23 +65,54 @@ export interface PerKeyOptions {
   maxQueue?: number | undefined;
 }
 
-/** Options of `bulkhead()`. */
-export interface BulkheadOptions {
+/**
+ * Options of `bulkhead()`: the options every bulkhead takes, and its limit — a fixed
+ * `maxConcurrent` or an adaptive `limit`, exactly one of the two.
+ *
+ * `K` is the names of its priority classes (the keys of `classes`; `'default'` without
+ * `classes`): `defaultPriority` and each call's `priority` must be one of them.
+ *
+ * @example
+ * bulkhead({ maxConcurrent: 40, classes: { critical: { reserved: 20 }, batch: {} } });
+ * bulkhead({ limit: adaptive({ algorithm: 'gradient', min: 4, max: 64 }) });
+ * // @ts-expect-error: neither `maxConcurrent` nor `limit`
+ * bulkhead({ classes: { critical: {}, batch: {} } });
+ */
+export type BulkheadOptions<K extends string = string> = BulkheadBaseOptions<K> &
+  (FixedConcurrencyOptions | AdaptiveConcurrencyOptions);
+
+/** A bulkhead with a fixed limit: `maxConcurrent`, and no `limit`. */
+export interface FixedConcurrencyOptions {
+  /**
+   * The most calls that may run at once (fleet-wide when a `store` is given). An integer >= 1.
+   * Required unless an adaptive `limit` is given instead.
+   */
+  maxConcurrent: number;
+  /** Not with `maxConcurrent`: a bulkhead has one limit or the other. */
+  limit?: undefined;
+}
+
+/** A bulkhead with an adaptive limit: `limit`, and no `maxConcurrent`. */
+export interface AdaptiveConcurrencyOptions {
+  /**
+   * An adaptive limit (`adaptive({ algorithm, min, max, initial })`) that replaces the fixed
+   * `maxConcurrent`.
+   */
+  limit: AdaptiveLimit;
+  /** Not with `limit`: a bulkhead has one limit or the other. */
+  maxConcurrent?: undefined;
+}
+
+/**
+ * The options of `bulkhead()` besides its limit (see {@link BulkheadOptions}). `K`: the names of
+ * the priority classes.
+ */
+export interface BulkheadBaseOptions<K extends string = string> {
   /**
    * Name reported in errors and telemetry; replicas of a fleet bulkhead share permits by name.
    * @default 'bulkhead'
    */
   name?: string | undefined;
-  /**
-   * The most calls that may run at once (fleet-wide when a `store` is given). An integer >= 1.
-   * Required unless `limit` is given.
-   */
-  maxConcurrent?: number | undefined;
-  /**
-   * An adaptive limit (`adaptive({ algorithm, min, max, initial })`) that replaces the fixed
-   * `maxConcurrent`; do not give both.
-   */
-  limit?: AdaptiveLimit | undefined;
   /**
    * How many calls may wait for a slot, per class. `0` rejects at once when no slot is free.
    * @default 0
@@ -104,12 +135,12 @@ export interface BulkheadOptions {
    * order) that has a waiter able to use them.
    * @default one class, `'default'`, with no reservation
    */
-  classes?: Readonly<Record<string, PriorityClassOptions>> | undefined;
+  classes?: Readonly<Record<K, PriorityClassOptions>> | undefined;
   /**
-   * The class of a call given no `priority`.
+   * The class of a call given no `priority`: a key of `classes`.
    * @default the last class in `classes` (the least important)
    */
-  defaultPriority?: string | undefined;
+  defaultPriority?: NoInfer<K> | undefined;
   /** Caps on any one `key`. @default no per-key caps */
   perKey?: PerKeyOptions | undefined;
   /**
@@ -243,13 +274,16 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
   expectObject('options', options);
   const name =
     options.name === undefined ? DEFAULTS.name : expectNonEmptyString('name', options.name);
+  // The types require exactly one of the two limits; JavaScript callers (and casts) may still
+  // pass both, or neither.
+  const given: { readonly maxConcurrent?: unknown } = options;
   const limit = options.limit;
   let maxConcurrent: number;
   let floor: number;
   if (limit !== undefined) {
-    if (options.maxConcurrent !== undefined) {
+    if (given.maxConcurrent !== undefined) {
       throw new TypeError(
-        `Expected either \`maxConcurrent\` or \`limit\`, got both (maxConcurrent ${String(options.maxConcurrent)} and an adaptive limit)`,
+        `Expected either \`maxConcurrent\` or \`limit\`, got both (maxConcurrent ${String(given.maxConcurrent)} and an adaptive limit)`,
       );
     }
     if (typeof limit !== 'object' || limit === null || typeof limit.record !== 'function') {
@@ -260,12 +294,12 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
     maxConcurrent = limit.current;
     floor = limit.min;
   } else {
-    if (options.maxConcurrent === undefined) {
+    if (given.maxConcurrent === undefined) {
       throw new TypeError(
         'Expected `maxConcurrent` to be an integer >= 1 (or an adaptive `limit`), got undefined',
       );
     }
-    maxConcurrent = expectInteger('maxConcurrent', options.maxConcurrent);
+    maxConcurrent = expectInteger('maxConcurrent', given.maxConcurrent);
     floor = maxConcurrent;
   }
   const maxQueue = expectQueue('maxQueue', options.maxQueue ?? DEFAULTS.maxQueue);

@@ -112,6 +112,7 @@ describe('adaptive limit', () => {
     expect(() => adaptive({ min: 1, max: 10, initial: 20 })).toThrow('`initial`');
     expect(() => adaptive({ algorithm: 'vegas' as 'aimd' })).toThrow('`algorithm`');
     expect(() => adaptive({ backoffRatio: 1 })).toThrow('`backoffRatio`');
+    // @ts-expect-error -- both limits: refused by the types, and at run time
     expect(() => bulkhead({ maxConcurrent: 3, limit: adaptive() })).toThrow(
       'either `maxConcurrent` or `limit`',
     );

@@ -203,6 +203,7 @@ describe('bulkhead(): local slots', () => {
       'Expected `maxConcurrent` to be an integer >= 1, got 0',
     );
     expect(() => bulkhead({ maxConcurrent: 1.5 })).toThrow(RangeError);
+    // @ts-expect-error -- neither `maxConcurrent` nor `limit`: refused by the types, and at run time
     expect(() => bulkhead({})).toThrow(/`maxConcurrent`/);
     expect(() => bulkhead({ maxConcurrent: 2, maxQueue: -1 })).toThrow('`maxQueue`');
     expect(() => bulkhead({ maxConcurrent: 2, maxWaitMs: -5 })).toThrow(
@@ -229,6 +230,7 @@ describe('bulkhead(): local slots', () => {
     expect(() => bulkhead({ maxConcurrent: 10, perKey: { maxConcurrent: 0 } })).toThrow(
       '`perKey.maxConcurrent`',
     );
+    // @ts-expect-error -- `defaultPriority` must be a key of `classes`
     expect(() => bulkhead({ maxConcurrent: 10, classes: { a: {} }, defaultPriority: 'b' })).toThrow(
       '`defaultPriority`',
     );
@@ -279,6 +281,7 @@ describe('bulkhead(): local slots', () => {
 
   it('rejects an unknown priority at call time with a named error', async () => {
     const b = bulkhead({ maxConcurrent: 2, classes: { critical: { reserved: 1 }, standard: {} } });
+    // @ts-expect-error -- not a class of this bulkhead: refused by the types, and at run time
     await expect(b.execute(() => 1, { priority: 'urgent' })).rejects.toThrow(
       "Expected `priority` to be one of 'critical' | 'standard', got \"urgent\"",
     );

@@ -4,7 +4,9 @@
  * logic is written once; the store is only asked to perform atomic permit transitions.
  */
 import {
+  abortableSignal,
   type Disposer,
+  expectedFunctionError,
   expectFunction,
   neverAbortedSignal,
   raceAbort,
@@ -41,8 +43,11 @@ const idleContext: BulkheadContext = Object.freeze({
 
 type Fn<T> = (ctx: BulkheadContext) => T | PromiseLike<T>;
 
-/** The bulkhead `bulkhead()` builds: local slots and queues, and fleet permits with a store. */
-export class BulkheadPolicy implements Bulkhead {
+/**
+ * The bulkhead `bulkhead()` builds: local slots and queues, and fleet permits with a store. `K`
+ * (the class names) only types `execute`'s `priority`; at run time a priority is checked by name.
+ */
+export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
   readonly name: string;
   private readonly options: ResolvedOptions;
   private readonly classes: readonly ClassSlots[];
@@ -53,8 +58,6 @@ export class BulkheadPolicy implements Bulkhead {
   private readonly rejections: Rejections;
   private readonly timings: CallTimings;
   private readonly fleet: FleetPermits | undefined;
-  /** Whether an OpenTelemetry SDK records (see `BulkheadInstruments.recording`). */
-  private readonly recording: boolean;
   /** The only class, when the configuration allows the simplest hot path (see `execute`). */
   private readonly simple: ClassSlots | undefined;
   /** Whether an adaptive limit needs every call timed. */
@@ -78,7 +81,6 @@ export class BulkheadPolicy implements Bulkhead {
       options.classes.map((c) => c.name),
       () => this.capacity,
     );
-    this.recording = this.instruments.recording;
     this.adaptive = options.limit !== undefined;
     const newestFirst = options.order === 'lifo';
     this.classes = options.classes.map((spec) =>
@@ -98,7 +100,7 @@ export class BulkheadPolicy implements Bulkhead {
       options.store === undefined &&
       options.limit === undefined &&
       options.perKey === undefined &&
-      !this.recording
+      !this.instruments.sdkSeen
         ? this.defaultClass
         : undefined;
     this.fleet = options.store
@@ -128,8 +130,9 @@ export class BulkheadPolicy implements Bulkhead {
     return this.fleet?.status ?? 'healthy';
   }
 
-  onRejected(listener: (rejection: BulkheadRejection) => void): Disposer {
-    return this.rejections.add(listener);
+  onRejected(listener: (rejection: BulkheadRejection<K>) => void): Disposer {
+    // A rejection's priority is the name of one of the classes, which `K` names.
+    return this.rejections.add(listener as (rejection: BulkheadRejection) => void);
   }
 
   onStoreStatusChange(listener: StoreStatusListener): Disposer {
@@ -141,6 +144,7 @@ export class BulkheadPolicy implements Bulkhead {
   }
 
   close(): Promise<void> {
+    this.instruments.dispose();
     return this.fleet === undefined ? Promise.resolve() : this.fleet.close();
   }
 
@@ -148,7 +152,7 @@ export class BulkheadPolicy implements Bulkhead {
     return this.close();
   }
 
-  execute<T>(fn: Fn<T>, options?: BulkheadExecuteOptions): Promise<T> {
+  execute<T>(fn: Fn<T>, options?: BulkheadExecuteOptions<K>): Promise<T> {
     const simple = this.simple;
     // The plainest case — one class, no key caps, no store, no adaptive limit, no telemetry SDK —
     // is most calls of most bulkheads: a free slot that is not the last one needs none of the
@@ -157,7 +161,9 @@ export class BulkheadPolicy implements Bulkhead {
       simple !== undefined &&
       options === undefined &&
       simple.active < this.capacity - 1 &&
-      typeof fn === 'function'
+      typeof fn === 'function' &&
+      // An SDK registered after the bulkhead was built: from then on, every call is recorded.
+      !this.instruments.recording
     ) {
       simple.active++;
       this.sharedInUse++;
@@ -182,11 +188,15 @@ export class BulkheadPolicy implements Bulkhead {
    * stays small enough for V8 to inline into callers.
    */
   private executeGeneral<T>(fn: Fn<T>, options: BulkheadExecuteOptions | undefined): Promise<T> {
+    // Before anything else: no slot taken, no queue entered, no rejection reported.
+    if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
     let cls = this.defaultClass;
     let signal: AbortSignal | undefined;
     let key: string | undefined;
     if (options !== undefined) {
-      signal = options.signal ?? undefined;
+      // The never-aborted signal an outer policy passes for a call given none is no signal:
+      // listening to it (a listener per queued call) would pile up listeners that never run.
+      signal = abortableSignal(options.signal);
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (options.priority !== undefined) {
         const named = this.classByName.get(options.priority);
@@ -194,9 +204,6 @@ export class BulkheadPolicy implements Bulkhead {
         cls = named;
       }
       key = options.key ?? undefined;
-    }
-    if (typeof fn !== 'function') {
-      return Promise.reject(new TypeError(`Expected \`fn\` to be a function, got ${String(fn)}`));
     }
     let keySlots: KeySlots | undefined;
     if (key !== undefined && this.options.perKey !== undefined) keySlots = this.keySlots(key);
@@ -212,7 +219,7 @@ export class BulkheadPolicy implements Bulkhead {
         // A fleet call records its wait once it holds a permit.
         run = this.runWithPermit(fn, cls, keySlots, signal, undefined);
       } else {
-        if (this.recording) this.instruments.waitDuration.record(0, cls.attributes);
+        if (this.instruments.recording) this.instruments.waitDuration.record(0, cls.attributes);
         const ctx: BulkheadContext =
           signal === undefined ? idleContext : { signal, fencingToken: undefined };
         // Timing costs two clock reads: only for the adaptive limit, and when this call fills
@@ -317,12 +324,13 @@ export class BulkheadPolicy implements Bulkhead {
     ctx: BulkheadContext,
   ): Promise<T> {
     this.running++;
-    if (this.recording) this.instruments.active.add(1, cls.attributes);
+    const recorded = this.instruments.recording;
+    if (recorded) this.instruments.active.add(1, cls.attributes);
     try {
       return await fn(ctx);
     } finally {
       this.running--;
-      if (this.recording) this.instruments.active.add(-1, cls.attributes);
+      if (recorded) this.instruments.active.add(-1, cls.attributes);
       this.release(cls, keySlots);
     }
   }
@@ -335,7 +343,8 @@ export class BulkheadPolicy implements Bulkhead {
     ctx: BulkheadContext,
   ): Promise<T> {
     this.running++;
-    if (this.recording) this.instruments.active.add(1, cls.attributes);
+    const recorded = this.instruments.recording;
+    if (recorded) this.instruments.active.add(1, cls.attributes);
     const sample = this.timings.start(this.running);
     try {
       const value = await fn(ctx);
@@ -347,7 +356,7 @@ export class BulkheadPolicy implements Bulkhead {
       throw error;
     } finally {
       this.running--;
-      if (this.recording) this.instruments.active.add(-1, cls.attributes);
+      if (recorded) this.instruments.active.add(-1, cls.attributes);
       this.release(cls, keySlots);
     }
   }
@@ -369,7 +378,9 @@ export class BulkheadPolicy implements Bulkhead {
     const clock = this.options.clock;
     // Waiting for a fleet permit counts as queued: the call does not run yet.
     this.waiting++;
-    this.instruments.queued.add(1, cls.attributes);
+    // Counted up only while an SDK records, and then counted down too.
+    const recorded = this.instruments.recording;
+    if (recorded) this.instruments.queued.add(1, cls.attributes);
     // `maxWaitMs` bounds the whole wait: in this process's queue and for the fleet permit.
     const waitStart = queuedAt ?? clock.now();
     let permit: FleetPermit;
@@ -381,12 +392,14 @@ export class BulkheadPolicy implements Bulkhead {
       throw error;
     } finally {
       this.waiting--;
-      this.instruments.queued.add(-1, cls.attributes);
+      if (recorded) this.instruments.queued.add(-1, cls.attributes);
     }
-    this.instruments.waitDuration.record((clock.now() - waitStart) / 1000, cls.attributes);
+    if (recorded) {
+      this.instruments.waitDuration.record((clock.now() - waitStart) / 1000, cls.attributes);
+      this.instruments.active.add(1, cls.attributes);
+    }
 
     this.running++;
-    this.instruments.active.add(1, cls.attributes);
     const sample = this.timings.start(this.running);
     const ctx = permit.open(signal);
     try {
@@ -399,7 +412,7 @@ export class BulkheadPolicy implements Bulkhead {
       throw error;
     } finally {
       this.running--;
-      this.instruments.active.add(-1, cls.attributes);
+      if (recorded) this.instruments.active.add(-1, cls.attributes);
       fleet.finish(permit).then(() => this.release(cls, keySlots));
     }
   }
@@ -438,10 +451,11 @@ export class BulkheadPolicy implements Bulkhead {
         cls,
         keySlots,
         enqueuedAt: this.options.clock.now(),
+        recorded: this.instruments.recording,
         state: 'left',
         start: () => {
           cleanup();
-          if (this.fleet === undefined) {
+          if (this.fleet === undefined && this.instruments.recording) {
             const waitedMs = this.options.clock.now() - waiter.enqueuedAt;
             this.instruments.waitDuration.record(waitedMs / 1000, cls.attributes);
           }
@@ -455,7 +469,7 @@ export class BulkheadPolicy implements Bulkhead {
       };
       cls.queued++;
       this.waiting++;
-      this.instruments.queued.add(1, cls.attributes);
+      if (waiter.recorded) this.instruments.queued.add(1, cls.attributes);
       if (keySlots !== undefined) keySlots.queued++;
       if (this.keyHasRoom(keySlots)) this.pushReady(waiter);
       else {
@@ -519,7 +533,7 @@ export class BulkheadPolicy implements Bulkhead {
     waiter.state = 'left';
     cls.queued--;
     this.waiting--;
-    this.instruments.queued.add(-1, cls.attributes);
+    if (waiter.recorded) this.instruments.queued.add(-1, cls.attributes);
     if (keySlots !== undefined) keySlots.queued--;
   }
 

@@ -16,6 +16,8 @@ export interface Waiter extends HeapEntry {
   readonly keySlots: KeySlots | undefined;
   /** When it was queued (clock ms), for the wait-duration histogram. */
   readonly enqueuedAt: number;
+  /** Whether it was counted in the `queued` up-down counter (an SDK recorded when it queued). */
+  readonly recorded: boolean;
   /**
    * Where it waits: `'ready'` in its class heap (only a class slot is missing), `'parked'` behind
    * its key's cap (in `keySlots.parked`), `'left'` once it started or was rejected.
