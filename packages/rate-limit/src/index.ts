@@ -1,3 +1,10 @@
+/**
+ * `@breakwater/rate-limit`: fleet-wide rate limits (GCRA, token bucket, sliding and fixed window) in at
+ * most one store round trip per decision. The memory store is built in; the Redis and DynamoDB
+ * stores are separate entry points.
+ *
+ * @module @breakwater/rate-limit
+ */
 export type { StoreStatus, StoreStatusChange } from '@breakwater/core';
 export type { AlgorithmName } from './algorithms/limit.js';
 export type { DecisionSource, RateLimitDecision } from './decision.js';

@@ -21,6 +21,7 @@ import {
 import { compileLimit } from './algorithms/compile.js';
 import { ALGORITHM_NAMES } from './algorithms/index.js';
 import type { AlgorithmName, CompiledLimit } from './algorithms/limit.js';
+import { warnUnknownRateLimiterOptions } from './known-options.js';
 import type { RateLimitStore } from './store.js';
 import { memoryStore } from './stores/memory.js';
 
@@ -188,6 +189,7 @@ export interface ResolvedOptions {
  */
 export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
   expectObject('options', options);
+  warnUnknownRateLimiterOptions(options);
   const name = expectNonEmptyString('name', options.name);
   const algorithm =
     options.algorithm === undefined

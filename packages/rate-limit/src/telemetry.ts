@@ -11,10 +11,12 @@ import {
   ATTR_POLICY_NAME,
   ATTR_STORE,
   getTelemetry,
+  type LazyInstruments,
   storeMetricNames,
   type Telemetry,
+  WAIT_BUCKETS_SECONDS,
 } from '@breakwater/core';
-import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { DecisionSource } from './decision.js';
 import { RATE_LIMIT_PACKAGE } from './version.js';
 
@@ -23,9 +25,12 @@ export const PATTERN = 'rate-limit';
 
 const STORE_NAMES = storeMetricNames(PATTERN);
 
-/** Counter: decisions taken, by `decision` and `source`. */
+/** Counter (`{decision}`): decisions taken, by `decision` and `source`. */
 export const METRIC_DECISIONS = 'breakwater.rate_limit.decisions';
-/** Histogram (s): how long `acquire()` waited, by `outcome`. */
+/**
+ * Histogram (`s`, bucket advice `WAIT_BUCKETS_SECONDS`): how long `acquire()` waited, by
+ * `outcome`.
+ */
 export const METRIC_WAIT_DURATION = 'breakwater.rate_limit.wait.duration';
 /**
  * Histogram (s), core's: store operations that reached the store, by `breakwater.store.operation`
@@ -33,7 +38,7 @@ export const METRIC_WAIT_DURATION = 'breakwater.rate_limit.wait.duration';
  */
 export const METRIC_STORE_DURATION = STORE_NAMES.duration;
 /**
- * Counter, core's: store operations that got no answer (failed, timed out, or not attempted while
+ * Counter (`{operation}`), core's: store operations that got no answer (failed, timed out, or not attempted while
  * the store is degraded), by `breakwater.store.operation` and `breakwater.store.outcome`.
  */
 export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
@@ -56,12 +61,34 @@ export type WaitOutcome = 'acquired' | 'rejected' | 'aborted';
 const SOURCES: readonly DecisionSource[] = ['store', 'local-cache', 'reservation', 'degraded'];
 const OUTCOMES: readonly WaitOutcome[] = ['acquired', 'rejected', 'aborted'];
 
-/** The instruments and pre-built attribute sets of one limiter. */
+/** The instruments of one limiter, as made from one meter. */
+interface LimiterMeters {
+  readonly decisions: Counter;
+  readonly waits: Histogram;
+}
+
+function limiterMeters(meter: Meter): LimiterMeters {
+  return {
+    decisions: meter.createCounter(METRIC_DECISIONS, {
+      description: 'Rate-limit decisions, by decision and by the path that took them.',
+      unit: '{decision}',
+    }),
+    waits: meter.createHistogram(METRIC_WAIT_DURATION, {
+      description: 'Time acquire() waited for a permit.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...WAIT_BUCKETS_SECONDS] },
+    }),
+  };
+}
+
+/**
+ * The instruments and pre-built attribute sets of one limiter. The instruments report once an
+ * SDK is registered, even one registered after the limiter was built (core's `LazyInstruments`).
+ */
 export class LimiterTelemetry {
   /** The package's meter and tracer, shared with the limiter's store calls. */
   readonly telemetry: Telemetry;
-  private readonly decisions: Counter;
-  private readonly waits: Histogram;
+  private readonly lazy: LazyInstruments<LimiterMeters>;
   private readonly allowedAttributes = {} as Record<DecisionSource, Attributes>;
   private readonly deniedAttributes = {} as Record<DecisionSource, Attributes>;
   private readonly outcomeAttributes = new Map<WaitOutcome, Attributes>();
@@ -70,14 +97,7 @@ export class LimiterTelemetry {
 
   constructor(policyName: string, store: string) {
     this.telemetry = getTelemetry(RATE_LIMIT_PACKAGE);
-    const meter = this.telemetry.meter;
-    this.decisions = meter.createCounter(METRIC_DECISIONS, {
-      description: 'Rate-limit decisions, by decision and by the path that took them.',
-    });
-    this.waits = meter.createHistogram(METRIC_WAIT_DURATION, {
-      description: 'Time acquire() waited for a permit.',
-      unit: 's',
-    });
+    this.lazy = this.telemetry.instruments(limiterMeters);
     this.base = { [ATTR_POLICY_NAME]: policyName, [ATTR_STORE]: store };
     for (const source of SOURCES) {
       this.allowedAttributes[source] = {
@@ -98,12 +118,12 @@ export class LimiterTelemetry {
   /** Counts one decision, and adds a span event when it is a denial. */
   decision(allowed: boolean, source: DecisionSource): void {
     const attributes = allowed ? this.allowedAttributes[source] : this.deniedAttributes[source];
-    this.decisions.add(1, attributes);
+    this.lazy.sampled.decisions.add(1, attributes);
     if (!allowed) this.telemetry.addSpanEvent(EVENT_DENIED, attributes);
   }
 
   /** Records how long an `acquire()` waited. */
   wait(seconds: number, outcome: WaitOutcome): void {
-    this.waits.record(seconds, this.outcomeAttributes.get(outcome));
+    this.lazy.instruments.waits.record(seconds, this.outcomeAttributes.get(outcome));
   }
 }

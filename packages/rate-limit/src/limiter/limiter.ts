@@ -5,9 +5,11 @@
  * store cannot fail that way and is called directly, so its decisions stay synchronous.
  */
 import {
+  abortableSignal,
   type Clock,
   type Disposer,
   type ExecutionContext,
+  expectedFunctionError,
   expectNonNegative,
   isStoreError,
   neverAbortedSignal,
@@ -166,7 +168,7 @@ export class Limiter implements RateLimiter {
       validKey,
       cost,
       expectMaxWait(options?.maxWaitMs, Number.POSITIVE_INFINITY),
-      options?.signal,
+      abortableSignal(options?.signal),
     );
   }
 
@@ -174,7 +176,11 @@ export class Limiter implements RateLimiter {
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
     options?: RateLimitExecuteOptions,
   ): Promise<T> {
-    const signal = options?.signal;
+    // Before anything else: no permit taken for a call that cannot run.
+    if (typeof fn !== 'function') throw expectedFunctionError('fn', fn);
+    // The never-aborted signal an outer policy passes for a call given none is no signal: a
+    // waiting call would otherwise add a listener to it.
+    const signal = abortableSignal(options?.signal);
     signal?.throwIfAborted();
     const key = options?.key === undefined ? POLICY_WIDE_KEY : expectKey(options.key);
     const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);

@@ -22,7 +22,12 @@ import {
   type DynamoDBClient,
   GetItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
+import {
+  expectInteger,
+  expectNonEmptyString,
+  expectObject,
+  warnUnknownOptions,
+} from '@breakwater/core';
 import {
   conditionalUpdate,
   type DynamoItem,
@@ -38,6 +43,7 @@ import {
   giveBackAll,
   idleAfterMs,
 } from '../key-state.js';
+import { DYNAMO_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 
 /** Options of {@link dynamoStore}. */
@@ -72,6 +78,10 @@ export interface DynamoStoreOptions {
  */
 export function dynamoStore(options: DynamoStoreOptions): RateLimitStore {
   expectObject('options', options);
+  warnUnknownOptions('dynamoStore() (@breakwater/rate-limit)', options, {
+    known: DYNAMO_STORE_OPTIONS,
+    renames: STORE_RENAMES,
+  });
   const client = expectObject('client', options.client) as unknown as DynamoDBClient;
   if (typeof client.send !== 'function') {
     throw new TypeError('Expected `client` to be a DynamoDBClient');

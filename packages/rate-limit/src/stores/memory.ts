@@ -10,7 +10,7 @@
  *   interval.
  */
 
-import { expectInteger, expectObject } from '@breakwater/core';
+import { expectInteger, expectObject, warnUnknownOptions } from '@breakwater/core';
 import { type CompiledLimit, stateLength } from '../algorithms/limit.js';
 import {
   advanceAll,
@@ -20,6 +20,7 @@ import {
   giveBackAll,
   idleAfterMs,
 } from '../key-state.js';
+import { MEMORY_STORE_OPTIONS } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 
 /** Options of {@link memoryStore}. */
@@ -57,6 +58,9 @@ interface Entry {
  */
 export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
   expectObject('options', options);
+  warnUnknownOptions('memoryStore() (@breakwater/rate-limit)', options, {
+    known: MEMORY_STORE_OPTIONS,
+  });
   const maxKeys = expectInteger('maxKeys', options.maxKeys ?? DEFAULT_MEMORY_MAX_KEYS);
   // Limiters of the same name, algorithm and limits share their keys' state, as they would in
   // Redis; a limiter with other limits keeps its own (its state has another layout).

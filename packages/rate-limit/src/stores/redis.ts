@@ -22,7 +22,7 @@
  *   so idle keys vanish on their own.
  */
 
-import { expectObject } from '@breakwater/core';
+import { expectObject, warnUnknownOptions } from '@breakwater/core';
 import {
   defineScript,
   isRedisCluster,
@@ -35,6 +35,7 @@ import {
   redisProbe,
   type ScriptClient,
 } from '@breakwater/core/redis';
+import { REDIS_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 import { GCRA_KEY_PART, GCRA_LUA } from './redis-gcra-script.js';
 import { rateLimitLua } from './redis-script.js';
@@ -146,6 +147,10 @@ function scriptFor(shape: LimiterShape): RedisScript<Reply> {
  */
 export function redisStore(options: RedisStoreOptions): RateLimitStore {
   expectObject('options', options);
+  warnUnknownOptions('redisStore() (@breakwater/rate-limit)', options, {
+    known: REDIS_STORE_OPTIONS,
+    renames: STORE_RENAMES,
+  });
   const client = expectObject('client', options.client) as unknown as RedisClient;
   if (typeof (client as { evalsha?: unknown }).evalsha !== 'function') {
     throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
