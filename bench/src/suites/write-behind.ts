@@ -9,8 +9,8 @@
  *   its entry is in the Redis Stream; baseline: 64 raw `XADD`s of the same payload on the same
  *   connection.
  * - End-to-end flush to PostgreSQL: one call = one `write()` into the memory queue, and every
- *   500th call flushes the 500 queued writes into a table with the versioned upsert the README
- *   recommends; batched (`batchSize: 500`, one multi-row statement) vs one row per statement vs
+ *   500th call flushes the 500 queued writes into a table with the versioned upsert that
+ *   packages/cache/docs/write-behind.md recommends; batched (`batchSize: 500`, one multi-row statement) vs one row per statement vs
  *   one entry per flush cycle (`batchSize: 1`, the baseline). The memory queue keeps queue round
  *   trips out of it: the table shows what batching saves on the database side.
  */
@@ -174,7 +174,7 @@ function fl(): FlushFixture {
 
 type Row = { readonly key: string; readonly value: unknown; readonly version: number };
 
-/** One statement for the whole batch, only over a lower version (the README's upsert). */
+/** One statement for the whole batch, only over a lower version (the docs' upsert). */
 function upsertAll(pool: PgPool, table: string) {
   return async (batch: readonly Row[]): Promise<void> => {
     const params: unknown[] = [];

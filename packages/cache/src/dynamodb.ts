@@ -1,6 +1,8 @@
 /**
  * `@breakwater/cache/dynamodb`: the DynamoDB L2 store and a table helper. A separate entry point
  * so that users of the other stores never load the AWS SDK.
+ *
+ * @module @breakwater/cache/dynamodb
  */
 export { createTable } from '@breakwater/core/dynamodb';
 export {

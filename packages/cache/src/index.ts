@@ -1,3 +1,10 @@
+/**
+ * `@breakwater/cache`: a two-tier cache (in-process L1 over a shared L2) with cache-aside,
+ * write-through and write-behind, stampede protection and L1 coherence across replicas. The memory
+ * store is built in; the Redis and DynamoDB stores are separate entry points.
+ *
+ * @module @breakwater/cache
+ */
 export type { StoreStatus, StoreStatusChange, StoreStatusListener } from '@breakwater/core';
 export {
   type Cache,
@@ -82,7 +89,12 @@ export type {
   WriteQueueScope,
 } from './write-behind/queue.js';
 export {
+  ATTR_WB_ENTRIES,
   ATTR_WB_OUTCOME,
+  BATCH_SIZE_BUCKETS,
+  EVENT_WB_DEAD_LETTER,
+  EVENT_WB_FLUSH,
+  EVENT_WB_WRITE,
   METRIC_WB_BATCH_SIZE,
   METRIC_WB_DEAD_LETTERS,
   METRIC_WB_FLUSHED,

@@ -19,6 +19,7 @@ import {
   systemClock,
 } from '@breakwater/core';
 import { type CacheCodec, defaultCodec } from './codec.js';
+import { warnUnknownCacheOptions } from './known-options.js';
 import type { CacheStore } from './store.js';
 
 /**
@@ -265,6 +266,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
   expectFunction('codec.encode', codec.encode);
   expectFunction('codec.decode', codec.decode);
   rejectStoreBreaker(options);
+  warnUnknownCacheOptions(options);
   const perCall = resolvePerCall(options, undefined);
   const storeSettings = resolveStoreOptions(options, {
     onStoreError: DEFAULTS.onStoreError,

@@ -12,27 +12,39 @@
 import {
   ATTR_POLICY_NAME,
   ATTR_STORE,
+  DURATION_BUCKETS_SECONDS,
   getTelemetry,
+  type LazyInstruments,
   storeMetricNames,
   type Telemetry,
 } from '@breakwater/core';
-import type { Attributes, Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  ObservableCallback,
+  ObservableGauge,
+} from '@opentelemetry/api';
 import { CACHE_PACKAGE } from './version.js';
 
-/** Metric names. */
+/** Requests counter (`{request}`), by result and tier. */
 export const METRIC_REQUESTS = 'breakwater.cache.requests';
-/** Loader duration histogram (seconds). */
+/** Loader duration histogram (`s`, bucket advice `DURATION_BUCKETS_SECONDS`). */
 export const METRIC_LOADER_DURATION = 'breakwater.cache.loader.duration';
-/** Invalidations counter. */
+/** Invalidations counter (`{invalidation}`). */
 export const METRIC_INVALIDATIONS = 'breakwater.cache.invalidations';
-/** L1 entry count gauge. */
+/** L1 entry count gauge (`{entry}`). */
 export const METRIC_L1_ENTRIES = 'breakwater.cache.l1.entries';
 const STORE_NAMES = storeMetricNames('cache');
 /** L2 store operation duration histogram (seconds): core's store telemetry, by operation and outcome. */
 export const METRIC_STORE_DURATION = STORE_NAMES.duration;
-/** L2 store operations that got no answer (failed, timed out, or skipped while degraded). */
+/**
+ * L2 store operations that got no answer (counter, `{operation}`: failed, timed out, or skipped
+ * while degraded).
+ */
 export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
-/** Stored entries that could not be read (corrupt, or written by another codec). */
+/** Stored entries that could not be read (counter, `{entry}`: corrupt, or another codec's). */
 export const METRIC_UNREADABLE = 'breakwater.cache.unreadable_entries';
 
 /** Attribute: how a request was answered. */
@@ -66,65 +78,85 @@ export type LoaderOutcome = 'success' | 'not_found' | 'error' | 'timeout';
 const RESULTS: readonly RequestResult[] = ['hit', 'miss', 'stale', 'grace', 'coalesced'];
 const TIERS: readonly Tier[] = ['l1', 'l2'];
 
-/** The instruments and pre-built attribute sets of one cache instance. */
+/** The instruments of one cache, as made from one meter. */
+interface CacheMeters {
+  readonly requests: Counter;
+  readonly loaderDuration: Histogram;
+  readonly invalidations: Counter;
+  readonly unreadable: Counter;
+  readonly l1Entries: ObservableGauge;
+}
+
+function cacheMeters(meter: Meter, observeL1: ObservableCallback): CacheMeters {
+  const l1Entries = meter.createObservableGauge(METRIC_L1_ENTRIES, {
+    description: 'Entries in the L1 tier.',
+    unit: '{entry}',
+  });
+  l1Entries.addCallback(observeL1);
+  return {
+    requests: meter.createCounter(METRIC_REQUESTS, {
+      description: 'Cache requests by how they were answered.',
+      unit: '{request}',
+    }),
+    loaderDuration: meter.createHistogram(METRIC_LOADER_DURATION, {
+      description: 'Duration of loader calls.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    }),
+    invalidations: meter.createCounter(METRIC_INVALIDATIONS, {
+      description: 'Keys and tags invalidated, locally or through the bus.',
+      unit: '{invalidation}',
+    }),
+    unreadable: meter.createCounter(METRIC_UNREADABLE, {
+      description: 'Stored entries that could not be read and were treated as misses.',
+      unit: '{entry}',
+    }),
+    l1Entries,
+  };
+}
+
+/**
+ * The instruments and pre-built attribute sets of one cache instance. The instruments report
+ * once an SDK is registered, even one registered after the cache was built (core's
+ * `LazyInstruments`).
+ */
 export class CacheTelemetry {
   readonly telemetry: Telemetry;
-  private readonly requests: Counter;
-  private readonly loaderDuration: Histogram;
-  private readonly invalidations: Counter;
-  private readonly unreadable: Counter;
-  private readonly l1Entries: ObservableGauge;
+  private readonly lazy: LazyInstruments<CacheMeters>;
   private readonly requestAttributes: Record<string, Record<string, Attributes>> = {};
   private readonly base: Attributes;
-  private readonly observe: (result: {
-    observe(value: number, attributes?: Attributes): void;
-  }) => void;
 
   constructor(name: string, store: string, l1Size: () => number) {
     this.telemetry = getTelemetry(CACHE_PACKAGE);
-    const meter = this.telemetry.meter;
-    this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
-    this.requests = meter.createCounter(METRIC_REQUESTS, {
-      description: 'Cache requests by how they were answered.',
-    });
-    this.loaderDuration = meter.createHistogram(METRIC_LOADER_DURATION, {
-      description: 'Duration of loader calls.',
-      unit: 's',
-    });
-    this.invalidations = meter.createCounter(METRIC_INVALIDATIONS, {
-      description: 'Keys and tags invalidated, locally or through the bus.',
-    });
-    this.unreadable = meter.createCounter(METRIC_UNREADABLE, {
-      description: 'Stored entries that could not be read and were treated as misses.',
-    });
-    this.l1Entries = meter.createObservableGauge(METRIC_L1_ENTRIES, {
-      description: 'Entries in the L1 tier.',
-    });
+    const base: Attributes = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
+    this.base = base;
     for (const result of RESULTS) {
       const byTier: Record<string, Attributes> = {};
       for (const tier of TIERS) {
-        byTier[tier] = { ...this.base, [ATTR_RESULT]: result, [ATTR_TIER]: tier };
+        byTier[tier] = { ...base, [ATTR_RESULT]: result, [ATTR_TIER]: tier };
       }
       this.requestAttributes[result] = byTier;
     }
-    const base = this.base;
-    this.observe = (observer) => observer.observe(l1Size(), base);
-    this.l1Entries.addCallback(this.observe);
+    const observeL1: ObservableCallback = (observer) => observer.observe(l1Size(), base);
+    this.lazy = this.telemetry.instruments(
+      (meter) => cacheMeters(meter, observeL1),
+      (meters) => meters.l1Entries.removeCallback(observeL1),
+    );
   }
 
   /** Counts one request. */
   request(result: RequestResult, tier: Tier): void {
-    this.requests.add(1, this.requestAttributes[result]![tier]);
+    this.lazy.sampled.requests.add(1, this.requestAttributes[result]![tier]);
   }
 
   /** Records a loader call. */
   loader(seconds: number, outcome: LoaderOutcome): void {
-    this.loaderDuration.record(seconds, { ...this.base, [ATTR_OUTCOME]: outcome });
+    this.lazy.instruments.loaderDuration.record(seconds, { ...this.base, [ATTR_OUTCOME]: outcome });
   }
 
   /** Counts invalidations. */
   invalidation(kind: 'key' | 'tag' | 'all', source: 'local' | 'bus', count = 1): void {
-    this.invalidations.add(count, {
+    this.lazy.instruments.invalidations.add(count, {
       ...this.base,
       [ATTR_INVALIDATION_KIND]: kind,
       [ATTR_INVALIDATION_SOURCE]: source,
@@ -133,7 +165,7 @@ export class CacheTelemetry {
 
   /** Counts an unreadable stored entry. */
   unreadableEntry(reason: string): void {
-    this.unreadable.add(1, { ...this.base, [ATTR_REASON]: reason });
+    this.lazy.instruments.unreadable.add(1, { ...this.base, [ATTR_REASON]: reason });
   }
 
   /** Adds an event to the active span. */
@@ -146,6 +178,6 @@ export class CacheTelemetry {
 
   /** Stops observing the L1 gauge. */
   dispose(): void {
-    this.l1Entries.removeCallback(this.observe);
+    this.lazy.dispose();
   }
 }

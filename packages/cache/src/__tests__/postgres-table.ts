@@ -1,7 +1,7 @@
 /**
- * A PostgreSQL table for the write-behind tests and the `persist` the README recommends: one
- * multi-row upsert that only replaces a row holding a lower version, so retried, duplicated or
- * reordered batches leave each row at its highest version.
+ * A PostgreSQL table for the write-behind tests and the `persist` that docs/write-behind.md
+ * recommends: one multi-row upsert that only replaces a row holding a lower version, so retried,
+ * duplicated or reordered batches leave each row at its highest version.
  */
 import type { Pool } from 'pg';
 import type { PersistEntry } from '../index.js';

@@ -26,7 +26,7 @@ import {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A database table that only takes a row over a lower version, like the README's upsert. */
+/** A table that only takes a row over a lower version, like docs/write-behind.md's upsert. */
 class FakeTable<T> {
   readonly rows = new Map<string, { value: T; version: number }>();
   readonly calls: PersistEntry<T>[][] = [];

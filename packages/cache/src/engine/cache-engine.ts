@@ -25,11 +25,13 @@ import {
   expectObject,
   type StoreStatus,
   type StoreStatusListener,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import { expectTags, rejectKey, rejectNotFunction } from '../arguments.js';
 import type { Cache, PersistContext, WrapOptions, WriteOptions } from '../cache.js';
 import { CACHE_HOOKS, type CacheHooks } from '../cache-hooks.js';
 import type { Entry } from '../entry.js';
+import { WRAP_OPTIONS, WRAP_RENAMES } from '../known-options.js';
 import type { Loader } from '../loader-run.js';
 import {
   DEFAULTS,
@@ -230,6 +232,7 @@ export class CacheEngine implements Cache {
   ): (...args: A) => Promise<Awaited<T>> {
     expectFunction('fn', fn);
     expectObject('options', options);
+    warnUnknownOptions('cache.wrap()', options, { known: WRAP_OPTIONS, renames: WRAP_RENAMES });
     const keyOf = expectFunction<(...args: A) => string>('key', options.key);
     const { key: _key, ...callOptions } = options;
     // Validate once here, so a bad option fails at wrap time rather than on the first miss.

@@ -44,6 +44,7 @@ import {
   type KeyBuilder,
   keyBuilder,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import {
   conditionalUpdate,
@@ -51,6 +52,7 @@ import {
   isAwsError,
   type UpdatePlan,
 } from '@breakwater/core/dynamodb';
+import { DYNAMO_STORE_OPTIONS } from '../known-options.js';
 import type {
   CacheScope,
   CacheStore,
@@ -97,8 +99,8 @@ const TOMBSTONE_SECONDS = 86_400;
 const LEASE_ATTRIBUTES: readonly string[] = ['lt', 'lx'];
 
 /**
- * A DynamoDB store for {@link cache}. It opens nothing of its own: `close()` resolves at once, and
- * the client stays yours.
+ * A DynamoDB store for {@link "@breakwater/cache"!cache}. It opens nothing of its own: `close()`
+ * resolves at once, and the client stays yours.
  *
  * @example
  * const store = dynamoStore({ client: new DynamoDBClient({}), tableName: 'breakwater' });
@@ -106,6 +108,7 @@ const LEASE_ATTRIBUTES: readonly string[] = ['lt', 'lx'];
  */
 export function dynamoStore(options: DynamoStoreOptions): CacheStore {
   expectObject('options', options);
+  warnUnknownOptions('dynamoStore() (@breakwater/cache)', options, { known: DYNAMO_STORE_OPTIONS });
   expectObject('client', options.client);
   const tableName = expectNonEmptyString('tableName', options.tableName);
   const clock = options.clock ?? systemClock;

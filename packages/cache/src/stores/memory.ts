@@ -3,8 +3,15 @@
  * caches sharing one store. It implements the full store contract, including the invalidation bus
  * (delivered synchronously to every cache of the same name in this process) and leases.
  */
-import { type Clock, expectInteger, expectObject, systemClock } from '@breakwater/core';
+import {
+  type Clock,
+  expectInteger,
+  expectObject,
+  systemClock,
+  warnUnknownOptions,
+} from '@breakwater/core';
 import { ClockCache } from '../clock-cache.js';
+import { MEMORY_STORE_OPTIONS, MEMORY_STORE_RENAMES } from '../known-options.js';
 import type {
   CacheScope,
   CacheStore,
@@ -42,6 +49,10 @@ export const MEMORY_STORE_DEFAULTS = { maxEntries: 100_000 } as const;
  */
 export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
   expectObject('options', options);
+  warnUnknownOptions('memoryStore() (@breakwater/cache)', options, {
+    known: MEMORY_STORE_OPTIONS,
+    renames: MEMORY_STORE_RENAMES,
+  });
   const maxEntries = expectInteger(
     'maxEntries',
     options.maxEntries ?? MEMORY_STORE_DEFAULTS.maxEntries,

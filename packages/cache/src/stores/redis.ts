@@ -13,7 +13,7 @@
  * with `client.duplicate()` and owned by the store unless you pass one (see
  * {@link RedisStoreOptions.subscriber}).
  */
-import { expectObject } from '@breakwater/core';
+import { expectObject, warnUnknownOptions } from '@breakwater/core';
 import {
   type KeyBuilder,
   keyBuilder,
@@ -21,6 +21,7 @@ import {
   type RedisClient,
   redisProbe,
 } from '@breakwater/core/redis';
+import { REDIS_STORE_OPTIONS, REDIS_STORE_RENAMES } from '../known-options.js';
 import { DEFAULTS } from '../options.js';
 import type {
   CacheScope,
@@ -66,8 +67,8 @@ export interface RedisStoreOptions {
 }
 
 /**
- * A Redis store for {@link cache}. Close it with `store.close()` after closing its caches: it
- * closes the subscriber connection it opened, never your client.
+ * A Redis store for {@link "@breakwater/cache"!cache}. Close it with `store.close()` after closing
+ * its caches: it closes the subscriber connection it opened, never your client.
  *
  * @example
  * const client = new Redis(process.env.REDIS_URL);
@@ -82,6 +83,10 @@ export interface RedisStoreOptions {
  */
 export function redisStore(options: RedisStoreOptions): CacheStore {
   expectObject('options', options);
+  warnUnknownOptions('redisStore() (@breakwater/cache)', options, {
+    known: REDIS_STORE_OPTIONS,
+    renames: REDIS_STORE_RENAMES,
+  });
   const client = options.client;
   expectObject('client', client);
   // Validates `subscriber` (core's `expectSubscriber`): a named TypeError for anything else.

@@ -40,8 +40,10 @@ import {
   expectObject,
   expectPositive,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import { createTable, keyBuilder } from '@breakwater/core/dynamodb';
+import { DYNAMO_WRITE_BEHIND_QUEUE_OPTIONS } from '../known-options.js';
 import type { QueueConfig } from './dynamodb-queue-requests.js';
 import { DynamoWriteQueue } from './dynamodb-queue-scope.js';
 import type { WriteBehindQueue } from './queue.js';
@@ -82,7 +84,8 @@ export interface DynamoWriteBehindQueueOptions {
 }
 
 /**
- * A DynamoDB queue for {@link writeBehind}: durable, shared by every replica using the table.
+ * A DynamoDB queue for {@link "@breakwater/cache"!writeBehind}: durable, shared by every replica
+ * using the table.
  *
  * @example
  * const queue = dynamoWriteBehindQueue({ client: new DynamoDBClient({}), tableName: 'bw-queue' });
@@ -90,6 +93,9 @@ export interface DynamoWriteBehindQueueOptions {
  */
 export function dynamoWriteBehindQueue(options: DynamoWriteBehindQueueOptions): WriteBehindQueue {
   expectObject('options', options);
+  warnUnknownOptions('dynamoWriteBehindQueue()', options, {
+    known: DYNAMO_WRITE_BEHIND_QUEUE_OPTIONS,
+  });
   expectObject('client', options.client);
   if (typeof (options.client as { send?: unknown }).send !== 'function') {
     throw new TypeError('Expected `client` to be a DynamoDBClient, got an object without send()');

@@ -4,7 +4,8 @@
  * one process behave like replicas sharing a Redis queue. It is **lost when the process exits**:
  * use it for a single process that can afford to lose the writes not yet persisted, and in tests.
  */
-import { type Clock, expectObject, systemClock } from '@breakwater/core';
+import { type Clock, expectObject, systemClock, warnUnknownOptions } from '@breakwater/core';
+import { MEMORY_WRITE_BEHIND_QUEUE_OPTIONS } from '../known-options.js';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendItem,
@@ -37,6 +38,9 @@ export function memoryWriteBehindQueue(
   options: MemoryWriteBehindQueueOptions = {},
 ): WriteBehindQueue {
   expectObject('options', options);
+  warnUnknownOptions('memoryWriteBehindQueue()', options, {
+    known: MEMORY_WRITE_BEHIND_QUEUE_OPTIONS,
+  });
   const clock = options.clock ?? systemClock;
   const scopes = new Map<string, MemoryWriteQueue>();
   // Owns nothing: there is nothing to release, and scopes keep working.

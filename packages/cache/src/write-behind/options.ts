@@ -16,10 +16,12 @@ import {
   STORE_DEFAULTS,
   type StoreSettings,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import type { Cache } from '../cache.js';
 import { CACHE_HOOKS, type CacheHooks } from '../cache-hooks.js';
 import { type CacheCodec, defaultCodec } from '../codec.js';
+import { WRITE_BEHIND_OPTIONS } from '../known-options.js';
 import { memoryWriteBehindQueue } from './memory-queue.js';
 import type { WriteBehindQueue } from './queue.js';
 
@@ -218,6 +220,7 @@ export function resolveWriteBehindOptions<T>(
   options: WriteBehindOptions<T>,
 ): ResolvedWriteBehindOptions<T> {
   expectObject('options', options);
+  warnUnknownOptions('writeBehind()', options, { known: WRITE_BEHIND_OPTIONS });
   const d = WRITE_BEHIND_DEFAULTS;
   const queue = options.queue ?? memoryWriteBehindQueue();
   expectObject('queue', queue);

@@ -21,9 +21,15 @@
  * the write-behind runs while the queue is degraded is core's `redisProbe` on the stream key (a
  * `return 1` script, so a Cluster asks the node that owns the name's slot).
  */
-import { expectInteger, expectNonEmptyString, expectObject } from '@breakwater/core';
+import {
+  expectInteger,
+  expectNonEmptyString,
+  expectObject,
+  warnUnknownOptions,
+} from '@breakwater/core';
 import { defineScript, type KeyBuilder, keyBuilder, redisProbe } from '@breakwater/core/redis';
 import type { Cluster, Redis } from 'ioredis';
+import { REDIS_WRITE_BEHIND_QUEUE_OPTIONS } from '../known-options.js';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendItem,
@@ -71,9 +77,10 @@ const PATTERN = 'write-behind';
 const PARTS = ['stream', 'versions', 'attempts', 'dead', 'sweep'] as const;
 
 /**
- * A durable Redis queue for {@link writeBehind}: a Redis Stream per write-behind name, read by
- * every replica through one consumer group. An entry stays in Redis until it is persisted or
- * dead-lettered, whatever happens to the process that appended or claimed it.
+ * A durable Redis queue for {@link "@breakwater/cache"!writeBehind}: a Redis Stream per
+ * write-behind name, read by every replica through one consumer group. An entry stays in Redis
+ * until it is persisted or dead-lettered, whatever happens to the process that appended or
+ * claimed it.
  *
  * @example
  * const client = new Redis(process.env.REDIS_URL);
@@ -81,6 +88,9 @@ const PARTS = ['stream', 'versions', 'attempts', 'dead', 'sweep'] as const;
  */
 export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): WriteBehindQueue {
   expectObject('options', options);
+  warnUnknownOptions('redisWriteBehindQueue()', options, {
+    known: REDIS_WRITE_BEHIND_QUEUE_OPTIONS,
+  });
   const client = options.client;
   if (
     typeof client !== 'object' ||
