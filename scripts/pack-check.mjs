@@ -88,12 +88,17 @@ const TOUCH = {
   '@breakwater/retry': ($) => `
     const retrying = ${$}.retry({ maxAttempts: 2 });
     check((await retrying.execute(() => 'ok')) === 'ok', 'retry().execute()');
-    await retrying.close();`,
+    await retrying.close();
+    await ${$}.memoryDeadLetters().close();`,
   '@breakwater/retry/redis': ($) => `
     await ${$}.redisBudgetStore({ client: redis }).close();
     await ${$}.redisDeadLetters({ client: redis, stream: 'pack-check' }).close();`,
   '@breakwater/retry/dynamodb': ($) => `
-    await ${$}.dynamoBudgetStore({ client: dynamo, tableName: TABLE }).close();`,
+    await ${$}.dynamoBudgetStore({ client: dynamo, tableName: TABLE }).close();
+    await ${$}.dynamoDeadLetters({ client: dynamo, tableName: TABLE }).close();`,
+  '@breakwater/retry/testing': ($, ns) => `
+    const checks = ${$}.deadLetterQueueContract(() => ${ns('@breakwater/retry')}.memoryDeadLetters());
+    check(checks.length > 0 && typeof checks[0].run === 'function', 'deadLetterQueueContract()');`,
   '@breakwater/cache': ($) => `
     const cached = ${$}.cache({ name: 'pack-check' });
     check((await cached.getOrLoad('k', async () => 'v')) === 'v', 'cache().getOrLoad()');

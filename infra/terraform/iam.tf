@@ -148,3 +148,35 @@ resource "aws_iam_policy" "write_behind_queue" {
   policy      = data.aws_iam_policy_document.write_behind_queue[0].json
   tags        = var.tags
 }
+
+# @breakwater/retry/dynamodb: dynamoDeadLetters(), in the queue table (sort key `sk`, no index).
+data "aws_iam_policy_document" "retry_dead_letters" {
+  count = var.create_write_queue_table ? 1 : 0
+
+  statement {
+    sid     = "BreakwaterRetryDeadLetters"
+    actions = [
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [aws_dynamodb_table.write_queue[0].arn]
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["${var.key_prefix}:retry-dead-letters:*"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "retry_dead_letters" {
+  count = var.create_write_queue_table ? 1 : 0
+
+  name        = "${var.policy_name_prefix}-retry-dead-letters"
+  description = "Breakwater retry dead-letter queues on DynamoDB"
+  policy      = data.aws_iam_policy_document.retry_dead_letters[0].json
+  tags        = var.tags
+}

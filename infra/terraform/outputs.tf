@@ -27,6 +27,7 @@ output "policy_arns" {
     "retry-budget"       = aws_iam_policy.retry_budget.arn
     "cache"              = aws_iam_policy.cache.arn
     "write-behind-queue" = one(aws_iam_policy.write_behind_queue[*].arn)
+    "retry-dead-letters" = one(aws_iam_policy.retry_dead_letters[*].arn)
   }
 }
 
@@ -39,5 +40,6 @@ output "policy_documents" {
     "retry-budget"       = data.aws_iam_policy_document.retry_budget.json
     "cache"              = data.aws_iam_policy_document.cache.json
     "write-behind-queue" = one(data.aws_iam_policy_document.write_behind_queue[*].json)
+    "retry-dead-letters" = one(data.aws_iam_policy_document.retry_dead_letters[*].json)
   }
 }

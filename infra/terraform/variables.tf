@@ -5,13 +5,13 @@ variable "state_table_name" {
 }
 
 variable "create_write_queue_table" {
-  description = "Create the write-behind queue table and its policy (dynamoWriteBehindQueue())."
+  description = "Create the queue table and the policies of its stores (dynamoWriteBehindQueue(), dynamoDeadLetters())."
   type        = bool
   default     = false
 }
 
 variable "write_queue_table_name" {
-  description = "The write-behind queue table (the `tableName` you give dynamoWriteBehindQueue())."
+  description = "The queue table (the `tableName` you give dynamoWriteBehindQueue() and dynamoDeadLetters())."
   type        = string
   default     = "breakwater-write-queue"
 }

@@ -10,6 +10,7 @@ import {
   expectObject,
   expectOneOf,
   expectPositive,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import {
   decorrelated,
@@ -20,15 +21,32 @@ import {
   jittered,
   type RandomSource,
 } from './jitter.js';
+import {
+  BACKOFF_RENAMES,
+  CONSTANT_BACKOFF_OPTIONS,
+  EXPONENTIAL_BACKOFF_OPTIONS,
+  LINEAR_BACKOFF_OPTIONS,
+} from './known-options.js';
 
 /**
- * Computes the delay before the next attempt, in milliseconds (a finite number ≥ 0).
+ * Computes the delay before the next attempt, in milliseconds (a finite number ≥ 0): a function
+ * `(attempt, lastDelayMs) => ms`, which may say how long it can wait at most
+ * (`longestDelayMs`, below).
  *
- * @param attempt The attempt that just failed: 1 before the first retry, 2 before the second, …
- * @param lastDelayMs The delay this backoff returned before the failed attempt (0 before the
- *   first retry). Server hints (`Retry-After`) do not feed into it.
+ * `attempt` is the attempt that just failed: 1 before the first retry, 2 before the second, …
+ * `lastDelayMs` is the delay this backoff returned before the failed attempt (0 before the first
+ * retry). Server hints (`Retry-After`) do not feed into it.
  */
-export type Backoff = (attempt: number, lastDelayMs: number) => number;
+export type Backoff = ((attempt: number, lastDelayMs: number) => number) & {
+  /**
+   * The longest delay the backoff can return before any of the first `retries` retries, in
+   * milliseconds. A retry policy waits out a server or policy hint (`retryAfterMs`) only up to
+   * this for its `maxAttempts − 1` retries, unless its `maxHintMs` says otherwise. The built-in
+   * backoffs have it; give a function of your own one with
+   * `Object.assign((attempt) => …, { longestDelayMs: (retries) => … })`.
+   */
+  readonly longestDelayMs?: ((retries: number) => number) | undefined;
+};
 
 /** Options shared by the backoff factories. */
 export interface BackoffCommonOptions {
@@ -127,12 +145,17 @@ function capOption(value: number | undefined, fallback: number, floor: number): 
  */
 export function constant(options: ConstantBackoffOptions): Backoff {
   expectObject('options', options);
+  warnUnknownOptions('constant()', options, {
+    known: CONSTANT_BACKOFF_OPTIONS,
+    renames: BACKOFF_RENAMES,
+  });
   const delayMs = expectNonNegative('delayMs', options.delayMs);
   const jitter =
     options.jitter === undefined ? 'none' : expectOneOf('jitter', options.jitter, JITTER_MODES);
   const random = randomOption(options);
-  if (jitter === 'none') return () => delayMs;
-  return () => jittered(jitter, delayMs, random);
+  const longestDelayMs = (retries: number) => (retries > 0 ? delayMs : 0);
+  if (jitter === 'none') return withLongest(() => delayMs, longestDelayMs);
+  return withLongest(() => jittered(jitter, delayMs, random), longestDelayMs);
 }
 
 /**
@@ -143,6 +166,10 @@ export function constant(options: ConstantBackoffOptions): Backoff {
  */
 export function linear(options: LinearBackoffOptions): Backoff {
   expectObject('options', options);
+  warnUnknownOptions('linear()', options, {
+    known: LINEAR_BACKOFF_OPTIONS,
+    renames: BACKOFF_RENAMES,
+  });
   const initialMs = expectNonNegative('initialMs', options.initialMs);
   const stepMs =
     options.stepMs === undefined ? initialMs : expectNonNegative('stepMs', options.stepMs);
@@ -150,7 +177,11 @@ export function linear(options: LinearBackoffOptions): Backoff {
   const jitter =
     options.jitter === undefined ? 'none' : expectOneOf('jitter', options.jitter, JITTER_MODES);
   const random = randomOption(options);
-  return (attempt) => jittered(jitter, Math.min(maxMs, initialMs + stepMs * (attempt - 1)), random);
+  const ceiling = (attempt: number) => Math.min(maxMs, initialMs + stepMs * (attempt - 1));
+  return withLongest(
+    (attempt) => jittered(jitter, ceiling(attempt), random),
+    (retries) => (retries > 0 ? ceiling(retries) : 0),
+  );
 }
 
 /**
@@ -163,6 +194,10 @@ export function linear(options: LinearBackoffOptions): Backoff {
  */
 export function exponential(options: ExponentialBackoffOptions = {}): Backoff {
   expectObject('options', options);
+  warnUnknownOptions('exponential()', options, {
+    known: EXPONENTIAL_BACKOFF_OPTIONS,
+    renames: BACKOFF_RENAMES,
+  });
   const initialMs =
     options.initialMs === undefined
       ? DEFAULT_EXPONENTIAL_INITIAL_MS
@@ -179,10 +214,24 @@ export function exponential(options: ExponentialBackoffOptions = {}): Backoff {
       : expectOneOf('jitter', options.jitter, EXPONENTIAL_JITTER_MODES);
   const random = randomOption(options);
   if (jitter === 'decorrelated') {
-    return (_attempt, lastDelayMs) => decorrelated(initialMs, maxMs, lastDelayMs, random);
+    // Each delay is below 3 × the previous one (and ≥ initialMs), so retry n waits < initialMs × 3^n.
+    return withLongest(
+      (_attempt, lastDelayMs) => decorrelated(initialMs, maxMs, lastDelayMs, random),
+      (retries) => (retries > 0 ? exponentialCeiling(initialMs, 3, maxMs, retries + 1) : 0),
+    );
   }
-  return (attempt) =>
-    jittered(jitter, exponentialCeiling(initialMs, factor, maxMs, attempt), random);
+  return withLongest(
+    (attempt) => jittered(jitter, exponentialCeiling(initialMs, factor, maxMs, attempt), random),
+    (retries) => (retries > 0 ? exponentialCeiling(initialMs, factor, maxMs, retries) : 0),
+  );
+}
+
+/** `delay` with its {@link Backoff.longestDelayMs}. */
+function withLongest(
+  delay: (attempt: number, lastDelayMs: number) => number,
+  longestDelayMs: (retries: number) => number,
+): Backoff {
+  return Object.assign(delay, { longestDelayMs });
 }
 
 function exponentialCeiling(

@@ -13,7 +13,9 @@ import {
   resolveStoreOptions,
   type StoreSettings,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
+import { RETRY_BUDGET_OPTIONS } from './known-options.js';
 import { DEFAULTS } from './options.js';
 import type { BudgetSpec, RetryBudgetStore } from './store.js';
 import { memoryBudgetStore } from './stores/memory.js';
@@ -122,6 +124,7 @@ export interface RetryBudgetSettings {
 /** Validates `options` and applies defaults. Throws naming the option and the bad value. */
 export function resolveBudgetOptions(options: RetryBudgetOptions): RetryBudgetSettings {
   expectObject('options', options);
+  warnUnknownOptions('retryBudget()', options, { known: RETRY_BUDGET_OPTIONS });
   const ratio =
     options.ratio === undefined ? DEFAULT_BUDGET_RATIO : expectUnitInterval('ratio', options.ratio);
   const minPerSecond =

@@ -19,8 +19,14 @@ export interface SerializedError {
 
 /** A dead letter as read back from a queue: the failure, with the error serialised. */
 export interface DeadLetterEntry {
-  /** The entry's id in the queue (a Redis Stream id: `<ms>-<seq>`). */
+  /** The entry's id in the queue: `<stream>/<id in the stream>`. */
   readonly id: string;
+  /** The stream the entry is in: the policy's name, or the queue's fixed `stream`. */
+  readonly stream: string;
+  /** How many replays of the entry failed so far. */
+  readonly replays: number;
+  /** What the last failed replay threw, serialised; `undefined` before any failed replay. */
+  readonly lastReplayError: SerializedError | undefined;
   /** The retry policy that gave up. */
   readonly policyName: string;
   /** Why it gave up. */

@@ -77,3 +77,56 @@ export class HedgeLostError extends BreakwaterError {
 /** Is `value` a {@link HedgeLostError}? */
 export const isHedgeLostError = (value: unknown): value is HedgeLostError =>
   hasErrorKind(value, 'HedgeLostError');
+
+/**
+ * A dead-letter queue operation named a stream the queue never held (no entry was ever appended
+ * to it): usually a typo, which must not pass for an empty stream.
+ */
+export class UnknownDeadLetterStreamError extends BreakwaterError {
+  /** The stream asked for. */
+  readonly stream: string;
+
+  /** @param stream The stream asked for. */
+  constructor(stream: string) {
+    super(`Unknown dead-letter stream ${JSON.stringify(stream)}: no entry was ever appended to it`);
+    this.brand('UnknownDeadLetterStreamError');
+    this.stream = stream;
+  }
+}
+
+/** Is `value` an {@link UnknownDeadLetterStreamError}? */
+export const isUnknownDeadLetterStreamError = (
+  value: unknown,
+): value is UnknownDeadLetterStreamError => hasErrorKind(value, 'UnknownDeadLetterStreamError');
+
+/**
+ * A dead-letter codec threw encoding or decoding a value; `cause` is what it threw. At `append`,
+ * nothing was written.
+ */
+export class DeadLetterCodecError extends BreakwaterError {
+  /** Which value: the call's `input` or its `result`. */
+  readonly field: 'input' | 'result';
+  /** `'encode'` (at `append`) or `'decode'` (reading an entry back). */
+  readonly direction: 'encode' | 'decode';
+
+  /**
+   * @param field Which value failed.
+   * @param direction Encoding or decoding.
+   * @param cause What the codec threw.
+   */
+  constructor(field: 'input' | 'result', direction: 'encode' | 'decode', cause: unknown) {
+    super(
+      `The dead-letter codec could not ${direction} \`${field}\`: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.brand('DeadLetterCodecError');
+    this.field = field;
+    this.direction = direction;
+  }
+}
+
+/** Is `value` a {@link DeadLetterCodecError}? */
+export const isDeadLetterCodecError = (value: unknown): value is DeadLetterCodecError =>
+  hasErrorKind(value, 'DeadLetterCodecError');

@@ -35,6 +35,11 @@ export type GiveUpReason =
   | 'max-attempts'
   /** Waiting for the next attempt would have exceeded `maxElapsedMs`. */
   | 'max-elapsed'
+  /**
+   * The attempt's hint (`retryAfter`: an open breaker's `retryAfterMs`, a `Retry-After`) asked for
+   * a longer wait than `maxHintMs`, or one past `maxElapsedMs`: the caller gets the error at once.
+   */
+  | 'hint-too-long'
   /** `shouldRetry` said no, or the error was a `NonRetryableError`. */
   | 'not-retryable'
   /** The retry budget refused the retry. */

@@ -5,6 +5,7 @@
 import {
   type Clock,
   type ExecutionContext,
+  expectedFunctionError,
   expectFunction,
   expectInteger,
   expectNonEmptyString,
@@ -12,8 +13,10 @@ import {
   expectObject,
   type Policy,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import { HedgedCall, type HedgeSettings } from './hedging/hedged-call.js';
+import { HEDGE_OPTIONS } from './known-options.js';
 import { hedgeInstruments } from './telemetry.js';
 
 /** What a hedge policy hands to each attempt it starts. */
@@ -90,6 +93,7 @@ export const DEFAULT_MAX_HEDGES = 1;
  */
 export function hedge(options: HedgeOptions): HedgePolicy {
   expectObject('options', options);
+  warnUnknownOptions('hedge()', options, { known: HEDGE_OPTIONS });
   const delayMs = expectNonNegative('delayMs', options.delayMs);
   const maxHedges =
     options.maxHedges === undefined
@@ -108,7 +112,10 @@ export function hedge(options: HedgeOptions): HedgePolicy {
     name,
     delayMs,
     maxHedges,
-    execute: (fn, executeOptions) => new HedgedCall(settings, fn, executeOptions).promise,
+    execute: (fn, executeOptions) =>
+      typeof fn === 'function'
+        ? new HedgedCall(settings, fn, executeOptions).promise
+        : Promise.reject(expectedFunctionError('fn', fn)),
     close: resolved,
     [Symbol.asyncDispose]: resolved,
   };

@@ -1,3 +1,10 @@
+/**
+ * `@breakwater/retry`: retries with backoff and jitter, retry budgets that stop retry storms, dead
+ * letters and hedging. The memory budget store and the memory dead-letter queue are built in; the Redis and DynamoDB stores are
+ * separate entry points.
+ *
+ * @module @breakwater/retry
+ */
 export type {
   Disposer,
   OnStoreError,
@@ -35,14 +42,26 @@ export {
   type SerializedError,
   serializeError,
 } from './dead-letter-entry.js';
+export type {
+  DeadLetterQueue,
+  DeadLetterQueueOptions,
+  ListDeadLettersOptions,
+  ReplayAllOptions,
+  ReplayAllResult,
+  TrimDeadLettersOptions,
+} from './dead-letter-queue.js';
 export {
+  DeadLetterCodecError,
   HedgeLostError,
+  isDeadLetterCodecError,
   isHedgeLostError,
   isNonRetryableError,
   isRetryBudgetExhaustedError,
+  isUnknownDeadLetterStreamError,
   NonRetryableError,
   RetryBudgetExhaustedError,
   type RetryBudgetExhaustedErrorOptions,
+  UnknownDeadLetterStreamError,
 } from './errors.js';
 export type {
   AttemptOutcome,
@@ -68,6 +87,7 @@ export {
 } from './jitter.js';
 export {
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_HINT_MS,
   DEFAULT_RETRY_NAME,
   DEFAULTS,
   type RetryExecuteOptions,
@@ -90,6 +110,10 @@ export type {
   RetryBudgetStore,
 } from './store.js';
 export { type MemoryBudgetStoreOptions, memoryBudgetStore } from './stores/memory.js';
+export {
+  type MemoryDeadLettersOptions,
+  memoryDeadLetters,
+} from './stores/memory-dead-letters.js';
 export {
   ATTR_ATTEMPT,
   ATTR_DEAD_LETTER_OUTCOME,

@@ -7,14 +7,17 @@ import {
   expectFunction,
   expectInteger,
   expectNonEmptyString,
+  expectNonNegative,
   expectObject,
   expectPositive,
   type OnStoreError,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import { type Backoff, exponential } from './backoff.js';
 import type { RetryBudget } from './budget.js';
 import type { AttemptOutcome, RetryFailure } from './events.js';
+import { RETRY_OPTIONS, RETRY_RENAMES } from './known-options.js';
 
 /** Options of {@link retry}. `R` is the result type `shouldRetry` and hooks see. */
 export interface RetryOptions<R = unknown> {
@@ -41,6 +44,18 @@ export interface RetryOptions<R = unknown> {
    */
   maxElapsedMs?: number;
   /**
+   * The longest server or policy hint (`retryAfter`, by default an error's `retryAfterMs`) the
+   * policy waits out, in milliseconds (≥ 0, or `Infinity` for any). A hint longer than this — an
+   * open circuit breaker's whole break, a `Retry-After: 3600` — ends the call at once with the
+   * attempt's error (give-up reason `'hint-too-long'`) rather than holding the caller, and so does
+   * a hint that would pass `maxElapsedMs`. A hint no longer than the backoff's delay changes
+   * nothing.
+   * @default the longest delay the backoff itself waits within `maxAttempts`
+   *   (`backoff.longestDelayMs(maxAttempts − 1)`: 200 ms for the default backoff and 3 attempts);
+   *   for a backoff function without `longestDelayMs`, 1_000 (`DEFAULT_MAX_HINT_MS`)
+   */
+  maxHintMs?: number;
+  /**
    * Decides whether an attempt's outcome is retried. It sees errors (`ok: false`) and results
    * (`ok: true`), so a result such as an HTTP 503 can be retried without throwing. If it throws,
    * the call rejects with what it threw and is not retried. A `NonRetryableError` is never retried
@@ -50,7 +65,8 @@ export interface RetryOptions<R = unknown> {
   shouldRetry?: (outcome: AttemptOutcome<R>) => boolean;
   /**
    * The minimum delay a server asked for, in milliseconds, or `undefined`. The next delay is at
-   * least this (and `maxElapsedMs` still applies). Use `retryAfterFromHeaders` for HTTP.
+   * least this, up to `maxHintMs`: a longer hint, or one that would pass `maxElapsedMs`, ends the
+   * call at once. Use `retryAfterFromHeaders` for HTTP.
    * @default `error.retryAfterMs` when it is a finite number ≥ 0 (every Breakwater rejection has it)
    */
   retryAfter?: (outcome: AttemptOutcome<R>) => number | undefined;
@@ -118,6 +134,11 @@ export const DEFAULTS = {
 export const DEFAULT_MAX_ATTEMPTS = DEFAULTS.maxAttempts;
 /** Default of {@link RetryOptions.name} (same as `DEFAULTS.name`). */
 export const DEFAULT_RETRY_NAME = DEFAULTS.name;
+/**
+ * Default of {@link RetryOptions.maxHintMs} with a backoff function that has no `longestDelayMs`
+ * (the built-in backoffs have it, and the default is then the longest delay they wait).
+ */
+export const DEFAULT_MAX_HINT_MS = 1_000;
 
 /** Validated options, with defaults applied. */
 export interface RetrySettings<R> {
@@ -125,6 +146,7 @@ export interface RetrySettings<R> {
   readonly maxAttempts: number;
   readonly backoff: Backoff;
   readonly maxElapsedMs: number;
+  readonly maxHintMs: number;
   readonly shouldRetry: ((outcome: AttemptOutcome<R>) => boolean) | undefined;
   readonly retryAfter: (outcome: AttemptOutcome<R>) => number | undefined;
   readonly budget: RetryBudget | undefined;
@@ -143,6 +165,7 @@ export function retryAfterFromError(outcome: AttemptOutcome<unknown>): number | 
 /** Validates `options` and applies defaults. Throws naming the option and the bad value. */
 export function resolveRetryOptions<R>(options: RetryOptions<R>): RetrySettings<R> {
   expectObject('options', options);
+  warnUnknownOptions('retry()', options, { known: RETRY_OPTIONS, renames: RETRY_RENAMES });
   const budget = options.budget;
   if (budget !== undefined) {
     expectObject('budget', budget);
@@ -153,17 +176,23 @@ export function resolveRetryOptions<R>(options: RetryOptions<R>): RetrySettings<
   expectObject('clock', clock);
   expectFunction('clock.now', clock.now);
   expectFunction('clock.sleep', clock.sleep);
+  const maxAttempts =
+    options.maxAttempts === undefined
+      ? DEFAULT_MAX_ATTEMPTS
+      : expectInteger('maxAttempts', options.maxAttempts);
+  const backoff =
+    options.backoff === undefined
+      ? exponential()
+      : expectFunction<Backoff>('backoff', options.backoff);
   return {
     name:
       options.name === undefined ? DEFAULT_RETRY_NAME : expectNonEmptyString('name', options.name),
-    maxAttempts:
-      options.maxAttempts === undefined
-        ? DEFAULT_MAX_ATTEMPTS
-        : expectInteger('maxAttempts', options.maxAttempts),
-    backoff:
-      options.backoff === undefined
-        ? exponential()
-        : expectFunction<Backoff>('backoff', options.backoff),
+    maxAttempts,
+    backoff,
+    maxHintMs:
+      options.maxHintMs === undefined
+        ? longestBackoffDelay(backoff, maxAttempts)
+        : expectHintCap(options.maxHintMs),
     maxElapsedMs:
       options.maxElapsedMs === undefined
         ? Number.POSITIVE_INFINITY
@@ -189,4 +218,23 @@ export function resolveRetryOptions<R>(options: RetryOptions<R>): RetrySettings<
         : expectFunction<(failure: RetryFailure<R>) => unknown>('deadLetter', options.deadLetter),
     clock,
   };
+}
+
+/** `maxHintMs`: a number ≥ 0, or `Infinity` to wait out any hint. */
+function expectHintCap(value: unknown): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectNonNegative('maxHintMs', value);
+}
+
+/** The default of `maxHintMs`: the longest delay `backoff` waits within `maxAttempts`. */
+function longestBackoffDelay(backoff: Backoff, maxAttempts: number): number {
+  const longest = backoff.longestDelayMs;
+  if (typeof longest !== 'function') return DEFAULT_MAX_HINT_MS;
+  const value = longest(maxAttempts - 1);
+  if (typeof value !== 'number' || !(value >= 0)) {
+    throw new RangeError(
+      `Expected \`backoff.longestDelayMs(${maxAttempts - 1})\` to return a number >= 0, got ${String(value)}`,
+    );
+  }
+  return value;
 }

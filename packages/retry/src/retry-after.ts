@@ -5,6 +5,7 @@
 
 /** Headers as `fetch` (`Headers`), undici and most HTTP clients expose them. */
 export interface HeadersLike {
+  /** The value of the header `name` (case-insensitive), `null` or `undefined` when absent. */
   get(name: string): string | null | undefined;
 }
 

@@ -1,16 +1,33 @@
 /**
  * Metric, attribute and event names of the retry package, and the instruments a policy creates
- * once, at construction. Attribute objects are built here too, so recording allocates nothing.
+ * at construction (and once more when an OpenTelemetry SDK registers after it was built: core's
+ * `LazyInstruments`). Attribute objects are built here too, so recording allocates nothing.
  */
-import { ATTR_POLICY_NAME, ATTR_STORE, getTelemetry, type Telemetry } from '@breakwater/core';
-import type { Attributes, Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
+import {
+  ATTR_POLICY_NAME,
+  ATTR_STORE,
+  getTelemetry,
+  type LazyInstruments,
+  type Telemetry,
+  WAIT_BUCKETS_SECONDS,
+} from '@breakwater/core';
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  ObservableCallback,
+  ObservableGauge,
+} from '@opentelemetry/api';
 import { RETRY_PACKAGE } from './version.js';
 
-/** Counter of attempts, by `breakwater.retry.outcome`. */
+/** Counter (`{attempt}`) of attempts, by `breakwater.retry.outcome`. */
 export const METRIC_ATTEMPTS = 'breakwater.retry.attempts';
-/** Histogram of the delays waited before retries, in seconds. */
+/**
+ * Histogram (`s`, bucket advice `WAIT_BUCKETS_SECONDS`) of the delays waited before retries.
+ */
 export const METRIC_DELAY = 'breakwater.retry.delay';
-/** Gauge of the retries a budget has left, as last known by this process. */
+/** Gauge (`{retry}`) of the retries a budget has left, as last known by this process. */
 export const METRIC_BUDGET_AVAILABLE = 'breakwater.retry.budget.available';
 /**
  * Histogram of the store operations of budgets and dead-letter queues that reached the store, in
@@ -18,17 +35,17 @@ export const METRIC_BUDGET_AVAILABLE = 'breakwater.retry.budget.available';
  */
 export const METRIC_STORE_DURATION = 'breakwater.retry.store.duration';
 /**
- * Counter of store operations that got no answer (`error`, `timeout`) or were not attempted while
+ * Counter (`{operation}`) of store operations that got no answer (`error`, `timeout`) or were not attempted while
  * the store was degraded (`degraded`), by operation and outcome (core's store telemetry).
  */
 export const METRIC_STORE_ERRORS = 'breakwater.retry.store.errors';
 /** Span event added when a budget's or queue's store degrades or recovers (core's store telemetry). */
 export const EVENT_STORE_STATUS = 'breakwater.retry.store.status';
-/** Counter of dead letters handed to `deadLetter`, by `breakwater.retry.dead_letter.outcome`. */
+/** Counter (`{call}`) of dead letters handed to `deadLetter`, by `breakwater.retry.dead_letter.outcome`. */
 export const METRIC_DEAD_LETTERS = 'breakwater.retry.dead_letters';
-/** Counter of hedged attempts started (the primary excluded). */
+/** Counter (`{attempt}`) of hedged attempts started (the primary excluded). */
 export const METRIC_HEDGES = 'breakwater.retry.hedges';
-/** Counter of hedged calls whose result came from a hedge rather than the primary. */
+/** Counter (`{call}`) of hedged calls whose result came from a hedge rather than the primary. */
 export const METRIC_HEDGE_WINS = 'breakwater.retry.hedge.wins';
 
 /** Outcome of an attempt: `success` | `retry` | `give-up` | `budget-exhausted`. */
@@ -58,12 +75,41 @@ export function retryTelemetry(): Telemetry {
   return getTelemetry(RETRY_PACKAGE);
 }
 
-/** The instruments and pre-built attribute sets of one retry policy. */
-export interface RetryInstruments {
-  readonly telemetry: Telemetry;
+function deadLetterCounter(meter: Meter): Counter {
+  return meter.createCounter(METRIC_DEAD_LETTERS, {
+    description: 'Calls handed to the dead-letter function after a retry policy gave up.',
+    unit: '{call}',
+  });
+}
+
+/** The instruments of one retry policy, as made from one meter. */
+interface RetryMeters {
   readonly attempts: Counter;
   readonly delay: Histogram;
   readonly deadLetters: Counter;
+}
+
+function retryMeters(meter: Meter): RetryMeters {
+  return {
+    attempts: meter.createCounter(METRIC_ATTEMPTS, {
+      description: 'Attempts made by retry policies, by outcome.',
+      unit: '{attempt}',
+    }),
+    delay: meter.createHistogram(METRIC_DELAY, {
+      description: 'Delays waited before retries.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...WAIT_BUCKETS_SECONDS] },
+    }),
+    deadLetters: deadLetterCounter(meter),
+  };
+}
+
+/**
+ * The instruments and pre-built attribute sets of one retry policy. The instruments report once
+ * an SDK is registered, even one registered after the policy was built.
+ */
+export class RetryInstruments {
+  readonly telemetry: Telemetry;
   readonly base: Attributes;
   readonly success: Attributes;
   readonly retry: Attributes;
@@ -71,76 +117,139 @@ export interface RetryInstruments {
   readonly budgetExhausted: Attributes;
   readonly deadLetterWritten: Attributes;
   readonly deadLetterFailed: Attributes;
+  private readonly lazy: LazyInstruments<RetryMeters>;
+
+  constructor(name: string) {
+    this.telemetry = retryTelemetry();
+    this.lazy = this.telemetry.instruments(retryMeters);
+    const base = { [ATTR_POLICY_NAME]: name };
+    this.base = base;
+    this.success = { ...base, [ATTR_OUTCOME]: 'success' };
+    this.retry = { ...base, [ATTR_OUTCOME]: 'retry' };
+    this.giveUp = { ...base, [ATTR_OUTCOME]: 'give-up' };
+    this.budgetExhausted = { ...base, [ATTR_OUTCOME]: 'budget-exhausted' };
+    this.deadLetterWritten = { ...base, [ATTR_DEAD_LETTER_OUTCOME]: 'written' };
+    this.deadLetterFailed = { ...base, [ATTR_DEAD_LETTER_OUTCOME]: 'failed' };
+  }
+
+  /** The attempts counter; counted on every call, so it looks for a late SDK only now and then. */
+  get attempts(): Counter {
+    return this.lazy.sampled.attempts;
+  }
+
+  /** The histogram of delays before retries. */
+  get delay(): Histogram {
+    return this.lazy.instruments.delay;
+  }
+
+  /** The counter of dead letters. */
+  get deadLetters(): Counter {
+    return this.lazy.instruments.deadLetters;
+  }
 }
 
 /** Creates the instruments of the retry policy called `name`. */
 export function retryInstruments(name: string): RetryInstruments {
-  const telemetry = retryTelemetry();
-  const meter = telemetry.meter;
-  const base = { [ATTR_POLICY_NAME]: name };
+  return new RetryInstruments(name);
+}
+
+/**
+ * The instruments of one retry budget: the gauge of retries left. Its store operations are
+ * measured by core's store telemetry ({@link METRIC_STORE_DURATION}, {@link METRIC_STORE_ERRORS}).
+ */
+export class BudgetInstruments {
+  /** Attributes of the gauge: the budget's name and store kind. */
+  readonly attributes: Attributes;
+  private readonly lazy: LazyInstruments<ObservableGauge>;
+
+  /** @param observe reports the budget's last known retries left to the gauge. */
+  constructor(name: string, store: string, observe: ObservableCallback) {
+    this.attributes = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
+    this.lazy = retryTelemetry().instruments(
+      (meter) => {
+        const available = meter.createObservableGauge(METRIC_BUDGET_AVAILABLE, {
+          description: 'Retries the budget has left, as last known by this process.',
+          unit: '{retry}',
+        });
+        available.addCallback(observe);
+        return available;
+      },
+      (available) => available.removeCallback(observe),
+    );
+  }
+
+  /**
+   * Looks for an SDK registered after the budget was built (now and then, as core's
+   * `LazyInstruments.recording` does), so that the gauge reports once one is: call it when the
+   * budget learns a new value.
+   */
+  watch(): void {
+    void this.lazy.recording;
+  }
+
+  /** Stops observing the gauge. */
+  dispose(): void {
+    this.lazy.dispose();
+  }
+}
+
+/** Creates the gauge of the budget called `name`, kept in a store of kind `store`. */
+export function budgetInstruments(
+  name: string,
+  store: string,
+  observe: ObservableCallback,
+): BudgetInstruments {
+  return new BudgetInstruments(name, store, observe);
+}
+
+/** The instruments of one hedge policy, as made from one meter. */
+interface HedgeMeters {
+  readonly hedges: Counter;
+  readonly wins: Counter;
+}
+
+function hedgeMeters(meter: Meter): HedgeMeters {
   return {
-    telemetry,
-    attempts: meter.createCounter(METRIC_ATTEMPTS, {
-      description: 'Attempts made by retry policies, by outcome.',
+    hedges: meter.createCounter(METRIC_HEDGES, {
+      description: 'Hedged attempts started (the primary attempt excluded).',
+      unit: '{attempt}',
     }),
-    delay: meter.createHistogram(METRIC_DELAY, {
-      description: 'Delays waited before retries.',
-      unit: 's',
+    wins: meter.createCounter(METRIC_HEDGE_WINS, {
+      description: 'Hedged calls whose result came from a hedge rather than the primary attempt.',
+      unit: '{call}',
     }),
-    deadLetters: meter.createCounter(METRIC_DEAD_LETTERS, {
-      description: 'Calls handed to the dead-letter function after a retry policy gave up.',
-    }),
-    base,
-    success: { ...base, [ATTR_OUTCOME]: 'success' },
-    retry: { ...base, [ATTR_OUTCOME]: 'retry' },
-    giveUp: { ...base, [ATTR_OUTCOME]: 'give-up' },
-    budgetExhausted: { ...base, [ATTR_OUTCOME]: 'budget-exhausted' },
-    deadLetterWritten: { ...base, [ATTR_DEAD_LETTER_OUTCOME]: 'written' },
-    deadLetterFailed: { ...base, [ATTR_DEAD_LETTER_OUTCOME]: 'failed' },
   };
 }
 
 /**
- * The instruments of one retry budget. Its store operations are measured by core's store
- * telemetry ({@link METRIC_STORE_DURATION}, {@link METRIC_STORE_ERRORS}).
+ * The instruments and pre-built attribute sets of one hedge policy; they report once an SDK is
+ * registered, even one registered after the policy was built.
  */
-export interface BudgetInstruments {
-  readonly available: ObservableGauge;
-  readonly attributes: Attributes;
-}
-
-/** Creates the instruments of the budget called `name`, kept in a store of kind `store`. */
-export function budgetInstruments(name: string, store: string): BudgetInstruments {
-  const meter = retryTelemetry().meter;
-  return {
-    available: meter.createObservableGauge(METRIC_BUDGET_AVAILABLE, {
-      description: 'Retries the budget has left, as last known by this process.',
-    }),
-    attributes: { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store },
-  };
-}
-
-/** The instruments and pre-built attribute sets of one hedge policy. */
-export interface HedgeInstruments {
+export class HedgeInstruments {
   readonly telemetry: Telemetry;
-  readonly hedges: Counter;
-  readonly wins: Counter;
   readonly base: Attributes;
+  private readonly lazy: LazyInstruments<HedgeMeters>;
+
+  constructor(name: string) {
+    this.telemetry = retryTelemetry();
+    this.lazy = this.telemetry.instruments(hedgeMeters);
+    this.base = { [ATTR_POLICY_NAME]: name };
+  }
+
+  /** The counter of hedged attempts started. */
+  get hedges(): Counter {
+    return this.lazy.instruments.hedges;
+  }
+
+  /** The counter of calls a hedge won. */
+  get wins(): Counter {
+    return this.lazy.instruments.wins;
+  }
 }
 
 /** Creates the instruments of the hedge policy called `name`. */
 export function hedgeInstruments(name: string): HedgeInstruments {
-  const telemetry = retryTelemetry();
-  return {
-    telemetry,
-    hedges: telemetry.meter.createCounter(METRIC_HEDGES, {
-      description: 'Hedged attempts started (the primary attempt excluded).',
-    }),
-    wins: telemetry.meter.createCounter(METRIC_HEDGE_WINS, {
-      description: 'Hedged calls whose result came from a hedge rather than the primary attempt.',
-    }),
-    base: { [ATTR_POLICY_NAME]: name },
-  };
+  return new HedgeInstruments(name);
 }
 
 /** Records dead-letter replays under {@link METRIC_DEAD_LETTERS}. */
@@ -150,12 +259,13 @@ export interface DeadLetterReplayInstruments {
 
 /** Creates the replay counter of a dead-letter queue. */
 export function deadLetterReplayInstruments(): DeadLetterReplayInstruments {
-  const counter = retryTelemetry().meter.createCounter(METRIC_DEAD_LETTERS, {
-    description: 'Calls handed to the dead-letter function after a retry policy gave up.',
-  });
+  const counter = retryTelemetry().instruments(deadLetterCounter);
   return {
     record(policyName, outcome) {
-      counter.add(1, { [ATTR_POLICY_NAME]: policyName, [ATTR_DEAD_LETTER_OUTCOME]: outcome });
+      counter.instruments.add(1, {
+        [ATTR_POLICY_NAME]: policyName,
+        [ATTR_DEAD_LETTER_OUTCOME]: outcome,
+      });
     },
   };
 }

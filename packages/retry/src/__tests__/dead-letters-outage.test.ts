@@ -82,14 +82,21 @@ describeWithRedis('redisDeadLetters() in a Redis outage', () => {
       if (fault === 'refused') await redis.refuse();
       else redis.hang();
 
+      // Each names the first store operation it makes (a stream named by the caller is checked
+      // to exist first; without one, the streams are listed first).
       const operations: [string, () => Promise<unknown>][] = [
         ['append', () => queue.append(failure(2))],
-        ['list', () => queue.list()],
+        ['streams', () => queue.list()],
+        ['hasStream', () => queue.list({ stream: 'outage' })],
         ['get', () => queue.get(id)],
-        ['size', () => queue.size()],
-        ['get', () => queue.replay(id, () => {})],
-        ['last', () => queue.replayAll(() => {})],
+        ['streams', () => queue.size()],
+        ['hasStream', () => queue.size('outage')],
+        ['streams', () => queue.streams()],
+        ['claim', () => queue.replay(id, () => {})],
+        ['streams', () => queue.replayAll(() => {})],
+        ['hasStream', () => queue.replayAll(() => {}, { stream: 'outage' })],
         ['remove', () => queue.remove(id)],
+        ['streams', () => queue.trim({ maxEntries: 0 })],
       ];
       for (const [operation, run] of operations) {
         const { ms, error } = await timed(run());

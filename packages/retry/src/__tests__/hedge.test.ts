@@ -210,4 +210,11 @@ describe('pipeline(retry, hedge)', () => {
     expect(result).toBe('hedge of the retry');
     expect(seen).toEqual(['1.0', '1.1', '2.0', '2.1']);
   });
+
+  it('rejects a fn that is not a function with the named TypeError, starting no attempt', async () => {
+    const policy = hedge({ delayMs: 0, maxHedges: 2 });
+    await expect(policy.execute(42 as never)).rejects.toThrow(
+      new TypeError('Expected `fn` to be a function, got 42'),
+    );
+  });
 });

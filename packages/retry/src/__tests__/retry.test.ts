@@ -276,10 +276,10 @@ describe('retry()', () => {
     ]);
   });
 
-  it('waits at least the retryAfterMs of a Breakwater rejection', async () => {
+  it('waits at least the retryAfterMs of a Breakwater rejection, up to maxHintMs', async () => {
     const clock = fakeClock();
     const times: number[] = [];
-    const policy = retry({ clock, backoff: constant({ delayMs: 10 }) });
+    const policy = retry({ clock, backoff: constant({ delayMs: 10 }), maxHintMs: 2_500 });
     let calls = 0;
     const result = policy.execute(() => {
       times.push(clock.now());
@@ -317,6 +317,7 @@ describe('retry()', () => {
     const policy = retry<{ status: number; headers: Headers }>({
       clock,
       backoff: constant({ delayMs: 1 }),
+      maxHintMs: 60_000,
       shouldRetry: ({ ok, result }) => !ok || result.status === 429,
       retryAfter: ({ result }) => retryAfterFromHeaders(result?.headers),
     });

@@ -48,6 +48,7 @@ export class Budget implements WindowedRetryBudget {
   };
   private readonly noteAvailable = (result: BudgetResult): void => {
     if (!Number.isNaN(result.available)) this.available = result.available;
+    this.instruments.watch();
   };
   /** A retry the shared store granted also counts in the local view, which stays honest. */
   private readonly countGranted = (result: BudgetResult): BudgetResult => {
@@ -74,8 +75,7 @@ export class Budget implements WindowedRetryBudget {
       telemetry: retryTelemetry(),
       probe: scope.probe,
     });
-    this.instruments = budgetInstruments(settings.name, store.kind);
-    this.instruments.available.addCallback(this.observe);
+    this.instruments = budgetInstruments(settings.name, store.kind, this.observe);
 
     const record: StoreInvoke<BudgetResult, BudgetRequest> = (request, signal) =>
       scope.record(request, signal);
@@ -145,7 +145,7 @@ export class Budget implements WindowedRetryBudget {
 
   async close(): Promise<void> {
     await this.flush();
-    this.instruments.available.removeCallback(this.observe);
+    this.instruments.dispose();
     await this.calls.close();
   }
 

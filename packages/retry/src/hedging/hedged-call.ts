@@ -2,7 +2,12 @@
  * One hedged call, as `hedge()` runs it: the attempts it started, the timer that starts the next
  * one, and the outcome it settles once.
  */
-import { type Clock, childAbortController, type ExecuteOptions } from '@breakwater/core';
+import {
+  abortableSignal,
+  type Clock,
+  childAbortController,
+  type ExecuteOptions,
+} from '@breakwater/core';
 import { HedgeLostError } from '../errors.js';
 import type { HedgeContext } from '../hedge.js';
 import { ATTR_ATTEMPT, EVENT_HEDGE, type HedgeInstruments } from '../telemetry.js';
@@ -39,7 +44,8 @@ export class HedgedCall<T> {
       this.resolve = resolve;
       this.reject = reject;
     });
-    const signal = options?.signal;
+    // An outer policy's never-aborted signal is no signal: nothing listens to it.
+    const signal = abortableSignal(options?.signal);
     this.callerSignal = signal;
     if (signal?.aborted) {
       this.settled = true;

@@ -4,8 +4,9 @@
  * `continueAfter` decides, waits and runs the next attempt until the call succeeds or gives up.
  */
 import {
+  abortableSignal,
   type Disposer,
-  describeValue,
+  expectedFunctionError,
   expectFunction,
   Listeners,
   neverAbortedSignal,
@@ -76,12 +77,9 @@ export class Retry<R> implements RetryPolicyMembers<R> {
     options?: RetryExecuteOptions,
   ): Promise<T> {
     // Checked here because calling a non-function would throw a TypeError that looks retryable.
-    if (typeof fn !== 'function') {
-      return Promise.reject(
-        new TypeError(`Expected \`fn\` to be a function, got ${describeValue(fn)}`),
-      );
-    }
-    const signal = options?.signal;
+    if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
+    // An outer policy's never-aborted signal is no signal: nothing listens to it.
+    const signal = abortableSignal(options?.signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const startedAt = this.settings.clock.now();
     this.settings.budget?.recordCall();
@@ -115,7 +113,7 @@ export class Retry<R> implements RetryPolicyMembers<R> {
     firstValue: T | undefined,
     firstError: unknown,
   ): Promise<T> {
-    const signal = options?.signal;
+    const signal = abortableSignal(options?.signal);
     const { clock, budget } = this.settings;
     const ctxSignal = signal ?? neverAbortedSignal();
     let ok = firstOk;
@@ -141,7 +139,19 @@ export class Retry<R> implements RetryPolicyMembers<R> {
 
       const baseDelayMs = this.nextDelay(attempt, lastDelayMs);
       const hint = this.settings.retryAfter(outcome);
-      const delayMs = isDelay(hint) && hint > baseDelayMs ? hint : baseDelayMs;
+      let delayMs = baseDelayMs;
+      if (isDelay(hint) && hint > baseDelayMs) {
+        // A hint past what the caller agreed to wait (an open breaker's whole break) is an
+        // answer, not a delay: waiting it out would hold the caller and then spend the attempt
+        // on a half-open probe.
+        if (
+          hint > this.settings.maxHintMs ||
+          clock.now() - startedAt + hint > this.settings.maxElapsedMs
+        ) {
+          return this.giveUp('hint-too-long', outcome, startedAt, options, undefined);
+        }
+        delayMs = hint;
+      }
       if (clock.now() - startedAt + delayMs > this.settings.maxElapsedMs) {
         return this.giveUp('max-elapsed', outcome, startedAt, options, undefined);
       }

@@ -20,6 +20,7 @@ import {
   expectNonEmptyString,
   expectObject,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import {
   conditionalUpdate,
@@ -31,6 +32,7 @@ import {
   TTL_ATTRIBUTE,
   type UpdatePlan,
 } from '@breakwater/core/dynamodb';
+import { DYNAMO_BUDGET_STORE_OPTIONS } from '../known-options.js';
 import type {
   BudgetRequest,
   BudgetResult,
@@ -80,6 +82,7 @@ const RETRIES = 'r_';
  */
 export function dynamoBudgetStore(options: DynamoBudgetStoreOptions): RetryBudgetStore {
   expectObject('options', options);
+  warnUnknownOptions('dynamoBudgetStore()', options, { known: DYNAMO_BUDGET_STORE_OPTIONS });
   const client = options.client;
   if (typeof (client as { send?: unknown } | undefined)?.send !== 'function') {
     throw new TypeError(`Expected \`client\` to be a DynamoDBClient, got ${describeValue(client)}`);

@@ -2,8 +2,15 @@
  * The in-process retry-budget store, the default: state lives in this process only, so each
  * replica enforces the budget on its own traffic.
  */
-import { type Clock, expectNonEmptyString, expectObject, systemClock } from '@breakwater/core';
+import {
+  type Clock,
+  expectNonEmptyString,
+  expectObject,
+  systemClock,
+  warnUnknownOptions,
+} from '@breakwater/core';
 import { BudgetWindow } from '../budget/window.js';
+import { MEMORY_BUDGET_STORE_OPTIONS } from '../known-options.js';
 import type {
   BudgetRequest,
   BudgetResult,
@@ -29,6 +36,7 @@ export interface MemoryBudgetStoreOptions {
  * nor hang.
  */
 export function memoryBudgetStore(options: MemoryBudgetStoreOptions = {}): RetryBudgetStore {
+  warnUnknownOptions('memoryBudgetStore()', options, { known: MEMORY_BUDGET_STORE_OPTIONS });
   const clock = options.clock ?? systemClock;
   const windows = new Map<string, { spec: BudgetSpec; window: BudgetWindow }>();
   const close = (): Promise<void> => Promise.resolve();

@@ -1,7 +1,9 @@
 /**
- * Dead letters in a Redis Stream: the retry policy appends every call it gives up on; operators
- * list them and replay them through a function, and an entry is removed only once its replay
- * succeeded. One stream key, so it works on Redis Cluster as is.
+ * Dead letters in Redis Streams, one stream key per dead-letter stream: the retry policy appends
+ * every call it gives up on; operators list them and replay them through a function, and an entry
+ * is removed only once its replay succeeded. Replays are claimed (`SET NX PX` per entry, in the
+ * same script that checks the entry exists), so two replicas never replay one entry at once.
+ * Every key of one stream shares a hash tag, so it works on Redis Cluster as is.
  *
  * Every Redis command of the queue goes through core's store call path (`StoreCalls`, pattern
  * `'retry'`, store `'redis'`): each is bounded by `storeDeadlineMs`, fails with a `StoreError`
@@ -9,16 +11,12 @@
  * degraded fails at once without waiting on Redis.
  */
 import {
-  type Disposer,
-  expectFunction,
   expectInteger,
-  expectNonEmptyString,
   expectObject,
   resolveStoreOptions,
   StoreCalls,
   type StoreOp,
-  type StoreStatus,
-  type StoreStatusListener,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import {
   DEFAULT_KEY_PREFIX,
@@ -26,34 +24,44 @@ import {
   type RedisClient,
   redisProbe,
 } from '@breakwater/core/redis';
-import { type DeadLetterCodec, type DeadLetterEntry, jsonCodec } from '../dead-letter-entry.js';
-import { failureToFields, fieldsToEntry } from '../dead-letters/entry-fields.js';
-import type { RetryFailure } from '../events.js';
-import { deadLetterReplayInstruments, retryTelemetry } from '../telemetry.js';
+import type { DeadLetterQueue, DeadLetterQueueOptions } from '../dead-letter-queue.js';
+import type { ClaimResult, DeadLetterBackend } from '../dead-letters/backend.js';
+import {
+  type EntryFields,
+  fieldsToList,
+  listToFields,
+  type StoredDeadLetter,
+} from '../dead-letters/entry-fields.js';
+import { deadLetterQueue, resolveQueueOptions } from '../dead-letters/queue.js';
+import {
+  appendScript,
+  claimScript,
+  completeScript,
+  pageScript,
+  releaseScript,
+  removeScript,
+  trimScript,
+} from '../dead-letters/redis-scripts.js';
+import { REDIS_DEAD_LETTERS_OPTIONS } from '../known-options.js';
+import { retryTelemetry } from '../telemetry.js';
 import { expectRedisClient } from './redis-client.js';
 
 /** Options of {@link redisDeadLetters}. */
-export interface RedisDeadLettersOptions {
+export interface RedisDeadLettersOptions extends DeadLetterQueueOptions {
   /** Your ioredis client: a `Redis` or a `Cluster`. Never connected or closed by this module. */
   client: RedisClient;
-  /** The queue's name; the stream key is `<prefix>:retry:{<stream>:}:dead-letters`. */
-  stream: string;
   /**
-   * First segment of the key; use one per tenant or environment.
+   * First segment of every key; use one per tenant or environment. A stream's key is
+   * `<prefix>:retry:{<stream>:}:dead-letters`.
    * @default 'bw'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
-   * Trim the stream to about this many entries (`XADD MAXLEN ~`), dropping the oldest. Without it
-   * nothing is ever dropped, and a long outage grows the stream without bound.
-   * @default no trimming
+   * Keep at most this many entries per stream, dropping the oldest at append. Without it nothing
+   * is dropped, and a long outage grows the stream without bound.
+   * @default no limit
    */
-  maxLength?: number;
-  /**
-   * Encodes `input` and `result` for storage and decodes them on read.
-   * @default JSON
-   */
-  codec?: DeadLetterCodec;
+  maxLength?: number | undefined;
   /**
    * Deadline of each Redis command of the queue, in milliseconds (> 0, ≤ 2³¹−1): a command that
    * has not answered by then fails with a `StoreTimeoutError`.
@@ -67,134 +75,45 @@ export interface RedisDeadLettersOptions {
    */
   storeFailureThreshold?: number | undefined;
   /**
-   * While the store is degraded, how often it is probed (a trivial script on the stream's key),
-   * in milliseconds.
+   * While the store is degraded, how often it is probed, in milliseconds.
    * @default 1_000 (core's `STORE_DEFAULTS.probeIntervalMs`)
    */
   storeProbeIntervalMs?: number | undefined;
 }
 
-/** Options of {@link RedisDeadLetters.list}. */
-export interface ListDeadLettersOptions {
-  /**
-   * At most this many entries, oldest first.
-   * @default 100
-   */
-  count?: number;
-  /** Only entries after this id (exclusive), to page through the queue. */
-  after?: string;
-}
-
-/** What {@link RedisDeadLetters.replayAll} did. */
-export interface ReplayAllResult {
-  /** Entries replayed successfully and removed. */
-  readonly replayed: number;
-  /** Entries whose replay threw; they stay in the stream. */
-  readonly failed: readonly { readonly id: string; readonly error: unknown }[];
-}
-
-/** Options of {@link RedisDeadLetters.replayAll}. */
-export interface ReplayAllOptions {
-  /**
-   * Stop at the first failed replay instead of going on with the next entry.
-   * @default false
-   */
-  stopOnError?: boolean;
-  /** Stops the replay between entries; the call then rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
-
-/**
- * A dead-letter queue in a Redis Stream; see {@link redisDeadLetters}. Every operation that calls
- * Redis settles within `storeDeadlineMs` (at once while the store is degraded) and, when Redis
- * fails, rejects with a `StoreError` naming the operation.
- */
-export interface RedisDeadLetters {
-  /** The stream key. */
-  readonly key: string;
-  /**
-   * Appends a failure; resolves with its entry id. Pass it as the retry policy's `deadLetter`
-   * option (it is bound, so `deadLetter: queue.append` works). Rejects with a `StoreError` when
-   * Redis fails or misses the deadline, and with the codec's error when `input` or `result`
-   * cannot be encoded (not a store failure).
-   */
-  readonly append: (failure: RetryFailure<unknown>) => Promise<string>;
-  /** Lists entries, oldest first. */
-  list(options?: ListDeadLettersOptions): Promise<DeadLetterEntry[]>;
-  /** One entry, or `undefined` when there is none with this id. */
-  get(id: string): Promise<DeadLetterEntry | undefined>;
-  /** How many entries the stream holds. */
-  size(): Promise<number>;
-  /**
-   * Runs `fn` with the entry and removes the entry once `fn` resolves. When `fn` throws, the
-   * entry stays and the call rejects with what `fn` threw. Resolves `false` when there is no
-   * entry with this id (already replayed or removed). When the removal fails (a `StoreError`),
-   * the entry stays too and is replayed again next time: replays are at-least-once.
-   */
-  replay(id: string, fn: (entry: DeadLetterEntry) => unknown): Promise<boolean>;
-  /**
-   * Replays, oldest first, every entry that was in the stream when the call started (entries
-   * added meanwhile wait for the next run), removing each one whose replay succeeded. A store
-   * failure (reading a page, removing a replayed entry) ends the run: it rejects with that
-   * `StoreError`, and the entry whose removal failed is replayed again by the next run.
-   */
-  replayAll(
-    fn: (entry: DeadLetterEntry) => unknown,
-    options?: ReplayAllOptions,
-  ): Promise<ReplayAllResult>;
-  /** Removes an entry without replaying it; resolves whether it existed. */
-  remove(id: string): Promise<boolean>;
-  /** `'degraded'` after `storeFailureThreshold` consecutive failed commands, until a probe succeeds. */
-  readonly storeStatus: StoreStatus;
-  /**
-   * Subscribes to the store degrading and recovering
-   * (`{ policy: <stream>, pattern: 'retry', store: 'redis', status, error? }`). Returns a disposer.
-   */
-  onStoreStatusChange(listener: StoreStatusListener): Disposer;
-  /**
-   * Stops the background probe and resolves once no command is in flight: never later than one
-   * `storeDeadlineMs`, whether Redis is up, refused or hung. The client stays yours (it is never
-   * quit or disconnected). The queue still works afterwards, unprobed.
-   */
-  close(): Promise<void>;
-  /** Same as {@link RedisDeadLetters.close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-type StreamEntries = [id: string, fields: string[]][];
-
-/** The stream commands used, typed loosely enough for ioredis 5 and 6, `Redis` and `Cluster`. */
-interface StreamClient {
-  xadd(key: string, ...args: (string | number)[]): Promise<string | null>;
-  xrange(
-    key: string,
-    start: string,
-    end: string,
-    ...count: (string | number)[]
-  ): Promise<StreamEntries>;
+/** The plain commands used, typed loosely enough for ioredis 5 and 6, `Redis` and `Cluster`. */
+interface PlainClient {
   xrevrange(
     key: string,
     end: string,
     start: string,
     ...count: (string | number)[]
-  ): Promise<StreamEntries>;
-  xdel(key: string, ...ids: string[]): Promise<number>;
+  ): Promise<[string, string[]][]>;
   xlen(key: string): Promise<number>;
+  exists(key: string): Promise<number>;
+  sadd(key: string, member: string): Promise<number>;
+  smembers(key: string): Promise<string[]>;
 }
 
-/** An `XRANGE` request: start, end (both as `XRANGE` takes them) and count. */
-type Range = readonly [start: string, end: string, count: number];
+type RawEntry = [id: string, fields: string[], replays: string, error: string];
 
-const PAGE = 100;
-const NOTHING: readonly (string | number)[] = [];
+const ID = /^\d{1,16}-\d{1,16}$/;
+
+function compareIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number) as [number, number];
+  const [bMs, bSeq] = b.split('-').map(Number) as [number, number];
+  return aMs - bMs || aSeq - bSeq;
+}
+
+const toStored = ([id, fields, replays, error]: RawEntry): StoredDeadLetter => ({
+  id,
+  fields: listToFields(fields),
+  replays: Number(replays),
+  lastReplayError: error,
+});
 
 /**
- * A dead-letter queue in a Redis Stream.
- *
- * Replays are at-least-once: an entry is removed only after its replay resolved, so a crash
- * between the two (or two operators replaying at once) replays it again. Make replays idempotent.
- * Replay through a function (or a policy) that does not append to this same queue on failure, or
- * a failed replay leaves two entries for one call.
+ * A {@link DeadLetterQueue} in Redis Streams.
  *
  * When Redis is down, `append` rejects with a `StoreError` within `storeDeadlineMs` (at once
  * while degraded); a retry policy whose `deadLetter` it is then still rejects with the call's own
@@ -202,22 +121,21 @@ const NOTHING: readonly (string | number)[] = [];
  *
  * @example
  * import { redisDeadLetters } from '@breakwater/retry/redis';
- * const queue = redisDeadLetters({ client: redis, stream: 'payments' });
- * const r = retry({ maxAttempts: 5, deadLetter: queue.append });
+ * const queue = redisDeadLetters({ client: redis });
+ * const r = retry({ name: 'charge', maxAttempts: 5, deadLetter: queue.append });
  * await r.execute(() => charge(order), { input: order });
  * // later, once the dependency is back:
- * await queue.replayAll((entry) => charge(entry.input as Order));
+ * await queue.replayAll((entry) => charge(entry.input as Order), { stream: 'charge' });
  */
-export function redisDeadLetters(options: RedisDeadLettersOptions): RedisDeadLetters {
+export function redisDeadLetters(options: RedisDeadLettersOptions): DeadLetterQueue {
   expectObject('options', options);
+  warnUnknownOptions('redisDeadLetters()', options, { known: REDIS_DEAD_LETTERS_OPTIONS });
   const redis = expectRedisClient(options.client);
-  const client = redis as unknown as StreamClient;
-  const stream = expectNonEmptyString('stream', options.stream);
+  const client = redis as unknown as PlainClient;
+  const resolved = resolveQueueOptions(options);
   const maxLength =
-    options.maxLength === undefined ? undefined : expectInteger('maxLength', options.maxLength);
-  const codec = options.codec ?? jsonCodec;
-  expectFunction('codec.encode', codec.encode);
-  expectFunction('codec.decode', codec.decode);
+    options.maxLength === undefined ? 0 : expectInteger('maxLength', options.maxLength);
+  const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
   const settings = resolveStoreOptions(
     {
       storeDeadlineMs: options.storeDeadlineMs,
@@ -227,117 +145,132 @@ export function redisDeadLetters(options: RedisDeadLettersOptions): RedisDeadLet
     // A queue has no answer of its own to give when Redis fails: every operation rejects.
     { onStoreError: 'fail-closed' },
   );
-  const instruments = deadLetterReplayInstruments();
-  const key = keyBuilder({
-    prefix: options.prefix ?? DEFAULT_KEY_PREFIX,
-    pattern: 'retry',
-    name: stream,
-  }).redisKey('', 'dead-letters');
-  const trim = maxLength === undefined ? NOTHING : ['MAXLEN', '~', maxLength];
+  // The names of the streams, in a key of its own (its own slot on a Cluster).
+  const registry = keyBuilder({ prefix, pattern: 'retry', name: 'dead-letters' }).redisKey(
+    '',
+    'streams',
+  );
+  const keysOf = (stream: string) => {
+    const keys = keyBuilder({ prefix, pattern: 'retry', name: stream });
+    return {
+      stream: keys.redisKey('', 'dead-letters'),
+      replays: keys.redisKey('', 'dead-letter-replays'),
+      claim: (id: string) => keys.redisKey('', `dead-letter-claim:${id}`),
+    };
+  };
   const calls = new StoreCalls({
     pattern: 'retry',
-    policy: stream,
+    policy: options.stream ?? 'dead-letters',
     store: 'redis',
     settings,
     telemetry: retryTelemetry(),
-    probe: redisProbe(redis, key),
+    probe: redisProbe(redis, registry),
   });
 
-  const appendOp: StoreOp<string | null, readonly string[]> = calls.operation('append', (fields) =>
-    client.xadd(key, ...trim, '*', ...fields),
+  const appendOp: StoreOp<string, [string, EntryFields]> = calls.operation(
+    'append',
+    async ([stream, fields]) => {
+      // The stream is registered first: a registered stream without its entry is harmless (it
+      // lists empty), an entry in an unregistered stream would be invisible to `streams()`.
+      await client.sadd(registry, stream);
+      const keys = keysOf(stream);
+      return appendScript.run(
+        redis,
+        [keys.stream, keys.replays],
+        [maxLength, ...fieldsToList(fields)],
+      );
+    },
   );
-  const xrange = (range: Range): Promise<StreamEntries> =>
-    client.xrange(key, range[0], range[1], 'COUNT', range[2]);
-  const listOp: StoreOp<StreamEntries, Range> = calls.operation('list', xrange);
-  const getOp: StoreOp<StreamEntries, Range> = calls.operation('get', xrange);
-  const lastOp: StoreOp<StreamEntries> = calls.operation('last', () =>
-    client.xrevrange(key, '+', '-', 'COUNT', 1),
-  );
-  const sizeOp: StoreOp<number> = calls.operation('size', () => client.xlen(key));
-  const removeOp: StoreOp<number, string> = calls.operation('remove', (id) => client.xdel(key, id));
-
-  const decode = (entries: StreamEntries): DeadLetterEntry[] =>
-    entries.map(([id, fields]) => fieldsToEntry(id, fields, codec));
-  const read = async (
-    op: StoreOp<StreamEntries, Range>,
-    range: Range,
-    signal?: AbortSignal,
-  ): Promise<DeadLetterEntry[]> => decode(await op.run(range, signal));
-  const get = async (id: string) => (await read(getOp, [id, id, 1]))[0];
-  const remove = async (id: string) => (await removeOp.run(id)) === 1;
-  /** Runs `fn`; counts a replay that threw, and rethrows. */
-  const replayOne = async (
-    entry: DeadLetterEntry,
-    fn: (entry: DeadLetterEntry) => unknown,
-  ): Promise<void> => {
-    try {
-      await fn(entry);
-    } catch (error) {
-      instruments.record(entry.policyName, 'replay-failed');
-      throw error;
-    }
+  type Range = [stream: string, start: string, end: string, count: number];
+  const range = ([stream, start, end, count]: Range) => {
+    const keys = keysOf(stream);
+    return pageScript.run(redis, [keys.stream, keys.replays], [start, end, count]);
   };
-  const close = (): Promise<void> => calls.close();
+  const listOp: StoreOp<RawEntry[], Range> = calls.operation('list', range);
+  const getOp: StoreOp<RawEntry[], Range> = calls.operation('get', range);
+  const lastOp: StoreOp<[string, string[]][], string> = calls.operation('last', (stream) =>
+    client.xrevrange(keysOf(stream).stream, '+', '-', 'COUNT', 1),
+  );
+  type Claim = [stream: string, id: string, token: string, arg: string | number];
+  const claimOp: StoreOp<0 | null | RawEntry, Claim> = calls.operation(
+    'claim',
+    ([stream, id, token, leaseMs]) => {
+      const keys = keysOf(stream);
+      return claimScript.run(
+        redis,
+        [keys.stream, keys.replays, keys.claim(id)],
+        [id, token, leaseMs],
+      );
+    },
+  );
+  const completeOp: StoreOp<number, Claim> = calls.operation('complete', ([stream, id, token]) => {
+    const keys = keysOf(stream);
+    return completeScript.run(redis, [keys.stream, keys.replays, keys.claim(id)], [id, token]);
+  });
+  const releaseOp: StoreOp<number, Claim> = calls.operation(
+    'release',
+    ([stream, id, token, error]) => {
+      const keys = keysOf(stream);
+      return releaseScript.run(
+        redis,
+        [keys.stream, keys.replays, keys.claim(id)],
+        [id, token, error],
+      );
+    },
+  );
+  const removeOp: StoreOp<number, [string, string]> = calls.operation('remove', ([stream, id]) => {
+    const keys = keysOf(stream);
+    return removeScript.run(redis, [keys.stream, keys.replays], [id]);
+  });
+  const trimOp: StoreOp<number, [string, number]> = calls.operation('trim', ([stream, keep]) => {
+    const keys = keysOf(stream);
+    return trimScript.run(redis, [keys.stream, keys.replays], [keep]);
+  });
+  const sizeOp: StoreOp<number, string> = calls.operation('size', (stream) =>
+    client.xlen(keysOf(stream).stream),
+  );
+  const hasStreamOp: StoreOp<number, string> = calls.operation('hasStream', (stream) =>
+    client.exists(keysOf(stream).stream),
+  );
+  const streamsOp: StoreOp<string[]> = calls.operation('streams', () => client.smembers(registry));
 
-  return {
-    key,
-    append: async (failure) => {
-      // Encoded before the store is called: a value the codec cannot encode is the caller's
-      // error, not a store failure, and must not degrade the store.
-      const fields = failureToFields(failure, codec);
-      return (await appendOp.run(fields))!;
+  const backend: DeadLetterBackend = {
+    append: async (stream, fields) => appendOp.run([stream, fields]),
+    page: async (stream, after, count, signal) =>
+      (await listOp.run([stream, after === undefined ? '-' : `(${after}`, '+', count], signal)).map(
+        toStored,
+      ),
+    async last(stream, signal) {
+      return (await lastOp.run(stream, signal))[0]?.[0];
     },
-    list: ({ count = PAGE, after } = {}) =>
-      read(listOp, [after === undefined ? '-' : `(${after}`, '+', count]),
-    get,
-    size: async () => sizeOp.run(undefined),
-    async replay(id, fn) {
-      const entry = await get(id);
-      if (entry === undefined) return false;
-      await replayOne(entry, fn);
-      // Only now: a crash (or a store failure) before this line replays the entry again rather
-      // than losing it.
-      await remove(entry.id);
-      instruments.record(entry.policyName, 'replayed');
-      return true;
+    compare: compareIds,
+    isId: (id) => ID.test(id),
+    async get(stream, id) {
+      const [raw] = await getOp.run([stream, id, id, 1]);
+      return raw === undefined ? undefined : toStored(raw);
     },
-    async replayAll(fn, { stopOnError = false, signal } = {}) {
-      // Fix the end first, so entries appended meanwhile (a failing replay that dead-letters
-      // again, live traffic) cannot keep the loop going forever.
-      const last = (await lastOp.run(undefined, signal))[0];
-      let replayed = 0;
-      const failed: { id: string; error: unknown }[] = [];
-      if (last === undefined) return { replayed, failed };
-      const end = last[0];
-      let start = '-';
-      for (;;) {
-        const page = await read(listOp, [start, end, PAGE], signal);
-        for (const entry of page) {
-          signal?.throwIfAborted();
-          try {
-            await replayOne(entry, fn);
-          } catch (error) {
-            failed.push({ id: entry.id, error });
-            if (stopOnError) return { replayed, failed };
-            continue;
-          }
-          // Not bound by the caller's signal: the entry was replayed, so it must go. A store
-          // failure here ends the run (rejects): the store is failing, and replaying entries
-          // that cannot be removed would only replay them twice.
-          await remove(entry.id);
-          instruments.record(entry.policyName, 'replayed');
-          replayed++;
-        }
-        if (page.length < PAGE) return { replayed, failed };
-        start = `(${page[page.length - 1]!.id}`;
-      }
+    async claim(stream, id, token, leaseMs): Promise<ClaimResult> {
+      const raw = await claimOp.run([stream, id, token, Math.ceil(leaseMs)]);
+      if (raw === null) return 'missing';
+      if (raw === 0) return 'claimed';
+      return toStored(raw);
     },
-    remove,
-    get storeStatus() {
+    async complete(stream, id, token) {
+      await completeOp.run([stream, id, token, '']);
+    },
+    async release(stream, id, token, errorJson) {
+      await releaseOp.run([stream, id, token, errorJson]);
+    },
+    remove: async (stream, id) => (await removeOp.run([stream, id])) === 1,
+    size: async (stream) => sizeOp.run(stream),
+    trim: async (stream, keep) => trimOp.run([stream, keep]),
+    hasStream: async (stream) => (await hasStreamOp.run(stream)) === 1,
+    streams: async () => (await streamsOp.run(undefined)).sort(),
+    get status() {
       return calls.status;
     },
-    onStoreStatusChange: (listener) => calls.onStatusChange(listener),
-    close,
-    [Symbol.asyncDispose]: close,
+    onStatusChange: (listener) => calls.onStatusChange(listener),
+    close: () => calls.close(),
   };
+  return deadLetterQueue(backend, resolved);
 }

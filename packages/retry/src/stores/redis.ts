@@ -7,7 +7,7 @@
  * (Principle 3), so replicas with skewed clocks still agree on the window. Slots that left the
  * window are deleted by the next operation, and the key expires one window after the last one.
  */
-import { expectObject } from '@breakwater/core';
+import { expectObject, warnUnknownOptions } from '@breakwater/core';
 import {
   DEFAULT_KEY_PREFIX,
   defineScript,
@@ -15,6 +15,7 @@ import {
   type RedisClient,
   redisProbe,
 } from '@breakwater/core/redis';
+import { REDIS_BUDGET_STORE_OPTIONS } from '../known-options.js';
 import type {
   BudgetRequest,
   BudgetResult,
@@ -93,6 +94,7 @@ const recordScript = defineScript<[number, string]>({
  */
 export function redisBudgetStore(options: RedisBudgetStoreOptions): RetryBudgetStore {
   expectObject('options', options);
+  warnUnknownOptions('redisBudgetStore()', options, { known: REDIS_BUDGET_STORE_OPTIONS });
   const client = expectRedisClient(options.client);
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
   // Built once here, so a bad prefix fails at construction rather than on the first retry.

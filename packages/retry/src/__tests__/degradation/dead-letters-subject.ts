@@ -1,5 +1,5 @@
 /**
- * The Redis dead-letter queue as the degradation suite's subject: a retry policy whose
+ * A dead-letter queue (Redis, or DynamoDB) as the degradation suite's subject: a retry policy whose
  * `deadLetter` is `queue.append`, giving up on a call that fails (one attempt), as a user runs it.
  * No vitest here: the suite's child process imports this module too.
  *
@@ -9,6 +9,8 @@
  * `deadLetterError` (the queue's `StoreError`) when it is not.
  */
 import type { BuildSubject } from '@breakwater/testkit/degradation-child';
+import type { DeadLetterQueue } from '../../dead-letter-queue.js';
+import { createDeadLetterTable, dynamoDeadLetters } from '../../dynamodb.js';
 import { retry } from '../../index.js';
 import { redisDeadLetters } from '../../redis.js';
 
@@ -21,21 +23,27 @@ function gatewayDown(): never {
   throw new GatewayError('the gateway is down');
 }
 
-export const build: BuildSubject = (ctx) => {
-  if (ctx.backend === 'dynamodb') {
-    throw new Error('There is no DynamoDB dead-letter queue: run this subject on Redis only');
-  }
-  // No `onStoreError`: the queue has no answer of its own to give in Redis's place, so every
-  // operation rejects with a StoreError when Redis fails (core's 'fail-closed'); `ctx.mode` is
+export const build: BuildSubject = async (ctx) => {
+  // No `onStoreError`: the queue has no answer of its own to give in the store's place, so every
+  // operation rejects with a StoreError when the store fails (core's 'fail-closed'); `ctx.mode` is
   // always that one (see dead-letters.degradation.test.ts).
-  const queue = redisDeadLetters({
-    client: ctx.client,
+  const settings = {
     stream: ctx.policyName,
     prefix: ctx.prefix,
     storeDeadlineMs: ctx.deadlineMs,
     storeFailureThreshold: ctx.failureThreshold,
     storeProbeIntervalMs: ctx.probeIntervalMs,
-  });
+  };
+  let queue: DeadLetterQueue;
+  if (ctx.backend === 'dynamodb') {
+    // The queue layout, in a table of its own next to the suite's (idempotent: the suite's child
+    // process builds the subject again).
+    const tableName = `${ctx.tableName}-dead-letters`;
+    await createDeadLetterTable(ctx.client, tableName);
+    queue = dynamoDeadLetters({ ...settings, client: ctx.client, tableName });
+  } else {
+    queue = redisDeadLetters({ ...settings, client: ctx.client });
+  }
   const policy = retry({ name: ctx.policyName, maxAttempts: 1, deadLetter: queue.append });
   // What `onGiveUp` reported for each call, by the call's `input`.
   const lost = new Map<number, unknown>();

@@ -337,6 +337,78 @@ const writeBehindQueue: StoreDriver = {
   },
 };
 
+interface DeadLetterEntry {
+  readonly id: string;
+}
+
+interface DeadLetterQueue {
+  append(failure: object): Promise<string>;
+  list(options?: object): Promise<DeadLetterEntry[]>;
+  get(id: string): Promise<unknown>;
+  streams(): Promise<string[]>;
+  size(stream?: string): Promise<number>;
+  replay(id: string, fn: (entry: DeadLetterEntry) => unknown): Promise<boolean>;
+  replayAll(fn: (entry: DeadLetterEntry) => unknown, options?: object): Promise<unknown>;
+  remove(id: string): Promise<boolean>;
+  trim(options: object): Promise<number>;
+  onStoreStatusChange(listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+const retryDeadLetters: StoreDriver = {
+  scopeInterface: ['packages/retry/src/dead-letter-queue.ts', 'DeadLetterQueue'],
+  sources: ['packages/retry/src/stores/dynamodb-dead-letters.ts'],
+  async run({ client, queueTable, prefix }, covered) {
+    const queue = covered(
+      (await factory('@breakwater/retry/dynamodb', 'dynamoDeadLetters'))({
+        client,
+        tableName: queueTable,
+        prefix,
+        claimMs: 60_000,
+      }) as DeadLetterQueue,
+    );
+    const failure = (input: number) => ({
+      policyName: 'iac',
+      reason: 'max-attempts',
+      attempts: 2,
+      elapsedMs: 1,
+      startedAt: 0,
+      error: new Error('down'),
+      result: undefined,
+      ok: false,
+      input,
+      budgetError: undefined,
+    });
+    try {
+      queue.onStoreStatusChange(() => {})();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await queue.append(failure(i)));
+      await queue.list();
+      await queue.list({ stream: 'iac', count: 2, after: ids[0] });
+      await queue.get(ids[0]!);
+      await queue.streams();
+      await queue.size('iac');
+      // A failed replay (the claim released with its count), a successful one (deleted under the
+      // claim), and inside replayAll a claim refused (the entry replayed meanwhile: a re-read).
+      await queue.replay(ids[0]!, () => Promise.reject(new Error('still down'))).catch(() => {});
+      await queue.replay(ids[0]!, () => {});
+      await queue.replayAll(
+        async (entry) => {
+          if (entry.id === ids[1]) await queue.replay(ids[2]!, () => {});
+        },
+        { stream: 'iac', stopOnError: true },
+      );
+      await queue.append(failure(9));
+      await queue.append(failure(10));
+      const [left] = await queue.list();
+      await queue.remove(left!.id);
+      await queue.trim({ maxEntries: 0 });
+    } finally {
+      await queue.close();
+    }
+  },
+};
+
 /** The driver of each pattern's store. */
 export const DRIVERS: Readonly<Record<Pattern, StoreDriver>> = {
   'circuit-breaker': circuitBreaker,
@@ -345,6 +417,7 @@ export const DRIVERS: Readonly<Record<Pattern, StoreDriver>> = {
   'retry-budget': retryBudget,
   cache,
   'write-behind-queue': writeBehindQueue,
+  'retry-dead-letters': retryDeadLetters,
 };
 
 /**

@@ -45,6 +45,11 @@ export const PATTERN_POLICIES = {
     cloudFormation: 'WriteBehindQueuePolicy',
     terraform: 'write_behind_queue',
   },
+  'retry-dead-letters': {
+    segment: 'retry-dead-letters',
+    cloudFormation: 'RetryDeadLettersPolicy',
+    terraform: 'retry_dead_letters',
+  },
 } as const satisfies Record<string, PatternPolicy>;
 
 /** A pattern with a policy. */
