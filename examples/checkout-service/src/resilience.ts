@@ -1,8 +1,8 @@
 /**
  * Every policy the service uses, built once at start-up. With a Redis client every pattern keeps
  * its state in Redis, so all replicas share one breaker, one retry budget, one fleet-wide
- * concurrency cap, one rate limit per client and one product cache; without, each process has its
- * own (memory stores).
+ * concurrency cap, one rate limit per client, one product cache and one dead-letter queue; without,
+ * each process has its own (memory stores).
  */
 import { type Bulkhead, bulkhead, isBulkheadRejectedError } from '@breakwater/bulkhead';
 import { redisStore as redisPermitStore } from '@breakwater/bulkhead/redis';
@@ -17,8 +17,15 @@ import { redisStore as redisBreakerStore } from '@breakwater/circuit-breaker/red
 import { isTimeoutError, type Pipeline, pipeline } from '@breakwater/core';
 import { type RateLimiter, rateLimiter } from '@breakwater/rate-limit';
 import { redisStore as redisLimitStore } from '@breakwater/rate-limit/redis';
-import { exponential, type RetryPolicy, retry, retryBudget } from '@breakwater/retry';
-import { redisBudgetStore } from '@breakwater/retry/redis';
+import {
+  type DeadLetterQueue,
+  exponential,
+  memoryDeadLetters,
+  type RetryPolicy,
+  retry,
+  retryBudget,
+} from '@breakwater/retry';
+import { redisBudgetStore, redisDeadLetters } from '@breakwater/retry/redis';
 import type { Redis } from 'ioredis';
 import type { ServiceConfig } from './config.js';
 import { isPaymentUpstreamError } from './payment-client.js';
@@ -35,16 +42,24 @@ export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /** The policies around one payment call: `execute(({ signal }) => charge(…, signal))`. */
-export type PaymentPipeline = Pipeline<[RetryPolicy, CircuitBreaker<PaymentQueued>, Bulkhead]>;
+export type PaymentPipeline = Pipeline<
+  [RetryPolicy, CircuitBreaker<PaymentQueued>, Bulkhead<Priority>]
+>;
 
 export interface Resilience {
   readonly clientLimiter: RateLimiter;
   readonly products: Cache;
   readonly breaker: CircuitBreaker<PaymentQueued>;
   readonly paymentRetry: RetryPolicy;
-  readonly paymentBulkhead: Bulkhead;
+  readonly paymentBulkhead: Bulkhead<Priority>;
   /** `pipeline(retry, breaker, bulkhead)`; each call passes its bulkhead class as `priority`. */
   readonly payments: PaymentPipeline;
+  /**
+   * Payments whose retries were spent on a failing upstream (stream `payments`, the retry policy's
+   * name), to charge again once it is back. In Redis when the service has Redis (shared by the
+   * fleet, each entry replayed by one replica), else in this process.
+   */
+  readonly deadLetters: DeadLetterQueue;
   close(): Promise<void>;
 }
 
@@ -87,13 +102,21 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     minPerSecond: 2,
     ...(stores && { store: stores.budget }),
   });
+  const deadLetters = redis
+    ? redisDeadLetters({ client: redis, prefix })
+    : memoryDeadLetters({ maxEntries: 10_000 });
+  const upstreamFailed = (error: unknown) => isPaymentUpstreamError(error) || isTimeoutError(error);
   const paymentRetry = retry({
     name: 'payments',
     maxAttempts: 3,
     backoff: exponential({ initialMs: 25, maxMs: 250 }),
     budget,
     // Retry what the upstream did wrong; never a refusal of our own (bulkhead full).
-    shouldRetry: ({ ok, error }) => !ok && (isPaymentUpstreamError(error) || isTimeoutError(error)),
+    shouldRetry: ({ ok, error }) => !ok && upstreamFailed(error),
+    // A payment the upstream kept failing (retries spent, or refused by the budget) is kept to be
+    // charged later; a refusal of our own (bulkhead full) is not: the client was told to retry.
+    deadLetter: (failure) =>
+      upstreamFailed(failure.error) ? deadLetters.append(failure) : undefined,
   });
   const breaker = circuitBreaker<PaymentQueued>({
     name: 'payments',
@@ -134,6 +157,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     paymentRetry,
     paymentBulkhead,
     payments,
+    deadLetters,
     async close() {
       await Promise.allSettled([
         clientLimiter.close(),
@@ -141,6 +165,7 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
         breaker.close(),
         budget.close(),
         paymentBulkhead.close(),
+        deadLetters.close(),
       ]);
       if (stores) await Promise.allSettled(Object.values(stores).map((store) => store.close()));
     },

@@ -8,6 +8,7 @@
  * | `GET /orders/:id`     | the stored order                                                               |
  * | `GET /products/:id`   | cache-aside over the slow catalog, stale-while-revalidate                      |
  * | `GET /metrics`        | Prometheus text (OpenTelemetry Prometheus exporter)                            |
+ * | `POST /dead-letters/replay` | charges again the payments whose retries were spent (dead letters)       |
  * | `GET /stats`          | this replica's counters as JSON (what the demo shows)                          |
  * | `GET /healthz`        | 200                                                                            |
  *
@@ -25,6 +26,7 @@ import { type Catalog, type Product, slowCatalog } from './catalog.js';
 import type { ServiceConfig } from './config.js';
 import { createOrderStore, type Order, type OrderStore } from './orders.js';
 import { charge, isPaymentUpstreamError } from './payment-client.js';
+import { type PaymentInput, replayPayments } from './payment-replay.js';
 import { buildResilience, type Priority, type Resilience } from './resilience.js';
 import { emptyRequests, type Outcome, type ReplicaStats, type Transition } from './stats.js';
 import { installMetrics, type Metrics } from './telemetry.js';
@@ -97,11 +99,16 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
   let retriesRefused = 0;
   let upstreamCalls = 0;
   let probes = 0;
+  const deadLetters = { written: 0, lost: 0 };
   const { breaker, clientLimiter, products, paymentRetry, paymentBulkhead } = resilience;
   breaker.onStateChange(({ from, to }) => transitions.push({ from, to, at: Date.now() }));
   paymentRetry.onRetry(() => retries++);
-  paymentRetry.onGiveUp(({ reason }) => {
+  paymentRetry.onGiveUp(({ reason, error, deadLetterError }) => {
     if (reason === 'budget-exhausted') retriesRefused++;
+    // The same test as the policy's `deadLetter`: only upstream failures are dead-lettered.
+    if (!isPaymentUpstreamError(error) && !isTimeoutError(error)) return;
+    if (deadLetterError === undefined) deadLetters.written++;
+    else deadLetters.lost++;
   });
 
   const product = (id: string, signal?: AbortSignal): Promise<Product | undefined> =>
@@ -147,7 +154,12 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
             callSignal,
           );
         },
-        { signal, priority: priorityOf(request) },
+        {
+          signal,
+          priority: priorityOf(request),
+          // What the dead-letter queue keeps when the retries are spent, to charge it later.
+          input: { orderId: order.id, amountCents: order.amountCents } satisfies PaymentInput,
+        },
       );
       if (typeof paid !== 'string') {
         order.status = 'payment-queued';
@@ -203,6 +215,15 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
       metrics.serve(request, response);
       return undefined;
     }
+    if (method === 'POST' && path === '/dead-letters/replay') {
+      request.resume();
+      sendJson(
+        response,
+        200,
+        await replayPayments(resilience.deadLetters, orders, config.paymentUrl),
+      );
+      return undefined;
+    }
     if (method === 'GET' && path === '/stats') {
       sendJson(response, 200, await stats());
       return undefined;
@@ -255,11 +276,13 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
     const result = 'breakwater.cache.result';
     // The product catalog's cache (the order records have a cache of their own).
     const products = { 'breakwater.policy.name': 'products' };
-    const [hit, stale, all, backlog] = await Promise.all([
+    const [hit, stale, all, backlog, pending] = await Promise.all([
       metrics.sum(cacheRequests, { ...products, [result]: 'hit' }),
       metrics.sum(cacheRequests, { ...products, [result]: 'stale' }),
       metrics.sum(cacheRequests, products),
       orders.backlog(),
+      // Bounded by the queue's store deadline; a failing store is reported, not thrown.
+      resilience.deadLetters.size().catch(() => null),
     ]);
     return {
       replica: config.replica,
@@ -280,6 +303,7 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
       },
       cache: { hits: hit + stale, misses: all - hit - stale },
       orders: backlog,
+      deadLetters: { ...deadLetters, pending },
     };
   }
 

@@ -27,6 +27,16 @@ export interface Transition {
   at: number;
 }
 
+/** What one run of the payments' dead-letter replay did (`POST /dead-letters/replay`). */
+export interface DeadLetterReplay {
+  /** Payments charged and removed from the queue. */
+  replayed: number;
+  /** Payments whose charge failed again; they stay in the queue. */
+  failed: number;
+  /** Entries another replica was replaying, or had replayed, meanwhile. */
+  skipped: number;
+}
+
 export interface ReplicaStats {
   replica: number;
   pid: number;
@@ -48,6 +58,14 @@ export interface ReplicaStats {
   bulkhead: { active: number; queued: number; limit: number };
   cache: { hits: number; misses: number };
   orders: { pending: number; lagMs: number };
+  deadLetters: {
+    /** Payments this replica sent to the dead-letter queue after their retries were spent. */
+    written: number;
+    /** Dead letters this replica could not write (the queue's store failed). */
+    lost: number;
+    /** Entries in the queue now (the fleet's, on Redis); `null` when the store did not answer. */
+    pending: number | null;
+  };
 }
 
 export function emptyRequests(): Record<Outcome, number> {

@@ -12,6 +12,7 @@ import { phases } from '../scenario/phases.js';
 import { runScenario, type ScenarioResult, warmUp } from '../scenario/run.js';
 import {
   expectCacheWarm,
+  expectDeadLettersReplayed,
   expectHealthyPhase,
   expectOutagePhase,
   expectPrometheusMetrics,
@@ -59,6 +60,7 @@ describeWithRedis('checkout service, three replicas sharing Redis', () => {
     expectHealthyPhase(result);
     expectOutagePhase(result);
     expectRecoveryPhase(result);
+    expectDeadLettersReplayed(result);
     expectSpikePhase(result);
     expectCacheWarm(result);
   });

@@ -9,6 +9,7 @@ import { phases } from '../scenario/phases.js';
 import { runScenario, type ScenarioResult, warmUp } from '../scenario/run.js';
 import {
   expectCacheWarm,
+  expectDeadLettersReplayed,
   expectHealthyPhase,
   expectOrderStored,
   expectOutagePhase,
@@ -52,6 +53,7 @@ describe('checkout service, memory stores', () => {
 
   it('probes and closes the breaker when the upstream recovers', () => {
     expectRecoveryPhase(result);
+    expectDeadLettersReplayed(result);
   });
 
   it('answers the spiking client with 429 and RateLimit headers, and nobody else', () => {

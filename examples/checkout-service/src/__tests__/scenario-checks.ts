@@ -117,3 +117,33 @@ export async function expectOrderStored(fleet: Fleet, result: ScenarioResult): P
   const order = (await response.json()) as { id: string; status: string; version: number };
   expect(order).toMatchObject({ id, status: 'paid', version: 1 });
 }
+
+/**
+ * Payments the upstream kept failing during the outage went to the dead-letter queue of the store
+ * the service runs on, and the replay after the outage charged them, each once.
+ */
+export function expectDeadLettersReplayed(result: ScenarioResult): void {
+  const outage = phase(result, 'outage');
+  const failed = outage.regular.outcomes.failed + outage.spike.outcomes.failed;
+  const replayPhase = result.phases.find((p) => p.deadLetterReplay !== undefined);
+  expect(replayPhase?.phase.name, 'the replay ran after the first healthy phase').toBe('recovery');
+  const replay = replayPhase!.deadLetterReplay!;
+  // What the replicas had written when the replay ran (their stats are read right after it).
+  const written = replayPhase!.stats.reduce((sum, s) => sum + s.deadLetters.written, 0);
+  const lost = replayPhase!.stats.reduce((sum, s) => sum + s.deadLetters.lost, 0);
+  expect(lost).toBe(0);
+  // Every order answered "payment failed" during the outage was dead-lettered.
+  expect(written).toBeGreaterThanOrEqual(failed);
+  expect(written, 'the outage left payments to replay').toBeGreaterThan(0);
+  // Each entry was replayed by one replica at most (claims), and the upstream was back.
+  expect(replay.replayed + replay.failed).toBeLessThanOrEqual(written);
+  expect(replay.replayed).toBeGreaterThan(0);
+  // What was replayed left the queue: on Redis every replica sees the fleet's one queue.
+  const sizes = replayPhase!.stats.map((s) => s.deadLetters.pending);
+  expect(sizes).not.toContain(null);
+  const pending =
+    replayPhase!.stats[0]?.stateStore === 'redis'
+      ? Math.max(...(sizes as number[]))
+      : (sizes as number[]).reduce((a, b) => a + b, 0);
+  expect(pending).toBeLessThanOrEqual(written - replay.replayed);
+}

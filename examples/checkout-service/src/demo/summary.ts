@@ -77,6 +77,22 @@ export function summary(result: ScenarioResult, s: Style, maxLagMs: number): str
       `half-open probes ${count(probes)}.`,
     `Orders: ${stats[0]?.orderStore ?? '?'}; write-behind backlog at end ${count(fleetSum(stats, (x) => x.orders.pending))}, max lag ${maxLagMs} ms.`,
   );
+  const written = fleetSum(stats, (x) => x.deadLetters.written);
+  const lost = fleetSum(stats, (x) => x.deadLetters.lost);
+  const replay = result.phases.find((p) => p.deadLetterReplay !== undefined);
+  // On Redis every replica sees the fleet's one queue; in memory each has its own.
+  const sizes = stats.map((x) => x.deadLetters.pending).filter((n): n is number => n !== null);
+  const pending =
+    stats[0]?.stateStore === 'redis' ? Math.max(0, ...sizes) : sizes.reduce((a, b) => a + b, 0);
+  const replayed = replay?.deadLetterReplay;
+  lines.push(
+    `Dead letters (${stats[0]?.stateStore ?? '?'}): ${count(written)} payments queued after their retries were spent` +
+      (lost > 0 ? ` (${count(lost)} lost: the queue's store failed)` : '') +
+      (replayed
+        ? `; replayed after the ${replay!.phase.name} phase: ${count(replayed.replayed)} charged, ${count(replayed.failed)} failed again (kept), ${count(replayed.skipped)} left to another replica`
+        : '; not replayed') +
+      `; ${count(pending)} in the queue at end.`,
+  );
 
   const [healthy, outage, recovery, spike] = result.phases;
   const checks: [boolean, string][] = [];
@@ -102,6 +118,13 @@ export function summary(result: ScenarioResult, s: Style, maxLagMs: number): str
     checks.push([
       closed !== undefined && o.paid > 0,
       `recovery: breaker closed ${closed ? `${seconds(closed.at - recovery.startedAt)} in` : 'never'}; ${count(o.paid)} orders paid`,
+    ]);
+  }
+  if (outage) {
+    checks.push([
+      replayed !== undefined && replayed.replayed > 0,
+      `dead letters: ${count(written)} payments given up on during the outage, ` +
+        `${count(replayed?.replayed ?? 0)} charged by the replay once the upstream was back, each once`,
     ]);
   }
   if (spike) {

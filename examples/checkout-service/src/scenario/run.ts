@@ -5,7 +5,7 @@
  */
 import type { Fleet } from '../fleet.js';
 import type { PaymentUpstream } from '../payment-upstream.js';
-import type { Outcome, ReplicaStats } from '../stats.js';
+import type { DeadLetterReplay, Outcome, ReplicaStats } from '../stats.js';
 import type { Phase } from './phases.js';
 
 export interface LoadOptions {
@@ -69,6 +69,35 @@ export interface PhaseResult {
   stats: ReplicaStats[];
   /** Charges the upstream received during the phase. */
   upstreamReceived: number;
+  /**
+   * The dead-letter replay run when this phase ended: the first phase with a healthy upstream
+   * after an outage. Every replica was asked at once; the sums are the fleet's.
+   */
+  deadLetterReplay?: DeadLetterReplay;
+}
+
+/**
+ * Asks the fleet to replay the payments' dead letters, with as many concurrent requests as there
+ * are replicas (they land on different replicas; the queue's claims keep each entry to one).
+ */
+export async function replayDeadLetters(fleet: Fleet): Promise<DeadLetterReplay> {
+  const answers = await Promise.all(
+    Array.from({ length: fleet.replicas }, async () => {
+      const response = await fetch(`${fleet.url}/dead-letters/replay`, { method: 'POST' });
+      if (!response.ok) {
+        throw new Error(`dead-letter replay: ${response.status} ${await response.text()}`);
+      }
+      return (await response.json()) as DeadLetterReplay;
+    }),
+  );
+  return answers.reduce(
+    (sum, answer) => ({
+      replayed: sum.replayed + answer.replayed,
+      failed: sum.failed + answer.failed,
+      skipped: sum.skipped + answer.skipped,
+    }),
+    { replayed: 0, failed: 0, skipped: 0 },
+  );
 }
 
 /** The q-quantile (0…1) of some values, 0 for none. */
@@ -319,6 +348,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     }
     current.endedAt = Date.now();
     current.upstreamReceived = upstream.counters.received - upstreamBefore;
+    // The upstream has been back for a whole phase: charge what the outage left in the queue.
+    const afterOutage = results.some((r) => r.phase.upstream.outage === true);
+    if (afterOutage && !phase.upstream.outage && !results.some((r) => r.deadLetterReplay)) {
+      current.deadLetterReplay = await replayDeadLetters(fleet);
+    }
     current.stats = await fleet.stats();
     results.push(current);
     options.onPhaseEnd?.(current, index);
