@@ -24,7 +24,8 @@ export const corePolicies: Suite = {
   description:
     'An async function returning a number, awaited bare (baseline) and through `execute()` of ' +
     'each core policy. Every call completes in time, so this is the cost of the happy path: ' +
-    'for `timeout` one timer armed and cleared plus an AbortController per call.',
+    'for `timeout` a place in its deadline queue (no timer, no AbortController: `fn` does not ' +
+    'read `ctx.signal`).',
   baseline: { name: 'await fn()', fn: () => readValue() },
   cases: [
     {

@@ -7,13 +7,17 @@ import { bulkheadSuites } from './bulkhead.js';
 import { cacheSuites } from './cache.js';
 import { circuitBreakerSuites } from './circuit-breaker.js';
 import { coreSuites } from './core.js';
+import { pipelineSuites } from './pipeline.js';
 import { rateLimitSuites } from './rate-limit.js';
 import { retrySuites } from './retry.js';
+import { timeoutSuites } from './timeout.js';
 import { writeBehindSuites } from './write-behind.js';
 
 /** Every registered suite, in the order `pnpm bench` runs them. */
 export const suites: readonly Suite[] = [
   ...coreSuites,
+  ...timeoutSuites,
+  ...pipelineSuites,
   ...retrySuites,
   ...cacheSuites,
   ...rateLimitSuites,

@@ -76,14 +76,53 @@ export class LazyAbortController {
  * An execution context whose `signal` is created on first read. It also carries its controller,
  * so a policy given this context as its `ExecuteOptions` can follow aborts without creating the
  * signal (see {@link lazyAbortSourceOf}).
+ *
+ * `signal` is a getter on the prototype, not on each context: on Node 20.20 an object literal with
+ * its own getter and a symbol key cost about 1 µs to create against about 30 ns for this class (a
+ * loop creating each 5 million times; it was most of `timeout()`'s cost per call). It has no
+ * enumerable property, so spreading it copies no `signal`: `pipeline()` merges contexts with
+ * {@link lazyContextLike}, which keeps the getter.
+ */
+class LazyContext implements ExecutionContext {
+  readonly #controller: LazyAbortController;
+
+  constructor(controller: LazyAbortController) {
+    this.#controller = controller;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get [LAZY_SOURCE](): LazyAbortController {
+    return this.#controller;
+  }
+}
+
+/**
+ * An execution context whose `signal` is created on first read. It also carries its controller,
+ * so a policy given this context as its `ExecuteOptions` can follow aborts without creating the
+ * signal (see {@link lazyAbortSourceOf}).
  */
 export function lazyContext(controller: LazyAbortController): ExecutionContext {
-  return {
-    get signal() {
-      return controller.signal;
-    },
-    [LAZY_SOURCE]: controller,
-  } as ExecutionContext;
+  return new LazyContext(controller);
+}
+
+/**
+ * An empty context to copy fields onto, whose `signal` is that of `inner` when `inner` is lazy
+ * (a context made by {@link lazyContext}); `undefined` when `inner` is eager (its signal is a
+ * value to copy like the other fields). `pipeline()` merges contexts with it: spreading a lazy
+ * context would read its `signal` getter, creating the signal this module exists to avoid.
+ *
+ * A class instance with the fields copied on, rather than a literal with a getter
+ * (`{ ...a, get signal() {…} }`) or `Object.defineProperty` on a copy: on Node 20.20 those took
+ * V8's slow path (dictionary-mode objects): the top of a CPU profile of `pipeline(bulkhead,
+ * timeout)`, which went from about 1.8 µs to 0.45 µs per call with this class (one profiling run
+ * each); a class instance keeps one hidden class per set of fields.
+ */
+export function lazyContextLike(inner: object): Record<string, unknown> | undefined {
+  const controller = lazyAbortSourceOf(inner as ExecuteOptions);
+  return controller === undefined ? undefined : (new LazyContext(controller) as never);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { abortableSignal, neverAbortedSignal, raceAbort } from './abort.js';
+import { lazyAbortSourceOf, lazyContextLike } from './lazy-abort.js';
 import { expectedFunctionError } from './validate.js';
 
 /**
@@ -125,10 +126,16 @@ export function pipeline<const P extends readonly Policy<ExecutionContext, unkno
   } as unknown as Pipeline<P>;
 }
 
+/** The contexts of the layers around the current one, innermost first. */
+interface ContextChain {
+  readonly ctx: ExecutionContext;
+  readonly outer: ContextChain | undefined;
+}
+
 function runLayer(
   layers: readonly Policy<ExecutionContext, unknown>[],
   index: number,
-  outer: ExecutionContext | undefined,
+  chain: ContextChain | undefined,
   fn: (ctx: ExecutionContext) => unknown,
   options: ExecuteOptions | undefined,
   shared: ExecuteOptions | undefined,
@@ -136,14 +143,26 @@ function runLayer(
   const layer = layers[index]!;
   const last = index === layers.length - 1;
   return layer.execute((ctx) => {
-    // Only contexts with fields beyond `signal` need merging; the common case allocates nothing.
-    const merged = outer === undefined ? ctx : mergeContexts(outer, ctx);
-    if (last) return fn(merged);
+    // The contexts are merged once, for `fn`, rather than at every layer: on Node 20.20 a merge
+    // per layer (a check of its fields and a spread) took 26 % of a CPU profile of the README
+    // pipeline. Only contexts with fields beyond `signal` need merging.
+    if (last) return fn(chain === undefined ? ctx : mergeContexts(chain, ctx));
     // The layer's own context doubles as the inner layer's options (reading `signal` from it only
     // when needed keeps lazily created signals lazy), with the caller's other fields if any.
-    const inner = shared === undefined ? ctx : withSignalOf(shared, ctx);
-    return runLayer(layers, index + 1, merged, fn, inner, shared);
+    const inner = shared === undefined ? innerOptionsOf(ctx) : withSignalOf(shared, ctx);
+    return runLayer(layers, index + 1, { ctx, outer: chain }, fn, inner, shared);
   }, options);
+}
+
+/**
+ * The options for the layer inside one whose context is `ctx`: `ctx` itself, or nothing when `ctx`
+ * says nothing (only the shared never-aborted signal, which every policy treats as no signal).
+ * Given no options, a policy takes its simplest path (the bulkhead's fast path, in the README
+ * pipeline). On Node 20.20 the saving was within the noise of the pipeline/readme bench suite.
+ */
+function innerOptionsOf(ctx: ExecutionContext): ExecuteOptions | undefined {
+  if (lazyAbortSourceOf(ctx) !== undefined || abortableSignal(ctx.signal) !== undefined) return ctx;
+  return hasFieldsBeyondSignal(ctx) ? ctx : undefined;
 }
 
 function hasFieldsBeyondSignal(value: object): boolean {
@@ -151,12 +170,43 @@ function hasFieldsBeyondSignal(value: object): boolean {
   return false;
 }
 
-function mergeContexts(outer: ExecutionContext, inner: ExecutionContext): ExecutionContext {
-  return hasFieldsBeyondSignal(outer) ? { ...outer, ...inner } : inner;
+/**
+ * What `fn` receives: the fields of every context, inner ones winning, with the innermost's
+ * `signal`; the innermost context itself when the others have no fields beyond `signal`.
+ */
+function mergeContexts(chain: ContextChain, innermost: ExecutionContext): ExecutionContext {
+  const merged = copyFields(chain, undefined, innermost);
+  if (merged === undefined) return innermost;
+  for (const key in innermost) if (key !== 'signal') merged[key] = (innermost as never)[key];
+  // A lazy innermost signal stays lazy: `merged` is then a lazy context that shares it.
+  if (lazyAbortSourceOf(innermost) === undefined) merged.signal = innermost.signal;
+  return merged as unknown as ExecutionContext;
+}
+
+/** Copies the fields of `chain`'s contexts, outermost first, making the target on the first one. */
+function copyFields(
+  chain: ContextChain,
+  target: Record<string, unknown> | undefined,
+  innermost: ExecutionContext,
+): Record<string, unknown> | undefined {
+  let merged = chain.outer === undefined ? target : copyFields(chain.outer, target, innermost);
+  const ctx = chain.ctx;
+  for (const key in ctx) {
+    if (key === 'signal') continue;
+    merged ??= lazyContextLike(innermost) ?? {};
+    merged[key] = (ctx as never)[key];
+  }
+  return merged;
 }
 
 /** The caller's options with the signal of `ctx`, read only when the inner layer asks for it. */
 function withSignalOf(shared: ExecuteOptions, ctx: ExecutionContext): ExecuteOptions {
+  // An inner layer that follows lazy contexts finds `ctx`'s controller without reading `signal`.
+  const lazy = lazyContextLike(ctx);
+  if (lazy !== undefined) {
+    for (const key in shared) if (key !== 'signal') lazy[key] = (shared as never)[key];
+    return lazy;
+  }
   return {
     ...shared,
     get signal() {

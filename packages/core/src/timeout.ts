@@ -1,10 +1,10 @@
-import type { Counter } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { abortableSignal } from './abort.js';
-import { TimeoutError } from './errors.js';
-import { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
-import type { LazyInstruments } from './lazy-instruments.js';
+import { type LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
-import { ATTR_POLICY_NAME, getTelemetry, type Telemetry } from './telemetry.js';
+import { DeadlineQueue } from './store/deadline-queue.js';
+import { ATTR_POLICY_NAME, getTelemetry } from './telemetry.js';
+import { TimedCall, type TimeoutState } from './timed-call.js';
 import { type KnownOptions, warnUnknownOptions } from './unknown-options.js';
 import {
   expectedFunctionError,
@@ -58,8 +58,15 @@ export const TIMEOUT_OPTIONS = {
 
 /**
  * Bounds how long `fn` may run. `fn` receives a signal that aborts when time is up (with the
- * {@link TimeoutError} as its reason) or when the caller's signal aborts. The timer and the
- * listener on the caller's signal are removed as soon as the call settles.
+ * {@link TimeoutError} as its reason) or when the caller's signal aborts. The listener on the
+ * caller's signal is removed as soon as the call settles.
+ *
+ * A call costs no timer and no AbortController: every call of one policy has the same limit, so
+ * one deadline queue per policy (one unref'd timer, armed while calls are in flight) times them
+ * all, and the controller behind `ctx.signal` is only created if `fn` reads it. The queue's timer
+ * does not keep the process alive: a call whose `fn` holds nothing open (a promise that never
+ * settles) does not either. A cooperative timeout's span event is added when its call rejects,
+ * in the caller's context; its counter counts at the deadline.
  *
  * If the caller's signal aborts, the call rejects at once with `signal.reason`, whatever the
  * strategy: the caller has stopped waiting.
@@ -85,10 +92,11 @@ export function timeout(options: TimeoutOptions): TimeoutPolicy {
     }),
   );
   const attributes = { [ATTR_POLICY_NAME]: name, 'breakwater.timeout.strategy': strategy };
-  const context: TimeoutContext = {
+  const state: TimeoutState = {
     name,
     ms,
     aggressive: strategy === 'aggressive',
+    deadlines: new DeadlineQueue(ms),
     telemetry,
     timeouts,
     attributes,
@@ -97,21 +105,12 @@ export function timeout(options: TimeoutOptions): TimeoutPolicy {
     name,
     ms,
     strategy,
-    execute: (fn, executeOptions) => runWithTimeout(context, fn, executeOptions),
+    execute: (fn, executeOptions) => runWithTimeout(state, fn, executeOptions),
   };
 }
 
-interface TimeoutContext {
-  readonly name: string;
-  readonly ms: number;
-  readonly aggressive: boolean;
-  readonly telemetry: Telemetry;
-  readonly timeouts: LazyInstruments<Counter>;
-  readonly attributes: Record<string, string>;
-}
-
 function runWithTimeout<T>(
-  policy: TimeoutContext,
+  state: TimeoutState,
   fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
   options: ExecuteOptions | undefined,
 ): Promise<T> {
@@ -119,66 +118,65 @@ function runWithTimeout<T>(
   // A parent that is itself a lazy context (inside a pipeline) is followed through its
   // controller, so neither its signal nor ours is created unless someone reads it.
   const lazyParent = lazyAbortSourceOf(options);
-  const parent = lazyParent ? undefined : abortableSignal(options?.signal);
+  const parent = lazyParent === undefined ? abortableSignal(options?.signal) : undefined;
   if (lazyParent?.aborted) return Promise.reject(lazyParent.reason);
   if (parent?.aborted) return Promise.reject(parent.reason);
+  if (!state.aggressive && lazyParent === undefined && parent === undefined) {
+    return runCooperative(state, fn);
+  }
+  return runGeneral(state, fn, lazyParent, parent);
+}
 
+/** The fast path: only `fn` settling can end the call, so its `.then` decides the outcome. */
+function runCooperative<T>(
+  state: TimeoutState,
+  fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+): Promise<T> {
+  const call = new TimedCall(state, undefined);
+  state.deadlines.enqueue(call);
+  let result: T | PromiseLike<T>;
+  try {
+    result = fn(lazyContext(call));
+  } catch (error) {
+    state.deadlines.settle(call);
+    return Promise.reject(error);
+  }
+  return Promise.resolve(result).then(
+    (value) => call.fulfilled(value) as T,
+    (error: unknown) => call.rejected(error),
+  );
+}
+
+/** Aggressive calls and calls under a caller's signal: they may end before `fn` settles. */
+function runGeneral<T>(
+  state: TimeoutState,
+  fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+  lazyParent: LazyAbortController | undefined,
+  parent: AbortSignal | undefined,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const controller = new LazyAbortController();
-    let settled = false;
-    let timeoutError: TimeoutError | undefined;
-    let unsubscribeParent: (() => void) | undefined;
-
-    const settle = (ok: boolean, value: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (unsubscribeParent) unsubscribeParent();
-      else parent?.removeEventListener('abort', onParentAbort);
-      if (ok) resolve(value as T);
-      else reject(value);
-    };
-    const onParentAbort = () => {
-      const reason = lazyParent ? lazyParent.reason : parent!.reason;
-      controller.abort(reason);
-      settle(false, reason);
-    };
-    const timer = setTimeout(() => {
-      timeoutError = new TimeoutError(`Policy "${policy.name}" timed out after ${policy.ms} ms`, {
-        policyName: policy.name,
-        timeoutMs: policy.ms,
-      });
-      policy.timeouts.instruments.add(1, policy.attributes);
-      policy.telemetry.addSpanEvent('breakwater.timeout.timed_out', policy.attributes);
-      controller.abort(timeoutError);
-      if (policy.aggressive) settle(false, timeoutError);
-    }, policy.ms);
-    if (lazyParent) unsubscribeParent = lazyParent.onAbort(onParentAbort);
-    else parent?.addEventListener('abort', onParentAbort, { once: true });
-
+    // Only an aggressive call is rejected from the queue's timer, outside the caller's context.
+    const call = new TimedCall(state, state.aggressive ? trace.getActiveSpan() : undefined);
+    call.resolve = resolve as (value: unknown) => void;
+    call.reject = reject;
+    if (lazyParent !== undefined) {
+      call.detach = lazyParent.onAbort((reason) => call.parentAborted(reason));
+    } else if (parent !== undefined) {
+      const onParentAbort = () => call.parentAborted(parent.reason);
+      parent.addEventListener('abort', onParentAbort, { once: true });
+      call.detach = () => parent.removeEventListener('abort', onParentAbort);
+    }
+    state.deadlines.enqueue(call);
     let result: T | PromiseLike<T>;
     try {
-      result = fn(lazyContext(controller));
+      result = fn(lazyContext(call));
     } catch (error) {
-      settle(false, error);
+      call.finish(false, error);
       return;
     }
     Promise.resolve(result).then(
-      (value) => {
-        if (timeoutError) settle(false, timeoutError);
-        else settle(true, value);
-      },
-      (error: unknown) => {
-        if (timeoutError && error !== timeoutError) {
-          // Keep what `fn` died of reachable for diagnosis, without hiding that time ran out.
-          Object.defineProperty(timeoutError, 'cause', {
-            value: error,
-            configurable: true,
-            writable: true,
-          });
-        }
-        settle(false, timeoutError ?? error);
-      },
+      (value) => call.fulfilledGeneral(value),
+      (error: unknown) => call.rejectedGeneral(error),
     );
   });
 }

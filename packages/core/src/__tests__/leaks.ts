@@ -4,7 +4,12 @@ import { getEventListeners } from 'node:events';
  * Tracks the timers created through `setTimeout` from now on, so a test can check that the code
  * under test cleared or ran every timer it made (without counting the test runner's own timers).
  */
-export function trackTimers(): { live(): number; restore(): void } {
+export function trackTimers(): {
+  live(): number;
+  /** The timers still pending, to check e.g. that none keeps the process alive (`hasRef()`). */
+  handles(): NodeJS.Timeout[];
+  restore(): void;
+} {
   const live = new Set<unknown>();
   const originalSet = globalThis.setTimeout;
   const originalClear = globalThis.clearTimeout;
@@ -28,6 +33,7 @@ export function trackTimers(): { live(): number; restore(): void } {
   globalThis.clearTimeout = patchedClear;
   return {
     live: () => live.size,
+    handles: () => [...live] as NodeJS.Timeout[],
     restore() {
       globalThis.setTimeout = originalSet;
       globalThis.clearTimeout = originalClear;

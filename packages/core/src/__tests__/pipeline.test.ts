@@ -3,6 +3,7 @@ import {
   type ExecuteOptions,
   type ExecutionContext,
   fallback,
+  neverAbortedSignal,
   type OptionsOf,
   type PipelineOptions,
   type Policy,
@@ -195,6 +196,87 @@ describe('pipeline()', () => {
     // No copy is made: the options are the outer context itself, so a lazily created signal stays
     // lazy until the inner policy reads it.
     expect(seen[0]).toBe(outerContext);
+  });
+
+  describe('keeps lazily created signals lazy', () => {
+    /** Counts the AbortControllers created while `run` runs. */
+    async function controllersCreatedBy(run: () => Promise<unknown>): Promise<number> {
+      const Original = globalThis.AbortController;
+      let created = 0;
+      globalThis.AbortController = class extends Original {
+        constructor() {
+          super();
+          created++;
+        }
+      };
+      try {
+        await run();
+      } finally {
+        globalThis.AbortController = Original;
+      }
+      return created;
+    }
+
+    /** Resolves with `value`, or rejects with the reason once `signal` aborts. */
+    const honouring = (signal: AbortSignal) =>
+      new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+
+    it('merging a timeout’s context with fields around it reads no signal', async () => {
+      const caller = new AbortController();
+      const composed = pipeline(tracing('attempt', []), timeout({ ms: 1_000 }));
+      const options = { signal: caller.signal };
+      expect(
+        await controllersCreatedBy(() => composed.execute((ctx) => ctx.attempt, options)),
+      ).toBe(0);
+      let seen: AbortSignal | undefined;
+      const created = await controllersCreatedBy(() =>
+        composed.execute((ctx) => {
+          seen = ctx.signal;
+          return ctx.attempt;
+        }, options),
+      );
+      expect(created).toBe(1);
+      // The merged context's signal is the timeout's: it aborts when time is up.
+      const short = pipeline(tracing('attempt', []), timeout({ ms: 5 }));
+      const error = await short
+        .execute((ctx) => (ctx.attempt === 7 ? honouring(ctx.signal) : 0), options)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(seen).toBeInstanceOf(AbortSignal);
+      expect(seen!.aborted).toBe(false);
+    });
+
+    it('the caller’s other options reach an inner timeout without reading the outer signal', async () => {
+      const options = { key: 'tenant-42' } as ExecuteOptions;
+      const composed = pipeline(timeout({ ms: 1_000 }), timeout({ ms: 1_000 }));
+      expect(await controllersCreatedBy(() => composed.execute(() => 1, options))).toBe(0);
+      // The outer timeout still reaches fn through the inner one.
+      const outerFirst = pipeline(timeout({ ms: 5, name: 'outer' }), timeout({ ms: 1_000 }));
+      const error = await outerFirst
+        .execute(({ signal }) => honouring(signal), options)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(error).toMatchObject({ policyName: 'outer' });
+    });
+  });
+
+  it('hands an inner policy no options when the context around it holds only the never-aborted signal', async () => {
+    const seen: (ExecuteOptions | undefined)[] = [];
+    const idle: Policy = {
+      async execute(fn) {
+        return fn({ signal: neverAbortedSignal() });
+      },
+    };
+    const withField: Policy<ExecutionContext & { attempt: number }> = {
+      async execute(fn) {
+        return fn({ signal: neverAbortedSignal(), attempt: 1 });
+      },
+    };
+    await pipeline(idle, withOptions(seen)).execute(() => 1);
+    await pipeline(withField, withOptions(seen)).execute(() => 1);
+    expect(seen[0]).toBeUndefined();
+    // A context with fields of its own is still handed on as it is.
+    expect(seen[1]).toMatchObject({ attempt: 1 });
   });
 
   it('types its options as the union of every policy’s options', () => {

@@ -129,12 +129,12 @@ describe('timeout()', () => {
     expect(called).toBe(false);
   });
 
-  it('leaves no timer and no listener behind after success, failure, timeout and abort', async () => {
+  it('arms one timer per policy, never per call, that keeps no process alive, and leaves no listener', async () => {
     const timers = trackTimers();
     try {
       const controller = new AbortController();
       const signal = controller.signal;
-      // A long limit: a timer left behind would still be pending when we look.
+      // A long limit: a timer per call would still be pending when we look.
       const slow = timeout({ ms: 60_000 });
       await slow.execute(() => 1, { signal });
       await slow.execute(() => Promise.reject(new Error('x')), { signal }).catch(() => {});
@@ -143,7 +143,12 @@ describe('timeout()', () => {
           throw new Error('sync');
         })
         .catch(() => {});
-      expect(timers.live()).toBe(0);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => slow.execute(async () => i)));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => slow.execute(async ({ signal: s }) => s.aborted || i)),
+      );
+      expect(timers.live()).toBe(1);
+      expect(timers.handles().every((handle) => !handle.hasRef())).toBe(true);
 
       const aborting = new AbortController();
       const pending = slow.execute(({ signal: s }) => honouring(500, s), {
@@ -153,7 +158,7 @@ describe('timeout()', () => {
       await pending.catch(() => {});
       expect(abortListeners(aborting.signal)).toBe(0);
       await sleep(40); // lets fn finish its own clean-up timer
-      expect(timers.live()).toBe(0);
+      expect(timers.live()).toBe(1);
 
       await timeout({ ms: 5 })
         .execute(({ signal: s }) => honouring(500, s), { signal })
@@ -164,9 +169,37 @@ describe('timeout()', () => {
       await sleep(40);
       await flush();
       expect(abortListeners(signal)).toBe(0);
-      expect(timers.live()).toBe(0);
+      // The 5 ms policies' timers fired, found nothing left to time and stopped.
+      expect(timers.live()).toBe(1);
     } finally {
       timers.restore();
+    }
+  });
+
+  it('creates an AbortController only for calls that read ctx.signal', async () => {
+    const Original = globalThis.AbortController;
+    let created = 0;
+    globalThis.AbortController = class extends Original {
+      constructor() {
+        super();
+        created++;
+      }
+    };
+    try {
+      const cooperative = timeout({ ms: 1_000 });
+      const aggressive = timeout({ ms: 1_000, strategy: 'aggressive' });
+      const caller = new Original();
+      for (const policy of [cooperative, aggressive]) {
+        await policy.execute(async () => 1);
+        await policy.execute(async () => 1, { signal: caller.signal });
+        await policy.execute(() => Promise.reject(new Error('x'))).catch(() => {});
+      }
+      expect(created).toBe(0);
+      await cooperative.execute(({ signal }) => signal.aborted);
+      await aggressive.execute(({ signal }) => signal.aborted, { signal: caller.signal });
+      expect(created).toBe(2);
+    } finally {
+      globalThis.AbortController = Original;
     }
   });
 

@@ -1,0 +1,148 @@
+/**
+ * One call of a `timeout()` policy, built for the hot path (issue #18): no timer per call (every
+ * call of a policy has the same limit, so the policy's one {@link DeadlineQueue} bounds them all)
+ * and no AbortController per call unless `fn` reads `ctx.signal` (the call is its own
+ * {@link LazyAbortController}).
+ *
+ * Two paths settle a call. The fast path (cooperative, and no caller signal that can abort) needs
+ * nothing but the `.then` of `fn`'s result: only `fn` settling can end such a call, so the outcome
+ * is decided there. The general path (aggressive, or a caller signal) must be able to reject
+ * before `fn` settles, so it owns the promise it returns. Both decide alike: a property test in
+ * `timeout.property.test.ts` checks that they agree. The fast path saves a promise per call:
+ * measured on Node 20.20 (2-core VM, `core/timeout` bench suite, four runs), a cooperative
+ * timeout (fast path) added +130 to +310 ns per call, an aggressive one (general path) +220 to
+ * +470 ns.
+ */
+import type { Counter, Span } from '@opentelemetry/api';
+import { TimeoutError } from './errors.js';
+import { LazyAbortController } from './lazy-abort.js';
+import type { LazyInstruments } from './lazy-instruments.js';
+import type { DeadlineEntry, DeadlineQueue } from './store/deadline-queue.js';
+import type { Telemetry } from './telemetry.js';
+
+/** What every call of one `timeout()` policy shares. */
+export interface TimeoutState {
+  readonly name: string;
+  readonly ms: number;
+  readonly aggressive: boolean;
+  readonly deadlines: DeadlineQueue;
+  readonly telemetry: Telemetry;
+  readonly timeouts: LazyInstruments<Counter>;
+  readonly attributes: Record<string, string>;
+}
+
+const EVENT_TIMED_OUT = 'breakwater.timeout.timed_out';
+
+/** A call in flight: its deadline entry, the controller behind `ctx.signal`, and its outcome. */
+export class TimedCall extends LazyAbortController implements DeadlineEntry {
+  // Set once, in the constructor, in one order, so every call has one shape.
+  declare readonly expiresAt: number;
+  declare prev: DeadlineEntry | undefined;
+  declare next: DeadlineEntry | undefined;
+  declare linked: boolean;
+  declare readonly state: TimeoutState;
+  /** The error of the timeout, once the deadline passed. */
+  declare timeoutError: TimeoutError | undefined;
+  /** The span active when an aggressive call started (it is rejected from the queue's timer). */
+  declare readonly span: Span | undefined;
+  /** General path: whether the outcome was delivered, and how to deliver it. */
+  declare settled: boolean;
+  declare resolve: ((value: unknown) => void) | undefined;
+  declare reject: ((reason: unknown) => void) | undefined;
+  /** General path: stops following the caller's signal. */
+  declare detach: (() => void) | undefined;
+
+  constructor(state: TimeoutState, span: Span | undefined) {
+    super();
+    this.expiresAt = state.deadlines.expiryOf(performance.now());
+    this.prev = undefined;
+    this.next = undefined;
+    this.linked = false;
+    this.state = state;
+    this.timeoutError = undefined;
+    this.span = span;
+    this.settled = false;
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.detach = undefined;
+  }
+
+  /** The deadline passed before `fn` settled (called by the deadline queue). */
+  fail(): void {
+    const state = this.state;
+    const error = new TimeoutError(`Policy "${state.name}" timed out after ${state.ms} ms`, {
+      policyName: state.name,
+      timeoutMs: state.ms,
+    });
+    this.timeoutError = error;
+    state.timeouts.instruments.add(1, state.attributes);
+    this.abort(error);
+    if (state.aggressive) {
+      // The queue's timer runs in the context of whichever call armed it: add the event to the
+      // span of this call, captured when it started.
+      if (this.span?.isRecording()) this.span.addEvent(EVENT_TIMED_OUT, state.attributes);
+      this.finish(false, error);
+    }
+  }
+
+  /**
+   * Fast path: `fn` fulfilled. Runs in the caller's async context (a `.then` callback), where a
+   * cooperative timeout adds its span event.
+   */
+  fulfilled(value: unknown): unknown {
+    if (this.state.deadlines.settle(this)) return value;
+    throw this.lateOutcome(undefined, false);
+  }
+
+  /** Fast path: `fn` rejected or threw. */
+  rejected(error: unknown): never {
+    if (this.state.deadlines.settle(this)) throw error;
+    throw this.lateOutcome(error, true);
+  }
+
+  /** General path: `fn` fulfilled. */
+  fulfilledGeneral(value: unknown): void {
+    if (this.timeoutError === undefined) this.finish(true, value);
+    else if (!this.settled) this.finish(false, this.lateOutcome(undefined, false));
+  }
+
+  /** General path: `fn` rejected or threw. */
+  rejectedGeneral(error: unknown): void {
+    if (this.timeoutError === undefined) this.finish(false, error);
+    else if (!this.settled) this.finish(false, this.lateOutcome(error, true));
+  }
+
+  /** General path: the caller's signal aborted with `reason`. */
+  parentAborted(reason: unknown): void {
+    this.abort(reason);
+    this.finish(false, reason);
+  }
+
+  /** General path: delivers the outcome once, and lets go of the deadline and the caller's signal. */
+  finish(ok: boolean, value: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.state.deadlines.settle(this);
+    if (this.detach !== undefined) this.detach();
+    if (ok) this.resolve!(value);
+    else this.reject!(value);
+  }
+
+  /**
+   * The outcome of a cooperative call that settled after its deadline: the TimeoutError, with
+   * what `fn` died of as its cause.
+   */
+  private lateOutcome(error: unknown, failed: boolean): TimeoutError {
+    const timeoutError = this.timeoutError!;
+    if (failed && error !== timeoutError) {
+      // Keep what `fn` died of reachable for diagnosis, without hiding that time ran out.
+      Object.defineProperty(timeoutError, 'cause', {
+        value: error,
+        configurable: true,
+        writable: true,
+      });
+    }
+    this.state.telemetry.addSpanEvent(EVENT_TIMED_OUT, this.state.attributes);
+    return timeoutError;
+  }
+}
