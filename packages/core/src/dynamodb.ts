@@ -44,3 +44,4 @@ export {
   MAX_USER_KEY_BYTES,
   normalizeUserKey,
 } from './keys.js';
+export { dynamoReplicaBackend } from './registry/dynamodb.js';

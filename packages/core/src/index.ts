@@ -71,6 +71,16 @@ export {
   type Policy,
   pipeline,
 } from './policy.js';
+export type { ReplicaBackend } from './registry/backend.js';
+export { memoryReplicaBackend } from './registry/memory.js';
+export {
+  DEFAULT_REPLICA_RENEW_INTERVAL_MS,
+  DEFAULT_REPLICA_TTL_MS,
+  ReplicaRegistry,
+  type ReplicaRegistryOptions,
+  type ReplicaTiming,
+  resolveReplicaTiming,
+} from './registry/replica-registry.js';
 export {
   StoreCalls,
   type StoreCallsOptions,

@@ -35,3 +35,4 @@ export {
   runScript,
   type ScriptDefinition,
 } from './redis/script.js';
+export { redisReplicaBackend } from './registry/redis.js';

@@ -23,6 +23,7 @@ export {
   type LimitDefinition,
   type RateLimitExecuteOptions,
   type RateLimiter,
+  type ReplicaCount,
   rateLimiter,
 } from './rate-limiter.js';
 export type {

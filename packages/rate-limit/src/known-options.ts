@@ -22,6 +22,8 @@ export const RATE_LIMITER_OPTIONS = {
   store: true,
   onStoreError: true,
   localShare: true,
+  replicaRenewIntervalMs: true,
+  replicaTtlMs: true,
   storeDeadlineMs: true,
   storeFailureThreshold: true,
   storeProbeIntervalMs: true,
@@ -54,7 +56,7 @@ export const RATE_LIMITER_RENAMES: OptionRenames = {
   inMemoryBlockOnConsumed: { use: 'denyCache', note: 'on by default' },
   insuranceLimiter: {
     use: "onStoreError: 'local'",
-    note: 'with `localShare`, the share of each limit one replica enforces while the store fails',
+    note: 'the default: each replica enforces its share of the limit (1 / fleet size, or `localShare`) while the store fails',
   },
   execEvenly: {
     use: "algorithm: 'gcra'",

@@ -97,6 +97,11 @@ export interface RateLimiter extends Policy<ExecutionContext> {
    * @throws {TypeError | RangeError} for an empty key or a cost the limits can never admit.
    */
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
+  /**
+   * The fleet as this replica sees it, when the local share follows the fleet's size (a remote
+   * store, `onStoreError: 'local'`, no `localShare`); `undefined` otherwise.
+   */
+  readonly replicas: ReplicaCount | undefined;
   /** Whether a call of `cost` would be admitted now, without consuming anything. */
   peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
   /**
@@ -127,14 +132,26 @@ export interface RateLimiter extends Policy<ExecutionContext> {
    */
   onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer;
   /**
-   * Returns unused reserved permits to the store, stops the background probe and waits for the
-   * store operations in flight: each is bounded by `storeDeadlineMs`, so `close()` completes with
-   * the store up, refusing connections or hung. The limiter stays usable, without reserving. Does
-   * not close the store (which other limiters may share) nor your client.
+   * Returns unused reserved permits to the store, leaves the replica registry (best effort: an
+   * entry left behind expires after `replicaTtlMs`), stops its heartbeats and the background probe,
+   * and waits for the store operations in flight: each is bounded by `storeDeadlineMs`, so
+   * `close()` completes with the store up, refusing connections or hung. The limiter stays usable,
+   * without reserving, and its local share keeps the last known fleet size. Does not close the
+   * store (which other limiters may share) nor your client.
    */
   close(): Promise<void>;
   /** Same as {@link close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The live replica count of a limiter's fleet, from its replica registry. */
+export interface ReplicaCount {
+  /** Live replicas, this one included, from the last heartbeat the store answered (1 before any). */
+  readonly count: number;
+  /** Milliseconds since `count` was read from the store; `undefined` before the first answer. */
+  readonly ageMs: number | undefined;
+  /** The share of each limit this replica enforces while the store fails: `1 / count`. */
+  readonly localShare: number;
 }
 
 /**

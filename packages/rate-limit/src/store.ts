@@ -3,6 +3,7 @@
  * The policy (`limiter/limiter.ts`) holds all the logic and never asks which store it has; a store is
  * done when it passes the contract suite (`__tests__/store.contract.test.ts`).
  */
+import type { ReplicaBackend } from '@breakwater/core';
 import type { CompiledLimit } from './algorithms/limit.js';
 
 /** What a limiter tells its store once, when it is built. */
@@ -92,6 +93,12 @@ export interface StoreHandle {
    * none. Without one, one real operation per `storeProbeIntervalMs` is the probe.
    */
   probe?(signal: AbortSignal): PromiseLike<unknown>;
+  /**
+   * The limiter's replica registry in this store (Redis: a sorted set in the slot of the limiter's
+   * policy-wide key; DynamoDB: one item): how the limiter learns the fleet's size. Called at most
+   * once, at construction, and only when the limiter needs the count. An in-process store has none.
+   */
+  replicaBackend?(): ReplicaBackend;
 }
 
 /**

@@ -1,4 +1,9 @@
-import { isStoreError, isStoreTimeoutError, type StoreStatusChange } from '@breakwater/core';
+import {
+  isStoreError,
+  isStoreTimeoutError,
+  memoryReplicaBackend,
+  type StoreStatusChange,
+} from '@breakwater/core';
 import { fakeClock } from '@breakwater/testkit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isRateLimitedError, type RateLimiter, rateLimiter } from '../index.js';
@@ -146,6 +151,73 @@ describe('onStoreError', () => {
     expect(allowed).toBe(25);
     await clock.advance(40);
     expect(await limiter.limit('k')).toMatchObject({ allowed: true, source: 'degraded' });
+  });
+
+  it("'local' without `localShare` limits each replica to limit / N, N the fleet's last known size", async () => {
+    const clock = fakeClock(0);
+    const replicas = memoryReplicaBackend();
+    const store = scriptedStore({ replicas });
+    const fleet = Array.from({ length: 4 }, () =>
+      rateLimiter({
+        name: 'fleet-sized',
+        limit: 100,
+        intervalMs: 1000,
+        burst: 99,
+        store,
+        clock,
+        replicaRenewIntervalMs: 10,
+        replicaTtlMs: 60_000,
+        storeProbeIntervalMs: 20,
+      }),
+    );
+    // Every replica's second heartbeat sees all four.
+    await vi.waitFor(() =>
+      expect(fleet.map((limiter) => limiter.replicas?.count)).toEqual([4, 4, 4, 4]),
+    );
+    expect(fleet[0]!.replicas).toMatchObject({ count: 4, localShare: 0.25 });
+    expect(fleet[0]!.replicas!.ageMs).toBeLessThan(1000);
+    store.failure = new Error('ECONNREFUSED');
+    const heartbeats = store.calls.heartbeat;
+    let allowed = 0;
+    for (const limiter of fleet) {
+      for (let i = 0; i < 100; i++) {
+        const decision = await limiter.limit('k');
+        expect(decision.source).toBe('degraded');
+        if (decision.allowed) allowed++;
+      }
+    }
+    // Each enforces 100 / 4 per second, burst 99 / 4: 25 at once, 100 for the fleet — not 400.
+    expect(allowed).toBe(100);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Heartbeats fail (or are not even attempted, degraded) and N stays at its last known value.
+    expect(store.calls.heartbeat).toBeGreaterThanOrEqual(heartbeats);
+    expect(fleet.map((limiter) => limiter.replicas?.count)).toEqual([4, 4, 4, 4]);
+    expect(fleet[0]!.replicas!.ageMs).toBeGreaterThanOrEqual(40);
+    store.failure = undefined;
+    // Each replica's next attempt after `storeProbeIntervalMs` finds the store again.
+    await vi.waitFor(async () => {
+      for (const limiter of fleet) await limiter.limit('again');
+      expect(fleet.map((limiter) => limiter.storeStatus)).toEqual(Array(4).fill('healthy'));
+    });
+    for (const limiter of fleet.slice(1)) await limiter.close();
+    // Back up: the three that closed left the registry; the last one is alone again.
+    await vi.waitFor(() => expect(fleet[0]!.replicas).toMatchObject({ count: 1, localShare: 1 }));
+    await fleet[0]!.close();
+  });
+
+  it('keeps no replica registry when `localShare` is given, or without `onStoreError: local`', async () => {
+    const store = scriptedStore({ replicas: memoryReplicaBackend() });
+    const base = { name: 'no-registry', limit: 10, intervalMs: 1000, store };
+    const limiters = [
+      rateLimiter({ ...base, localShare: 0.5 }),
+      rateLimiter({ ...base, onStoreError: 'fail-open' }),
+      rateLimiter({ ...base, onStoreError: 'fail-closed' }),
+    ];
+    await limiters[0]!.limit('k');
+    expect(limiters.map((limiter) => limiter.replicas)).toEqual([undefined, undefined, undefined]);
+    expect(store.calls.heartbeat).toBe(0);
+    for (const limiter of limiters) await limiter.close();
+    expect(store.calls.leave).toBe(0);
   });
 
   it('bounds a hung store by the deadline; once degraded, no decision waits, and a hung probe is bounded too', async () => {

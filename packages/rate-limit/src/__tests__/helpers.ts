@@ -1,3 +1,4 @@
+import type { ReplicaBackend } from '@breakwater/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { AlgorithmName, LimitOptions } from '../index.js';
 import type { RateLimitStore, StoreHandle, StoreResult } from '../store.js';
@@ -13,7 +14,8 @@ export function sized(algorithm: AlgorithmName, capacity: number): LimitOptions 
 }
 
 /**
- * A client that records the keys of every EVALSHA it forwards to `client`: one entry per script
+ * A client that records the keys of every decision EVALSHA it forwards to `client` (not the replica
+ * registry's heartbeats): one entry per script
  * call (the EVAL that follows a NOSCRIPT, when another test flushed the script cache, is the same
  * call's retry).
  */
@@ -24,7 +26,9 @@ export function recording<C extends Redis | Cluster>(client: C): { client: C; ca
       if (prop === 'evalsha') {
         return (...args: unknown[]) => {
           const numkeys = Number(args[1]);
-          recorder.calls.push(args.slice(2, 2 + numkeys) as string[]);
+          const keys = args.slice(2, 2 + numkeys) as string[];
+          // The replica registry's heartbeats are not decisions: only decisions are recorded.
+          if (!(numkeys === 1 && keys[0]!.endsWith(':replicas'))) recorder.calls.push(keys);
           return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
@@ -59,7 +63,10 @@ export const flushed = () => Promise.resolve();
 /** A store that behaves like a remote one (promises, deadline) over a memory store, and counts calls. */
 export interface ScriptedStore extends RateLimitStore {
   /** Store operations performed, by name (`probe`: background probes). */
-  readonly calls: Record<'consume' | 'peek' | 'refund' | 'reset' | 'probe', number>;
+  readonly calls: Record<
+    'consume' | 'peek' | 'refund' | 'reset' | 'probe' | 'heartbeat' | 'leave',
+    number
+  >;
   /** While set, every operation fails with this error (or hangs, for 'hang'). */
   failure: Error | 'hang' | undefined;
 }
@@ -68,12 +75,14 @@ export interface ScriptedStore extends RateLimitStore {
  * A remote-like store over a memory store. With `probe: true` its handles have a `probe()`, which
  * fails like the operations do.
  */
-export function scriptedStore(options: { probe?: boolean } = {}): ScriptedStore {
+export function scriptedStore(
+  options: { probe?: boolean; replicas?: ReplicaBackend } = {},
+): ScriptedStore {
   const inner = memoryStore();
   const close = () => Promise.resolve();
   const store: ScriptedStore = {
     kind: 'scripted',
-    calls: { consume: 0, peek: 0, refund: 0, reset: 0, probe: 0 },
+    calls: { consume: 0, peek: 0, refund: 0, reset: 0, probe: 0, heartbeat: 0, leave: 0 },
     failure: undefined,
     close,
     [Symbol.asyncDispose]: close,
@@ -107,6 +116,15 @@ export function scriptedStore(options: { probe?: boolean } = {}): ScriptedStore 
         reset: (key, signal) => run<void>('reset', signal, () => handle.reset(key, signal)),
       };
       if (options.probe) remote.probe = (signal) => run<void>('probe', signal, () => {});
+      const replicas = options.replicas;
+      if (replicas !== undefined) {
+        // The registry's heartbeats fail, hang and count like the store's other operations.
+        remote.replicaBackend = () => ({
+          heartbeat: (id, ttlMs, signal) =>
+            run<number>('heartbeat', signal, () => replicas.heartbeat(id, ttlMs, signal)),
+          leave: (id, signal) => run<void>('leave', signal, () => replicas.leave(id, signal)),
+        });
+      }
       return remote;
     },
   };

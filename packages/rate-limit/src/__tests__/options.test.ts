@@ -53,6 +53,27 @@ describe('option validation', () => {
       "Expected `onStoreError` to be one of 'fail-open' | 'fail-closed' | 'local', got \"ignore\"",
     ],
     [{ ...base, localShare: 1.5 }, RangeError, 'Expected `localShare` in (0, 1], got 1.5'],
+    [{ ...base, localShare: 0 }, RangeError, 'Expected `localShare` in (0, 1], got 0'],
+    [
+      { ...base, replicaRenewIntervalMs: 0 },
+      RangeError,
+      'Expected `replicaRenewIntervalMs` to be a finite number > 0, got 0',
+    ],
+    [
+      { ...base, replicaTtlMs: -5 },
+      RangeError,
+      'Expected `replicaTtlMs` to be a finite number > 0, got -5',
+    ],
+    [
+      { ...base, replicaRenewIntervalMs: 2000, replicaTtlMs: 1500 },
+      RangeError,
+      'Expected `replicaTtlMs` to be longer than `replicaRenewIntervalMs` (2000), got 1500',
+    ],
+    [
+      { ...base, replicaTtlMs: 5000 },
+      RangeError,
+      'Expected `replicaTtlMs` to be longer than `replicaRenewIntervalMs` (5000), got 5000',
+    ],
     [
       { ...base, storeDeadlineMs: 0 },
       RangeError,
@@ -98,9 +119,11 @@ describe('option validation', () => {
     expect(() => rateLimiter(options as never)).toThrow(message);
   });
 
-  it('takes the store defaults every pattern shares, and fails open', () => {
+  it('takes the store defaults every pattern shares, and limits locally by the fleet', () => {
     expect(DEFAULTS).toMatchObject({
-      onStoreError: 'fail-open',
+      onStoreError: 'local',
+      replicaRenewIntervalMs: 5000,
+      replicaTtlMs: 15_000,
       storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
       storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
       storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,

@@ -121,6 +121,9 @@ runContractSuite<BreakableStore>(
         storeProbeIntervalMs: 50,
       });
       expect(await limiter.limit('k')).toMatchObject({ source: 'store' });
+      // The replica registry's first heartbeat is answered before the store breaks: a late answer
+      // to it would count as the store answering again.
+      await vi.waitFor(() => expect(limiter.replicas?.ageMs).toBeDefined());
       broken.value = true;
       expect(await limiter.limit('k')).toMatchObject({ source: 'degraded' });
       expect(limiter.storeStatus).toBe('healthy');

@@ -37,8 +37,13 @@ runContractSuite<StoreUnderTest>(
     dynamodb: ({ client, tableName, prefix }) => {
       const requests: string[] = [];
       const counting = {
-        send: (command: { constructor: { name: string } }, options?: unknown) => {
-          requests.push(command.constructor.name);
+        send: (
+          command: { constructor: { name: string }; input?: { Key?: { pk?: { S?: string } } } },
+          options?: unknown,
+        ) => {
+          // The replica registry's heartbeats are told apart from the decisions' requests.
+          const heartbeat = command.input?.Key?.pk?.S?.endsWith(':replicas:') === true;
+          requests.push(`${command.constructor.name}${heartbeat ? ' (replicas)' : ''}`);
           return (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
         },
       } as unknown as typeof client;
@@ -319,9 +324,17 @@ runContractSuite<StoreUnderTest>(
           denyCache: false,
         });
         for (let i = 0; i < 5; i++) expect((await limiter.limit('k')).allowed).toBe(true);
-        expect(requests).toEqual(Array.from({ length: 5 }, () => 'UpdateItemCommand'));
+        const sent = requests!;
+        const decisions = () => sent.filter((name) => !name.endsWith('(replicas)'));
+        expect(decisions()).toEqual(Array.from({ length: 5 }, () => 'UpdateItemCommand'));
         expect((await limiter.limit('k')).allowed).toBe(false);
-        expect(requests).toHaveLength(5);
+        expect(decisions()).toHaveLength(5);
+        // …plus the replica registry: one heartbeat at construction, then one per renew interval.
+        expect(sent.filter((name) => name.endsWith('(replicas)'))).toEqual([
+          'UpdateItemCommand (replicas)',
+        ]);
+        await limiter.close();
+        expect(sent.at(-1)).toBe('UpdateItemCommand (replicas)');
       });
     }
 

@@ -1,6 +1,7 @@
 import { fakeClock, installOtel } from '@breakwater/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  EVENT_DENIED,
   EVENT_STORE_STATUS,
   METRIC_DECISIONS,
   METRIC_STORE_DURATION,
@@ -98,17 +99,28 @@ describe('telemetry', () => {
       });
     expect(await errors('error')).toBe(1);
     expect(await errors('degraded')).toBe(1);
+    // The default `onStoreError: 'local'`: this replica's own limit (10/s, burst 0) answers.
     expect(
       await otel.sum(METRIC_DECISIONS, {
         'breakwater.rate_limit.decision': 'allowed',
         'breakwater.rate_limit.source': 'degraded',
       }),
-    ).toBe(2);
+    ).toBe(1);
+    expect(
+      await otel.sum(METRIC_DECISIONS, {
+        'breakwater.rate_limit.decision': 'denied',
+        'breakwater.rate_limit.source': 'degraded',
+      }),
+    ).toBe(1);
     const outage = otel.spans().find((span) => span.name === 'outage');
     // One status event for the outage, none per failed call.
     expect(
-      outage?.events.map((event) => [event.name, event.attributes?.['breakwater.store.status']]),
+      outage?.events
+        .filter((event) => event.name !== EVENT_DENIED)
+        .map((event) => [event.name, event.attributes?.['breakwater.store.status']]),
     ).toEqual([[EVENT_STORE_STATUS, 'degraded']]);
+    // …and the local limit's denial, like any denial.
+    expect(outage?.events.filter((event) => event.name === EVENT_DENIED)).toHaveLength(1);
     await limiter.close();
   });
 });

@@ -87,6 +87,8 @@ const common = {
   store: memoryStore(),
   onStoreError: 'local',
   localShare: 0.5,
+  replicaRenewIntervalMs: 1000,
+  replicaTtlMs: 3000,
   storeDeadlineMs: 100,
   storeFailureThreshold: 2,
   storeProbeIntervalMs: 100,

@@ -13,12 +13,12 @@ import {
   expectNonNegative,
   isStoreError,
   neverAbortedSignal,
+  ReplicaRegistry,
   raceAbort,
   StoreCalls,
   type StoreStatus,
   type StoreStatusChange,
 } from '@breakwater/core';
-import { compileLimit } from '../algorithms/compile.js';
 import { type AlgorithmName, type CompiledLimit, layoutName } from '../algorithms/limit.js';
 import type { RateLimitDecision } from '../decision.js';
 import { RateLimitedError } from '../errors.js';
@@ -29,12 +29,13 @@ import type {
   LimitDefinition,
   RateLimitExecuteOptions,
   RateLimiter,
+  ReplicaCount,
 } from '../rate-limiter.js';
 import type { StoreHandle, StoreResult } from '../store.js';
-import { memoryStore } from '../stores/memory.js';
 import { LimiterTelemetry, PATTERN } from '../telemetry.js';
 import { DenyCache } from './deny-cache.js';
 import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
+import { LocalShares } from './local-shares.js';
 import { Reservations } from './reservations.js';
 import { type LimiterStoreOps, limiterStoreOps } from './store-ops.js';
 import { WaitLines } from './waiters.js';
@@ -60,8 +61,10 @@ export class Limiter implements RateLimiter {
   private readonly telemetry: LimiterTelemetry;
   private readonly denyCache: DenyCache | undefined;
   private reservations: Reservations | undefined;
-  private readonly localHandle: StoreHandle | undefined;
-  private readonly localLimits: readonly CompiledLimit[];
+  /** Under `onStoreError: 'local'` with a remote store: this replica's share of the limits. */
+  private readonly local: LocalShares | undefined;
+  /** Counts the fleet, when the local share follows its size. */
+  private readonly registry: ReplicaRegistry | undefined;
   private readonly lines = new WaitLines();
 
   constructor(options: ResolvedOptions) {
@@ -102,27 +105,25 @@ export class Limiter implements RateLimiter {
     this.reservations = options.reserve
       ? new Reservations(options.reserve.batch, options.reserve.holdMs)
       : undefined;
-    this.localLimits = options.limits.map((limit) =>
-      compileLimit(
-        limit.algorithm,
-        limit.limit * options.localShare,
-        limit.intervalMs,
-        limit.burst * options.localShare,
-      ),
-    );
-    this.localHandle =
+    const local =
       settings.onStoreError === 'local' && handle.remote
-        ? memoryStore().scope({
-            name: this.name,
-            layout: layoutName(this.localLimits),
-            limits: this.localLimits,
-          })
+        ? new LocalShares(this.name, this.compiled, options.localShare ?? 1)
         : undefined;
+    this.local = local;
+    if (local !== undefined && options.localShare === undefined && handle.replicaBackend) {
+      const registry = new ReplicaRegistry({
+        calls: this.calls,
+        backend: handle.replicaBackend(),
+        ...options.replicaTiming,
+      });
+      registry.onCountChange((count) => local.resize(1 / count));
+      registry.start();
+      this.registry = registry;
+    }
 
-    const localHandle = this.localHandle;
     this.ops = limiterStoreOps(this.calls, handle, {
       limits: this.compiled,
-      local: localHandle && { handle: localHandle, limits: this.localLimits },
+      local,
       storeDeadlineMs: settings.deadlineMs,
       telemetry: this.telemetry,
       conclude: (call, result) =>
@@ -198,10 +199,20 @@ export class Limiter implements RateLimiter {
     return this.calls.onStatusChange(listener);
   }
 
+  get replicas(): ReplicaCount | undefined {
+    const registry = this.registry;
+    if (registry === undefined) return undefined;
+    return { count: registry.count, ageMs: registry.ageMs, localShare: this.local!.share };
+  }
+
   async close(): Promise<void> {
     const reservations = this.reservations;
     this.reservations = undefined;
-    if (reservations !== undefined) await this.refund(reservations);
+    // Leaving the registry (best effort) and the refunds run side by side, each within deadlines.
+    await Promise.all([
+      this.registry?.close(),
+      reservations === undefined ? undefined : this.refund(reservations),
+    ]);
     // Stops the background probe; waits for the operations in flight, one deadline at most.
     await this.calls.close();
   }
@@ -373,7 +384,7 @@ export class Limiter implements RateLimiter {
   private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
     this.denyCache?.forget(key);
     this.reservations?.forget(key);
-    this.localHandle?.reset(key, undefined);
+    this.local?.handle.reset(key, undefined);
     const handle = this.handle;
     if (!handle.remote) {
       handle.reset(key, signal);

@@ -26,12 +26,14 @@ import {
   expectInteger,
   expectNonEmptyString,
   expectObject,
+  type ReplicaBackend,
   warnUnknownOptions,
 } from '@breakwater/core';
 import {
   conditionalUpdate,
   type DynamoItem,
   dynamoProbe,
+  dynamoReplicaBackend,
   type KeyBuilder,
   keyBuilder,
 } from '@breakwater/core/dynamodb';
@@ -103,6 +105,9 @@ export function dynamoStore(options: DynamoStoreOptions): RateLimitStore {
   };
 }
 
+/** The last key part of the limiter's replica registry item (no algorithm has this name). */
+const REPLICAS_KEY_PART = 'replicas';
+
 /** The user key whose item the health probe reads: the limiter's policy-wide key. */
 const PROBE_USER_KEY = '';
 
@@ -153,6 +158,16 @@ class DynamoHandle implements StoreHandle {
     for (const limit of shape.limits) {
       for (let i = 0; i < limit.impl.stateSize; i++) this.fields.push(`${limit.intervalMs}.${i}`);
     }
+  }
+
+  /** One item (the `replicas` part of the policy-wide key), with one attribute per live replica. */
+  replicaBackend(): ReplicaBackend {
+    const { client, tableName, keys } = this.config;
+    return dynamoReplicaBackend(
+      client,
+      tableName,
+      keys.dynamoPk(PROBE_USER_KEY, REPLICAS_KEY_PART),
+    );
   }
 
   async consume(

@@ -22,7 +22,7 @@
  *   so idle keys vanish on their own.
  */
 
-import { expectObject, warnUnknownOptions } from '@breakwater/core';
+import { expectObject, type ReplicaBackend, warnUnknownOptions } from '@breakwater/core';
 import {
   defineScript,
   isRedisCluster,
@@ -33,6 +33,7 @@ import {
   type RedisClient,
   type RedisScript,
   redisProbe,
+  redisReplicaBackend,
   type ScriptClient,
 } from '@breakwater/core/redis';
 import { REDIS_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
@@ -172,6 +173,9 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
   };
 }
 
+/** The last key part of the limiter's replica registry (no algorithm has this name). */
+const REPLICAS_KEY_PART = 'replicas';
+
 /** The user key whose Redis key the health probe names: the limiter's policy-wide key. */
 const PROBE_USER_KEY = '';
 
@@ -236,6 +240,14 @@ class RedisHandle implements StoreHandle {
    */
   probe(): Promise<number> {
     return this.runProbe();
+  }
+
+  /** A sorted set, `<prefix>:rate-limit:{<name>:}:replicas`: the slot of the policy-wide key. */
+  replicaBackend(): ReplicaBackend {
+    return redisReplicaBackend(
+      this.scriptClient,
+      this.keys.redisKey(PROBE_USER_KEY, REPLICAS_KEY_PART),
+    );
   }
 
   consume(

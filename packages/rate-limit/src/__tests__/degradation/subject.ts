@@ -18,8 +18,12 @@ import { redisStore } from '../../redis.js';
 export const LIMIT = 1_000;
 /** GCRA's burst: a fresh key admits `BURST + 1` at once, so one call leaves `BURST`. */
 export const BURST = 8;
-/** Under `'local'` each limit and burst is this share of the fleet's. */
-export const LOCAL_SHARE = 0.5;
+/**
+ * Under `'local'` each limit and burst is this share of the fleet's: `1 / N`, and the suite runs
+ * one replica. No `localShare` is given, so the limiter runs its replica registry (heartbeats and
+ * the removal on `close()` are store operations the suite's faults reach too).
+ */
+export const LOCAL_SHARE = 1;
 
 export const build: BuildSubject = (ctx) => {
   const store =
@@ -33,7 +37,6 @@ export const build: BuildSubject = (ctx) => {
     burst: BURST,
     store,
     onStoreError: ctx.mode,
-    localShare: LOCAL_SHARE,
     storeDeadlineMs: ctx.deadlineMs,
     storeFailureThreshold: ctx.failureThreshold,
     storeProbeIntervalMs: ctx.probeIntervalMs,

@@ -166,6 +166,10 @@ interface RateLimitHandle {
   refund(key: string, cost: number, takenAt: number, now: number, s: undefined): Promise<unknown>;
   reset(key: string, signal: undefined): Promise<unknown>;
   probe(signal: AbortSignal): PromiseLike<unknown>;
+  replicaBackend(): {
+    heartbeat(replicaId: string, ttlMs: number, signal: undefined): Promise<number>;
+    leave(replicaId: string, signal: undefined): Promise<void>;
+  };
 }
 
 const rateLimit: StoreDriver = {
@@ -192,6 +196,10 @@ const rateLimit: StoreDriver = {
       await handle.refund('user-1', 1, now, now, undefined);
       await handle.reset('user-1', undefined);
       await handle.probe(signal());
+      // The replica registry: its item is under the limiter's own keys too.
+      const replicas = handle.replicaBackend();
+      await replicas.heartbeat('replica-1', 60_000, undefined);
+      await replicas.leave('replica-1', undefined);
     } finally {
       await made.policy.close();
       await store.close();
