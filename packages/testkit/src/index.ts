@@ -113,6 +113,7 @@ export {
   installOtel,
   type OtelHarness,
 } from './otel.js';
+export { type ProcessWarnings, spyOnProcessWarnings } from './process-warnings.js';
 export {
   type ClusterNodeAddress,
   REDIS_CLI_BINARY,

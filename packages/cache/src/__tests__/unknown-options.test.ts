@@ -6,18 +6,9 @@
  * accepts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { fakeClock } from '@breakwater/testkit';
+import { fakeClock, spyOnProcessWarnings } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
-import {
-  afterAll,
-  afterEach,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  type MockInstance,
-  vi,
-} from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoStore, dynamoWriteBehindQueue } from '../dynamodb.js';
 import {
   type Cache,
@@ -67,17 +58,8 @@ afterAll(async () => {
   dynamo.destroy();
 });
 
-let emitWarning: MockInstance<typeof process.emitWarning>;
-beforeEach(() => {
-  emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-});
-afterEach(() => {
-  emitWarning.mockRestore();
-});
-
-function warned(): string[] {
-  return emitWarning.mock.calls.map(([message]) => String(message));
-}
+const warnings = spyOnProcessWarnings();
+const warned = warnings.messages;
 
 function open<T extends Cache | WriteBehind<unknown>>(made: T): T {
   opened.push(made);
@@ -240,7 +222,7 @@ describe('unknown options', () => {
     const [factory, , label] = factories[name];
     for (let i = 0; i < 3; i++) factory({ ...everyOption[name], mystery: true } as never);
     expect(warned()).toEqual([`${label}: unknown option \`mystery\` (ignored)`]);
-    expect(emitWarning.mock.calls[0]?.[1]).toEqual({
+    expect(warnings.spy.mock.calls[0]?.[1]).toEqual({
       type: 'BreakwaterWarning',
       code: 'BREAKWATER_UNKNOWN_OPTION',
     });
@@ -266,7 +248,7 @@ describe('unknown options', () => {
       'cache(): unknown option `lease.ttl` (ignored)',
       "cache.wrap(): unknown option `ttl` (ignored) — did you mean `ttlMs`? (a number of milliseconds, never a string: bentocache's `'1h'` is `ttlMs: 3_600_000`; without `ttlMs` entries never expire)",
     ]);
-    for (const [, options] of emitWarning.mock.calls) {
+    for (const [, options] of warnings.spy.mock.calls) {
       expect(options).toEqual({ type: 'BreakwaterWarning', code: 'BREAKWATER_UNKNOWN_OPTION' });
     }
   });

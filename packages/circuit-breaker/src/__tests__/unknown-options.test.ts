@@ -5,18 +5,9 @@
  * built below with all of them, so the known-key lists are checked against what it accepts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { fakeClock } from '@breakwater/testkit';
+import { fakeClock, spyOnProcessWarnings } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
-import {
-  afterAll,
-  afterEach,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  type MockInstance,
-  vi,
-} from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type CircuitBreaker, circuitBreaker, observedBreaker } from '../circuit-breaker.js';
 import { dynamoStore } from '../dynamodb.js';
 import {
@@ -54,17 +45,8 @@ afterAll(async () => {
   dynamo.destroy();
 });
 
-let emitWarning: MockInstance<typeof process.emitWarning>;
-beforeEach(() => {
-  emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-});
-afterEach(() => {
-  emitWarning.mockRestore();
-});
-
-function warned(): string[] {
-  return emitWarning.mock.calls.map(([message]) => String(message));
-}
+const warnings = spyOnProcessWarnings();
+const warned = warnings.messages;
 
 function build(options: CircuitBreakerOptions<unknown>): void {
   breakers.push(circuitBreaker<unknown>(options));
@@ -165,7 +147,7 @@ describe('unknown options', () => {
       expect(warned()).toEqual([
         `${name}() (@breakwater/circuit-breaker): unknown option \`mystery\` (ignored)`,
       ]);
-      expect(emitWarning.mock.calls[0]?.[1]).toEqual({
+      expect(warnings.spy.mock.calls[0]?.[1]).toEqual({
         type: 'BreakwaterWarning',
         code: 'BREAKWATER_UNKNOWN_OPTION',
       });
@@ -180,7 +162,7 @@ describe('unknown options', () => {
       'circuitBreaker(): unknown option `failureRate` (ignored)',
       'circuitBreaker(): unknown option `resetTimeout` (ignored) — did you mean `breakDurationMs`?',
     ]);
-    for (const [, options] of emitWarning.mock.calls) {
+    for (const [, options] of warnings.spy.mock.calls) {
       expect(options).toEqual({ type: 'BreakwaterWarning', code: 'BREAKWATER_UNKNOWN_OPTION' });
     }
   });

@@ -6,18 +6,9 @@
  * known-key lists are checked against what it accepts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { fakeClock } from '@breakwater/testkit';
+import { fakeClock, spyOnProcessWarnings } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
-import {
-  afterAll,
-  afterEach,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  type MockInstance,
-  vi,
-} from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
 import {
   type LimitOptions,
@@ -54,17 +45,8 @@ afterAll(async () => {
   dynamo.destroy();
 });
 
-let emitWarning: MockInstance<typeof process.emitWarning>;
-beforeEach(() => {
-  emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-});
-afterEach(() => {
-  emitWarning.mockRestore();
-});
-
-function warned(): string[] {
-  return emitWarning.mock.calls.map(([message]) => String(message));
-}
+const warnings = spyOnProcessWarnings();
+const warned = warnings.messages;
 
 function build(options: RateLimiterOptions): void {
   limiters.push(rateLimiter(options));
@@ -152,7 +134,7 @@ describe('unknown options', () => {
     expect(warned()).toEqual([
       `${name}() (@breakwater/rate-limit): unknown option \`mystery\` (ignored)`,
     ]);
-    expect(emitWarning.mock.calls[0]?.[1]).toEqual({
+    expect(warnings.spy.mock.calls[0]?.[1]).toEqual({
       type: 'BreakwaterWarning',
       code: 'BREAKWATER_UNKNOWN_OPTION',
     });
@@ -172,7 +154,7 @@ describe('unknown options', () => {
       'rateLimiter(): unknown option `intervalMS` (ignored)',
       'rateLimiter(): unknown option `blockDuration` (ignored) — not built in: the deny cache already answers blocked keys locally until they may pass',
     ]);
-    for (const [, options] of emitWarning.mock.calls) {
+    for (const [, options] of warnings.spy.mock.calls) {
       expect(options).toEqual({ type: 'BreakwaterWarning', code: 'BREAKWATER_UNKNOWN_OPTION' });
     }
   });

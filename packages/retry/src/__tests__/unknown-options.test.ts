@@ -5,18 +5,9 @@
  * lists are checked against what the factories accept.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { fakeClock } from '@breakwater/testkit';
+import { fakeClock, spyOnProcessWarnings } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
-import {
-  afterAll,
-  afterEach,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  type MockInstance,
-  vi,
-} from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoBudgetStore } from '../dynamodb.js';
 import {
   type ConstantBackoffOptions,
@@ -64,17 +55,8 @@ afterAll(() => {
   dynamo.destroy();
 });
 
-let emitWarning: MockInstance<typeof process.emitWarning>;
-beforeEach(() => {
-  emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-});
-afterEach(() => {
-  emitWarning.mockRestore();
-});
-
-function warned(): string[] {
-  return emitWarning.mock.calls.map(([message]) => String(message));
-}
+const warnings = spyOnProcessWarnings();
+const warned = warnings.messages;
 
 const clock = fakeClock();
 const budget = retryBudget();
@@ -189,7 +171,7 @@ describe('unknown options', () => {
       const [factory] = factories[name];
       for (let i = 0; i < 3; i++) factory({ ...everyOption[name], mystery: true } as never);
       expect(warned()).toEqual([`${name}(): unknown option \`mystery\` (ignored)`]);
-      expect(emitWarning.mock.calls[0]?.[1]).toEqual({
+      expect(warnings.spy.mock.calls[0]?.[1]).toEqual({
         type: 'BreakwaterWarning',
         code: 'BREAKWATER_UNKNOWN_OPTION',
       });
