@@ -4,7 +4,13 @@
  * concurrency, and replay telemetry. Stores only provide the backend.
  */
 import { randomUUID } from 'node:crypto';
-import { describeValue, expectFunction, expectInteger, expectPositive } from '@breakwater/core';
+import {
+  describeValue,
+  expectFunction,
+  expectInteger,
+  expectNonEmptyString,
+  expectPositive,
+} from '@breakwater/core';
 import { type DeadLetterEntry, jsonCodec, serializeError } from '../dead-letter-entry.js';
 import type {
   DeadLetterQueue,
@@ -35,19 +41,11 @@ export function resolveQueueOptions(options: DeadLetterQueueOptions): ResolvedQu
   expectFunction('codec.encode', codec.encode);
   expectFunction('codec.decode', codec.decode);
   return {
-    stream: options.stream === undefined ? undefined : expectStream('stream', options.stream),
+    stream:
+      options.stream === undefined ? undefined : expectNonEmptyString('stream', options.stream),
     codec,
     claimMs: expectPositive('claimMs', options.claimMs ?? DEFAULT_CLAIM_MS),
   };
-}
-
-function expectStream(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') {
-    throw new TypeError(
-      `Expected \`${name}\` to be a non-empty string, got ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
 
 /** Splits `<stream>/<id>`; throws a TypeError naming `id` when it has not that shape. */
@@ -76,7 +74,7 @@ export function deadLetterQueue(
   };
   const streamsOf = async (stream: unknown): Promise<string[]> => {
     if (stream === undefined) return backend.streams();
-    const name = expectStream('stream', stream);
+    const name = expectNonEmptyString('stream', stream);
     await expectKnown(name);
     return [name];
   };
