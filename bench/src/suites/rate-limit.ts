@@ -11,7 +11,13 @@
  *   numbers are the table's ÷ 64); with reservation mode, a replica takes 100 permits per trip.
  * - Queued: `acquire()` then the task vs bottleneck's `schedule()` with `maxConcurrent` and a
  *   `reservoir`, both in memory, permits available.
+ * - Replica registry: what counting the fleet costs. The heartbeat itself (one script call per
+ *   replica per `replicaRenewIntervalMs`) next to a bare EVALSHA, and one awaited decision with the
+ *   registry running (the default), without it, and with a `{ perReplica }` limit.
  */
+import { randomUUID } from 'node:crypto';
+import type { ReplicaBackend } from '@breakwater/core';
+import { redisReplicaBackend } from '@breakwater/core/redis';
 import { rateLimiter } from '@breakwater/rate-limit';
 import { redisStore } from '@breakwater/rate-limit/redis';
 import Bottleneck from 'bottleneck';
@@ -66,8 +72,17 @@ interface RedisFixture {
   sha: string;
   bw: ReturnType<typeof rateLimiter>;
   bwReserve: ReturnType<typeof rateLimiter>;
+  /** `localShare` given: the limiter keeps no replica registry. */
+  bwNoRegistry: ReturnType<typeof rateLimiter>;
+  /** `limit: { perReplica }`: the limit follows the fleet's size. */
+  bwPerReplica: ReturnType<typeof rateLimiter>;
+  /** The registry script of a fleet of {@link REGISTRY_FLEET}, run directly. */
+  heartbeat: () => Promise<number>;
   rlf: RateLimiterRedis;
 }
+
+/** The fleet the heartbeat case registers in: the set it prunes and counts holds this many. */
+const REGISTRY_FLEET = 50;
 
 let fixture: RedisFixture | undefined;
 let users = 0;
@@ -95,6 +110,20 @@ async function setup(): Promise<void> {
       store,
       reserve: { batch: 100 },
     }),
+    bwNoRegistry: rateLimiter({
+      name: 'bench-redis-no-registry',
+      limit: HUGE,
+      intervalMs: 1000,
+      store,
+      localShare: 1,
+    }),
+    bwPerReplica: rateLimiter({
+      name: 'bench-redis-per-replica',
+      limit: { perReplica: HUGE },
+      intervalMs: 1000,
+      store,
+    }),
+    heartbeat: await registryHeartbeat(client),
     rlf: new RateLimiterRedis({
       storeClient: client,
       keyPrefix: `${PREFIX}:rlf`,
@@ -104,9 +133,24 @@ async function setup(): Promise<void> {
   };
 }
 
+/**
+ * One replica's heartbeat in a fleet of {@link REGISTRY_FLEET} (the others registered once, with a
+ * TTL longer than the run): prune, renew and count, as `ReplicaRegistry` sends it every
+ * `replicaRenewIntervalMs`.
+ */
+async function registryHeartbeat(client: Redis): Promise<() => Promise<number>> {
+  const backend: ReplicaBackend = redisReplicaBackend(client, `${PREFIX}:{registry}:replicas`);
+  const ttlMs = 15 * 60_000;
+  for (let i = 1; i < REGISTRY_FLEET; i++) await backend.heartbeat(randomUUID(), ttlMs, undefined);
+  const me = randomUUID();
+  return () => backend.heartbeat(me, ttlMs, undefined);
+}
+
 async function teardown(): Promise<void> {
   if (--users > 0 || fixture === undefined) return;
   const { client } = fixture;
+  for (const limiter of [fixture.bw, fixture.bwReserve, fixture.bwNoRegistry, fixture.bwPerReplica])
+    await limiter.close();
   fixture = undefined;
   let cursor = '0';
   do {
@@ -232,10 +276,49 @@ export const rateLimitQueued: Suite = {
   ],
 };
 
+/** What the replica registry costs: the heartbeat, and a decision with and without it. */
+export const rateLimitRegistry: Suite = {
+  id: 'rate-limit/registry',
+  title: 'Replica registry: the heartbeat, and one awaited decision with the registry on and off',
+  description:
+    `A heartbeat is one script call (prune, renew, count) on a sorted set of ${REGISTRY_FLEET} ` +
+    'replicas, sent once per `replicaRenewIntervalMs` (5 s) per replica, never per decision. The ' +
+    'decisions show that a running registry costs a decision nothing measurable. Baseline: a bare ' +
+    'EVALSHA of `return 1`.',
+  setup,
+  teardown,
+  timeMs: 2_000,
+  rounds: 5,
+  baseline: { name: 'EVALSHA trivial script', library: 'ioredis', fn: evalshaTrivial },
+  cases: [
+    {
+      name: `replica heartbeat (fleet of ${REGISTRY_FLEET})`,
+      library: '@breakwater/core',
+      fn: () => f().heartbeat(),
+    },
+    {
+      name: 'limit(), registry on (default)',
+      library: BREAKWATER,
+      fn: () => f().bw.limit(nextKey()),
+    },
+    {
+      name: 'limit(), registry off (localShare: 1)',
+      library: BREAKWATER,
+      fn: () => f().bwNoRegistry.limit(nextKey()),
+    },
+    {
+      name: 'limit(), limit: { perReplica }',
+      library: BREAKWATER,
+      fn: () => f().bwPerReplica.limit(nextKey()),
+    },
+  ],
+};
+
 /** The rate-limit suites, in the order they run. */
 export const rateLimitSuites: readonly Suite[] = [
   rateLimitMemory,
   rateLimitRedisLatency,
   rateLimitRedisConcurrent,
   rateLimitQueued,
+  rateLimitRegistry,
 ];

@@ -13,7 +13,9 @@ export { type HeaderPolicy, type RateLimitHeaders, rateLimitHeaders } from './he
 export {
   DEFAULTS,
   type LimitOptions,
+  type LimitValue,
   type OnStoreError,
+  type PerReplicaLimit,
   type RateLimiterOptions,
   type ReserveOptions,
 } from './options.js';
@@ -36,11 +38,14 @@ export type {
 export { DEFAULT_MEMORY_MAX_KEYS, type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {
   ATTR_DECISION,
+  ATTR_LIMIT_INDEX,
   ATTR_OUTCOME,
   ATTR_SOURCE,
   EVENT_DENIED,
   EVENT_STORE_STATUS,
   METRIC_DECISIONS,
+  METRIC_LIMIT,
+  METRIC_REPLICAS,
   METRIC_STORE_DURATION,
   METRIC_STORE_ERRORS,
   METRIC_WAIT_DURATION,

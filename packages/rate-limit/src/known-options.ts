@@ -6,7 +6,12 @@
  * (`satisfies KnownOptions<…>`), so it cannot drift from the type.
  */
 import { type KnownOptions, type OptionRenames, warnUnknownOptions } from '@breakwater/core';
-import type { LimitOptions, RateLimiterOptions, ReserveOptions } from './options.js';
+import type {
+  LimitOptions,
+  PerReplicaLimit,
+  RateLimiterOptions,
+  ReserveOptions,
+} from './options.js';
 import type { DynamoStoreOptions } from './stores/dynamodb.js';
 import type { MemoryStoreOptions } from './stores/memory.js';
 import type { RedisStoreOptions } from './stores/redis.js';
@@ -99,6 +104,11 @@ export const LIMIT_OPTIONS = {
   algorithm: true,
 } as const satisfies KnownOptions<LimitOptions>;
 
+/** The options of a `{ perReplica }` limit. */
+export const PER_REPLICA_OPTIONS = {
+  perReplica: true,
+} as const satisfies KnownOptions<PerReplicaLimit>;
+
 /** The options of `denyCache`, when it is an object. */
 export const DENY_CACHE_OPTIONS = {
   maxKeys: true,
@@ -138,8 +148,8 @@ export const STORE_RENAMES: OptionRenames = {
 
 /**
  * Warns once per unknown option of the options bag of `rateLimiter()` and of the bags nested in it
- * (each entry of `limits`, by its index; `denyCache`; `reserve`). Values that are not plain objects
- * are left to the validation.
+ * (each entry of `limits`, by its index; a `{ perReplica }` limit; `denyCache`; `reserve`). Values
+ * that are not plain objects are left to the validation.
  */
 export function warnUnknownRateLimiterOptions(options: object): void {
   const factory = 'rateLimiter()';
@@ -148,12 +158,18 @@ export function warnUnknownRateLimiterOptions(options: object): void {
     renames: RATE_LIMITER_RENAMES,
   });
   const bags = options as { readonly [K in keyof RateLimiterOptions]?: unknown };
+  warnUnknownOptions(factory, bags.limit, { known: PER_REPLICA_OPTIONS, path: 'limit.' });
   if (Array.isArray(bags.limits)) {
     bags.limits.forEach((entry: unknown, i) => {
       warnUnknownOptions(factory, entry, {
         known: LIMIT_OPTIONS,
         renames: LIMIT_RENAMES,
         path: `limits[${i}].`,
+      });
+      const limit = (entry as { limit?: unknown } | null)?.limit;
+      warnUnknownOptions(factory, limit, {
+        known: PER_REPLICA_OPTIONS,
+        path: `limits[${i}].limit.`,
       });
     });
   }

@@ -32,10 +32,30 @@ import { memoryStore } from './stores/memory.js';
 /** What a limiter does when its store fails or misses its deadline (core's shared type). */
 export type OnStoreError = CoreOnStoreError;
 
+/**
+ * A limit that follows the fleet (Sentinel's "average × instances" mode): the fleet's limit is
+ * `perReplica × N`, N the live replicas counted by the limiter's replica registry, re-read as
+ * replicas join and leave. For limits that protect each replica's own capacity rather than a
+ * fixed budget shared by the fleet. The limit's `burst` is per replica too (`burst × N`).
+ */
+export interface PerReplicaLimit {
+  /** Cost each replica adds to the fleet's limit per interval; a finite number > 0. */
+  perReplica: number;
+}
+
+/**
+ * A limit value: a fixed cost per interval for the whole fleet, or `{ perReplica }` for one that
+ * grows and shrinks with the fleet.
+ */
+export type LimitValue = number | PerReplicaLimit;
+
 /** One limit: at most `limit` cost per `intervalMs`, plus `burst`. */
 export interface LimitOptions {
-  /** Cost admitted per interval at the sustained rate; a finite number > 0. */
-  limit: number;
+  /**
+   * Cost admitted per interval at the sustained rate: a finite number > 0, or `{ perReplica }`
+   * (the fleet's limit is then `perReplica × N`, see {@link PerReplicaLimit}).
+   */
+  limit: LimitValue;
   /** The interval, in milliseconds; a finite number > 0. */
   intervalMs: number;
   /**
@@ -74,8 +94,11 @@ export interface RateLimiterOptions extends StoreOptions {
    * use the same name, limiters that must not share one must not.
    */
   name: string;
-  /** Cost admitted per `intervalMs` (single-limit form). */
-  limit?: number | undefined;
+  /**
+   * Cost admitted per `intervalMs` (single-limit form): a number, or `{ perReplica }` for a limit
+   * of `perReplica × N` that follows the fleet's size N (see {@link PerReplicaLimit}).
+   */
+  limit?: LimitValue | undefined;
   /** The interval of `limit`, in milliseconds (single-limit form). */
   intervalMs?: number | undefined;
   /**
@@ -121,8 +144,9 @@ export interface RateLimiterOptions extends StoreOptions {
   localShare?: number | undefined;
   /**
    * How often this replica renews its heartbeat in the limiter's replica registry, in
-   * milliseconds: one store operation per interval. The registry runs only with a remote store
-   * under `onStoreError: 'local'` without `localShare`.
+   * milliseconds: one store operation per interval. The registry runs with a remote store when a
+   * limit is `{ perReplica }` (whatever `onStoreError`), or under `onStoreError: 'local'` without
+   * `localShare`.
    * @default 5000
    */
   replicaRenewIntervalMs?: number | undefined;
@@ -188,12 +212,33 @@ export const DEFAULTS = {
   denyCacheMaxKeys: 10_000,
 } as const;
 
+/** One limit as configured, validated: fixed, or `perReplica` (scaled by the fleet's size). */
+export interface LimitSpec {
+  readonly algorithm: AlgorithmName;
+  /** The fleet's limit, or with `perReplica` each replica's part of it. */
+  readonly limit: number;
+  /** Whether `limit` and `burst` are per replica: the fleet's are `× N`. */
+  readonly perReplica: boolean;
+  readonly intervalMs: number;
+  /** The fleet's burst, or with `perReplica` each replica's part of it. */
+  readonly burst: number;
+}
+
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
   readonly name: string;
   readonly algorithm: AlgorithmName;
+  /** The limits as configured; a `perReplica` one is sized by the fleet (`fleetLimits()`). */
+  readonly limitSpecs: readonly LimitSpec[];
+  /** The limits with a fleet of one replica (the smallest a `perReplica` limit can be). */
   readonly limits: readonly CompiledLimit[];
-  /** The largest cost one call can be admitted with: the smallest capacity of the limits. */
+  /** Whether a limit is `{ perReplica }`: the limits then follow the fleet's size. */
+  readonly followsFleet: boolean;
+  /**
+   * The largest cost one call can be admitted with: the smallest capacity of the limits, with a
+   * fleet of one replica (a `perReplica` limit only grows with the fleet, so a cost valid once
+   * stays valid).
+   */
   readonly maxCost: number;
   readonly store: RateLimitStore;
   /** `onStoreError`, the deadline, the failure threshold and the probe interval. */
@@ -220,7 +265,9 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
     options.algorithm === undefined
       ? DEFAULTS.algorithm
       : expectOneOf('algorithm', options.algorithm, ALGORITHM_NAMES);
-  const limits = resolveLimits(options, algorithm);
+  const limitSpecs = resolveLimits(options, algorithm);
+  const limits = fleetLimits(limitSpecs, 1);
+  const followsFleet = limitSpecs.some((spec) => spec.perReplica);
   let maxCost = Number.POSITIVE_INFINITY;
   for (const limit of limits) maxCost = Math.min(maxCost, limit.capacity);
 
@@ -281,7 +328,9 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
   return {
     name,
     algorithm,
+    limitSpecs,
     limits,
+    followsFleet,
     maxCost,
     store,
     storeSettings,
@@ -293,7 +342,7 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
   };
 }
 
-function resolveLimits(options: RateLimiterOptions, algorithm: AlgorithmName): CompiledLimit[] {
+function resolveLimits(options: RateLimiterOptions, algorithm: AlgorithmName): LimitSpec[] {
   const single =
     options.limit !== undefined || options.intervalMs !== undefined || options.burst !== undefined;
   if (options.limits !== undefined) {
@@ -323,13 +372,38 @@ function limitOf(
   limit: unknown,
   intervalMs: unknown,
   burst: unknown,
-): CompiledLimit {
-  return compileLimit(
+): LimitSpec {
+  const perReplica = typeof limit === 'object' && limit !== null;
+  return {
     algorithm,
-    expectPositive(`${path}limit`, limit),
-    expectPositive(`${path}intervalMs`, intervalMs),
-    burst === undefined ? DEFAULTS.burst : expectNonNegative(`${path}burst`, burst),
-  );
+    limit: perReplica
+      ? expectPerReplica(`${path}limit`, limit)
+      : expectPositive(`${path}limit`, limit),
+    perReplica,
+    intervalMs: expectPositive(`${path}intervalMs`, intervalMs),
+    burst: burst === undefined ? DEFAULTS.burst : expectNonNegative(`${path}burst`, burst),
+  };
+}
+
+/** The `perReplica` of a `{ perReplica }` limit: a finite number > 0. */
+function expectPerReplica(name: string, limit: object): number {
+  if (!('perReplica' in limit)) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a finite number > 0 or { perReplica: number }, got an object without \`perReplica\``,
+    );
+  }
+  return expectPositive(`${name}.perReplica`, (limit as PerReplicaLimit).perReplica);
+}
+
+/**
+ * The limits in force with a fleet of `replicas` live replicas: a `perReplica` limit (and its
+ * burst) times `replicas`, the others as configured.
+ */
+export function fleetLimits(specs: readonly LimitSpec[], replicas: number): CompiledLimit[] {
+  return specs.map((spec) => {
+    const scale = spec.perReplica ? replicas : 1;
+    return compileLimit(spec.algorithm, spec.limit * scale, spec.intervalMs, spec.burst * scale);
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import type {
   Disposer,
   ExecuteOptions,
   ExecutionContext,
+  HealthReporting,
   Policy,
   StoreStatus,
   StoreStatusChange,
@@ -63,25 +64,33 @@ export interface RateLimitExecuteOptions extends ExecuteOptions {
   maxWaitMs?: number | undefined;
 }
 
-/** One limit of a limiter, as configured. */
+/** One limit of a limiter, as in force now. */
 export interface LimitDefinition {
-  /** Cost admitted per interval at the sustained rate. */
+  /**
+   * Cost admitted per interval at the sustained rate, for the whole fleet: with `perReplica`,
+   * `perReplica × N` for the fleet's size N as last counted.
+   */
   readonly limit: number;
   /** The interval, in milliseconds. */
   readonly intervalMs: number;
-  /** Extra cost admitted on top of the sustained rate. */
+  /** Extra cost admitted on top of the sustained rate (with `perReplica`, `× N` too). */
   readonly burst: number;
   /** The algorithm metering it. */
   readonly algorithm: AlgorithmName;
+  /** The configured `{ perReplica }` of a limit that follows the fleet; absent otherwise. */
+  readonly perReplica?: number | undefined;
 }
 
 /** A rate limiter; see {@link rateLimiter}. */
-export interface RateLimiter extends Policy<ExecutionContext> {
+export interface RateLimiter extends Policy<ExecutionContext>, HealthReporting {
   /** The limiter's name. */
   readonly name: string;
   /** The limiter's algorithm (the default of its limits). */
   readonly algorithm: AlgorithmName;
-  /** The limits, checked and consumed together. */
+  /**
+   * The limits in force, checked and consumed together. A `perReplica` limit shows its fleet
+   * value (`perReplica × N`): the array is replaced when N changes.
+   */
   readonly limits: readonly LimitDefinition[];
   /** The store kind: `'memory'`, `'redis'`, `'dynamodb'`. */
   readonly storeKind: string;
@@ -98,8 +107,8 @@ export interface RateLimiter extends Policy<ExecutionContext> {
    */
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision>;
   /**
-   * The fleet as this replica sees it, when the local share follows the fleet's size (a remote
-   * store, `onStoreError: 'local'`, no `localShare`); `undefined` otherwise.
+   * The fleet as this replica sees it, when the limiter counts it (a remote store, and a
+   * `perReplica` limit or `onStoreError: 'local'` without `localShare`); `undefined` otherwise.
    */
   readonly replicas: ReplicaCount | undefined;
   /** Whether a call of `cost` would be admitted now, without consuming anything. */
@@ -133,11 +142,12 @@ export interface RateLimiter extends Policy<ExecutionContext> {
   onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer;
   /**
    * Returns unused reserved permits to the store, leaves the replica registry (best effort: an
-   * entry left behind expires after `replicaTtlMs`), stops its heartbeats and the background probe,
-   * and waits for the store operations in flight: each is bounded by `storeDeadlineMs`, so
-   * `close()` completes with the store up, refusing connections or hung. The limiter stays usable,
-   * without reserving, and its local share keeps the last known fleet size. Does not close the
-   * store (which other limiters may share) nor your client.
+   * entry left behind expires after `replicaTtlMs`), stops its heartbeats, its gauges and the
+   * background probe, and waits for the store operations in flight: each is bounded by
+   * `storeDeadlineMs`, so `close()` completes with the store up, refusing connections or hung.
+   * The limiter stays usable, without reserving, and its local share and `perReplica` limits keep
+   * the last known fleet size. Does not close the store (which other limiters may share) nor your
+   * client.
    */
   close(): Promise<void>;
   /** Same as {@link close}, for `await using`. */
@@ -150,8 +160,11 @@ export interface ReplicaCount {
   readonly count: number;
   /** Milliseconds since `count` was read from the store; `undefined` before the first answer. */
   readonly ageMs: number | undefined;
-  /** The share of each limit this replica enforces while the store fails: `1 / count`. */
-  readonly localShare: number;
+  /**
+   * The share of each fleet limit this replica enforces while the store fails (`1 / count`, or
+   * `localShare`); `undefined` unless `onStoreError` is `'local'`.
+   */
+  readonly localShare: number | undefined;
 }
 
 /**

@@ -110,7 +110,11 @@ export interface RateLimitStore {
   readonly kind: string;
   /**
    * Scopes the store to one limiter: prepares that limiter's operations. Called once per limiter,
-   * at construction (the same method name in every Breakwater pattern package).
+   * at construction (the same method name in every Breakwater pattern package), and again, with
+   * the same name and layout and new limit values, each time a limiter whose limits follow the
+   * fleet (`{ perReplica }`) learns a new fleet size. A remote store's handles of one name and
+   * layout must share the keys' state (the layout, never the limit values, names it), so that the
+   * state written under the old limits is read under the new ones.
    */
   scope(shape: LimiterShape): StoreHandle;
   /**

@@ -16,7 +16,15 @@ import {
   type Telemetry,
   WAIT_BUCKETS_SECONDS,
 } from '@breakwater/core';
-import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  ObservableCallback,
+  ObservableGauge,
+} from '@opentelemetry/api';
+import type { CompiledLimit } from './algorithms/limit.js';
 import type { DecisionSource } from './decision.js';
 import { RATE_LIMIT_PACKAGE } from './version.js';
 
@@ -43,12 +51,25 @@ export const METRIC_STORE_DURATION = STORE_NAMES.duration;
  */
 export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
 
+/**
+ * Gauge (`{cost}`): the limit in force per interval, one series per limit (`limit_index`). A
+ * `perReplica` limit reports `perReplica × N` as the fleet's size N changes.
+ */
+export const METRIC_LIMIT = 'breakwater.rate_limit.limit';
+/**
+ * Gauge (`{replica}`): the live replicas of the limiter as its replica registry last counted them
+ * (this one included). Only reported by limiters that count their fleet.
+ */
+export const METRIC_REPLICAS = 'breakwater.rate_limit.replicas';
+
 /** Attribute: `allowed` | `denied`. */
 export const ATTR_DECISION = 'breakwater.rate_limit.decision';
 /** Attribute: `store` | `local-cache` | `reservation` | `degraded`. */
 export const ATTR_SOURCE = 'breakwater.rate_limit.source';
 /** Attribute: `acquired` | `rejected` | `aborted`. */
 export const ATTR_OUTCOME = 'breakwater.rate_limit.outcome';
+/** Attribute of {@link METRIC_LIMIT}: the limit's position in `limits`, from 0. */
+export const ATTR_LIMIT_INDEX = 'breakwater.rate_limit.limit_index';
 
 /** Span event: a call was denied. */
 export const EVENT_DENIED = 'breakwater.rate_limit.denied';
@@ -65,10 +86,36 @@ const OUTCOMES: readonly WaitOutcome[] = ['acquired', 'rejected', 'aborted'];
 interface LimiterMeters {
   readonly decisions: Counter;
   readonly waits: Histogram;
+  readonly limit: ObservableGauge;
+  readonly replicas: ObservableGauge;
 }
 
-function limiterMeters(meter: Meter): LimiterMeters {
+/** What the gauges of a limiter read at each collection. */
+export interface LimiterGaugeReaders {
+  /** The limits in force now. */
+  readonly limits: () => readonly CompiledLimit[];
+  /** The fleet's size, or `undefined` for a limiter that does not count its fleet. */
+  readonly replicas: () => number | undefined;
+}
+
+function limiterMeters(
+  meter: Meter,
+  observeLimit: ObservableCallback,
+  observeReplicas: ObservableCallback,
+): LimiterMeters {
+  const limit = meter.createObservableGauge(METRIC_LIMIT, {
+    description: 'The rate limit in force per interval, per limit of the limiter.',
+    unit: '{cost}',
+  });
+  limit.addCallback(observeLimit);
+  const replicas = meter.createObservableGauge(METRIC_REPLICAS, {
+    description: "The limiter's live replicas, as its replica registry last counted them.",
+    unit: '{replica}',
+  });
+  replicas.addCallback(observeReplicas);
   return {
+    limit,
+    replicas,
     decisions: meter.createCounter(METRIC_DECISIONS, {
       description: 'Rate-limit decisions, by decision and by the path that took them.',
       unit: '{decision}',
@@ -95,10 +142,29 @@ export class LimiterTelemetry {
   /** Attributes every record carries: the policy name and the store kind. */
   readonly base: Attributes;
 
-  constructor(policyName: string, store: string) {
+  constructor(policyName: string, store: string, readers: LimiterGaugeReaders) {
     this.telemetry = getTelemetry(RATE_LIMIT_PACKAGE);
-    this.lazy = this.telemetry.instruments(limiterMeters);
-    this.base = { [ATTR_POLICY_NAME]: policyName, [ATTR_STORE]: store };
+    const base: Attributes = { [ATTR_POLICY_NAME]: policyName, [ATTR_STORE]: store };
+    this.base = base;
+    const limitAttributes: Attributes[] = [];
+    const observeLimit: ObservableCallback = (result) => {
+      const limits = readers.limits();
+      for (let i = 0; i < limits.length; i++) {
+        limitAttributes[i] ??= { ...base, [ATTR_LIMIT_INDEX]: i };
+        result.observe(limits[i]!.limit, limitAttributes[i]);
+      }
+    };
+    const observeReplicas: ObservableCallback = (result) => {
+      const count = readers.replicas();
+      if (count !== undefined) result.observe(count, base);
+    };
+    this.lazy = this.telemetry.instruments(
+      (meter) => limiterMeters(meter, observeLimit, observeReplicas),
+      (meters) => {
+        meters.limit.removeCallback(observeLimit);
+        meters.replicas.removeCallback(observeReplicas);
+      },
+    );
     for (const source of SOURCES) {
       this.allowedAttributes[source] = {
         ...this.base,
@@ -125,5 +191,10 @@ export class LimiterTelemetry {
   /** Records how long an `acquire()` waited. */
   wait(seconds: number, outcome: WaitOutcome): void {
     this.lazy.instruments.waits.record(seconds, this.outcomeAttributes.get(outcome));
+  }
+
+  /** Stops observing the gauges (the limiter is closed). */
+  dispose(): void {
+    this.lazy.dispose();
   }
 }

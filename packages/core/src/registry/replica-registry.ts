@@ -5,6 +5,17 @@
  * from the answer. Every heartbeat is a store operation of the policy's {@link StoreCalls}: it has
  * the store deadline, feeds the store's health, and is not attempted while the store is degraded.
  * When the store fails, the count stays at its last known value (see {@link ReplicaRegistry.ageMs}).
+ *
+ * Cost: one store operation per replica per `renewIntervalMs` (0.2/s with the defaults), one more
+ * on `close()`, nothing per call. Heartbeats are deliberately not piggy-backed on the policy's own
+ * store calls (evaluated for the Redis rate limiter, issue #20): riding on decisions would save at
+ * most those 0.2 operations per second of a busy replica, while the timer stays needed for an idle
+ * replica and, on a Cluster, for every replica whose calls go to other slots than the registry
+ * key's (a decision key `{<name>:<key>}` hashes elsewhere). The price would be the registry's five
+ * sorted-set commands inside the tuned decision scripts, a failed decision batch doubling as a
+ * failed heartbeat, and heartbeats missing from the store telemetry that reports them as
+ * `heartbeat` operations now. A heartbeat on Redis costs about as much as a bare `EVALSHA` (0.98×
+ * and 1.35× in two runs of bench `rate-limit/registry`).
  */
 import { randomUUID } from 'node:crypto';
 import { type Disposer, Listeners } from '../listeners.js';

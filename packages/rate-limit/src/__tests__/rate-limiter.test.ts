@@ -236,8 +236,9 @@ describe('memoryStore()', () => {
       clock,
       denyCache: false,
     });
-    const entries = (limiter as unknown as { handle: { entries: Map<string, unknown> } }).handle
-      .entries;
+    const entries = (
+      limiter as unknown as { scoped: { handle: { entries: Map<string, unknown> } } }
+    ).scoped.handle.entries;
     let peak = 0;
     for (let i = 0; i < 1_000_000; i++) {
       await limiter.limit(`user-${i}`);
@@ -251,8 +252,9 @@ describe('memoryStore()', () => {
     const store = memoryStore({ maxKeys: 100 });
     const limiter = rateLimiter({ name: 'cap', limit: 1, intervalMs: 3_600_000, store });
     for (let i = 0; i < 1000; i++) await limiter.limit(`k${i}`);
-    const entries = (limiter as unknown as { handle: { entries: Map<string, unknown> } }).handle
-      .entries;
+    const entries = (
+      limiter as unknown as { scoped: { handle: { entries: Map<string, unknown> } } }
+    ).scoped.handle.entries;
     expect(entries.size).toBeLessThanOrEqual(100);
   });
 });

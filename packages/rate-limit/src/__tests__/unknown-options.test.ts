@@ -14,6 +14,7 @@ import {
   type LimitOptions,
   type MemoryStoreOptions,
   memoryStore,
+  type PerReplicaLimit,
   type RateLimiter,
   type RateLimiterOptions,
   type ReserveOptions,
@@ -24,6 +25,7 @@ import {
   DYNAMO_STORE_OPTIONS,
   LIMIT_OPTIONS,
   MEMORY_STORE_OPTIONS,
+  PER_REPLICA_OPTIONS,
   RATE_LIMITER_OPTIONS,
   REDIS_STORE_OPTIONS,
   RESERVE_OPTIONS,
@@ -198,6 +200,25 @@ describe('unknown options', () => {
       "rateLimiter(): unknown option `limits[1].duration` (ignored) — did you mean `intervalMs`? (rate-limiter-flexible's `duration` is in seconds, `intervalMs` in milliseconds: 60 becomes 60_000)",
       'rateLimiter(): unknown option `denyCache.size` (ignored)',
       'rateLimiter(): unknown option `reserve.hold` (ignored)',
+    ]);
+  });
+  it('knows `{ perReplica }` limits and warns about what else they hold, with their path', () => {
+    const perReplica = { perReplica: 5 } satisfies Required<PerReplicaLimit>;
+    expect(Object.keys(perReplica)).toEqual(Object.keys(PER_REPLICA_OPTIONS));
+    build({ name: 'per-replica', limit: perReplica, intervalMs: 1_000 });
+    expect(warned()).toEqual([]);
+    build({
+      name: 'per-replica-typos',
+      limit: { perReplica: 5, perInstance: 3 },
+      intervalMs: 1_000,
+    } as unknown as RateLimiterOptions);
+    build({
+      name: 'per-replica-typos',
+      limits: [{ limit: { perReplica: 5, replicas: 3 }, intervalMs: 1_000 }],
+    } as unknown as RateLimiterOptions);
+    expect(warned()).toEqual([
+      'rateLimiter(): unknown option `limit.perInstance` (ignored)',
+      'rateLimiter(): unknown option `limits[0].limit.replicas` (ignored)',
     ]);
   });
 });

@@ -74,4 +74,12 @@ export class DenyCache {
   forget(key: string): void {
     this.entries.delete(key);
   }
+
+  /**
+   * Forgets every key: the limits changed (a `perReplica` limit followed the fleet), and a denial
+   * decided under the old ones may be stricter than the new ones.
+   */
+  clear(): void {
+    this.entries.clear();
+  }
 }

@@ -13,6 +13,10 @@ import {
   expectNonNegative,
   isStoreError,
   neverAbortedSignal,
+  type OnStoreError,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  policyHealth,
   ReplicaRegistry,
   raceAbort,
   StoreCalls,
@@ -22,7 +26,13 @@ import {
 import { type AlgorithmName, type CompiledLimit, layoutName } from '../algorithms/limit.js';
 import type { RateLimitDecision } from '../decision.js';
 import { RateLimitedError } from '../errors.js';
-import { expectCost, expectKey, type ResolvedOptions } from '../options.js';
+import {
+  expectCost,
+  expectKey,
+  fleetLimits,
+  type LimitSpec,
+  type ResolvedOptions,
+} from '../options.js';
 import type {
   AcquireOptions,
   LimitCallOptions,
@@ -31,13 +41,13 @@ import type {
   RateLimiter,
   ReplicaCount,
 } from '../rate-limiter.js';
-import type { StoreHandle, StoreResult } from '../store.js';
+import type { RateLimitStore, StoreResult } from '../store.js';
 import { LimiterTelemetry, PATTERN } from '../telemetry.js';
 import { DenyCache } from './deny-cache.js';
 import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
 import { LocalShares } from './local-shares.js';
 import { Reservations } from './reservations.js';
-import { type LimiterStoreOps, limiterStoreOps } from './store-ops.js';
+import { type LimiterStoreOps, limiterStoreOps, type ScopedLimits } from './store-ops.js';
 import { WaitLines } from './waiters.js';
 
 /** The policy-wide key: used by `execute()` calls without a key. */
@@ -47,14 +57,19 @@ const POLICY_WIDE_KEY = '';
 export class Limiter implements RateLimiter {
   readonly name: string;
   readonly algorithm: AlgorithmName;
-  readonly limits: readonly LimitDefinition[];
   readonly storeKind: string;
-  private readonly compiled: readonly CompiledLimit[];
-  /** The limit, when there is exactly one (the common case). */
-  private readonly only: CompiledLimit | undefined;
+  /** The limits as configured (`perReplica` ones are sized by the fleet). */
+  private readonly specs: readonly LimitSpec[];
+  private readonly store: RateLimitStore;
+  /**
+   * The limits in force and the store handle scoped to them; replaced as a whole when a
+   * `perReplica` limit follows a new fleet size. Read once per decision.
+   */
+  private scoped: ScopedLimits;
+  /** {@link limits}, built when the limits change rather than on each read. */
+  private definitions: readonly LimitDefinition[];
   private readonly maxCost: number;
   private readonly clock: Clock;
-  private readonly handle: StoreHandle;
   private readonly calls: StoreCalls;
   /** The operations of a remote store, built once; each answers failures as `onStoreError` says. */
   private readonly ops: LimiterStoreOps;
@@ -66,40 +81,38 @@ export class Limiter implements RateLimiter {
   /** Counts the fleet, when the local share follows its size. */
   private readonly registry: ReplicaRegistry | undefined;
   private readonly lines = new WaitLines();
+  private readonly onStoreError: OnStoreError;
+  private closed = false;
 
   constructor(options: ResolvedOptions) {
     this.name = options.name;
     this.algorithm = options.algorithm;
-    this.compiled = options.limits;
-    this.only = options.limits.length === 1 ? options.limits[0] : undefined;
-    this.limits = options.limits.map(({ limit, intervalMs, burst, algorithm }) => ({
-      limit,
-      intervalMs,
-      burst,
-      algorithm,
-    }));
+    this.specs = options.limitSpecs;
+    this.store = options.store;
     this.maxCost = options.maxCost;
     this.clock = options.clock;
     this.storeKind = options.store.kind;
-    const handle = options.store.scope({
-      name: this.name,
-      layout: layoutName(this.compiled),
-      limits: this.compiled,
+    this.scoped = this.scopeTo(options.limits);
+    this.definitions = this.define(options.limits);
+    const handle = this.scoped.handle;
+    this.telemetry = new LimiterTelemetry(this.name, this.storeKind, {
+      limits: () => this.scoped.limits,
+      replicas: () => this.registry?.count,
     });
-    this.handle = handle;
-    this.telemetry = new LimiterTelemetry(this.name, this.storeKind);
     const settings = options.storeSettings;
+    this.onStoreError = settings.onStoreError;
     this.calls = new StoreCalls({
       pattern: PATTERN,
       policy: this.name,
       store: this.storeKind,
       settings,
       telemetry: this.telemetry.telemetry,
-      probe: handle.probe === undefined ? undefined : (signal) => handle.probe!(signal),
+      // Every handle of the limiter probes the same key; the current one asks.
+      probe: handle.probe === undefined ? undefined : (signal) => this.scoped.handle.probe!(signal),
     });
     // The deny cache saves round trips; an in-process store answers as cheaply as the cache would.
     this.denyCache =
-      options.denyCacheMaxKeys > 0 && this.handle.remote
+      options.denyCacheMaxKeys > 0 && handle.remote
         ? new DenyCache(options.denyCacheMaxKeys)
         : undefined;
     this.reservations = options.reserve
@@ -107,32 +120,55 @@ export class Limiter implements RateLimiter {
       : undefined;
     const local =
       settings.onStoreError === 'local' && handle.remote
-        ? new LocalShares(this.name, this.compiled, options.localShare ?? 1)
+        ? new LocalShares(this.name, this.specs, options.localShare, 1)
         : undefined;
     this.local = local;
-    if (local !== undefined && options.localShare === undefined && handle.replicaBackend) {
+    // The fleet is counted when something follows its size: a `perReplica` limit (whatever
+    // `onStoreError`), or the local share under 'local' without a fixed `localShare`.
+    const counted =
+      options.followsFleet || (local !== undefined && options.localShare === undefined);
+    if (counted && handle.replicaBackend) {
       const registry = new ReplicaRegistry({
         calls: this.calls,
         backend: handle.replicaBackend(),
         ...options.replicaTiming,
       });
-      registry.onCountChange((count) => local.resize(1 / count));
-      registry.start();
+      const follows = options.followsFleet;
+      registry.onCountChange((count) => {
+        local?.resize(count);
+        if (follows) this.resize(count);
+      });
       this.registry = registry;
     }
 
-    this.ops = limiterStoreOps(this.calls, handle, {
-      limits: this.compiled,
+    this.ops = limiterStoreOps(this.calls, {
+      scoped: () => this.scoped,
       local,
       storeDeadlineMs: settings.deadlineMs,
       telemetry: this.telemetry,
-      conclude: (call, result) =>
-        this.conclude(call.key, call.cost, call.now, call.request, result),
+      conclude: (call, result, limits) =>
+        this.conclude(call.key, call.cost, call.now, call.request, result, limits),
     });
+    this.registry?.start();
+  }
+
+  get limits(): readonly LimitDefinition[] {
+    return this.definitions;
   }
 
   get storeStatus(): StoreStatus {
     return this.calls.status;
+  }
+
+  [POLICY_HEALTH](): PolicyHealth {
+    return policyHealth({
+      name: this.name,
+      pattern: PATTERN,
+      storeKind: this.storeKind,
+      storeStatus: this.calls.status,
+      onStoreError: this.onStoreError,
+      closed: this.closed,
+    });
   }
 
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
@@ -151,10 +187,10 @@ export class Limiter implements RateLimiter {
     const signal = options?.signal;
     signal?.throwIfAborted();
     const now = this.clock.now();
-    const handle = this.handle;
+    const { handle, limits } = this.scoped;
     if (handle.remote) return this.ops.peek.run({ key: validKey, cost, now }, signal);
     const result = handle.peek(validKey, cost, now, signal) as StoreResult;
-    return this.read(result, cost, result.allowed, 'store', this.compiled);
+    return this.read(result, cost, result.allowed, 'store', limits);
   }
 
   async reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void> {
@@ -202,10 +238,11 @@ export class Limiter implements RateLimiter {
   get replicas(): ReplicaCount | undefined {
     const registry = this.registry;
     if (registry === undefined) return undefined;
-    return { count: registry.count, ageMs: registry.ageMs, localShare: this.local!.share };
+    return { count: registry.count, ageMs: registry.ageMs, localShare: this.local?.share };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const reservations = this.reservations;
     this.reservations = undefined;
     // Leaving the registry (best effort) and the refunds run side by side, each within deadlines.
@@ -215,16 +252,46 @@ export class Limiter implements RateLimiter {
     ]);
     // Stops the background probe; waits for the operations in flight, one deadline at most.
     await this.calls.close();
+    this.telemetry.dispose();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
+  /** A store handle scoped to `limits` (same layout, so same keys' state, for every N). */
+  private scopeTo(limits: readonly CompiledLimit[]): ScopedLimits {
+    const handle = this.store.scope({ name: this.name, layout: layoutName(limits), limits });
+    return { limits, only: limits.length === 1 ? limits[0] : undefined, handle };
+  }
+
+  private define(limits: readonly CompiledLimit[]): readonly LimitDefinition[] {
+    return limits.map(({ limit, intervalMs, burst, algorithm }, i) => {
+      const spec = this.specs[i]!;
+      return spec.perReplica
+        ? { limit, intervalMs, burst, algorithm, perReplica: spec.limit }
+        : { limit, intervalMs, burst, algorithm };
+    });
+  }
+
+  /**
+   * The fleet now has `replicas` live replicas: the `perReplica` limits become `perReplica × N`.
+   * Operations already sent finish under the limits they were sent with; the keys' state stays in
+   * the store as it is and is read under the new limits from the next decision on (what that
+   * means per algorithm: the README, "Limits that follow the fleet"). Denials cached under the old
+   * limits are dropped.
+   */
+  private resize(replicas: number): void {
+    const limits = fleetLimits(this.specs, replicas);
+    this.scoped = this.scopeTo(limits);
+    this.definitions = this.define(limits);
+    this.denyCache?.clear();
+  }
+
   /** Gives the unused reserved permits back; each refund is bounded by the store deadline. */
   private async refund(reservations: Reservations): Promise<void> {
     const now = this.clock.now();
-    const handle = this.handle;
+    const handle = this.scoped.handle;
     const refunds: Promise<void>[] = [];
     for (const { key, permits, takenAt } of reservations.drain(now)) {
       if (!handle.remote) {
@@ -250,14 +317,15 @@ export class Limiter implements RateLimiter {
   ): Promise<RateLimitDecision> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.clock.now();
-    const handle = this.handle;
+    const scoped = this.scoped;
+    const handle = scoped.handle;
     const reservations = this.reservations;
     if (!handle.remote && reservations === undefined) {
       // The in-process store without reservations: no deny cache (only remote stores get one), so
       // `conclude()` comes down to reading the decision and counting it.
       const result = handle.consume(key, cost, cost, now, signal) as StoreResult;
       const allowed = result.granted >= cost;
-      const only = this.only;
+      const only = scoped.only;
       let decision: RateLimitDecision;
       if (only !== undefined) {
         // `describeDecision()` for one limit, written out: this is the whole per-call cost.
@@ -276,7 +344,7 @@ export class Limiter implements RateLimiter {
         };
       } else {
         decision = describeDecision(
-          this.compiled,
+          scoped.limits,
           result.state,
           result.now,
           cost,
@@ -302,7 +370,7 @@ export class Limiter implements RateLimiter {
     const request = reservations === undefined ? cost : Math.max(reservations.batch, cost);
     if (!handle.remote) {
       const result = handle.consume(key, request, cost, now, signal) as StoreResult;
-      return Promise.resolve(this.conclude(key, cost, now, request, result));
+      return Promise.resolve(this.conclude(key, cost, now, request, result, scoped.limits));
     }
     if (reservations === undefined) return this.decideRemotely(key, cost, now, request, signal);
     const pending = reservations.pending(key);
@@ -331,17 +399,21 @@ export class Limiter implements RateLimiter {
     return answer instanceof Promise ? answer : Promise.resolve(answer);
   }
 
-  /** Reads the decision out of the store's answer and updates the local caches. */
+  /**
+   * Reads the decision out of the store's answer, under the limits it was decided with, and
+   * updates the local caches.
+   */
   private conclude(
     key: string,
     cost: number,
     now: number,
     request: number,
     result: StoreResult,
+    limits: readonly CompiledLimit[],
   ): RateLimitDecision {
     const reservations = this.reservations;
     const allowed = result.granted >= cost;
-    let decision = this.read(result, cost, allowed, 'store', this.compiled);
+    let decision = this.read(result, cost, allowed, 'store', limits);
     if (!allowed) {
       this.denyCache?.remember(key, cost, decision, now);
     } else if (
@@ -351,7 +423,7 @@ export class Limiter implements RateLimiter {
     ) {
       // The call took the last whole unit: the store would deny the next one until a known time,
       // so say so locally instead of letting the next caller spend a round trip to hear it.
-      this.rememberExhausted(key, result, decision, now);
+      this.rememberExhausted(key, result, decision, now, limits);
     } else if (reservations !== undefined && result.granted > cost && request > cost) {
       const unused = result.granted - cost;
       reservations.keep(key, unused, result.now, now, decision);
@@ -366,8 +438,9 @@ export class Limiter implements RateLimiter {
     result: StoreResult,
     decision: RateLimitDecision,
     now: number,
+    limits: readonly CompiledLimit[],
   ): void {
-    const wait = retryAfterAll(this.compiled, result.state, result.now, 1);
+    const wait = retryAfterAll(limits, result.state, result.now, 1);
     if (wait > 0) this.denyCache!.remember(key, 1, { ...decision, retryAfterMs: wait }, now);
   }
 
@@ -385,7 +458,7 @@ export class Limiter implements RateLimiter {
     this.denyCache?.forget(key);
     this.reservations?.forget(key);
     this.local?.handle.reset(key, undefined);
-    const handle = this.handle;
+    const handle = this.scoped.handle;
     if (!handle.remote) {
       handle.reset(key, signal);
       return;
@@ -456,7 +529,7 @@ export class Limiter implements RateLimiter {
     }
     signal?.throwIfAborted();
     if (timedOut) {
-      const first = this.compiled[0]!;
+      const first = this.scoped.limits[0]!;
       throw this.rejection(
         {
           allowed: false,

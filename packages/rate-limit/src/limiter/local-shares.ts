@@ -1,10 +1,13 @@
 /**
  * What a replica enforces on its own under `onStoreError: 'local'`: its share of every limit (and
  * burst), in an in-process store. The share is `localShare` when given, otherwise `1 / N` for the
- * fleet's last known size N, resized as the replica registry reports a new N.
+ * fleet's last known size N, resized as the replica registry reports a new N. A `perReplica`
+ * limit is `perReplica × N` for the fleet, so its `1 / N` share is exactly `perReplica`, whatever
+ * N.
  */
 import { compileLimit } from '../algorithms/compile.js';
 import { type CompiledLimit, layoutName } from '../algorithms/limit.js';
+import type { LimitSpec } from '../options.js';
 import type { StoreHandle } from '../store.js';
 import { memoryStore } from '../stores/memory.js';
 
@@ -12,43 +15,68 @@ import { memoryStore } from '../stores/memory.js';
 export class LocalShares {
   /** The in-process store holding this replica's local state. */
   handle: StoreHandle;
-  /** Every limit scaled by {@link share}. */
+  /** Every limit scaled to this replica's share. */
   limits: readonly CompiledLimit[];
-  private current: number;
+  private replicas: number;
 
+  /**
+   * @param specs The limits as configured.
+   * @param fixedShare `localShare`, when given: the share whatever the fleet's size.
+   * @param replicas The fleet's size as known now.
+   */
   constructor(
     private readonly name: string,
-    private readonly fleetLimits: readonly CompiledLimit[],
-    share: number,
+    private readonly specs: readonly LimitSpec[],
+    private readonly fixedShare: number | undefined,
+    replicas: number,
   ) {
-    this.current = share;
-    this.limits = this.scaled(share);
+    this.replicas = replicas;
+    this.limits = this.scaled(replicas);
     this.handle = this.scope(this.limits);
   }
 
-  /** The share of each limit this replica enforces alone, in (0, 1]. */
+  /** The share of each fleet limit this replica enforces alone, in (0, 1]. */
   get share(): number {
-    return this.current;
+    return this.fixedShare ?? 1 / this.replicas;
   }
 
   /**
-   * Changes the share. The local state starts afresh: a resize happens when the registry heard
-   * from the store, so the local limits were not in use; when they are, N is frozen.
+   * Follows a new fleet size. When the local limits change, the local state starts afresh: a
+   * resize happens when the registry heard from the store, so the local limits were not in use
+   * (while they are, N is frozen). When they do not (only `perReplica` limits, and no
+   * `localShare`), the local state is kept.
    */
-  resize(share: number): void {
-    if (share === this.current) return;
-    this.current = share;
-    this.limits = this.scaled(share);
-    this.handle = this.scope(this.limits);
+  resize(replicas: number): void {
+    if (replicas === this.replicas) return;
+    this.replicas = replicas;
+    const limits = this.scaled(replicas);
+    if (sameLimits(limits, this.limits)) return;
+    this.limits = limits;
+    this.handle = this.scope(limits);
   }
 
-  private scaled(share: number): CompiledLimit[] {
-    return this.fleetLimits.map((limit) =>
-      compileLimit(limit.algorithm, limit.limit * share, limit.intervalMs, limit.burst * share),
-    );
+  private scaled(replicas: number): CompiledLimit[] {
+    const fixed = this.fixedShare;
+    return this.specs.map((spec) => {
+      // Written so that a perReplica limit's share under `1 / N` is `perReplica` exactly, not
+      // `perReplica × N × (1 / N)` with its rounding.
+      let factor: number;
+      if (fixed !== undefined) factor = spec.perReplica ? replicas * fixed : fixed;
+      else factor = spec.perReplica ? 1 : 1 / replicas;
+      return compileLimit(
+        spec.algorithm,
+        spec.limit * factor,
+        spec.intervalMs,
+        spec.burst * factor,
+      );
+    });
   }
 
   private scope(limits: readonly CompiledLimit[]): StoreHandle {
     return memoryStore().scope({ name: this.name, layout: layoutName(limits), limits });
   }
+}
+
+function sameLimits(a: readonly CompiledLimit[], b: readonly CompiledLimit[]): boolean {
+  return a.every((limit, i) => limit.limit === b[i]!.limit && limit.burst === b[i]!.burst);
 }

@@ -50,10 +50,22 @@ export interface LimiterStoreOps {
   readonly refund: StoreOp<void, RefundRequest>;
 }
 
+/**
+ * The limits in force and the store handle scoped to them. A limiter whose limits follow the fleet
+ * (`perReplica`) replaces the whole object when N changes; an operation reads it once, when it
+ * starts, and is decided and read out under those limits to the end.
+ */
+export interface ScopedLimits {
+  readonly limits: readonly CompiledLimit[];
+  /** The limit, when there is exactly one (the common case). */
+  readonly only: CompiledLimit | undefined;
+  readonly handle: StoreHandle;
+}
+
 /** What the operations need from their limiter. */
 export interface LimiterStoreOpsOptions {
-  /** The limiter's limits: the fixed degraded decisions describe the first. */
-  readonly limits: readonly CompiledLimit[];
+  /** The limits and handle in force now (the fixed degraded decisions describe the first limit). */
+  readonly scoped: () => ScopedLimits;
   /** Under `onStoreError: 'local'`: the in-process store and its shares of the limits. */
   readonly local:
     | { readonly handle: StoreHandle; readonly limits: readonly CompiledLimit[] }
@@ -61,47 +73,59 @@ export interface LimiterStoreOpsOptions {
   /** `'fail-closed'` refusals say to retry after one deadline. */
   readonly storeDeadlineMs: number;
   readonly telemetry: LimiterTelemetry;
-  /** Reads the decision out of the store's answer to a consume, and updates the local caches. */
-  readonly conclude: (call: ConsumeRequest, result: StoreResult) => RateLimitDecision;
+  /**
+   * Reads the decision out of the store's answer to a consume under the limits it was made with,
+   * and updates the local caches.
+   */
+  readonly conclude: (
+    call: ConsumeRequest,
+    result: StoreResult,
+    limits: readonly CompiledLimit[],
+  ) => RateLimitDecision;
 }
 
 /** Builds the store operations of a limiter on its `calls`. */
 export function limiterStoreOps(
   calls: StoreCalls,
-  handle: StoreHandle,
   options: LimiterStoreOpsOptions,
 ): LimiterStoreOps {
-  const { limits, conclude } = options;
-  const abortable = { abortable: handle.abortable === true };
+  const { scoped, conclude } = options;
+  // Every handle of one limiter comes from the same store: the first one speaks for all.
+  const abortable = { abortable: scoped().handle.abortable === true };
   const answers = degradedAnswers(options);
   return {
     consume: calls.guarded<RateLimitDecision, ConsumeRequest>(
       'consume',
-      // `Promise.resolve` of a native promise is that promise: no extra allocation.
-      (call, signal) =>
-        Promise.resolve(handle.consume(call.key, call.request, call.cost, call.now, signal)).then(
-          (result) => conclude(call, result),
-        ),
+      (call, signal) => {
+        const { handle, limits } = scoped();
+        // `Promise.resolve` of a native promise is that promise: no extra allocation.
+        return Promise.resolve(
+          handle.consume(call.key, call.request, call.cost, call.now, signal),
+        ).then((result) => conclude(call, result, limits));
+      },
       answers.consume,
       abortable,
     ),
     peek: calls.guarded<RateLimitDecision, PeekRequest>(
       'peek',
-      (call, signal) =>
-        Promise.resolve(handle.peek(call.key, call.cost, call.now, signal)).then((result) =>
+      (call, signal) => {
+        const { handle, limits } = scoped();
+        return Promise.resolve(handle.peek(call.key, call.cost, call.now, signal)).then((result) =>
           describeDecision(limits, result.state, result.now, call.cost, result.allowed, 'store'),
-        ),
+        );
+      },
       answers.peek,
       abortable,
     ),
     reset: calls.operation<void, string>(
       'reset',
-      (key, signal) => handle.reset(key, signal),
+      (key, signal) => scoped().handle.reset(key, signal),
       abortable,
     ),
     refund: calls.operation<void, RefundRequest>(
       'refund',
-      (call, signal) => handle.refund(call.key, call.permits, call.takenAt, call.now, signal),
+      (call, signal) =>
+        scoped().handle.refund(call.key, call.permits, call.takenAt, call.now, signal),
       abortable,
     ),
   };
@@ -112,12 +136,11 @@ function degradedAnswers(options: LimiterStoreOpsOptions): {
   consume: StoreFallbacks<RateLimitDecision, ConsumeRequest>;
   peek: StoreFallbacks<RateLimitDecision, PeekRequest>;
 } {
-  const { limits, local, storeDeadlineMs, telemetry } = options;
-  const first = limits[0]!;
+  const { scoped, local, storeDeadlineMs, telemetry } = options;
   const fixed = (allowed: boolean): RateLimitDecision => ({
     allowed,
-    limit: first.limit,
-    intervalMs: first.intervalMs,
+    limit: scoped().limits[0]!.limit,
+    intervalMs: scoped().limits[0]!.intervalMs,
     remaining: 0,
     retryAfterMs: allowed ? 0 : Math.ceil(storeDeadlineMs),
     resetAfterMs: 0,
