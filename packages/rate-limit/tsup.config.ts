@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/redis.ts', 'src/dynamodb.ts'],
+  entry: ['src/index.ts', 'src/redis.ts', 'src/dynamodb.ts', 'src/http.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
