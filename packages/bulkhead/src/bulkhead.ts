@@ -14,11 +14,13 @@ import type {
   Disposer,
   ExecuteOptions,
   ExecutionContext,
+  HealthReporting,
   Policy,
   StoreStatus,
   StoreStatusListener,
 } from '@breakwater/core';
 import type { BulkheadRejectedError, BulkheadRejectionReason } from './errors.js';
+import { warnUnknownBulkheadOptions } from './known-options.js';
 import { type BulkheadOptions, type DEFAULTS, resolveOptions } from './options.js';
 import { BulkheadPolicy } from './policy/policy.js';
 
@@ -58,7 +60,9 @@ export interface BulkheadRejection<K extends string = string> {
  * A bulkhead: caps how many calls run at once, locally or across a fleet. `K`: the names of its
  * priority classes, which `bulkhead()` reads off the keys of `classes`.
  */
-export interface Bulkhead<K extends string = string> extends Policy<BulkheadContext> {
+export interface Bulkhead<K extends string = string>
+  extends Policy<BulkheadContext>,
+    HealthReporting {
   /** The bulkhead's name. */
   readonly name: string;
   /** The current limit (the adaptive limit's value, or the fixed `maxConcurrent`). */
@@ -78,6 +82,12 @@ export interface Bulkhead<K extends string = string> extends Policy<BulkheadCont
     fn: (ctx: BulkheadContext) => T | PromiseLike<T>,
     options?: BulkheadExecuteOptions<K>,
   ): Promise<T>;
+  /**
+   * The fleet as this replica sees it, when the local cap of `onStoreError: 'local'` follows the
+   * fleet's size (a Redis or DynamoDB store, `onStoreError: 'local'`, no `localMaxConcurrent`);
+   * `undefined` otherwise.
+   */
+  readonly replicas: ReplicaCount | undefined;
   /**
    * `'healthy'`, or `'degraded'` after `storeFailureThreshold` consecutive permit store failures:
    * calls then take the `onStoreError` answer at once until a background probe finds the store
@@ -99,13 +109,27 @@ export interface Bulkhead<K extends string = string> extends Policy<BulkheadCont
   onStoreStatusChange(listener: StoreStatusListener): Disposer;
   /**
    * Waits for pending permit releases and store operations in flight (each ends by the store
-   * deadline at the latest, with the store up, refused or hung), stops the background probe and
-   * stops listening for fleet wake-ups. Closes nothing the user passed in, nor the store (close it
+   * deadline at the latest, with the store up, refused or hung), leaves the replica registry (best
+   * effort: an entry left behind expires after `replicaTtlMs`) and stops its heartbeats, stops the
+   * background probe and stops listening for fleet wake-ups. Closes nothing the user passed in, nor the store (close it
    * with `store.close()`; one store may serve several bulkheads).
    */
   close(): Promise<void>;
   /** `close()`, for `await using db = bulkhead(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The live replica count of a fleet bulkhead, from its replica registry. */
+export interface ReplicaCount {
+  /** Live replicas, this one included, from the last heartbeat the store answered (1 before any). */
+  readonly count: number;
+  /** Milliseconds since `count` was read from the store; `undefined` before the first answer. */
+  readonly ageMs: number | undefined;
+  /**
+   * The most calls this replica runs while it starts calls without a fleet permit:
+   * `max(1, floor(maxConcurrent / count))`.
+   */
+  readonly localMaxConcurrent: number;
 }
 
 /**
@@ -123,13 +147,18 @@ export interface Bulkhead<K extends string = string> extends Policy<BulkheadCont
  * });
  * const rows = await db.execute(({ signal }) => query(sql, { signal }), { priority: 'critical' });
  *
+ * An option it does not know is ignored, with a warning (once per option and process, code
+ * `BREAKWATER_UNKNOWN_OPTION`) that names what to use instead of p-limit's and bottleneck's.
+ *
  * @throws {TypeError | RangeError} naming the option, for invalid options (JavaScript callers
  *   included: without `maxConcurrent` or `limit`, or with both).
  */
 export function bulkhead<K extends string = DefaultClass>(
   options: BulkheadOptions<K>,
 ): Bulkhead<K> {
-  return new BulkheadPolicy<K>(resolveOptions(options));
+  const resolved = resolveOptions(options);
+  warnUnknownBulkheadOptions(options);
+  return new BulkheadPolicy<K>(resolved);
 }
 
 /** The one class of a bulkhead without `classes`: `'default'`. */

@@ -14,6 +14,7 @@ export {
   type BulkheadExecuteOptions,
   type BulkheadRejection,
   bulkhead,
+  type ReplicaCount,
 } from './bulkhead.js';
 export {
   BulkheadRejectedError,
@@ -48,10 +49,12 @@ export { type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {
   ATTR_CLASS,
   ATTR_REASON,
+  EVENT_DEGRADED,
   EVENT_LEASE_LOST,
   EVENT_REJECTED,
   EVENT_STORE_STATUS,
   METRIC_ACTIVE,
+  METRIC_DEGRADED,
   METRIC_LEASES_LOST,
   METRIC_LIMIT,
   METRIC_QUEUED,

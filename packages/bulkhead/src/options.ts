@@ -4,6 +4,8 @@
  */
 import {
   type Clock,
+  DEFAULT_REPLICA_RENEW_INTERVAL_MS,
+  DEFAULT_REPLICA_TTL_MS,
   expectInteger,
   expectNonEmptyString,
   expectNonNegative,
@@ -11,6 +13,8 @@ import {
   expectOneOf,
   expectPositive,
   type OnStoreError,
+  type ReplicaTiming,
+  resolveReplicaTiming,
   resolveStoreOptions,
   STORE_DEFAULTS,
   type StoreSettings,
@@ -167,17 +171,36 @@ export interface BulkheadBaseOptions<K extends string = string> {
   wakeupPollMs?: number | undefined;
   /**
    * What to do when the permit store fails, misses `storeDeadlineMs` or is degraded:
-   * `'fail-closed'` rejects with reason `'store-unavailable'`, `'fail-open'` runs the call without
-   * a permit, `'local'` runs it under this process's own limits only.
-   * @default 'fail-closed'
+   * `'local'` runs the call without a permit while this replica runs fewer than its share of the
+   * fleet limit (`localMaxConcurrent`, by default `maxConcurrent / N` for the N live replicas),
+   * and otherwise waits for the store like a call denied a permit; `'fail-closed'` rejects with
+   * reason `'store-unavailable'`; `'fail-open'` runs every call without a permit (the fleet then
+   * has no cap beyond each replica's local limits). Every call run without a permit is counted by
+   * the `breakwater.bulkhead.degraded` metric.
+   * @default 'local'
    */
   onStoreError?: OnStoreError | undefined;
   /**
-   * With `onStoreError: 'local'`, the most calls this replica runs without a fleet permit while
-   * the store is down: set it to your share of the fleet limit (`maxConcurrent / replicas`).
-   * @default maxConcurrent
+   * With `onStoreError: 'local'`, the most calls this replica runs (with or without a permit)
+   * while it starts calls without one. Given, it replaces the share sized by the fleet, and the
+   * bulkhead keeps no replica registry. An integer >= 1.
+   * @default max(1, floor(maxConcurrent / N)), N = the live replicas counted by the replica
+   *   registry (its last known value while the store fails; 1 before the first count)
    */
   localMaxConcurrent?: number | undefined;
+  /**
+   * How often this replica renews its heartbeat in the bulkhead's replica registry, in
+   * milliseconds: one store operation per interval. The registry runs only for a store that
+   * can fail (Redis, DynamoDB) under `onStoreError: 'local'` without `localMaxConcurrent`.
+   * @default 5000
+   */
+  replicaRenewIntervalMs?: number | undefined;
+  /**
+   * How long one heartbeat counts, in milliseconds; longer than `replicaRenewIntervalMs`. A
+   * replica that stops (or is killed) leaves the count within this time.
+   * @default 15000 (3 × `replicaRenewIntervalMs` when that is larger)
+   */
+  replicaTtlMs?: number | undefined;
   /**
    * Deadline of each permit store operation (acquire, renew, release, probe), in milliseconds:
    * > 0 and ≤ 2³¹−1. A slower answer counts as a store failure and takes the `onStoreError`
@@ -214,8 +237,13 @@ export const DEFAULTS = {
   className: 'default',
   leaseTtlMs: 10_000,
   wakeupPollMs: 1_000,
-  /** A fleet-wide cap that admits everything while the store is down protects nothing. */
-  onStoreError: 'fail-closed' as OnStoreError,
+  /**
+   * A fleet-wide cap that admits everything while the store is down protects nothing, and one
+   * that refuses everything stops the service: each replica keeps to its share of the cap.
+   */
+  onStoreError: 'local' as OnStoreError,
+  replicaRenewIntervalMs: DEFAULT_REPLICA_RENEW_INTERVAL_MS,
+  replicaTtlMs: DEFAULT_REPLICA_TTL_MS,
   storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
   storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
   storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
@@ -248,7 +276,10 @@ export interface ResolvedOptions {
   readonly wakeupPollMs: number;
   /** `onStoreError`, the deadline, the failure threshold and the probe interval. */
   readonly storeSettings: StoreSettings;
-  readonly localMaxConcurrent: number;
+  /** `localMaxConcurrent` as given; `undefined`: the share sized by the fleet. */
+  readonly localMaxConcurrent: number | undefined;
+  /** The replica registry's heartbeat interval and TTL. */
+  readonly replicaTiming: ReplicaTiming;
   readonly clock: Clock;
 }
 
@@ -385,8 +416,12 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
     }),
     localMaxConcurrent:
       options.localMaxConcurrent === undefined
-        ? maxConcurrent
+        ? undefined
         : expectInteger('localMaxConcurrent', options.localMaxConcurrent),
+    replicaTiming: resolveReplicaTiming(
+      { renewIntervalMs: options.replicaRenewIntervalMs, ttlMs: options.replicaTtlMs },
+      { renewIntervalMs: 'replicaRenewIntervalMs', ttlMs: 'replicaTtlMs' },
+    ),
     clock: options.clock ?? systemClock,
   };
 }

@@ -4,6 +4,7 @@
  * decides everything else. One contract suite runs it unchanged on memory, Redis, Redis Cluster
  * and DynamoDB.
  */
+import type { ReplicaBackend } from '@breakwater/core';
 
 /**
  * How the fleet's permits are divided between priority classes, sent with every acquire so that
@@ -88,6 +89,14 @@ export interface PermitScope {
    * operation per interval is let through as the probe.
    */
   probe?(signal: AbortSignal): PromiseLike<unknown>;
+  /**
+   * The bulkhead's replica registry in this store, in the bulkhead's own key space (Redis: a
+   * sorted set in its hash slot; DynamoDB: one item under its prefix). Under
+   * `onStoreError: 'local'` the bulkhead counts the live replicas through it to size its local
+   * cap (`maxConcurrent / N`). A store that cannot fail apart from this process (the in-process
+   * store) has none: its bulkheads count one replica.
+   */
+  replicaBackend?(): ReplicaBackend;
   /**
    * How many wake-ups (releases heard of) this scope has seen so far. Read it before an acquire
    * and pass it to {@link waitForRelease}, so a release that lands between a refusal and the

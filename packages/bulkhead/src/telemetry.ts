@@ -56,6 +56,12 @@ export const METRIC_STORE_DURATION = STORE_NAMES.duration;
 export const METRIC_STORE_ERRORS = STORE_NAMES.errors;
 /** Counter (`{permit}`): fleet permits lost while their call ran (renewal failed past the lease's end). */
 export const METRIC_LEASES_LOST = 'breakwater.bulkhead.leases.lost';
+/**
+ * Counter (`{call}`): calls started without a fleet permit because the permit store failed, missed
+ * its deadline or was degraded (`onStoreError: 'local'` or `'fail-open'`). Attributes: policy
+ * name, store, class.
+ */
+export const METRIC_DEGRADED = 'breakwater.bulkhead.degraded';
 
 /** Attribute: the priority class of the call. */
 export const ATTR_CLASS = 'breakwater.bulkhead.class';
@@ -64,6 +70,8 @@ export const ATTR_REASON = 'breakwater.bulkhead.reason';
 
 /** Span event added to the caller's active span when a call is refused. */
 export const EVENT_REJECTED = 'breakwater.bulkhead.rejected';
+/** Span event added when a call starts without a fleet permit (see {@link METRIC_DEGRADED}). */
+export const EVENT_DEGRADED = 'breakwater.bulkhead.degraded';
 /** Span event added when a running call's fleet permit is lost. */
 export const EVENT_LEASE_LOST = 'breakwater.bulkhead.lease_lost';
 /**
@@ -79,6 +87,7 @@ interface BulkheadMeters {
   readonly rejected: Counter;
   readonly waitDuration: Histogram;
   readonly leasesLost: Counter;
+  readonly degraded: Counter;
   readonly limit: ObservableGauge;
 }
 
@@ -109,6 +118,10 @@ function bulkheadMeters(meter: Meter, observeLimit: ObservableCallback): Bulkhea
     leasesLost: meter.createCounter(METRIC_LEASES_LOST, {
       description: 'Fleet permits lost while their call ran.',
       unit: '{permit}',
+    }),
+    degraded: meter.createCounter(METRIC_DEGRADED, {
+      description: 'Calls started without a fleet permit because the permit store failed.',
+      unit: '{call}',
     }),
     limit,
   };
@@ -180,6 +193,11 @@ export class BulkheadInstruments {
   /** Counter of fleet permits lost while their call ran. */
   get leasesLost(): Counter {
     return this.lazy.instruments.leasesLost;
+  }
+
+  /** Counter of calls started without a fleet permit. */
+  get degraded(): Counter {
+    return this.lazy.instruments.degraded;
   }
 
   /** Attributes of one class and rejection reason. */

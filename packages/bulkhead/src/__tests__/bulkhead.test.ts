@@ -258,7 +258,7 @@ describe('bulkhead(): local slots', () => {
 
   it('shares the store defaults of every pattern and keeps its own onStoreError', () => {
     expect(DEFAULTS).toMatchObject({
-      onStoreError: 'fail-closed',
+      onStoreError: 'local',
       storeDeadlineMs: STORE_DEFAULTS.deadlineMs,
       storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
       storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,

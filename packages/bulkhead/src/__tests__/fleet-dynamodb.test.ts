@@ -30,6 +30,24 @@ describeWithDynamo('fleet bulkhead on DynamoDB', () => {
     expect(commands).toEqual(Array.from({ length: 10 }, () => 'UpdateItemCommand'));
   });
 
+  it('counts its replicas in an item of its own, and leaves it on close()', async () => {
+    const prefix = dynamo.uniquePrefix();
+    const [a, b] = [0, 1].map(() =>
+      bulkhead({
+        name: 'db',
+        maxConcurrent: 5,
+        store: dynamoStore({ client: dynamo.client, tableName: dynamo.tableName, prefix }),
+        replicaRenewIntervalMs: 50,
+        replicaTtlMs: 2_000,
+      }),
+    );
+    await until(() => a!.replicas?.count === 2 && b!.replicas?.count === 2, 3_000);
+    expect(a!.replicas?.localMaxConcurrent).toBe(2);
+    await b!.close();
+    await until(() => a!.replicas?.count === 1, 1_000);
+    await a!.close();
+  });
+
   it('shares permits between replicas and hands out growing fencing tokens', async () => {
     const prefix = dynamo.uniquePrefix();
     const replicas = [0, 1].map(() =>
@@ -86,6 +104,7 @@ describeWithDynamo('fleet bulkhead on DynamoDB', () => {
       name: 'db',
       maxConcurrent: 2,
       store,
+      onStoreError: 'fail-closed',
       storeFailureThreshold: 1,
       storeProbeIntervalMs: 30,
     });

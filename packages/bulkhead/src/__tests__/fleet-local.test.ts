@@ -220,7 +220,12 @@ describe('fleet bulkhead (in-process store)', () => {
 
   it('onStoreError: fail-closed rejects, fail-open runs without a permit, local caps the replica', async () => {
     const down = () => instrumented(memoryStore(), { acquire: true }).store;
-    const closed = bulkhead({ name: 'db', maxConcurrent: 2, store: down() });
+    const closed = bulkhead({
+      name: 'db',
+      maxConcurrent: 2,
+      store: down(),
+      onStoreError: 'fail-closed',
+    });
     const statuses: string[] = [];
     closed.onStoreStatusChange((change) => statuses.push(change.status));
     const error = await caught(closed.execute(() => 1));
@@ -296,6 +301,7 @@ describe('fleet bulkhead (in-process store)', () => {
       name: 'db',
       maxConcurrent: 1,
       store: slow,
+      onStoreError: 'fail-closed',
       storeDeadlineMs: 20,
       leaseTtlMs: 60_000,
     });
@@ -338,6 +344,7 @@ describe('fleet bulkhead (in-process store)', () => {
       name: 'db',
       maxConcurrent: 1,
       store: hung,
+      onStoreError: 'fail-closed',
       storeDeadlineMs: deadlineMs,
       storeFailureThreshold: 5,
     });

@@ -199,6 +199,31 @@ function fleetTests(
     await scope.close();
     await store.close();
   });
+
+  it("counts its replicas in a sorted set in the bulkhead's slot, and leaves it on close()", async () => {
+    const prefix = fixture().prefix();
+    const clients = [fixture().newClient(), fixture().newClient()];
+    const keys = scriptKeys(clients[0]!);
+    const stores = clients.map((client) => redisStore({ client, prefix, subscriber: false }));
+    const [a, b] = stores.map((store) =>
+      bulkhead({
+        name: 'db',
+        maxConcurrent: 5,
+        store,
+        replicaRenewIntervalMs: 50,
+        replicaTtlMs: 2_000,
+      }),
+    );
+    await until(() => a!.replicas?.count === 2 && b!.replicas?.count === 2, 3_000);
+    expect(a!.replicas?.localMaxConcurrent).toBe(2);
+    // The same hash tag as the permits: one slot, one node to lose.
+    expect(keys).toContainEqual([`${prefix}:bulkhead:{db:}:replicas`]);
+    await b!.close();
+    // Gone at a's next heartbeat, long before the TTL.
+    await until(() => a!.replicas?.count === 1, 1_000);
+    await a!.close();
+    await Promise.all(stores.map((store) => store.close()));
+  });
 }
 
 describeWithRedis('fleet bulkhead on Redis', () => {

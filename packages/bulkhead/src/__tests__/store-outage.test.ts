@@ -62,6 +62,7 @@ describeWithRedisCluster('fleet bulkhead when Redis goes away', () => {
       name: 'db',
       maxConcurrent: 2,
       store,
+      onStoreError: 'fail-closed',
       storeDeadlineMs: DEADLINE_MS,
       storeProbeIntervalMs: 50,
     });

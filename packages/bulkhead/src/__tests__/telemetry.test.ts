@@ -13,9 +13,11 @@ import {
   ATTR_CLASS,
   ATTR_REASON,
   bulkhead,
+  EVENT_DEGRADED,
   EVENT_REJECTED,
   EVENT_STORE_STATUS,
   METRIC_ACTIVE,
+  METRIC_DEGRADED,
   METRIC_LEASES_LOST,
   METRIC_LIMIT,
   METRIC_QUEUED,
@@ -116,6 +118,7 @@ describe('telemetry', () => {
       name: 'down',
       maxConcurrent: 2,
       store: failing,
+      onStoreError: 'fail-closed',
       storeFailureThreshold: 2,
     });
     await otel.tracer.startActiveSpan('request', async (span) => {
@@ -148,6 +151,44 @@ describe('telemetry', () => {
     expect(statusEvents?.map((e) => e.attributes?.[ATTR_STORE_STATUS])).toEqual(['degraded']);
     expect(statusEvents?.[0]?.attributes?.[ATTR_POLICY_NAME]).toBe('down');
     await down.close();
+  });
+
+  it('reports every call started without a fleet permit (the default onStoreError: local)', async () => {
+    const failing: PermitStore = {
+      kind: 'redis',
+      close: () => Promise.resolve(),
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+      scope: () => ({
+        acquire: () => Promise.reject(new Error('down')),
+        renew: () => Promise.reject(new Error('down')),
+        release: () => Promise.reject(new Error('down')),
+        wakeups: 0,
+        waitForRelease: () => Promise.resolve(),
+        close: () => Promise.resolve(),
+      }),
+    };
+    const b = bulkhead({
+      name: 'degraded',
+      maxConcurrent: 2,
+      classes: { critical: {}, background: {} },
+      store: failing,
+    });
+    await otel.tracer.startActiveSpan('request', async (span) => {
+      await b.execute(() => 1, { priority: 'critical' });
+      await b.execute(() => 2);
+      await b.execute(() => 3);
+      span.end();
+    });
+    const base = { [ATTR_POLICY_NAME]: 'degraded', [ATTR_STORE]: 'redis' };
+    expect(await otel.sum(METRIC_DEGRADED, { ...base, [ATTR_CLASS]: 'critical' })).toBe(1);
+    expect(await otel.sum(METRIC_DEGRADED, { ...base, [ATTR_CLASS]: 'background' })).toBe(2);
+    const events = otel.spans()[0]?.events.filter((e) => e.name === EVENT_DEGRADED);
+    expect(events?.map((e) => e.attributes?.[ATTR_CLASS])).toEqual([
+      'critical',
+      'background',
+      'background',
+    ]);
+    await b.close();
   });
 
   it('names the store metrics and status event as core does for every pattern', () => {

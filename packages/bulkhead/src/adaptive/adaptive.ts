@@ -11,7 +11,9 @@ import {
   expectPositive,
   expectRatio,
   Listeners,
+  warnUnknownOptions,
 } from '@breakwater/core';
+import { ADAPTIVE_OPTIONS } from '../known-options.js';
 import { aimdNext } from './aimd.js';
 import { type GradientState, gradientNext } from './gradient.js';
 import type { AdaptiveAlgorithm, AdaptiveLimit, LimitSample } from './limit.js';
@@ -55,6 +57,7 @@ const ALGORITHMS: readonly AdaptiveAlgorithm[] = ['aimd', 'gradient'];
  */
 export function adaptive(options: AdaptiveOptions = {}): AdaptiveLimit {
   expectObject('options', options);
+  warnUnknownOptions('adaptive()', options, { known: ADAPTIVE_OPTIONS });
   const algorithm =
     options.algorithm === undefined
       ? 'gradient'

@@ -4,21 +4,27 @@
  * releases it (one round trip) when `fn` settles. Waiting callers sleep until the store reports a
  * release (pub/sub, or an in-process event for the memory store), with a bounded poll as the
  * fallback for a missed wake-up.
+ *
+ * When the store fails, `onStoreError: 'local'` lets this replica start calls without a permit
+ * while it runs fewer than its local cap: `localMaxConcurrent`, or its share of the fleet limit,
+ * `max(1, floor(limit / N))` for the N live replicas its replica registry last counted.
  */
 import { randomUUID } from 'node:crypto';
 import {
   type Disposer,
   isStoreTimeoutError,
+  ReplicaRegistry,
   StoreCalls,
   type StoreError,
   type StoreOp,
   type StoreStatus,
   type StoreStatusListener,
 } from '@breakwater/core';
+import type { ReplicaCount } from '../bulkhead.js';
 import { BulkheadRejectedError } from '../errors.js';
 import type { ResolvedClass, ResolvedOptions } from '../options.js';
 import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from '../store.js';
-import { type BulkheadInstruments, EVENT_LEASE_LOST } from '../telemetry.js';
+import { type BulkheadInstruments, EVENT_DEGRADED, EVENT_LEASE_LOST } from '../telemetry.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type CancelTimer, schedule } from './timer.js';
@@ -68,8 +74,15 @@ export class FleetPermits {
   private readonly renewOp: StoreOp<boolean | undefined, Lease>;
   /** `false` when the store did not answer: a failed release is not retried, it expires by TTL. */
   private readonly releaseOp: StoreOp<boolean, Lease>;
-  /** Calls running without a lease because the store was down (`'fail-open'`, `'local'`). */
-  private unleasedCount = 0;
+  /**
+   * Permits calls of this process hold now, with a lease or without one (admitted by
+   * `'fail-open'` or `'local'` while the store was down): what the local cap counts.
+   */
+  private held = 0;
+  /** Whether `onStoreError` is `'local'`: only then may a call wait for room under a local cap. */
+  private readonly local: boolean;
+  /** Counts the live replicas, when the local cap follows the fleet's size. */
+  private readonly registry: ReplicaRegistry | undefined;
   private readonly pendingReleases = new Set<Promise<void>>();
   private lastLayout: PermitLayout;
   /** Per class: calls of this process waiting for a fleet permit, in arrival order. */
@@ -82,7 +95,7 @@ export class FleetPermits {
   constructor(
     private readonly options: ResolvedOptions,
     store: PermitStore,
-    instruments: BulkheadInstruments,
+    private readonly instruments: BulkheadInstruments,
     private readonly readLimit: () => number,
   ) {
     const scope = store.scope({
@@ -110,9 +123,8 @@ export class FleetPermits {
           throw this.rejection(attempt.cls, 'store-unavailable', options.wakeupPollMs, error);
         },
         local: (error, attempt) => {
-          if (this.unleasedCount < options.localMaxConcurrent) {
-            return this.unleased(error, attempt);
-          }
+          // Calls holding a lease count too: they load the downstream like the others.
+          if (this.held < this.localMaxConcurrent()) return this.unleased(error, attempt);
           this.failedAcquire(error, attempt);
           return { granted: false, retryAfterMs: options.wakeupPollMs };
         },
@@ -151,6 +163,37 @@ export class FleetPermits {
     this.queues = options.classes.map(() => []);
     this.pumping = options.classes.map(() => false);
     this.pumpWaits = options.classes.map(() => undefined);
+    // Only a store that can fail apart from this process has a registry (and only the share sized
+    // by the fleet needs it); its heartbeats run through the same call path as the permits.
+    this.local = options.storeSettings.onStoreError === 'local';
+    const backend =
+      this.local && options.localMaxConcurrent === undefined ? scope.replicaBackend?.() : undefined;
+    if (backend !== undefined) {
+      this.registry = new ReplicaRegistry({ calls: this.calls, backend, ...options.replicaTiming });
+      this.registry.start();
+    }
+  }
+
+  /**
+   * The most calls this replica runs while it starts calls without a permit: `localMaxConcurrent`,
+   * or `max(1, floor(limit / N))` — at least one call per replica, so that no replica stops
+   * entirely; the fleet then runs at most `N × max(1, floor(limit / N)) <= max(limit, N)`.
+   */
+  private localMaxConcurrent(): number {
+    const given = this.options.localMaxConcurrent;
+    if (given !== undefined) return given;
+    return Math.max(1, Math.floor(this.readLimit() / (this.registry?.count ?? 1)));
+  }
+
+  /** The fleet as this replica counts it; `undefined` without a replica registry. */
+  get replicas(): ReplicaCount | undefined {
+    const registry = this.registry;
+    if (registry === undefined) return undefined;
+    return {
+      count: registry.count,
+      ageMs: registry.ageMs,
+      localMaxConcurrent: this.localMaxConcurrent(),
+    };
   }
 
   /** `'healthy'`, or `'degraded'` while acquires take the `onStoreError` answer at once. */
@@ -243,6 +286,7 @@ export class FleetPermits {
       throw error;
     }
     if (attempt.granted === true) {
+      this.held++;
       return new HeldPermit(attempt.lease, sentAt, this.options.leaseTtlMs, this.keeper);
     }
     if (attempt.granted === 'unleased') {
@@ -330,10 +374,16 @@ export class FleetPermits {
     );
   };
 
-  /** A fallback's admission without lease (`'fail-open'`, `'local'`). */
+  /**
+   * A fallback's admission without lease (`'fail-open'`, `'local'`): never silent, it is counted
+   * by the `degraded` metric and added as a span event.
+   */
   private unleased(error: StoreError, attempt: AcquireAttempt): Attempt {
     this.failedAcquire(error, attempt);
-    this.unleasedCount++;
+    this.held++;
+    const attributes = this.instruments.classAttributes[attempt.cls.index]!;
+    this.instruments.degraded.add(1, attributes);
+    this.instruments.telemetry.addSpanEvent(EVENT_DEGRADED, attributes);
     return UNLEASED;
   }
 
@@ -352,7 +402,11 @@ export class FleetPermits {
 
   /** Releases `lease` under the deadline; never rejects (a failed release expires by TTL). */
   private release(lease: Lease): Promise<void> {
-    const release = Promise.resolve(this.releaseOp.run(lease)).then(ignore, ignore);
+    const release = Promise.resolve(this.releaseOp.run(lease)).then((released) => {
+      // No release reached the store, so no wake-up comes from it: under `'local'`, the room
+      // this call leaves under the local cap would otherwise wait for the next poll.
+      if (!released && this.local) this.wakeLocalWaiters();
+    }, ignore);
     this.pendingReleases.add(release);
     return release.finally(() => this.pendingReleases.delete(release));
   }
@@ -367,23 +421,32 @@ export class FleetPermits {
     const held = permit as HeldPermit;
     this.keeper.drop(held);
     held.close();
+    this.held--;
     const lease = held.lease;
     if (lease === undefined) {
-      this.unleasedCount--;
+      if (this.local) this.wakeLocalWaiters();
       return Promise.resolve();
     }
     return this.release(lease);
   }
 
+  /** Ends the current wait of every pump of this process, so each asks again now. */
+  private wakeLocalWaiters(): void {
+    for (const wait of this.pumpWaits) wait?.abort();
+  }
+
   /**
-   * Stops the background probe, waits for pending releases and operations in flight — each ends
-   * by its deadline at the latest — then stops listening for wake-ups. Waits one deadline at most:
+   * Leaves the replica registry, stops the background probe, waits for pending releases and
+   * operations in flight — each ends by its deadline at the latest — then stops listening for
+   * wake-ups. Waits one deadline at most:
    * what those operations start as they end (the release of a lease that an acquire which missed
    * its deadline may still have been granted) runs under a deadline of its own, without holding
    * up `close()` for a second one.
    */
   async close(): Promise<void> {
-    const inFlight = Promise.all([...this.pendingReleases, this.calls.close()]);
+    // The registry's goodbye is an operation in flight like the others (the TTL covers a miss).
+    const leaving = this.registry?.close();
+    const inFlight = Promise.all([...this.pendingReleases, leaving, this.calls.close()]);
     await settleWithin(inFlight, this.calls.deadlineMs);
     await this.scope.close();
   }

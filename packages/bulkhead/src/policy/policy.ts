@@ -9,6 +9,9 @@ import {
   expectedFunctionError,
   expectFunction,
   neverAbortedSignal,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  policyHealth,
   raceAbort,
   type StoreStatus,
   type StoreStatusListener,
@@ -18,6 +21,7 @@ import type {
   BulkheadContext,
   BulkheadExecuteOptions,
   BulkheadRejection,
+  ReplicaCount,
 } from '../bulkhead.js';
 import {
   BulkheadRejectedError,
@@ -30,8 +34,14 @@ import { type BulkheadInstruments, createInstruments } from '../telemetry.js';
 import { CallTimings } from './call-timings.js';
 import { FleetPermits } from './fleet-permits.js';
 import type { FleetPermit } from './held-permit.js';
-import { Rejections } from './rejections.js';
-import { type ClassSlots, createClassSlots, type KeySlots, type Waiter } from './slots.js';
+import { Rejections, unknownPriorityError } from './rejections.js';
+import {
+  type ClassSlots,
+  createClassSlots,
+  type KeySlots,
+  KeyTable,
+  type Waiter,
+} from './slots.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 const noop = (): void => {};
@@ -54,7 +64,8 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
   private readonly classByName: ReadonlyMap<string, ClassSlots>;
   private readonly defaultClass: ClassSlots;
   private readonly instruments: BulkheadInstruments;
-  private readonly keys = new Map<string, KeySlots>();
+  private readonly keys = new KeyTable();
+  private closed = false;
   private readonly rejections: Rejections;
   private readonly timings: CallTimings;
   private readonly fleet: FleetPermits | undefined;
@@ -126,6 +137,10 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     return this.waiting;
   }
 
+  get replicas(): ReplicaCount | undefined {
+    return this.fleet?.replicas;
+  }
+
   get storeStatus(): StoreStatus {
     return this.fleet?.status ?? 'healthy';
   }
@@ -143,7 +158,19 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     return this.fleet.onStatusChange(listener);
   }
 
+  [POLICY_HEALTH](): PolicyHealth {
+    return policyHealth({
+      name: this.name,
+      pattern: 'bulkhead',
+      storeKind: this.options.store?.kind ?? 'memory',
+      storeStatus: this.storeStatus,
+      onStoreError: this.options.storeSettings.onStoreError,
+      closed: this.closed,
+    });
+  }
+
   close(): Promise<void> {
+    this.closed = true;
     this.instruments.dispose();
     return this.fleet === undefined ? Promise.resolve() : this.fleet.close();
   }
@@ -200,13 +227,14 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (options.priority !== undefined) {
         const named = this.classByName.get(options.priority);
-        if (named === undefined) return Promise.reject(this.unknownPriority(options.priority));
+        if (named === undefined)
+          return Promise.reject(unknownPriorityError(this.classes, options.priority));
         cls = named;
       }
       key = options.key ?? undefined;
     }
     let keySlots: KeySlots | undefined;
-    if (key !== undefined && this.options.perKey !== undefined) keySlots = this.keySlots(key);
+    if (key !== undefined && this.options.perKey !== undefined) keySlots = this.keys.slots(key);
 
     if (
       (this.totalReady === 0 || cls.ready.size === 0) &&
@@ -261,7 +289,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     if (keySlots !== undefined) {
       keySlots.active--;
       this.promoteParked(keySlots);
-      this.forgetIfIdle(keySlots);
+      this.keys.forgetIfIdle(keySlots);
     }
     if (this.totalReady > 0) this.drain();
   }
@@ -432,7 +460,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       (keySlots !== undefined && keySlots.queued >= perKey!.maxQueue)
     ) {
       const error = this.rejection(cls, 'queue-full');
-      if (keySlots !== undefined) this.forgetIfIdle(keySlots);
+      if (keySlots !== undefined) this.keys.forgetIfIdle(keySlots);
       this.rejections.report(error, key);
       return Promise.reject(error);
     }
@@ -507,7 +535,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       const parked = keySlots!.parked!;
       parked.splice(parked.indexOf(waiter), 1);
       this.leaveQueue(waiter);
-      this.forgetIfIdle(keySlots!);
+      this.keys.forgetIfIdle(keySlots!);
       return true;
     }
     if (waiter.state !== 'ready') return false;
@@ -516,7 +544,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     if (keySlots !== undefined) {
       // The key's cap counted this waiter; the next of its parked calls may take its place.
       this.promoteParked(keySlots);
-      this.forgetIfIdle(keySlots);
+      this.keys.forgetIfIdle(keySlots);
       if (this.totalReady > 0) this.drain();
     }
     return true;
@@ -547,22 +575,6 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     }
   }
 
-  // --- keys ------------------------------------------------------------------------------------
-
-  private keySlots(key: string): KeySlots {
-    let slots = this.keys.get(key);
-    if (slots === undefined) {
-      slots = { key, active: 0, ready: 0, queued: 0, parked: undefined };
-      this.keys.set(key, slots);
-    }
-    return slots;
-  }
-
-  /** Drops a key with nothing running or waiting, so the tracked keys stay bounded. */
-  private forgetIfIdle(keySlots: KeySlots): void {
-    if (keySlots.active === 0 && keySlots.queued === 0) this.keys.delete(keySlots.key);
-  }
-
   /** Number of keys tracked now (for tests: it must stay bounded). */
   get trackedKeys(): number {
     return this.keys.size;
@@ -583,13 +595,6 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
         priority: cls.spec.name,
         retryAfterMs: this.timings.estimateRetryAfterMs(cls.queued, this.capacity),
       },
-    );
-  }
-
-  private unknownPriority(priority: unknown): RangeError {
-    const names = this.classes.map((c) => `'${c.spec.name}'`).join(' | ');
-    return new RangeError(
-      `Expected \`priority\` to be one of ${names}, got ${JSON.stringify(priority) ?? String(priority)}`,
     );
   }
 }

@@ -38,3 +38,14 @@ export class Rejections {
     }
   }
 }
+
+/** The error for a `priority` that names none of the bulkhead's classes. */
+export function unknownPriorityError(
+  classes: readonly { readonly spec: { readonly name: string } }[],
+  priority: unknown,
+): RangeError {
+  const names = classes.map((c) => `'${c.spec.name}'`).join(' | ');
+  return new RangeError(
+    `Expected \`priority\` to be one of ${names}, got ${JSON.stringify(priority) ?? String(priority)}`,
+  );
+}

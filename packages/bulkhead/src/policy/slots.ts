@@ -57,6 +57,31 @@ export interface KeySlots {
   parked: Waiter[] | undefined;
 }
 
+/** The per-key counters of a bulkhead with `perKey`: a key is tracked while it has calls. */
+export class KeyTable {
+  private readonly keys = new Map<string, KeySlots>();
+
+  /** Number of keys tracked now. */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** The counters of `key`, made on first use. */
+  slots(key: string): KeySlots {
+    let slots = this.keys.get(key);
+    if (slots === undefined) {
+      slots = { key, active: 0, ready: 0, queued: 0, parked: undefined };
+      this.keys.set(key, slots);
+    }
+    return slots;
+  }
+
+  /** Drops a key with nothing running or waiting, so the tracked keys stay bounded. */
+  forgetIfIdle(keySlots: KeySlots): void {
+    if (keySlots.active === 0 && keySlots.queued === 0) this.keys.delete(keySlots.key);
+  }
+}
+
 /** Builds the per-class state. */
 export function createClassSlots(
   spec: ResolvedClass,

@@ -13,6 +13,10 @@
  * The item has no `ttl`: it is one small item per bulkhead, and deleting it would restart the
  * fencing tokens. Expired leases are pruned by every write instead.
  *
+ * Under `onStoreError: 'local'` the bulkhead's replica registry keeps a second item,
+ * `<prefix>:bulkhead:<name>:replicas:` (core's `dynamoReplicaBackend`: one attribute per live
+ * replica, and a `ttl`), written once per `replicaRenewIntervalMs` by each replica.
+ *
  * Round trips: the store keeps the item it last saw, so in the steady state a grant, a renewal or
  * a release is one UpdateItem. A stale copy costs a conflict and a retry (on DynamoDB the failed
  * write returns the current item; emulators without that also pay a GetItem). A refusal decided
@@ -31,19 +35,23 @@ import {
   type Clock,
   expectNonEmptyString,
   expectPositive,
+  type ReplicaBackend,
   STORE_DEFAULTS,
   systemClock,
+  warnUnknownOptions,
 } from '@breakwater/core';
 import {
   conditionalUpdate,
   type DynamoItem,
   dynamoProbe,
+  dynamoReplicaBackend,
   isStoreConflictError,
   keyBuilder,
   PARTITION_KEY,
   type UpdatePlan,
 } from '@breakwater/core/dynamodb';
 import { admits } from '../admission.js';
+import { DYNAMO_STORE_OPTIONS } from '../known-options.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -88,6 +96,7 @@ export function dynamoStore(options: DynamoStoreOptions): PermitStore {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
   }
+  warnUnknownOptions('dynamoStore()', options, { known: DYNAMO_STORE_OPTIONS });
   if (typeof (options.client as { send?: unknown } | undefined)?.send !== 'function') {
     throw new TypeError(
       `Expected \`client\` to be a DynamoDBClient, got ${String(options.client)}`,
@@ -161,6 +170,8 @@ class DynamoScope implements PermitScope {
   /** A GetItem of the bulkhead's item, projected to its key. */
   readonly probe: (signal: AbortSignal) => Promise<unknown>;
   private readonly key: DynamoItem;
+  /** The replica registry's item, `<prefix>:bulkhead:<name>:replicas:`. */
+  private readonly replicasPk: string;
   private readonly classes: readonly string[];
   /** The item as last seen; `undefined` when unknown (read before the next write). */
   private cached: DynamoItem | null | undefined;
@@ -182,8 +193,14 @@ class DynamoScope implements PermitScope {
     const keys = keyBuilder({ prefix: settings.prefix, pattern: 'bulkhead', name: options.name });
     const pk = keys.dynamoPk('', 'permits');
     this.key = { [PARTITION_KEY]: { S: pk } };
+    this.replicasPk = keys.dynamoPk('', 'replicas');
     this.classes = options.classes;
     this.probe = dynamoProbe(settings.client, settings.tableName, pk);
+  }
+
+  /** One item (with a `ttl`), one attribute per live replica: one UpdateItem per heartbeat. */
+  replicaBackend(): ReplicaBackend {
+    return dynamoReplicaBackend(this.settings.client, this.settings.tableName, this.replicasPk);
   }
 
   /**

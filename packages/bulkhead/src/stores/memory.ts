@@ -4,8 +4,9 @@
  * the shared stores do, so a lease that is never released still frees its permit after its TTL.
  */
 
-import { type Clock, systemClock } from '@breakwater/core';
+import { type Clock, systemClock, warnUnknownOptions } from '@breakwater/core';
 import { admits } from '../admission.js';
+import { MEMORY_STORE_OPTIONS } from '../known-options.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -36,6 +37,7 @@ interface Permits {
  * permits, like replicas sharing a Redis store.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): PermitStore {
+  warnUnknownOptions('memoryStore()', options, { known: MEMORY_STORE_OPTIONS });
   const clock = options.clock ?? systemClock;
   const byName = new Map<string, Permits>();
   const close = (): Promise<void> => Promise.resolve();

@@ -2,18 +2,28 @@
  * The Redis permit store: leases in one sorted set per priority class, scored by their expiry in
  * server time, plus a fencing counter. Acquire, renew and release are one Lua script each, so one
  * round trip each. A release publishes on the bulkhead's channel; waiters sleep until a message
- * arrives on the store's subscriber connection, or until their bounded fallback poll.
+ * arrives on the store's subscriber connection, or until their bounded fallback poll. Under
+ * `onStoreError: 'local'` the bulkhead's replica registry is one more sorted set (`replicas`),
+ * renewed by one script call per replica every `replicaRenewIntervalMs`.
  *
  * Works with single-node Redis and Redis Cluster: all keys of one bulkhead share one hash tag.
  */
-import { STORE_DEFAULTS, systemClock } from '@breakwater/core';
+import {
+  type ReplicaBackend,
+  STORE_DEFAULTS,
+  systemClock,
+  warnUnknownOptions,
+} from '@breakwater/core';
 import {
   keyBuilder,
   PubSubRouter,
   type RedisClient,
   redisProbe,
+  redisReplicaBackend,
   runScript,
+  type ScriptClient,
 } from '@breakwater/core/redis';
+import { REDIS_STORE_OPTIONS } from '../known-options.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -64,6 +74,10 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
   }
+  warnUnknownOptions('redisStore()', options, {
+    known: REDIS_STORE_OPTIONS,
+    renames: { keyPrefix: 'prefix' },
+  });
   const client = options.client;
   if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function') {
     throw new TypeError(
@@ -90,6 +104,8 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
 class RedisScope implements PermitScope {
   private readonly leaseKeys: readonly string[];
   private readonly waitingKey: string;
+  /** The replica registry's sorted set, `<prefix>:bulkhead:{<name>:}:replicas`. */
+  private readonly replicasKey: string;
   private readonly channel: string;
   private readonly acquireKeys: readonly string[];
   private readonly acquire$;
@@ -111,6 +127,8 @@ class RedisScope implements PermitScope {
     this.leaseKeys = all.slice(2);
     this.acquireKeys = all;
     this.channel = keys.redisKey('', 'released');
+    // Class keys are `leases:<class>`, so no class name can collide with it.
+    this.replicasKey = keys.redisKey('', 'replicas');
     this.acquire$ = acquireScript(options.classes.length);
     this.probe = redisProbe(client, this.waitingKey);
     // A (re)subscription may have missed releases: waiters ask the store again on the gap.
@@ -118,6 +136,11 @@ class RedisScope implements PermitScope {
       message: () => this.wakeAll(),
       gap: () => this.wakeAll(),
     });
+  }
+
+  /** A sorted set in the bulkhead's hash slot: one script call per heartbeat. */
+  replicaBackend(): ReplicaBackend {
+    return redisReplicaBackend(this.client as unknown as ScriptClient, this.replicasKey);
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {

@@ -127,6 +127,10 @@ interface PermitScope {
   waitForRelease(timeoutMs: number, signal: undefined, seen?: number): Promise<void>;
   readonly wakeups: number;
   probe(signal: AbortSignal): PromiseLike<unknown>;
+  replicaBackend(): {
+    heartbeat(id: string, ttlMs: number, signal: undefined): Promise<number>;
+    leave(id: string, signal: undefined): Promise<void>;
+  };
   close(): Promise<void>;
 }
 
@@ -153,6 +157,10 @@ const bulkhead: StoreDriver = {
       await scope.renew(granted.lease, 10_000, undefined);
       await scope.release(granted.lease, undefined);
       await scope.probe(signal());
+      // The replica registry of the fleet-sized 'local' mode lives in the same table.
+      const replicas = scope.replicaBackend();
+      await replicas.heartbeat('replica-1', 60_000, undefined);
+      await replicas.leave('replica-1', undefined);
     } finally {
       await scope.close();
       await store.close();
