@@ -62,8 +62,11 @@ export type {
 } from './write-behind/dead-letters.js';
 export {
   isWriteBehindBacklogError,
+  isWriteBehindReplicationError,
   WriteBehindBacklogError,
   type WriteBehindBacklogErrorOptions,
+  WriteBehindReplicationError,
+  type WriteBehindReplicationErrorOptions,
 } from './write-behind/errors.js';
 export {
   type MemoryWriteBehindQueueOptions,
@@ -86,6 +89,7 @@ export type {
   FailOutcome,
   QueuedWrite,
   WriteBehindQueue,
+  WriteQueueContext,
   WriteQueueScope,
 } from './write-behind/queue.js';
 export {

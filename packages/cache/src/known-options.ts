@@ -210,6 +210,9 @@ export const REDIS_WRITE_BEHIND_QUEUE_OPTIONS = {
   prefix: true,
   group: true,
   idleConsumerMs: true,
+  durability: true,
+  waitReplicas: true,
+  waitTimeoutMs: true,
 } as const satisfies KnownOptions<RedisWriteBehindQueueOptions>;
 
 /** The options of `dynamoWriteBehindQueue()`. */

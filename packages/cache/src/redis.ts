@@ -6,6 +6,7 @@
  */
 export { type RedisStoreOptions, redisStore } from './stores/redis.js';
 export {
+  type RedisWriteBehindDurability,
   type RedisWriteBehindQueueOptions,
   redisWriteBehindQueue,
 } from './write-behind/redis-queue.js';

@@ -124,6 +124,11 @@ export {
 export { type RedisClusterFixture, redisClusterFixture } from './redis-cluster-fixture.js';
 export { type RedisFixture, redisFixture } from './redis-fixture.js';
 export {
+  type RedisReplication,
+  type StartRedisReplicationOptions,
+  startRedisReplication,
+} from './redis-replication.js';
+export {
   REDIS_SERVER_BINARY,
   type RedisServer,
   type StartRedisServerOptions,

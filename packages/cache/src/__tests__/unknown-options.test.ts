@@ -133,6 +133,9 @@ const everyOption = {
     prefix: 'bw',
     group: 'g',
     idleConsumerMs: 60_000,
+    durability: 'wait',
+    waitReplicas: 1,
+    waitTimeoutMs: 100,
   } satisfies Required<RedisWriteBehindQueueOptions>,
   dynamoWriteBehindQueue: {
     client: dynamo,

@@ -125,7 +125,7 @@ export class QueueCalls {
   private readonly refusal: StoreOp<never, void>;
 
   constructor(o: QueueCallsOptions) {
-    const scope = o.queue.scope(o.name);
+    const scope = o.queue.scope(o.name, { storeDeadlineMs: o.settings.deadlineMs });
     this.scope = scope;
     this.probed = typeof scope.probe === 'function';
     this.calls = new StoreCalls({

@@ -196,6 +196,15 @@ export interface WriteQueueScope {
   deleteDeadLetters(ids: readonly string[], signal?: AbortSignal | undefined): Promise<number>;
 }
 
+/** What a write-behind tells its queue when it scopes it (see {@link WriteBehindQueue.scope}). */
+export interface WriteQueueContext {
+  /**
+   * The write-behind's `storeDeadlineMs`: every queue operation is abandoned after this long, so
+   * a queue that waits inside an operation (a Redis `WAIT`) must wait less.
+   */
+  readonly storeDeadlineMs: number;
+}
+
 /** A durable queue for {@link writeBehind}: memory, Redis or DynamoDB. */
 export interface WriteBehindQueue {
   /** The queue kind, reported as the `breakwater.store` attribute: `memory`, `redis`, `dynamodb`. */
@@ -204,9 +213,12 @@ export interface WriteBehindQueue {
    * Scopes the queue to one write-behind name and returns the operations its writer and flusher
    * run. Called once per write-behind, at construction; one queue may be scoped to any number of
    * names.
-   * @throws {RangeError | TypeError} naming it, for a name the queue cannot key.
+   * @param context What the write-behind tells the queue about itself (its store deadline); a
+   *   queue may ignore it, and a caller may omit it (the queue then assumes core's defaults).
+   * @throws {RangeError | TypeError} naming it, for a name the queue cannot key, or for queue
+   *   options that cannot work with `context` (a Redis `waitTimeoutMs` past the deadline).
    */
-  scope(name: string): WriteQueueScope;
+  scope(name: string, context?: WriteQueueContext | undefined): WriteQueueScope;
   /**
    * Releases what the queue owns. The queues of this package own nothing (the client you pass
    * stays yours), so this resolves at once, whatever the store does; scopes keep working.

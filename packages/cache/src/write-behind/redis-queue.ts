@@ -16,20 +16,15 @@
  * - `sweep`: a short-lived marker that spaces out the removal of idle consumers.
  *
  * Round trips: `append`, `appendMany` (any number of writes), `claim`, `touch`, `complete`, `fail`
- * and `backlog` are one EVALSHA each;
+ * and `backlog` are one EVALSHA each (with `durability: 'wait'`, an append is one pipeline of the
+ * EVALSHA and a `WAIT`: see redis-wait.ts);
  * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL. The probe
  * the write-behind runs while the queue is degraded is core's `redisProbe` on the stream key (a
  * `return 1` script, so a Cluster asks the node that owns the name's slot).
  */
-import {
-  expectInteger,
-  expectNonEmptyString,
-  expectObject,
-  warnUnknownOptions,
-} from '@breakwater/core';
+import { expectInteger } from '@breakwater/core';
 import { defineScript, type KeyBuilder, keyBuilder, redisProbe } from '@breakwater/core/redis';
 import type { Cluster, Redis } from 'ioredis';
-import { REDIS_WRITE_BEHIND_QUEUE_OPTIONS } from '../known-options.js';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendItem,
@@ -41,36 +36,19 @@ import type {
   WriteBehindQueue,
   WriteQueueScope,
 } from './queue.js';
+import {
+  type RedisWriteBehindQueueOptions,
+  resolveRedisQueueOptions,
+  type WaitSettings,
+  waitSettingsFor,
+} from './redis-queue-options.js';
+import { runAndWait } from './redis-wait.js';
 
-/** Options of {@link redisWriteBehindQueue}. */
-export interface RedisWriteBehindQueueOptions {
-  /** Your ioredis client (`Redis` or `Cluster`). The queue never closes it. */
-  client: Redis | Cluster;
-  /**
-   * First segment of every key; one per tenant or environment isolates their queues.
-   * @default 'bw'
-   */
-  prefix?: string | undefined;
-  /**
-   * The consumer group every replica's flusher reads through. Every replica of a write-behind
-   * name must use the same group: entries are deleted once one group completes them, so two
-   * groups on one prefix would each be handed every entry (duplicate persists). Separate
-   * deployments with `prefix`, not with `group`.
-   * @default 'breakwater'
-   */
-  group?: string | undefined;
-  /**
-   * A consumer of the group that holds no entries and has not claimed for this long is removed
-   * from the group (checked by `claim`, at most once a minute per name), so restarting processes
-   * under new consumer names does not grow the group forever. Removing a consumer that holds
-   * nothing is always safe: it is recreated by its next claim.
-   * @default 600_000 (10 minutes)
-   */
-  idleConsumerMs?: number | undefined;
-}
+export type {
+  RedisWriteBehindDurability,
+  RedisWriteBehindQueueOptions,
+} from './redis-queue-options.js';
 
-const DEFAULT_GROUP = 'breakwater';
-const DEFAULT_IDLE_CONSUMER_MS = 600_000;
 const MAX_SWEEP_INTERVAL_MS = 60_000;
 const MAX_CLAIM = 1_000_000_000;
 const PATTERN = 'write-behind';
@@ -80,47 +58,26 @@ const PARTS = ['stream', 'versions', 'attempts', 'dead', 'sweep'] as const;
  * A durable Redis queue for {@link "@breakwater/cache"!writeBehind}: a Redis Stream per
  * write-behind name, read by every replica through one consumer group. An entry stays in Redis
  * until it is persisted or dead-lettered, whatever happens to the process that appended or
- * claimed it.
+ * claimed it. With `durability: 'wait'`, a write is acknowledged only once `WAIT` confirmed that
+ * `waitReplicas` replicas received it, so a failover to one of them loses nothing acknowledged.
  *
  * @example
  * const client = new Redis(process.env.REDIS_URL);
  * const wb = writeBehind({ name: 'profiles', queue: redisWriteBehindQueue({ client }), persist });
+ * @throws {TypeError | RangeError} naming the option and the value received, for bad options.
  */
 export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): WriteBehindQueue {
-  expectObject('options', options);
-  warnUnknownOptions('redisWriteBehindQueue()', options, {
-    known: REDIS_WRITE_BEHIND_QUEUE_OPTIONS,
-  });
-  const client = options.client;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof (client as Partial<Redis>).evalsha !== 'function' ||
-    typeof (client as Partial<Redis>).xlen !== 'function'
-  ) {
-    expectObject('client', client);
-    throw new TypeError(
-      'Expected `client` to be an ioredis Redis or Cluster client, got an object without evalsha()/xlen()',
-    );
-  }
-  const group = expectNonEmptyString('group', options.group ?? DEFAULT_GROUP);
-  const idleConsumerMs = expectInteger(
-    'idleConsumerMs',
-    options.idleConsumerMs ?? DEFAULT_IDLE_CONSUMER_MS,
-  );
-  // Validates the prefix now, not at the first scope.
-  keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' });
+  const resolved = resolveRedisQueueOptions(options);
+  const { client, prefix, group, idleConsumerMs } = resolved;
   // The client is yours and the queue opens no connection of its own: nothing to release.
   const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'redis',
-    scope: (name) =>
-      new RedisWriteQueue(
-        client,
-        keyBuilder({ prefix: options.prefix, pattern: PATTERN, name }),
-        group,
-        idleConsumerMs,
-      ),
+    scope: (name, context) => {
+      const keys = keyBuilder({ prefix, pattern: PATTERN, name });
+      const wait = waitSettingsFor(resolved, context);
+      return new RedisWriteQueue(client, keys, group, idleConsumerMs, wait);
+    },
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -415,12 +372,17 @@ class RedisWriteQueue implements WriteQueueScope {
   private readonly dead: string;
   private readonly claimTail: string[];
 
+  /** With `durability: 'wait'`, the `WAIT` every append ends with. */
+  private readonly waitTarget: { name: string; wait: WaitSettings } | undefined;
+
   constructor(
     private readonly client: Redis | Cluster,
     private readonly keys: KeyBuilder,
     private readonly group: string,
     idleConsumerMs: number,
+    wait: WaitSettings | undefined,
   ) {
+    this.waitTarget = wait === undefined ? undefined : { name: keys.name, wait };
     const [stream, versions, attempts, dead, sweep] = keys.redisKeys('', PARTS) as [
       string,
       string,
@@ -446,12 +408,23 @@ class RedisWriteQueue implements WriteQueueScope {
     const version = options.version;
     if (version !== undefined) expectInteger('version', version, 0);
     const maxPending = options.maxPending;
-    const result = await APPEND_SCRIPT.run(this.client, this.appendKeys, [
+    const args = [
       key,
       payload,
       version === undefined ? '' : String(version),
       Number.isFinite(maxPending) ? String(maxPending) : '',
-    ]);
+    ];
+    const result =
+      this.waitTarget === undefined
+        ? await APPEND_SCRIPT.run(this.client, this.appendKeys, args)
+        : await runAndWait(
+            this.client,
+            APPEND_SCRIPT,
+            this.appendKeys,
+            args,
+            this.waitTarget,
+            (reply) => reply !== null,
+          );
     if (result === null) {
       throw new WriteBehindBacklogError({ policyName: this.keys.name, maxPending });
     }
@@ -465,7 +438,17 @@ class RedisWriteQueue implements WriteQueueScope {
       if (version !== undefined) expectInteger('version', version, 0);
       args.push(key, payload, version === undefined ? '' : String(version));
     }
-    const reply = await APPEND_MANY_SCRIPT.run(this.client, this.appendKeys, args);
+    const reply =
+      this.waitTarget === undefined
+        ? await APPEND_MANY_SCRIPT.run(this.client, this.appendKeys, args)
+        : await runAndWait(
+            this.client,
+            APPEND_MANY_SCRIPT,
+            this.appendKeys,
+            args,
+            this.waitTarget,
+            (outcomes) => outcomes.some((text) => text !== null && text !== undefined),
+          );
     const outcomes: AppendOutcome[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const text = reply[i];
