@@ -1,9 +1,19 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import {
+  type LinkFaults,
+  type ProxyFaults,
+  ShapedLink,
+  validateLinkFaults,
+} from './nemesis/link-faults.js';
 
 /** What a {@link FaultProxy} does with connections. */
 export type FaultProxyMode = 'pass' | 'hang' | 'refuse';
 
-/** A userspace TCP proxy on 127.0.0.1 that can pass traffic through, freeze it, or refuse it. */
+/**
+ * A userspace TCP proxy on 127.0.0.1 that can pass traffic through, freeze it, or refuse it, and,
+ * per direction, delay, throttle or drop it; it can also reset its connections or leave them
+ * half-open. Every fault is switchable at run time.
+ */
 export interface FaultProxy {
   /** The port clients connect to; the same for the proxy's whole life. */
   readonly port: number;
@@ -21,9 +31,32 @@ export interface FaultProxy {
   refuse(): Promise<void>;
   /**
    * Passes traffic through again on the same port: held bytes are delivered in order and held
-   * connections are connected upstream, as a server resumed after SIGSTOP answers late.
+   * connections are connected upstream, as a server resumed after SIGSTOP answers late. Clears
+   * the link faults ({@link setFaults}); half-open connections stay dead.
    */
   restore(): Promise<void>;
+  /**
+   * The link faults in force (latency, jitter, bandwidth, drop per direction). {@link restore}
+   * clears them.
+   */
+  readonly faults: ProxyFaults;
+  /**
+   * Replaces the link faults: every chunk forwarded from now on, on open and new connections,
+   * goes through them (chunks already delayed keep their delivery time). `{}` clears them. Throws
+   * a RangeError naming a negative or non-finite number.
+   */
+  setFaults(faults: ProxyFaults): void;
+  /**
+   * Aborts every open connection with a TCP RST on both sides (new connections are accepted as
+   * usual), like a middlebox that dropped its state. Resolves at once.
+   */
+  reset(): void;
+  /**
+   * Makes every open connection half-open: the server side is closed (the server sees the client
+   * leave), while the client's side stays open, unanswered and without a FIN, until the client
+   * gives up on it or the proxy closes. New connections are not affected.
+   */
+  halfOpen(): void;
   /** Destroys every connection and stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -35,9 +68,13 @@ class ProxiedConnection {
   #upstream: Socket | undefined;
   #upstreamConnected = false;
   #held: boolean;
+  // Half-open: the server side is gone, the client's side stays open and hears nothing.
+  #severed = false;
   // Bytes waiting while the proxy hangs (or until the upstream connection is up).
   #toUpstream: Buffer[] = [];
   #toDownstream: Buffer[] = [];
+  readonly #upstreamLink: ShapedLink;
+  readonly #downstreamLink: ShapedLink;
   #upstreamEnded = false;
   #closed = false;
 
@@ -45,14 +82,24 @@ class ProxiedConnection {
     downstream: Socket,
     target: { host: string; port: number },
     held: boolean,
+    faults: () => ProxyFaults,
     readonly onClose: () => void,
   ) {
     this.#downstream = downstream;
     this.#target = target;
     this.#held = held;
+    this.#upstreamLink = new ShapedLink(
+      (chunk) => this.#upstream?.write(chunk),
+      () => faults().toUpstream ?? NO_FAULTS,
+    );
+    this.#downstreamLink = new ShapedLink(
+      (chunk) => this.#downstream.write(chunk),
+      () => faults().toDownstream ?? NO_FAULTS,
+    );
     downstream.on('data', (chunk: Buffer) => {
+      if (this.#severed) return;
       if (this.#held || !this.#upstreamConnected) this.#toUpstream.push(chunk);
-      else this.#upstream?.write(chunk);
+      else this.#upstreamLink.write(chunk);
     });
     downstream.on('error', () => this.destroy());
     downstream.on('close', () => this.destroy());
@@ -65,7 +112,7 @@ class ProxiedConnection {
   }
 
   release(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#severed) return;
     this.#held = false;
     if (this.#upstream === undefined) {
       this.#connectUpstream();
@@ -77,9 +124,36 @@ class ProxiedConnection {
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#upstreamLink.close();
+    this.#downstreamLink.close();
     this.#downstream.destroy();
     this.#upstream?.destroy();
     this.onClose();
+  }
+
+  /** Aborts both sides with a TCP RST, as a middlebox or a rebooted host would. */
+  reset(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#upstreamLink.close();
+    this.#downstreamLink.close();
+    this.#downstream.resetAndDestroy();
+    this.#upstream?.resetAndDestroy();
+    this.onClose();
+  }
+
+  /**
+   * Makes the connection half-open: the server's side is closed, the client's stays open, and
+   * nothing the client sends is answered, until the client gives up on it.
+   */
+  sever(): void {
+    if (this.#closed || this.#severed) return;
+    this.#severed = true;
+    this.#toUpstream.length = 0;
+    this.#toDownstream.length = 0;
+    this.#upstreamLink.close();
+    this.#downstreamLink.close();
+    this.#upstream?.destroy();
   }
 
   #connectUpstream(): void {
@@ -91,30 +165,43 @@ class ProxiedConnection {
       if (!this.#held) this.#flush();
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (this.#severed) return;
       if (this.#held) this.#toDownstream.push(chunk);
-      else this.#downstream.write(chunk);
+      else this.#downstreamLink.write(chunk);
     });
     upstream.on('end', () => {
       this.#upstreamEnded = true;
-      if (!this.#held) this.#downstream.end();
+      if (!this.#held) this.#endDownstream();
     });
-    upstream.on('error', () => this.destroy());
+    upstream.on('error', () => {
+      if (!this.#severed) this.destroy();
+    });
     upstream.on('close', () => {
       // While held, the client must not learn that the upstream went away (a frozen server
-      // tells nothing); the close reaches it when traffic flows again.
-      if (!this.#held) this.destroy();
+      // tells nothing); the close reaches it when traffic flows again. A severed connection
+      // keeps its client side open: that is what half-open means.
+      if (!this.#held && !this.#severed) this.#downstreamLink.whenDrained(() => this.destroy());
     });
+  }
+
+  #endDownstream(): void {
+    if (this.#severed) return;
+    this.#downstreamLink.whenDrained(() => this.#downstream.end());
   }
 
   #flush(): void {
     if (this.#upstreamConnected) {
-      for (const chunk of this.#toUpstream.splice(0)) this.#upstream?.write(chunk);
+      for (const chunk of this.#toUpstream.splice(0)) this.#upstreamLink.write(chunk);
     }
-    for (const chunk of this.#toDownstream.splice(0)) this.#downstream.write(chunk);
-    if (this.#upstreamEnded) this.#downstream.end();
-    if (this.#upstream?.destroyed) this.destroy();
+    for (const chunk of this.#toDownstream.splice(0)) this.#downstreamLink.write(chunk);
+    if (this.#upstreamEnded) this.#endDownstream();
+    if (this.#upstream?.destroyed) this.#downstreamLink.whenDrained(() => this.destroy());
   }
 }
+
+const NO_FAULTS: LinkFaults = {};
+
+export type { LinkFaults, ProxyFaults };
 
 /**
  * Starts a {@link FaultProxy} on a free port (or `port`) of 127.0.0.1 that forwards to `target`.
@@ -126,6 +213,7 @@ export async function startFaultProxy(
 ): Promise<FaultProxy> {
   const connections = new Set<ProxiedConnection>();
   let mode: FaultProxyMode = 'pass';
+  let faults: ProxyFaults = {};
   let server: Server | undefined;
   let closed = false;
 
@@ -135,6 +223,7 @@ export async function startFaultProxy(
         socket,
         target,
         mode === 'hang',
+        () => faults,
         () => connections.delete(connection),
       );
       connections.add(connection);
@@ -185,7 +274,28 @@ export async function startFaultProxy(
       if (closed) throw new Error('The fault proxy is closed');
       if (mode === 'refuse') await listen(boundPort);
       mode = 'pass';
+      faults = {};
       for (const connection of [...connections]) connection.release();
+    },
+    get faults() {
+      return faults;
+    },
+    setFaults(next: ProxyFaults) {
+      if (closed) throw new Error('The fault proxy is closed');
+      validateLinkFaults(next.toUpstream, 'toUpstream');
+      validateLinkFaults(next.toDownstream, 'toDownstream');
+      faults = {
+        toUpstream: next.toUpstream && { ...next.toUpstream },
+        toDownstream: next.toDownstream && { ...next.toDownstream },
+      };
+    },
+    reset() {
+      if (closed) throw new Error('The fault proxy is closed');
+      for (const connection of [...connections]) connection.reset();
+    },
+    halfOpen() {
+      if (closed) throw new Error('The fault proxy is closed');
+      for (const connection of connections) connection.sever();
     },
     async close() {
       if (closed) return;

@@ -1,0 +1,93 @@
+// The short version of the nemesis suite (`pnpm nemesis` runs the long one): a few seconds per
+// invariant, real replica processes, a real Redis, real faults.
+import { expect, it } from 'vitest';
+import type { CheckResult } from '../../nemesis/checker.js';
+import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
+import { breakerScenario } from '../../nemesis/scenarios/breaker.js';
+import { bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
+import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
+import { retryBudgetScenario } from '../../nemesis/scenarios/retry-budget.js';
+import { describeWithRedisCluster } from '../../services.js';
+
+const SECONDS = 4;
+
+function result(report: ScenarioReport, invariant: string): CheckResult {
+  const found = report.results.find((check) => check.invariant === invariant);
+  if (found === undefined) throw new Error(`No verdict for ${invariant}`);
+  return found;
+}
+
+function summary(report: ScenarioReport): string {
+  return `${report.scenario} seed ${report.seed}, faults ${JSON.stringify(report.faults)}:\n${report.details}`;
+}
+
+describeWithRedisCluster('nemesis (short)', () => {
+  it('rate limit: the window bound and no silent fail-open, under store and link faults', async () => {
+    const report = await runScenario(
+      // Only faults that put the store out of reach, so every run judges degraded decisions.
+      rateLimitScenario(['store-pause', 'proxy-drop', 'store-crash']),
+      { durationMs: SECONDS * 1_000 },
+    );
+    console.info(
+      `nemesis/rate-limit: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const window = result(report, 'rate-limit/window');
+    const failOpen = result(report, 'rate-limit/no-silent-fail-open');
+    expect(window.violations, summary(report)).toEqual([]);
+    expect(failOpen.violations, summary(report)).toEqual([]);
+    // The run did what it is for: decisions were made while the store was out of reach.
+    expect(window.checked).toBeGreaterThan(500);
+    expect(failOpen.checked).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("rate limit: the checker catches 'fail-open' admitting past the bound", async () => {
+    const report = await runScenario(rateLimitScenario(['store-pause'], 3, 'fail-open'), {
+      durationMs: 3_000,
+    });
+    expect(report.faults['store-pause']).toBeGreaterThan(0);
+    expect(result(report, 'rate-limit/window').violations.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('bulkhead: concurrency ≤ maxConcurrent; a holder paused past its lease acts at most once more', async () => {
+    // Pauses only: two or three in the run, each of a replica that holds a permit.
+    const report = await runScenario(bulkheadScenario(['replica-pause']), {
+      durationMs: (SECONDS + 1) * 1_000,
+    });
+    console.info(
+      `nemesis/bulkhead: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const concurrency = result(report, 'bulkhead/concurrency');
+    const stale = result(report, 'bulkhead/no-stale-action');
+    expect(concurrency.violations, summary(report)).toEqual([]);
+    expect(stale.violations, summary(report)).toEqual([]);
+    expect(concurrency.worst).toBeLessThanOrEqual(2);
+    // A replica was paused while it held a permit, and the invariant judged what it did next.
+    expect(report.faults['replica-pause']).toBeGreaterThan(0);
+    expect(stale.checked).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('breaker: half-open probes fleet-wide ≤ halfOpen.maxCalls', async () => {
+    const report = await runScenario(breakerScenario(['store-pause', 'proxy-reset']), {
+      durationMs: SECONDS * 1_000,
+    });
+    console.info(
+      `nemesis/breaker: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const probes = result(report, 'breaker/half-open-probes');
+    expect(probes.violations, summary(report)).toEqual([]);
+    // The fleet opened and probed again and again.
+    expect(probes.checked).toBeGreaterThan(3);
+  }, 60_000);
+
+  it('retry budget: fleet retries ≤ the budget', async () => {
+    const report = await runScenario(retryBudgetScenario(['store-pause', 'proxy-latency']), {
+      durationMs: SECONDS * 1_000,
+    });
+    console.info(
+      `nemesis/retry-budget: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const retries = result(report, 'retry-budget/fleet-retries');
+    expect(retries.violations, summary(report)).toEqual([]);
+    expect(retries.checked).toBeGreaterThan(50);
+  }, 60_000);
+});

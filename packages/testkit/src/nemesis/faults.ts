@@ -1,0 +1,201 @@
+/**
+ * The faults a nemesis can inject, each applied to a running fleet and healed again, and recorded
+ * in the history with what it means for the invariants (whether the store is unreachable, whether
+ * it loses its state).
+ */
+import type { FaultProxy } from '../fault-proxy.js';
+import type { ReplicaHandle } from '../fleet.js';
+import type { RedisReplication } from '../redis-replication.js';
+import { recordFault } from './fault-log.js';
+import type { HistoryRecorder } from './history.js';
+import type { NemesisRedis } from './redis-process.js';
+
+/** The name of a fault the nemesis knows. */
+export type FaultName =
+  | 'proxy-latency'
+  | 'proxy-bandwidth'
+  | 'proxy-drop'
+  | 'proxy-drop-replies'
+  | 'proxy-reset'
+  | 'proxy-half-open'
+  | 'store-pause'
+  | 'store-crash'
+  | 'store-failover'
+  | 'replica-pause';
+
+/** Every fault, in the order the docs list them. */
+export const ALL_FAULT_NAMES: readonly FaultName[] = [
+  'proxy-latency',
+  'proxy-bandwidth',
+  'proxy-drop',
+  'proxy-drop-replies',
+  'proxy-reset',
+  'proxy-half-open',
+  'store-pause',
+  'store-crash',
+  'store-failover',
+  'replica-pause',
+];
+
+/** Faults that need the store to be a primary with a replica (and no other store fault). */
+export const REPLICATION_FAULTS: readonly FaultName[] = ['store-failover'];
+
+/** What a fault acts on. */
+export interface FaultTargets {
+  /** The single Redis, for pause and crash faults (absent when the store is a replicated pair). */
+  redis: NemesisRedis | undefined;
+  /** The primary and replica, for the failover fault (absent for a single Redis). */
+  replication: RedisReplication | undefined;
+  /** One proxy per replica, by index. */
+  proxies: FaultProxy[];
+  /** The replica processes, by index. */
+  replicas: ReplicaHandle[];
+  /** The nemesis's history. */
+  history: HistoryRecorder;
+}
+
+/** A fault in force: `heal()` ends it (and records the end). */
+export interface ActiveFault {
+  readonly name: FaultName;
+  heal(): Promise<void>;
+}
+
+/** A small deterministic PRNG (mulberry32), so a run is reproducible from its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function single(targets: FaultTargets, name: FaultName): NemesisRedis {
+  if (targets.redis === undefined) throw new Error(`${name} needs a single Redis store`);
+  return targets.redis;
+}
+
+/**
+ * Applies fault `name`: proxy faults hit one replica's proxy (`replica`) or all of them
+ * (`undefined`); store faults hit the store; `replica-pause` SIGSTOPs one replica process.
+ */
+export async function injectFault(
+  name: FaultName,
+  targets: FaultTargets,
+  replica: number | undefined,
+): Promise<ActiveFault> {
+  const proxies =
+    replica === undefined ? targets.proxies : [targets.proxies[replica]].filter((p) => !!p);
+  const target = replica ?? 'store';
+  const proxyFault = (
+    faults: Parameters<FaultProxy['setFaults']>[0],
+    unreachable: boolean,
+  ): ActiveFault => {
+    for (const proxy of proxies) proxy.setFaults(faults);
+    const end = recordFault(targets.history, {
+      fault: name,
+      target,
+      unreachable,
+      detail: faults as Record<string, unknown>,
+    });
+    return {
+      name,
+      async heal() {
+        end();
+        for (const proxy of proxies) proxy.setFaults({});
+      },
+    };
+  };
+  switch (name) {
+    case 'proxy-latency': {
+      const link = { latencyMs: 40, jitterMs: 60 };
+      return proxyFault({ toUpstream: link, toDownstream: link }, false);
+    }
+    case 'proxy-bandwidth': {
+      const link = { bytesPerSecond: 4_000 };
+      return proxyFault({ toUpstream: link, toDownstream: link }, false);
+    }
+    case 'proxy-drop':
+      return proxyFault({ toUpstream: { drop: true }, toDownstream: { drop: true } }, true);
+    case 'proxy-drop-replies':
+      // Commands still run on the store; their answers never arrive.
+      return proxyFault({ toDownstream: { drop: true } }, true);
+    case 'proxy-reset': {
+      for (const proxy of proxies) proxy.reset();
+      const end = recordFault(targets.history, { fault: name, target, unreachable: false });
+      return { name, heal: async () => end() };
+    }
+    case 'proxy-half-open': {
+      // Unreachable is not claimed: the client may notice and reconnect at any time.
+      for (const proxy of proxies) proxy.halfOpen();
+      const end = recordFault(targets.history, { fault: name, target, unreachable: false });
+      return { name, heal: async () => end() };
+    }
+    case 'store-pause': {
+      const redis = single(targets, name);
+      redis.pause();
+      const end = recordFault(targets.history, { fault: name, target: 'store', unreachable: true });
+      return {
+        name,
+        async heal() {
+          end();
+          redis.resume();
+        },
+      };
+    }
+    case 'store-crash': {
+      const redis = single(targets, name);
+      await redis.crash();
+      const end = recordFault(targets.history, {
+        fault: name,
+        target: 'store',
+        unreachable: true,
+        losesState: true,
+      });
+      return {
+        name,
+        async heal() {
+          end();
+          await redis.restart();
+        },
+      };
+    }
+    case 'store-failover': {
+      const pair = targets.replication;
+      if (pair === undefined) throw new Error(`${name} needs a store with a replica`);
+      // The primary is SIGKILLed and its replica promoted: the writes it had not replicated are
+      // gone, and the store is out of reach until the promotion.
+      const started = recordFault(targets.history, {
+        fault: name,
+        target: 'store',
+        unreachable: false,
+        losesState: true,
+      });
+      await pair.failover();
+      return {
+        name,
+        async heal() {
+          started();
+          // A new replica for the next failover, as an operator or Sentinel set-up would add.
+          await pair.startReplica();
+        },
+      };
+    }
+    case 'replica-pause': {
+      const index = replica ?? 0;
+      const handle = targets.replicas[index];
+      if (handle === undefined) throw new RangeError(`No replica ${index} to pause`);
+      handle.kill('SIGSTOP');
+      const end = recordFault(targets.history, { fault: name, target: index, unreachable: false });
+      return {
+        name,
+        async heal() {
+          end();
+          handle.kill('SIGCONT');
+        },
+      };
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * `@breakwater/testkit/nemesis`: the fault-injection harness (fault proxies per replica, Redis
+ * process faults, client pauses), the history every replica records, the checkers of the
+ * invariants, and the scenarios of the suite `pnpm nemesis` runs.
+ *
+ * @module @breakwater/testkit/nemesis
+ */
+export { type CheckResult, describeEvent, formatViolations, type Violation } from './checker.js';
+export {
+  type FaultEntry,
+  type FaultInterval,
+  faultIntervals,
+  hits,
+  recordFault,
+} from './fault-log.js';
+export {
+  type ActiveFault,
+  ALL_FAULT_NAMES,
+  type FaultName,
+  type FaultTargets,
+  injectFault,
+  REPLICATION_FAULTS,
+  seededRandom,
+} from './faults.js';
+export {
+  HISTORY_FILE_ENV,
+  type HistoryEvent,
+  type HistoryEventType,
+  type HistoryRecorder,
+  type Operation,
+  openHistory,
+  operations,
+  readHistory,
+  replicaHistory,
+  sharedMonotonicNow,
+} from './history.js';
+export { checkHalfOpenProbes } from './invariants/breaker.js';
+export { checkBulkheadConcurrency, checkNoStaleActions } from './invariants/bulkhead.js';
+export {
+  checkNoSilentFailOpen,
+  checkRateLimitWindows,
+  type RateLimitBound,
+} from './invariants/rate-limit.js';
+export { checkRetryBudget, type RetryBudgetBound } from './invariants/retry-budget.js';
+export {
+  type LinkFaults,
+  type ProxyFaults,
+  ShapedLink,
+  validateLinkFaults,
+} from './link-faults.js';
+export { type NemesisRedis, type NemesisRedisOptions, startNemesisRedis } from './redis-process.js';
+export { type ReplicaRun, replicaRun, SCENARIO_PARAMS_ENV } from './replica-run.js';
+export {
+  connectSharedResource,
+  RESOURCE_PORT_ENV,
+  type ResourceAction,
+  type ResourceClient,
+  type SharedResource,
+  startSharedResource,
+} from './resource.js';
+export {
+  type RunScenarioOptions,
+  runScenario,
+  type Scenario,
+  type ScenarioReport,
+} from './scenario.js';
+export { BREAKER_FAULTS, breakerScenario } from './scenarios/breaker.js';
+export {
+  BULKHEAD_FAULTS,
+  bulkheadScenario,
+  STALE_ACTIONS_AFTER_PAUSE,
+} from './scenarios/bulkhead.js';
+export { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
+export { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
+export {
+  NEMESIS_SUITE,
+  type RunSuiteOptions,
+  reliabilityTable,
+  runSuite,
+  type SuiteEntry,
+  type SuiteRun,
+} from './suite.js';

@@ -1,0 +1,238 @@
+/**
+ * Runs one nemesis scenario: a private Redis, one fault proxy per replica in front of it, a fleet
+ * of replica processes recording their histories, a schedule of faults drawn from the scenario's
+ * fault set, then the checkers over the merged history.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type FaultProxy, startFaultProxy } from '../fault-proxy.js';
+import { type FleetResult, type ReplicaHandle, spawnReplica } from '../fleet.js';
+import { type RedisReplication, startRedisReplication } from '../redis-replication.js';
+import { type CheckResult, formatViolations } from './checker.js';
+import {
+  type ActiveFault,
+  type FaultName,
+  type FaultTargets,
+  injectFault,
+  REPLICATION_FAULTS,
+  seededRandom,
+} from './faults.js';
+import { HISTORY_FILE_ENV, type HistoryEvent, openHistory, readHistory } from './history.js';
+import { type NemesisRedis, startNemesisRedis } from './redis-process.js';
+import { SCENARIO_PARAMS_ENV } from './replica-run.js';
+import { RESOURCE_PORT_ENV, type SharedResource, startSharedResource } from './resource.js';
+
+/** What a scenario is: a fleet, its faults and its invariants. */
+export interface Scenario<P = unknown> {
+  /** Name in reports, e.g. `rate-limit`. */
+  name: string;
+  /** Absolute path of the replica script. */
+  script: string;
+  /** Replica processes. */
+  replicas: number;
+  /** Parameters every replica receives (JSON). */
+  params: P;
+  /** The faults the schedule draws from. */
+  faults: readonly FaultName[];
+  /** Faults that hit one replica at a time rather than the whole fleet. @default proxy faults hit all */
+  perReplica?: (fault: FaultName) => boolean;
+  /** How long a fault lasts, in ms: `[min, max)`. */
+  faultMs: [number, number];
+  /** Healthy time between two faults, in ms: `[min, max)`. */
+  healthyMs: [number, number];
+  /** Start a {@link startSharedResource} shared resource for the replicas to act on. @default false */
+  resource?: boolean;
+  /** The invariants, judged over the merged history. */
+  check(history: HistoryEvent[]): CheckResult[];
+}
+
+/** Options of {@link runScenario}. */
+export interface RunScenarioOptions {
+  /** How long the fleet runs under the nemesis, in ms. */
+  durationMs: number;
+  /** Seed of the fault schedule. @default a random one (reported) */
+  seed?: number;
+  /** Keep the history files (their folder is in the report). @default only when violated */
+  keepHistory?: boolean;
+}
+
+/** What one run of a scenario found. */
+export interface ScenarioReport {
+  /** The scenario's name. */
+  scenario: string;
+  /** The seed of the fault schedule (pass it back to replay the same schedule). */
+  seed: number;
+  /** How long the fleet ran under the nemesis, in ms. */
+  durationMs: number;
+  /** Operations recorded by the replicas (invokes). */
+  operations: number;
+  /** Faults injected, by name. */
+  faults: Partial<Record<FaultName, number>>;
+  /** Each invariant's verdict. */
+  results: CheckResult[];
+  /** Every violation with the history around it (empty when none). */
+  details: string;
+  /** The folder of the history files, if kept. */
+  historyDir: string | undefined;
+}
+
+/** How long replica processes may take to start and say `ready`. */
+const READY_WITHIN_MS = 30_000;
+
+function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const result = [...items];
+  for (let i = result.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [result[i], result[j]] = [result[j]!, result[i]!];
+  }
+  return result;
+}
+
+function between(random: () => number, [min, max]: [number, number]): number {
+  return min + random() * (max - min);
+}
+
+/** Runs `scenario` once under its nemesis and judges its history. */
+export async function runScenario<P>(
+  scenario: Scenario<P>,
+  options: RunScenarioOptions,
+): Promise<ScenarioReport> {
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const random = seededRandom(seed);
+  const dir = mkdtempSync(join(tmpdir(), `bw-nemesis-${scenario.name}-`));
+  const history = openHistory(join(dir, 'nemesis.jsonl'), -1);
+  const resourceHistory = openHistory(join(dir, 'resource.jsonl'), -2);
+  let resource: SharedResource | undefined;
+  let redis: NemesisRedis | undefined;
+  let replication: RedisReplication | undefined;
+  const proxies: FaultProxy[] = [];
+  const replicas: ReplicaHandle[] = [];
+  const active = new Set<ActiveFault>();
+  const counts: Partial<Record<FaultName, number>> = {};
+  let keep = options.keepHistory ?? false;
+  try {
+    // A failover needs a primary and a replica; the other store faults, one Redis process.
+    const replicated = scenario.faults.some((fault) => REPLICATION_FAULTS.includes(fault));
+    if (
+      replicated &&
+      scenario.faults.some(
+        (fault) => fault.startsWith('store-') && !REPLICATION_FAULTS.includes(fault),
+      )
+    ) {
+      throw new Error(`${scenario.name}: store-failover runs without the other store faults`);
+    }
+    let storePort: number;
+    if (replicated) {
+      replication = await startRedisReplication();
+      storePort = replication.port;
+    } else {
+      redis = await startNemesisRedis();
+      storePort = redis.port;
+    }
+    if (scenario.resource) resource = await startSharedResource(resourceHistory);
+    for (let i = 0; i < scenario.replicas; i++) {
+      proxies.push(await startFaultProxy({ host: '127.0.0.1', port: storePort }));
+    }
+    const prefix = `bw-nemesis:${scenario.name}:${process.pid}:${seed}`;
+    for (let index = 0; index < scenario.replicas; index++) {
+      replicas.push(
+        spawnReplica({
+          script: scenario.script,
+          index,
+          replicas: scenario.replicas,
+          stdin: true,
+          timeoutMs: READY_WITHIN_MS + options.durationMs + 60_000,
+          env: {
+            REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}`,
+            [HISTORY_FILE_ENV]: join(dir, `replica-${index}.jsonl`),
+            [SCENARIO_PARAMS_ENV]: JSON.stringify(scenario.params),
+            NEMESIS_PREFIX: prefix,
+            NEMESIS_DURATION_MS: String(options.durationMs),
+            ...(resource === undefined ? {} : { [RESOURCE_PORT_ENV]: String(resource.port) }),
+          },
+        }),
+      );
+    }
+    // Replica processes (tsx) start slowly on a loaded 2-core machine; the run starts when all
+    // are ready, at the same moment for all.
+    await Promise.all(replicas.map((replica) => replica.waitForMessage('ready', READY_WITHIN_MS)));
+    const startAt = Date.now() + 200;
+    for (const replica of replicas) replica.send(`start ${startAt}`);
+    await sleep(Math.max(0, startAt - Date.now()));
+    const endAt = startAt + options.durationMs;
+    const targets: FaultTargets = { redis, replication, proxies, replicas, history };
+    const perReplica = scenario.perReplica ?? ((fault: FaultName) => fault === 'replica-pause');
+
+    // The schedule: healthy, a fault, healed, … until the end; nothing is left in force.
+    const deck: FaultName[] = [];
+    while (scenario.faults.length > 0) {
+      await sleep(Math.min(between(random, scenario.healthyMs), Math.max(0, endAt - Date.now())));
+      const left = endAt - Date.now();
+      if (left < scenario.faultMs[0]) break;
+      // Every fault of the set once, in a seeded order, before any repeats.
+      if (deck.length === 0) deck.push(...shuffle(scenario.faults, random));
+      const name = deck.shift()!;
+      // A client pause hits a replica that holds a permit now (it acted last), when the resource
+      // knows one: that is the pause the invariants are about.
+      const replica =
+        name === 'replica-pause' && resource?.lastActor !== undefined
+          ? resource.lastActor
+          : perReplica(name)
+            ? Math.floor(random() * scenario.replicas)
+            : undefined;
+      const fault = await injectFault(name, targets, replica);
+      active.add(fault);
+      counts[name] = (counts[name] ?? 0) + 1;
+      await sleep(Math.min(between(random, scenario.faultMs), Math.max(0, endAt - Date.now())));
+      active.delete(fault);
+      await fault.heal();
+    }
+    const results: FleetResult[] = await Promise.all(replicas.map((replica) => replica.result));
+    for (const result of results) {
+      if (result.exitCode !== 0) {
+        throw new Error(
+          `Nemesis replica ${result.index} of ${scenario.name} exited with ${result.exitCode ?? result.signal} (seed ${seed}):\n${result.stderr}`,
+        );
+      }
+    }
+    history.close();
+    resourceHistory.close();
+    const paths = [
+      join(dir, 'nemesis.jsonl'),
+      join(dir, 'resource.jsonl'),
+      ...replicas.map((_, index) => join(dir, `replica-${index}.jsonl`)),
+    ];
+    const merged = readHistory(paths);
+    const checks = scenario.check(merged);
+    const violations = checks.flatMap((check) => check.violations);
+    if (violations.length > 0) keep = true;
+    return {
+      scenario: scenario.name,
+      seed,
+      durationMs: options.durationMs,
+      operations: merged.filter((event) => event.type === 'invoke' || event.f === 'act').length,
+      faults: counts,
+      results: checks,
+      details: formatViolations(merged, violations),
+      historyDir: keep ? dir : undefined,
+    };
+  } catch (error) {
+    keep = true;
+    throw error;
+  } finally {
+    for (const fault of active) await fault.heal().catch(() => {});
+    for (const replica of replicas) {
+      replica.kill('SIGCONT');
+      replica.kill('SIGKILL');
+    }
+    history.close();
+    await resource?.close();
+    resourceHistory.close();
+    for (const proxy of proxies) await proxy.close();
+    await redis?.stop();
+    await replication?.stop();
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}

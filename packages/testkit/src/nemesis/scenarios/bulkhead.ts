@@ -1,0 +1,68 @@
+/**
+ * Bulkhead under the nemesis: a fleet of replica processes sharing `maxConcurrent` permits in
+ * Redis, acting on a shared resource, while replicas are paused past their leases and the store
+ * pauses or slows. Invariants: calls acting at once ≤ `maxConcurrent`; a holder paused past its
+ * lease does not act when it resumes.
+ */
+import { fileURLToPath } from 'node:url';
+import type { FaultName } from '../faults.js';
+import { checkBulkheadConcurrency, checkNoStaleActions } from '../invariants/bulkhead.js';
+import type { BulkheadParams } from '../replicas/bulkhead.js';
+import type { Scenario } from '../scenario.js';
+
+/** The faults the bulkhead scenario draws from. */
+export const BULKHEAD_FAULTS: readonly FaultName[] = [
+  'replica-pause',
+  'store-pause',
+  'proxy-latency',
+  'proxy-drop',
+  'proxy-reset',
+];
+
+/**
+ * Actions a call paused past its lease may still make when it resumes, today: the step whose timer
+ * was already due runs before the bulkhead's lease keeper aborts the signal (both timers are
+ * overdue at SIGCONT, and the keeper learns of the loss only from its own timer).
+ */
+export const STALE_ACTIONS_AFTER_PAUSE = 1;
+
+/**
+ * The bulkhead scenario, with `faults` (default: all of {@link BULKHEAD_FAULTS}) and the stale
+ * actions allowed per paused call (default {@link STALE_ACTIONS_AFTER_PAUSE}; 0 for the strict
+ * invariant).
+ */
+export function bulkheadScenario(
+  faults: readonly FaultName[] = BULKHEAD_FAULTS,
+  replicas = 3,
+  allowedStaleActions = STALE_ACTIONS_AFTER_PAUSE,
+): Scenario<BulkheadParams> {
+  const params: BulkheadParams = {
+    maxConcurrent: 2,
+    leaseTtlMs: 600,
+    renewIntervalMs: 150,
+    storeDeadlineMs: 100,
+    loops: 2,
+    steps: 8,
+    stepMs: 15,
+  };
+  return {
+    name: 'bulkhead',
+    script: fileURLToPath(new URL('../replicas/bulkhead.ts', import.meta.url)),
+    replicas,
+    params,
+    faults,
+    resource: true,
+    perReplica: (fault) => fault === 'replica-pause' || fault.startsWith('proxy-'),
+    // A pause outlives the lease (600 ms) by far: the store surely hands the permit on.
+    faultMs: [1_000, 1_800],
+    healthyMs: [300, 900],
+    check: (history) => {
+      // A pause this long outlives the lease in the store, whatever was in flight.
+      const staleAfterMs = params.leaseTtlMs + 100;
+      return [
+        checkBulkheadConcurrency(history, params.maxConcurrent, staleAfterMs),
+        checkNoStaleActions(history, staleAfterMs, allowedStaleActions),
+      ];
+    },
+  };
+}
