@@ -6,6 +6,7 @@
  * issues set); this module pairs every `ours` case with every `competitor` case of its suite,
  * computes the ratios and checks the targets. It only reads results: nothing here measures.
  */
+import type { RowRuns, TargetRuns } from './aggregate.js';
 import type { CaseMeasurement, CaseResult, Suite, SuiteResult } from './harness.js';
 
 /**
@@ -24,11 +25,27 @@ export type CaseRole = 'ours' | 'competitor';
  *   is `{ metric: 'time', atMost: 1.15 }` with the raw GET as baseline.
  * - `speedup`: operations per second of this case ÷ those of `versus` (the same as `versus`'s
  *   mean time ÷ this case's). "Decisions/s ≥ 2× rate-limiter-flexible" is `{ atLeast: 2 }`.
+ * - `parts`: what this case adds to the bare call ÷ the sum of what the `parts` cases add: a
+ *   composition against its parts alone. "A pipeline costs at most 1.5× the sum of its policies
+ *   alone" is `{ metric: 'parts', parts: ['retry() alone', …], atMost: 1.5 }`.
+ * - `added`: mean time of this case − mean time of `versus`, in nanoseconds: what one feature
+ *   adds to a call. "A recording OTel SDK adds ≤ 100 ns per breaker call" is
+ *   `{ metric: 'added', versus: 'breakwater circuitBreaker()', atMost: 100 }`.
  */
 export type Target =
   | {
-      readonly metric: 'overhead' | 'time';
+      readonly metric: 'overhead' | 'time' | 'added';
       readonly versus?: string;
+      /** A ratio for `overhead` and `time`; nanoseconds for `added`. */
+      readonly atMost: number;
+      /** The issue that sets the goal. */
+      readonly issue?: number;
+    }
+  | {
+      readonly metric: 'parts';
+      /** The cases whose overheads add up to the reference. */
+      readonly parts: readonly string[];
+      readonly versus?: undefined;
       readonly atMost: number;
       /** The issue that sets the goal. */
       readonly issue?: number;
@@ -63,6 +80,11 @@ export interface ComparisonRow {
    * Undefined when the competitor's overhead is not measurably above zero.
    */
   readonly overheadRatio: Ratio | undefined;
+  /**
+   * Set when the row folds several runs (aggregate.ts): `speedup` and `overheadRatio` are then
+   * medians with the range over the runs as their interval.
+   */
+  readonly runs?: RowRuns;
 }
 
 /** How a target fared in this run. */
@@ -83,6 +105,11 @@ export interface TargetCheck {
   readonly verdict: Verdict;
   /** The target lies inside the measured interval: another run may well say the opposite. */
   readonly withinMargin: boolean;
+  /**
+   * Set when the check folds several runs (aggregate.ts): `measured` is then the median with the
+   * range as its interval, and `verdict` is `met` only if every run met the target.
+   */
+  readonly runs?: TargetRuns;
 }
 
 /** Everything the report shows for one pattern (`circuit-breaker`, `rate-limit`, …). */
@@ -160,7 +187,35 @@ export function measureTarget(
       return timeRatioOf(subject, versus);
     case 'speedup':
       return speedupOf(subject, versus);
+    case 'added':
+      return addedOf(subject, versus);
+    case 'parts':
+      return undefined;
   }
+}
+
+/** Our overhead ÷ the sum of the parts' overheads; undefined unless every part was measured. */
+export function partsRatioOf(
+  ours: CaseResult,
+  parts: readonly (CaseResult | undefined)[],
+): Ratio | undefined {
+  if (!ours.ok || ours.isBaseline) return undefined;
+  let sum = 0;
+  let moeSquared = 0;
+  for (const part of parts) {
+    if (part === undefined || !part.ok) return undefined;
+    sum += part.overheadNs;
+    moeSquared += part.overheadMoeNs ** 2;
+  }
+  return divide(ours.overheadNs, ours.overheadMoeNs, sum, Math.sqrt(moeSquared));
+}
+
+/** Our mean − theirs, in nanoseconds, with the two margins combined. */
+export function addedOf(ours: CaseResult, theirs: CaseResult): Ratio | undefined {
+  if (!ours.ok || !theirs.ok) return undefined;
+  const value = ours.meanNs - theirs.meanNs;
+  const spread = Math.hypot(ours.moeNs, theirs.moeNs);
+  return { value, low: value - spread, high: value + spread };
 }
 
 /** Met or missed on the mean; whether the goal lies inside the interval. */
@@ -190,12 +245,23 @@ function targetChecks(suite: SuiteResult): TargetCheck[] {
         target.versus === undefined
           ? baseline
           : suite.cases.find((result) => result.name === target.versus);
-      const measured = versus === undefined ? undefined : measureTarget(target, subject, versus);
+      const measured =
+        target.metric === 'parts'
+          ? partsRatioOf(
+              subject,
+              target.parts.map((name) => suite.cases.find((result) => result.name === name)),
+            )
+          : versus === undefined
+            ? undefined
+            : measureTarget(target, subject, versus);
       checks.push({
         suiteId: suite.id,
         scenario: scenarioOf(suite.id),
         caseName: subject.name,
-        versusName: versus?.name ?? target.versus ?? '(baseline)',
+        versusName:
+          target.metric === 'parts'
+            ? target.parts.join(' + ')
+            : (versus?.name ?? target.versus ?? '(baseline)'),
         target,
         measured,
         ...judge(target, measured),
@@ -286,6 +352,14 @@ export function checkComparisons(suite: Suite): string[] {
         );
       }
       if (target.versus === benchCase.name) problems.push(`${where} compares the case with itself`);
+      if (target.metric === 'parts') {
+        if (target.parts.length === 0) problems.push(`${where}: \`parts\` names no case`);
+        for (const part of target.parts) {
+          if (!names.has(part) || part === suite.baseline.name) {
+            problems.push(`${where} sums "${part}", which is not a case of the suite`);
+          }
+        }
+      }
       const isBaseline = target.versus === undefined || target.versus === suite.baseline.name;
       if (target.metric === 'overhead' && isBaseline) {
         problems.push(

@@ -3,6 +3,7 @@
  * pattern, with the targets from the issues, the chart, and the machine and versions of the run.
  * A pure function of the run's results, so the page can be regenerated from `latest.json`.
  */
+import { RUNS_REQUIRED } from './aggregate.js';
 import {
   type ComparisonRow,
   type PatternComparison,
@@ -23,6 +24,11 @@ export interface ResultsPageInput {
   readonly patterns: readonly PatternComparison[];
   /** The chart, relative to the page: `results/ratios.svg`. */
   readonly chartPath: string;
+  /**
+   * The dates of the runs `patterns` fold (aggregate.ts), oldest first; omitted for one run. The
+   * environment is then the newest run's.
+   */
+  readonly runDates?: readonly string[];
 }
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
@@ -80,14 +86,25 @@ function overhead(result: CaseResult): string {
   return `${sign}${formatDuration(Math.abs(result.overheadNs))}`;
 }
 
-function speedupCell(ratio: Ratio | undefined): string {
-  return ratio === undefined ? 'n/a' : `**${formatRatio(ratio.value)}**`;
+/** A ratio over several runs: `0.32× (0.30–0.35×)`, the median and the range. */
+function withRange(ratio: Ratio, bold: boolean): string {
+  const median = bold ? `**${formatRatio(ratio.value)}**` : formatRatio(ratio.value);
+  if (ratio.high < 0.005) return median;
+  return `${median} (${formatRatio(ratio.low).slice(0, -1)}–${formatRatio(ratio.high)})`;
+}
+
+function speedupCell(row: ComparisonRow): string {
+  const ratio = row.speedup;
+  if (ratio === undefined) return 'n/a';
+  if (row.runs !== undefined && row.runs.count > 1) return withRange(ratio, true);
+  return `**${formatRatio(ratio.value)}**`;
 }
 
 function overheadRatioCell(row: ComparisonRow): string {
   const ratio = row.overheadRatio;
   if (ratio === undefined) return row.ours.ok && row.competitor.ok ? '— ¹' : 'n/a';
   if (ratio.value <= 0) return '< 0 ²';
+  if (row.runs !== undefined && row.runs.count > 1) return withRange(ratio, false);
   return formatRatio(ratio.value);
 }
 
@@ -111,7 +128,7 @@ export function formatComparisonTable(rows: readonly ComparisonRow[]): string {
       opsPerSec(row.ours),
       row.competitor.name,
       opsPerSec(row.competitor),
-      speedupCell(row.speedup),
+      speedupCell(row),
       `${overhead(row.ours)} vs ${overhead(row.competitor)}`,
       overheadRatioCell(row),
     ]),
@@ -128,33 +145,81 @@ export function describeTarget(target: Target, versusName: string, versusIsBasel
       return `time per operation ≤ ${formatRatio(target.atMost)} that of ${versus}`;
     case 'speedup':
       return `ops/s ≥ ${formatRatio(target.atLeast)} those of ${versus}`;
+    case 'added':
+      return `adds ≤ ${formatDuration(target.atMost)} per operation to ${versus}`;
+    case 'parts':
+      return `overhead ≤ ${formatRatio(target.atMost)} the sum of its parts’ (${target.parts.join(', ')})`;
   }
+}
+
+/** A measured `added` target: `+85.0 ns (70.2–99.8 ns)`, the interval or the range over runs. */
+function formatAdded(measured: Ratio): string {
+  const signed = (ns: number) => `${ns < 0 ? '−' : '+'}${formatDuration(Math.abs(ns))}`;
+  return `${signed(measured.value)} (${signed(measured.low)} to ${signed(measured.high)})`;
+}
+
+function measuredCell(check: TargetCheck, overRuns: boolean): string {
+  if (check.measured === undefined) return 'n/a';
+  if (check.target.metric === 'added') return formatAdded(check.measured);
+  return overRuns ? withRange(check.measured, false) : formatRatioWithInterval(check.measured);
 }
 
 function verdictCell(check: TargetCheck): string {
   if (check.verdict === 'unknown') return 'not measured';
+  if (check.runs !== undefined && check.runs.count > 1) {
+    return check.verdict === 'met' ? 'met' : '**missed**';
+  }
   const verdict = check.verdict === 'met' ? 'met' : '**missed**';
   return check.withinMargin ? `${verdict} (within the margin)` : verdict;
 }
 
-/** The pattern's targets and how this run fared. */
+/**
+ * The pattern's targets and how this run fared; over several runs, the median and range of the
+ * measured value and in how many runs the target was met.
+ */
 export function formatTargetTable(
   checks: readonly TargetCheck[],
   baselineNames: ReadonlyMap<string, string>,
 ): string {
+  const runs = Math.max(1, ...checks.map((check) => check.runs?.count ?? 1));
+  const describe = (check: TargetCheck) =>
+    describeTarget(
+      check.target,
+      check.versusName,
+      baselineNames.get(check.suiteId) === check.versusName,
+    );
+  if (runs > 1) {
+    return table(
+      [
+        'scenario',
+        'case',
+        'target',
+        'issue',
+        `median (range) over ${runs} runs`,
+        'met in',
+        'result',
+      ],
+      ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
+      checks.map((check) => [
+        `\`${check.scenario}\``,
+        check.caseName,
+        describe(check),
+        check.target.issue === undefined ? '' : `#${check.target.issue}`,
+        measuredCell(check, true),
+        `${check.runs?.metIn ?? 0}/${runs}`,
+        verdictCell(check),
+      ]),
+    );
+  }
   return table(
     ['scenario', 'case', 'target', 'issue', 'measured (95 % interval)', 'result'],
     ['left', 'left', 'left', 'left', 'right', 'left'],
     checks.map((check) => [
       `\`${check.scenario}\``,
       check.caseName,
-      describeTarget(
-        check.target,
-        check.versusName,
-        baselineNames.get(check.suiteId) === check.versusName,
-      ),
+      describe(check),
       check.target.issue === undefined ? '' : `#${check.target.issue}`,
-      check.measured === undefined ? 'n/a' : formatRatioWithInterval(check.measured),
+      measuredCell(check, false),
       verdictCell(check),
     ]),
   );
@@ -187,14 +252,23 @@ function patternSection(pattern: PatternComparison): string[] {
   return lines;
 }
 
-function counts(patterns: readonly PatternComparison[]): string {
+function counts(patterns: readonly PatternComparison[], runs: number): string {
   const checks = patterns.flatMap((pattern) => pattern.targets);
   const met = checks.filter((check) => check.verdict === 'met').length;
   const missed = checks.filter((check) => check.verdict === 'missed').length;
   const unknown = checks.length - met - missed;
+  if (runs > 1) {
+    return (
+      `${met} of ${checks.length} targets met in all ${runs} runs, ${missed} missed in at least one` +
+      (unknown > 0 ? `, ${unknown} not measured` : '') +
+      (runs < RUNS_REQUIRED ? ` (a target must hold in ${RUNS_REQUIRED} consecutive runs)` : '') +
+      '.'
+    );
+  }
   return (
     `${met} of ${checks.length} targets met, ${missed} missed` +
     (unknown > 0 ? `, ${unknown} not measured` : '') +
+    (runs === 1 ? ` in one run (a target must hold in ${RUNS_REQUIRED} consecutive runs)` : '') +
     '.'
   );
 }
@@ -205,18 +279,31 @@ export function renderResultsPage({
   versions,
   patterns,
   chartPath,
+  runDates,
 }: ResultsPageInput): string {
+  const runs = runDates?.length ?? 0;
+  const measuredIn =
+    runs > 1
+      ? [
+          `process, in each of the last ${runs} consecutive full runs (${runDates![0]} to`,
+          `${runDates![runs - 1]}; every ratio is the median over the runs, with its range). Each`,
+          'table pairs a Breakwater case with each competitor of the same scenario. Full tables of',
+          'the newest run, every case and the margins of error:',
+        ]
+      : [
+          `process and one run (${environment.date}, all suites). Each table pairs a Breakwater case`,
+          'with each competitor of the same scenario. Full tables, every case and the margins of error:',
+        ];
   const lines = [
     '# Breakwater benchmark results',
     '',
     '<!-- Generated by `pnpm bench` (bench/src/results-page.ts). Do not edit by hand. -->',
     '',
     'Breakwater against the libraries users would pick instead, measured side by side in one',
-    `process and one run (${environment.date}, all suites). Each table pairs a Breakwater case`,
-    'with each competitor of the same scenario. Full tables, every case and the margins of error:',
+    ...measuredIn,
     '[results/latest.md](results/latest.md); how the harness measures: [README.md](README.md).',
     '',
-    `**${counts(patterns)}**`,
+    `**${counts(patterns, runs)}**`,
     '',
     `![Speed-up of Breakwater over each competitor, log scale](${chartPath})`,
     '',
@@ -233,16 +320,26 @@ export function renderResultsPage({
     '  itself only a little, around a 100 µs Redis round trip a lot). ¹ no ratio: the competitor’s',
     '  overhead is not measurably above zero. ² Breakwater is faster than the baseline itself',
     '  (it saves round trips the baseline makes).',
-    '- **Targets** come from the issues, each in the metric the issue states. A target is judged on',
-    '  the mean of this run; “within the margin” means the goal lies inside the 95 % interval of',
-    '  the measured ratio, so another run may well say the opposite.',
+    ...(runs > 1
+      ? [
+          '- **Targets** come from the issues, each in the metric the issue states. A target counts',
+          `  as met only if every one of the ${runs} runs met it on its mean (“met in”); the measured`,
+          '  value is the median over the runs, with the range (lowest–highest) in brackets.',
+          `- **Over ${runs} runs**: speed-ups and overhead ratios are medians over the runs, with the`,
+          '  range in brackets; ops/s and overhead / call are the newest run’s.',
+        ]
+      : [
+          '- **Targets** come from the issues, each in the metric the issue states. A target is judged on',
+          '  the mean of this run; “within the margin” means the goal lies inside the 95 % interval of',
+          '  the measured ratio, so another run may well say the opposite.',
+        ]),
     '- One operation is what the scenario says (for `redis-64` and `queued`, 64 calls at once).',
     '  Compare rows within a pattern; absolute numbers move from machine to machine.',
     '',
     '## Machine and versions',
     '',
     table(
-      ['', 'this run'],
+      ['', runs > 1 ? 'newest run' : 'this run'],
       ['left', 'left'],
       [
         ['Run', environment.date],

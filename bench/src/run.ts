@@ -6,10 +6,16 @@
  *   pnpm bench                 every suite
  *   pnpm bench core            suites whose id contains "core" (several filters: any may match)
  *   pnpm bench --list          the suite ids, without running anything
- *   pnpm bench --report        rewrite RESULTS.md and ratios.svg from results/latest.json
+ *   pnpm bench --report        rewrite RESULTS.md and ratios.svg from the recorded runs
+ *   pnpm bench --runs 5        fold the last 5 full runs into RESULTS.md instead of 3
+ *
+ * Every full run (no filter) keeps its record in results/runs/. RESULTS.md shows each ratio's
+ * median and range over the last three consecutive full runs on this machine, and how many of
+ * them met each target (issue #18: a target is met only if it holds in all three).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import process from 'node:process';
+import { aggregateRuns, RUNS_REQUIRED } from './aggregate.js';
 import { comparePatterns } from './comparison.js';
 import { describeEnvironment, type Environment, installedVersion } from './environment.js';
 import { runSuite, type Suite, type SuiteResult } from './harness.js';
@@ -17,11 +23,14 @@ import { type Placement, placeProcesses } from './placement.js';
 import { renderRatioChart } from './ratio-chart.js';
 import { formatSuiteMarkdown, RATIO_LEGEND } from './report.js';
 import { renderResultsPage } from './results-page.js';
+import { loadRuns, saveRun, selectRuns } from './run-history.js';
 import { type RunRecord, whyNotComparison } from './run-record.js';
 
 const RESULTS_DIR = new URL('../results/', import.meta.url);
 const RESULTS_PAGE = new URL('../RESULTS.md', import.meta.url);
 const CHART = new URL('ratios.svg', RESULTS_DIR);
+/** Where every full run keeps its record (run-history.ts). */
+const RUNS_DIR = new URL('runs/', RESULTS_DIR);
 /** Always reported, whatever the suites compare. */
 const HARNESS_PACKAGES = ['tinybench'];
 
@@ -86,67 +95,122 @@ function renderMarkdown(
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes `bench/RESULTS.md` and `bench/results/ratios.svg` from a run. */
-async function writeComparison(record: RunRecord): Promise<void> {
-  const patterns = comparePatterns(record.results);
-  const { environment } = record;
+/**
+ * Writes `bench/RESULTS.md` and `bench/results/ratios.svg` from runs (oldest first): one run as
+ * it is, several folded by aggregate.ts (medians, ranges, "met in k of n").
+ */
+async function writeComparison(runs: readonly RunRecord[]): Promise<void> {
+  const newest = runs[runs.length - 1]!;
+  const perRun = runs.map((record) => comparePatterns(record.results));
+  const patterns = runs.length > 1 ? aggregateRuns(perRun) : perRun[0]!;
+  const { environment } = newest;
   await writeFile(
     RESULTS_PAGE,
     renderResultsPage({
       environment,
-      versions: Object.entries(record.versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      versions: Object.entries(newest.versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
       patterns,
       chartPath: 'results/ratios.svg',
+      runDates: runs.map((record) => record.environment.date),
     }),
   );
+  const over =
+    runs.length > 1
+      ? `median of ${runs.length} runs, ${runs[0]!.environment.date.slice(0, 10)} to ${environment.date.slice(0, 10)}`
+      : environment.date.slice(0, 10);
   await writeFile(
     CHART,
     renderRatioChart({
       patterns,
-      subtitle: `${environment.cpu}, ${environment.cores} cores, Node.js ${environment.node}, ${environment.date.slice(0, 10)}.`,
+      subtitle: `${environment.cpu}, ${environment.cores} cores, Node.js ${environment.node}, ${over}.`,
     }),
   );
-  console.log('Wrote bench/RESULTS.md and bench/results/ratios.svg');
+  console.log(
+    `Wrote bench/RESULTS.md and bench/results/ratios.svg (${runs.length} run${runs.length > 1 ? 's' : ''}` +
+      (runs.length < RUNS_REQUIRED
+        ? `; a target must hold in ${RUNS_REQUIRED} consecutive runs`
+        : '') +
+      ')',
+  );
 }
 
-/** `--report`: rebuilds the comparison from the last run's `latest.json`, measuring nothing. */
-async function reportFromLastRun(): Promise<number> {
-  const source = new URL('latest.json', RESULTS_DIR);
-  let record: RunRecord;
+/**
+ * The runs to fold, the newest last: the last `count` full runs recorded on this machine; the run
+ * just made (or, for `--report` without records, `latest.json`) when there are none.
+ */
+async function runsToFold(count: number, fallback: RunRecord | undefined): Promise<RunRecord[]> {
+  const runs = selectRuns(await loadRuns(RUNS_DIR), count);
+  if (runs.length > 0) return runs;
+  return fallback === undefined ? [] : [fallback];
+}
+
+/** `--report`: rebuilds the comparison from the recorded runs, measuring nothing. */
+async function reportFromRecordedRuns(count: number): Promise<number> {
+  let latest: RunRecord | undefined;
   try {
-    record = JSON.parse(await readFile(source, 'utf8')) as RunRecord;
-  } catch (error) {
+    latest = JSON.parse(await readFile(new URL('latest.json', RESULTS_DIR), 'utf8')) as RunRecord;
+  } catch {
+    latest = undefined;
+  }
+  const runs = await runsToFold(count, latest);
+  const newest = runs[runs.length - 1];
+  if (newest === undefined) {
     console.error(
-      `Cannot read bench/results/latest.json (${error instanceof Error ? error.message : String(error)}); run the benchmarks first.`,
+      'No run recorded in bench/results/runs/ (nor latest.json); run the benchmarks first.',
     );
     return 1;
   }
-  const reason = whyNotComparison(record);
+  const reason = whyNotComparison(newest);
   if (reason !== undefined) {
-    console.error(`bench/results/latest.json is from ${reason}; RESULTS.md needs a full run.`);
+    console.error(`The last recorded run is from ${reason}; RESULTS.md needs a full run.`);
     return 1;
   }
-  await writeComparison(record);
+  await writeComparison(runs);
   return 0;
+}
+
+/** `--runs N`: how many full runs the page folds. */
+function runsOption(args: readonly string[]): number {
+  const at = args.indexOf('--runs');
+  if (at === -1) return RUNS_REQUIRED;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Expected \`--runs\` to be an integer >= 1, got ${String(args[at + 1])}`);
+  }
+  return value;
 }
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const filters = args.filter((arg) => !arg.startsWith('-'));
+  let runs: number;
+  try {
+    runs = runsOption(args);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 1;
+  }
+  // The value of `--runs` is not a filter.
+  const filters = args.filter(
+    (arg, i) => !arg.startsWith('-') && !(i > 0 && args[i - 1] === '--runs'),
+  );
   if (args.includes('--list')) {
     for (const suite of await loadSuites()) console.log(`${suite.id}  ${suite.title}`);
     return 0;
   }
-  if (args.includes('--report')) return reportFromLastRun();
+  if (args.includes('--report')) return reportFromRecordedRuns(runs);
   const placement = await placeProcesses();
   try {
-    return await measure(filters, placement);
+    return await measure(filters, placement, runs);
   } finally {
     await placement.stop();
   }
 }
 
-async function measure(filters: readonly string[], placement: Placement): Promise<number> {
+async function measure(
+  filters: readonly string[],
+  placement: Placement,
+  runs: number,
+): Promise<number> {
   const suites = await loadSuites();
   const selected = selectSuites(suites, filters);
   if (selected.length === 0) {
@@ -196,8 +260,10 @@ async function measure(filters: readonly string[], placement: Placement): Promis
   };
   await writeFile(new URL('latest.json', RESULTS_DIR), `${JSON.stringify(record, null, 2)}\n`);
   console.log(`\nWrote bench/results/latest.md`);
+  // Every full run is recorded, a failed one too: its missed targets count against the next pages.
+  if (filters.length === 0) await saveRun(RUNS_DIR, record);
   const notComparing = whyNotComparison(record);
-  if (notComparing === undefined) await writeComparison(record);
+  if (notComparing === undefined) await writeComparison(await runsToFold(runs, record));
   else
     console.log(
       `Left bench/RESULTS.md and bench/results/ratios.svg as they were: ${notComparing}.`,

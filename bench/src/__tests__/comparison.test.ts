@@ -1,10 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
+  addedOf,
   checkComparisons,
   comparePatterns,
   divide,
   judge,
   overheadRatioOf,
+  partsRatioOf,
   patternTitle,
   speedupOf,
 } from '../comparison.js';
@@ -46,6 +48,45 @@ describe('ratios', () => {
     const ours = measured({ name: 'ours', meanNs: 250 }, base);
     expect(speedupOf(ours, failed('theirs'))).toBeUndefined();
     expect(overheadRatioOf(failed('ours'), ours)).toBeUndefined();
+  });
+});
+
+describe('added and parts', () => {
+  it('added is our mean minus theirs, in nanoseconds, with the margins combined', () => {
+    const ours = measured({ name: 'ours', meanNs: 250, moeNs: 3 }, base);
+    const theirs = measured({ name: 'theirs', meanNs: 180, moeNs: 4 }, base);
+    expect(addedOf(ours, theirs)).toEqual({ value: 70, low: 65, high: 75 });
+    expect(addedOf(ours, failed('x'))).toBeUndefined();
+  });
+
+  it('parts is our overhead over the sum of the parts’ overheads', () => {
+    const whole = measured({ name: 'whole', meanNs: 350 }, base);
+    const parts = [
+      measured({ name: 'a', meanNs: 150 }, base),
+      measured({ name: 'b', meanNs: 150 }, base),
+    ];
+    expect(partsRatioOf(whole, parts)?.value).toBe(1.5);
+    expect(partsRatioOf(whole, [...parts, undefined])).toBeUndefined();
+    const [pattern] = comparePatterns([
+      suite('pipeline/readme', { name: 'bare', meanNs: 50 }, [
+        { name: 'a', meanNs: 150 },
+        { name: 'b', meanNs: 150 },
+        {
+          name: 'whole',
+          meanNs: 400,
+          targets: [
+            { metric: 'parts', parts: ['a', 'b'], atMost: 1.5 },
+            { metric: 'added', atMost: 300 },
+          ],
+        },
+      ]),
+    ]);
+    expect(pattern!.targets.map((check) => [check.versusName, check.verdict])).toEqual([
+      ['a + b', 'missed'],
+      ['bare', 'missed'],
+    ]);
+    expect(pattern!.targets[0]!.measured!.value).toBeCloseTo(1.75);
+    expect(pattern!.targets[1]!.measured!.value).toBe(350);
   });
 });
 
@@ -181,6 +222,7 @@ describe('checkComparisons', () => {
             { metric: 'speedup', versus: 'nobody', atLeast: 2 },
             { metric: 'overhead', atMost: 0.25 },
             { metric: 'time', versus: 'ours', atMost: -1 },
+            { metric: 'parts', parts: ['bare', 'missing'], atMost: 1.5 },
           ],
           pairsWith: ['nobody'],
         },
@@ -194,6 +236,8 @@ describe('checkComparisons', () => {
       'target of "ours": an overhead target needs a case to compare with, not the baseline',
       'target of "ours" compares the case with itself',
       'target of "ours": the goal must be a positive number, got -1',
+      'target of "ours" sums "bare", which is not a case of the suite',
+      'target of "ours" sums "missing", which is not a case of the suite',
       '"variant" has pairsWith but is not an `ours` case',
     ]);
   });

@@ -8,6 +8,8 @@
  */
 import { type CircuitBreaker, circuitBreaker } from '@breakwater/circuit-breaker';
 import { type RedisBreakerStore, redisStore } from '@breakwater/circuit-breaker/redis';
+import { type Attributes, metrics } from '@opentelemetry/api';
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
 import { Redis } from 'ioredis';
 import Opossum from 'opossum';
@@ -219,8 +221,96 @@ export const circuitBreakerFailure: Suite = {
   ],
 };
 
+/**
+ * A reader that collects only when asked, and nothing asks: the SDK aggregates every record in
+ * memory, as it does between two exports of a periodic reader, and never exports.
+ */
+class NeverCollected extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+/** The breakers of the OpenTelemetry suite and the SDK one of them records into. */
+interface RecordingBreakers {
+  readonly provider: MeterProvider;
+  readonly recording: CircuitBreaker;
+  readonly plain: CircuitBreaker;
+}
+
+let recordingBreakers: RecordingBreakers | undefined;
+
+const recordingGet = (): RecordingBreakers => {
+  if (recordingBreakers === undefined) throw new Error('suite setup did not run');
+  return recordingBreakers;
+};
+
+/**
+ * What a recording OpenTelemetry SDK adds to a closed breaker's call (issue #18: ≤ 100 ns). Both
+ * breakers run in one suite: the SDK is registered while the recording breaker makes its first
+ * call (its instruments then come from the SDK's meter and stay with it) and unregistered before
+ * the plain one is built, which therefore sees no SDK.
+ */
+export const circuitBreakerOtel: Suite = {
+  id: 'circuit-breaker/otel',
+  title: 'Circuit breaker with a recording OpenTelemetry SDK',
+  description:
+    'An async function returning a number, awaited bare (baseline), through a closed breaker ' +
+    'with no SDK, and through one whose instruments record into an SDK MeterProvider with a ' +
+    'reader that never exports (a calls counter and a duration histogram per call, and the ' +
+    'clock read for the duration).',
+  async setup() {
+    const reader = new NeverCollected({
+      aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE,
+    });
+    const provider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(provider);
+    const recording = circuitBreaker({ name: 'bench-otel', ...NEVER_TRIPS });
+    try {
+      await recording.execute(readValue);
+    } finally {
+      metrics.disable();
+    }
+    const plain = circuitBreaker({ name: 'bench-plain', ...NEVER_TRIPS });
+    await plain.execute(readValue);
+    // The recording breaker must really record, and the plain one must not.
+    const { resourceMetrics } = await reader.collect();
+    const points = resourceMetrics.scopeMetrics.flatMap((scope) =>
+      scope.metrics.flatMap((metric): readonly { attributes: Attributes }[] => metric.dataPoints),
+    );
+    const names = new Set(points.map((point) => point.attributes['breakwater.policy.name']));
+    if (!names.has('bench-otel') || names.has('bench-plain')) {
+      throw new Error(`the SDK recorded calls of ${[...names].join(', ') || 'no breaker'}`);
+    }
+    recordingBreakers = { provider, recording, plain };
+  },
+  async teardown() {
+    const built = recordingBreakers;
+    recordingBreakers = undefined;
+    if (built === undefined) return;
+    await built.recording.close();
+    await built.plain.close();
+    await built.provider.shutdown();
+  },
+  baseline: { name: 'await fn()', fn: () => readValue() },
+  cases: [
+    {
+      name: 'breakwater circuitBreaker()',
+      library: BREAKWATER,
+      fn: () => recordingGet().plain.execute(readValue),
+    },
+    {
+      name: 'breakwater circuitBreaker(), recording SDK',
+      library: '@opentelemetry/sdk-metrics',
+      note: 'a MeterProvider with a reader that never exports',
+      fn: () => recordingGet().recording.execute(readValue),
+      targets: [{ metric: 'added', versus: 'breakwater circuitBreaker()', atMost: 100, issue: 18 }],
+    },
+  ],
+};
+
 /** Every circuit-breaker suite, registered in `suites/index.ts`. */
 export const circuitBreakerSuites: readonly Suite[] = [
   circuitBreakerSuccess,
   circuitBreakerFailure,
+  circuitBreakerOtel,
 ];

@@ -45,6 +45,7 @@ export const timeoutSuccess: Suite = {
       fn: () => cooperative.execute(readValue),
       role: 'ours',
       pairsWith: ['cockatiel timeout()'],
+      targets: [{ metric: 'added', atMost: 150, issue: 18 }],
     },
     {
       name: 'breakwater timeout() (aggressive)',

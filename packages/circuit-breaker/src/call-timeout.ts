@@ -23,6 +23,7 @@
  * in the same order, this one never earlier and at most `timeoutMs / 16` later.
  */
 import type { ExecutionContext } from '@breakwater/core';
+import type { CallerAbort } from './breaker/caller-abort.js';
 
 /** How many ticks a time limit is split into: a call times out at most two ticks late. */
 const TICKS_PER_LIMIT = 32;
@@ -46,9 +47,9 @@ export class TimedCall implements ExecutionContext {
   declare older: TimedCall | undefined;
   /** Whether the call's outcome was decided (settled, timed out or abandoned by the caller). */
   declare settled: boolean;
-  /** The caller's signal, and the listener this call added to it. */
-  declare callerSignal: AbortSignal | undefined;
-  declare onCallerAbort: (() => void) | undefined;
+  /** Whom the call follows for aborts (see breaker/caller-abort.ts), and how to stop following. */
+  declare caller: CallerAbort | undefined;
+  declare stopFollowingCaller: (() => void) | undefined;
   /** The breaker's bookkeeping of the call. */
   declare readonly probeToken: string | undefined;
   declare readonly started: number;
@@ -67,8 +68,8 @@ export class TimedCall implements ExecutionContext {
     this.newer = undefined;
     this.older = undefined;
     this.settled = false;
-    this.callerSignal = undefined;
-    this.onCallerAbort = undefined;
+    this.caller = undefined;
+    this.stopFollowingCaller = undefined;
     this.probeToken = probeToken;
     this.started = started;
     this.resolve = resolve;

@@ -18,6 +18,7 @@
 import type {
   Disposer,
   ExecutionContext,
+  HealthReporting,
   Policy,
   StoreStatus,
   StoreStatusListener,
@@ -56,7 +57,10 @@ export interface CircuitBreakerStats {
 }
 
 /** A circuit breaker. */
-export interface CircuitBreaker<R = never> extends Policy<ExecutionContext, R>, AsyncDisposable {
+export interface CircuitBreaker<R = never>
+  extends Policy<ExecutionContext, R>,
+    AsyncDisposable,
+    HealthReporting {
   /** The breaker's name. */
   readonly name: string;
   /** The current state, as this replica sees it. */

@@ -1,8 +1,8 @@
 /**
- * One call of a `timeout()` policy, built for the hot path (issue #18): no timer per call (every
- * call of a policy has the same limit, so the policy's one {@link DeadlineQueue} bounds them all)
- * and no AbortController per call unless `fn` reads `ctx.signal` (the call is its own
- * {@link LazyAbortController}).
+ * One call of a `timeout()` policy, built for the hot path (issue #18): no timer and no clock read
+ * per call (every call of a policy has the same limit, so the policy's one
+ * {@link TickDeadlineQueue} bounds them all) and no AbortController per call unless `fn` reads
+ * `ctx.signal` (the call is its own {@link LazyAbortController}).
  *
  * Two paths settle a call. The fast path (cooperative, and no caller signal that can abort) needs
  * nothing but the `.then` of `fn`'s result: only `fn` settling can end such a call, so the outcome
@@ -17,15 +17,15 @@ import type { Counter, Span } from '@opentelemetry/api';
 import { TimeoutError } from './errors.js';
 import { LazyAbortController } from './lazy-abort.js';
 import type { LazyInstruments } from './lazy-instruments.js';
-import type { DeadlineEntry, DeadlineQueue } from './store/deadline-queue.js';
 import type { Telemetry } from './telemetry.js';
+import type { TickDeadlineEntry, TickDeadlineQueue } from './tick-deadlines.js';
 
 /** What every call of one `timeout()` policy shares. */
 export interface TimeoutState {
   readonly name: string;
   readonly ms: number;
   readonly aggressive: boolean;
-  readonly deadlines: DeadlineQueue;
+  readonly deadlines: TickDeadlineQueue;
   readonly telemetry: Telemetry;
   readonly timeouts: LazyInstruments<Counter>;
   readonly attributes: Record<string, string>;
@@ -34,11 +34,11 @@ export interface TimeoutState {
 const EVENT_TIMED_OUT = 'breakwater.timeout.timed_out';
 
 /** A call in flight: its deadline entry, the controller behind `ctx.signal`, and its outcome. */
-export class TimedCall extends LazyAbortController implements DeadlineEntry {
+export class TimedCall extends LazyAbortController implements TickDeadlineEntry {
   // Set once, in the constructor, in one order, so every call has one shape.
-  declare readonly expiresAt: number;
-  declare prev: DeadlineEntry | undefined;
-  declare next: DeadlineEntry | undefined;
+  declare expiresAfter: number;
+  declare older: TickDeadlineEntry | undefined;
+  declare newer: TickDeadlineEntry | undefined;
   declare linked: boolean;
   declare readonly state: TimeoutState;
   /** The error of the timeout, once the deadline passed. */
@@ -49,14 +49,16 @@ export class TimedCall extends LazyAbortController implements DeadlineEntry {
   declare settled: boolean;
   declare resolve: ((value: unknown) => void) | undefined;
   declare reject: ((reason: unknown) => void) | undefined;
-  /** General path: stops following the caller's signal. */
-  declare detach: (() => void) | undefined;
+  /** General path: the caller this call follows (a lazy controller or a signal), and how. */
+  declare lazyParent: LazyAbortController | undefined;
+  declare parentSignal: AbortSignal | undefined;
+  declare onParentAbort: (() => void) | undefined;
 
   constructor(state: TimeoutState, span: Span | undefined) {
     super();
-    this.expiresAt = state.deadlines.expiryOf(performance.now());
-    this.prev = undefined;
-    this.next = undefined;
+    this.expiresAfter = 0;
+    this.older = undefined;
+    this.newer = undefined;
     this.linked = false;
     this.state = state;
     this.timeoutError = undefined;
@@ -64,7 +66,27 @@ export class TimedCall extends LazyAbortController implements DeadlineEntry {
     this.settled = false;
     this.resolve = undefined;
     this.reject = undefined;
-    this.detach = undefined;
+    this.lazyParent = undefined;
+    this.parentSignal = undefined;
+    this.onParentAbort = undefined;
+  }
+
+  /**
+   * General path: follows the caller's abort. One closure per call, removed in {@link finish}
+   * without a disposer closure of its own.
+   */
+  follow(lazyParent: LazyAbortController | undefined, parentSignal: AbortSignal | undefined): void {
+    if (lazyParent !== undefined) {
+      const onAbort = () => this.parentAborted(lazyParent.reason);
+      this.lazyParent = lazyParent;
+      this.onParentAbort = onAbort;
+      lazyParent.addAbortListener(onAbort);
+    } else if (parentSignal !== undefined) {
+      const onAbort = () => this.parentAborted(parentSignal.reason);
+      this.parentSignal = parentSignal;
+      this.onParentAbort = onAbort;
+      parentSignal.addEventListener('abort', onAbort, { once: true });
+    }
   }
 
   /** The deadline passed before `fn` settled (called by the deadline queue). */
@@ -123,7 +145,12 @@ export class TimedCall extends LazyAbortController implements DeadlineEntry {
     if (this.settled) return;
     this.settled = true;
     this.state.deadlines.settle(this);
-    if (this.detach !== undefined) this.detach();
+    const onParentAbort = this.onParentAbort;
+    if (onParentAbort !== undefined) {
+      this.onParentAbort = undefined;
+      this.lazyParent?.removeAbortListener(onParentAbort);
+      this.parentSignal?.removeEventListener('abort', onParentAbort);
+    }
     if (ok) this.resolve!(value);
     else this.reject!(value);
   }

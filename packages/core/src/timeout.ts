@@ -2,8 +2,8 @@ import { trace } from '@opentelemetry/api';
 import { abortableSignal } from './abort.js';
 import { type LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
-import { DeadlineQueue } from './store/deadline-queue.js';
 import { ATTR_POLICY_NAME, getTelemetry } from './telemetry.js';
+import { TickDeadlineQueue } from './tick-deadlines.js';
 import { TimedCall, type TimeoutState } from './timed-call.js';
 import { type KnownOptions, warnUnknownOptions } from './unknown-options.js';
 import {
@@ -61,11 +61,13 @@ export const TIMEOUT_OPTIONS = {
  * {@link TimeoutError} as its reason) or when the caller's signal aborts. The listener on the
  * caller's signal is removed as soon as the call settles.
  *
- * A call costs no timer and no AbortController: every call of one policy has the same limit, so
- * one deadline queue per policy (one unref'd timer, armed while calls are in flight) times them
- * all, and the controller behind `ctx.signal` is only created if `fn` reads it. The queue's timer
- * does not keep the process alive: a call whose `fn` holds nothing open (a promise that never
- * settles) does not either. A cooperative timeout's span event is added when its call rejects,
+ * A call costs no timer, no clock read and no AbortController: every call of one policy has the
+ * same limit, so one deadline queue per policy (one unref'd timer ticking every `ms / 32` while
+ * calls are in flight) times them all, and the controller behind `ctx.signal` is only created if
+ * `fn` reads it. A call times out no earlier than `ms` after it started and at most `ms / 16`
+ * later (at most 1 ms later under 32 ms), plus any delay of timers on a busy event loop. The
+ * queue's timer does not keep the process alive: a call whose `fn` holds nothing open (a promise
+ * that never settles) does not either. A cooperative timeout's span event is added when its call rejects,
  * in the caller's context; its counter counts at the deadline.
  *
  * If the caller's signal aborts, the call rejects at once with `signal.reason`, whatever the
@@ -96,7 +98,7 @@ export function timeout(options: TimeoutOptions): TimeoutPolicy {
     name,
     ms,
     aggressive: strategy === 'aggressive',
-    deadlines: new DeadlineQueue(ms),
+    deadlines: new TickDeadlineQueue(ms),
     telemetry,
     timeouts,
     attributes,
@@ -159,13 +161,7 @@ function runGeneral<T>(
     const call = new TimedCall(state, state.aggressive ? trace.getActiveSpan() : undefined);
     call.resolve = resolve as (value: unknown) => void;
     call.reject = reject;
-    if (lazyParent !== undefined) {
-      call.detach = lazyParent.onAbort((reason) => call.parentAborted(reason));
-    } else if (parent !== undefined) {
-      const onParentAbort = () => call.parentAborted(parent.reason);
-      parent.addEventListener('abort', onParentAbort, { once: true });
-      call.detach = () => parent.removeEventListener('abort', onParentAbort);
-    }
+    call.follow(lazyParent, parent);
     state.deadlines.enqueue(call);
     let result: T | PromiseLike<T>;
     try {

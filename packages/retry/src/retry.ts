@@ -1,7 +1,8 @@
 /**
  * The retry policy's public surface: the {@link RetryPolicy} interface and the {@link retry}
- * factory. The policy itself lives in retrying/: the policy class (retry-policy.ts) and the error
- * a caller receives when it gives up (caller-error.ts).
+ * factory. The policy itself lives in retrying/: the policy class (retry-policy.ts), the context
+ * each attempt receives (attempt-context.ts) and the error a caller receives when it gives up
+ * (caller-error.ts).
  */
 import type { Disposer, ExecutionContext, Policy } from '@breakwater/core';
 import type { GiveUpEvent, RetryEvent, SuccessEvent } from './events.js';

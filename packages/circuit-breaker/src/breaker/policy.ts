@@ -5,13 +5,16 @@
  * store granted a lease.
  */
 import {
-  abortableSignal,
   type Clock,
   type Disposer,
   type ExecuteOptions,
   type ExecutionContext,
   expectedFunctionError,
   Listeners,
+  type OnStoreError,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  policyHealth,
   type StoreError,
   type StoreStatus,
   type StoreStatusListener,
@@ -23,6 +26,7 @@ import { type CircuitBreakerOptions, resolveOptions } from '../options.js';
 import { type CircuitBreakerSnapshot, SNAPSHOT_FORMAT } from '../snapshot.js';
 import type { BreakerState } from '../store.js';
 import type { BreakerTelemetry } from '../telemetry.js';
+import { type CallerAbort, callerAbortOf } from './caller-abort.js';
 import { BreakerController, REJECT, RUN } from './controller.js';
 import { CallSettler, UNTIMED } from './settle.js';
 import type { StoreSync } from './store-sync.js';
@@ -48,6 +52,8 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   private readonly failure = new Listeners<FailureEvent>('circuit-breaker onFailure');
   private readonly rejected = new Listeners<RejectedEvent>('circuit-breaker onRejected');
   private closing: Promise<void> | undefined;
+  private readonly storeKind: string;
+  private readonly onStoreError: OnStoreError;
 
   /** @param factory How users built the breaker, for warnings about unknown options. */
   constructor(options: CircuitBreakerOptions<R> | undefined, factory?: string) {
@@ -56,6 +62,8 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     this.clock = resolved.clock;
     this.syncIntervalMs = resolved.syncIntervalMs;
     this.strict = resolved.strict;
+    this.storeKind = resolved.store.kind;
+    this.onStoreError = resolved.onStoreError;
     this.controller = new BreakerController(resolved, this.stateChange);
     this.view = this.controller.view;
     this.sync = this.controller.sync;
@@ -76,6 +84,18 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
     return this.sync.status;
   }
 
+  [POLICY_HEALTH](): PolicyHealth {
+    return policyHealth({
+      name: this.name,
+      pattern: 'circuit-breaker',
+      state: this.view.state,
+      storeKind: this.storeKind,
+      storeStatus: this.sync.status,
+      onStoreError: this.onStoreError,
+      closed: this.closing !== undefined,
+    });
+  }
+
   // ---------------------------------------------------------------- execution
 
   execute<T>(
@@ -84,18 +104,20 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   ): Promise<T | R> {
     // Before anything else: not counted as a failure, not answered by the fallback, no probe taken.
     if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
-    // The never-aborted signal an outer policy passes for a call given none is no signal: the
-    // calls under `timeoutMs` would otherwise each add a listener to it.
-    const signal = abortableSignal(options?.signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    // Inside a pipeline the options are an outer policy's lazy context: the call follows its
+    // controller, so no signal is created unless `fn` reads one (caller-abort.ts). The
+    // never-aborted signal an outer policy passes for a call given none is no signal: the calls
+    // under `timeoutMs` would otherwise each add a listener to it.
+    const caller = callerAbortOf(options);
+    if (caller?.aborted) return Promise.reject(caller.reason);
     const sync = this.sync;
     if (!sync.started) sync.start();
-    if (sync.firstSync !== undefined) return this.afterRead(sync.firstSync, fn, signal);
+    if (sync.firstSync !== undefined) return this.afterRead(sync.firstSync, fn, caller);
     if (this.strict && this.clock.now() - this.view.lastSyncAt >= this.syncIntervalMs) {
       const read = sync.readBeforeCall();
-      if (read !== undefined) return this.afterRead(read, fn, signal);
+      if (read !== undefined) return this.afterRead(read, fn, caller);
     }
-    return this.admit(fn, signal);
+    return this.admit(fn, caller);
   }
 
   /**
@@ -106,29 +128,29 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   private afterRead<T>(
     read: Promise<StoreError | undefined>,
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
   ): Promise<T | R> {
     return read.then((failure) =>
       failure === undefined
-        ? this.admit(fn, signal)
-        : this.calls.rejectUnavailable(failure, signal, this.clock.now()),
+        ? this.admit(fn, caller)
+        : this.calls.rejectUnavailable(failure, caller, this.clock.now()),
     );
   }
 
   private admit<T>(
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
   ): Promise<T | R> {
     // The common case first, without the full gate, and without reading the clock unless the
     // call's duration is needed: the time of the outcome is read when the call settles.
     if (this.view.state === 'closed' && this.sync.healthy) {
-      return this.calls.run(fn, signal, undefined, this.timesCalls() ? this.clock.now() : UNTIMED);
+      return this.calls.run(fn, caller, undefined, this.timesCalls() ? this.clock.now() : UNTIMED);
     }
     const now = this.clock.now();
     const gate = this.controller.gate(now);
-    if (gate === RUN) return this.calls.run(fn, signal, undefined, now);
-    if (gate === REJECT) return this.calls.reject(signal, now);
-    return this.probe(fn, signal, now);
+    if (gate === RUN) return this.calls.run(fn, caller, undefined, now);
+    if (gate === REJECT) return this.calls.reject(caller, now);
+    return this.probe(fn, caller, now);
   }
 
   /**
@@ -145,16 +167,16 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
   /** Asks the store for a probe lease, then runs the call as a probe (or rejects it). */
   private async probe<T>(
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     now: number,
   ): Promise<T | R> {
     const token = this.sync.nextProbeToken();
     const answer = await this.sync.acquireProbe(token, now);
     this.sync.applyAnswer(answer.view);
-    if (answer.decision === 'reject') return this.calls.reject(signal, this.clock.now());
+    if (answer.decision === 'reject') return this.calls.reject(caller, this.clock.now());
     return this.calls.run(
       fn,
-      signal,
+      caller,
       answer.decision === 'probe' ? token : undefined,
       this.clock.now(),
     );

@@ -10,8 +10,9 @@ import {
   type ExecutionContext,
   isTimeoutError,
   type Listeners,
+  lazyContext,
   neverAbortedSignal,
-  raceAbort,
+  raceLazyAbortThen,
   type StoreError,
 } from '@breakwater/core';
 import type { CachedView } from '../cached-view.js';
@@ -20,6 +21,7 @@ import type { FailureEvent, RejectedEvent, SuccessEvent } from '../events.js';
 import type { BreakerFallback, CallOutcome, OnStoreError, ResolvedOptions } from '../options.js';
 import type { ProbeResult } from '../store.js';
 import type { BreakerTelemetry, CallOutcomeLabel } from '../telemetry.js';
+import { type CallerAbort, isLazy, runFollowing, signalOf } from './caller-abort.js';
 import type { BreakerController } from './controller.js';
 import type { StoreSync } from './store-sync.js';
 import { TimedCalls } from './timed-call.js';
@@ -89,32 +91,48 @@ export class CallSettler<R> {
    */
   run<T>(
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     probeToken: string | undefined,
     started: number,
   ): Promise<T | R> {
-    if (this.timed !== undefined) return this.timed.run(fn, signal, probeToken, started);
+    if (this.timed !== undefined) return this.timed.run(fn, caller, probeToken, started);
+    if (caller !== undefined && isLazy(caller)) {
+      // Inside a lazy parent, the race and the settling share one promise (raceLazyAbortThen).
+      let followed: T | PromiseLike<T>;
+      try {
+        followed = fn(lazyContext(caller));
+      } catch (error) {
+        followed = Promise.reject(error);
+      }
+      return raceLazyAbortThen(
+        followed,
+        caller,
+        (value) => this.succeeded(value, caller, probeToken, started),
+        (error: unknown) =>
+          this.failed(error, caller, probeToken, started) ?? Promise.reject(error),
+      );
+    }
     let pending: T | PromiseLike<T>;
     try {
-      if (signal === undefined) {
+      if (caller === undefined) {
         if (sharedContext === undefined) sharedContext = { signal: neverAbortedSignal() };
         pending = fn(sharedContext);
       } else {
-        pending = raceAbort(fn({ signal }), signal);
+        pending = runFollowing(fn, caller);
       }
     } catch (error) {
       pending = Promise.reject(error);
     }
     const call = Promise.resolve(pending);
-    if (signal === undefined && probeToken === undefined && Number.isNaN(started)) {
+    if (caller === undefined && probeToken === undefined && Number.isNaN(started)) {
       // Nothing to remember per call on success: a handler made once rather than a closure.
       return call.then(this.untimedSucceeded as (value: T) => T | R | Promise<T | R>, (error) =>
         this.passFailure(error, call, undefined, undefined, UNTIMED),
       );
     }
     return call.then(
-      (value) => this.succeeded(value, signal, probeToken, started),
-      (error: unknown) => this.passFailure(error, call, signal, probeToken, started),
+      (value) => this.succeeded(value, caller, probeToken, started),
+      (error: unknown) => this.passFailure(error, call, caller, probeToken, started),
     );
   }
 
@@ -124,7 +142,7 @@ export class CallSettler<R> {
   /** The call returned `value`. */
   succeeded<T>(
     value: T,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     probeToken: string | undefined,
     started: number,
   ): T | R | Promise<T | R> {
@@ -134,8 +152,8 @@ export class CallSettler<R> {
     if (this.shouldHandle !== undefined && this.handles({ kind: 'result', result: value })) {
       const pending = this.conclude('failure', slow, probeToken, now, durationMs);
       if (pending !== undefined)
-        return pending.then<T | R>(() => this.resultFailed(value, signal, durationMs));
-      return this.resultFailed(value, signal, durationMs);
+        return pending.then<T | R>(() => this.resultFailed(value, caller, durationMs));
+      return this.resultFailed(value, caller, durationMs);
     }
     const pending = this.conclude('success', slow, probeToken, now, durationMs);
     if (pending !== undefined) return pending.then(() => this.emitSuccess(value, durationMs));
@@ -153,12 +171,12 @@ export class CallSettler<R> {
 
   private resultFailed<T>(
     value: T,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     durationMs: number,
   ): T | Promise<R> {
     if (this.failure.active && !Number.isNaN(durationMs))
       this.failure.emit({ reason: 'result', result: value, durationMs });
-    if (this.fallback !== undefined) return this.useFallback(value, signal);
+    if (this.fallback !== undefined) return this.useFallback(value, caller);
     return value;
   }
 
@@ -171,11 +189,11 @@ export class CallSettler<R> {
   private passFailure(
     error: unknown,
     call: Promise<unknown>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     probeToken: string | undefined,
     started: number,
   ): Promise<R> {
-    return this.failed(error, signal, probeToken, started) ?? (call as Promise<never>);
+    return this.failed(error, caller, probeToken, started) ?? (call as Promise<never>);
   }
 
   /**
@@ -184,15 +202,15 @@ export class CallSettler<R> {
    */
   failed(
     error: unknown,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     probeToken: string | undefined,
     started: number,
   ): Promise<R> | undefined {
     const now = this.clock.now();
     const durationMs = now - started;
-    if (signal?.aborted) {
+    if (caller?.aborted) {
       // The caller gave up: the call says nothing about the dependency.
-      const reason: unknown = signal.reason;
+      const reason: unknown = caller.reason;
       const pending = this.conclude('ignored', false, probeToken, now, durationMs);
       if (pending !== undefined) return pending.then(() => Promise.reject(reason));
       return Promise.reject(reason);
@@ -216,21 +234,21 @@ export class CallSettler<R> {
     );
     if (pending !== undefined) {
       return pending.then(
-        () => this.countedFailure(error, signal, timedOut, durationMs) ?? Promise.reject(error),
+        () => this.countedFailure(error, caller, timedOut, durationMs) ?? Promise.reject(error),
       );
     }
-    return this.countedFailure(error, signal, timedOut, durationMs);
+    return this.countedFailure(error, caller, timedOut, durationMs);
   }
 
   private countedFailure(
     error: unknown,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     timedOut: boolean,
     durationMs: number,
   ): Promise<R> | undefined {
     if (this.failure.active && !Number.isNaN(durationMs))
       this.failure.emit({ reason: timedOut ? 'timeout' : 'error', error, durationMs });
-    if (this.fallback !== undefined) return this.useFallback(error, signal);
+    if (this.fallback !== undefined) return this.useFallback(error, caller);
     return undefined;
   }
 
@@ -267,21 +285,21 @@ export class CallSettler<R> {
   }
 
   /** Rejects a call the gate refused (open, isolated, or `'fail-closed'` with the store degraded). */
-  reject(signal: AbortSignal | undefined, now: number): Promise<R> {
+  reject(caller: CallerAbort | undefined, now: number): Promise<R> {
     const degraded = !this.sync.healthy && this.onStoreError === 'fail-closed';
-    return this.rejectCall(signal, now, degraded, degraded ? this.sync.lastError : undefined);
+    return this.rejectCall(caller, now, degraded, degraded ? this.sync.lastError : undefined);
   }
 
   /**
    * Rejects a call whose store read failed under `'fail-closed'`: `error`, the `StoreError`, is
    * the rejection's cause.
    */
-  rejectUnavailable(error: StoreError, signal: AbortSignal | undefined, now: number): Promise<R> {
-    return this.rejectCall(signal, now, true, error);
+  rejectUnavailable(error: StoreError, caller: CallerAbort | undefined, now: number): Promise<R> {
+    return this.rejectCall(caller, now, true, error);
   }
 
   private rejectCall(
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     now: number,
     unavailable: boolean,
     cause: StoreError | undefined,
@@ -301,14 +319,14 @@ export class CallSettler<R> {
     this.telemetry.call('rejected', undefined);
     this.telemetry.rejected(state);
     if (this.rejected.active) this.rejected.emit({ error });
-    if (this.fallback !== undefined) return this.useFallback(error, signal);
+    if (this.fallback !== undefined) return this.useFallback(error, caller);
     return Promise.reject(error);
   }
 
-  private async useFallback(error: unknown, signal: AbortSignal | undefined): Promise<R> {
+  private async useFallback(error: unknown, caller: CallerAbort | undefined): Promise<R> {
     const fallback = this.fallback!;
     if (typeof fallback !== 'function') return fallback.value;
-    return fallback({ error, signal: signal ?? neverAbortedSignal() });
+    return fallback({ error, signal: signalOf(caller) });
   }
 
   /** Stops the deadline timer when no call is in flight. */

@@ -1,11 +1,12 @@
 /**
  * The path of calls under `timeoutMs`: each call is a TimedCall in the breaker's deadline queue
  * (call-timeout.ts), and the promise its caller holds is settled by whichever comes first: the
- * call settling, its deadline, or the caller's signal. The outcome is then counted by the
+ * call settling, its deadline, or the caller's abort. The outcome is then counted by the
  * breaker's CallSettler (settle.ts), like that of any call.
  */
 import { type ExecutionContext, TimeoutError } from '@breakwater/core';
 import { CallDeadlines, TimedCall } from '../call-timeout.js';
+import { type CallerAbort, follow } from './caller-abort.js';
 import type { CallSettler } from './settle.js';
 
 /** The calls of one breaker that run under its time limit. */
@@ -25,11 +26,11 @@ export class TimedCalls<R> {
 
   /**
    * Runs the call under `timeoutMs`. The returned promise is settled by whichever comes first: the
-   * call settling, its deadline (see call-timeout.ts), or the caller's signal.
+   * call settling, its deadline (see call-timeout.ts), or the caller's abort.
    */
   run<T>(
     fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
+    caller: CallerAbort | undefined,
     probeToken: string | undefined,
     started: number,
   ): Promise<T | R> {
@@ -41,10 +42,9 @@ export class TimedCalls<R> {
       call.reject = reject;
     });
     this.deadlines.add(call);
-    if (signal !== undefined) {
-      call.callerSignal = signal;
-      call.onCallerAbort = () => this.callerAborted(call);
-      signal.addEventListener('abort', call.onCallerAbort, { once: true });
+    if (caller !== undefined) {
+      call.caller = caller;
+      call.stopFollowingCaller = follow(caller, () => this.callerAborted(call));
     }
     let pending: T | PromiseLike<T>;
     try {
@@ -69,7 +69,7 @@ export class TimedCalls<R> {
     this.deadlines.remove(call);
     this.endTimed(call);
     try {
-      call.resolve(this.settler.succeeded(value, call.callerSignal, call.probeToken, call.started));
+      call.resolve(this.settler.succeeded(value, call.caller, call.probeToken, call.started));
     } catch (error) {
       call.reject(error);
     }
@@ -86,7 +86,7 @@ export class TimedCalls<R> {
     if (call.settled) return;
     this.deadlines.remove(call);
     this.endTimed(call);
-    const reason: unknown = call.callerSignal?.reason;
+    const reason: unknown = call.caller?.reason;
     call.abort(reason);
     this.settleFailure(call, reason);
   }
@@ -106,15 +106,15 @@ export class TimedCalls<R> {
 
   private endTimed(call: TimedCall): void {
     call.settled = true;
-    if (call.onCallerAbort !== undefined) {
-      call.callerSignal?.removeEventListener('abort', call.onCallerAbort);
-      call.onCallerAbort = undefined;
+    if (call.stopFollowingCaller !== undefined) {
+      call.stopFollowingCaller();
+      call.stopFollowingCaller = undefined;
     }
   }
 
   private settleFailure(call: TimedCall, error: unknown): void {
     try {
-      const answer = this.settler.failed(error, call.callerSignal, call.probeToken, call.started);
+      const answer = this.settler.failed(error, call.caller, call.probeToken, call.started);
       if (answer === undefined) call.reject(error);
       else call.resolve(answer);
     } catch (thrown) {

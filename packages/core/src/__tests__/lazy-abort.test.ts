@@ -6,6 +6,7 @@ import {
   lazyContext,
   neverAbortedSignal,
   pipeline,
+  raceLazyAbortThen,
   timeout,
 } from '../index.js';
 
@@ -72,6 +73,96 @@ describe('LazyAbortController', () => {
     expect(lazyAbortSourceOf({ signal: new AbortController().signal })).toBeUndefined();
     expect(lazyAbortSourceOf(undefined)).toBeUndefined();
     expect(ctx.signal).toBe(controller.signal);
+  });
+});
+
+describe('raceLazyAbortThen', () => {
+  const handlers = () => {
+    const seen: string[] = [];
+    return {
+      seen,
+      onFulfilled: (value: number) => {
+        seen.push(`value ${value}`);
+        return value * 2;
+      },
+      onRejected: (error: unknown) => {
+        seen.push(`error ${(error as Error).message}`);
+        return -1;
+      },
+    };
+  };
+
+  it('passes the outcome to one handler, and settles with what it returns', async () => {
+    const a = handlers();
+    await expect(
+      raceLazyAbortThen(
+        Promise.resolve(21),
+        new LazyAbortController(),
+        a.onFulfilled,
+        a.onRejected,
+      ),
+    ).resolves.toBe(42);
+    const b = handlers();
+    await expect(
+      raceLazyAbortThen(
+        Promise.reject(new Error('boom')),
+        new LazyAbortController(),
+        b.onFulfilled,
+        b.onRejected,
+      ),
+    ).resolves.toBe(-1);
+    expect([...a.seen, ...b.seen]).toEqual(['value 21', 'error boom']);
+  });
+
+  it('hands onRejected the abort reason as soon as the controller aborts, and nothing after', async () => {
+    const controller = new LazyAbortController();
+    const h = handlers();
+    let settle!: (value: number) => void;
+    const result = raceLazyAbortThen(
+      new Promise<number>((resolve) => {
+        settle = resolve;
+      }),
+      controller,
+      h.onFulfilled,
+      h.onRejected,
+    );
+    controller.abort(new Error('stop'));
+    await expect(result).resolves.toBe(-1);
+    settle(1);
+    await Promise.resolve();
+    expect(h.seen).toEqual(['error stop']);
+  });
+
+  it('stops following the controller once settled, and rejects with what a handler throws', async () => {
+    const controller = new LazyAbortController();
+    const h = handlers();
+    await raceLazyAbortThen(Promise.resolve(1), controller, h.onFulfilled, h.onRejected);
+    controller.abort(new Error('late'));
+    await Promise.resolve();
+    expect(h.seen).toEqual(['value 1']);
+    const thrown = new Error('handler failed');
+    await expect(
+      raceLazyAbortThen(
+        Promise.resolve(1),
+        new LazyAbortController(),
+        () => {
+          throw thrown;
+        },
+        () => 0,
+      ),
+    ).rejects.toBe(thrown);
+  });
+
+  it('answers an already-aborted controller through onRejected without creating a signal', async () => {
+    countSignalReads();
+    const controller = new LazyAbortController();
+    controller.abort(new Error('already'));
+    const h = handlers();
+    await expect(
+      raceLazyAbortThen(Promise.resolve(1), controller, h.onFulfilled, h.onRejected),
+    ).resolves.toBe(-1);
+    expect(h.seen).toEqual(['error already']);
+    expect(created).toBe(0);
   });
 });
 

@@ -8,9 +8,12 @@ import {
   type Disposer,
   expectedFunctionError,
   expectFunction,
+  type LazyAbortController,
   Listeners,
-  neverAbortedSignal,
+  lazyAbortSourceOf,
   raceAbort,
+  raceLazyAbort,
+  raceLazyAbortThen,
 } from '@breakwater/core';
 import { isNonRetryableError, RetryBudgetExhaustedError } from '../errors.js';
 import type {
@@ -32,6 +35,7 @@ import {
   type RetryInstruments,
   retryInstruments,
 } from '../telemetry.js';
+import { attemptContext, type CallerAbort, waitSignalOf } from './attempt-context.js';
 import { attachCause, unwrap } from './caller-error.js';
 
 /** How a failed attempt ends the call. */
@@ -78,27 +82,40 @@ export class Retry<R> implements RetryPolicyMembers<R> {
   ): Promise<T> {
     // Checked here because calling a non-function would throw a TypeError that looks retryable.
     if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
-    // An outer policy's never-aborted signal is no signal: nothing listens to it.
-    const signal = abortableSignal(options?.signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    // Inside a pipeline the options are the outer policy's lazy context: its aborts are followed
+    // through its controller, so no signal is created unless `fn` reads `ctx.signal`. An outer
+    // policy's never-aborted signal is no signal: nothing listens to it.
+    const lazyParent = lazyAbortSourceOf(options);
+    const caller: CallerAbort | undefined = lazyParent ?? abortableSignal(options?.signal);
+    if (caller?.aborted) return Promise.reject(caller.reason);
     const startedAt = this.settings.clock.now();
     this.settings.budget?.recordCall();
     let pending: T | PromiseLike<T>;
     try {
-      pending = fn({ signal: signal ?? neverAbortedSignal(), attempt: 1 });
+      pending = fn(attemptContext(caller, lazyParent, 1));
     } catch (error) {
-      return this.continueAfter(fn, options, startedAt, false, undefined, error);
+      return this.continueAfter(
+        fn,
+        options,
+        caller,
+        lazyParent,
+        startedAt,
+        false,
+        undefined,
+        error,
+      );
     }
     // The first attempt is awaited without an async frame of our own: on the success path, which
     // is nearly every call, that saves a promise and a resumption per call.
-    const settled = signal === undefined ? Promise.resolve(pending) : raceAbort(pending, signal);
-    return settled.then(
-      (value) =>
-        this.settings.shouldRetry === undefined
-          ? this.succeed(value, 1, startedAt)
-          : this.continueAfter(fn, options, startedAt, true, value, undefined),
-      (error: unknown) => this.continueAfter(fn, options, startedAt, false, undefined, error),
-    );
+    const onValue = (value: T): T | Promise<T> =>
+      this.settings.shouldRetry === undefined
+        ? this.succeed(value, 1, startedAt)
+        : this.continueAfter(fn, options, caller, lazyParent, startedAt, true, value, undefined);
+    const onError = (error: unknown): Promise<T> =>
+      this.continueAfter(fn, options, caller, lazyParent, startedAt, false, undefined, error);
+    // Inside a lazy parent, the race and the judging share one promise (see raceLazyAbortThen).
+    if (lazyParent !== undefined) return raceLazyAbortThen(pending, lazyParent, onValue, onError);
+    return settledOrAborted(pending, caller, undefined).then(onValue, onError);
   }
 
   /**
@@ -108,14 +125,14 @@ export class Retry<R> implements RetryPolicyMembers<R> {
   private async continueAfter<T>(
     fn: (ctx: RetryContext) => T | PromiseLike<T>,
     options: RetryExecuteOptions | undefined,
+    caller: CallerAbort | undefined,
+    lazyParent: LazyAbortController | undefined,
     startedAt: number,
     firstOk: boolean,
     firstValue: T | undefined,
     firstError: unknown,
   ): Promise<T> {
-    const signal = abortableSignal(options?.signal);
     const { clock, budget } = this.settings;
-    const ctxSignal = signal ?? neverAbortedSignal();
     let ok = firstOk;
     let value = firstValue;
     let error = firstError;
@@ -123,7 +140,7 @@ export class Retry<R> implements RetryPolicyMembers<R> {
     let lastDelayMs = 0;
     for (;;) {
       // The caller stopped waiting: whatever the attempt did, it is neither retried nor reported.
-      if (signal?.aborted) throw signal.reason;
+      if (caller?.aborted) throw caller.reason;
       if (ok && this.settings.shouldRetry === undefined) {
         return this.succeed(value as T, attempt, startedAt);
       }
@@ -156,8 +173,8 @@ export class Retry<R> implements RetryPolicyMembers<R> {
         return this.giveUp('max-elapsed', outcome, startedAt, options, undefined);
       }
       if (budget !== undefined) {
-        const decision = await budget.tryAcquire(signal);
-        if (signal?.aborted) throw signal.reason;
+        const decision = await budget.tryAcquire(waitSignalOf(caller, lazyParent));
+        if (caller?.aborted) throw caller.reason;
         if (!decision.granted) {
           const refusal = new RetryBudgetExhaustedError(
             `Retry budget "${budget.name}" is exhausted; policy "${this.name}" did not retry`,
@@ -168,15 +185,18 @@ export class Retry<R> implements RetryPolicyMembers<R> {
         }
       }
       this.reportRetry(outcome, delayMs);
-      if (delayMs > 0) await clock.sleep(delayMs, signal);
+      if (delayMs > 0) await clock.sleep(delayMs, waitSignalOf(caller, lazyParent));
       lastDelayMs = baseDelayMs;
       attempt++;
 
       ok = true;
       error = undefined;
       try {
-        const pending = fn({ signal: ctxSignal, attempt });
-        value = signal === undefined ? await pending : await raceAbort(pending, signal);
+        value = await settledOrAborted(
+          fn(attemptContext(caller, lazyParent, attempt)),
+          caller,
+          lazyParent,
+        );
       } catch (thrown) {
         ok = false;
         value = undefined;
@@ -288,6 +308,17 @@ export class Retry<R> implements RetryPolicyMembers<R> {
     if (outcome.ok) return outcome.result as unknown as T;
     throw error;
   }
+}
+
+/** `pending`, or the caller's abort reason as soon as the caller aborts first. */
+function settledOrAborted<T>(
+  pending: T | PromiseLike<T>,
+  caller: CallerAbort | undefined,
+  lazyParent: LazyAbortController | undefined,
+): Promise<T> {
+  if (caller === undefined) return Promise.resolve(pending);
+  if (lazyParent !== undefined) return raceLazyAbort(pending, lazyParent);
+  return raceAbort(pending, caller as AbortSignal);
 }
 
 function isDelay(value: unknown): value is number {
