@@ -5,6 +5,7 @@
 import type { Suite } from '../harness.js';
 import { bulkheadSuites } from './bulkhead.js';
 import { cacheSuites } from './cache.js';
+import { chaosSuites } from './chaos.js';
 import { circuitBreakerSuites } from './circuit-breaker.js';
 import { coreSuites } from './core.js';
 import { pipelineSuites } from './pipeline.js';
@@ -17,6 +18,7 @@ import { writeBehindSuites } from './write-behind.js';
 export const suites: readonly Suite[] = [
   ...coreSuites,
   ...timeoutSuites,
+  ...chaosSuites,
   ...pipelineSuites,
   ...retrySuites,
   ...cacheSuites,

@@ -1,3 +1,5 @@
+import { CHAOS_MODES, type ChaosMode } from './chaos-mode.js';
+
 /**
  * Everything the service can be tuned with. Defaults suit the demo: short windows and breaks so
  * that an outage opens the breaker and a recovery closes it within a few seconds.
@@ -31,6 +33,12 @@ export interface ServiceConfig {
   catalogLatencyMs: number;
   /** Replica number, shown in stats (1-based). */
   replica: number;
+  /** Chaos mode (see chaos-mode.ts): `off`, `armed` (admin route), `on` (injecting from start). */
+  chaos: ChaosMode;
+  /** Injection rate of every chaos policy, in [0, 1], until changed on `/admin/chaos`. */
+  chaosRate: number;
+  /** Delay the payment latency chaos policy injects, in ms. */
+  chaosLatencyMs: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<Omit<ServiceConfig, 'paymentUrl'>> = {
@@ -45,6 +53,9 @@ export const DEFAULT_CONFIG: Readonly<Omit<ServiceConfig, 'paymentUrl'>> = {
   productStaleMs: 30_000,
   catalogLatencyMs: 60,
   replica: 1,
+  chaos: 'off',
+  chaosRate: 0.2,
+  chaosLatencyMs: 300,
 };
 
 function numberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -61,6 +72,16 @@ function optional(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+function chaosModeFromEnv(env: NodeJS.ProcessEnv): ChaosMode {
+  const raw = optional(env.CHAOS) ?? DEFAULT_CONFIG.chaos;
+  if (!(CHAOS_MODES as readonly string[]).includes(raw)) {
+    throw new RangeError(
+      `Expected CHAOS to be one of ${CHAOS_MODES.join(', ')}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw as ChaosMode;
+}
+
 /** The configuration from environment variables (see the example's README for the list). */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const config: ServiceConfig = {
@@ -71,6 +92,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConf
     clientRatePerSecond: numberFromEnv(env, 'CLIENT_RATE', DEFAULT_CONFIG.clientRatePerSecond),
     clientBurst: numberFromEnv(env, 'CLIENT_BURST', DEFAULT_CONFIG.clientBurst),
     breakDurationMs: numberFromEnv(env, 'BREAK_DURATION_MS', DEFAULT_CONFIG.breakDurationMs),
+    chaos: chaosModeFromEnv(env),
+    chaosRate: numberFromEnv(env, 'CHAOS_RATE', DEFAULT_CONFIG.chaosRate),
+    chaosLatencyMs: numberFromEnv(env, 'CHAOS_LATENCY_MS', DEFAULT_CONFIG.chaosLatencyMs),
   };
   const redisUrl = optional(env.REDIS_URL);
   if (redisUrl !== undefined) config.redisUrl = redisUrl;
