@@ -14,7 +14,13 @@ import {
   isBrokenCircuitError,
 } from '@breakwater/circuit-breaker';
 import { redisStore as redisBreakerStore } from '@breakwater/circuit-breaker/redis';
-import { isTimeoutError, type Pipeline, pipeline } from '@breakwater/core';
+import {
+  type ChaosPolicy,
+  type HealthSource,
+  isTimeoutError,
+  type Pipeline,
+  pipeline,
+} from '@breakwater/core';
 import { type RateLimiter, rateLimiter } from '@breakwater/rate-limit';
 import { redisStore as redisLimitStore } from '@breakwater/rate-limit/redis';
 import {
@@ -27,6 +33,7 @@ import {
 } from '@breakwater/retry';
 import { redisBudgetStore, redisDeadLetters } from '@breakwater/retry/redis';
 import type { Redis } from 'ioredis';
+import { buildChaos, type ChaosPolicies } from './chaos-mode.js';
 import type { ServiceConfig } from './config.js';
 import { isPaymentUpstreamError } from './payment-client.js';
 
@@ -41,9 +48,13 @@ export type PaymentQueued = typeof PAYMENT_QUEUED;
 export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-/** The policies around one payment call: `execute(({ signal }) => charge(…, signal))`. */
+/**
+ * The policies around one payment call: `execute(({ signal }) => charge(…, signal))`. The two
+ * chaos policies (chaos mode) stand innermost, where the upstream would be; switched off they
+ * cost nothing.
+ */
 export type PaymentPipeline = Pipeline<
-  [RetryPolicy, CircuitBreaker<PaymentQueued>, Bulkhead<Priority>]
+  [RetryPolicy, CircuitBreaker<PaymentQueued>, Bulkhead<Priority>, ChaosPolicy, ChaosPolicy]
 >;
 
 export interface Resilience {
@@ -60,6 +71,10 @@ export interface Resilience {
    * fleet, each entry replayed by one replica), else in this process.
    */
   readonly deadLetters: DeadLetterQueue;
+  /** Chaos mode's policies in front of the payment upstream and the catalog. */
+  readonly chaos: ChaosPolicies;
+  /** Every policy with a store, for the `/healthz` and `/readyz` probes (core's `health()`). */
+  readonly policies: readonly HealthSource[];
   close(): Promise<void>;
 }
 
@@ -148,7 +163,15 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     defaultPriority: 'interactive',
     ...(stores && { store: stores.permits }),
   });
-  const payments: PaymentPipeline = pipeline(paymentRetry, breaker, paymentBulkhead);
+  // Chaos mode: injected upstream faults and delays, innermost, as the upstream's own would be.
+  const chaos = buildChaos(config);
+  const payments: PaymentPipeline = pipeline(
+    paymentRetry,
+    breaker,
+    paymentBulkhead,
+    chaos.paymentFaults,
+    chaos.paymentLatency,
+  );
 
   return {
     clientLimiter,
@@ -158,6 +181,8 @@ export function buildResilience(config: ServiceConfig, redis: Redis | undefined)
     paymentBulkhead,
     payments,
     deadLetters,
+    chaos,
+    policies: [clientLimiter, products, breaker, budget, paymentBulkhead],
     async close() {
       await Promise.allSettled([
         clientLimiter.close(),

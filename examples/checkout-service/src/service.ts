@@ -10,7 +10,9 @@
  * | `GET /metrics`        | Prometheus text (OpenTelemetry Prometheus exporter)                            |
  * | `POST /dead-letters/replay` | charges again the payments whose retries were spent (dead letters)       |
  * | `GET /stats`          | this replica's counters as JSON (what the demo shows)                          |
- * | `GET /healthz`        | 200                                                                            |
+ * | `GET /healthz`        | liveness: 200 with core's `health()` report of every policy (not rate limited) |
+ * | `GET /readyz`         | readiness: 503 while a policy refuses every call, else 200 (not rate limited)  |
+ * | `/admin/chaos`        | chaos mode only (`CHAOS=armed` or `on`): shows and switches the chaos policies |
  *
  * Every route is rate limited per `x-client-id` (the peer address without one) and answers with
  * `RateLimit-Policy` and `RateLimit` headers; refusals are 429 with `Retry-After`.
@@ -19,10 +21,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isBulkheadRejectedError } from '@breakwater/bulkhead';
-import { isTimeoutError } from '@breakwater/core';
+import { healthHandler, isTimeoutError } from '@breakwater/core';
 import { rateLimitHeaders } from '@breakwater/rate-limit';
 import { Redis } from 'ioredis';
 import { type Catalog, type Product, slowCatalog } from './catalog.js';
+import { catalogWithChaos, serveChaosAdmin } from './chaos-mode.js';
 import type { ServiceConfig } from './config.js';
 import { createOrderStore, type Order, type OrderStore } from './orders.js';
 import { charge, isPaymentUpstreamError } from './payment-client.js';
@@ -85,13 +88,17 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
     await redis.ping();
   }
   const resilience: Resilience = buildResilience(config, redis);
+  const healthProbes = healthHandler(resilience.policies);
   const orders: OrderStore = await createOrderStore({
     databaseUrl: config.databaseUrl,
     table: config.ordersTable,
     redis,
     redisPrefix: config.redisPrefix,
   });
-  const catalog: Catalog = slowCatalog(config.catalogLatencyMs);
+  const catalog: Catalog = catalogWithChaos(
+    slowCatalog(config.catalogLatencyMs),
+    resilience.chaos.catalogFaults,
+  );
 
   const requests = emptyRequests();
   const transitions: Transition[] = [];
@@ -228,14 +235,18 @@ export async function startCheckoutService(config: ServiceConfig): Promise<Check
       sendJson(response, 200, await stats());
       return undefined;
     }
-    if (method === 'GET' && path === '/healthz') {
-      sendJson(response, 200, { ok: true, replica: config.replica });
+    if (path === '/admin/chaos' && config.chaos !== 'off') {
+      await serveChaosAdmin(request, response, resilience.chaos, readJson, (name) =>
+        metrics.sum('breakwater.chaos.injections', { 'breakwater.policy.name': name }),
+      );
       return undefined;
     }
     throw new HttpError(404, 'not found');
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // Probes come first: a prober is no client, and its answer never waits on a store.
+    if (healthProbes(request, response)) return;
     const header = request.headers['x-client-id'];
     const clientId =
       typeof header === 'string' && header !== ''

@@ -1,7 +1,7 @@
 /**
  * The public face of the cache: the {@link Cache} interface and the {@link cache} factory.
  */
-import type { Disposer, StoreStatus, StoreStatusListener } from '@breakwater/core';
+import type { Disposer, HealthReporting, StoreStatus, StoreStatusListener } from '@breakwater/core';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { Loader, LoaderContext } from './loader-run.js';
 import {
@@ -30,7 +30,7 @@ export interface PersistContext {
 }
 
 /** A two-tier cache. */
-export interface Cache {
+export interface Cache extends HealthReporting {
   /** The cache's name. */
   readonly name: string;
   /**

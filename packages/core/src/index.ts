@@ -1,7 +1,7 @@
 /**
- * `@breakwater/core`: the `Policy` shape, `pipeline()`, `timeout()`, `fallback()`, typed errors
- * and their guards, clocks, abort helpers, option validation, telemetry helpers and the store call
- * path every Breakwater pattern shares.
+ * `@breakwater/core`: the `Policy` shape, `pipeline()`, `timeout()`, `fallback()`, `chaos()`,
+ * typed errors and their guards, clocks, abort helpers, option validation, telemetry helpers and
+ * the store call path every Breakwater pattern shares.
  *
  * @module @breakwater/core
  */
@@ -11,7 +11,21 @@ export {
   neverAbortedSignal,
   raceAbort,
   raceLazyAbort,
+  raceLazyAbortThen,
 } from './abort.js';
+export {
+  ATTR_CHAOS_KIND,
+  CHAOS_OPTIONS,
+  type ChaosCommonOptions,
+  type ChaosFaultOptions,
+  type ChaosKind,
+  type ChaosLatencyOptions,
+  type ChaosOptions,
+  type ChaosOutcomeOptions,
+  type ChaosPolicy,
+  chaos,
+  DEFAULT_INJECTION_RATE,
+} from './chaos.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   isStoreConflictError,
@@ -43,6 +57,21 @@ export {
   fallback,
 } from './fallback.js';
 export {
+  type HealthHandlerOptions,
+  type HealthHttpResponse,
+  type HealthReport,
+  type HealthReporting,
+  type HealthSource,
+  type HealthStatus,
+  health,
+  healthHandler,
+  healthResponse,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  type PolicyHealthFacts,
+  policyHealth,
+} from './health.js';
+export {
   DEFAULT_KEY_PREFIX,
   HASHED_KEY_MARKER,
   type KeyBuilder,
@@ -51,7 +80,12 @@ export {
   MAX_USER_KEY_BYTES,
   normalizeUserKey,
 } from './keys.js';
-export { LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
+export {
+  LazyAbortController,
+  LazyExecutionContext,
+  lazyAbortSourceOf,
+  lazyContext,
+} from './lazy-abort.js';
 export { LazyInstruments, SDK_CHECK_INTERVAL } from './lazy-instruments.js';
 export {
   type Disposer,

@@ -3,13 +3,13 @@
  * {@link retryBudget} factory. The budget itself lives in budget/: the budget class
  * (windowed-budget.ts) and the in-process sliding window (window.ts).
  */
-import type { Disposer, StoreStatus, StoreStatusListener } from '@breakwater/core';
+import type { Disposer, HealthReporting, StoreStatus, StoreStatusListener } from '@breakwater/core';
 import { Budget } from './budget/windowed-budget.js';
 import type { RetryBudget } from './budget.js';
 import { type RetryBudgetOptions, resolveBudgetOptions } from './budget-options.js';
 
 /** The budget {@link retryBudget} builds: a {@link RetryBudget} over a sliding window in a store. */
-export interface WindowedRetryBudget extends RetryBudget {
+export interface WindowedRetryBudget extends RetryBudget, HealthReporting {
   /** The store kind: `'memory'`, `'redis'`, `'dynamodb'`. */
   readonly store: string;
   /** Retries left, as last reported by the store (`undefined` before the first report). */

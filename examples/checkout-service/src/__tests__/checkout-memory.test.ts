@@ -73,6 +73,29 @@ describe('checkout service, memory stores', () => {
     expect(text).toMatch(/^breakwater_circuit_breaker_state\{.*state="closed".*\} 1$/m);
   });
 
+  it('answers /healthz and /readyz with every policy, without rate limiting the prober', async () => {
+    const probes = await Promise.all(
+      Array.from({ length: TEST_SETTINGS.clientBurst + 10 }, (_, i) =>
+        fetch(`${fleet.url}/${i % 2 === 0 ? 'healthz' : 'readyz'}`),
+      ),
+    );
+    expect(probes.map((r) => r.status)).toEqual(probes.map(() => 200));
+    const report = (await probes[1]!.json()) as {
+      status: string;
+      policies: { name: string; pattern: string; status: string }[];
+    };
+    await Promise.all(probes.slice(2).map((r) => r.body?.cancel()));
+    await probes[0]!.body?.cancel();
+    expect(report.status).toBe('ok');
+    expect(report.policies.map((p) => p.pattern).sort()).toEqual([
+      'bulkhead',
+      'cache',
+      'circuit-breaker',
+      'rate-limit',
+      'retry',
+    ]);
+  });
+
   it('refuses requests over the client limit with 429, RateLimit and Retry-After headers', async () => {
     const client = { 'x-client-id': 'burst-test' };
     const answers = await Promise.all(

@@ -23,6 +23,9 @@ import {
   type Disposer,
   expectFunction,
   expectObject,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  policyHealth,
   type StoreStatus,
   type StoreStatusListener,
   warnUnknownOptions,
@@ -255,6 +258,17 @@ export class CacheEngine implements Cache {
 
   get storeStatus(): StoreStatus {
     return this.l2?.status ?? 'healthy';
+  }
+
+  [POLICY_HEALTH](): PolicyHealth {
+    return policyHealth({
+      name: this.name,
+      pattern: 'cache',
+      storeKind: this.o.store?.kind ?? 'memory',
+      storeStatus: this.storeStatus,
+      onStoreError: this.o.onStoreError,
+      closed: this.closing !== undefined,
+    });
   }
 
   onStoreStatusChange(listener: StoreStatusListener): Disposer {

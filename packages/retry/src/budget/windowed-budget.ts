@@ -6,6 +6,9 @@
  */
 import {
   type Disposer,
+  POLICY_HEALTH,
+  type PolicyHealth,
+  policyHealth,
   StoreCalls,
   type StoreFallbacks,
   type StoreInvoke,
@@ -33,6 +36,7 @@ export class Budget implements WindowedRetryBudget {
   readonly store: string;
   available: number | undefined = undefined;
   private pendingCalls = 0;
+  private closed = false;
   private nextFlushAt = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Set<Promise<void>>();
   /** This process's own view of the window: what `onStoreError: 'local'` decides from. */
@@ -143,7 +147,19 @@ export class Budget implements WindowedRetryBudget {
     return this.calls.onStatusChange(listener);
   }
 
+  [POLICY_HEALTH](): PolicyHealth {
+    return policyHealth({
+      name: this.name,
+      pattern: 'retry',
+      storeKind: this.store,
+      storeStatus: this.calls.status,
+      onStoreError: this.settings.storeSettings.onStoreError,
+      closed: this.closed,
+    });
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.flush();
     this.instruments.dispose();
     await this.calls.close();
