@@ -70,6 +70,49 @@ export class LeaseLostError extends BreakwaterError {
   }
 }
 
+/** Options of {@link PerKeyCapError}. */
+export interface PerKeyCapErrorOptions extends BreakwaterErrorOptions {
+  /** Name of the bulkhead. */
+  policyName: string;
+  /** The key whose cap could not be had. */
+  key: string;
+  /** Where the key's cap comes from: the option holding the function. */
+  source: string;
+  /** What the function returned; `undefined` when it threw (the error is the `cause`). */
+  value: unknown;
+}
+
+/**
+ * The cap of a call's `key` could not be had: the function given as `perKey.maxConcurrent` threw
+ * (its error is the `cause`) or returned something other than an integer >= 1. The call is
+ * rejected with it before it takes a slot or waits; nothing is cached, so the key's next call asks
+ * the function again. It is a configuration error, not a rejection for load: it does not extend
+ * `ExecutionRejectedError`, and it is not reported to `onRejected` or the `rejected` metric.
+ */
+export class PerKeyCapError extends BreakwaterError {
+  /** Name of the bulkhead. */
+  readonly policyName: string;
+  /** The key whose cap could not be had. */
+  readonly key: string;
+  /** Where the key's cap comes from (`'perKey.maxConcurrent'`). */
+  readonly source: string;
+  /** What the function returned; `undefined` when it threw. */
+  readonly value: unknown;
+
+  constructor(message: string, options: PerKeyCapErrorOptions) {
+    super(message, options);
+    this.brand('PerKeyCapError');
+    this.policyName = options.policyName;
+    this.key = options.key;
+    this.source = options.source;
+    this.value = options.value;
+  }
+}
+
+/** Is `value` a {@link PerKeyCapError}? Works across duplicated package copies. */
+export const isPerKeyCapError = (value: unknown): value is PerKeyCapError =>
+  hasErrorKind(value, 'PerKeyCapError');
+
 /** Is `value` a {@link BulkheadRejectedError}? Works across duplicated package copies. */
 export const isBulkheadRejectedError = (value: unknown): value is BulkheadRejectedError =>
   hasErrorKind(value, 'BulkheadRejectedError');

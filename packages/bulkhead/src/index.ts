@@ -22,8 +22,11 @@ export {
   type BulkheadRejectionReason,
   isBulkheadRejectedError,
   isLeaseLostError,
+  isPerKeyCapError,
   LeaseLostError,
   type LeaseLostErrorOptions,
+  PerKeyCapError,
+  type PerKeyCapErrorOptions,
 } from './errors.js';
 export {
   type AdaptiveConcurrencyOptions,
@@ -32,6 +35,7 @@ export {
   DEFAULTS,
   type FixedConcurrencyOptions,
   type OnStoreError,
+  type PerKeyCap,
   type PerKeyOptions,
   type PriorityClassOptions,
   type QueueOrder,

@@ -6,6 +6,7 @@ import {
   type Clock,
   DEFAULT_REPLICA_RENEW_INTERVAL_MS,
   DEFAULT_REPLICA_TTL_MS,
+  describeValue,
   expectInteger,
   expectNonEmptyString,
   expectNonNegative,
@@ -58,10 +59,22 @@ export interface PriorityClassOptions {
   maxWaitMs?: number | undefined;
 }
 
+/**
+ * The cap of one key, from a function of the key: per-tenant caps (a plan per tenant). Called
+ * synchronously when a key that is not tracked (no call of it running or waiting) gets a call;
+ * must return an integer >= 1.
+ */
+export type PerKeyCap = (key: string) => number;
+
 /** Per-key isolation: caps on any one key (a tenant, a user) inside the bulkhead. */
 export interface PerKeyOptions {
-  /** The most calls with the same `key` that may run at once. */
-  maxConcurrent: number;
+  /**
+   * The most calls with the same `key` that may run at once: an integer >= 1, or a function of
+   * the key returning one. The function's answer holds while the key is tracked (it has calls
+   * running or waiting) and is asked again once the key was idle; a call whose key's function
+   * throws or returns anything else is rejected with a `PerKeyCapError`.
+   */
+  maxConcurrent: number | PerKeyCap;
   /**
    * The most calls with the same `key` that may wait at once.
    * @default no cap beyond the class's `maxQueue`
@@ -259,6 +272,15 @@ export interface ResolvedClass {
   readonly maxWaitMs: number;
 }
 
+/** `perKey` after validation. */
+export interface ResolvedPerKey {
+  /** The cap of every key, when `maxConcurrent` is a number; `undefined` with a function. */
+  readonly maxConcurrent: number | undefined;
+  /** The function giving each key its cap, when `maxConcurrent` is one. */
+  readonly capOf: PerKeyCap | undefined;
+  readonly maxQueue: number;
+}
+
 /** Every option after validation, defaults applied. */
 export interface ResolvedOptions {
   readonly name: string;
@@ -269,7 +291,7 @@ export interface ResolvedOptions {
   readonly classes: readonly ResolvedClass[];
   readonly defaultClass: ResolvedClass;
   readonly reservedTotal: number;
-  readonly perKey: { readonly maxConcurrent: number; readonly maxQueue: number } | undefined;
+  readonly perKey: ResolvedPerKey | undefined;
   readonly store: PermitStore | undefined;
   readonly leaseTtlMs: number;
   readonly renewIntervalMs: number;
@@ -295,6 +317,17 @@ function expectWait(name: string, value: unknown): number {
 function expectQueue(name: string, value: unknown): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   return expectInteger(name, value, 0);
+}
+
+/** A per-key cap given as a value: an integer >= 1 (a function is told apart before). */
+function expectKeyCap(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    const ErrorType = typeof value === 'number' ? RangeError : TypeError;
+    throw new ErrorType(
+      `Expected \`${name}\` to be an integer >= 1 or a function of the key, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -369,8 +402,11 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
   let perKey: ResolvedOptions['perKey'];
   if (options.perKey !== undefined) {
     expectObject('perKey', options.perKey);
+    const cap: unknown = options.perKey.maxConcurrent;
+    const capOf = typeof cap === 'function' ? (cap as PerKeyCap) : undefined;
     perKey = {
-      maxConcurrent: expectInteger('perKey.maxConcurrent', options.perKey.maxConcurrent),
+      maxConcurrent: capOf === undefined ? expectKeyCap('perKey.maxConcurrent', cap) : undefined,
+      capOf,
       maxQueue: expectQueue('perKey.maxQueue', options.perKey.maxQueue ?? Number.POSITIVE_INFINITY),
     };
   }

@@ -26,7 +26,7 @@ import type { ResolvedClass, ResolvedOptions } from '../options.js';
 import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from '../store.js';
 import { type BulkheadInstruments, EVENT_DEGRADED, EVENT_LEASE_LOST } from '../telemetry.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import { LeaseKeeper, leaseClock } from './lease-keeper.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** One acquire attempt: the class, and the lease id sent (to release it if the answer is lost). */
@@ -69,6 +69,8 @@ export class FleetPermits {
   /** The one store call path (core): deadlines, degraded mode, fallbacks, store telemetry. */
   private readonly calls: StoreCalls;
   private readonly keeper: LeaseKeeper;
+  /** The time lease ends are measured on (monotonic with the system clock). */
+  private readonly leaseNow: () => number;
   private readonly acquireOp: StoreOp<Attempt, AcquireAttempt>;
   /** `true` extended, `false` gone, `undefined` the store did not answer (retried until the end). */
   private readonly renewOp: StoreOp<boolean | undefined, Lease>;
@@ -143,9 +145,11 @@ export class FleetPermits {
       () => false,
       { abortable },
     );
+    this.leaseNow = leaseClock(options.clock);
     this.keeper = new LeaseKeeper({
       name: options.name,
       clock: options.clock,
+      now: this.leaseNow,
       leaseTtlMs: options.leaseTtlMs,
       renewIntervalMs: options.renewIntervalMs,
       renew: (lease) => Promise.resolve(this.renewOp.run(lease)),
@@ -275,7 +279,7 @@ export class FleetPermits {
     cls: ResolvedClass,
     signal: AbortSignal | undefined,
   ): Promise<HeldPermit | { retryAfterMs: number | undefined }> {
-    const sentAt = this.options.clock.now();
+    const sentAt = this.leaseNow();
     const request: AcquireAttempt = { cls, leaseId: randomUUID(), sent: false };
     let attempt: Attempt;
     try {

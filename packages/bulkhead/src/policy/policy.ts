@@ -28,6 +28,7 @@ import {
   type BulkheadRejectionReason,
   isBulkheadRejectedError,
   isLeaseLostError,
+  PerKeyCapError,
 } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { type BulkheadInstruments, createInstruments } from '../telemetry.js';
@@ -40,6 +41,7 @@ import {
   createClassSlots,
   type KeySlots,
   KeyTable,
+  keyHasRoom,
   type Waiter,
 } from './slots.js';
 import { type CancelTimer, schedule } from './timer.js';
@@ -233,13 +235,17 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       }
       key = options.key ?? undefined;
     }
-    let keySlots: KeySlots | undefined;
-    if (key !== undefined && this.options.perKey !== undefined) keySlots = this.keys.slots(key);
+    const keySlots =
+      key === undefined || this.options.perKey === undefined
+        ? undefined
+        : this.keys.slots(key, this.options.perKey, this.name);
+    // A key without a valid cap runs nothing: no slot taken, no queue entered.
+    if (keySlots instanceof PerKeyCapError) return Promise.reject(keySlots);
 
     if (
       (this.totalReady === 0 || cls.ready.size === 0) &&
       this.canAdmit(cls) &&
-      (keySlots === undefined || this.keyHasRoom(keySlots))
+      (keySlots === undefined || keyHasRoom(keySlots))
     ) {
       this.admit(cls, keySlots);
       let run: Promise<T>;
@@ -267,13 +273,6 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
   private canAdmit(cls: ClassSlots): boolean {
     const active = cls.active;
     return active < cls.max && (active < cls.reserved || this.sharedInUse < this.sharedCapacity);
-  }
-
-  private keyHasRoom(keySlots: KeySlots | undefined): boolean {
-    return (
-      keySlots === undefined ||
-      keySlots.active + keySlots.ready < this.options.perKey!.maxConcurrent
-    );
   }
 
   private admit(cls: ClassSlots, keySlots: KeySlots | undefined): void {
@@ -499,7 +498,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       this.waiting++;
       if (waiter.recorded) this.instruments.queued.add(1, cls.attributes);
       if (keySlots !== undefined) keySlots.queued++;
-      if (this.keyHasRoom(keySlots)) this.pushReady(waiter);
+      if (keyHasRoom(keySlots)) this.pushReady(waiter);
       else {
         waiter.state = 'parked';
         keySlots!.parked ??= [];
@@ -569,7 +568,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
   private promoteParked(keySlots: KeySlots): void {
     const parked = keySlots.parked;
     if (parked === undefined) return;
-    while (parked.length > 0 && this.keyHasRoom(keySlots)) {
+    while (parked.length > 0 && keyHasRoom(keySlots)) {
       const waiter = this.options.order === 'lifo' ? parked.pop()! : parked.shift()!;
       this.pushReady(waiter);
     }

@@ -4,7 +4,9 @@
  * reserved slots first, then borrows idle shared slots up to its `max`.
  */
 import type { Attributes } from '@opentelemetry/api';
-import type { ResolvedClass } from '../options.js';
+import type { PerKeyCapError } from '../errors.js';
+import type { ResolvedClass, ResolvedPerKey } from '../options.js';
+import { keyCap } from './key-cap.js';
 import { type HeapEntry, WaiterHeap } from './waiter-heap.js';
 
 /** Where a {@link Waiter} is. */
@@ -47,6 +49,8 @@ export interface ClassSlots {
 /** Counters of one key; exists only while the key has calls running or waiting. */
 export interface KeySlots {
   readonly key: string;
+  /** The key's cap: `perKey.maxConcurrent`, or its function's answer when the key was tracked. */
+  readonly cap: number;
   /** Calls of this key holding a slot. */
   active: number;
   /** Calls of this key in a class heap: they count against the key's cap already. */
@@ -57,7 +61,10 @@ export interface KeySlots {
   parked: Waiter[] | undefined;
 }
 
-/** The per-key counters of a bulkhead with `perKey`: a key is tracked while it has calls. */
+/**
+ * The per-key counters of a bulkhead with `perKey`: a key is tracked while it has calls, and so is
+ * its cap (a function's answer is kept no longer than that: no map grows with the keys seen).
+ */
 export class KeyTable {
   private readonly keys = new Map<string, KeySlots>();
 
@@ -66,13 +73,18 @@ export class KeyTable {
     return this.keys.size;
   }
 
-  /** The counters of `key`, made on first use. */
-  slots(key: string): KeySlots {
-    let slots = this.keys.get(key);
-    if (slots === undefined) {
-      slots = { key, active: 0, ready: 0, queued: 0, parked: undefined };
-      this.keys.set(key, slots);
-    }
+  /**
+   * The counters of `key`, made on first use with its cap: `perKey.maxConcurrent`, or the answer
+   * of its function (asked only then), or the error to reject the call with when it has none.
+   */
+  slots(key: string, perKey: ResolvedPerKey, policyName: string): KeySlots | PerKeyCapError {
+    const tracked = this.keys.get(key);
+    if (tracked !== undefined) return tracked;
+    const cap =
+      perKey.capOf === undefined ? perKey.maxConcurrent! : keyCap(policyName, perKey.capOf, key);
+    if (typeof cap !== 'number') return cap;
+    const slots: KeySlots = { key, cap, active: 0, ready: 0, queued: 0, parked: undefined };
+    this.keys.set(key, slots);
     return slots;
   }
 
@@ -80,6 +92,11 @@ export class KeyTable {
   forgetIfIdle(keySlots: KeySlots): void {
     if (keySlots.active === 0 && keySlots.queued === 0) this.keys.delete(keySlots.key);
   }
+}
+
+/** Whether a call of the key of `keySlots` (none: a call without key) may take a slot now. */
+export function keyHasRoom(keySlots: KeySlots | undefined): boolean {
+  return keySlots === undefined || keySlots.active + keySlots.ready < keySlots.cap;
 }
 
 /** Builds the per-class state. */

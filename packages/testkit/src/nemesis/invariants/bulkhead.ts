@@ -52,9 +52,22 @@ function sessions(history: HistoryEvent[], stale?: Set<HistoryEvent>): Session[]
   return [...byCall.values()];
 }
 
+/** When each call ended (its `ok` or `fail`), by the resource's call id (`pid:id`). */
+function callEnds(history: HistoryEvent[]): Map<string, number> {
+  const ends = new Map<string, number>();
+  for (const event of history) {
+    if (event.f === 'call' && (event.type === 'ok' || event.type === 'fail')) {
+      ends.set(`${event.pid}:${event.id}`, event.mono);
+    }
+  }
+  return ends;
+}
+
 /**
- * The actions calls made after their replica resumed from a pause of `staleAfterMs` or longer,
- * having acted before it: acted on a lease that had surely ended. Per call, in order.
+ * The calls that acted before a pause of their replica of `staleAfterMs` or longer and were still
+ * running when it ended (they acted after it, or ended after it: a call that stops at once on its
+ * aborted signal acts no more), with the actions they made after resuming: on a lease that had
+ * surely ended. Per call, in order.
  */
 function staleActions(
   history: HistoryEvent[],
@@ -62,10 +75,13 @@ function staleActions(
 ): { session: Session; pause: FaultInterval; stale: HistoryEvent[] }[] {
   const found: { session: Session; pause: FaultInterval; stale: HistoryEvent[] }[] = [];
   const pauses = longPauses(history, staleAfterMs);
+  const ends = callEnds(history);
   for (const session of sessions(history)) {
+    // A call with no recorded end was still running when its replica stopped.
+    const end = Math.max(session.last.mono, ends.get(session.call) ?? Number.POSITIVE_INFINITY);
     for (const pause of pauses) {
       if (pause.target !== session.replica) continue;
-      if (session.first.mono > pause.start || session.last.mono < pause.end) continue;
+      if (session.first.mono > pause.start || end < pause.end) continue;
       found.push({ session, pause, stale: session.acts.filter((act) => act.mono >= pause.end) });
     }
   }

@@ -20,11 +20,14 @@ export const BULKHEAD_FAULTS: readonly FaultName[] = [
 ];
 
 /**
- * Actions a call paused past its lease may still make when it resumes, today: the step whose timer
- * was already due runs before the bulkhead's lease keeper aborts the signal (both timers are
- * overdue at SIGCONT, and the keeper learns of the loss only from its own timer).
+ * Actions a call paused past its lease may still make when it resumes: none. The replica checks
+ * `signal.aborted` before each action, and that read checks the lease's local validity
+ * synchronously (monotonic time against the last confirmed renewal plus the TTL, less a safety
+ * margin), so it sees the signal aborted before the step that was already due can act — without
+ * waiting for the lease keeper's timer. (Until that check existed this was 1: the due step ran
+ * first.)
  */
-export const STALE_ACTIONS_AFTER_PAUSE = 1;
+export const STALE_ACTIONS_AFTER_PAUSE = 0;
 
 /**
  * The bulkhead scenario, with `faults` (default: all of {@link BULKHEAD_FAULTS}) and the stale
