@@ -26,6 +26,8 @@ export interface CheckResult {
   worst?: number;
   /** The bound it was judged against. */
   bound?: number;
+  /** What the bound let through that the strict invariant would not, by reason (counts). */
+  excused?: Record<string, number>;
 }
 
 /** A short, one-line rendering of an event. */

@@ -32,7 +32,9 @@ const runs = await runSuite({
     const verdicts = report.results
       .map((result) => {
         const worst = result.worst === undefined ? '' : ` worst ${result.worst}/${result.bound}`;
-        return `${result.invariant}: ${result.violations.length} violation(s), ${result.checked} checked${worst}`;
+        const excused =
+          result.excused === undefined ? '' : ` excused ${JSON.stringify(result.excused)}`;
+        return `${result.invariant}: ${result.violations.length} violation(s), ${result.checked} checked${worst}${excused}`;
       })
       .join('; ');
     console.log(

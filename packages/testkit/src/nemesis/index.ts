@@ -35,7 +35,18 @@ export {
   sharedMonotonicNow,
 } from './history.js';
 export { checkHalfOpenProbes } from './invariants/breaker.js';
+export {
+  type ConvergenceBound,
+  checkFleetConverges,
+  checkFleetRejects,
+  type FleetRejectBound,
+} from './invariants/breaker-fleet.js';
 export { checkBulkheadConcurrency, checkNoStaleActions } from './invariants/bulkhead.js';
+export {
+  type CacheLoadBound,
+  checkMonotonicReads,
+  checkOneLoaderPerKey,
+} from './invariants/cache.js';
 export {
   checkNoSilentFailOpen,
   checkRateLimitWindows,
@@ -66,10 +77,16 @@ export {
 } from './scenario.js';
 export { BREAKER_FAULTS, breakerScenario } from './scenarios/breaker.js';
 export {
+  BREAKER_CONVERGENCE_MS,
+  BREAKER_FLEET_FAULTS,
+  breakerFleetScenario,
+} from './scenarios/breaker-fleet.js';
+export {
   BULKHEAD_FAULTS,
   bulkheadScenario,
   STALE_ACTIONS_AFTER_PAUSE,
 } from './scenarios/bulkhead.js';
+export { CACHE_FAULTS, CACHE_LOCAL_TAIL_MS, cacheScenario } from './scenarios/cache.js';
 export { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
 export { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
 export {

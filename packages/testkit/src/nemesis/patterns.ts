@@ -65,12 +65,33 @@ export interface NemesisBreaker {
   execute<T>(fn: (ctx: { signal: AbortSignal }) => Promise<T>): Promise<T>;
   readonly state: string;
   readonly storeStatus: string;
+  /** Subscribes to the state changes this replica sees; returns the disposer. */
+  onStateChange(listener: (event: { from: string; to: string }) => void): () => void;
   close(): Promise<void>;
 }
 
 /** `@breakwater/circuit-breaker` and its `/redis` subpath. */
 export interface BreakerModules {
   circuitBreaker(options: Record<string, unknown>): NemesisBreaker;
+  redisStore(options: { client: unknown; prefix: string }): { close(): Promise<void> };
+}
+
+/** What a cache loader gets. */
+export interface NemesisLoaderContext {
+  readonly signal: AbortSignal;
+  readonly key: string;
+}
+
+/** The cache surface a replica uses. */
+export interface NemesisCache {
+  getOrLoad<T>(key: string, loader: (ctx: NemesisLoaderContext) => Promise<T>): Promise<T>;
+  readonly storeStatus: string;
+  close(): Promise<void>;
+}
+
+/** `@breakwater/cache` and its `/redis` subpath. */
+export interface CacheModules {
+  cache(options: Record<string, unknown>): NemesisCache;
   redisStore(options: { client: unknown; prefix: string }): { close(): Promise<void> };
 }
 
@@ -119,4 +140,13 @@ export async function loadBreaker(): Promise<BreakerModules> {
     load<Pick<BreakerModules, 'redisStore'>>('@breakwater/circuit-breaker/redis'),
   ]);
   return { circuitBreaker: main.circuitBreaker, redisStore: redis.redisStore };
+}
+
+/** Loads the cache and its Redis store. */
+export async function loadCache(): Promise<CacheModules> {
+  const [main, redis] = await Promise.all([
+    load<Pick<CacheModules, 'cache'>>('@breakwater/cache'),
+    load<Pick<CacheModules, 'redisStore'>>('@breakwater/cache/redis'),
+  ]);
+  return { cache: main.cache, redisStore: redis.redisStore };
 }

@@ -29,6 +29,8 @@ export interface ResourceAction {
   kind?: string;
   /** The caller's store status as it acted (`healthy` or `degraded`), when it matters. */
   storeStatus?: string;
+  /** The key the action is about (a cache load's key), when there is one. */
+  key?: string;
 }
 
 /** The resource server. */
@@ -67,6 +69,7 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
       };
       if (action.kind !== undefined) value.kind = action.kind;
       if (action.storeStatus !== undefined) value.storeStatus = action.storeStatus;
+      if (action.key !== undefined) value.key = action.key;
       history.info('act', value, action.token);
       socket.write('ok\n');
     });

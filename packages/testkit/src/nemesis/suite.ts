@@ -6,7 +6,9 @@ import { type FaultName, REPLICATION_FAULTS } from './faults.js';
 import type { RunScenarioOptions, Scenario, ScenarioReport } from './scenario.js';
 import { runScenario } from './scenario.js';
 import { BREAKER_FAULTS, breakerScenario } from './scenarios/breaker.js';
+import { BREAKER_FLEET_FAULTS, breakerFleetScenario } from './scenarios/breaker-fleet.js';
 import { BULKHEAD_FAULTS, bulkheadScenario } from './scenarios/bulkhead.js';
+import { CACHE_FAULTS, cacheScenario } from './scenarios/cache.js';
 import { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
 import { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
 
@@ -41,6 +43,16 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     pattern: 'retry-budget',
     faults: RETRY_BUDGET_FAULTS,
     scenario: (faults) => retryBudgetScenario(faults) as Scenario<unknown>,
+  },
+  {
+    pattern: 'breaker-fleet',
+    faults: BREAKER_FLEET_FAULTS,
+    scenario: (faults) => breakerFleetScenario(faults) as Scenario<unknown>,
+  },
+  {
+    pattern: 'cache',
+    faults: CACHE_FAULTS,
+    scenario: (faults) => cacheScenario(faults) as Scenario<unknown>,
   },
 ];
 

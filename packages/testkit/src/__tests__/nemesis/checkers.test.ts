@@ -8,10 +8,12 @@ import { formatViolations } from '../../nemesis/checker.js';
 import { type FaultEntry, faultIntervals } from '../../nemesis/fault-log.js';
 import { type HistoryEvent, openHistory, readHistory } from '../../nemesis/history.js';
 import { checkHalfOpenProbes } from '../../nemesis/invariants/breaker.js';
+import { checkFleetConverges, checkFleetRejects } from '../../nemesis/invariants/breaker-fleet.js';
 import {
   checkBulkheadConcurrency,
   checkNoStaleActions,
 } from '../../nemesis/invariants/bulkhead.js';
+import { checkMonotonicReads, checkOneLoaderPerKey } from '../../nemesis/invariants/cache.js';
 import {
   checkNoSilentFailOpen,
   checkRateLimitWindows,
@@ -63,6 +65,33 @@ class Builder {
         value: { call, attempt },
       });
     }
+  }
+  /** A cache load of `key` by `replica`, acting on the resource from `from` to `to`. */
+  load(replica: number, call: string, key: string, from: number, to: number, status = 'healthy') {
+    const value = { replica, call, key, storeStatus: status };
+    this.add({
+      process: -2,
+      type: 'info',
+      f: 'act',
+      mono: from,
+      value: { ...value, kind: 'load-start' },
+    });
+    this.add({
+      process: -2,
+      type: 'info',
+      f: 'act',
+      mono: to,
+      value: { ...value, kind: 'load-end' },
+    });
+  }
+  /** A read of `key` by `process` from `at` to `at + 1`, answered with `version` loaded by `from`. */
+  read(process: number, key: string, at: number, version: number, from = process): void {
+    const id = this.add({ process, type: 'invoke', f: 'read', mono: at, value: { key } });
+    this.add({ process, type: 'ok', f: 'read', id, mono: at + 1, value: { key, version, from } });
+  }
+  /** A replica's own record (`state`, `admitted`, `view`). */
+  note(process: number, at: number, f: string, value: Record<string, unknown>): void {
+    this.add({ process, type: 'info', f, mono: at, value });
   }
   done(): HistoryEvent[] {
     const sorted = [...this.events].sort((a, b) => a.mono - b.mono);
@@ -225,6 +254,204 @@ describe('breaker checker', () => {
     };
     local.act(160, 2, 'c', 0, 'probe-end');
     expect(checkHalfOpenProbes(local.done(), 1, 3).violations).toEqual([]);
+  });
+});
+
+describe('cache checkers', () => {
+  const lease = { leaseTtlMs: 600, localTailMs: 1_000 };
+
+  it('catch two loads of a key at once under a live lease; other keys and hand-overs pass', () => {
+    const b = new Builder();
+    b.load(0, 'a', 'k0', 0, 100);
+    b.load(1, 'b', 'k0', 100, 200);
+    b.load(2, 'c', 'k1', 50, 150);
+    const clean = checkOneLoaderPerKey(b.done(), lease);
+    expect(clean).toMatchObject({ checked: 3, worst: 1, violations: [] });
+    b.load(2, 'd', 'k0', 150, 160);
+    const caught = checkOneLoaderPerKey(b.done(), lease);
+    expect(caught.worst).toBe(2);
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(
+      /^r2 started loading k0 \(call d\) 50 ms after r1/,
+    );
+  });
+
+  it("let a loader take over once the paused holder's lease can have expired, not before", () => {
+    const b = new Builder();
+    b.load(0, 'a', 'k0', 0, 1_500);
+    b.fault(100, { fault: 'replica-pause', target: 0, unreachable: false }, 'start');
+    b.load(1, 'b', 'k0', 300, 500);
+    b.fault(1_400, { fault: 'replica-pause', target: 0, unreachable: false }, 'end');
+    // 300 ms after the holder's start: its lease (600 ms, renewed every 200 ms, so at least
+    // 400 ms left after its last renewal) may still run.
+    expect(checkOneLoaderPerKey(b.done(), lease).violations).toHaveLength(1);
+    const later = new Builder();
+    later.load(0, 'a', 'k0', 0, 1_500);
+    later.fault(100, { fault: 'replica-pause', target: 0, unreachable: false }, 'start');
+    later.load(1, 'b', 'k0', 700, 800);
+    later.fault(1_400, { fault: 'replica-pause', target: 0, unreachable: false }, 'end');
+    expect(checkOneLoaderPerKey(later.done(), lease)).toMatchObject({
+      violations: [],
+      excused: { 'lease expired': 1 },
+    });
+  });
+
+  it("let loads without the lease overlap: degraded, or near a fault on the loader's link", () => {
+    const b = new Builder();
+    b.load(0, 'a', 'k0', 0, 100);
+    b.load(1, 'b', 'k0', 20, 120, 'degraded');
+    b.fault(200, { fault: 'proxy-drop', target: 2, unreachable: true }, 'start');
+    b.fault(400, { fault: 'proxy-drop', target: 2, unreachable: true }, 'end');
+    b.load(0, 'c', 'k0', 1_000, 1_100);
+    b.load(2, 'd', 'k0', 1_050, 1_150);
+    expect(checkOneLoaderPerKey(b.done(), lease)).toMatchObject({
+      violations: [],
+      excused: { degraded: 1, 'later without lease': 1 },
+    });
+    // The same overlap with the fault on another replica's link is caught.
+    const other = new Builder();
+    other.fault(200, { fault: 'proxy-drop', target: 1, unreachable: true }, 'start');
+    other.fault(400, { fault: 'proxy-drop', target: 1, unreachable: true }, 'end');
+    other.load(0, 'c', 'k0', 1_000, 1_100);
+    other.load(2, 'd', 'k0', 1_050, 1_150);
+    expect(checkOneLoaderPerKey(other.done(), lease).violations).toHaveLength(1);
+  });
+
+  it('catch a read that goes back to an older version, per replica and per key', () => {
+    const b = new Builder();
+    b.read(0, 'k0', 0, 100);
+    b.read(0, 'k0', 10, 200);
+    b.read(1, 'k0', 20, 150); // another replica: judged on its own
+    b.read(0, 'k1', 30, 50); // another key
+    expect(checkMonotonicReads(b.done())).toMatchObject({ checked: 4, violations: [] });
+    b.read(0, 'k0', 40, 150, 1);
+    const caught = checkMonotonicReads(b.done());
+    expect(caught).toMatchObject({ worst: 50 });
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(/^r0 read k0 at version 150\.0 after .* 200\.0/);
+  });
+
+  it('judge only reads that started after another ended', () => {
+    const b = new Builder();
+    const id = b.add({ process: 0, type: 'invoke', f: 'read', mono: 0, value: { key: 'k0' } });
+    b.read(0, 'k0', 5, 300);
+    // Invoked before the other ended: it may have been answered first.
+    b.add({
+      process: 0,
+      type: 'ok',
+      f: 'read',
+      id,
+      mono: 50,
+      value: { key: 'k0', version: 100, from: 0 },
+    });
+    expect(checkMonotonicReads(b.done()).violations).toEqual([]);
+  });
+
+  it("with the 'local' bound, go back only from a value the replica loaded alone near a fault", () => {
+    const b = new Builder();
+    b.read(0, 'k0', 0, 100, 1);
+    b.fault(200, { fault: 'proxy-drop', target: 0, unreachable: true }, 'start');
+    b.read(0, 'k0', 350, 300); // loaded alone at 300, during the fault
+    b.fault(400, { fault: 'proxy-drop', target: 0, unreachable: true }, 'end');
+    b.read(0, 'k0', 600, 250, 1); // the fleet's value, older than its own
+    const history = b.done();
+    expect(checkMonotonicReads(history).violations).toHaveLength(1);
+    expect(checkMonotonicReads(history, 1_000)).toMatchObject({
+      violations: [],
+      excused: { 'back from a value loaded alone': 1 },
+    });
+    // The fleet's values still must not go back.
+    b.read(0, 'k0', 700, 200, 2);
+    expect(checkMonotonicReads(b.done(), 1_000).violations).toHaveLength(1);
+    // Nor may a value another replica loaded at that time: it came through the store.
+    const shared = new Builder();
+    shared.fault(200, { fault: 'proxy-drop', target: 0, unreachable: true }, 'start');
+    shared.read(0, 'k0', 350, 300, 1);
+    shared.fault(400, { fault: 'proxy-drop', target: 0, unreachable: true }, 'end');
+    shared.read(0, 'k0', 600, 250, 1);
+    expect(checkMonotonicReads(shared.done(), 1_000).violations).toHaveLength(1);
+  });
+});
+
+describe('breaker fleet checkers', () => {
+  const rejects = { boundMs: 200, breakDurationMs: 1_000, tripLeadMs: 100, localTailMs: 1_000 };
+  const healthy = 'healthy';
+
+  it('catch a replica that lets calls through past the bound after the fleet opened', () => {
+    const b = new Builder();
+    b.note(1, 0, 'admitted', { state: 'closed', storeStatus: healthy });
+    b.note(0, 100, 'state', { from: 'closed', to: 'open', storeStatus: healthy });
+    b.note(1, 250, 'admitted', { state: 'closed', storeStatus: healthy }); // within 200 ms
+    b.note(1, 260, 'state', { from: 'closed', to: 'open', storeStatus: healthy });
+    b.note(2, 1_000, 'admitted', { state: 'half-open', storeStatus: healthy }); // the break is over
+    expect(checkFleetRejects(b.done(), rejects)).toMatchObject({
+      checked: 1,
+      worst: 150,
+      violations: [],
+    });
+    b.note(2, 400, 'admitted', { state: 'closed', storeStatus: healthy });
+    const caught = checkFleetRejects(b.done(), rejects);
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(
+      /^r2 let a call through \(closed\) 300 ms after r0/,
+    );
+  });
+
+  it('let a replica cut off from the store decide alone, and not count its own opens', () => {
+    const b = new Builder();
+    b.fault(50, { fault: 'proxy-drop', target: 2, unreachable: true }, 'start');
+    b.note(0, 100, 'state', { from: 'closed', to: 'open', storeStatus: healthy });
+    b.note(2, 400, 'admitted', { state: 'closed', storeStatus: healthy });
+    b.note(1, 450, 'admitted', { state: 'closed', storeStatus: 'degraded' });
+    b.fault(600, { fault: 'proxy-drop', target: 2, unreachable: true }, 'end');
+    // A degraded replica's local open is not the fleet's: the others may go on.
+    b.note(1, 3_000, 'state', { from: 'closed', to: 'open', storeStatus: 'degraded' });
+    b.note(0, 3_400, 'admitted', { state: 'closed', storeStatus: healthy });
+    expect(checkFleetRejects(b.done(), rejects)).toMatchObject({ checked: 1, violations: [] });
+  });
+
+  const converge = { boundMs: 1_000, sampleMs: 25, replicas: 2 };
+
+  it('measure how long the fleet takes to agree after a fault heals, and catch it never agreeing', () => {
+    const b = new Builder();
+    b.fault(0, { fault: 'store-pause', target: 'store', unreachable: true }, 'start');
+    b.fault(100, { fault: 'store-pause', target: 'store', unreachable: true }, 'end');
+    for (let t = 0; t <= 1_500; t += 25) {
+      b.note(0, t, 'view', { state: 'open', storeStatus: t < 300 ? 'degraded' : healthy });
+      b.note(1, t + 1, 'view', { state: t < 200 ? 'closed' : 'open', storeStatus: healthy });
+    }
+    // Agreeing is not enough: r0 is back on the store only at 300.
+    expect(checkFleetConverges(b.done(), converge)).toMatchObject({
+      checked: 1,
+      worst: 200,
+      violations: [],
+    });
+    const split = new Builder();
+    split.fault(0, { fault: 'store-pause', target: 'store', unreachable: true }, 'start');
+    split.fault(100, { fault: 'store-pause', target: 'store', unreachable: true }, 'end');
+    for (let t = 0; t <= 1_500; t += 25) {
+      split.note(0, t, 'view', { state: 'open', storeStatus: healthy });
+      split.note(1, t + 1, 'view', { state: 'closed', storeStatus: healthy });
+    }
+    const caught = checkFleetConverges(split.done(), converge);
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(
+      /still disagreed: r0 open \(healthy\), r1 closed/,
+    );
+  });
+
+  it('do not count agreement on stale samples, and skip a heal the next fault cut short', () => {
+    const b = new Builder();
+    b.fault(0, { fault: 'proxy-drop', target: 'store', unreachable: true }, 'start');
+    b.fault(100, { fault: 'proxy-drop', target: 'store', unreachable: true }, 'end');
+    // r1 stopped sampling (paused) at 50: its last view agrees, but it is stale.
+    b.note(1, 50, 'view', { state: 'open', storeStatus: healthy });
+    for (let t = 0; t <= 1_500; t += 25) {
+      b.note(0, t, 'view', { state: 'open', storeStatus: healthy });
+    }
+    expect(checkFleetConverges(b.done(), converge).violations).toHaveLength(1);
+    b.fault(500, { fault: 'store-pause', target: 'store', unreachable: true }, 'start');
+    expect(checkFleetConverges(b.done(), converge)).toMatchObject({ checked: 0, violations: [] });
   });
 });
 

@@ -4,7 +4,9 @@ import { expect, it } from 'vitest';
 import type { CheckResult } from '../../nemesis/checker.js';
 import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
 import { breakerScenario } from '../../nemesis/scenarios/breaker.js';
+import { breakerFleetScenario } from '../../nemesis/scenarios/breaker-fleet.js';
 import { bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
+import { cacheScenario } from '../../nemesis/scenarios/cache.js';
 import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { retryBudgetScenario } from '../../nemesis/scenarios/retry-budget.js';
 import { describeWithRedisCluster } from '../../services.js';
@@ -48,7 +50,7 @@ describeWithRedisCluster('nemesis (short)', () => {
     expect(result(report, 'rate-limit/window').violations.length).toBeGreaterThan(0);
   }, 60_000);
 
-  it('bulkhead: concurrency ≤ maxConcurrent; a holder paused past its lease acts at most once more', async () => {
+  it('bulkhead: concurrency ≤ maxConcurrent; a holder paused past its lease does not act again', async () => {
     // Pauses only: two or three in the run, each of a replica that holds a permit.
     const report = await runScenario(bulkheadScenario(['replica-pause']), {
       durationMs: (SECONDS + 1) * 1_000,
@@ -77,6 +79,43 @@ describeWithRedisCluster('nemesis (short)', () => {
     expect(probes.violations, summary(report)).toEqual([]);
     // The fleet opened and probed again and again.
     expect(probes.checked).toBeGreaterThan(3);
+  }, 60_000);
+
+  it('breaker: every replica rejects within 2 × syncIntervalMs of the fleet opening; the fleet converges after the store returns', async () => {
+    // One store pause, early enough for the fleet to converge before the end.
+    const healthyMs: [number, number] = [1_200, 1_600];
+    const report = await runScenario(
+      { ...breakerFleetScenario(['store-pause']), healthyMs },
+      { durationMs: SECONDS * 1_000 },
+    );
+    console.info(
+      `nemesis/breaker-fleet: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const rejects = result(report, 'breaker/fleet-rejects');
+    const converges = result(report, 'breaker/fleet-converges');
+    expect(rejects.violations, summary(report)).toEqual([]);
+    expect(converges.violations, summary(report)).toEqual([]);
+    expect(result(report, 'breaker/half-open-probes').violations, summary(report)).toEqual([]);
+    // The fleet opened from closed, and the pause healed in time to be judged.
+    expect(rejects.checked).toBeGreaterThan(0);
+    expect(converges.checked).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('cache: one loader per key per lease; monotonic reads, with a loader paused mid-load', async () => {
+    const report = await runScenario(cacheScenario(['replica-pause', 'proxy-drop']), {
+      durationMs: SECONDS * 1_000,
+    });
+    console.info(
+      `nemesis/cache: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+    );
+    const loaders = result(report, 'cache/one-loader-per-key');
+    const reads = result(report, 'cache/monotonic-reads');
+    expect(loaders.violations, summary(report)).toEqual([]);
+    expect(reads.violations, summary(report)).toEqual([]);
+    // Keys expired and were loaded again and again, and read far more often.
+    expect(loaders.checked).toBeGreaterThan(20);
+    expect(reads.checked).toBeGreaterThan(500);
+    expect(report.faults['replica-pause']).toBeGreaterThan(0);
   }, 60_000);
 
   it('retry budget: fleet retries ≤ the budget', async () => {

@@ -1,0 +1,83 @@
+/**
+ * The breaker's fleet properties under the nemesis: a fleet of replica processes sharing one
+ * breaker in Redis, calling a dependency that is down and up in turns, so the fleet opens from
+ * closed, probes and closes again, while the store and the links fail and a replica is paused
+ * (the one that acted on the resource last: a half-open prober). Invariants: every replica rejects
+ * within 2 × `syncIntervalMs` after the fleet opens; after a fault heals the fleet converges to one
+ * state within a bound; half-open probes fleet-wide ≤ `halfOpen.maxCalls`, a paused prober's lease
+ * (which outlives the pause) included.
+ */
+import { fileURLToPath } from 'node:url';
+import type { FaultName } from '../faults.js';
+import { checkHalfOpenProbes } from '../invariants/breaker.js';
+import { checkFleetConverges, checkFleetRejects } from '../invariants/breaker-fleet.js';
+import type { BreakerFleetParams } from '../replicas/breaker-fleet.js';
+import type { Scenario } from '../scenario.js';
+
+/** The faults the breaker-fleet scenario draws from. */
+export const BREAKER_FLEET_FAULTS: readonly FaultName[] = [
+  'replica-pause',
+  'store-pause',
+  'store-crash',
+  'proxy-drop',
+  'proxy-latency',
+  'proxy-reset',
+];
+
+/**
+ * How long after the store returns the fleet must agree again: ioredis drops a dead connection
+ * after its `socketTimeout` (1 s) and reconnects; the breaker's probe finds the store back within
+ * `storeProbeIntervalMs` (100 ms) and re-reads the shared state; a transition reaches every replica
+ * within 2 × `syncIntervalMs` (200 ms). 1,300 ms in all; the bound doubles it for a loaded machine.
+ */
+export const BREAKER_CONVERGENCE_MS = 2_600;
+
+/** The breaker-fleet scenario, with `faults` (default: all of {@link BREAKER_FLEET_FAULTS}). */
+export function breakerFleetScenario(
+  faults: readonly FaultName[] = BREAKER_FLEET_FAULTS,
+  replicas = 3,
+): Scenario<BreakerFleetParams> {
+  const params: BreakerFleetParams = {
+    maxCalls: 1,
+    breakDurationMs: 1_000,
+    // Longer than any pause: a paused prober keeps its lease, and nobody else probes meanwhile.
+    probeLeaseMs: 2_500,
+    syncIntervalMs: 100,
+    storeDeadlineMs: 100,
+    storeProbeIntervalMs: 100,
+    downMs: 1_500,
+    staggerMs: 150,
+    probeMs: 150,
+    sampleMs: 25,
+    loops: 2,
+    pauseMs: 10,
+  };
+  return {
+    name: 'breaker-fleet',
+    script: fileURLToPath(new URL('../replicas/breaker-fleet.ts', import.meta.url)),
+    replicas,
+    params,
+    faults,
+    resource: true,
+    perReplica: (fault) =>
+      fault === 'replica-pause' || (fault.startsWith('proxy-') && fault !== 'proxy-drop'),
+    faultMs: [500, 1_500],
+    // Long enough for the fleet to converge before the next fault, so each heal is judged.
+    healthyMs: [2_800, 3_500],
+    check: (history) => [
+      checkFleetRejects(history, {
+        // The README's bound: every replica's view is open within 2 × syncIntervalMs.
+        boundMs: 2 * params.syncIntervalMs,
+        breakDurationMs: params.breakDurationMs,
+        tripLeadMs: params.storeDeadlineMs,
+        localTailMs: 1_500,
+      }),
+      checkFleetConverges(history, {
+        boundMs: BREAKER_CONVERGENCE_MS,
+        sampleMs: params.sampleMs,
+        replicas,
+      }),
+      checkHalfOpenProbes(history, params.maxCalls, replicas),
+    ],
+  };
+}
