@@ -96,6 +96,55 @@ export function giveBackAll(
   }
 }
 
+/**
+ * Advances the state and changes every limit's consumption by `points` (positive: a penalty,
+ * negative: a reward; see `Algorithm.adjust`).
+ */
+export function adjustAll(
+  limits: readonly CompiledLimit[],
+  state: number[],
+  now: number,
+  points: number,
+): void {
+  advanceAll(limits, state, now);
+  for (let i = 0, offset = 0; i < limits.length; i++) {
+    const limit = limits[i]!;
+    limit.impl.adjust(state, offset, now, points, limit);
+    offset += limit.impl.stateSize;
+  }
+}
+
+/**
+ * A consume for a limiter with `blockDurationMs` (its state has one more number after the limits':
+ * the time the key is blocked until, 0 for none). A blocked key is denied without a change; a
+ * consume that does not fit blocks the key for `blockMs` from `now`.
+ * Returns the cost taken, 0 for a denial that changed nothing, −1 for a denial that started a
+ * block (the state must then be written).
+ */
+export function consumeBlocking(
+  limits: readonly CompiledLimit[],
+  state: number[],
+  now: number,
+  cost: number,
+  minCost: number,
+  blockMs: number,
+): number {
+  const slot = state.length - 1;
+  if (state[slot]! > now) {
+    advanceAll(limits, state, now);
+    return 0;
+  }
+  const granted = consumeAll(limits, state, now, cost, minCost);
+  if (granted > 0) return granted;
+  state[slot] = now + blockMs;
+  return -1;
+}
+
+/** Whether a state with a block slot (the last number) is blocked at `now`. */
+export function isBlocked(state: number[], now: number): boolean {
+  return state[state.length - 1]! > now;
+}
+
 /** Milliseconds until every limit of the state is as good as fresh: how long a store keeps it. */
 export function idleAfterMs(
   limits: readonly CompiledLimit[],

@@ -34,6 +34,7 @@ export const RATE_LIMITER_OPTIONS = {
   storeProbeIntervalMs: true,
   denyCache: true,
   reserve: true,
+  blockDurationMs: true,
   clock: true,
 } as const satisfies KnownOptions<RateLimiterOptions>;
 
@@ -56,7 +57,8 @@ export const RATE_LIMITER_RENAMES: OptionRenames = {
     note: 'the key prefix is an option of the store',
   },
   blockDuration: {
-    note: 'not built in: the deny cache already answers blocked keys locally until they may pass',
+    use: 'blockDurationMs',
+    note: "rate-limiter-flexible's `blockDuration` is in seconds, `blockDurationMs` in milliseconds: 60 becomes 60_000",
   },
   inMemoryBlockOnConsumed: { use: 'denyCache', note: 'on by default' },
   insuranceLimiter: {

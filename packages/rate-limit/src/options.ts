@@ -26,6 +26,7 @@ import { compileLimit } from './algorithms/compile.js';
 import { ALGORITHM_NAMES } from './algorithms/index.js';
 import type { AlgorithmName, CompiledLimit } from './algorithms/limit.js';
 import { warnUnknownRateLimiterOptions } from './known-options.js';
+import type { LimitDefinition } from './rate-limiter.js';
 import type { RateLimitStore } from './store.js';
 import { memoryStore } from './stores/memory.js';
 
@@ -187,6 +188,16 @@ export interface RateLimiterOptions extends StoreOptions {
    */
   reserve?: ReserveOptions | undefined;
   /**
+   * Keeps a key denied for this long, in milliseconds, once a call of it does not fit: every call
+   * of the key until then is denied without consuming, with `retryAfterMs` = the rest of the block
+   * (rate-limiter-flexible's `blockDuration`, in milliseconds here). The block is kept in the store
+   * with the key's state, set atomically by the denying decision, so the whole fleet sees it; only
+   * `reset()` lifts it early (`reward()` does not). Not applied by `onStoreError: 'local'`
+   * decisions. 0: no block.
+   * @default 0
+   */
+  blockDurationMs?: number | undefined;
+  /**
    * The clock of local decisions (deny cache, reservations, waits) and of the memory and DynamoDB
    * stores. Redis decisions always use the Redis server's clock.
    * @default systemClock
@@ -224,6 +235,23 @@ export interface LimitSpec {
   readonly burst: number;
 }
 
+/** The longest `blockDurationMs`: 10¹² ms, about 31 years (a store expiry stays exact). */
+export const MAX_BLOCK_DURATION_MS = 1e12;
+
+/**
+ * Validates the limits `setLimits()` is given, as `rateLimiter()` validates `limit` + `intervalMs`
+ * + `burst` or `limits` (the error names the same options).
+ */
+export function resolveNewLimits(limits: unknown, algorithm: AlgorithmName): LimitSpec[] {
+  if (Array.isArray(limits)) return resolveLimits({ name: '', limits }, algorithm);
+  const single = expectObject('limits', limits) as unknown as LimitOptions;
+  const own =
+    single.algorithm === undefined
+      ? algorithm
+      : expectOneOf('algorithm', single.algorithm, ALGORITHM_NAMES);
+  return [limitOf(own, '', single.limit, single.intervalMs, single.burst)];
+}
+
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
   readonly name: string;
@@ -250,6 +278,8 @@ export interface ResolvedOptions {
   /** 0 when the deny cache is off. */
   readonly denyCacheMaxKeys: number;
   readonly reserve: { readonly batch: number; readonly holdMs: number } | undefined;
+  /** 0: no block. */
+  readonly blockDurationMs: number;
   readonly clock: Clock;
 }
 
@@ -320,6 +350,16 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
     reserve = { batch, holdMs };
   }
 
+  const blockDurationMs =
+    options.blockDurationMs === undefined
+      ? 0
+      : expectNonNegative('blockDurationMs', options.blockDurationMs);
+  if (blockDurationMs > MAX_BLOCK_DURATION_MS) {
+    throw new RangeError(
+      `Expected \`blockDurationMs\` to be at most ${MAX_BLOCK_DURATION_MS} (about 31 years), got ${blockDurationMs}`,
+    );
+  }
+
   const clock = options.clock ?? systemClock;
   expectObject('clock', clock);
   if (typeof clock.now !== 'function' || typeof clock.sleep !== 'function') {
@@ -338,6 +378,7 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
     replicaTiming,
     denyCacheMaxKeys,
     reserve,
+    blockDurationMs,
     clock,
   };
 }
@@ -404,6 +445,45 @@ export function fleetLimits(specs: readonly LimitSpec[], replicas: number): Comp
     const scale = spec.perReplica ? replicas : 1;
     return compileLimit(spec.algorithm, spec.limit * scale, spec.intervalMs, spec.burst * scale);
   });
+}
+
+/**
+ * Checks limits given to `setLimits()` against the limiter they are for: `{ perReplica }` only on
+ * a limiter that counts its fleet, and room for a whole `reserve.batch` at once.
+ * @returns whether they follow the fleet, the limits with one replica, and the largest cost.
+ */
+export function checkRunTimeLimits(
+  specs: readonly LimitSpec[],
+  limiter: { name: string; countsFleet: boolean; reserveBatch: number | undefined },
+): { followsFleet: boolean; base: CompiledLimit[]; maxCost: number } {
+  const followsFleet = specs.some((spec) => spec.perReplica);
+  if (followsFleet && !limiter.countsFleet) {
+    throw new TypeError(
+      `Expected \`limits\` without \`{ perReplica }\`: rate limiter "${limiter.name}" counts no fleet (build it with a \`{ perReplica }\` limit and a remote store to change such limits at run time)`,
+    );
+  }
+  const base = fleetLimits(specs, 1);
+  let maxCost = Number.POSITIVE_INFINITY;
+  for (const limit of base) maxCost = Math.min(maxCost, limit.capacity);
+  const batch = limiter.reserveBatch;
+  if (batch !== undefined && batch > maxCost) {
+    throw new RangeError(
+      `Expected \`limits\` to admit at least \`reserve.batch\` (${batch}) at once, got limits admitting ${maxCost}`,
+    );
+  }
+  return { followsFleet, base, maxCost };
+}
+
+/** The limits in force as `limiter.limits` shows them: `perReplica` ones say their share. */
+export function defineLimits(
+  specs: readonly LimitSpec[],
+  limits: readonly CompiledLimit[],
+): readonly LimitDefinition[] {
+  return limits.map(({ limit, intervalMs, burst, algorithm }, i) =>
+    specs[i]!.perReplica
+      ? { limit, intervalMs, burst, algorithm, perReplica: specs[i]!.limit }
+      : { limit, intervalMs, burst, algorithm },
+  );
 }
 
 /**

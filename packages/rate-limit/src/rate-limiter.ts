@@ -21,7 +21,7 @@ import type {
 import type { AlgorithmName } from './algorithms/limit.js';
 import type { RateLimitDecision } from './decision.js';
 import { Limiter } from './limiter/limiter.js';
-import { type RateLimiterOptions, resolveOptions } from './options.js';
+import { type LimitOptions, type RateLimiterOptions, resolveOptions } from './options.js';
 
 /** Per-call options of {@link RateLimiter.limit} and {@link RateLimiter.peek}. */
 export interface LimitCallOptions {
@@ -119,6 +119,46 @@ export interface RateLimiter extends Policy<ExecutionContext>, HealthReporting {
    *   degraded (then at once, the last failure as `cause`).
    */
   reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
+  /**
+   * Replaces the limits at run time, on this replica: from the next decision on, this limiter
+   * decides under `limits` (the single-limit `{ limit, intervalMs, burst?, algorithm? }` or a
+   * `limits` array, validated like `rateLimiter()`'s). Decisions already sent to the store finish
+   * under the old limits. The keys' state stays in the store and is read under the new limits (an
+   * algorithm change starts every key afresh: it changes the state layout). Other replicas keep
+   * theirs until they are told too: see the README, "Changing limits at run time". Clears the
+   * deny cache; under `onStoreError: 'local'` the local shares start afresh.
+   * @throws {TypeError | RangeError} naming the option, for invalid limits (the limits in force
+   *   stay); for a `{ perReplica }` limit on a limiter that counts no fleet; for limits admitting
+   *   less at once than `reserve.batch`.
+   */
+  setLimits(limits: LimitOptions | readonly LimitOptions[]): void;
+  /**
+   * Charges `key` `points` more (default 1) after the fact, whatever it fits, atomically in the
+   * store: e.g. a failed login costs extra. Each limit of the key loses up to `points` of what it
+   * has left, and never goes past fully used (see the README, "Penalty and reward", for what that
+   * means per algorithm). Resolves with the key's state afterwards, as a peek of cost 1 reads it.
+   * @throws {TypeError | RangeError} for an empty key or `points` that is not a finite number > 0.
+   * @throws {StoreError} naming `adjust` when the store fails, misses `storeDeadlineMs`, or is
+   *   degraded.
+   */
+  penalty(
+    key: string,
+    points?: number,
+    options?: { signal?: AbortSignal | undefined },
+  ): Promise<RateLimitDecision>;
+  /**
+   * Gives `key` `points` back (default 1), atomically in the store: e.g. a call that turned out to
+   * be free. Each limit gets back up to `points`, never past a fresh key. Resolves like
+   * {@link penalty}.
+   * @throws {TypeError | RangeError} for an empty key or `points` that is not a finite number > 0.
+   * @throws {StoreError} naming `adjust` when the store fails, misses `storeDeadlineMs`, or is
+   *   degraded.
+   */
+  reward(
+    key: string,
+    points?: number,
+    options?: { signal?: AbortSignal | undefined },
+  ): Promise<RateLimitDecision>;
   /**
    * Waits until `key` admits `cost`, then consumes it. Sleeps until the store says the call fits
    * (never polls in a tight loop); waiters of one key in this process are served in order, and only

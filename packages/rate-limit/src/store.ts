@@ -17,6 +17,12 @@ export interface LimiterShape {
   readonly layout: string;
   /** The limits, checked and consumed together, each with its algorithm. */
   readonly limits: readonly CompiledLimit[];
+  /**
+   * `blockDurationMs`: > 0, a consume that does not fit blocks the key for this long (denied
+   * without a change until then). The state then carries one more number after the limits': the
+   * time the key is blocked until (0: not blocked). Absent or 0: no block, no extra number.
+   */
+  readonly blockDurationMs?: number | undefined;
 }
 
 /** The outcome of a consume or peek. */
@@ -84,6 +90,18 @@ export interface StoreHandle {
     now: number,
     signal: AbortSignal | undefined,
   ): MaybePromise<void>;
+  /**
+   * Atomically: changes the consumption of `key` by `points` (positive: `penalty()`, negative:
+   * `reward()`; see `Algorithm.adjust`), whatever it fits. The result's `allowed` says whether a
+   * call of cost 1 would fit afterwards; `granted` is 0.
+   * @param now The limiter's clock; stores with a clock of their own (Redis) ignore it.
+   */
+  adjust(
+    key: string,
+    points: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): MaybePromise<StoreResult>;
   /** Forgets `key`: its next decision starts from a full allowance. */
   reset(key: string, signal: AbortSignal | undefined): MaybePromise<void>;
   /**

@@ -106,6 +106,55 @@ describe.each(ALGORITHM_NAMES)('%s', (algorithm) => {
     },
   );
 
+  it('a penalty of p leaves max(0, remaining − p); a reward never passes fresh (and is exact for buckets and fixed windows)', () => {
+    fc.assert(
+      fc.property(
+        limitArb,
+        startArb,
+        callsArb,
+        fc.array(fc.record({ penalty: fc.boolean(), points: fc.integer({ min: 1, max: 12 }) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        ({ limit, emissionMs, burst }, start, calls, adjustments) => {
+          const intervalMs = limit * emissionMs;
+          const compiled = compileLimit(algorithm, limit, intervalMs, burst);
+          const handle = scoped(algorithm, limit, intervalMs, burst);
+          const impl = ALGORITHMS[algorithm];
+          let now = start;
+          for (let i = 0; i < calls.length; i++) {
+            const { gap, cost } = calls[i]!;
+            now += gap;
+            const taken = handle.consume('k', Math.min(cost, compiled.capacity), 1, now, undefined);
+            expect((taken as StoreResult).now).toBe(now);
+            const adjustment = adjustments[i % adjustments.length]!;
+            const before = handle.peek('k', 1, now, undefined) as StoreResult;
+            const remainingBefore = impl.remaining(before.state, 0, now, compiled);
+            const p = adjustment.points;
+            const after = handle.adjust(
+              'k',
+              adjustment.penalty ? p : -p,
+              now,
+              undefined,
+            ) as StoreResult;
+            const remaining = impl.remaining(after.state, 0, now, compiled);
+            expect(after.allowed).toBe(remaining >= 1);
+            if (adjustment.penalty) {
+              expect(remaining).toBe(Math.max(0, remainingBefore - p));
+            } else if (algorithm === 'sliding-window') {
+              // The previous window's share shrinks by at most what came off its count.
+              expect(remaining).toBeGreaterThanOrEqual(remainingBefore);
+              expect(remaining).toBeLessThanOrEqual(compiled.capacity);
+            } else {
+              expect(remaining).toBe(Math.min(compiled.capacity, remainingBefore + p));
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('never denies a steady client at the limit, whatever its phase', () => {
     fc.assert(
       fc.property(

@@ -64,7 +64,7 @@ export const flushed = () => Promise.resolve();
 export interface ScriptedStore extends RateLimitStore {
   /** Store operations performed, by name (`probe`: background probes). */
   readonly calls: Record<
-    'consume' | 'peek' | 'refund' | 'reset' | 'probe' | 'heartbeat' | 'leave',
+    'consume' | 'peek' | 'refund' | 'adjust' | 'reset' | 'probe' | 'heartbeat' | 'leave',
     number
   >;
   /** While set, every operation fails with this error (or hangs, for 'hang'). */
@@ -82,7 +82,16 @@ export function scriptedStore(
   const close = () => Promise.resolve();
   const store: ScriptedStore = {
     kind: 'scripted',
-    calls: { consume: 0, peek: 0, refund: 0, reset: 0, probe: 0, heartbeat: 0, leave: 0 },
+    calls: {
+      consume: 0,
+      peek: 0,
+      refund: 0,
+      adjust: 0,
+      reset: 0,
+      probe: 0,
+      heartbeat: 0,
+      leave: 0,
+    },
     failure: undefined,
     close,
     [Symbol.asyncDispose]: close,
@@ -113,6 +122,8 @@ export function scriptedStore(
           run<StoreResult>('peek', signal, () => handle.peek(key, cost, now, signal)),
         refund: (key, cost, takenAt, now, signal) =>
           run<void>('refund', signal, () => handle.refund(key, cost, takenAt, now, signal)),
+        adjust: (key, points, now, signal) =>
+          run<StoreResult>('adjust', signal, () => handle.adjust(key, points, now, signal)),
         reset: (key, signal) => run<void>('reset', signal, () => handle.reset(key, signal)),
       };
       if (options.probe) remote.probe = (signal) => run<void>('probe', signal, () => {});

@@ -114,6 +114,21 @@ describe('option validation', () => {
       RangeError,
       'Expected `reserve.batch` to be at most 1 (the most the limits admit at once; raise `burst`), got 5',
     ],
+    [
+      { ...base, blockDurationMs: -1 },
+      RangeError,
+      'Expected `blockDurationMs` to be a finite number >= 0, got -1',
+    ],
+    [
+      { ...base, blockDurationMs: 2e12 },
+      RangeError,
+      'Expected `blockDurationMs` to be at most 1000000000000 (about 31 years), got 2000000000000',
+    ],
+    [
+      { ...base, blockDurationMs: '60' },
+      TypeError,
+      'Expected `blockDurationMs` to be a finite number >= 0, got "60"',
+    ],
   ])('rejects %j', (options, type, message) => {
     expect(() => rateLimiter(options as never)).toThrow(type);
     expect(() => rateLimiter(options as never)).toThrow(message);
@@ -148,7 +163,38 @@ describe('option validation', () => {
     );
     await expect(limiter.peek('')).rejects.toThrow(TypeError);
     await expect(limiter.reset('')).rejects.toThrow(TypeError);
+    await expect(limiter.penalty('k', -2)).rejects.toThrow(
+      'Expected `points` to be a finite number > 0, got -2',
+    );
+    await expect(limiter.reward('k', 'x' as never)).rejects.toThrow(TypeError);
     await expect(limiter.execute(() => 1, { key: '' })).rejects.toThrow(TypeError);
+  });
+
+  it('setLimits() validates like rateLimiter() and keeps costs within the new limits', async () => {
+    const limiter = rateLimiter({ name: 'set', limit: 10, intervalMs: 1000, burst: 4 });
+    expect(() => limiter.setLimits({ limit: { perReplica: 2 }, intervalMs: 1000 })).toThrow(
+      /without `\{ perReplica \}`: rate limiter "set" counts no fleet/,
+    );
+    expect(() => limiter.setLimits(null as never)).toThrow(TypeError);
+    expect(() =>
+      limiter.setLimits({ limit: 1, intervalMs: 10, algorithm: 'leaky' as never }),
+    ).toThrow(/`algorithm`/);
+    limiter.setLimits({ limit: 1, intervalMs: 1000, burst: 1 });
+    // The largest cost follows: 2 fits (burst + 1), 3 never could.
+    await expect(limiter.limit('k', { cost: 2 })).resolves.toMatchObject({ allowed: true });
+    await expect(limiter.limit('k', { cost: 3 })).rejects.toThrow('at most 2');
+    const reserving = rateLimiter({
+      name: 'set-reserve',
+      limit: 10,
+      intervalMs: 1000,
+      burst: 4,
+      reserve: { batch: 4 },
+    });
+    expect(() => reserving.setLimits({ limit: 1, intervalMs: 1000 })).toThrow(
+      'Expected `limits` to admit at least `reserve.batch` (4) at once, got limits admitting 1',
+    );
+    expect(reserving.limits[0]!.limit).toBe(10);
+    await reserving.close();
   });
 
   it('window algorithms admit limit + burst at once, so that is the largest cost', async () => {

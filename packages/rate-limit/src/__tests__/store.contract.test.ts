@@ -96,6 +96,160 @@ runContractSuite<StoreUnderTest>(
         expect(await a.limit('k')).toMatchObject({ allowed: true, remaining: capacity - 1 });
       });
 
+      it('penalty uses up what is left, never past fully used; reward gives back, never past fresh', async () => {
+        const { store } = await makeStore();
+        const limiter = rateLimiter({
+          name: 'adjust',
+          limit: 5,
+          intervalMs: LONG,
+          burst: 6,
+          algorithm,
+          store,
+          denyCache: false,
+        });
+        const capacity = capacityOf(5, 6);
+        // A key nobody has used yet is penalised from a fresh state, and the penalty is kept.
+        expect(await limiter.penalty('k', 2)).toMatchObject({
+          allowed: true,
+          remaining: capacity - 2,
+          source: 'store',
+        });
+        expect(await limiter.limit('k')).toMatchObject({ allowed: true, remaining: capacity - 3 });
+        expect(await limiter.penalty('k')).toMatchObject({ remaining: capacity - 4 });
+        // Far more than is left: fully used, not in debt.
+        const exhausted = await limiter.penalty('k', 1000);
+        expect(exhausted).toMatchObject({ allowed: false, remaining: 0 });
+        expect(exhausted.retryAfterMs).toBeGreaterThan(0);
+        expect(await limiter.limit('k')).toMatchObject({ allowed: false });
+        // One point back admits exactly one call.
+        expect(await limiter.reward('k', 1)).toMatchObject({ allowed: true, remaining: 1 });
+        expect(await limiter.limit('k')).toMatchObject({ allowed: true, remaining: 0 });
+        expect(await limiter.limit('k')).toMatchObject({ allowed: false });
+        // Far more than was used: back to fresh, not beyond.
+        expect(await limiter.reward('k', 1000)).toMatchObject({
+          allowed: true,
+          remaining: capacity,
+        });
+        for (let i = 0; i < capacity; i++) {
+          expect(await limiter.limit('k')).toMatchObject({ allowed: true });
+        }
+        expect(await limiter.limit('k')).toMatchObject({ allowed: false });
+        await expect(limiter.penalty('k', 0)).rejects.toThrow(/`points`.*got 0/);
+        await expect(limiter.reward('k', Number.NaN)).rejects.toThrow(/`points`/);
+        await expect(limiter.penalty('', 1)).rejects.toThrow(TypeError);
+      });
+
+      it('penalties and consumes of one key are atomic under concurrency, on every limit', async () => {
+        const { store } = await makeStore();
+        // Two limits: the Redis store runs its general script (one GCRA limit has its own). Each
+        // admits 6 (resp. 40) at once, whatever the algorithm.
+        const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
+        const limiter = rateLimiter({
+          name: 'adjust-race',
+          limits: [
+            { limit: 6, intervalMs: LONG, burst: bucket ? 5 : 0 },
+            { limit: 40, intervalMs: 2 * LONG, burst: bucket ? 39 : 0 },
+          ],
+          algorithm,
+          store,
+          denyCache: false,
+        });
+        const capacity = 6;
+        const penalties = Array.from({ length: capacity - 1 }, () => limiter.penalty('k', 1));
+        const decisions = await Promise.all([...penalties, limiter.limit('k'), limiter.limit('k')]);
+        // capacity − 1 penalties and 2 consumes race for `capacity`: exactly one consume fits,
+        // whatever the order (a lost update would admit both, or leave one unit over).
+        const admitted = decisions.slice(capacity - 1).filter((d) => d.allowed).length;
+        expect(admitted).toBe(1);
+        expect(await limiter.peek('k')).toMatchObject({ allowed: false, remaining: 0 });
+        // One reward of 3 leaves exactly 3 (the first limit binds; the second has plenty).
+        expect(await limiter.reward('k', 3)).toMatchObject({ allowed: true, remaining: 3 });
+      });
+
+      it('blockDurationMs keeps a key denied after it exceeds the limit, fleet-wide, until reset', async () => {
+        const { store } = await makeStore();
+        const options = {
+          name: 'block',
+          limit: 2,
+          intervalMs: 200,
+          burst: algorithm === 'gcra' || algorithm === 'token-bucket' ? 1 : 0,
+          algorithm,
+          store,
+          blockDurationMs: 60_000,
+        } as const;
+        // The deny cache stays on: the call past the limit must still reach the store.
+        const limiter = rateLimiter(options);
+        expect(await limiter.limit('k')).toMatchObject({ allowed: true });
+        // Until the first denial (a window boundary on a slow store may admit a few more).
+        let denied = await limiter.limit('k');
+        for (let i = 0; i < 10 && denied.allowed; i++) denied = await limiter.limit('k');
+        expect(denied).toMatchObject({ allowed: false, remaining: 0 });
+        // The rest of the block, not the algorithm's own wait (at most one interval).
+        expect(denied.retryAfterMs).toBeGreaterThan(50_000);
+        expect(denied.retryAfterMs).toBeLessThanOrEqual(60_000);
+        // Long after the limits have refilled, the key is still blocked, on every replica.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const replica = rateLimiter(options);
+        const later = await replica.limit('k');
+        expect(later).toMatchObject({ allowed: false, remaining: 0, source: 'store' });
+        expect(later.retryAfterMs).toBeGreaterThan(50_000);
+        // Denials while blocked do not extend the block.
+        expect(later.retryAfterMs).toBeLessThanOrEqual(denied.retryAfterMs);
+        expect(await replica.peek('k')).toMatchObject({ allowed: false, remaining: 0 });
+        expect(await replica.penalty('k', 1)).toMatchObject({ allowed: false });
+        expect(await replica.reward('k', 5)).toMatchObject({ allowed: false });
+        // Other keys are not blocked; reset lifts the block.
+        expect(await replica.limit('other')).toMatchObject({ allowed: true });
+        await replica.reset('k');
+        expect(await replica.limit('k')).toMatchObject({ allowed: true, source: 'store' });
+        await limiter.close();
+        await replica.close();
+      });
+
+      it('setLimits() decides under the new limits from the next call, on this replica only', async () => {
+        const { store } = await makeStore();
+        const bucket = algorithm === 'gcra' || algorithm === 'token-bucket';
+        const options = {
+          name: 'set-limits',
+          limit: 2,
+          intervalMs: LONG,
+          burst: bucket ? 1 : 0,
+          algorithm,
+          store,
+          denyCache: false,
+        } as const;
+        const limiter = rateLimiter(options);
+        const other = rateLimiter(options);
+        expect(await limiter.limit('k')).toMatchObject({ allowed: true });
+        expect(await limiter.limit('k')).toMatchObject({ allowed: true });
+        expect(await limiter.limit('k')).toMatchObject({ allowed: false, limit: 2 });
+        // Five at once under the new limits, whatever the algorithm.
+        limiter.setLimits({ limit: 5, intervalMs: LONG, burst: bucket ? 4 : 0 });
+        expect(limiter.limits).toEqual([
+          { limit: 5, intervalMs: LONG, burst: bucket ? 4 : 0, algorithm },
+        ]);
+        const after = await limiter.limit('k');
+        expect(after.limit).toBe(5);
+        if (backend === 'memory') {
+          // The memory store keeps state per limits: the keys start afresh.
+          expect(after).toMatchObject({ allowed: true, remaining: 4 });
+        } else if (!bucket) {
+          // A window's count carries over as it is: 2 used of 5. (A bucket's state says what is
+          // left, or when the key is idle again: an empty bucket stays empty at first.)
+          expect(after).toMatchObject({ allowed: true, remaining: 2 });
+        }
+        // Another replica keeps its limits until it is told.
+        expect(await other.limit('k')).toMatchObject({ allowed: false, limit: 2 });
+        // Bad limits throw, naming the option, and leave the limits in force.
+        expect(() => limiter.setLimits({ limit: 0, intervalMs: LONG })).toThrow(
+          'Expected `limit` to be a finite number > 0, got 0',
+        );
+        expect(() => limiter.setLimits([{ limit: 1, intervalMs: -1 }])).toThrow(
+          'Expected `limits[0].intervalMs` to be a finite number > 0, got -1',
+        );
+        expect(limiter.limits[0]!.limit).toBe(5);
+      });
+
       it('several limits: all consume or none', async () => {
         const { store } = await makeStore();
         // Limit A admits 4 at once, limit B (twice the interval) admits 2.

@@ -78,6 +78,7 @@ const common = {
   storeProbeIntervalMs: 100,
   denyCache,
   reserve,
+  blockDurationMs: 0,
   clock,
 } satisfies RateLimiterOptions;
 /** The single-limit form: `limit`, `intervalMs` and `burst`. */
@@ -154,7 +155,7 @@ describe('unknown options', () => {
     }
     expect(warned()).toEqual([
       'rateLimiter(): unknown option `intervalMS` (ignored)',
-      'rateLimiter(): unknown option `blockDuration` (ignored) — not built in: the deny cache already answers blocked keys locally until they may pass',
+      "rateLimiter(): unknown option `blockDuration` (ignored) — did you mean `blockDurationMs`? (rate-limiter-flexible's `blockDuration` is in seconds, `blockDurationMs` in milliseconds: 60 becomes 60_000)",
     ]);
     for (const [, options] of warnings.spy.mock.calls) {
       expect(options).toEqual({ type: 'BreakwaterWarning', code: 'BREAKWATER_UNKNOWN_OPTION' });

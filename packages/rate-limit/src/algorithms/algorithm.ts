@@ -46,6 +46,13 @@ export interface Algorithm {
     takenAt: number,
     limit: CompiledLimit,
   ): void;
+  /**
+   * Changes the key's consumption after the fact by `points` (`penalty()` when positive,
+   * `reward()` when negative); the state must have been advanced to `now`. A penalty uses up to
+   * `points` of what is left, never past fully used (no debt: a key kept denied longer is what
+   * `blockDurationMs` is for); a reward gives back up to `points`, never past a fresh state.
+   */
+  adjust(state: number[], offset: number, now: number, points: number, limit: CompiledLimit): void;
   /** Whole units of cost that would be admitted now. */
   remaining(state: number[], offset: number, now: number, limit: CompiledLimit): number;
   /** Milliseconds until `cost` fits (0 when it fits now). */

@@ -32,6 +32,13 @@ export const fixedWindow: Algorithm = {
     if (Math.floor(takenAt / limit.intervalMs) !== state[offset]) return;
     state[offset + 1] = Math.max(0, state[offset + 1]! - cost);
   },
+  adjust(state, offset, _now, points, limit) {
+    // The current window's count moves by points: up to the window's capacity, down to 0.
+    const count = state[offset + 1]!;
+    const moved = count + points;
+    state[offset + 1] =
+      points > 0 ? Math.max(count, Math.min(limit.capacity, moved)) : Math.max(0, moved);
+  },
   remaining(state, offset, _now, limit) {
     return Math.max(0, floorWithSlack(limit.capacity - state[offset + 1]!));
   },

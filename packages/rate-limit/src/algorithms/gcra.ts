@@ -31,6 +31,15 @@ export const gcra: Algorithm = {
   giveBack(state, offset, now, cost, _takenAt, limit) {
     state[offset] = Math.max(now, state[offset]! - cost * limit.emissionMs);
   },
+  adjust(state, offset, now, points, limit) {
+    // The TAT moves by points × emission interval: up to now + capacity × emission (fully used),
+    // down to now (fresh).
+    const tat = state[offset]!;
+    const moved = tat + points * limit.emissionMs;
+    if (points > 0)
+      state[offset] = Math.max(tat, Math.min(moved, now + limit.capacity * limit.emissionMs));
+    else state[offset] = Math.max(now, moved);
+  },
   remaining(state, offset, now, limit) {
     const used = Math.max(0, state[offset]! - now - TIME_EPSILON_MS) / limit.emissionMs;
     return Math.max(0, floorWithSlack(limit.capacity - used));

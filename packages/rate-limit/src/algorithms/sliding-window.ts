@@ -40,6 +40,18 @@ export const slidingWindow: Algorithm = {
     if (takenIn === window) state[offset + 1] = Math.max(0, state[offset + 1]! - cost);
     else if (takenIn === window - 1) state[offset + 2] = Math.max(0, state[offset + 2]! - cost);
   },
+  adjust(state, offset, _now, points, limit) {
+    const current = state[offset + 1]!;
+    if (points > 0) {
+      // Counted in the current window, up to the window's capacity.
+      state[offset + 1] = Math.max(current, Math.min(limit.capacity, current + points));
+      return;
+    }
+    // A reward comes off the current window first, then off the previous one's count.
+    const fromCurrent = Math.min(current, -points);
+    state[offset + 1] = current - fromCurrent;
+    state[offset + 2] = Math.max(0, state[offset + 2]! - (-points - fromCurrent));
+  },
   remaining(state, offset, now, limit) {
     return Math.max(0, floorWithSlack(limit.capacity - estimate(state, offset, now, limit)));
   },

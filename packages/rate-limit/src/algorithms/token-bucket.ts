@@ -31,6 +31,11 @@ export const tokenBucket: Algorithm = {
   giveBack(state, offset, _now, cost, _takenAt, limit) {
     state[offset] = Math.min(limit.capacity, state[offset]! + cost);
   },
+  adjust(state, offset, _now, points, limit) {
+    // Tokens move by −points: down to an empty bucket, up to a full one.
+    const tokens = state[offset]! - points;
+    state[offset] = points > 0 ? Math.max(0, tokens) : Math.min(limit.capacity, tokens);
+  },
   remaining(state, offset) {
     return Math.max(0, floorWithSlack(state[offset]!));
   },

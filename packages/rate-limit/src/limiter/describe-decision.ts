@@ -1,7 +1,7 @@
 /**
  * How the answer to "may this call pass?" is read out of a key's state.
  */
-import type { CompiledLimit } from '../algorithms/limit.js';
+import { type CompiledLimit, stateLength } from '../algorithms/limit.js';
 import type { DecisionSource, RateLimitDecision } from '../decision.js';
 
 /**
@@ -10,6 +10,29 @@ import type { DecisionSource, RateLimitDecision } from '../decision.js';
  * waiting `retryAfterMs` is always enough.
  */
 export function describeDecision(
+  limits: readonly CompiledLimit[],
+  state: number[],
+  now: number,
+  cost: number,
+  allowed: boolean,
+  source: DecisionSource,
+): RateLimitDecision {
+  const decision = describeLimits(limits, state, now, cost, allowed, source);
+  if (allowed || state.length <= stateLength(limits)) return decision;
+  // A blocking limiter's state (`blockDurationMs`): its last number is the end of the block. A
+  // blocked key answers for the rest of the block, with nothing remaining.
+  const blockedFor = state[state.length - 1]! - now;
+  if (blockedFor <= 0) return decision;
+  return {
+    ...decision,
+    remaining: 0,
+    retryAfterMs: Math.max(decision.retryAfterMs, wholeMs(blockedFor)),
+    resetAfterMs: Math.max(decision.resetAfterMs, wholeMs(blockedFor)),
+  };
+}
+
+/** {@link describeDecision} from the limits' numbers alone. */
+function describeLimits(
   limits: readonly CompiledLimit[],
   state: number[],
   now: number,

@@ -10,8 +10,7 @@ import {
   type Disposer,
   type ExecutionContext,
   expectedFunctionError,
-  expectNonNegative,
-  isStoreError,
+  expectPositive,
   neverAbortedSignal,
   type OnStoreError,
   POLICY_HEALTH,
@@ -27,11 +26,15 @@ import { type AlgorithmName, type CompiledLimit, layoutName } from '../algorithm
 import type { RateLimitDecision } from '../decision.js';
 import { RateLimitedError } from '../errors.js';
 import {
+  checkRunTimeLimits,
+  defineLimits,
   expectCost,
   expectKey,
   fleetLimits,
+  type LimitOptions,
   type LimitSpec,
   type ResolvedOptions,
+  resolveNewLimits,
 } from '../options.js';
 import type {
   AcquireOptions,
@@ -46,9 +49,9 @@ import { LimiterTelemetry, PATTERN } from '../telemetry.js';
 import { DenyCache } from './deny-cache.js';
 import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
 import { LocalShares } from './local-shares.js';
-import { Reservations } from './reservations.js';
+import { Reservations, refundReserved } from './reservations.js';
 import { type LimiterStoreOps, limiterStoreOps, type ScopedLimits } from './store-ops.js';
-import { WaitLines } from './waiters.js';
+import { expectMaxWait, WaitLines, waitForTurn } from './waiters.js';
 
 /** The policy-wide key: used by `execute()` calls without a key. */
 const POLICY_WIDE_KEY = '';
@@ -59,7 +62,9 @@ export class Limiter implements RateLimiter {
   readonly algorithm: AlgorithmName;
   readonly storeKind: string;
   /** The limits as configured (`perReplica` ones are sized by the fleet). */
-  private readonly specs: readonly LimitSpec[];
+  private specs: readonly LimitSpec[];
+  /** Whether a limit is `{ perReplica }` (the limits then follow the fleet's size). */
+  private followsFleet: boolean;
   private readonly store: RateLimitStore;
   /**
    * The limits in force and the store handle scoped to them; replaced as a whole when a
@@ -68,7 +73,7 @@ export class Limiter implements RateLimiter {
   private scoped: ScopedLimits;
   /** {@link limits}, built when the limits change rather than on each read. */
   private definitions: readonly LimitDefinition[];
-  private readonly maxCost: number;
+  private maxCost: number;
   private readonly clock: Clock;
   private readonly calls: StoreCalls;
   /** The operations of a remote store, built once; each answers failures as `onStoreError` says. */
@@ -82,18 +87,22 @@ export class Limiter implements RateLimiter {
   private readonly registry: ReplicaRegistry | undefined;
   private readonly lines = new WaitLines();
   private readonly onStoreError: OnStoreError;
+  /** `blockDurationMs` (0: none). */
+  private readonly blockDurationMs: number;
   private closed = false;
 
   constructor(options: ResolvedOptions) {
     this.name = options.name;
     this.algorithm = options.algorithm;
     this.specs = options.limitSpecs;
+    this.followsFleet = options.followsFleet;
     this.store = options.store;
     this.maxCost = options.maxCost;
     this.clock = options.clock;
     this.storeKind = options.store.kind;
+    this.blockDurationMs = options.blockDurationMs;
     this.scoped = this.scopeTo(options.limits);
-    this.definitions = this.define(options.limits);
+    this.definitions = defineLimits(this.specs, options.limits);
     const handle = this.scoped.handle;
     this.telemetry = new LimiterTelemetry(this.name, this.storeKind, {
       limits: () => this.scoped.limits,
@@ -133,10 +142,9 @@ export class Limiter implements RateLimiter {
         backend: handle.replicaBackend(),
         ...options.replicaTiming,
       });
-      const follows = options.followsFleet;
       registry.onCountChange((count) => {
         local?.resize(count);
-        if (follows) this.resize(count);
+        if (this.followsFleet) this.resize(count);
       });
       this.registry = registry;
     }
@@ -198,6 +206,41 @@ export class Limiter implements RateLimiter {
     await this.resetKey(validKey, options?.signal);
   }
 
+  penalty(
+    key: string,
+    points?: number,
+    options?: { signal?: AbortSignal | undefined },
+  ): Promise<RateLimitDecision> {
+    return this.adjust(key, points, 1, options?.signal);
+  }
+
+  reward(
+    key: string,
+    points?: number,
+    options?: { signal?: AbortSignal | undefined },
+  ): Promise<RateLimitDecision> {
+    return this.adjust(key, points, -1, options?.signal);
+  }
+
+  setLimits(limits: LimitOptions | readonly LimitOptions[]): void {
+    const specs = resolveNewLimits(limits, this.algorithm);
+    const { followsFleet, base, maxCost } = checkRunTimeLimits(specs, {
+      name: this.name,
+      countsFleet: this.registry !== undefined,
+      reserveBatch: this.reservations?.batch,
+    });
+    this.specs = specs;
+    this.followsFleet = followsFleet;
+    this.maxCost = maxCost;
+    // Operations already sent finish under the limits they were sent with (each reads the scoped
+    // limits once); the keys' state stays in the store and is read under the new limits.
+    const current = followsFleet ? fleetLimits(specs, this.registry!.count) : base;
+    this.scoped = this.scopeTo(current);
+    this.definitions = defineLimits(this.specs, current);
+    this.denyCache?.clear();
+    this.local?.respec(specs);
+  }
+
   async acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision> {
     const validKey = expectKey(key);
     const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
@@ -248,7 +291,9 @@ export class Limiter implements RateLimiter {
     // Leaving the registry (best effort) and the refunds run side by side, each within deadlines.
     await Promise.all([
       this.registry?.close(),
-      reservations === undefined ? undefined : this.refund(reservations),
+      reservations === undefined
+        ? undefined
+        : refundReserved(reservations, this.clock.now(), this.scoped.handle, this.ops.refund),
     ]);
     // Stops the background probe; waits for the operations in flight, one deadline at most.
     await this.calls.close();
@@ -261,17 +306,13 @@ export class Limiter implements RateLimiter {
 
   /** A store handle scoped to `limits` (same layout, so same keys' state, for every N). */
   private scopeTo(limits: readonly CompiledLimit[]): ScopedLimits {
-    const handle = this.store.scope({ name: this.name, layout: layoutName(limits), limits });
+    const blockDurationMs = this.blockDurationMs;
+    const handle = this.store.scope(
+      blockDurationMs > 0
+        ? { name: this.name, layout: layoutName(limits), limits, blockDurationMs }
+        : { name: this.name, layout: layoutName(limits), limits },
+    );
     return { limits, only: limits.length === 1 ? limits[0] : undefined, handle };
-  }
-
-  private define(limits: readonly CompiledLimit[]): readonly LimitDefinition[] {
-    return limits.map(({ limit, intervalMs, burst, algorithm }, i) => {
-      const spec = this.specs[i]!;
-      return spec.perReplica
-        ? { limit, intervalMs, burst, algorithm, perReplica: spec.limit }
-        : { limit, intervalMs, burst, algorithm };
-    });
   }
 
   /**
@@ -284,25 +325,8 @@ export class Limiter implements RateLimiter {
   private resize(replicas: number): void {
     const limits = fleetLimits(this.specs, replicas);
     this.scoped = this.scopeTo(limits);
-    this.definitions = this.define(limits);
+    this.definitions = defineLimits(this.specs, limits);
     this.denyCache?.clear();
-  }
-
-  /** Gives the unused reserved permits back; each refund is bounded by the store deadline. */
-  private async refund(reservations: Reservations): Promise<void> {
-    const now = this.clock.now();
-    const handle = this.scoped.handle;
-    const refunds: Promise<void>[] = [];
-    for (const { key, permits, takenAt } of reservations.drain(now)) {
-      if (!handle.remote) {
-        handle.refund(key, permits, takenAt, now, undefined);
-        continue;
-      }
-      const refunded = this.ops.refund.run({ key, permits, takenAt, now });
-      // A permit that cannot be returned is simply not reused: the fleet under-admits a little.
-      if (refunded instanceof Promise) refunds.push(refunded.catch(ignoreStoreError));
-    }
-    await Promise.all(refunds);
   }
 
   /**
@@ -327,7 +351,7 @@ export class Limiter implements RateLimiter {
       const allowed = result.granted >= cost;
       const only = scoped.only;
       let decision: RateLimitDecision;
-      if (only !== undefined) {
+      if (only !== undefined && this.blockDurationMs === 0) {
         // `describeDecision()` for one limit, written out: this is the whole per-call cost.
         const impl = only.impl;
         const state = result.state;
@@ -419,7 +443,9 @@ export class Limiter implements RateLimiter {
     } else if (
       decision.remaining === 0 &&
       reservations === undefined &&
-      this.denyCache !== undefined
+      this.denyCache !== undefined &&
+      // A blocking limiter's next call must reach the store: its denial is what starts the block.
+      this.blockDurationMs === 0
     ) {
       // The call took the last whole unit: the store would deny the next one until a known time,
       // so say so locally instead of letting the next caller spend a round trip to hear it.
@@ -452,6 +478,28 @@ export class Limiter implements RateLimiter {
     limits: readonly CompiledLimit[],
   ): RateLimitDecision {
     return describeDecision(limits, result.state, result.now, cost, allowed, source);
+  }
+
+  /** `penalty()` (sign 1) and `reward()` (sign −1): one atomic store operation. */
+  private async adjust(
+    key: string,
+    points: number | undefined,
+    sign: 1 | -1,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    const validKey = expectKey(key);
+    const valid = points === undefined ? 1 : expectPositive('points', points);
+    signal?.throwIfAborted();
+    // A denial cached before the change may now be too short (penalty) or wrong (reward).
+    this.denyCache?.forget(validKey);
+    const now = this.clock.now();
+    const { handle, limits } = this.scoped;
+    if (!handle.remote) {
+      const result = handle.adjust(validKey, sign * valid, now, signal) as StoreResult;
+      return this.read(result, 1, result.allowed, 'store', limits);
+    }
+    // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `adjust`.
+    return this.ops.adjust.run({ key: validKey, points: sign * valid, now }, signal);
   }
 
   private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
@@ -502,47 +550,26 @@ export class Limiter implements RateLimiter {
     }
   }
 
-  /** Waits for the earlier waiters of the key, at most `maxWaitMs`. */
+  /** Waits for the earlier waiters of the key, at most `maxWaitMs`; rejects when that ran out. */
   private async waitTurn(
     ready: Promise<void>,
     maxWaitMs: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    if (maxWaitMs === Number.POSITIVE_INFINITY) {
-      await raceAbort(ready, signal);
-      return;
-    }
-    const timer = new AbortController();
-    const onAbort = () => timer.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timedOut = false;
-    try {
-      await Promise.race([
-        ready,
-        this.clock.sleep(maxWaitMs, timer.signal).then(() => {
-          timedOut = true;
-        }),
-      ]);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      timer.abort();
-    }
-    signal?.throwIfAborted();
-    if (timedOut) {
-      const first = this.scoped.limits[0]!;
-      throw this.rejection(
-        {
-          allowed: false,
-          limit: first.limit,
-          intervalMs: first.intervalMs,
-          remaining: 0,
-          retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
-          resetAfterMs: 0,
-          source: 'local-cache',
-        },
-        `Rate limit "${this.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
-      );
-    }
+    if (await waitForTurn(ready, maxWaitMs, signal, this.clock)) return;
+    const first = this.scoped.limits[0]!;
+    throw this.rejection(
+      {
+        allowed: false,
+        limit: first.limit,
+        intervalMs: first.intervalMs,
+        remaining: 0,
+        retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
+        resetAfterMs: 0,
+        source: 'local-cache',
+      },
+      `Rate limit "${this.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
+    );
   }
 
   private rejection(decision: RateLimitDecision, message?: string): RateLimitedError {
@@ -554,18 +581,8 @@ export class Limiter implements RateLimiter {
   }
 }
 
-function ignoreStoreError(error: unknown): void {
-  if (!isStoreError(error)) throw error;
-}
-
 function isRateLimited(error: unknown): boolean {
   return error instanceof RateLimitedError;
-}
-
-function expectMaxWait(value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (value === Number.POSITIVE_INFINITY) return value;
-  return expectNonNegative('maxWaitMs', value);
 }
 
 let sharedNoSignalContext: ExecutionContext | undefined;

@@ -26,7 +26,7 @@ export class LocalShares {
    */
   constructor(
     private readonly name: string,
-    private readonly specs: readonly LimitSpec[],
+    private specs: readonly LimitSpec[],
     private readonly fixedShare: number | undefined,
     replicas: number,
   ) {
@@ -53,6 +53,13 @@ export class LocalShares {
     if (sameLimits(limits, this.limits)) return;
     this.limits = limits;
     this.handle = this.scope(limits);
+  }
+
+  /** New limits (`setLimits()`): the local state starts afresh under the new shares. */
+  respec(specs: readonly LimitSpec[]): void {
+    this.specs = specs;
+    this.limits = this.scaled(this.replicas);
+    this.handle = this.scope(this.limits);
   }
 
   private scaled(replicas: number): CompiledLimit[] {

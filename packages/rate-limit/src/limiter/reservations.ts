@@ -8,8 +8,11 @@
  * in any window (whole costs). Permits are dropped after `holdMs`, never returned late, so the
  * store's view is never more than `holdMs` behind.
  */
+import { isStoreError, type StoreOp } from '@breakwater/core';
 import type { RateLimitDecision } from '../decision.js';
+import type { StoreHandle } from '../store.js';
 import { wholeMs } from './describe-decision.js';
+import type { RefundRequest } from './store-ops.js';
 
 interface Pool {
   /** Unused permits. */
@@ -129,4 +132,31 @@ export class Reservations {
   forget(key: string): void {
     this.pools.delete(key);
   }
+}
+
+/**
+ * Gives the unused reserved permits back (at `close()`): in place to an in-process store, else
+ * one refund each, bounded by the store deadline. A permit that cannot be returned is simply not
+ * reused: the fleet under-admits a little.
+ */
+export async function refundReserved(
+  reservations: Reservations,
+  now: number,
+  handle: StoreHandle,
+  refund: StoreOp<void, RefundRequest>,
+): Promise<void> {
+  const refunds: Promise<void>[] = [];
+  for (const { key, permits, takenAt } of reservations.drain(now)) {
+    if (!handle.remote) {
+      handle.refund(key, permits, takenAt, now, undefined);
+      continue;
+    }
+    const refunded = refund.run({ key, permits, takenAt, now });
+    if (refunded instanceof Promise) refunds.push(refunded.catch(ignoreStoreError));
+  }
+  await Promise.all(refunds);
+}
+
+function ignoreStoreError(error: unknown): void {
+  if (!isStoreError(error)) throw error;
 }

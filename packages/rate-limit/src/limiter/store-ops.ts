@@ -38,6 +38,13 @@ export interface RefundRequest {
   readonly now: number;
 }
 
+/** A penalty (positive `points`) or a reward (negative). */
+export interface AdjustRequest {
+  readonly key: string;
+  readonly points: number;
+  readonly now: number;
+}
+
 /** The operations of one limiter's store. */
 export interface LimiterStoreOps {
   /** A decision: the store's, read by `conclude`, or the `onStoreError` one (counted as such). */
@@ -48,6 +55,12 @@ export interface LimiterStoreOps {
   readonly reset: StoreOp<void, string>;
   /** Rejects with a `StoreError` naming `refund` when the store does not answer. */
   readonly refund: StoreOp<void, RefundRequest>;
+  /**
+   * `penalty()` / `reward()`: the key's state afterwards, read as a peek of cost 1; rejects with a
+   * `StoreError` naming `adjust` when the store does not answer (never guessed: a penalty that
+   * might not have landed must not be reported as applied).
+   */
+  readonly adjust: StoreOp<RateLimitDecision, AdjustRequest>;
 }
 
 /**
@@ -126,6 +139,17 @@ export function limiterStoreOps(
       'refund',
       (call, signal) =>
         scoped().handle.refund(call.key, call.permits, call.takenAt, call.now, signal),
+      abortable,
+    ),
+    adjust: calls.operation<RateLimitDecision, AdjustRequest>(
+      'adjust',
+      (call, signal) => {
+        const { handle, limits } = scoped();
+        return Promise.resolve(handle.adjust(call.key, call.points, call.now, signal)).then(
+          (result) =>
+            describeDecision(limits, result.state, result.now, 1, result.allowed, 'store'),
+        );
+      },
       abortable,
     ),
   };

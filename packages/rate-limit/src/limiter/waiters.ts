@@ -4,6 +4,7 @@
  * same `retryAfterMs`, all ask the store, and all but one be denied again: one round trip per
  * waiter per admission instead of one per admission.
  */
+import { type Clock, expectNonNegative, raceAbort } from '@breakwater/core';
 
 /** A place in a key's line. */
 export interface Turn {
@@ -41,4 +42,44 @@ export class WaitLines {
       },
     };
   }
+}
+
+/**
+ * Waits for `ready` (the earlier waiters of a key leaving), at most `maxWaitMs`. Resolves `true`
+ * when the turn came, `false` when the time ran out; rejects with the reason of `signal`.
+ */
+export async function waitForTurn(
+  ready: Promise<void>,
+  maxWaitMs: number,
+  signal: AbortSignal | undefined,
+  clock: Clock,
+): Promise<boolean> {
+  if (maxWaitMs === Number.POSITIVE_INFINITY) {
+    await raceAbort(ready, signal);
+    return true;
+  }
+  const timer = new AbortController();
+  const onAbort = () => timer.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  try {
+    await Promise.race([
+      ready,
+      clock.sleep(maxWaitMs, timer.signal).then(() => {
+        timedOut = true;
+      }),
+    ]);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    timer.abort();
+  }
+  signal?.throwIfAborted();
+  return !timedOut;
+}
+
+/** Validates `maxWaitMs` of `acquire()`: ≥ 0 or `Infinity`; `fallback` when not given. */
+export function expectMaxWait(value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return expectNonNegative('maxWaitMs', value);
 }

@@ -38,12 +38,15 @@ import {
   keyBuilder,
 } from '@breakwater/core/dynamodb';
 import {
+  adjustAll,
   advanceAll,
   consumeAll,
+  consumeBlocking,
   fitsAll,
   freshState,
   giveBackAll,
   idleAfterMs,
+  isBlocked,
 } from '../key-state.js';
 import { DYNAMO_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
@@ -105,6 +108,9 @@ export function dynamoStore(options: DynamoStoreOptions): RateLimitStore {
   };
 }
 
+/** The state attribute holding the time a key is blocked until (`blockDurationMs`). */
+const BLOCK_FIELD = 'block';
+
 /** The last key part of the limiter's replica registry item (no algorithm has this name). */
 const REPLICAS_KEY_PART = 'replicas';
 
@@ -129,8 +135,10 @@ class DynamoHandle implements StoreHandle {
   readonly remote = true;
   readonly abortable = true;
   private readonly limits;
-  /** State attribute names, `<intervalMs>.<i>`, in state order. */
+  /** State attribute names, `<intervalMs>.<i>`, in state order, then `block` when blocking. */
   private readonly fields: string[] = [];
+  /** `blockDurationMs` (0: none). */
+  private readonly blockMs: number;
   /** The item each key had after this replica's last write (`null`: none). */
   private readonly lastSeen = new Map<string, DynamoItem | null>();
   /**
@@ -158,6 +166,8 @@ class DynamoHandle implements StoreHandle {
     for (const limit of shape.limits) {
       for (let i = 0; i < limit.impl.stateSize; i++) this.fields.push(`${limit.intervalMs}.${i}`);
     }
+    this.blockMs = shape.blockDurationMs ?? 0;
+    if (this.blockMs > 0) this.fields.push(BLOCK_FIELD);
   }
 
   /** One item (the `replicas` part of the policy-wide key), with one attribute per live replica. */
@@ -178,6 +188,11 @@ class DynamoHandle implements StoreHandle {
     signal: AbortSignal | undefined,
   ): Promise<StoreResult> {
     const outcome = await this.update(key, 'rate-limit.consume', now, signal, (state) => {
+      if (this.blockMs > 0) {
+        const taken = consumeBlocking(this.limits, state, now, cost, minCost, this.blockMs);
+        // −1: denied, and the block it started is written.
+        return taken > 0 ? taken : taken < 0 ? 0 : undefined;
+      }
       const granted = consumeAll(this.limits, state, now, cost, minCost);
       return granted > 0 ? granted : undefined;
     });
@@ -201,7 +216,7 @@ class DynamoHandle implements StoreHandle {
     const state = this.read(output.Item, now);
     advanceAll(this.limits, state, now);
     return {
-      allowed: fitsAll(this.limits, state, now, cost),
+      allowed: this.fits(state, now, cost),
       granted: 0,
       now,
       state,
@@ -219,6 +234,25 @@ class DynamoHandle implements StoreHandle {
       giveBackAll(this.limits, state, now, cost, takenAt);
       return cost;
     });
+  }
+
+  async adjust(
+    key: string,
+    points: number,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoreResult> {
+    // The same version-checked read-modify-write as a consume: atomic against every replica.
+    const outcome = await this.update(key, 'rate-limit.adjust', now, signal, (state) => {
+      adjustAll(this.limits, state, now, points);
+      return 1;
+    });
+    return {
+      allowed: this.fits(outcome.state, now, 1),
+      granted: 0,
+      now,
+      state: outcome.state,
+    };
   }
 
   async reset(key: string, signal: AbortSignal | undefined): Promise<void> {
@@ -279,7 +313,8 @@ class DynamoHandle implements StoreHandle {
         outcome.state = state;
         outcome.granted = granted ?? 0;
         if (granted === undefined) return null;
-        const idle = idleAfterMs(this.limits, state, now);
+        let idle = idleAfterMs(this.limits, state, now);
+        if (this.blockMs > 0) idle = Math.max(idle, state[state.length - 1]! - now);
         const stateMap: Record<string, AttributeValue> = {};
         for (let i = 0; i < this.fields.length; i++)
           stateMap[this.fields[i]!] = { N: String(state[i]) };
@@ -301,8 +336,12 @@ class DynamoHandle implements StoreHandle {
   private read(item: DynamoItem | undefined, now: number): number[] {
     const idleAt = item?.idleAt?.N;
     const stored = item?.state?.M;
-    const state = freshState(this.limits, now);
-    if (stored === undefined || idleAt === undefined || Number(idleAt) <= now) return state;
+    const state = freshState(this.limits, now, new Array<number>(this.fields.length));
+    if (this.blockMs > 0) state[state.length - 1] = Number(stored?.[BLOCK_FIELD]?.N ?? 0);
+    if (stored === undefined || idleAt === undefined || Number(idleAt) <= now) {
+      if (this.blockMs > 0) state[state.length - 1] = 0;
+      return state;
+    }
     for (let l = 0, offset = 0; l < this.limits.length; l++) {
       const size = this.limits[l]!.impl.stateSize;
       // A limit added since the item was written starts fresh; the others keep their state.
@@ -314,6 +353,12 @@ class DynamoHandle implements StoreHandle {
       offset += size;
     }
     return state;
+  }
+
+  /** Whether `cost` fits an advanced state, and the key is not blocked. */
+  private fits(state: number[], now: number, cost: number): boolean {
+    if (this.blockMs > 0 && isBlocked(state, now)) return false;
+    return fitsAll(this.limits, state, now, cost);
   }
 
   private remember(key: string, item: DynamoItem | null): void {

@@ -13,12 +13,15 @@
 import { expectInteger, expectObject, warnUnknownOptions } from '@breakwater/core';
 import { type CompiledLimit, stateLength } from '../algorithms/limit.js';
 import {
+  adjustAll,
   advanceAll,
   consumeAll,
+  consumeBlocking,
   fitsAll,
   freshState,
   giveBackAll,
   idleAfterMs,
+  isBlocked,
 } from '../key-state.js';
 import { MEMORY_STORE_OPTIONS } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
@@ -79,6 +82,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
         shape.name,
         shape.layout,
         ...shape.limits.map((l) => `${l.limit}/${l.intervalMs}/${l.burst}`),
+        // A blocking limiter's state has one more number: never shared with a non-blocking one.
+        `block ${shape.blockDurationMs ?? 0}`,
       ].join('\u0000');
       let entries = tables.get(id);
       if (entries === undefined) {
@@ -103,6 +108,8 @@ class MemoryHandle implements StoreHandle {
   };
   /** Peeks work on a copy, so they never change what they look at. */
   private readonly scratch: number[];
+  /** `blockDurationMs` (0: none); with it, the state has a block slot after the limits'. */
+  private readonly blockMs: number;
 
   constructor(
     shape: LimiterShape,
@@ -111,8 +118,29 @@ class MemoryHandle implements StoreHandle {
     readonly entries: Map<string, Entry>,
   ) {
     this.limits = shape.limits;
-    this.only = shape.limits.length === 1 ? shape.limits[0] : undefined;
-    this.scratch = new Array<number>(stateLength(this.limits)).fill(0);
+    this.blockMs = shape.blockDurationMs ?? 0;
+    // The loop-free path knows no block slot.
+    this.only = shape.limits.length === 1 && this.blockMs === 0 ? shape.limits[0] : undefined;
+    this.scratch = new Array<number>(this.stateSize()).fill(0);
+  }
+
+  /** Numbers of state per key: the limits', and the block slot when blocking. */
+  private stateSize(): number {
+    return stateLength(this.limits) + (this.blockMs > 0 ? 1 : 0);
+  }
+
+  /** Writes a fresh state (not blocked) into `state`. */
+  private fresh(now: number, state: number[]): number[] {
+    freshState(this.limits, now, state);
+    if (this.blockMs > 0) state[state.length - 1] = 0;
+    return state;
+  }
+
+  /** {@link idleAfterMs}, and the end of the block. */
+  private idleAt(state: number[], now: number): number {
+    let idle = idleAfterMs(this.limits, state, now);
+    if (this.blockMs > 0) idle = Math.max(idle, state[state.length - 1]! - now);
+    return now + idle;
   }
 
   consume(key: string, cost: number, minCost: number, now: number): StoreResult {
@@ -121,14 +149,18 @@ class MemoryHandle implements StoreHandle {
     let entry = this.entries.get(key);
     let added = false;
     if (entry === undefined) {
-      entry = { state: freshState(this.limits, now), idleAt: now };
+      entry = { state: this.fresh(now, new Array<number>(this.stateSize())), idleAt: now };
       added = true;
     } else if (entry.idleAt <= now) {
-      freshState(this.limits, now, entry.state);
+      this.fresh(now, entry.state);
     }
-    const granted = consumeAll(this.limits, entry.state, now, cost, minCost);
-    if (granted > 0) {
-      entry.idleAt = now + idleAfterMs(this.limits, entry.state, now);
+    const taken =
+      this.blockMs > 0
+        ? consumeBlocking(this.limits, entry.state, now, cost, minCost, this.blockMs)
+        : consumeAll(this.limits, entry.state, now, cost, minCost);
+    const granted = Math.max(taken, 0);
+    if (taken !== 0) {
+      entry.idleAt = this.idleAt(entry.state, now);
       if (added) {
         this.entries.set(key, entry);
         this.sweep(now);
@@ -190,10 +222,10 @@ class MemoryHandle implements StoreHandle {
   peek(key: string, cost: number, now: number): StoreResult {
     const entry = this.entries.get(key);
     const state = this.scratch;
-    if (entry === undefined || entry.idleAt <= now) freshState(this.limits, now, state);
+    if (entry === undefined || entry.idleAt <= now) this.fresh(now, state);
     else for (let i = 0; i < state.length; i++) state[i] = entry.state[i]!;
     advanceAll(this.limits, state, now);
-    const allowed = fitsAll(this.limits, state, now, cost);
+    const allowed = this.fits(state, now, cost);
     return { allowed, granted: 0, now, state };
   }
 
@@ -201,7 +233,36 @@ class MemoryHandle implements StoreHandle {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.idleAt <= now) return;
     giveBackAll(this.limits, entry.state, now, cost, takenAt);
-    entry.idleAt = now + idleAfterMs(this.limits, entry.state, now);
+    entry.idleAt = this.idleAt(entry.state, now);
+  }
+
+  /** Whether `cost` fits an advanced state, and the key is not blocked. */
+  private fits(state: number[], now: number, cost: number): boolean {
+    if (this.blockMs > 0 && isBlocked(state, now)) return false;
+    return fitsAll(this.limits, state, now, cost);
+  }
+
+  adjust(key: string, points: number, now: number): StoreResult {
+    let entry = this.entries.get(key);
+    let added = false;
+    if (entry === undefined) {
+      entry = { state: this.fresh(now, new Array<number>(this.stateSize())), idleAt: now };
+      added = true;
+    } else if (entry.idleAt <= now) {
+      this.fresh(now, entry.state);
+    }
+    adjustAll(this.limits, entry.state, now, points);
+    entry.idleAt = this.idleAt(entry.state, now);
+    if (added && entry.idleAt > now) {
+      this.entries.set(key, entry);
+      this.sweep(now);
+    }
+    return {
+      allowed: this.fits(entry.state, now, 1),
+      granted: 0,
+      now,
+      state: entry.state,
+    };
   }
 
   reset(key: string): void {

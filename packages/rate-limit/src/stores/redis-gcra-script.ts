@@ -12,7 +12,7 @@
  * KEYS: the keys, `…:{<name>:<key>}:tat`.
  * ARGV: `intervalMs limit capacity` (as the general script gets them: the same strings, hence the
  * same doubles), then per key the number of its operations and the operations, each one of
- * `<cost>`, `m <cost> <minCost>`, `p <cost>`, `r <cost> <takenAt>`.
+ * `<cost>`, `m <cost> <minCost>`, `p <cost>`, `r <cost> <takenAt>`, `a <points>` (penalty or reward).
  * Returns: `TIME` seconds and microseconds, then per operation its code and the TAT after it.
  *
  * Every `redis.call` from Lua costs about a microsecond of server time, and for one awaited caller
@@ -48,6 +48,14 @@ for k = 1, #KEYS do
     if op == 'p' then
       if tat - now - (capacity - ARGV[a + 1]) * emission <= TIME_EPS then code = -1 end
       a = a + 2
+    elseif op == 'a' then
+      local c = ARGV[a + 1] + 0
+      local moved = tat + c * emission
+      if c > 0 then tat = math.max(tat, math.min(moved, now + capacity * emission))
+      else tat = math.max(now, moved) end
+      if tat - now - (capacity - 1) * emission <= TIME_EPS then code = -1 end
+      a = a + 2
+      write = true
     elseif op == 'r' then
       tat = math.max(now, tat - ARGV[a + 1] * emission)
       a = a + 3

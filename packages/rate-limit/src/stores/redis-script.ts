@@ -18,11 +18,14 @@
  * same IEEE doubles come out); the store contract suite runs the same cases on both.
  *
  * KEYS: the keys' hashes; field `<intervalMs>.<i>` holds state number i of the limit with that
- * interval, so limits can be added or removed without misreading the others.
+ * interval, so limits can be added or removed without misreading the others; with
+ * `blockDurationMs`, field `block` holds the time the key is blocked until, and the block's length
+ * follows the limits' constants in ARGV.
  * ARGV: the field names in state order, `limit intervalMs capacity` per limit, then per key (in
  * the order of KEYS) the number of its operations followed by the operations, each one of:
  * `<cost>` (consume `cost`, the common case, in one argument), `m <cost> <minCost>` (consume
- * `cost`, else at least `minCost`), `p <cost>` (peek), `r <cost> <takenAt>` (refund).
+ * `cost`, else at least `minCost`), `p <cost>` (peek), `r <cost> <takenAt>` (refund), `a <points>` (penalty when positive, reward
+ * when negative; answered like a peek of cost 1 after it).
  * Returns: one string of space-separated fields (one bulk reply is far cheaper for both sides to
  * encode and decode than an array of many): the server time as `TIME` gave it (seconds,
  * microseconds), then per operation, in order, what it granted (0 nothing, 1 the cost, 2 minCost;
@@ -40,6 +43,8 @@ interface LuaAlgorithm {
   fits: string;
   take: string;
   giveBack: string;
+  /** Changes the consumption by `c` (positive: penalty, negative: reward); see `Algorithm.adjust`. */
+  adjust: string;
   /** Sets `idle` to the larger of itself and this limit's time to fresh. */
   idle: string;
 }
@@ -52,6 +57,9 @@ const LUA: Record<AlgorithmName, LuaAlgorithm> = {
     fits: 's[o + 1] - now - (L.capacity - c) * L.emission <= TIME_EPS',
     take: 's[o + 1] = s[o + 1] + c * L.emission',
     giveBack: 's[o + 1] = math.max(now, s[o + 1] - c * L.emission)',
+    adjust: `local moved = s[o + 1] + c * L.emission
+    if c > 0 then s[o + 1] = math.max(s[o + 1], math.min(moved, now + L.capacity * L.emission))
+    else s[o + 1] = math.max(now, moved) end`,
     idle: 'idle = math.max(idle, s[o + 1] - now)',
   },
   'token-bucket': {
@@ -64,6 +72,8 @@ const LUA: Record<AlgorithmName, LuaAlgorithm> = {
     fits: 's[o + 1] >= c - EPS',
     take: 's[o + 1] = s[o + 1] - c',
     giveBack: 's[o + 1] = math.min(L.capacity, s[o + 1] + c)',
+    adjust: `local tokens = s[o + 1] - c
+    if c > 0 then s[o + 1] = math.max(0, tokens) else s[o + 1] = math.min(L.capacity, tokens) end`,
     idle: 'idle = math.max(idle, (L.capacity - s[o + 1]) * L.emission)',
   },
   'fixed-window': {
@@ -74,6 +84,8 @@ const LUA: Record<AlgorithmName, LuaAlgorithm> = {
     fits: 's[o + 2] + c <= L.capacity + EPS',
     take: 's[o + 2] = s[o + 2] + c',
     giveBack: `if math.floor(takenAt / L.interval) == s[o + 1] then s[o + 2] = math.max(0, s[o + 2] - c) end`,
+    adjust: `local moved = s[o + 2] + c
+    if c > 0 then s[o + 2] = math.max(s[o + 2], math.min(L.capacity, moved)) else s[o + 2] = math.max(0, moved) end`,
     idle: 'if s[o + 2] > 0 then idle = math.max(idle, (s[o + 1] + 1) * L.interval - now) end',
   },
   'sliding-window': {
@@ -92,6 +104,13 @@ const LUA: Record<AlgorithmName, LuaAlgorithm> = {
     giveBack: `local takenIn = math.floor(takenAt / L.interval)
     if takenIn == s[o + 1] then s[o + 2] = math.max(0, s[o + 2] - c)
     elseif takenIn == s[o + 1] - 1 then s[o + 3] = math.max(0, s[o + 3] - c) end`,
+    adjust: `local current = s[o + 2]
+    if c > 0 then s[o + 2] = math.max(current, math.min(L.capacity, current + c))
+    else
+      local fromCurrent = math.min(current, -c)
+      s[o + 2] = current - fromCurrent
+      s[o + 3] = math.max(0, s[o + 3] - (-c - fromCurrent))
+    end`,
     idle: `local start = s[o + 1] * L.interval
     if s[o + 2] > 0 then idle = math.max(idle, start + L.interval + math.max(0, L.interval - L.interval / s[o + 2]) - now)
     elseif s[o + 3] > 0 then idle = math.max(idle, start + L.interval - L.interval / s[o + 3] - now) end`,
@@ -112,7 +131,7 @@ end
  * code of each limit is written out with its own algorithm and a constant state offset: no loop,
  * no dispatch at run time.
  */
-export function rateLimitLua(algorithms: readonly AlgorithmName[]): string {
+export function rateLimitLua(algorithms: readonly AlgorithmName[], block = false): string {
   const n = algorithms.length;
   let offset = 0;
   const perLimit = algorithms.map((name, index) => {
@@ -120,7 +139,9 @@ export function rateLimitLua(algorithms: readonly AlgorithmName[]): string {
     offset += LUA[name].size;
     return code;
   });
-  const nf = offset;
+  // With `blockDurationMs`, one more state number: the time the key is blocked until (field
+  // `block`, the last field name), and one more constant argument: the block's length.
+  const nf = offset + (block ? 1 : 0);
   /** The snippet `pick` of every limit, each in a block with its `o` and `L`. */
   const each = (pick: (a: LuaAlgorithm) => string) =>
     perLimit
@@ -133,12 +154,14 @@ export function rateLimitLua(algorithms: readonly AlgorithmName[]): string {
     )
     .join('\n  ');
   const sliding = algorithms.includes('sliding-window');
-  const first = nf + 3 * n + 1;
+  const first = nf + 3 * n + 1 + (block ? 1 : 0);
+  const blocked = block ? `s[${nf}] > now` : 'false';
   return `local EPS = 1e-9
 local TIME_EPS = 1e-3
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 ${sliding ? PREVIOUS_SHARE : ''}
+${block ? `local BLOCK = tonumber(ARGV[${nf + 3 * n + 1}])` : ''}
 local limits = {}
 for i = 1, ${n} do
   local base = ${nf} + (i - 1) * 3
@@ -173,6 +196,7 @@ for k = 1, #KEYS do
   end
   ${a.advance}`,
   )}
+  ${block ? `if raw[${nf}] then s[${nf}] = tonumber(raw[${nf}]) else s[${nf}] = 0 end` : ''}
 
   -- The key's decisions, in order, on its one state: as if each ran alone at the same server time.
   local write = false
@@ -181,8 +205,14 @@ for k = 1, #KEYS do
     -- granted as a code: 0 none, 1 cost, 2 minCost; negated for a peek.
     local code = 0
     if op == 'p' then
-      if fitsAll(tonumber(ARGV[a + 1])) then code = -1 end
+      if not (${blocked}) and fitsAll(tonumber(ARGV[a + 1])) then code = -1 end
       a = a + 2
+    elseif op == 'a' then
+      local c = tonumber(ARGV[a + 1])
+      a = a + 2
+      ${each((a) => a.adjust)}
+      if not (${blocked}) and fitsAll(1) then code = -1 end
+      write = true
     elseif op == 'r' then
       local c = tonumber(ARGV[a + 1])
       local takenAt = tonumber(ARGV[a + 2])
@@ -200,7 +230,17 @@ for k = 1, #KEYS do
         minCost = cost
         a = a + 1
       end
-      if fitsAll(cost) then code = 1 elseif minCost < cost and fitsAll(minCost) then code = 2 end
+      if ${blocked} then
+        -- Blocked: denied, nothing changes.
+      elseif fitsAll(cost) then code = 1 elseif minCost < cost and fitsAll(minCost) then code = 2
+      ${
+        block
+          ? `else
+        s[${nf}] = now + BLOCK
+        write = true`
+          : ''
+      }
+      end
       if code > 0 then
         local c = cost
         if code == 2 then c = minCost end
@@ -217,6 +257,7 @@ for k = 1, #KEYS do
   if write then
     local idle = 0
     ${each((a) => a.idle)}
+    ${block ? `idle = math.max(idle, s[${nf}] - now)` : ''}
     if idle <= 0 then
       -- Back to fresh: the key is not needed (and a missing one costs no DEL).
       if existed then redis.call('DEL', key) end

@@ -81,7 +81,8 @@ const NOBODY: Op[] = [];
 
 /** One operation waiting for (or in) a script call. */
 interface Op {
-  readonly mode: 'c' | 'p' | 'r';
+  /** Consume, peek, refund, adjust (penalty / reward: `cost` holds the signed points). */
+  readonly mode: 'c' | 'p' | 'r' | 'a';
   readonly cost: number;
   readonly minCost: number;
   readonly takenAt: number;
@@ -104,9 +105,16 @@ interface Batch {
 /** One script per combination of algorithms, defined (and hashed) once, on first use. */
 const scripts = new Map<string, RedisScript<Reply>>();
 
-/** Whether the limiter is the common case with a script of its own: one limit, GCRA. */
+/**
+ * Whether the limiter is the common case with a script of its own: one limit, GCRA, no block (a
+ * blocking limiter keeps its block in a hash field, which the general script reads).
+ */
 function isSingleGcra(shape: LimiterShape): boolean {
-  return shape.limits.length === 1 && shape.limits[0]!.algorithm === 'gcra';
+  return (
+    shape.limits.length === 1 &&
+    shape.limits[0]!.algorithm === 'gcra' &&
+    (shape.blockDurationMs ?? 0) <= 0
+  );
 }
 
 let gcraScript: RedisScript<Reply> | undefined;
@@ -123,12 +131,13 @@ function scriptFor(shape: LimiterShape): RedisScript<Reply> {
     return gcraScript;
   }
   const algorithms = shape.limits.map((limit) => limit.algorithm);
-  const id = algorithms.join(',');
+  const block = (shape.blockDurationMs ?? 0) > 0;
+  const id = algorithms.join(',') + (block ? ',block' : '');
   let script = scripts.get(id);
   if (script === undefined) {
     script = defineScript<Reply>({
       name: `rate-limit.${id}`,
-      lua: rateLimitLua(algorithms),
+      lua: rateLimitLua(algorithms, block),
       // The keys of one call span slots on a single node; on a Cluster the store batches per slot.
       keys: 'any',
       checkSlots: false,
@@ -223,9 +232,12 @@ class RedisHandle implements StoreHandle {
         for (let i = 0; i < limit.impl.stateSize; i++)
           this.shapeArgs.push(`${limit.intervalMs}.${i}`);
       }
+      const blockMs = shape.blockDurationMs ?? 0;
+      if (blockMs > 0) this.shapeArgs.push('block');
       this.stateSize = this.shapeArgs.length;
       for (const limit of shape.limits)
         this.shapeArgs.push(limit.limit, limit.intervalMs, limit.capacity);
+      if (blockMs > 0) this.shapeArgs.push(blockMs);
     }
     this.pendingBySlot = isRedisCluster(client) ? new Map() : undefined;
     this.clientKeyPrefix = this.scriptClient.options?.keyPrefix ?? '';
@@ -277,6 +289,15 @@ class RedisHandle implements StoreHandle {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     await this.submit(key, 'r', cost, cost, takenAt, signal);
+  }
+
+  adjust(
+    key: string,
+    points: number,
+    _now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoreResult> {
+    return this.submit(key, 'a', points, points, 0, signal);
   }
 
   async reset(key: string): Promise<void> {
@@ -340,6 +361,7 @@ class RedisHandle implements StoreHandle {
         if (op.minCost === op.cost) args.push(op.cost);
         else args.push('m', op.cost, op.minCost);
       } else if (op.mode === 'p') args.push('p', op.cost);
+      else if (op.mode === 'a') args.push('a', op.cost);
       else args.push('r', op.cost, op.takenAt);
     }
     if (batch.keys.length >= BATCH_KEYS) {

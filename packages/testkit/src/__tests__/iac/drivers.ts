@@ -172,6 +172,7 @@ interface RateLimitHandle {
   consume(key: string, cost: number, minCost: number, now: number, s: undefined): Promise<unknown>;
   peek(key: string, cost: number, now: number, signal: undefined): Promise<unknown>;
   refund(key: string, cost: number, takenAt: number, now: number, s: undefined): Promise<unknown>;
+  adjust(key: string, points: number, now: number, signal: undefined): Promise<unknown>;
   reset(key: string, signal: undefined): Promise<unknown>;
   probe(signal: AbortSignal): PromiseLike<unknown>;
   replicaBackend(): {
@@ -202,6 +203,7 @@ const rateLimit: StoreDriver = {
       await handle.consume('user-1', 5, 5, now, undefined);
       await handle.peek('user-1', 1, now, undefined);
       await handle.refund('user-1', 1, now, now, undefined);
+      await handle.adjust('user-1', 1, now, undefined);
       await handle.reset('user-1', undefined);
       await handle.probe(signal());
       // The replica registry: its item is under the limiter's own keys too.
