@@ -102,8 +102,12 @@ export function memoryOrderDatabase(): OrderDatabase {
 }
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-/** Another replica created the table (or its row type) at the same moment. */
-const CONCURRENT_CREATE = new Set(['23505', '42P07']);
+/**
+ * Another replica created the table (or its row type) at the same moment: PostgreSQL reports the
+ * race as a unique violation on its catalog (23505), a duplicate table (42P07) or a duplicate
+ * object — "type … already exists" (42710) — depending on where the two creations collide.
+ */
+const CONCURRENT_CREATE = new Set(['23505', '42P07', '42710']);
 
 /**
  * Order records in PostgreSQL, one row per order: `id`, `version`, `body` (jsonb), `updated_at`.
