@@ -28,6 +28,17 @@ export function neverAbortedSignal(): AbortSignal {
   return sharedNeverAborted;
 }
 
+let sharedContextWithoutSignal: { readonly signal: AbortSignal } | undefined;
+
+/**
+ * The context a policy hands `fn` for a call given no signal: one object for all such calls
+ * (internal to core; `fallback()` and `chaos()` share it), its signal {@link neverAbortedSignal}.
+ */
+export function contextWithoutSignal(): { readonly signal: AbortSignal } {
+  sharedContextWithoutSignal ??= { signal: neverAbortedSignal() };
+  return sharedContextWithoutSignal;
+}
+
 /**
  * `signal`, or `undefined` when it can never abort: when there is none, or it is the shared
  * {@link neverAbortedSignal} an outer policy passed for a call that was given none. Read the

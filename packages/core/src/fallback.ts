@@ -1,5 +1,5 @@
 import type { Counter } from '@opentelemetry/api';
-import { abortableSignal, neverAbortedSignal, raceAbort, raceLazyAbort } from './abort.js';
+import { abortableSignal, contextWithoutSignal, raceAbort, raceLazyAbort } from './abort.js';
 import { lazyAbortSourceOf } from './lazy-abort.js';
 import type { LazyInstruments } from './lazy-instruments.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
@@ -142,13 +142,6 @@ async function runWithFallback<T, R>(
     state.telemetry.addSpanEvent('breakwater.fallback.used', state.attributes);
     return state.handler ? state.handler({ error, signal: ctx.signal }) : state.value;
   }
-}
-
-let sharedContextWithoutSignal: ExecutionContext | undefined;
-
-function contextWithoutSignal(): ExecutionContext {
-  sharedContextWithoutSignal ??= { signal: neverAbortedSignal() };
-  return sharedContextWithoutSignal;
 }
 
 /** Calls `fn`, turning a synchronous throw into a rejection. */

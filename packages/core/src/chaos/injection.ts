@@ -3,7 +3,7 @@
  * or with the fault, latency or outcome it injects.
  */
 import type { Counter } from '@opentelemetry/api';
-import { abortableSignal, neverAbortedSignal, raceAbort } from '../abort.js';
+import { abortableSignal, contextWithoutSignal, raceAbort } from '../abort.js';
 import type { Clock } from '../clock.js';
 import { type LazyAbortController, lazyAbortSourceOf } from '../lazy-abort.js';
 import type { LazyInstruments } from '../lazy-instruments.js';
@@ -45,7 +45,7 @@ export function runChaos<T, R>(
   if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
   // Off, or spared by the draw: the policy is not there.
   if (!state.enabled || !(state.random() < state.injectionRate)) {
-    if (options === undefined) return invoke(fn, sharedContext ?? contextWithoutSignal());
+    if (options === undefined) return invoke(fn, contextWithoutSignal());
     return callThrough(fn, options);
   }
   return inject(state, fn, options);
@@ -143,12 +143,4 @@ function invoke<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>, ctx: Execu
   } catch (error) {
     return Promise.reject<T>(error);
   }
-}
-
-/** The context of calls given no signal: one for all, as `fallback()` shares its own. */
-let sharedContext: ExecutionContext | undefined;
-
-function contextWithoutSignal(): ExecutionContext {
-  sharedContext ??= { signal: neverAbortedSignal() };
-  return sharedContext;
 }
