@@ -1,7 +1,8 @@
 /**
- * `@breakwater/core/redis`: the Redis plumbing Breakwater's stores share — a Lua script runner for
- * ioredis `Redis` and `Cluster` clients, Cluster slot checks, and the key builder. The only module
- * of core that refers to ioredis, and for types only: users pass their own client.
+ * `@breakwater/core/redis`: the Redis plumbing Breakwater's stores share — the one client adapter
+ * (ioredis, iovalkey and node-redis, single node or Cluster), a Lua script runner, the pub/sub
+ * router, Cluster slot checks, and the key builder. Refers to the client libraries for types only:
+ * users pass their own client.
  *
  * @module @breakwater/core/redis
  */
@@ -14,10 +15,22 @@ export {
   normalizeUserKey,
 } from './keys.js';
 export {
+  isRedisConnection,
+  type RedisConnection,
+  type RedisLibrary,
+  redisConnection,
+  redisLibraryOf,
+  type ScriptClient,
+  type SubscriberConnection,
+  type SubscriberEvents,
+} from './redis/adapter.js';
+export {
+  type IoredisClient,
   isRedisCluster,
+  type NodeRedisClient,
+  type NodeRedisCluster,
   type RedisArgument,
   type RedisClient,
-  type ScriptClient,
 } from './redis/client.js';
 export { CLUSTER_SLOTS, hashTagBytes, keySlot } from './redis/key-slot.js';
 export { redisProbe } from './redis/probe.js';

@@ -1,7 +1,17 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Cluster, Redis } from 'ioredis';
-import { afterEach, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { dynamoFixture } from './dynamo-fixture.js';
+import { FixtureSlot } from './fixture-slot.js';
+import {
+  closeRedisClient,
+  connectRedisClient,
+  connectRedisClusterClient,
+  REDIS_CLIENT_KINDS,
+  REDIS_CLUSTER_CLIENT_KINDS,
+  type RedisClient,
+  type RedisClientKind,
+  redisClientKinds,
+} from './redis-clients.js';
 import { redisClusterFixture } from './redis-cluster-fixture.js';
 import { redisFixture } from './redis-fixture.js';
 import { describeWithDynamo, describeWithRedis, describeWithRedisCluster } from './services.js';
@@ -14,8 +24,13 @@ export const ALL_BACKENDS: readonly Backend[] = ['memory', 'redis', 'redis-clust
 
 /** What a Redis store factory gets: a connected client and a fresh key prefix. */
 export interface RedisStoreContext {
-  /** A `Redis` client for the `redis` backend, a `Cluster` client for `redis-cluster`. */
-  client: Redis | Cluster;
+  /**
+   * A single-node client for the `redis` backend, a Cluster client for `redis-cluster`, of the
+   * library {@link clientKind} names.
+   */
+  client: RedisClient;
+  /** Which client library (and version, and protocol) {@link client} is. */
+  clientKind: RedisClientKind;
   /** A key prefix no other store of the run uses. */
   prefix: string;
 }
@@ -49,12 +64,21 @@ export interface ContractContext<S> {
   makeStore(): Promise<S>;
   /** The backend this copy of the suite runs against. */
   backend: Backend;
+  /** The Redis client library of this copy (`undefined` on memory and DynamoDB). */
+  clientKind: RedisClientKind | undefined;
 }
 
 /** Options of {@link runContractSuite}. */
 export interface ContractSuiteOptions {
   /** Backends to run; default: every backend that has a factory. */
   backends?: Backend[];
+  /**
+   * Redis client kinds to run the `redis` backend on; default: `BREAKWATER_REDIS_CLIENTS`, or
+   * every kind. (Every run of the `ioredis` kind keeps the plain `[redis]` title.)
+   */
+  redisClients?: readonly RedisClientKind[];
+  /** The same for `redis-cluster`; default: `BREAKWATER_REDIS_CLIENTS`, or every Cluster kind. */
+  redisClusterClients?: readonly RedisClientKind[];
 }
 
 function hasClose(value: unknown): value is { close(): unknown } {
@@ -103,34 +127,44 @@ export function runContractSuite<S>(
     switch (backend) {
       case 'memory': {
         const memory = factories.memory!;
-        describe(title, () => defineWithStores(backend, defineTests, () => memory()));
+        describe(title, () => defineWithStores(backend, undefined, defineTests, () => memory()));
         break;
       }
       case 'redis': {
         const redis = factories.redis!;
-        describeWithRedis(title, () => {
-          const fixture = redisFixture();
-          defineWithStores(backend, defineTests, () =>
-            redis({ client: fixture.client, prefix: fixture.uniquePrefix() }),
-          );
-        });
+        const kinds = options.redisClients ?? redisClientKinds(REDIS_CLIENT_KINDS);
+        for (const kind of kinds) {
+          describeWithRedis(titleFor(title, kind), () => {
+            const fixture = redisFixture();
+            const client = clientFor(kind, () => connectRedisClient(kind, fixture.url));
+            defineWithStores(backend, kind, defineTests, () =>
+              redis({ client: client(), clientKind: kind, prefix: fixture.uniquePrefix() }),
+            );
+          });
+        }
         break;
       }
       case 'redis-cluster': {
         const redis = factories.redis!;
-        describeWithRedisCluster(title, () => {
-          const fixture = redisClusterFixture();
-          defineWithStores(backend, defineTests, () =>
-            redis({ client: fixture.client, prefix: fixture.uniquePrefix() }),
-          );
-        });
+        const kinds = (
+          options.redisClusterClients ?? redisClientKinds(REDIS_CLUSTER_CLIENT_KINDS)
+        ).filter((kind) => REDIS_CLUSTER_CLIENT_KINDS.includes(kind));
+        for (const kind of kinds) {
+          describeWithRedisCluster(titleFor(title, kind), () => {
+            const fixture = redisClusterFixture();
+            const client = clientFor(kind, () => connectRedisClusterClient(kind, fixture.nodes));
+            defineWithStores(backend, kind, defineTests, () =>
+              redis({ client: client(), clientKind: kind, prefix: fixture.uniquePrefix() }),
+            );
+          });
+        }
         break;
       }
       case 'dynamodb': {
         const dynamodb = factories.dynamodb!;
         describeWithDynamo(title, () => {
           const fixture = dynamoFixture();
-          defineWithStores(backend, defineTests, () =>
+          defineWithStores(backend, undefined, defineTests, () =>
             dynamodb({
               client: fixture.client,
               tableName: fixture.tableName,
@@ -144,9 +178,31 @@ export function runContractSuite<S>(
   }
 }
 
+/** `Suite [redis]` for ioredis 6 (the titles runs had before other clients), `Suite [redis · kind]` otherwise. */
+function titleFor(title: string, kind: RedisClientKind): string {
+  return kind === 'ioredis' ? title : `${title.slice(0, -1)} · ${kind}]`;
+}
+
+/**
+ * A client of `kind` connected in `beforeAll` and closed in `afterAll` of the enclosing suite;
+ * returns its getter.
+ */
+function clientFor(kind: RedisClientKind, connect: () => Promise<RedisClient>): () => RedisClient {
+  const slot = new FixtureSlot<RedisClient>(`contract client (${kind})`);
+  beforeAll(async () => {
+    slot.set(await connect());
+  });
+  afterAll(() => {
+    const client = slot.take();
+    if (client !== undefined) closeRedisClient(client);
+  });
+  return () => slot.get();
+}
+
 /** Wires `makeStore` to `build` and closes the stores of each test after it. */
 function defineWithStores<S>(
   backend: Backend,
+  clientKind: RedisClientKind | undefined,
   defineTests: (ctx: ContractContext<S>) => void,
   build: () => S | Promise<S>,
 ): void {
@@ -157,6 +213,7 @@ function defineWithStores<S>(
   });
   defineTests({
     backend,
+    clientKind,
     async makeStore() {
       const store = await build();
       openStores.push(store);

@@ -43,7 +43,8 @@ describe('expectSubscriber', () => {
     expect(expectSubscriber(undefined)).toBeUndefined();
     expect(expectSubscriber(false)).toBe(false);
     expect(() => expectSubscriber({ subscribe: 1 })).toThrow(
-      'Expected `subscriber` to be a Redis client (ioredis Redis or Cluster) or false, got {"subscribe":1}',
+      'Expected `subscriber` to be a Redis client (ioredis or iovalkey `Redis` or `Cluster`, ' +
+        'node-redis client or Cluster) or false, got {"subscribe":1}',
     );
     expect(() => expectSubscriber('redis://localhost')).toThrow(TypeError);
     expect(

@@ -12,7 +12,9 @@ import {
   isRedisCluster,
   keyBuilder,
   keySlot,
+  type RedisConnection,
   type RedisScript,
+  redisConnection,
   runScript,
   type ScriptClient,
 } from '../redis.js';
@@ -35,21 +37,19 @@ return { count, tonumber(now[1]) }`,
 /** Wraps a client to record which commands the runner sends. */
 function recording(client: ScriptClient): { client: ScriptClient; calls: string[] } {
   const calls: string[] = [];
-  return {
-    calls,
-    client: {
-      isCluster: client.isCluster,
-      options: client.options,
-      evalsha: (...args) => {
-        calls.push('evalsha');
-        return client.evalsha(...args);
-      },
-      eval: (...args) => {
-        calls.push('eval');
-        return client.eval(...args);
-      },
+  const inner = redisConnection(client);
+  const wrapped: RedisConnection = {
+    ...inner,
+    evalsha: (...args) => {
+      calls.push('evalsha');
+      return inner.evalsha(...args);
+    },
+    eval: (...args) => {
+      calls.push('eval');
+      return inner.eval(...args);
     },
   };
+  return { calls, client: wrapped };
 }
 
 describe('defineScript()', () => {

@@ -3,7 +3,7 @@
  * that a Cluster routes it to the node that owns the policy's slot — the node whose outage matters
  * — and so that it proves scripting works, not only that a socket answers PING.
  */
-import type { ScriptClient } from './client.js';
+import type { ScriptClient } from './adapter.js';
 import { defineScript } from './script.js';
 
 const PROBE_SCRIPT = defineScript<number>({ name: 'probe', lua: 'return 1', keys: 1 });

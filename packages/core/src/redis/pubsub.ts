@@ -3,8 +3,8 @@
  * invalidations): one subscriber connection per store, its messages routed by channel.
  *
  * Who owns the connection is one rule everywhere: a store opens its subscriber itself with
- * `client.duplicate()` and owns it — it closes it on `close()` with `disconnect()`, which never
- * waits on the server, so `close()` completes with Redis up, refused or hung. A subscriber the user
+ * `client.duplicate()` and owns it — it closes it on `close()` at once (the adapter's `closeNow`),
+ * never waiting on the server, so `close()` completes with Redis up, refused or hung. A subscriber the user
  * passes stays the user's: the router only unsubscribes its channels (without waiting past the
  * deadline) and removes its listeners.
  *
@@ -13,17 +13,8 @@
  * connection is ready again after a loss, so it can re-read the state it might have missed.
  */
 import { describeValue } from '../validate.js';
-import { isRedisCluster, type RedisClient } from './client.js';
-
-/** The part of an ioredis connection the router uses. */
-interface SubscriberConnection {
-  readonly status?: string;
-  subscribe(...channels: string[]): Promise<unknown>;
-  unsubscribe(...channels: string[]): Promise<unknown>;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
-  disconnect(): void;
-}
+import { type RedisConnection, redisConnection, type SubscriberConnection } from './adapter.js';
+import type { RedisClient } from './client.js';
 
 /** What a listener of one channel receives. */
 export interface ChannelListener {
@@ -35,8 +26,8 @@ export interface ChannelListener {
 
 /** Options of {@link PubSubRouter}. */
 export interface PubSubRouterOptions {
-  /** The store's client, duplicated for a subscriber of the store's own. */
-  readonly client: RedisClient;
+  /** The store's client (or its connection), duplicated for a subscriber of the store's own. */
+  readonly client: RedisClient | RedisConnection;
   /**
    * The subscriber: omitted for one the store opens and owns, a connection of the user's (which
    * stays theirs), or `false` for none (the store then works without pushes).
@@ -47,8 +38,8 @@ export interface PubSubRouterOptions {
 }
 
 /**
- * Checks a `subscriber` option: `undefined`, `false`, or a Redis client (an object with
- * `subscribe`, `unsubscribe` and `on`).
+ * Checks a `subscriber` option: `undefined`, `false`, or a Redis client that can subscribe (an
+ * ioredis, iovalkey or node-redis client: an object with `subscribe`, `unsubscribe` and `on`).
  * @throws {TypeError} naming `subscriber` and showing what was received.
  */
 export function expectSubscriber(value: unknown): RedisClient | false | undefined {
@@ -62,7 +53,8 @@ export function expectSubscriber(value: unknown): RedisClient | false | undefine
     typeof candidate.on !== 'function'
   ) {
     throw new TypeError(
-      'Expected `subscriber` to be a Redis client (ioredis Redis or Cluster) or false, got ' +
+      'Expected `subscriber` to be a Redis client (ioredis or iovalkey `Redis` or `Cluster`, ' +
+        'node-redis client or Cluster) or false, got ' +
         describeValue(value),
     );
   }
@@ -83,11 +75,14 @@ export class PubSubRouter {
   private lostSinceReady = false;
   private closed = false;
 
+  private readonly redis: RedisConnection;
+
   constructor(private readonly options: PubSubRouterOptions) {
     const subscriber = expectSubscriber(options.subscriber);
+    this.redis = redisConnection(options.client);
     this.enabled = subscriber !== false;
     this.owned = subscriber === undefined;
-    if (subscriber) this.connection = subscriber as unknown as SubscriberConnection;
+    if (subscriber) this.connection = this.redis.adoptSubscriber(subscriber);
   }
 
   /** How many channels have listeners. */
@@ -108,7 +103,7 @@ export class PubSubRouter {
       listeners = new Set();
       this.channels.set(channel, listeners);
       const subscribed = listeners;
-      // A failed SUBSCRIBE is repeated by ioredis on reconnect, and the `ready` gap covers it.
+      // A failed SUBSCRIBE is repeated by the client on reconnect, and the `ready` gap covers it.
       this.connection!.subscribe(channel).then(
         () => {
           for (const each of subscribed) callGap(each);
@@ -131,8 +126,8 @@ export class PubSubRouter {
   }
 
   /**
-   * Drops every listener; closes the connection the router opened (`disconnect()`: immediate,
-   * whatever the server's state), or unsubscribes the user's, waiting at most `closeDeadlineMs`.
+   * Drops every listener; closes the connection the router opened (immediately, whatever the
+   * server's state), or unsubscribes the user's, waiting at most `closeDeadlineMs`.
    * Never rejects.
    */
   async close(): Promise<void> {
@@ -145,11 +140,11 @@ export class PubSubRouter {
     this.detach(connection);
     if (this.owned) {
       this.connection = undefined;
-      disconnectNow(connection);
+      connection.closeNow();
       return;
     }
     if (channels.length > 0) {
-      await settleWithin(connection.unsubscribe(...channels), this.options.closeDeadlineMs);
+      await settleWithin(connection.unsubscribe(channels), this.options.closeDeadlineMs);
     }
   }
 
@@ -164,35 +159,25 @@ export class PubSubRouter {
       if (this.owned) {
         // Nobody listens any more: the store's own connection is closed until someone does.
         this.connection = undefined;
-        disconnectNow(connection);
+        connection.closeNow();
         return;
       }
     }
-    connection.unsubscribe(channel).catch(() => {});
+    connection.unsubscribe([channel]).catch(() => {});
   }
 
   private attach(): void {
-    if (this.owned) {
-      const duplicate = duplicateForSubscriber(this.options.client, this.options.closeDeadlineMs);
-      // A store must not crash the process on a connection error: ioredis reconnects and
-      // resubscribes by itself, and listeners re-read their state on the `ready` gap.
-      duplicate.on('error', ignore);
-      this.connection = duplicate;
-    }
+    if (this.owned) this.connection = this.redis.openSubscriber(this.options.closeDeadlineMs);
     const connection = this.connection!;
     this.attached = true;
-    this.wasReady = connection.status === 'ready';
+    this.wasReady = connection.ready;
     this.lostSinceReady = false;
-    connection.on('message', this.onMessage);
-    connection.on('close', this.onClose);
-    connection.on('ready', this.onReady);
+    connection.attach({ message: this.onMessage, lost: this.onClose, ready: this.onReady });
   }
 
   private detach(connection: SubscriberConnection): void {
     this.attached = false;
-    connection.off('message', this.onMessage);
-    connection.off('close', this.onClose);
-    connection.off('ready', this.onReady);
+    connection.detach();
   }
 
   private readonly onMessage = (channel: string, payload: string): void => {
@@ -228,66 +213,6 @@ function callGap(listener: ChannelListener): void {
   } catch {
     // As for messages: a faulty listener must not starve the others.
   }
-}
-
-function ignore(): void {}
-
-/** The `duplicate` methods of ioredis `Redis` and `Cluster`, and the options they copy. */
-interface Duplicable {
-  readonly options?: { slotsRefreshTimeout?: number; redisOptions?: object };
-  duplicate(...args: unknown[]): SubscriberConnection;
-}
-
-/**
- * The store's own subscriber: a copy of the user's client whose sockets are destroyed at once when
- * it is closed (`disconnectTimeout: 0`; a subscriber has nothing to flush). A Cluster copy also
- * gives up a slot refresh after the close deadline: a refresh opens a throwaway connection that
- * `disconnectNow` cannot reach and that would otherwise keep a process alive for the refresh's
- * timeout (1 s by default) plus its own disconnect timeout (2 s) after `close()`.
- */
-function duplicateForSubscriber(
-  client: RedisClient,
-  closeDeadlineMs: number,
-): SubscriberConnection {
-  const source = client as unknown as Duplicable;
-  if (!isRedisCluster(client)) return source.duplicate({ disconnectTimeout: 0 });
-  const refreshMs = source.options?.slotsRefreshTimeout ?? 1000;
-  return source.duplicate([], {
-    slotsRefreshTimeout: Math.min(refreshMs, closeDeadlineMs),
-    redisOptions: { ...source.options?.redisOptions, disconnectTimeout: 0 },
-  });
-}
-
-/** What `disconnectNow` reaches inside an ioredis connection; every field may be missing. */
-interface ConnectionInternals {
-  connector?: { disconnectTimeout?: unknown };
-  nodes?: (role: 'all') => ConnectionInternals[];
-  subscriber?: { getInstance?: () => ConnectionInternals | null | undefined };
-}
-
-/**
- * Closes a connection the router opened, at once. ioredis's `disconnect()` ends the socket and
- * destroys it only after `disconnectTimeout` (2 s by default), on a timer that keeps the process
- * alive — for the whole 2 s when the server is hung (it never closes its side) or when the socket
- * had already failed (its `close` event, which clears the timer, came before). A subscriber has
- * nothing to flush, so its sockets are destroyed on the next tick instead: the timeout is set to 0
- * on every connection it holds (a Cluster holds one per node plus its subscriber). The fields are
- * ioredis internals, present in ioredis 5 and 6; where one is missing, `disconnect()` still closes
- * the connection, only later.
- */
-function disconnectNow(connection: SubscriberConnection): void {
-  const internals = connection as unknown as ConnectionInternals;
-  const connections: (ConnectionInternals | null | undefined)[] = [internals];
-  if (typeof internals.nodes === 'function') {
-    connections.push(...internals.nodes('all'), internals.subscriber?.getInstance?.());
-  }
-  for (const each of connections) {
-    const connector = each?.connector;
-    if (connector !== undefined && typeof connector.disconnectTimeout === 'number') {
-      connector.disconnectTimeout = 0;
-    }
-  }
-  connection.disconnect();
 }
 
 /** Waits for `promise` to settle, but no longer than `ms`; never rejects. */

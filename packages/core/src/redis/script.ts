@@ -7,13 +7,15 @@
  * following calls are back to EVALSHA — no SCRIPT LOAD, no retry loop, and no per-connection
  * bookkeeping that a Cluster's many connections would make unreliable.
  *
- * Cluster routing: ioredis sends EVALSHA/EVAL to the master of the FIRST key's slot, and Redis
+ * Cluster routing: the adapter sends EVALSHA/EVAL to the master of the FIRST key's slot (ioredis
+ * and node-redis alike), and Redis
  * refuses (CROSSSLOT) a script whose keys span slots. All keys of one script must therefore share
  * a hash tag; the keys `KeyBuilder.redisKeys()` builds for one decision always do.
  */
 import { createHash } from 'node:crypto';
 import { expectInteger, expectNonEmptyString } from '../validate.js';
-import type { RedisArgument, ScriptClient } from './client.js';
+import { redisConnection, type ScriptClient } from './adapter.js';
+import type { RedisArgument } from './client.js';
 import { keySlot } from './key-slot.js';
 
 /** Definition of a Lua script, given to {@link defineScript}. */
@@ -38,7 +40,7 @@ export interface ScriptDefinition {
 
 /**
  * A Lua script ready to run: its SHA1 is computed once, here.
- * @typeParam TResult What the script returns, as ioredis decodes it (the caller asserts it).
+ * @typeParam TResult What the script returns, as the client decodes it (the caller asserts it).
  */
 export interface RedisScript<TResult = unknown> {
   /** Names the script in errors. */
@@ -87,10 +89,11 @@ const NO_ARGS: readonly RedisArgument[] = Object.freeze([]);
 
 /**
  * Runs `script` with EVALSHA and, when the server answers NOSCRIPT, once more with EVAL (which
- * also caches it on that server). Works with ioredis `Redis` and `Cluster` clients; on a Cluster
- * the call goes to the master of the first key's slot.
+ * also caches it on that server). Works with every client {@link redisConnection} accepts (pass
+ * the connection itself on hot paths: it saves a lookup); on a Cluster the call goes to the master
+ * of the first key's slot.
  *
- * Errors of the script itself and of the connection are rejected as ioredis reports them; run it
+ * Errors of the script itself and of the connection are rejected as the client reports them; run it
  * under a `StoreGuard` to get the deadline and `StoreError`s. Not an `async` function: hot paths
  * (a rate-limit decision) pay for one promise reaction, not for an async frame.
  *
@@ -111,12 +114,13 @@ export function runScript<TResult = unknown>(
         `Expected ${script.keys} keys for script \`${script.name}\`, got ${keys.length}`,
       );
     }
-    if (script.checkSlots && keys.length > 1) assertOneSlot(script.name, client, keys);
-    return (client.evalsha(script.sha1, keys.length, ...keys, ...args) as Promise<TResult>).then(
+    const redis = redisConnection(client);
+    if (script.checkSlots && keys.length > 1) assertOneSlot(script.name, redis.keyPrefix, keys);
+    return (redis.evalsha(script.sha1, keys, args) as Promise<TResult>).then(
       undefined,
       (error: unknown) => {
         if (!isNoScriptError(error)) throw error;
-        return client.eval(script.lua, keys.length, ...keys, ...args) as Promise<TResult>;
+        return redis.eval(script.lua, keys, args) as Promise<TResult>;
       },
     );
   } catch (error) {
@@ -129,9 +133,8 @@ export function isNoScriptError(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
-function assertOneSlot(name: string, client: ScriptClient, keys: readonly string[]): void {
+function assertOneSlot(name: string, prefix: string, keys: readonly string[]): void {
   // ioredis prepends its keyPrefix before sending, so the slot is that of the prefixed key.
-  const prefix = client.options?.keyPrefix ?? '';
   const first = keySlot(prefix + keys[0]);
   for (let i = 1; i < keys.length; i++) {
     const slot = keySlot(prefix + keys[i]);

@@ -5,7 +5,7 @@
  * so an abandoned fleet leaves nothing behind. The key is given by the store, in the policy's hash
  * slot, so a Cluster routes the heartbeat to the node whose outage matters.
  */
-import type { ScriptClient } from '../redis/client.js';
+import type { ScriptClient } from '../redis/adapter.js';
 import { defineScript } from '../redis/script.js';
 import type { ReplicaBackend } from './backend.js';
 
@@ -33,7 +33,8 @@ const REGISTRY_SCRIPT = defineScript<number>({
 
 /**
  * Creates a {@link ReplicaBackend} on a Redis sorted set.
- * @param client An ioredis `Redis` or `Cluster` client (yours; never closed here).
+ * @param client A Redis client of any accepted library, or its connection (yours; never closed
+ *   here).
  * @param key The set's key, e.g. `<prefix>:rate-limit:{<name>:}:replicas`: in the policy's slot.
  */
 export function redisReplicaBackend(client: ScriptClient, key: string): ReplicaBackend {
