@@ -159,7 +159,7 @@ export const REDIS_STORE_OPTIONS = {
 export const REDIS_STORE_RENAMES: OptionRenames = {
   connection: {
     use: 'client',
-    note: 'your ioredis client; the store opens the connection of its invalidation bus itself',
+    note: 'your ioredis, iovalkey or node-redis client; the store opens the connection of its invalidation bus itself',
   },
 };
 

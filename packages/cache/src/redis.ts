@@ -1,6 +1,7 @@
 /**
- * `@breakwater/cache/redis`: the Redis L2 store (single node or Cluster). A separate entry point
- * so that users of the memory store never load ioredis types or code.
+ * `@breakwater/cache/redis`: the Redis L2 store and the Redis write-behind queue (single node or
+ * Cluster; an ioredis, iovalkey or node-redis client). A separate entry point so that users of the
+ * memory store never load Redis store code.
  *
  * @module @breakwater/cache/redis
  */

@@ -1,5 +1,6 @@
 /**
- * `@breakwater/circuit-breaker/redis`: the Redis store. Needs the optional peer `ioredis`.
+ * `@breakwater/circuit-breaker/redis`: the Redis store. Takes your own client: ioredis,
+ * iovalkey or node-redis (`redis`), single node or Cluster.
  *
  * @module @breakwater/circuit-breaker/redis
  */

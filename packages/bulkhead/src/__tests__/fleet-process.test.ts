@@ -1,15 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import {
+  closeRedisClient,
+  connectRedisClient,
   describeWithDynamo,
   describeWithRedis,
   dynamoFixture,
+  type RedisClient,
+  type RedisClientKind,
+  redisClientEnv,
   redisFixture,
   runFleet,
   services,
   spawnReplica,
 } from '@breakwater/testkit';
-import type { Redis } from 'ioredis';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
 import { bulkhead, type PermitStore } from '../index.js';
 import { redisStore } from '../redis.js';
@@ -95,20 +99,37 @@ function fleetTests(
   }, 60_000);
 }
 
+/** The replicas and the test's own store build their clients with each of these libraries. */
+const REDIS_KINDS: readonly RedisClientKind[] = ['ioredis', 'node-redis'];
+
 describeWithRedis('fleet processes on Redis', () => {
   const redis = redisFixture();
-  const subscribers: Redis[] = [];
-  afterAll(() => {
-    for (const subscriber of subscribers) subscriber.disconnect();
+  describe.each(REDIS_KINDS)('%s', (kind) => {
+    let client: RedisClient;
+    const stores: PermitStore[] = [];
+    beforeAll(async () => {
+      client = await connectRedisClient(kind, services().redisUrl);
+    });
+    afterAll(async () => {
+      await Promise.all(stores.map((store) => store.close()));
+      closeRedisClient(client);
+    });
+    fleetTests(() => ({
+      env: {
+        BACKEND: 'redis',
+        ...redisClientEnv(kind, { url: services().redisUrl }),
+        TASKS: '3',
+        TASK_MS: '100',
+      },
+      prefix: () => redis.uniquePrefix(),
+      store: (prefix) => {
+        // The store opens its own subscriber (a copy of the client) and closes it.
+        const store = redisStore({ client, prefix });
+        stores.push(store);
+        return store;
+      },
+    }));
   });
-  fleetTests(() => ({
-    env: { BACKEND: 'redis', REDIS_URL: services().redisUrl, TASKS: '3', TASK_MS: '100' },
-    prefix: () => redis.uniquePrefix(),
-    store: (prefix) => {
-      const subscriber = redis.newClient();
-      return redisStore({ client: redis.client, subscriber, prefix });
-    },
-  }));
 });
 
 describeWithDynamo('fleet processes on DynamoDB', () => {

@@ -18,10 +18,11 @@ import {
   keyBuilder,
   PubSubRouter,
   type RedisClient,
+  type RedisConnection,
+  redisConnection,
   redisProbe,
   redisReplicaBackend,
   runScript,
-  type ScriptClient,
 } from '@breakwater/core/redis';
 import { REDIS_STORE_OPTIONS } from '../known-options.js';
 import type {
@@ -37,14 +38,18 @@ import { ReleaseWaiters } from './release-waiters.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
-  /** Your ioredis client (`Redis` or `Cluster`); the store never closes it. */
+  /**
+   * Your Redis client, single node or Cluster: an ioredis or iovalkey `Redis`/`Cluster`, or a
+   * connected node-redis client from `createClient()`/`createCluster()` (RESP2 or RESP3). The
+   * store never closes it.
+   */
   client: RedisClient;
   /**
    * The connection the store listens on for released permits (pub/sub), shared by all its
    * bulkheads:
    *
    * - omitted: the store opens its own with `client.duplicate()` when the first bulkhead is built,
-   *   and closes it on `close()` (with `disconnect()`, which never waits on the server);
+   *   and closes it on `close()` at once (never waiting on the server);
    * - a client of yours: the store subscribes on it and unsubscribes on `close()`, but never
    *   closes it — it stays yours;
    * - `false`: no subscriber; waiters of other replicas notice a release at the earliest lease
@@ -62,13 +67,14 @@ export interface RedisStoreOptions {
  * its bulkheads: it closes the subscriber connection it opened, never your client.
  *
  * @example
- * const store = redisStore({ client: redis });
+ * const store = redisStore({ client: redis }); // ioredis, iovalkey or a connected node-redis client
  * const db = bulkhead({ name: 'db', maxConcurrent: 40, maxQueue: 100, store });
  * // on shutdown
  * await db.close();
  * await store.close();
  *
- * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client
+ *   (the error for `client` lists the accepted ones).
  */
 export function redisStore(options: RedisStoreOptions): PermitStore {
   if (typeof options !== 'object' || options === null) {
@@ -78,15 +84,11 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
     known: REDIS_STORE_OPTIONS,
     renames: { keyPrefix: 'prefix' },
   });
-  const client = options.client;
-  if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function') {
-    throw new TypeError(
-      `Expected \`client\` to be an ioredis Redis or Cluster client, got ${String(client)}`,
-    );
-  }
+  // Every command of the store goes through this one connection, whichever library built it.
+  const connection = redisConnection(options.client, 'client');
   // Validates `subscriber` (core's `expectSubscriber`): a named TypeError for anything else.
   const router = new PubSubRouter({
-    client,
+    client: connection,
     subscriber: options.subscriber,
     // The store serves bulkheads of any deadline; unsubscribing a user's connection on close()
     // waits at most the shared default.
@@ -95,7 +97,7 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
   const close = (): Promise<void> => router.close();
   return {
     kind: 'redis',
-    scope: (scopeOptions) => new RedisScope(client, router, options.prefix, scopeOptions),
+    scope: (scopeOptions) => new RedisScope(connection, router, options.prefix, scopeOptions),
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -115,7 +117,7 @@ class RedisScope implements PermitScope {
   readonly probe: () => Promise<number>;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly connection: RedisConnection,
     router: PubSubRouter,
     prefix: string | undefined,
     options: PermitScopeOptions,
@@ -130,7 +132,7 @@ class RedisScope implements PermitScope {
     // Class keys are `leases:<class>`, so no class name can collide with it.
     this.replicasKey = keys.redisKey('', 'replicas');
     this.acquire$ = acquireScript(options.classes.length);
-    this.probe = redisProbe(client, this.waitingKey);
+    this.probe = redisProbe(connection, this.waitingKey);
     // A (re)subscription may have missed releases: waiters ask the store again on the gap.
     this.stopListening = router.listen(this.channel, {
       message: () => this.wakeAll(),
@@ -140,7 +142,7 @@ class RedisScope implements PermitScope {
 
   /** A sorted set in the bulkhead's hash slot: one script call per heartbeat. */
   replicaBackend(): ReplicaBackend {
-    return redisReplicaBackend(this.client as unknown as ScriptClient, this.replicasKey);
+    return redisReplicaBackend(this.connection, this.replicasKey);
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {
@@ -154,7 +156,12 @@ class RedisScope implements PermitScope {
     ];
     for (const reserved of layout.reserved) args.push(reserved);
     for (const max of layout.max) args.push(Number.isFinite(max) ? max : -1);
-    const [granted, value] = await runScript(this.client, this.acquire$, this.acquireKeys, args);
+    const [granted, value] = await runScript(
+      this.connection,
+      this.acquire$,
+      this.acquireKeys,
+      args,
+    );
     if (granted === 1) {
       return {
         granted: true,
@@ -166,7 +173,7 @@ class RedisScope implements PermitScope {
 
   async renew(lease: Lease, ttlMs: number): Promise<boolean> {
     const alive = await runScript(
-      this.client,
+      this.connection,
       renewScript,
       [this.leaseKey(lease)],
       [lease.id, Math.ceil(ttlMs)],
@@ -176,7 +183,7 @@ class RedisScope implements PermitScope {
 
   async release(lease: Lease): Promise<boolean> {
     const removed = await runScript(
-      this.client,
+      this.connection,
       releaseScript,
       [this.leaseKey(lease), this.waitingKey],
       [lease.id, this.channel],

@@ -105,8 +105,10 @@ describeWithRedis('cache over Redis', () => {
         const member = Reflect.get(target, property, receiver) as unknown;
         if (typeof member !== 'function') return member;
         return (...args: unknown[]) => {
-          if (['get', 'evalsha', 'eval', 'incr', 'publish', 'mget'].includes(String(property))) {
-            calls.push(String(property));
+          // The store sends plain commands with `call(name, ...args)`, scripts with `evalsha`.
+          const name = property === 'call' ? String(args[0]).toLowerCase() : String(property);
+          if (['get', 'evalsha', 'eval', 'incr', 'publish', 'mget'].includes(name)) {
+            calls.push(name);
           }
           return (member as (...a: unknown[]) => unknown).apply(target, args);
         };

@@ -78,15 +78,30 @@ describeWithRedis('redisStore connections', () => {
 });
 
 describe('redisStore options', () => {
-  it('rejects a missing client', () => {
-    expect(() => redisStore({} as never)).toThrow('Expected `client` to be an object');
+  /** What core's adapter says for a client it does not accept. */
+  const ACCEPTED_CLIENTS =
+    /^Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client from `createClient\(\)` or `createCluster\(\)`, got /;
+
+  it('rejects a client it does not accept, naming `client` and listing the accepted clients', () => {
+    for (const [given, shown] of [
+      [undefined, 'got undefined'],
+      [{}, 'got {}'],
+      ['redis://127.0.0.1:6379', 'got "redis://127.0.0.1:6379"'],
+      [{ get() {}, duplicate() {} }, 'got {}'],
+    ] as const) {
+      const build = () => redisStore({ client: given as never });
+      expect(build).toThrow(TypeError);
+      expect(build).toThrow(ACCEPTED_CLIENTS);
+      expect(build).toThrow(shown);
+    }
   });
 
   it('rejects a subscriber that is not a Redis client, naming it', () => {
-    const client = { duplicate() {} } as never;
+    // The shape core's adapter tells a node-redis client by; no command is sent here.
+    const client = { sendCommand() {}, duplicate() {} } as never;
     for (const subscriber of [true, 'redis://localhost', {}, null]) {
       expect(() => redisStore({ client, subscriber: subscriber as never })).toThrow(
-        /^Expected `subscriber` to be a Redis client \(ioredis Redis or Cluster\) or false, got /,
+        /^Expected `subscriber` to be a Redis client \(ioredis or iovalkey `Redis` or `Cluster`, node-redis client or Cluster\) or false, got /,
       );
     }
   });

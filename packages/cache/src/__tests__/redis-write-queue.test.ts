@@ -3,7 +3,7 @@
  * operation, recovery when the stream, the group or the script cache vanish, bounded idle
  * memory, and option validation.
  */
-import { keySlot } from '@breakwater/core/redis';
+import { keySlot, type RedisClient } from '@breakwater/core/redis';
 import {
   describeWithRedis,
   describeWithRedisCluster,
@@ -18,6 +18,9 @@ import { isWriteBehindBacklogError, writeBehind } from '../index.js';
 import { redisWriteBehindQueue } from '../redis.js';
 import type { WriteQueueScope } from '../write-behind/queue.js';
 
+/** What core's adapter says for a client it does not accept. */
+const ACCEPTED_CLIENTS =
+  /^Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client from `createClient\(\)` or `createCluster\(\)`, got /;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const LOTS = 1_000_000;
 const append = (ns: WriteQueueScope, key: string, payload: string, version?: number) =>
@@ -34,13 +37,13 @@ const keysOf = (prefix: string, name: string) => {
   };
 };
 
-/** Records the name of every command the client sends (the NOSCRIPT fallback included). */
+/** Records the name of every command the client sends (the NOSCRIPT fallback included), in lower case. */
 function countCommands(client: Redis | Cluster): { sent: string[] } {
   const sent: string[] = [];
   const target = client as unknown as { sendCommand: (command: { name: string }) => unknown };
   const original = target.sendCommand;
   target.sendCommand = function (this: unknown, command: { name: string }, ...rest: unknown[]) {
-    sent.push(command.name);
+    sent.push(command.name.toLowerCase());
     return (original as (...args: unknown[]) => unknown).call(this, command, ...rest);
   };
   return { sent };
@@ -465,17 +468,26 @@ describeWithRedisCluster('redisWriteBehindQueue on a Redis Cluster', () => {
 });
 
 describe('redisWriteBehindQueue options', () => {
-  const client = { evalsha() {}, xlen() {} } as unknown as Redis;
+  // The shape core's adapter tells a node-redis client by; no command is sent in these tests.
+  const client = { sendCommand() {}, duplicate() {} } as unknown as RedisClient;
+
+  it('rejects a client it does not accept, naming `client` and listing the accepted clients', () => {
+    for (const [given, shown] of [
+      [undefined, 'got undefined'],
+      [{}, 'got {}'],
+      ['redis://127.0.0.1:6379', 'got "redis://127.0.0.1:6379"'],
+      [{ evalsha() {}, xlen() {} }, 'got {}'],
+    ] as const) {
+      const build = () => redisWriteBehindQueue({ client: given as never });
+      expect(build).toThrow(TypeError);
+      expect(build).toThrow(ACCEPTED_CLIENTS);
+      expect(build).toThrow(shown);
+    }
+  });
 
   it('rejects bad options, naming the option and the value', () => {
     expect(() => redisWriteBehindQueue(null as never)).toThrow(
       /Expected `options` to be an object, got null/,
-    );
-    expect(() => redisWriteBehindQueue({} as never)).toThrow(
-      /Expected `client` to be an object, got undefined/,
-    );
-    expect(() => redisWriteBehindQueue({ client: {} as never })).toThrow(
-      /Expected `client` to be an ioredis Redis or Cluster client/,
     );
     expect(() => redisWriteBehindQueue({ client, prefix: '' })).toThrow(
       /Expected `prefix` to be a non-empty string, got ""/,

@@ -274,7 +274,7 @@ describe('unknown options', () => {
       "cache(): unknown option `suppressL2Errors` (ignored) — did you mean `onStoreError`? (`'local'` by default, with `storeDeadlineMs`, `storeFailureThreshold` and `storeProbeIntervalMs`)",
       'cache(): unknown option `serializer` (ignored) — did you mean `codec`? (the default codec already handles Date, BigInt, Map and Set)',
       'cache(): unknown option `refreshThreshold` (ignored) — did you mean `staleMs`? (a background refresh after expiry; XFetch (`beta`) refreshes hot keys before it)',
-      'redisStore() (@breakwater/cache): unknown option `connection` (ignored) — did you mean `client`? (your ioredis client; the store opens the connection of its invalidation bus itself)',
+      'redisStore() (@breakwater/cache): unknown option `connection` (ignored) — did you mean `client`? (your ioredis, iovalkey or node-redis client; the store opens the connection of its invalidation bus itself)',
     ]);
   });
 

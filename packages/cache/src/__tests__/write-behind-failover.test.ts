@@ -10,8 +10,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isStoreError } from '@breakwater/core';
-import { keySlot } from '@breakwater/core/redis';
+import { keySlot, type RedisClient } from '@breakwater/core/redis';
 import {
+  closeRedisClient,
+  connectRedisClient,
+  connectRedisClusterClient,
   describeWithPostgres,
   describeWithRedis,
   describeWithRedisCluster,
@@ -207,85 +210,95 @@ describe.skipIf(!services().redisServerBinary)('write-behind across a Redis fail
   });
 });
 
-describeWithRedis("durability 'wait' on a Redis without replicas", () => {
-  const redis = redisFixture();
+// The WAIT rides behind the append script: an ioredis pipeline, node-redis back-to-back sends.
+for (const kind of ['ioredis', 'node-redis'] as const) {
+  describeWithRedis(`durability 'wait' on a Redis without replicas (${kind})`, () => {
+    const redis = redisFixture();
+    let client: RedisClient;
+    beforeAll(async () => {
+      client = kind === 'ioredis' ? redis.client : await connectRedisClient(kind, redis.url);
+    });
+    afterAll(() => {
+      if (kind !== 'ioredis') closeRedisClient(client);
+    });
 
-  it('rejects the write with WriteBehindReplicationError and counts it as a store failure', async () => {
-    const prefix = redis.uniquePrefix();
-    const wb = writeBehind<number>({
-      name: 'no-replicas',
-      queue: redisWriteBehindQueue({
-        client: redis.client,
-        prefix,
+    it('rejects the write with WriteBehindReplicationError and counts it as a store failure', async () => {
+      const prefix = redis.uniquePrefix();
+      const wb = writeBehind<number>({
+        name: 'no-replicas',
+        queue: redisWriteBehindQueue({
+          client,
+          prefix,
+          durability: 'wait',
+          waitTimeoutMs: 20,
+        }),
+        persist: () => {},
+        flusher: false,
+        storeFailureThreshold: 2,
+        storeProbeIntervalMs: 60_000,
+      });
+      try {
+        const first = await wb.write('a', 1).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(first).toBeInstanceOf(WriteBehindReplicationError);
+        expect(isStoreError(first)).toBe(true);
+        expect(first).toMatchObject({
+          name: 'WriteBehindReplicationError',
+          confirmedReplicas: 0,
+          requiredReplicas: 1,
+          waitTimeoutMs: 20,
+          operation: 'append',
+          store: 'redis',
+        });
+        expect((first as Error).message).toMatch(
+          /Write-behind "no-replicas" did not acknowledge a write: WAIT confirmed 0 of 1 replica\(s\) within 20 ms/,
+        );
+        expect(wb.storeStatus).toBe('healthy');
+        await expect(wb.write('b', 2)).rejects.toBeInstanceOf(WriteBehindReplicationError);
+        // Two store failures in a row: the queue is degraded, as for any outage.
+        expect(wb.storeStatus).toBe('degraded');
+        // At least once: the entries are on the primary and would be persisted later.
+        expect(await redis.client.xlen(`${prefix}:write-behind:{no-replicas:}:stream`)).toBe(2);
+      } finally {
+        await wb.close({ timeoutMs: 100 });
+      }
+    });
+
+    it('answers a write refused past maxPending with the refusal: nothing to wait for', async () => {
+      const ns = redisWriteBehindQueue({
+        client,
+        prefix: redis.uniquePrefix(),
         durability: 'wait',
         waitTimeoutMs: 20,
-      }),
-      persist: () => {},
-      flusher: false,
-      storeFailureThreshold: 2,
-      storeProbeIntervalMs: 60_000,
-    });
-    try {
-      const first = await wb.write('a', 1).then(
-        () => undefined,
-        (error: unknown) => error,
+      }).scope('orders');
+      await expect(ns.append('k', 'v', { version: undefined, maxPending: 10 })).rejects.toThrow(
+        WriteBehindReplicationError,
       );
-      expect(first).toBeInstanceOf(WriteBehindReplicationError);
-      expect(isStoreError(first)).toBe(true);
-      expect(first).toMatchObject({
-        name: 'WriteBehindReplicationError',
-        confirmedReplicas: 0,
-        requiredReplicas: 1,
-        waitTimeoutMs: 20,
-        operation: 'append',
-        store: 'redis',
+      // One entry pending: with maxPending 1, both append paths refuse, and say so.
+      await expect(ns.append('k', 'v', { version: undefined, maxPending: 1 })).rejects.toThrow(
+        WriteBehindBacklogError,
+      );
+      const [outcome] = await ns.appendMany!([{ key: 'k', payload: 'v', version: undefined }], 1);
+      expect(outcome).toBeInstanceOf(WriteBehindBacklogError);
+    });
+
+    it("acknowledges with 'primary' (the default) on the same Redis", async () => {
+      const wb = writeBehind<number>({
+        name: 'no-replicas',
+        queue: redisWriteBehindQueue({ client, prefix: redis.uniquePrefix() }),
+        persist: () => {},
+        flusher: false,
       });
-      expect((first as Error).message).toMatch(
-        /Write-behind "no-replicas" did not acknowledge a write: WAIT confirmed 0 of 1 replica\(s\) within 20 ms/,
-      );
-      expect(wb.storeStatus).toBe('healthy');
-      await expect(wb.write('b', 2)).rejects.toBeInstanceOf(WriteBehindReplicationError);
-      // Two store failures in a row: the queue is degraded, as for any outage.
-      expect(wb.storeStatus).toBe('degraded');
-      // At least once: the entries are on the primary and would be persisted later.
-      expect(await redis.client.xlen(`${prefix}:write-behind:{no-replicas:}:stream`)).toBe(2);
-    } finally {
-      await wb.close({ timeoutMs: 100 });
-    }
-  });
-
-  it('answers a write refused past maxPending with the refusal: nothing to wait for', async () => {
-    const ns = redisWriteBehindQueue({
-      client: redis.client,
-      prefix: redis.uniquePrefix(),
-      durability: 'wait',
-      waitTimeoutMs: 20,
-    }).scope('orders');
-    await expect(ns.append('k', 'v', { version: undefined, maxPending: 10 })).rejects.toThrow(
-      WriteBehindReplicationError,
-    );
-    // One entry pending: with maxPending 1, both append paths refuse, and say so.
-    await expect(ns.append('k', 'v', { version: undefined, maxPending: 1 })).rejects.toThrow(
-      WriteBehindBacklogError,
-    );
-    const [outcome] = await ns.appendMany!([{ key: 'k', payload: 'v', version: undefined }], 1);
-    expect(outcome).toBeInstanceOf(WriteBehindBacklogError);
-  });
-
-  it("acknowledges with 'primary' (the default) on the same Redis", async () => {
-    const wb = writeBehind<number>({
-      name: 'no-replicas',
-      queue: redisWriteBehindQueue({ client: redis.client, prefix: redis.uniquePrefix() }),
-      persist: () => {},
-      flusher: false,
+      try {
+        expect(await wb.write('a', 1)).toBeGreaterThan(0);
+      } finally {
+        await wb.close({ timeoutMs: 100 });
+      }
     });
-    try {
-      expect(await wb.write('a', 1)).toBeGreaterThan(0);
-    } finally {
-      await wb.close({ timeoutMs: 100 });
-    }
   });
-});
+}
 
 describeWithRedisCluster("durability 'wait' on a Redis Cluster", () => {
   const fixture = redisClusterFixture();
@@ -322,9 +335,9 @@ describeWithRedisCluster("durability 'wait' on a Redis Cluster", () => {
         ownerAdmin.disconnect();
       }
 
-      const append = (waitReplicas: number) =>
+      const append = (waitReplicas: number, client: RedisClient = fixture.client) =>
         redisWriteBehindQueue({
-          client: fixture.client,
+          client,
           prefix,
           durability: 'wait',
           waitReplicas,
@@ -342,6 +355,20 @@ describeWithRedisCluster("durability 'wait' on a Redis Cluster", () => {
         confirmedReplicas: 1,
         requiredReplicas: 2,
       });
+      // The same on node-redis, whose Cluster client would route a raw WAIT by its command policy
+      // (every master, the lowest count: 0 here): the adapter sends it on the slot master's client.
+      const nodeRedis = await connectRedisClusterClient('node-redis', fixture.nodes);
+      try {
+        const [again] = await append(1, nodeRedis);
+        expect(again).toBeGreaterThan(version as number);
+        await expect(append(2, nodeRedis)).rejects.toMatchObject({
+          name: 'WriteBehindReplicationError',
+          confirmedReplicas: 1,
+          requiredReplicas: 2,
+        });
+      } finally {
+        closeRedisClient(nodeRedis);
+      }
     } finally {
       admin.disconnect();
       replicaAdmin.disconnect();
@@ -351,7 +378,8 @@ describeWithRedisCluster("durability 'wait' on a Redis Cluster", () => {
 });
 
 describe('redisWriteBehindQueue durability options', () => {
-  const client = { evalsha() {}, xlen() {} } as unknown as Redis;
+  // The shape core's adapter tells a node-redis client by; no command is sent in these tests.
+  const client = { sendCommand() {}, duplicate() {} } as unknown as RedisClient;
 
   it('rejects bad options, naming the option and the value', () => {
     expect(() => redisWriteBehindQueue({ client, durability: 'all' as never })).toThrow(

@@ -1,5 +1,7 @@
 /**
- * The Redis L2 store, for a single node or a Cluster (ioredis `Redis` or `Cluster`).
+ * The Redis L2 store, for a single node or a Cluster: an ioredis or iovalkey `Redis` or `Cluster`,
+ * or a node-redis client from `createClient()` or `createCluster()`. Every command goes through
+ * core's client adapter (`redisConnection`), so this file never asks which library it has.
  *
  * Keys (`<prefix>:cache:{<name>:<key>}:<part>`): `e` holds the record as `<version>\n<record>`,
  * `l` the lease token; tags live at `<prefix>:cache:{<name>:<tag>}:t`. The bus channel is
@@ -10,7 +12,7 @@
  * invalidation from inside the script. Tag operations cost one command per tag.
  *
  * The bus listens on one subscriber connection per store, through core's `PubSubRouter`: opened
- * with `client.duplicate()` and owned by the store unless you pass one (see
+ * from the client (`duplicate()`) and owned by the store unless you pass one (see
  * {@link RedisStoreOptions.subscriber}).
  */
 import { expectObject, warnUnknownOptions } from '@breakwater/core';
@@ -19,6 +21,8 @@ import {
   keyBuilder,
   PubSubRouter,
   type RedisClient,
+  type RedisConnection,
+  redisConnection,
   redisProbe,
 } from '@breakwater/core/redis';
 import { REDIS_STORE_OPTIONS, REDIS_STORE_RENAMES } from '../known-options.js';
@@ -43,14 +47,17 @@ import {
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
-  /** Your ioredis client (`Redis` or `Cluster`). The store never closes it. */
+  /**
+   * Your client, connected: an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client
+   * from `createClient()` or `createCluster()` (RESP2 or RESP3). The store never closes it.
+   */
   client: RedisClient;
   /**
    * The connection the invalidation bus listens on (a subscribed connection cannot run other
    * commands), shared by every cache of the store:
    *
    * - omitted: the store opens its own with `client.duplicate()` when the first cache is built,
-   *   and closes it on `close()` (with `disconnect()`, which never waits on the server);
+   *   and closes it on `close()` at once (it never waits on the server);
    * - a client of yours: the store subscribes on it and unsubscribes on `close()`, but never
    *   closes it — it stays yours;
    * - `false`: no bus; other replicas' writes reach this replica's L1 only after
@@ -71,15 +78,16 @@ export interface RedisStoreOptions {
  * its caches: it closes the subscriber connection it opened, never your client.
  *
  * @example
- * const client = new Redis(process.env.REDIS_URL);
+ * const client = new Redis(process.env.REDIS_URL); // or: await createClient({ url }).connect()
  * const store = redisStore({ client });
  * const c = cache({ name: 'profiles', store, ttlMs: 60_000 });
  * // on shutdown
  * await c.close();
  * await store.close();
- * client.disconnect();
+ * client.disconnect(); // node-redis: await client.close()
  *
- * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client
+ *   (the message lists the accepted clients).
  */
 export function redisStore(options: RedisStoreOptions): CacheStore {
   expectObject('options', options);
@@ -87,11 +95,10 @@ export function redisStore(options: RedisStoreOptions): CacheStore {
     known: REDIS_STORE_OPTIONS,
     renames: REDIS_STORE_RENAMES,
   });
-  const client = options.client;
-  expectObject('client', client);
+  const connection = redisConnection(options.client, 'client');
   // Validates `subscriber` (core's `expectSubscriber`): a named TypeError for anything else.
   const router = new PubSubRouter({
-    client,
+    client: connection,
     subscriber: options.subscriber,
     // Unsubscribing a connection of yours on close() waits at most the cache's default deadline.
     closeDeadlineMs: DEFAULTS.storeDeadlineMs,
@@ -101,7 +108,7 @@ export function redisStore(options: RedisStoreOptions): CacheStore {
     kind: 'redis',
     scope: (cacheName) =>
       new RedisScope(
-        client,
+        connection,
         router,
         keyBuilder({ prefix: options.prefix, pattern: 'cache', name: cacheName }),
       ),
@@ -125,7 +132,7 @@ class RedisScope implements CacheScope {
   readonly probe: () => Promise<number>;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly redis: RedisConnection,
     router: PubSubRouter,
     private readonly keys: KeyBuilder,
   ) {
@@ -134,17 +141,18 @@ class RedisScope implements CacheScope {
     this.subscribe = router.enabled
       ? (listener) => router.listen(channel, busListener(listener))
       : undefined;
-    this.probe = redisProbe(client, keys.redisKey('', RECORD));
+    this.probe = redisProbe(redis, keys.redisKey('', RECORD));
   }
 
   get(key: string): Promise<StoredRecord | undefined> {
     // The L2 hit path: a plain GET, and no async frame of our own around it.
-    return this.client.get(this.keys.redisKey(key, RECORD)).then(parseStoredOrMiss);
+    const recordKey = this.keys.redisKey(key, RECORD);
+    return this.redis.send('GET', [recordKey], recordKey).then(parseStoredOrMiss);
   }
 
   async set(key: string, write: RecordWrite): Promise<WriteResult> {
     const [written, version] = await SET_SCRIPT.run(
-      this.client,
+      this.redis,
       this.keys.redisKeys(key, RECORD_AND_LEASE),
       [
         write.record,
@@ -161,7 +169,7 @@ class RedisScope implements CacheScope {
 
   async delete(key: string, origin: string): Promise<number> {
     const version = await DELETE_SCRIPT.run(
-      this.client,
+      this.redis,
       [this.keys.redisKey(key, RECORD)],
       [this.channel, origin, key],
     );
@@ -171,16 +179,23 @@ class RedisScope implements CacheScope {
   async getTagVersions(tags: readonly string[]): Promise<number[]> {
     // One GET per tag, sent back to back: tags live in different Cluster slots, so MGET would not do.
     const values = await Promise.all(
-      tags.map((tag) => this.client.get(this.keys.redisKey(tag, TAG))),
+      tags.map((tag) => {
+        const tagKey = this.keys.redisKey(tag, TAG);
+        return this.redis.send('GET', [tagKey], tagKey);
+      }),
     );
-    return values.map((value) => (value === null ? 0 : Number(value)));
+    return values.map((value) => (value === null || value === undefined ? 0 : Number(value)));
   }
 
   async bumpTags(tags: readonly string[], origin: string): Promise<number[]> {
     const versions = await Promise.all(
-      tags.map((tag) => this.client.incr(this.keys.redisKey(tag, TAG))),
+      tags.map(async (tag) => {
+        const tagKey = this.keys.redisKey(tag, TAG);
+        return Number(await this.redis.send('INCR', [tagKey], tagKey));
+      }),
     );
-    await this.client.publish(this.channel, encodeTagsMessage(origin, tags, versions));
+    // PUBLISH has no key: a Cluster forwards it to every node, whichever master gets it.
+    await this.redis.send('PUBLISH', [this.channel, encodeTagsMessage(origin, tags, versions)]);
     return versions;
   }
 
@@ -191,7 +206,7 @@ class RedisScope implements CacheScope {
     seenVersion: number,
   ): Promise<LeaseResult> {
     const [status, detail] = await ACQUIRE_LEASE_SCRIPT.run(
-      this.client,
+      this.redis,
       this.keys.redisKeys(key, RECORD_AND_LEASE),
       [token, String(ttlMs), String(seenVersion)],
     );
@@ -203,7 +218,7 @@ class RedisScope implements CacheScope {
 
   async extendLease(key: string, token: string, ttlMs: number): Promise<boolean> {
     const extended = await EXTEND_LEASE_SCRIPT.run(
-      this.client,
+      this.redis,
       [this.keys.redisKey(key, LEASE)],
       [token, String(ttlMs)],
     );
@@ -212,13 +227,14 @@ class RedisScope implements CacheScope {
 
   async releaseLease(key: string, token: string): Promise<boolean> {
     return (
-      (await RELEASE_LEASE_SCRIPT.run(this.client, [this.keys.redisKey(key, LEASE)], [token])) === 1
+      (await RELEASE_LEASE_SCRIPT.run(this.redis, [this.keys.redisKey(key, LEASE)], [token])) === 1
     );
   }
 }
 
-function parseStoredOrMiss(raw: string | null): StoredRecord | undefined {
-  return raw === null ? undefined : parseStored(raw);
+/** A GET reply: a string (both libraries decode bulk strings as strings), or nil for a miss. */
+function parseStoredOrMiss(raw: unknown): StoredRecord | undefined {
+  return raw === null || raw === undefined ? undefined : parseStored(String(raw));
 }
 
 /** Splits `<version>\n<record>`; anything else is returned as version 0, which the cache rejects as corrupt. */

@@ -11,8 +11,12 @@ import {
   STORE_DEFAULTS,
   warnUnknownOptions,
 } from '@breakwater/core';
-import { keyBuilder } from '@breakwater/core/redis';
-import type { Cluster, Redis } from 'ioredis';
+import {
+  keyBuilder,
+  type RedisClient,
+  type RedisConnection,
+  redisConnection,
+} from '@breakwater/core/redis';
 import { REDIS_WRITE_BEHIND_QUEUE_OPTIONS } from '../known-options.js';
 import type { WriteQueueContext } from './queue.js';
 
@@ -28,8 +32,11 @@ export type RedisWriteBehindDurability = 'primary' | 'wait';
 
 /** Options of `redisWriteBehindQueue()`. */
 export interface RedisWriteBehindQueueOptions {
-  /** Your ioredis client (`Redis` or `Cluster`). The queue never closes it. */
-  client: Redis | Cluster;
+  /**
+   * Your client, connected: an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client
+   * from `createClient()` or `createCluster()` (RESP2 or RESP3). The queue never closes it.
+   */
+  client: RedisClient;
   /**
    * First segment of every key; one per tenant or environment isolates their queues.
    * @default 'bw'
@@ -84,8 +91,8 @@ export interface WaitSettings {
 
 /** The options after validation and defaults (the wait timeout is resolved per scope). */
 export interface ResolvedRedisQueueOptions {
-  /** The user's client. */
-  readonly client: Redis | Cluster;
+  /** The adapter's connection over the user's client. */
+  readonly redis: RedisConnection;
   /** The key prefix (`undefined`: core's default). */
   readonly prefix: string | undefined;
   /** The consumer group. */
@@ -119,18 +126,7 @@ export function resolveRedisQueueOptions(
   warnUnknownOptions('redisWriteBehindQueue()', options, {
     known: REDIS_WRITE_BEHIND_QUEUE_OPTIONS,
   });
-  const client = options.client;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof (client as Partial<Redis>).evalsha !== 'function' ||
-    typeof (client as Partial<Redis>).xlen !== 'function'
-  ) {
-    expectObject('client', client);
-    throw new TypeError(
-      'Expected `client` to be an ioredis Redis or Cluster client, got an object without evalsha()/xlen()',
-    );
-  }
+  const redis = redisConnection(options.client, 'client');
   const d = REDIS_WRITE_BEHIND_QUEUE_DEFAULTS;
   const durability = expectOneOf<RedisWriteBehindDurability>(
     'durability',
@@ -160,7 +156,7 @@ export function resolveRedisQueueOptions(
   // Validates the prefix now, not at the first scope.
   keyBuilder({ prefix, pattern: 'write-behind', name: 'x' });
   return {
-    client,
+    redis,
     prefix,
     group: expectNonEmptyString('group', options.group ?? d.group),
     idleConsumerMs: expectInteger('idleConsumerMs', options.idleConsumerMs ?? d.idleConsumerMs),

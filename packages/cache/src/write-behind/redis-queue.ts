@@ -1,6 +1,7 @@
 /**
- * The Redis write-behind queue, for a single node or a Cluster (ioredis `Redis` or `Cluster`;
- * Redis ≥ 7.0 for XAUTOCLAIM's report of deleted entries).
+ * The Redis write-behind queue, for a single node or a Cluster (an ioredis or iovalkey `Redis` or
+ * `Cluster`, or a node-redis client or Cluster, through core's client adapter; Redis ≥ 7.0 for
+ * XAUTOCLAIM's report of deleted entries).
  *
  * Keys of one write-behind name (`<prefix>:write-behind:{<name>:}:<part>`, one hash tag, so one
  * Cluster slot and every operation is one script):
@@ -17,14 +18,19 @@
  *
  * Round trips: `append`, `appendMany` (any number of writes), `claim`, `touch`, `complete`, `fail`
  * and `backlog` are one EVALSHA each (with `durability: 'wait'`, an append is one pipeline of the
- * EVALSHA and a `WAIT`: see redis-wait.ts);
+ * EVALSHA and a `WAIT` sent back to back: see redis-wait.ts);
  * `pending` is one XLEN, `listDeadLetters` one XRANGE, `deleteDeadLetters` one XDEL. The probe
  * the write-behind runs while the queue is degraded is core's `redisProbe` on the stream key (a
  * `return 1` script, so a Cluster asks the node that owns the name's slot).
  */
 import { expectInteger } from '@breakwater/core';
-import { defineScript, type KeyBuilder, keyBuilder, redisProbe } from '@breakwater/core/redis';
-import type { Cluster, Redis } from 'ioredis';
+import {
+  defineScript,
+  type KeyBuilder,
+  keyBuilder,
+  type RedisConnection,
+  redisProbe,
+} from '@breakwater/core/redis';
 import { WriteBehindBacklogError } from './errors.js';
 import type {
   AppendItem,
@@ -68,7 +74,7 @@ const PARTS = ['stream', 'versions', 'attempts', 'dead', 'sweep'] as const;
  */
 export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): WriteBehindQueue {
   const resolved = resolveRedisQueueOptions(options);
-  const { client, prefix, group, idleConsumerMs } = resolved;
+  const { redis, prefix, group, idleConsumerMs } = resolved;
   // The client is yours and the queue opens no connection of its own: nothing to release.
   const close = (): Promise<void> => Promise.resolve();
   return {
@@ -76,7 +82,7 @@ export function redisWriteBehindQueue(options: RedisWriteBehindQueueOptions): Wr
     scope: (name, context) => {
       const keys = keyBuilder({ prefix, pattern: PATTERN, name });
       const wait = waitSettingsFor(resolved, context);
-      return new RedisWriteQueue(client, keys, group, idleConsumerMs, wait);
+      return new RedisWriteQueue(redis, keys, group, idleConsumerMs, wait);
     },
     close,
     [Symbol.asyncDispose]: close,
@@ -376,7 +382,7 @@ class RedisWriteQueue implements WriteQueueScope {
   private readonly waitTarget: { name: string; wait: WaitSettings } | undefined;
 
   constructor(
-    private readonly client: Redis | Cluster,
+    private readonly redis: RedisConnection,
     private readonly keys: KeyBuilder,
     private readonly group: string,
     idleConsumerMs: number,
@@ -392,7 +398,7 @@ class RedisWriteQueue implements WriteQueueScope {
     ];
     this.stream = stream;
     this.dead = dead;
-    this.probe = redisProbe(client, stream);
+    this.probe = redisProbe(redis, stream);
     this.appendKeys = [stream, versions];
     this.claimKeys = [stream, attempts, sweep];
     this.touchKeys = [stream];
@@ -416,16 +422,16 @@ class RedisWriteQueue implements WriteQueueScope {
     ];
     const result =
       this.waitTarget === undefined
-        ? await APPEND_SCRIPT.run(this.client, this.appendKeys, args)
+        ? await APPEND_SCRIPT.run(this.redis, this.appendKeys, args)
         : await runAndWait(
-            this.client,
+            this.redis,
             APPEND_SCRIPT,
             this.appendKeys,
             args,
             this.waitTarget,
-            (reply) => reply !== null,
+            isVersion,
           );
-    if (result === null) {
+    if (!isVersion(result)) {
       throw new WriteBehindBacklogError({ policyName: this.keys.name, maxPending });
     }
     return version ?? Number(result);
@@ -440,22 +446,21 @@ class RedisWriteQueue implements WriteQueueScope {
     }
     const reply =
       this.waitTarget === undefined
-        ? await APPEND_MANY_SCRIPT.run(this.client, this.appendKeys, args)
+        ? await APPEND_MANY_SCRIPT.run(this.redis, this.appendKeys, args)
         : await runAndWait(
-            this.client,
+            this.redis,
             APPEND_MANY_SCRIPT,
             this.appendKeys,
             args,
             this.waitTarget,
-            (outcomes) => outcomes.some((text) => text !== null && text !== undefined),
+            (outcomes) => outcomes.some(isVersion),
           );
     const outcomes: AppendOutcome[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const text = reply[i];
-      outcomes[i] =
-        text === null || text === undefined
-          ? new WriteBehindBacklogError({ policyName: this.keys.name, maxPending })
-          : (items[i]!.version ?? Number(text));
+      outcomes[i] = isVersion(text)
+        ? (items[i]!.version ?? Number(text))
+        : new WriteBehindBacklogError({ policyName: this.keys.name, maxPending });
     }
     return outcomes;
   }
@@ -465,7 +470,7 @@ class RedisWriteQueue implements WriteQueueScope {
     if (!(max >= 1)) return [];
     // Lua prints numbers past 1e14 in exponent form; no claim needs more than this anyway.
     const count = Math.min(Math.floor(max), MAX_CLAIM);
-    const reply = await CLAIM_SCRIPT.run(this.client, this.claimKeys, [
+    const reply = await CLAIM_SCRIPT.run(this.redis, this.claimKeys, [
       this.group,
       consumer,
       String(count),
@@ -490,18 +495,18 @@ class RedisWriteQueue implements WriteQueueScope {
   async touch(consumer: string, ids: readonly string[]): Promise<void> {
     const valid = ids.filter(isStreamId);
     if (valid.length === 0) return;
-    await TOUCH_SCRIPT.run(this.client, this.touchKeys, [this.group, consumer, ...valid]);
+    await TOUCH_SCRIPT.run(this.redis, this.touchKeys, [this.group, consumer, ...valid]);
   }
 
   async complete(ids: readonly string[]): Promise<void> {
     const valid = ids.filter(isStreamId);
     if (valid.length === 0) return;
-    await COMPLETE_SCRIPT.run(this.client, this.completeKeys, [this.group, ...valid]);
+    await COMPLETE_SCRIPT.run(this.redis, this.completeKeys, [this.group, ...valid]);
   }
 
   async fail(entry: QueuedWrite, error: string, maxAttempts: number): Promise<FailOutcome> {
     if (!isStreamId(entry.id)) return { status: 'gone' };
-    const [status, attempts] = await FAIL_SCRIPT.run(this.client, this.failKeys, [
+    const [status, attempts] = await FAIL_SCRIPT.run(this.redis, this.failKeys, [
       this.group,
       entry.id,
       error,
@@ -511,12 +516,12 @@ class RedisWriteQueue implements WriteQueueScope {
     return { status: status === 'dead' ? 'dead' : 'retry', attempts: Number(attempts) };
   }
 
-  pending(): Promise<number> {
-    return this.client.xlen(this.stream);
+  async pending(): Promise<number> {
+    return Number(await this.redis.send('XLEN', [this.stream], this.stream));
   }
 
   async backlog(): Promise<{ pending: number; oldestEnqueuedAt: number | undefined }> {
-    const [pending, oldest] = await BACKLOG_SCRIPT.run(this.client, this.touchKeys);
+    const [pending, oldest] = await BACKLOG_SCRIPT.run(this.redis, this.touchKeys);
     return { pending, oldestEnqueuedAt: oldest === undefined ? undefined : idMillis(oldest) };
   }
 
@@ -528,21 +533,27 @@ class RedisWriteQueue implements WriteQueueScope {
     }
     if (!(limit >= 1)) return [];
     const count = Number.isFinite(limit) ? Math.floor(limit) : Number.MAX_SAFE_INTEGER;
-    const rows = await this.client.xrange(
+    const rows = (await this.redis.send(
+      'XRANGE',
+      [this.dead, after === undefined ? '-' : `(${after}`, '+', 'COUNT', count],
       this.dead,
-      after === undefined ? '-' : `(${after}`,
-      '+',
-      'COUNT',
-      count,
-    );
+    )) as [string, unknown][];
     return rows.map(([id, fields]) => toDeadLetter(id, fields));
   }
 
   async deleteDeadLetters(ids: readonly string[]): Promise<number> {
     const valid = ids.filter(isStreamId);
     if (valid.length === 0) return 0;
-    return this.client.xdel(this.dead, ...valid);
+    return Number(await this.redis.send('XDEL', [this.dead, ...valid], this.dead));
   }
+}
+
+/**
+ * Whether an append script's answer for one write is its version: a full queue answers Lua
+ * `false`, which both libraries decode as `null` (over RESP2 and RESP3 alike).
+ */
+function isVersion(reply: string | null | undefined): reply is string {
+  return typeof reply === 'string';
 }
 
 function isStreamId(id: unknown): id is string {
@@ -554,9 +565,11 @@ function idMillis(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
-function toDeadLetter(id: string, fields: string[]): DeadLetter {
+/** An XRANGE row: its fields are a flat `[name, value, …]` array (RESP2 and RESP3 alike). */
+function toDeadLetter(id: string, fields: unknown): DeadLetter {
   const values: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  const flat = Array.isArray(fields) ? (fields as unknown[]) : [];
+  for (let i = 0; i + 1 < flat.length; i += 2) values[String(flat[i])] = String(flat[i + 1]);
   return {
     id,
     key: values.key ?? '',

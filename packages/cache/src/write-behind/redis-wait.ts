@@ -3,17 +3,23 @@
  *
  * `WAIT numreplicas timeout` blocks the connection until the replicas have acknowledged every
  * write this connection made so far (so the script's stream append, and anything sent before it)
- * or the timeout passes, and answers how many did. Sent in the same pipeline as the script, it
- * reaches the same node over the same connection: on a Cluster, ioredis routes a pipeline to the
- * master of its keys' slot, and the keyless `WAIT` rides along, so it counts the replicas of the
- * master that took the append. One `WAIT` covers a whole `appendMany` batch.
+ * or the timeout passes, and answers how many did. Sent right behind the script with the
+ * adapter's `sequence` (an ioredis pipeline; node-redis sends both back to back on one client), it
+ * reaches the same node over the same connection: on a Cluster, both go to the master of the
+ * stream key's slot, so the keyless `WAIT` counts the replicas of the master that took the append.
+ * One `WAIT` covers a whole `appendMany` batch. A sequence is never redirected: after a MOVED the
+ * append fails and the client re-reads the slot map for the next one.
  *
  * A NOSCRIPT answer (a promoted replica or a restarted server has no script cache) costs one
- * more pipeline with `EVAL`, as with core's script runner; the first `WAIT` then had nothing of
+ * more sequence with `EVAL`, as with core's script runner; the first `WAIT` then had nothing of
  * ours to wait for and is ignored.
  */
-import { isNoScriptError, isRedisCluster, type RedisScript } from '@breakwater/core/redis';
-import type { Cluster, Redis } from 'ioredis';
+import {
+  isNoScriptError,
+  type RedisArgument,
+  type RedisConnection,
+  type RedisScript,
+} from '@breakwater/core/redis';
 import { WriteBehindReplicationError } from './errors.js';
 import type { WaitSettings } from './redis-queue-options.js';
 
@@ -32,23 +38,21 @@ export interface WaitTarget {
  * @throws {WriteBehindReplicationError} when fewer than `wait.replicas` replicas confirmed.
  */
 export async function runAndWait<T>(
-  client: Redis | Cluster,
+  redis: RedisConnection,
   script: RedisScript<T>,
   keys: readonly string[],
   args: readonly string[],
   target: WaitTarget,
   appended: (reply: T) => boolean,
 ): Promise<T> {
-  let [reply, confirmed] = await pipelined(client, 'evalsha', script.sha1, keys, args, target);
+  let [reply, confirmed] = await sequenced(redis, 'evalsha', script.sha1, keys, args, target);
   if (reply instanceof Error && isNoScriptError(reply)) {
-    [reply, confirmed] = await pipelined(client, 'eval', script.lua, keys, args, target);
+    [reply, confirmed] = await sequenced(redis, 'eval', script.lua, keys, args, target);
   }
   if (reply instanceof Error) {
     // A slot that moved: a pipeline with a WAIT is not redirected by ioredis, so learn the new
     // owner for the next append; this one fails (nothing of it was applied).
-    if (isRedisCluster(client) && /^(MOVED|ASK) /.test(reply.message)) {
-      client.refreshSlotsCache();
-    }
+    if (redis.isCluster && /^(MOVED|ASK) /.test(reply.message)) redis.refreshSlots(keys[0]!);
     throw reply;
   }
   if (!appended(reply as T)) return reply as T;
@@ -67,26 +71,20 @@ export async function runAndWait<T>(
   return reply as T;
 }
 
-/** `[script reply or its error, WAIT's count or its error]`. */
-async function pipelined(
-  client: Redis | Cluster,
+/**
+ * `[script reply or its error, WAIT's count or its error]`. Command names are lower case: an
+ * ioredis pipeline calls its method of that name.
+ */
+async function sequenced(
+  redis: RedisConnection,
   command: 'evalsha' | 'eval',
   body: string,
   keys: readonly string[],
   args: readonly string[],
   target: WaitTarget,
 ): Promise<[unknown, unknown]> {
-  const results = await client
-    .pipeline()
-    [command](body, keys.length, ...keys, ...args)
-    .wait(target.wait.replicas, target.wait.timeoutMs)
-    .exec();
-  if (results === null || results.length !== 2) {
-    throw new Error('The append pipeline was discarded (the connection closed)');
-  }
-  const [[scriptError, reply], [waitError, confirmed]] = results as [
-    [Error | null, unknown],
-    [Error | null, unknown],
-  ];
-  return [scriptError ?? reply, waitError ?? confirmed];
+  const script: [string, ...RedisArgument[]] = [command, body, keys.length, ...keys, ...args];
+  const wait: [string, ...RedisArgument[]] = ['wait', target.wait.replicas, target.wait.timeoutMs];
+  const [reply, confirmed] = await redis.sequence([script, wait], keys[0]!);
+  return [reply, confirmed];
 }

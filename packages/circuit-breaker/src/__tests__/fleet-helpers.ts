@@ -31,7 +31,12 @@ interface Report {
 
 export interface Backend {
   env(): Record<string, string>;
-  store(prefix: string): { store: BreakerStore; close(): Promise<void> };
+  /** The test's own store (and what closes it, with its client) on the fleet's backend. */
+  store(
+    prefix: string,
+  ):
+    | { store: BreakerStore; close(): Promise<void> }
+    | Promise<{ store: BreakerStore; close(): Promise<void> }>;
   prefix(): string;
 }
 
@@ -152,7 +157,7 @@ export function fleetTests(backend: () => Backend, boundMs: number) {
       holder.kill('SIGKILL');
     }
     const killedAt = Date.now();
-    const { store, close } = backend().store(prefix);
+    const { store, close } = await backend().store(prefix);
     const survivor = circuitBreaker({
       name: 'upstream',
       store,

@@ -2,6 +2,7 @@ import { STORE_DEFAULTS } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
 import { circuitBreaker } from '../circuit-breaker.js';
 import { DEFAULTS, resolveOptions } from '../options.js';
+import { redisStore } from '../stores/redis.js';
 
 describe('option validation', () => {
   it.each([
@@ -153,5 +154,19 @@ describe('option validation', () => {
     }).rules;
     expect(rules.breakDurationsMs).toHaveLength(16);
     expect(rules.breakDurationsMs[15]).toBe(1600);
+  });
+});
+
+describe('redisStore() options', () => {
+  it.each([
+    [{}, '{}'],
+    ['redis://localhost:6379', '"redis://localhost:6379"'],
+  ])('a `client` of %j is refused, naming the option and the accepted clients', (client, shown) => {
+    expect(() => redisStore({ client: client as never })).toThrow(
+      new TypeError(
+        'Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis ' +
+          `client from \`createClient()\` or \`createCluster()\`, got ${shown}`,
+      ),
+    );
   });
 });

@@ -2,7 +2,7 @@
  * The transition channel of one Redis store: every breaker of the store listens on one channel,
  * whose messages (`<breaker id>\n<view JSON>`) are routed here by breaker id. The connection is
  * core's `PubSubRouter`'s: it opens the store's own subscriber when the first breaker listens and
- * closes it (with `disconnect()`, which never waits on the server) when the last one leaves, or
+ * closes it (at once, never waiting on the server) when the last one leaves, or
  * subscribes on the connection the user passed, which stays theirs.
  */
 import type { PubSubRouter } from '@breakwater/core/redis';

@@ -10,6 +10,8 @@ import {
   keyBuilder,
   PubSubRouter,
   type RedisClient,
+  type RedisConnection,
+  redisConnection,
   redisProbe,
 } from '@breakwater/core/redis';
 import { REDIS_STORE_OPTIONS } from '../known-options.js';
@@ -35,7 +37,11 @@ const PATTERN = 'circuit-breaker';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
-  /** Your ioredis client, single node (`Redis`) or `Cluster`. The store never closes it. */
+  /**
+   * Your Redis client, single node or Cluster: an ioredis or iovalkey `Redis`/`Cluster`, or a
+   * connected node-redis client from `createClient()`/`createCluster()` (RESP2 or RESP3). The
+   * store never closes it.
+   */
   client: RedisClient;
   /**
    * First segment of every key and of the pub/sub channel; use one per tenant or environment.
@@ -47,8 +53,8 @@ export interface RedisStoreOptions {
    * needs a connection of its own:
    *
    * - omitted: the store opens one with `client.duplicate()` when the first breaker starts, owns
-   *   it, and closes it (with `disconnect()`, which never waits on the server) when the last
-   *   breaker closes or on `store.close()`;
+   *   it, and closes it at once (never waiting on the server) when the last breaker closes or on
+   *   `store.close()`;
    * - a connection of yours: the store subscribes on it and unsubscribes on `close()` (waiting at
    *   most 500 ms), but never closes it — it stays yours;
    * - `false`: no pushes; breakers re-read the state every `syncIntervalMs`.
@@ -93,28 +99,29 @@ const script = defineScript<ScriptReply>({ name: 'circuit-breaker', lua: BREAKER
  *
  * @example
  * import { redisStore } from '@breakwater/circuit-breaker/redis';
- * const store = redisStore({ client: new Redis(process.env.REDIS_URL) });
+ * const store = redisStore({ client: new Redis(process.env.REDIS_URL) }); // ioredis
+ * // or node-redis: const client = createClient({ url }); await client.connect();
+ * //                const store = redisStore({ client });
  * const breaker = circuitBreaker({ name: 'payments', store });
  * // on shutdown
  * await breaker.close();
  * await store.close();
  *
- * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client.
+ * @throws {TypeError} naming the option, for a `client` or `subscriber` that is not a Redis client
+ *   (the error for `client` lists the accepted ones).
  */
 export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
   expectObject('options', options);
   warnUnknownOptions('redisStore() (@breakwater/circuit-breaker)', options, {
     known: REDIS_STORE_OPTIONS,
   });
-  const client = options.client;
-  if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function') {
-    throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
-  }
+  // Every command of the store goes through this one connection, whichever library built it.
+  const connection = redisConnection(options.client, 'client');
   // Validates the prefix once, with the same rules as every other Breakwater key.
   const prefix = keyBuilder({ prefix: options.prefix, pattern: PATTERN, name: 'x' }).prefix;
   const channel = `${prefix}:${PATTERN}:transitions`;
   const router = new PubSubRouter({
-    client,
+    client: connection,
     subscriber: expectSubscriber(options.subscriber),
     // The store serves breakers of any deadline; unsubscribing a connection of the user's on
     // close() waits at most the shared default.
@@ -129,7 +136,7 @@ export function redisStore(options: RedisStoreOptions): RedisBreakerStore {
     kind: 'redis',
     defaultSyncIntervalMs: 100,
     channel,
-    scope: (name, rules) => scopeRedis(client, prefix, channel, name, rules, transitions),
+    scope: (name, rules) => scopeRedis(connection, prefix, channel, name, rules, transitions),
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -157,7 +164,7 @@ function ruleArgs(rules: BreakerRules): string[] {
 
 /** The store scoped to one breaker: its key, its rules as script arguments, its transitions. */
 function scopeRedis(
-  client: RedisClient,
+  connection: RedisConnection,
   prefix: string,
   channel: string,
   name: string,
@@ -169,7 +176,7 @@ function scopeRedis(
   const id = keys[0]!;
   const fixed = [channel, id, ...ruleArgs(rules)];
   const run = async (operation: string, args: readonly (string | number)[]): Promise<ScriptReply> =>
-    script.run(client, keys, [operation, ...fixed, ...args]);
+    script.run(connection, keys, [operation, ...fixed, ...args]);
   const view = (reply: ScriptReply): BreakerView => parseView(reply);
 
   return {
@@ -207,7 +214,7 @@ function scopeRedis(
       ),
     // A `return 1` script on the breaker's own key: a Cluster runs it on the node owning the
     // breaker's slot, the node whose outage matters.
-    probe: redisProbe(client, id),
+    probe: redisProbe(connection, id),
     ...(transitions.enabled
       ? {
           subscribe: (listener: BreakerViewListener, onGap?: () => void) =>

@@ -8,10 +8,11 @@ import {
   describeWithRedis,
   dynamoFixture,
   type ReplicaHandle,
+  redisClientEnv,
   redisFixture,
   spawnReplica,
 } from '@breakwater/testkit';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const memberScript = fileURLToPath(new URL('./fleet-scripts/member.ts', import.meta.url));
 
@@ -98,8 +99,13 @@ function membership(env: () => Record<string, string>, checkAdmissions: boolean)
 
 describeWithRedis('fleet: limit { perReplica } on Redis, 4 replica processes', () => {
   const redis = redisFixture();
-  const prefix = `${redis.prefix}:per-replica`;
-  membership(() => ({ REDIS_URL: redis.url, PREFIX: prefix }), true);
+  // The replicas' client library: ioredis, then node-redis.
+  for (const kind of ['ioredis', 'node-redis'] as const) {
+    describe(kind, () => {
+      const prefix = `${redis.prefix}:per-replica:${kind}`;
+      membership(() => ({ ...redisClientEnv(kind, { url: redis.url }), PREFIX: prefix }), true);
+    });
+  }
 });
 
 describeWithDynamo(

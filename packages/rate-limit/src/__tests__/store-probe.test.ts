@@ -1,6 +1,5 @@
 import { keyBuilder } from '@breakwater/core/redis';
-import { runContractSuite } from '@breakwater/testkit';
-import type { Cluster, Redis } from 'ioredis';
+import { type RedisClient, runContractSuite, sendRedisCommand } from '@breakwater/testkit';
 import { expect, it, vi } from 'vitest';
 import { compileLimit } from '../algorithms/compile.js';
 import { dynamoStore } from '../dynamodb.js';
@@ -20,27 +19,53 @@ interface BreakableStore {
 
 const refused = () => Promise.reject(new Error('connect ECONNREFUSED'));
 
-function breakableRedis(client: Redis | Cluster, prefix: string): BreakableStore {
+/**
+ * The key a request names, for {@link BreakableStore.requests}: a script's first key, another
+ * command's first argument; `undefined` for a NOSCRIPT answer's EVAL, the same request's second
+ * half (not counted again).
+ */
+function requestKey(command: string, args: readonly unknown[]): string | undefined {
+  switch (command.toUpperCase()) {
+    case 'EVAL':
+      return undefined;
+    case 'EVALSHA':
+      return String(args[2]);
+    default:
+      return String(args[0]);
+  }
+}
+
+/**
+ * Wraps the commands of any client kind: ioredis sends scripts with `evalsha`/`eval` and other
+ * commands with `call`; node-redis sends everything with `sendCommand` (an array of strings, last
+ * argument).
+ */
+function breakableRedis(client: RedisClient, prefix: string): BreakableStore {
   const broken = { value: false };
   const requests: string[] = [];
   const proxy = new Proxy(client, {
     get(target, prop) {
-      // A NOSCRIPT answer's EVAL is the same request's second half: not counted again.
-      if (prop === 'eval') {
-        return (...args: unknown[]) =>
-          broken.value
-            ? refused()
-            : (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const send = (args: unknown[], command: string, commandArgs: readonly unknown[]) => {
+        if (broken.value) return refused();
+        const key = requestKey(command, commandArgs);
+        if (key !== undefined) requests.push(key);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+      if (prop === 'evalsha' || prop === 'eval') {
+        return (...args: unknown[]) => send(args, prop, args);
       }
-      if (prop === 'evalsha' || prop === 'del') {
+      if (prop === 'call') {
+        return (...args: unknown[]) => send(args, String(args[0]), args.slice(1));
+      }
+      if (prop === 'sendCommand') {
         return (...args: unknown[]) => {
-          if (broken.value) return refused();
-          requests.push(String(prop === 'del' ? args[0] : args[2]));
-          return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
+          const wire = args.at(-1) as unknown[];
+          return send(args, String(wire[0]), wire.slice(1));
         };
       }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      return value.bind(target);
     },
   });
   const probeKey = keyBuilder({ prefix, pattern: 'rate-limit', name: 'probed' }).redisKey(
@@ -51,7 +76,8 @@ function breakableRedis(client: Redis | Cluster, prefix: string): BreakableStore
     store: redisStore({ client: proxy, prefix }),
     broken,
     requests,
-    probeKeyExists: async () => (await client.exists(probeKey)) === 1,
+    probeKeyExists: async () =>
+      Number(await sendRedisCommand(client, ['EXISTS', probeKey], probeKey)) === 1,
   };
 }
 

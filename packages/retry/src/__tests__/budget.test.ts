@@ -461,12 +461,25 @@ describe('retryBudget()', () => {
   });
 });
 
+/** What a Redis store factory says of a client none of the accepted libraries built. */
+const UNACCEPTED_CLIENT =
+  /^Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client from `createClient\(\)` or `createCluster\(\)`, got /;
+
 describe('budget store options', () => {
+  it('redisBudgetStore() refuses a client no accepted library built, listing those libraries', () => {
+    for (const [client, shown] of [
+      [{}, '{}'],
+      ['redis://127.0.0.1:6379', '"redis://127.0.0.1:6379"'],
+    ] as const) {
+      expect(() => redisBudgetStore({ client: client as never })).toThrow(TypeError);
+      expect(() => redisBudgetStore({ client: client as never })).toThrow(UNACCEPTED_CLIENT);
+      expect(() => redisBudgetStore({ client: client as never })).toThrow(`, got ${shown}`);
+    }
+  });
+
   it('validates them, naming the option', () => {
-    expect(() => redisBudgetStore({ client: {} as never })).toThrow(
-      'Expected `client` to be an ioredis Redis or Cluster client, got {}',
-    );
-    const redis = { evalsha() {}, xadd() {} } as never;
+    // The shape of an ioredis client (never connected: construction sends nothing).
+    const redis = { evalsha() {}, pipeline() {}, duplicate() {} } as never;
     expect(() => redisBudgetStore({ client: redis, prefix: '{x}' })).toThrow(/`prefix`/);
     expect(() => dynamoBudgetStore({ client: {} as never, tableName: 't' })).toThrow(
       'Expected `client` to be a DynamoDBClient, got {}',

@@ -1,14 +1,22 @@
 // The dead-letter queue contract (`@breakwater/retry/testing`), run unchanged on every queue
-// Breakwater ships: memory, Redis, Redis Cluster and DynamoDB (dynalite).
+// Breakwater ships: memory, Redis, Redis Cluster and DynamoDB (dynalite); the Redis queue on every
+// client library the stores accept (narrow with BREAKWATER_REDIS_CLIENTS).
 import {
+  closeRedisClient,
+  connectRedisClient,
+  connectRedisClusterClient,
   describeWithDynamo,
   describeWithRedis,
   describeWithRedisCluster,
   dynamoFixture,
+  REDIS_CLIENT_KINDS,
+  REDIS_CLUSTER_CLIENT_KINDS,
+  type RedisClient,
+  redisClientKinds,
   redisClusterFixture,
   redisFixture,
 } from '@breakwater/testkit';
-import { beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createDeadLetterTable, dynamoDeadLetters } from '../dynamodb.js';
 import { type DeadLetterQueue, memoryDeadLetters } from '../index.js';
 import { redisDeadLetters } from '../redis.js';
@@ -45,20 +53,49 @@ describe('memoryDeadLetters', () => {
   });
 });
 
+/** A client connected before the enclosing suite and closed after it; returns its getter. */
+function clientOfSuite(connect: () => Promise<RedisClient>): () => RedisClient {
+  let client: RedisClient | undefined;
+  beforeAll(async () => {
+    client = await connect();
+  });
+  afterAll(() => {
+    if (client !== undefined) closeRedisClient(client);
+    client = undefined;
+  });
+  return () => {
+    if (client === undefined) throw new Error('the suite client is not connected');
+    return client;
+  };
+}
+
 describeWithRedis('redisDeadLetters [redis]', () => {
   const redis = redisFixture();
-  const prefixOf = perNamespace(() => redis.uniquePrefix());
-  runContract((namespace, options) =>
-    redisDeadLetters({ ...options, client: redis.client, prefix: prefixOf(namespace) }),
-  );
+  for (const kind of redisClientKinds(REDIS_CLIENT_KINDS)) {
+    describe(kind, () => {
+      const client = clientOfSuite(() => connectRedisClient(kind, redis.url));
+      const prefixOf = perNamespace(() => redis.uniquePrefix());
+      runContract((namespace, options) =>
+        redisDeadLetters({ ...options, client: client(), prefix: prefixOf(namespace) }),
+      );
+    });
+  }
 });
 
 describeWithRedisCluster('redisDeadLetters [redis-cluster]', () => {
   const cluster = redisClusterFixture();
-  const prefixOf = perNamespace(() => cluster.uniquePrefix());
-  runContract((namespace, options) =>
-    redisDeadLetters({ ...options, client: cluster.client, prefix: prefixOf(namespace) }),
+  const kinds = redisClientKinds(REDIS_CLUSTER_CLIENT_KINDS).filter((kind) =>
+    REDIS_CLUSTER_CLIENT_KINDS.includes(kind),
   );
+  for (const kind of kinds) {
+    describe(kind, () => {
+      const client = clientOfSuite(() => connectRedisClusterClient(kind, cluster.nodes));
+      const prefixOf = perNamespace(() => cluster.uniquePrefix());
+      runContract((namespace, options) =>
+        redisDeadLetters({ ...options, client: client(), prefix: prefixOf(namespace) }),
+      );
+    });
+  }
 });
 
 describeWithDynamo('dynamoDeadLetters [dynamodb]', () => {

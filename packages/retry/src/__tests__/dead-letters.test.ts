@@ -275,12 +275,26 @@ describeWithRedisCluster('redisDeadLetters() [redis-cluster]', () => {
   deadLetterSuite(() => ({ client: cluster.client, prefix: cluster.uniquePrefix() }));
 });
 
+/** What a Redis store factory says of a client none of the accepted libraries built. */
+const UNACCEPTED_CLIENT =
+  /^Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client from `createClient\(\)` or `createCluster\(\)`, got /;
+
 describe('redisDeadLetters() options', () => {
+  it('refuses a client no accepted library built, listing those libraries', () => {
+    for (const [client, shown] of [
+      [{}, '{}'],
+      ['redis://127.0.0.1:6379', '"redis://127.0.0.1:6379"'],
+    ] as const) {
+      const make = () => redisDeadLetters({ client: client as never, stream: 's' });
+      expect(make).toThrow(TypeError);
+      expect(make).toThrow(UNACCEPTED_CLIENT);
+      expect(make).toThrow(`, got ${shown}`);
+    }
+  });
+
   it('validates them', () => {
-    expect(() => redisDeadLetters({ client: {} as never, stream: 's' })).toThrow(
-      'Expected `client` to be an ioredis Redis or Cluster client, got {}',
-    );
-    const client = { evalsha() {}, xadd() {} } as never;
+    // The shape of a node-redis client (never connected: construction sends nothing).
+    const client = { sendCommand() {}, duplicate() {} } as never;
     expect(() => redisDeadLetters({ client, stream: '' })).toThrow(/`stream`/);
     expect(() => redisDeadLetters({ client, stream: 's', maxLength: 0 })).toThrow(
       'Expected `maxLength` to be an integer >= 1, got 0',

@@ -22,6 +22,8 @@ import {
   DEFAULT_KEY_PREFIX,
   keyBuilder,
   type RedisClient,
+  type RedisConnection,
+  redisConnection,
   redisProbe,
 } from '@breakwater/core/redis';
 import type { DeadLetterQueue, DeadLetterQueueOptions } from '../dead-letter-queue.js';
@@ -44,11 +46,13 @@ import {
 } from '../dead-letters/redis-scripts.js';
 import { REDIS_DEAD_LETTERS_OPTIONS } from '../known-options.js';
 import { retryTelemetry } from '../telemetry.js';
-import { expectRedisClient } from './redis-client.js';
 
 /** Options of {@link redisDeadLetters}. */
 export interface RedisDeadLettersOptions extends DeadLetterQueueOptions {
-  /** Your ioredis client: a `Redis` or a `Cluster`. Never connected or closed by this module. */
+  /**
+   * Your Redis client: an ioredis or iovalkey `Redis` or `Cluster`, or a connected node-redis
+   * client from `createClient()` or `createCluster()`. Never connected or closed by this module.
+   */
   client: RedisClient;
   /**
    * First segment of every key; use one per tenant or environment. A stream's key is
@@ -81,18 +85,26 @@ export interface RedisDeadLettersOptions extends DeadLetterQueueOptions {
   storeProbeIntervalMs?: number | undefined;
 }
 
-/** The plain commands used, typed loosely enough for ioredis 5 and 6, `Redis` and `Cluster`. */
-interface PlainClient {
-  xrevrange(
-    key: string,
-    end: string,
-    start: string,
-    ...count: (string | number)[]
-  ): Promise<[string, string[]][]>;
-  xlen(key: string): Promise<number>;
-  exists(key: string): Promise<number>;
-  sadd(key: string, member: string): Promise<number>;
-  smembers(key: string): Promise<string[]>;
+/**
+ * The plain (non-script) commands of the queue, each sent through the adapter and routed by its
+ * one key. Integer replies are numbers with every library; a set reply is an array, or a `Set`
+ * when a node-redis client maps RESP3 sets to one.
+ */
+function plainCommands(redis: RedisConnection) {
+  return {
+    sadd: (key: string, member: string) => redis.send('SADD', [key, member], key),
+    smembers: async (key: string): Promise<string[]> =>
+      Array.from((await redis.send('SMEMBERS', [key], key)) as Iterable<string>),
+    /** The newest entry's id, if any. */
+    lastId: async (key: string): Promise<string | undefined> => {
+      const rows = (await redis.send('XREVRANGE', [key, '+', '-', 'COUNT', 1], key)) as
+        | [string, unknown][]
+        | null;
+      return rows?.[0]?.[0];
+    },
+    xlen: async (key: string) => Number(await redis.send('XLEN', [key], key)),
+    exists: async (key: string) => Number(await redis.send('EXISTS', [key], key)),
+  };
 }
 
 type RawEntry = [id: string, fields: string[], replays: string, error: string];
@@ -130,8 +142,9 @@ const toStored = ([id, fields, replays, error]: RawEntry): StoredDeadLetter => (
 export function redisDeadLetters(options: RedisDeadLettersOptions): DeadLetterQueue {
   expectObject('options', options);
   warnUnknownOptions('redisDeadLetters()', options, { known: REDIS_DEAD_LETTERS_OPTIONS });
-  const redis = expectRedisClient(options.client);
-  const client = redis as unknown as PlainClient;
+  // Every command goes through the one adapter, whichever library built the client.
+  const redis = redisConnection(options.client, 'client');
+  const client = plainCommands(redis);
   const resolved = resolveQueueOptions(options);
   const maxLength =
     options.maxLength === undefined ? 0 : expectInteger('maxLength', options.maxLength);
@@ -188,8 +201,8 @@ export function redisDeadLetters(options: RedisDeadLettersOptions): DeadLetterQu
   };
   const listOp: StoreOp<RawEntry[], Range> = calls.operation('list', range);
   const getOp: StoreOp<RawEntry[], Range> = calls.operation('get', range);
-  const lastOp: StoreOp<[string, string[]][], string> = calls.operation('last', (stream) =>
-    client.xrevrange(keysOf(stream).stream, '+', '-', 'COUNT', 1),
+  const lastOp: StoreOp<string | undefined, string> = calls.operation('last', (stream) =>
+    client.lastId(keysOf(stream).stream),
   );
   type Claim = [stream: string, id: string, token: string, arg: string | number];
   const claimOp: StoreOp<0 | null | RawEntry, Claim> = calls.operation(
@@ -241,7 +254,7 @@ export function redisDeadLetters(options: RedisDeadLettersOptions): DeadLetterQu
         toStored,
       ),
     async last(stream, signal) {
-      return (await lastOp.run(stream, signal))[0]?.[0];
+      return lastOp.run(stream, signal);
     },
     compare: compareIds,
     isId: (id) => ID.test(id),

@@ -13,6 +13,7 @@ import {
   defineScript,
   keyBuilder,
   type RedisClient,
+  redisConnection,
   redisProbe,
 } from '@breakwater/core/redis';
 import { REDIS_BUDGET_STORE_OPTIONS } from '../known-options.js';
@@ -23,11 +24,13 @@ import type {
   BudgetScopeOptions,
   RetryBudgetStore,
 } from '../store.js';
-import { expectRedisClient } from './redis-client.js';
 
 /** Options of {@link redisBudgetStore}. */
 export interface RedisBudgetStoreOptions {
-  /** Your ioredis client: a `Redis` or a `Cluster`. The store never connects or closes it. */
+  /**
+   * Your Redis client: an ioredis or iovalkey `Redis` or `Cluster`, or a connected node-redis
+   * client from `createClient()` or `createCluster()`. The store never connects or closes it.
+   */
   client: RedisClient;
   /**
    * First segment of every key; use one per tenant or environment.
@@ -95,7 +98,8 @@ const recordScript = defineScript<[number, string]>({
 export function redisBudgetStore(options: RedisBudgetStoreOptions): RetryBudgetStore {
   expectObject('options', options);
   warnUnknownOptions('redisBudgetStore()', options, { known: REDIS_BUDGET_STORE_OPTIONS });
-  const client = expectRedisClient(options.client);
+  // Every command of the store goes through the one adapter, whichever library built the client.
+  const connection = redisConnection(options.client, 'client');
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
   // Built once here, so a bad prefix fails at construction rather than on the first retry.
   keyBuilder({ prefix, pattern: 'retry', name: 'retry' });
@@ -109,7 +113,7 @@ export function redisBudgetStore(options: RedisBudgetStoreOptions): RetryBudgetS
       const keys = [key] as const;
       return {
         async record(request: BudgetRequest): Promise<BudgetResult> {
-          const [granted, available] = await recordScript.run(client, keys, [
+          const [granted, available] = await recordScript.run(connection, keys, [
             request.calls,
             request.withdraw ? 1 : 0,
             spec.ratio,
@@ -119,7 +123,7 @@ export function redisBudgetStore(options: RedisBudgetStoreOptions): RetryBudgetS
           ]);
           return { granted: granted === 1, available: Number(available) };
         },
-        probe: redisProbe(client, key),
+        probe: redisProbe(connection, key),
       };
     },
     close,

@@ -7,7 +7,7 @@ import { reportResult } from '@breakwater/testkit/replica';
 import { bulkhead } from '../../index.js';
 import { backendFromEnv } from './store-from-env.js';
 
-const backend = backendFromEnv();
+const backend = await backendFromEnv();
 const b = bulkhead({
   name: 'fleet',
   maxConcurrent: 8,

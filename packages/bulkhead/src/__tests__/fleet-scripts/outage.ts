@@ -1,13 +1,17 @@
 /**
  * Fleet replica for the store-outage test: one fleet bulkhead with the default `onStoreError`
  * ('local', sized by the fleet) on a Redis the test kills, which waits until its replica registry
- * counts the whole fleet, says `ready`, then keeps WORKERS callers busy from START_AT for
- * DURATION_MS. Each call adds itself to a fleet-wide in-flight counter kept in another Redis
+ * counts the whole fleet, says `ready`, then keeps WORKERS callers busy for DURATION_MS from the
+ * common start the test writes on stdin (epoch ms, one line) once every replica is ready. Each call adds itself to a fleet-wide in-flight counter kept in another Redis
  * (COUNTER_URL, which stays up) for as long as it runs, and notes what the counter said. Reports
  * how many calls ran with and without a permit, the highest count a call with a permit saw, and
- * for each call without one, when it ran and the count it saw.
+ * for each call without one, when it ran and the count it saw. REDIS_CLIENT names the library of
+ * the store's client (testkit's `redisClientEnv`); the counter's client is always ioredis.
  */
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
 import { replicaIdentity, reportMessage, reportResult } from '@breakwater/testkit/replica';
 import { Redis } from 'ioredis';
 import { bulkhead } from '../../index.js';
@@ -20,9 +24,8 @@ const env = (name: string): string => {
 };
 
 const { count: replicas } = replicaIdentity();
-const client = new Redis(env('REDIS_URL'));
-// Refused connections are expected: the test kills the server.
-client.on('error', () => {});
+// Refused connections are expected: the test kills the server (testkit's client ignores errors).
+const client = await redisClientFromEnv();
 const counter = new Redis(env('COUNTER_URL'));
 const counterKey = `${env('PREFIX')}:inflight`;
 const store = redisStore({ client, prefix: env('PREFIX') });
@@ -39,8 +42,13 @@ const db = bulkhead({
 });
 
 while ((db.replicas?.count ?? 0) < replicas) await sleep(20);
+const input = createInterface({ input: process.stdin });
+const firstLine = once(input, 'line');
 await reportMessage('ready');
-const startAt = Number(env('START_AT'));
+const [line] = (await firstLine) as [string];
+input.close();
+process.stdin.destroy();
+const startAt = Number(line);
 const endAt = startAt + Number(env('DURATION_MS'));
 await sleep(Math.max(0, startAt - Date.now()));
 
@@ -79,7 +87,7 @@ await Promise.all(
 const seen = db.replicas;
 await db.close();
 await store.close();
-client.disconnect();
+closeRedisClient(client);
 counter.disconnect();
 await reportResult({
   leased,

@@ -1,10 +1,14 @@
 /**
  * Builds the permit store and the shared in-flight counter a fleet replica uses, from the
- * environment the fleet test sets: BACKEND (redis | dynamodb), REDIS_URL, DYNAMO_ENDPOINT,
- * DYNAMO_TABLE, PREFIX.
+ * environment the fleet test sets: BACKEND (redis | dynamodb), REDIS_URL and REDIS_CLIENT (the
+ * client library, see testkit's `redisClientEnv`), DYNAMO_ENDPOINT, DYNAMO_TABLE, PREFIX.
  */
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { Redis } from 'ioredis';
+import {
+  closeRedisClient,
+  redisClientFromEnv,
+  sendRedisCommand,
+} from '@breakwater/testkit/redis-clients';
 import { dynamoStore } from '../../dynamodb.js';
 import type { PermitStore } from '../../index.js';
 import { redisStore } from '../../redis.js';
@@ -24,19 +28,20 @@ const env = (name: string): string => {
 };
 
 /** The backend named by BACKEND. */
-export function backendFromEnv(): FleetBackend {
+export async function backendFromEnv(): Promise<FleetBackend> {
   const prefix = env('PREFIX');
   if (env('BACKEND') === 'redis') {
-    const client = new Redis(env('REDIS_URL'));
+    const client = await redisClientFromEnv();
     const counterKey = `${prefix}:inflight`;
     // The store opens its own subscriber, and closes it.
     const store = redisStore({ client, prefix });
     return {
       store,
-      count: (delta) => client.incrby(counterKey, delta),
+      count: async (delta) =>
+        Number(await sendRedisCommand(client, ['INCRBY', counterKey, String(delta)], counterKey)),
       async close() {
         await store.close();
-        client.disconnect();
+        closeRedisClient(client);
       },
     };
   }

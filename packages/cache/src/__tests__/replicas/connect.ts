@@ -1,11 +1,14 @@
 /**
- * Shared set-up of the fleet replicas: a cache over the Redis at REDIS_URL (or, with
- * FLEET_STORE=dynamodb, over the DynamoDB at DYNAMO_ENDPOINT, table DYNAMO_TABLE), under the key
- * prefix the test passes in FLEET_PREFIX. Redis also carries the test's coordination keys.
+ * Shared set-up of the fleet replicas: a cache over the Redis the test names in the environment
+ * (testkit's `redisClientEnv`: REDIS_CLIENT picks ioredis or node-redis, REDIS_URL the server) or,
+ * with FLEET_STORE=dynamodb, over the DynamoDB at DYNAMO_ENDPOINT, table DYNAMO_TABLE, under the
+ * key prefix the test passes in FLEET_PREFIX. Redis also carries the test's coordination keys,
+ * sent through core's client adapter so that every client library runs the same replica code.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Redis } from 'ioredis';
+import { redisConnection, type SubscriberConnection } from '@breakwater/core/redis';
+import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
 import { dynamoStore } from '../../dynamodb.js';
 import { type CacheStore, cache } from '../../index.js';
 import { redisStore } from '../../redis.js';
@@ -25,15 +28,24 @@ function dynamoFromEnv(prefix: string): CacheStore {
 
 /** Connects a replica: returns its cache, a Redis client for coordination, and a closer. */
 export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = process.env.FLEET_PREFIX;
   if (!prefix) throw new Error('FLEET_PREFIX is not set');
-  const client = new Redis(url);
+  const client = await redisClientFromEnv({
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    ...process.env,
+  });
+  const coord = redisConnection(client);
   // The bus's connection, passed to the store (so it stays ours): announcements travel on it too.
-  const subscriber = new Redis(url);
-  await Promise.all([waitReady(client), waitReady(subscriber)]);
-  const announcements = new Announcements(subscriber, `${prefix}:coord:announcements`);
+  // Both libraries' copies start unconnected here (testkit builds ioredis clients lazily).
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => {});
+  await subscriber.connect();
+  const announcements = new Announcements(
+    coord.adoptSubscriber(subscriber),
+    `${prefix}:coord:announcements`,
+  );
   await announcements.listen();
+  const key = (name: string) => `${prefix}:coord:${name}`;
   const diagnostics: string[] = [];
   const store = traced(
     process.env.FLEET_STORE === 'dynamodb'
@@ -52,25 +64,28 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
   });
   return {
     cache: c,
-    redis: client,
     prefix,
+    /** The library of the replica's client, as core's adapter told it. */
+    library: coord.library,
+    /** Adds 1 to the coordination counter `name`. */
+    incr: (name: string) => coord.send('INCR', [key(name)], key(name)),
     /** What the store did that a failing test wants to know: errors, slow calls, lease answers. */
     diagnostics,
     /** Resolves once the coordination key `name` holds `value`. */
     async waitFor(name: string, value: string): Promise<void> {
-      while ((await client.get(`${prefix}:coord:${name}`)) !== value) {
+      while ((await coord.send('GET', [key(name)], key(name))) !== value) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     },
-    signal: (name: string, value: string) => client.set(`${prefix}:coord:${name}`, value),
+    signal: (name: string, value: string) => coord.send('SET', [key(name), value], key(name)),
     /**
      * Sets the coordination key `name` to `value` and publishes it. Announced after a write, it
      * reaches every replica's bus connection after the write's invalidation message: Redis
      * delivers one connection's messages in the order they were published.
      */
     async announce(name: string, value: string): Promise<void> {
-      await client.set(`${prefix}:coord:${name}`, value);
-      await client.publish(announcements.channel, `${name}=${value}`);
+      await coord.send('SET', [key(name), value], key(name));
+      await coord.send('PUBLISH', [announcements.channel, `${name}=${value}`]);
     },
     /**
      * Resolves once `name=value` is announced, as heard on this replica's bus connection: by then
@@ -85,7 +100,7 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
       if (process.env.FLEET_STORE === 'dynamodb') return; // no bus
       const channel = `${prefix}:cache:{fleet:}:bus`;
       for (;;) {
-        const [, count] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+        const [, count] = (await coord.send('PUBSUB', ['NUMSUB', channel])) as [string, number];
         if (Number(count) >= replicas) return;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -93,8 +108,9 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
     async close() {
       await c.close();
       await store.close();
-      client.disconnect();
-      subscriber.disconnect();
+      announcements.close();
+      closeRedisClient(client);
+      closeRedisClient(subscriber);
     },
   };
 }
@@ -105,29 +121,32 @@ class Announcements {
   private readonly waiting = new Map<string, () => void>();
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: SubscriberConnection,
     readonly channel: string,
   ) {}
 
   /** Subscribes before the replica signals anything, so no announcement can be missed. */
   async listen(): Promise<void> {
-    this.connection.on('message', (channel: string, payload: string) => {
-      if (channel !== this.channel) return;
-      this.heard.add(payload);
-      this.waiting.get(payload)?.();
+    this.connection.attach({
+      message: (channel, payload) => {
+        if (channel !== this.channel) return;
+        this.heard.add(payload);
+        this.waiting.get(payload)?.();
+      },
+      lost() {},
+      ready() {},
     });
     await this.connection.subscribe(this.channel);
+  }
+
+  close(): void {
+    this.connection.detach();
   }
 
   waitFor(payload: string): Promise<void> {
     if (this.heard.has(payload)) return Promise.resolve();
     return new Promise((resolve) => this.waiting.set(payload, resolve));
   }
-}
-
-function waitReady(client: Redis): Promise<void> {
-  if (client.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => client.once('ready', () => resolve()));
 }
 
 /** Records store errors, slow calls and lease answers, to explain a failing fleet test. */

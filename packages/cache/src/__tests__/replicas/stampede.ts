@@ -8,7 +8,7 @@ await replica.waitForBus(count);
 let loads = 0;
 const loader = async () => {
   loads++;
-  await replica.redis.incr(`${replica.prefix}:coord:loads`);
+  await replica.incr('loads');
   await new Promise((resolve) => setTimeout(resolve, 200));
   return { loadedBy: index, at: new Date() };
 };
@@ -23,6 +23,7 @@ const results = await Promise.all(
 );
 const loadedBy = new Set(results.map((r) => r.loadedBy));
 await reportResult({
+  library: replica.library,
   loads,
   answers: results.length,
   loadedBy: [...loadedBy],

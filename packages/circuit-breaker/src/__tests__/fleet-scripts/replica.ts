@@ -25,7 +25,7 @@ const scenario = env.SCENARIO!;
 const wallNow = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const { store, close } = storeFromEnv();
+const { store, close } = await storeFromEnv();
 const breaker = circuitBreaker({
   name: 'upstream',
   store,

@@ -1,14 +1,15 @@
 /**
  * Builds the breaker store a fleet replica uses, from the environment the test passes:
- * BACKEND=redis (REDIS_URL) or BACKEND=dynamodb (DYNAMO_ENDPOINT, TABLE), and PREFIX.
+ * BACKEND=redis (REDIS_URL or REDIS_CLUSTER_NODES, and REDIS_CLIENT: the client library, see
+ * testkit's `redisClientEnv`) or BACKEND=dynamodb (DYNAMO_ENDPOINT, TABLE), and PREFIX.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Redis } from 'ioredis';
+import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
 import { dynamoStore } from '../../dynamodb.js';
 import type { BreakerStore } from '../../index.js';
 import { redisStore } from '../../redis.js';
 
-export function storeFromEnv(): { store: BreakerStore; close(): Promise<void> } {
+export async function storeFromEnv(): Promise<{ store: BreakerStore; close(): Promise<void> }> {
   const env = process.env;
   if (env.BACKEND === 'dynamodb') {
     const client = new DynamoDBClient({
@@ -21,13 +22,13 @@ export function storeFromEnv(): { store: BreakerStore; close(): Promise<void> } 
       close: async () => client.destroy(),
     };
   }
-  const client = new Redis(env.REDIS_URL!);
+  const client = await redisClientFromEnv(env);
   const store = redisStore({ client, prefix: env.PREFIX! });
   return {
     store,
     close: async () => {
       await store.close();
-      await client.quit();
+      closeRedisClient(client);
     },
   };
 }

@@ -1,13 +1,19 @@
 /**
- * Fleet replica: hammers one key of a shared limiter for DURATION_MS with a clock skewed by
- * SKEW_MS, and reports what it was admitted. The store is Redis (REDIS_URL) or DynamoDB
- * (DYNAMO_ENDPOINT + DYNAMO_TABLE), chosen by BACKEND.
+ * Fleet replica: hammers one key of a shared limiter for DURATION_MS from a common start, with a
+ * clock skewed by
+ * SKEW_MS, and reports what it was admitted. The store is Redis (the client testkit's
+ * `redisClientEnv` describes: REDIS_CLIENT, REDIS_URL or REDIS_CLUSTER_NODES) or DynamoDB
+ * (DYNAMO_ENDPOINT + DYNAMO_TABLE), chosen by BACKEND. Once warmed up it prints `ready` and reads
+ * the start (epoch ms) from its first stdin line `start <ms>`: however long the processes took to
+ * start on a loaded machine, they all hammer the same window.
  */
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { systemClock } from '@breakwater/core';
-import { replicaIdentity, reportResult } from '@breakwater/testkit/replica';
-import { Redis } from 'ioredis';
+import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
+import { replicaIdentity, reportMessage, reportResult } from '@breakwater/testkit/replica';
 import { dynamoStore } from '../../dynamodb.js';
 import { rateLimiter } from '../../index.js';
 import { redisStore } from '../../redis.js';
@@ -22,16 +28,15 @@ const env = (name: string): string => {
 const { index } = replicaIdentity();
 const skews = env('SKEWS_MS').split(',').map(Number);
 const skewMs = skews[index % skews.length]!;
-const startAt = Number(env('START_AT'));
 const durationMs = Number(env('DURATION_MS'));
 const workers = Number(process.env.WORKERS ?? 4);
 
 let store: RateLimitStore;
 let close: () => Promise<unknown>;
 if (env('BACKEND') === 'redis') {
-  const client = new Redis(env('REDIS_URL'));
+  const client = await redisClientFromEnv();
   store = redisStore({ client, prefix: env('PREFIX') });
-  close = () => client.quit();
+  close = async () => closeRedisClient(client);
 } else {
   const client = new DynamoDBClient({
     region: 'us-east-1',
@@ -58,6 +63,13 @@ const limiter = rateLimiter({
 
 // Warm up the connection and the script cache before the common start.
 await limiter.peek('warm-up');
+const input = createInterface({ input: process.stdin });
+const line = once(input, 'line');
+await reportMessage('ready');
+const [command] = (await line) as [string];
+input.close();
+const startAt = Number(command.split(' ')[1]);
+if (!Number.isFinite(startAt)) throw new Error(`Expected \`start <ms>\` on stdin, got ${command}`);
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
 
 let allowed = 0;

@@ -1,6 +1,7 @@
 /**
  * Fleet replica for the membership tests: one limiter whose replica registry renews every 200 ms
- * with a 1 s TTL, on Redis (REDIS_URL) or DynamoDB (DYNAMO_ENDPOINT + DYNAMO_TABLE). Prints
+ * with a 1 s TTL, on Redis (testkit's `redisClientEnv`: REDIS_CLIENT, REDIS_URL or
+ * REDIS_CLUSTER_NODES) or DynamoDB (DYNAMO_ENDPOINT + DYNAMO_TABLE). Prints
  * `count=<N>` whenever its count of the fleet changes. With PER_REPLICA set, its limit is
  * `{ perReplica: PER_REPLICA }` per minute (fixed window), it prints `limit=<L>` whenever the limit
  * in force changes, and on a stdin line `burst <key> <n>` it asks for `n` permits of `key` one
@@ -9,8 +10,8 @@
  */
 import { createInterface } from 'node:readline';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
 import { reportMessage } from '@breakwater/testkit/replica';
-import { Redis } from 'ioredis';
 import { dynamoStore } from '../../dynamodb.js';
 import { type RateLimitStore, rateLimiter } from '../../index.js';
 import { redisStore } from '../../redis.js';
@@ -31,11 +32,9 @@ if (process.env.DYNAMO_ENDPOINT !== undefined) {
   store = dynamoStore({ client, tableName, prefix });
   closeClient = async () => client.destroy();
 } else {
-  const url = process.env.REDIS_URL;
-  if (url === undefined) throw new Error('Missing REDIS_URL or DYNAMO_ENDPOINT');
-  const client = new Redis(url);
+  const client = await redisClientFromEnv();
   store = redisStore({ client, prefix });
-  closeClient = () => client.quit();
+  closeClient = async () => closeRedisClient(client);
 }
 
 const perReplica =

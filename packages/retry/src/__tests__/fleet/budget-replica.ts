@@ -1,11 +1,11 @@
 /**
  * One replica of the retry-budget fleet test: runs CALLS calls against a dependency that is down,
  * through a retry policy whose budget lives in the shared store named by STORE, and reports how
- * many attempts it made.
+ * many attempts it made. With STORE=redis the client library and address come from testkit's
+ * `redisClientEnv` (REDIS_CLIENT, REDIS_URL or REDIS_CLUSTER_NODES).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { reportResult } from '@breakwater/testkit/replica';
-import { Redis } from 'ioredis';
 import { dynamoBudgetStore } from '../../dynamodb.js';
 import { constant, type RetryBudgetStore, retry, retryBudget } from '../../index.js';
 import { redisBudgetStore } from '../../redis.js';
@@ -21,9 +21,13 @@ const prefix = env('PREFIX');
 let store: RetryBudgetStore;
 let close: () => void;
 if (env('STORE') === 'redis') {
-  const client = new Redis(env('REDIS_URL'));
+  // Loaded only here: testkit's entry point is heavy, and the DynamoDB replicas need none of it.
+  const { closeRedisClient, redisClientFromEnv } = await import(
+    '@breakwater/testkit/redis-clients'
+  );
+  const client = await redisClientFromEnv();
   store = redisBudgetStore({ client, prefix });
-  close = () => client.disconnect();
+  close = () => closeRedisClient(client);
 } else {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const client = new DynamoDBClient({
