@@ -1,6 +1,7 @@
 /**
  * The answer to "may this call pass?"; limiter/describe-decision.ts reads it out of a key's state.
  */
+import type { LimitSourceError } from './errors.js';
 
 /**
  * Where a decision came from:
@@ -8,8 +9,10 @@
  * - `'local-cache'`: the local deny cache answered for a key the store recently denied.
  * - `'reservation'`: a permit this replica had reserved in advance (`reserve` option).
  * - `'degraded'`: the store failed; the `onStoreError` choice answered.
+ * - `'limit-source'`: the limiter's `limits` function gave no valid limits for the key; the call
+ *   is denied without asking the store, and the decision's `error` says why.
  */
-export type DecisionSource = 'store' | 'local-cache' | 'reservation' | 'degraded';
+export type DecisionSource = 'store' | 'local-cache' | 'reservation' | 'degraded' | 'limit-source';
 
 /** The outcome of one rate-limit decision. With several limits, the fields describe the binding one. */
 export interface RateLimitDecision {
@@ -27,4 +30,9 @@ export interface RateLimitDecision {
   readonly resetAfterMs: number;
   /** Which path answered. */
   readonly source: DecisionSource;
+  /**
+   * Why the key has no limits (`source: 'limit-source'`): its `limits` function threw, rejected or
+   * returned invalid limits. `limit` and `intervalMs` are then 0. Absent on every other decision.
+   */
+  readonly error?: LimitSourceError | undefined;
 }

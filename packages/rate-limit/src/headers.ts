@@ -4,6 +4,7 @@
  * draft-ietf-httpapi-ratelimit-headers-11), and `Retry-After` (RFC 9110) on denials. What the
  * fields say per algorithm is worked out in headers/mapping.ts.
  */
+import type { AlgorithmName } from './algorithms/limit.js';
 import type { RateLimitDecision } from './decision.js';
 import { quotaPolicy, serviceLimit, waitSeconds } from './headers/mapping.js';
 import type { LimitDefinition } from './rate-limiter.js';
@@ -12,8 +13,13 @@ import type { LimitDefinition } from './rate-limiter.js';
 export interface HeaderPolicy {
   /** Names the quota policies in the headers. */
   readonly name: string;
-  /** The limits, each advertised as one quota policy. */
+  /**
+   * The limits, each advertised as one quota policy. Empty (a limiter with a `limits` function,
+   * whose limits are per key): the decision's binding limit is advertised instead.
+   */
   readonly limits: readonly LimitDefinition[];
+  /** The algorithm of a binding limit advertised from the decision (empty `limits`). */
+  readonly algorithm?: AlgorithmName | undefined;
 }
 
 /** The headers {@link rateLimitHeaders} returns; `Retry-After` only on denials. */
@@ -55,19 +61,37 @@ export function rateLimitHeaders(
   decision: RateLimitDecision,
   policy: HeaderPolicy,
 ): RateLimitHeaders {
+  if (!(decision.limit > 0 && decision.intervalMs > 0)) {
+    // No limits to advertise: the key's `limits` function gave none (`source: 'limit-source'`).
+    const wait = waitSeconds(decision.retryAfterMs);
+    return {
+      'RateLimit-Policy': `${sfString(policy.name)};q=0;w=1`,
+      RateLimit: `${sfString(policy.name)};r=0;t=${wait}`,
+      'Retry-After': String(wait),
+    };
+  }
+  const limits: readonly LimitDefinition[] =
+    policy.limits.length > 0
+      ? policy.limits
+      : [
+          {
+            limit: decision.limit,
+            intervalMs: decision.intervalMs,
+            burst: 0,
+            algorithm: policy.algorithm ?? 'gcra',
+          },
+        ];
   const names =
-    policy.limits.length === 1
-      ? [policy.name]
-      : policy.limits.map((_, i) => `${policy.name}/${i + 1}`);
-  const policies = policy.limits.map((limit, i) => {
+    limits.length === 1 ? [policy.name] : limits.map((_, i) => `${policy.name}/${i + 1}`);
+  const policies = limits.map((limit, i) => {
     const { q, w } = quotaPolicy(limit);
     return `${sfString(names[i]!)};q=${sfInteger(q)};w=${sfInteger(w)}`;
   });
-  let binding = policy.limits.findIndex(
+  let binding = limits.findIndex(
     (l) => l.limit === decision.limit && l.intervalMs === decision.intervalMs,
   );
   if (binding < 0) binding = 0;
-  const { r, t } = serviceLimit(decision, policy.limits[binding]!);
+  const { r, t } = serviceLimit(decision, limits[binding]!);
   const headers: RateLimitHeaders = {
     'RateLimit-Policy': policies.join(', '),
     RateLimit: `${sfString(names[binding]!)};r=${sfInteger(r)};t=${sfInteger(t)}`,

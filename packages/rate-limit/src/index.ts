@@ -8,16 +8,27 @@
 export type { StoreStatus, StoreStatusChange } from '@breakwater/core';
 export type { AlgorithmName } from './algorithms/limit.js';
 export type { DecisionSource, RateLimitDecision } from './decision.js';
-export { isRateLimitedError, RateLimitedError, type RateLimitedErrorOptions } from './errors.js';
+export {
+  isLimitSourceError,
+  isRateLimitedError,
+  LimitSourceError,
+  type LimitSourceErrorOptions,
+  RateLimitedError,
+  type RateLimitedErrorOptions,
+} from './errors.js';
 export { type HeaderPolicy, type RateLimitHeaders, rateLimitHeaders } from './headers.js';
 export {
   DEFAULTS,
   type LimitOptions,
+  type LimitsFunction,
   type LimitValue,
   type OnStoreError,
   type PerReplicaLimit,
+  type PlanCacheOptions,
+  type PlanLimits,
   type RateLimiterOptions,
   type ReserveOptions,
+  type SetLimitsOptions,
 } from './options.js';
 export {
   type AcquireOptions,
@@ -31,6 +42,7 @@ export {
 export type {
   LimiterShape,
   MaybePromise,
+  PublishedLimits,
   RateLimitStore,
   StoreHandle,
   StoreResult,

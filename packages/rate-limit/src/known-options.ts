@@ -9,6 +9,7 @@ import { type KnownOptions, type OptionRenames, warnUnknownOptions } from '@brea
 import type {
   LimitOptions,
   PerReplicaLimit,
+  PlanCacheOptions,
   RateLimiterOptions,
   ReserveOptions,
 } from './options.js';
@@ -36,6 +37,8 @@ export const RATE_LIMITER_OPTIONS = {
   reserve: true,
   blockDurationMs: true,
   clock: true,
+  planCache: true,
+  limitsSyncIntervalMs: true,
 } as const satisfies KnownOptions<RateLimiterOptions>;
 
 /** rate-limiter-flexible's `points` and `duration`, which a limit definition also meets. */
@@ -116,6 +119,12 @@ export const DENY_CACHE_OPTIONS = {
   maxKeys: true,
 } as const satisfies KnownOptions<Exclude<RateLimiterOptions['denyCache'], boolean | undefined>>;
 
+/** The options of `planCache`. */
+export const PLAN_CACHE_OPTIONS = {
+  maxKeys: true,
+  ttlMs: true,
+} as const satisfies KnownOptions<PlanCacheOptions>;
+
 /** The options of `reserve`. */
 export const RESERVE_OPTIONS = {
   batch: true,
@@ -150,7 +159,8 @@ export const STORE_RENAMES: OptionRenames = {
 
 /**
  * Warns once per unknown option of the options bag of `rateLimiter()` and of the bags nested in it
- * (each entry of `limits`, by its index; a `{ perReplica }` limit; `denyCache`; `reserve`). Values
+ * (each entry of `limits`, by its index; a `{ perReplica }` limit; `denyCache`; `reserve`;
+ * `planCache`). Values
  * that are not plain objects are left to the validation.
  */
 export function warnUnknownRateLimiterOptions(options: object): void {
@@ -177,4 +187,5 @@ export function warnUnknownRateLimiterOptions(options: object): void {
   }
   warnUnknownOptions(factory, bags.denyCache, { known: DENY_CACHE_OPTIONS, path: 'denyCache.' });
   warnUnknownOptions(factory, bags.reserve, { known: RESERVE_OPTIONS, path: 'reserve.' });
+  warnUnknownOptions(factory, bags.planCache, { known: PLAN_CACHE_OPTIONS, path: 'planCache.' });
 }

@@ -26,6 +26,14 @@ import { compileLimit } from './algorithms/compile.js';
 import { ALGORITHM_NAMES } from './algorithms/index.js';
 import type { AlgorithmName, CompiledLimit } from './algorithms/limit.js';
 import { warnUnknownRateLimiterOptions } from './known-options.js';
+import {
+  expectTimerMs,
+  type LimitsFunction,
+  PLAN_DEFAULTS,
+  type PlanCacheOptions,
+  type ResolvedPlans,
+  resolvePlans,
+} from './plan-options.js';
 import type { LimitDefinition } from './rate-limiter.js';
 import type { RateLimitStore } from './store.js';
 import { memoryStore } from './stores/memory.js';
@@ -72,6 +80,14 @@ export interface LimitOptions {
   algorithm?: AlgorithmName | undefined;
 }
 
+export type {
+  LimitsFunction,
+  PlanCacheOptions,
+  PlanLimits,
+  ResolvedPlans,
+  SetLimitsOptions,
+} from './plan-options.js';
+
 /** Reservation mode: see {@link RateLimiterOptions.reserve}. */
 export interface ReserveOptions {
   /** Permits taken from the store per round trip; an integer ≥ 1 the limits can admit at once. */
@@ -109,9 +125,25 @@ export interface RateLimiterOptions extends StoreOptions {
   burst?: number | undefined;
   /**
    * Several limits checked and consumed together, atomically, in one store operation: a call is
-   * admitted only if it fits all of them, and then consumes from all of them.
+   * admitted only if it fits all of them, and then consumes from all of them. Or a function of the
+   * key giving each key its own limits (a plan per tenant, see {@link LimitsFunction}); its answers
+   * are cached per key (`planCache`).
    */
-  limits?: readonly LimitOptions[] | undefined;
+  limits?: readonly LimitOptions[] | LimitsFunction | undefined;
+  /**
+   * With a `limits` function: how many keys' plans are cached, and for how long. A decision for a
+   * key whose plan is cached calls no function and awaits nothing more than a fixed-limits one.
+   * @default { maxKeys: 10_000, ttlMs: 60_000 }
+   */
+  planCache?: PlanCacheOptions | undefined;
+  /**
+   * How often this replica reads the limits `setLimits(limits, { fleet: true })` published for the
+   * limiter's name in its store, in milliseconds (one small read per interval, on an unref'd timer
+   * stopped by `close()`): every replica decides under published limits within one interval. 0:
+   * never read (this replica ignores published limits). Not used with a `limits` function.
+   * @default 1000
+   */
+  limitsSyncIntervalMs?: number | undefined;
   /**
    * `'gcra'`: exact, smooth, one timestamp per key. `'token-bucket'`: the same admissions, stored
    * as tokens. `'sliding-window'`: weighted two-window counter. `'fixed-window'`: one counter per
@@ -221,6 +253,7 @@ export const DEFAULTS = {
   storeFailureThreshold: STORE_DEFAULTS.failureThreshold,
   storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   denyCacheMaxKeys: 10_000,
+  ...PLAN_DEFAULTS,
 } as const;
 
 /** One limit as configured, validated: fixed, or `perReplica` (scaled by the fleet's size). */
@@ -281,7 +314,17 @@ export interface ResolvedOptions {
   /** 0: no block. */
   readonly blockDurationMs: number;
   readonly clock: Clock;
+  /** With a `limits` function: the function and its cache; the limits above are then unused. */
+  readonly plans: ResolvedPlans | undefined;
+  /** 0: published limits are never read. */
+  readonly limitsSyncIntervalMs: number;
 }
+
+/**
+ * What a limiter with a `limits` function scopes before any plan: a limit no decision uses, whose
+ * handle serves the store probe and the replica registry (both named by the limiter, not a plan).
+ */
+const PLACEHOLDER_LIMITS: readonly LimitOptions[] = [{ limit: 1, intervalMs: 1000 }];
 
 /**
  * Validates `rateLimiter()` options and applies defaults.
@@ -295,7 +338,11 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
     options.algorithm === undefined
       ? DEFAULTS.algorithm
       : expectOneOf('algorithm', options.algorithm, ALGORITHM_NAMES);
-  const limitSpecs = resolveLimits(options, algorithm);
+  const plans = resolvePlans(options);
+  const limitSpecs = resolveLimits(
+    plans === undefined ? options : { name, limits: PLACEHOLDER_LIMITS },
+    algorithm,
+  );
   const limits = fleetLimits(limitSpecs, 1);
   const followsFleet = limitSpecs.some((spec) => spec.perReplica);
   let maxCost = Number.POSITIVE_INFINITY;
@@ -333,6 +380,11 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
   }
 
   let reserve: ResolvedOptions['reserve'];
+  if (options.reserve !== undefined && plans !== undefined) {
+    throw new TypeError(
+      'Expected either `reserve` or a `limits` function, got both (reserved permits are per limit, a plan per key)',
+    );
+  }
   if (options.reserve !== undefined) {
     expectObject('reserve', options.reserve);
     const batch = expectInteger('reserve.batch', options.reserve.batch);
@@ -365,9 +417,15 @@ export function resolveOptions(options: RateLimiterOptions): ResolvedOptions {
   if (typeof clock.now !== 'function' || typeof clock.sleep !== 'function') {
     throw new TypeError('Expected `clock` to have now() and sleep() methods');
   }
+  let limitsSyncIntervalMs: number = DEFAULTS.limitsSyncIntervalMs;
+  if (options.limitsSyncIntervalMs !== undefined) {
+    limitsSyncIntervalMs = expectTimerMs('limitsSyncIntervalMs', options.limitsSyncIntervalMs, 0);
+  }
   return {
     name,
     algorithm,
+    plans,
+    limitsSyncIntervalMs,
     limitSpecs,
     limits,
     followsFleet,

@@ -21,7 +21,13 @@ import type {
 import type { AlgorithmName } from './algorithms/limit.js';
 import type { RateLimitDecision } from './decision.js';
 import { Limiter } from './limiter/limiter.js';
-import { type LimitOptions, type RateLimiterOptions, resolveOptions } from './options.js';
+import {
+  type LimitOptions,
+  type LimitsFunction,
+  type RateLimiterOptions,
+  resolveOptions,
+  type SetLimitsOptions,
+} from './options.js';
 
 /** Per-call options of {@link RateLimiter.limit} and {@link RateLimiter.peek}. */
 export interface LimitCallOptions {
@@ -89,7 +95,8 @@ export interface RateLimiter extends Policy<ExecutionContext>, HealthReporting {
   readonly algorithm: AlgorithmName;
   /**
    * The limits in force, checked and consumed together. A `perReplica` limit shows its fleet
-   * value (`perReplica × N`): the array is replaced when N changes.
+   * value (`perReplica × N`): the array is replaced when N changes. Empty for a limiter built with
+   * a `limits` function: each key has its own (the decisions say which bound them).
    */
   readonly limits: readonly LimitDefinition[];
   /** The store kind: `'memory'`, `'redis'`, `'dynamodb'`. */
@@ -125,13 +132,35 @@ export interface RateLimiter extends Policy<ExecutionContext>, HealthReporting {
    * `limits` array, validated like `rateLimiter()`'s). Decisions already sent to the store finish
    * under the old limits. The keys' state stays in the store and is read under the new limits (an
    * algorithm change starts every key afresh: it changes the state layout). Other replicas keep
-   * theirs until they are told too: see the README, "Changing limits at run time". Clears the
+   * theirs: to change the limits of the whole fleet, pass `{ fleet: true }` (below). Clears the
    * deny cache; under `onStoreError: 'local'` the local shares start afresh.
+   *
+   * A limiter built with a `limits` function takes a new function instead: every key's cached
+   * plan is dropped, and each key asks the new function on its next call.
    * @throws {TypeError | RangeError} naming the option, for invalid limits (the limits in force
    *   stay); for a `{ perReplica }` limit on a limiter that counts no fleet; for limits admitting
-   *   less at once than `reserve.batch`.
+   *   less at once than `reserve.batch`; for fixed limits on a limiter built with a function, or
+   *   the other way round.
    */
-  setLimits(limits: LimitOptions | readonly LimitOptions[]): void;
+  setLimits(limits: LimitOptions | readonly LimitOptions[] | LimitsFunction): void;
+  /**
+   * Replaces the limits of the whole fleet: validates them as above, publishes them through the
+   * store as the next version of the limiter's limits record (one write, under `storeDeadlineMs`),
+   * and puts them in force on this replica once written. Every replica of the limiter (same name,
+   * same store and prefix) adopts them within one `limitsSyncIntervalMs`, as one change, with the
+   * same guarantees as above: decisions already sent finish under the limits they were sent with.
+   * A replica started later adopts them at its first read, one interval after it was built.
+   * Concurrent publishers each get their
+   * own version; the highest wins everywhere.
+   * @throws {TypeError | RangeError} as above, for a limiter built with a `limits` function, and
+   *   for a store without `readLimits()` / `writeLimits()` (nothing is written then).
+   * @throws {StoreError} naming `write-limits` when the store fails, misses `storeDeadlineMs`, or
+   *   is degraded: the limits in force stay, on every replica.
+   */
+  setLimits(
+    limits: LimitOptions | readonly LimitOptions[],
+    options: SetLimitsOptions,
+  ): Promise<void>;
   /**
    * Charges `key` `points` more (default 1) after the fact, whatever it fits, atomically in the
    * store: e.g. a failed login costs extra. Each limit of the key loses up to `points` of what it
@@ -180,6 +209,14 @@ export interface RateLimiter extends Policy<ExecutionContext>, HealthReporting {
    * @throws {TypeError} when `listener` is not a function.
    */
   onStoreStatusChange(listener: (change: StoreStatusChange) => void): Disposer;
+  /**
+   * Serverless: gives the unused reserved permits (`reserve`) back to the store now, one refund
+   * per key, each bounded by `storeDeadlineMs`, so that none sits in a frozen process until
+   * `holdMs` drops it; the limiter keeps reserving afterwards. Rejects with the `StoreError` when
+   * the store's last operation failed. Without `reserve` it only reports that error.
+   * See `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
   /**
    * Returns unused reserved permits to the store, leaves the replica registry (best effort: an
    * entry left behind expires after `replicaTtlMs`), stops its heartbeats, its gauges and the

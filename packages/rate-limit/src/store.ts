@@ -120,6 +120,18 @@ export interface StoreHandle {
 }
 
 /**
+ * The limits `setLimits(limits, { fleet: true })` published for one limiter name: a version the
+ * store assigns (1, 2, …: each write takes the next one, atomically) and the limits as JSON (an
+ * array of `LimitOptions`). Replicas adopt a record whose version is above the one they hold.
+ */
+export interface PublishedLimits {
+  /** Assigned by the store on each write, starting at 1; a higher one is newer. */
+  readonly version: number;
+  /** The limits, as JSON: an array of `{ limit, intervalMs, burst, algorithm }`. */
+  readonly limits: string;
+}
+
+/**
  * A state store for rate limiters: `memoryStore()`, `redisStore()`, `dynamoStore()`. One store may
  * serve many limiters; each gets its own {@link StoreHandle} from {@link scope}.
  */
@@ -135,6 +147,20 @@ export interface RateLimitStore {
    * state written under the old limits is read under the new ones.
    */
   scope(shape: LimiterShape): StoreHandle;
+  /**
+   * The limits last published for limiter `name` (see {@link PublishedLimits}); `undefined` when
+   * none were. Read by each limiter once per `limitsSyncIntervalMs`, under its store deadline. A
+   * store without it (or without {@link writeLimits}) supports no fleet-wide `setLimits()`.
+   */
+  readLimits?(
+    name: string,
+    signal: AbortSignal | undefined,
+  ): MaybePromise<PublishedLimits | undefined>;
+  /**
+   * Atomically: stores `limits` (JSON) as the newest published limits of limiter `name`, with the
+   * next version (the last one + 1, or 1), and returns that version.
+   */
+  writeLimits?(name: string, limits: string, signal: AbortSignal | undefined): MaybePromise<number>;
   /**
    * Releases what the store itself holds, and completes whatever the store's server does: up,
    * refusing connections or hung. A client you passed stays yours, open: close it yourself after

@@ -79,7 +79,13 @@ export const EVENT_STORE_STATUS = STORE_NAMES.statusEvent;
 /** How `acquire()` ended. */
 export type WaitOutcome = 'acquired' | 'rejected' | 'aborted';
 
-const SOURCES: readonly DecisionSource[] = ['store', 'local-cache', 'reservation', 'degraded'];
+const SOURCES: readonly DecisionSource[] = [
+  'store',
+  'local-cache',
+  'reservation',
+  'degraded',
+  'limit-source',
+];
 const OUTCOMES: readonly WaitOutcome[] = ['acquired', 'rejected', 'aborted'];
 
 /** The instruments of one limiter, as made from one meter. */

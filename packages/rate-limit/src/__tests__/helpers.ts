@@ -27,8 +27,10 @@ export function recording<C extends Redis | Cluster>(client: C): { client: C; ca
         return (...args: unknown[]) => {
           const numkeys = Number(args[1]);
           const keys = args.slice(2, 2 + numkeys) as string[];
-          // The replica registry's heartbeats are not decisions: only decisions are recorded.
-          if (!(numkeys === 1 && keys[0]!.endsWith(':replicas'))) recorder.calls.push(keys);
+          // The replica registry's heartbeats and the reads of published limits are not
+          // decisions: only decisions are recorded.
+          const other = numkeys === 1 && /:(replicas|limits)$/.test(keys[0]!);
+          if (!other) recorder.calls.push(keys);
           return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
@@ -48,11 +50,20 @@ export function gatedClient() {
   }[] = [];
   const client = {
     evalsha: (...args: unknown[]) =>
-      new Promise((resolve, reject) => {
-        calls.push({ args, resolve, reject });
-      }),
+      // The limiter's reads of published limits find none, at once; decisions wait for the test.
+      String(args[2]).endsWith(':limits')
+        ? Promise.resolve([null, null])
+        : new Promise((resolve, reject) => {
+            calls.push({ args, resolve, reject });
+          }),
     eval: () => Promise.reject(new Error('unexpected EVAL')),
-    del: () => Promise.resolve(0),
+    // Other commands (a reset's DEL) go through `call`; `pipeline` and `duplicate` complete the
+    // shape of an ioredis client, which the store checks, and are never called.
+    call: () => Promise.resolve(0),
+    pipeline: () => Promise.reject(new Error('unexpected pipeline')),
+    duplicate: () => {
+      throw new Error('unexpected duplicate()');
+    },
   };
   return { client: client as unknown as Redis, calls };
 }

@@ -1,6 +1,7 @@
 import { STORE_DEFAULTS } from '@breakwater/core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, rateLimiter } from '../index.js';
+import { redisStore } from '../redis.js';
 
 const base = { name: 'v', limit: 10, intervalMs: 1000 };
 
@@ -209,5 +210,21 @@ describe('option validation', () => {
   it('hashes nothing away: a 10 kB key is accepted', async () => {
     const limiter = rateLimiter(base);
     await expect(limiter.limit('x'.repeat(10_000))).resolves.toMatchObject({ allowed: true });
+  });
+});
+
+describe('redisStore() options', () => {
+  it('refuses a client no accepted library built, naming `client` and listing the libraries', () => {
+    const accepted =
+      /^Expected `client` to be an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client from `createClient\(\)` or `createCluster\(\)`, got /;
+    for (const [client, shown] of [
+      [{}, '{}'],
+      ['redis://127.0.0.1:6379', '"redis://127.0.0.1:6379"'],
+    ] as const) {
+      const make = () => redisStore({ client: client as never });
+      expect(make).toThrow(TypeError);
+      expect(make).toThrow(accepted);
+      expect(make).toThrow(`, got ${shown}`);
+    }
   });
 });

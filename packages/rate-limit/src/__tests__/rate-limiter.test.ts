@@ -237,8 +237,8 @@ describe('memoryStore()', () => {
       denyCache: false,
     });
     const entries = (
-      limiter as unknown as { scoped: { handle: { entries: Map<string, unknown> } } }
-    ).scoped.handle.entries;
+      limiter as unknown as { inForce: { scoped: { handle: { entries: Map<string, unknown> } } } }
+    ).inForce.scoped.handle.entries;
     let peak = 0;
     for (let i = 0; i < 1_000_000; i++) {
       await limiter.limit(`user-${i}`);
@@ -253,8 +253,8 @@ describe('memoryStore()', () => {
     const limiter = rateLimiter({ name: 'cap', limit: 1, intervalMs: 3_600_000, store });
     for (let i = 0; i < 1000; i++) await limiter.limit(`k${i}`);
     const entries = (
-      limiter as unknown as { scoped: { handle: { entries: Map<string, unknown> } } }
-    ).scoped.handle.entries;
+      limiter as unknown as { inForce: { scoped: { handle: { entries: Map<string, unknown> } } } }
+    ).inForce.scoped.handle.entries;
     expect(entries.size).toBeLessThanOrEqual(100);
   });
 });

@@ -15,6 +15,7 @@ import {
   type MemoryStoreOptions,
   memoryStore,
   type PerReplicaLimit,
+  type PlanCacheOptions,
   type RateLimiter,
   type RateLimiterOptions,
   type ReserveOptions,
@@ -26,6 +27,7 @@ import {
   LIMIT_OPTIONS,
   MEMORY_STORE_OPTIONS,
   PER_REPLICA_OPTIONS,
+  PLAN_CACHE_OPTIONS,
   RATE_LIMITER_OPTIONS,
   REDIS_STORE_OPTIONS,
   RESERVE_OPTIONS,
@@ -80,6 +82,7 @@ const common = {
   reserve,
   blockDurationMs: 0,
   clock,
+  limitsSyncIntervalMs: 0,
 } satisfies RateLimiterOptions;
 /** The single-limit form: `limit`, `intervalMs` and `burst`. */
 const singleLimit = { ...common, limit: 100, intervalMs: 1_000, burst: 10 };
@@ -88,6 +91,11 @@ const severalLimits = {
   ...common,
   limits: [limit, { limit: 1_000, intervalMs: 60_000, burst: 10 }],
 };
+
+const planCache = { maxKeys: 10, ttlMs: 1000 } satisfies Required<PlanCacheOptions>;
+/** The plans form: a `limits` function (which excludes `reserve`) and its `planCache`. */
+const { reserve: _reserve, ...commonWithoutReserve } = common;
+const plans = { ...commonWithoutReserve, limits: () => limit, planCache };
 
 /** Each store factory with every option it knows (typed `Required<…>`: none can be left out). */
 const everyStoreOption = {
@@ -112,13 +120,19 @@ const storeNames = Object.keys(stores) as (keyof typeof everyStoreOption)[];
 
 describe('unknown options', () => {
   it('rateLimiter() knows every option it takes, nested ones included, and warns for none', () => {
-    const given = new Set([...Object.keys(singleLimit), ...Object.keys(severalLimits)]);
+    const given = new Set([
+      ...Object.keys(singleLimit),
+      ...Object.keys(severalLimits),
+      ...Object.keys(plans),
+    ]);
     expect([...given].sort()).toEqual(Object.keys(RATE_LIMITER_OPTIONS).sort());
     expect(Object.keys(limit).sort()).toEqual(Object.keys(LIMIT_OPTIONS).sort());
     expect(Object.keys(denyCache).sort()).toEqual(Object.keys(DENY_CACHE_OPTIONS).sort());
     expect(Object.keys(reserve).sort()).toEqual(Object.keys(RESERVE_OPTIONS).sort());
+    expect(Object.keys(planCache).sort()).toEqual(Object.keys(PLAN_CACHE_OPTIONS).sort());
     build(singleLimit);
     build(severalLimits);
+    build(plans);
     build({ ...singleLimit, denyCache: false });
     expect(warned()).toEqual([]);
   });

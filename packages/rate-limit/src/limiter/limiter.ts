@@ -22,19 +22,16 @@ import {
   type StoreStatus,
   type StoreStatusChange,
 } from '@breakwater/core';
-import { type AlgorithmName, type CompiledLimit, layoutName } from '../algorithms/limit.js';
+import type { AlgorithmName, CompiledLimit } from '../algorithms/limit.js';
 import type { RateLimitDecision } from '../decision.js';
-import { RateLimitedError } from '../errors.js';
+import { LimitSourceError, RateLimitedError } from '../errors.js';
 import {
-  checkRunTimeLimits,
-  defineLimits,
   expectCost,
   expectKey,
-  fleetLimits,
   type LimitOptions,
-  type LimitSpec,
+  type LimitsFunction,
   type ResolvedOptions,
-  resolveNewLimits,
+  type SetLimitsOptions,
 } from '../options.js';
 import type {
   AcquireOptions,
@@ -44,36 +41,40 @@ import type {
   RateLimiter,
   ReplicaCount,
 } from '../rate-limiter.js';
-import type { RateLimitStore, StoreResult } from '../store.js';
+import type { StoreResult } from '../store.js';
 import { LimiterTelemetry, PATTERN } from '../telemetry.js';
 import { DenyCache } from './deny-cache.js';
 import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
-import { LocalShares } from './local-shares.js';
+import { LimitsInForce } from './limits-in-force.js';
+import {
+  type FleetLimitsContext,
+  fleetLimitsOps,
+  type LimitsSync,
+  publishLimits,
+  startLimitsSync,
+  syncPublished,
+} from './limits-sync.js';
+import type { PlanOutcome } from './plans.js';
 import { Reservations, refundReserved } from './reservations.js';
 import { type LimiterStoreOps, limiterStoreOps, type ScopedLimits } from './store-ops.js';
-import { expectMaxWait, WaitLines, waitForTurn } from './waiters.js';
+import { expectMaxWait, type WaitContext, WaitLines, waitForAdmission } from './waiters.js';
 
 /** The policy-wide key: used by `execute()` calls without a key. */
 const POLICY_WIDE_KEY = '';
+
+/** `retryAfterMs` of a call denied because its key has no valid limits: its function is asked again then. */
+const LIMIT_SOURCE_RETRY_MS = 1000;
 
 /** The rate limiter `rateLimiter()` builds. */
 export class Limiter implements RateLimiter {
   readonly name: string;
   readonly algorithm: AlgorithmName;
   readonly storeKind: string;
-  /** The limits as configured (`perReplica` ones are sized by the fleet). */
-  private specs: readonly LimitSpec[];
-  /** Whether a limit is `{ perReplica }` (the limits then follow the fleet's size). */
-  private followsFleet: boolean;
-  private readonly store: RateLimitStore;
   /**
-   * The limits in force and the store handle scoped to them; replaced as a whole when a
-   * `perReplica` limit follows a new fleet size. Read once per decision.
+   * The limits in force (or the keys' plans) and the store handles scoped to them; replaced as a
+   * whole when they change. Read once per decision.
    */
-  private scoped: ScopedLimits;
-  /** {@link limits}, built when the limits change rather than on each read. */
-  private definitions: readonly LimitDefinition[];
-  private maxCost: number;
+  private readonly inForce: LimitsInForce;
   private readonly clock: Clock;
   private readonly calls: StoreCalls;
   /** The operations of a remote store, built once; each answers failures as `onStoreError` says. */
@@ -81,35 +82,38 @@ export class Limiter implements RateLimiter {
   private readonly telemetry: LimiterTelemetry;
   private readonly denyCache: DenyCache | undefined;
   private reservations: Reservations | undefined;
-  /** Under `onStoreError: 'local'` with a remote store: this replica's share of the limits. */
-  private readonly local: LocalShares | undefined;
   /** Counts the fleet, when the local share follows its size. */
   private readonly registry: ReplicaRegistry | undefined;
-  private readonly lines = new WaitLines();
+  /** What `acquire()` waits with (waiters.ts). */
+  private readonly waiting: WaitContext;
   private readonly onStoreError: OnStoreError;
   /** `blockDurationMs` (0: none). */
   private readonly blockDurationMs: number;
+  /** Publishes limits for the fleet and adopts the published ones (limits-sync.ts). */
+  private readonly fleetLimits: FleetLimitsContext;
+  private readonly sync: LimitsSync | undefined;
   private closed = false;
 
   constructor(options: ResolvedOptions) {
     this.name = options.name;
     this.algorithm = options.algorithm;
-    this.specs = options.limitSpecs;
-    this.followsFleet = options.followsFleet;
-    this.store = options.store;
-    this.maxCost = options.maxCost;
     this.clock = options.clock;
     this.storeKind = options.store.kind;
     this.blockDurationMs = options.blockDurationMs;
-    this.scoped = this.scopeTo(options.limits);
-    this.definitions = defineLimits(this.specs, options.limits);
-    const handle = this.scoped.handle;
-    this.telemetry = new LimiterTelemetry(this.name, this.storeKind, {
-      limits: () => this.scoped.limits,
-      replicas: () => this.registry?.count,
-    });
     const settings = options.storeSettings;
     this.onStoreError = settings.onStoreError;
+    const inForce = new LimitsInForce(options, {
+      registry: () => this.registry,
+      reserveBatch: () => this.reservations?.batch,
+      changed: () => this.denyCache?.clear(),
+    });
+    this.inForce = inForce;
+    // With a `limits` function, this handle serves the probe and the replica registry only.
+    const handle = inForce.scoped.handle;
+    this.telemetry = new LimiterTelemetry(this.name, this.storeKind, {
+      limits: () => inForce.gauged,
+      replicas: () => this.registry?.count,
+    });
     this.calls = new StoreCalls({
       pattern: PATTERN,
       policy: this.name,
@@ -117,7 +121,8 @@ export class Limiter implements RateLimiter {
       settings,
       telemetry: this.telemetry.telemetry,
       // Every handle of the limiter probes the same key; the current one asks.
-      probe: handle.probe === undefined ? undefined : (signal) => this.scoped.handle.probe!(signal),
+      probe:
+        handle.probe === undefined ? undefined : (signal) => inForce.scoped.handle.probe!(signal),
     });
     // The deny cache saves round trips; an in-process store answers as cheaply as the cache would.
     this.denyCache =
@@ -127,41 +132,48 @@ export class Limiter implements RateLimiter {
     this.reservations = options.reserve
       ? new Reservations(options.reserve.batch, options.reserve.holdMs)
       : undefined;
-    const local =
-      settings.onStoreError === 'local' && handle.remote
-        ? new LocalShares(this.name, this.specs, options.localShare, 1)
-        : undefined;
-    this.local = local;
     // The fleet is counted when something follows its size: a `perReplica` limit (whatever
     // `onStoreError`), or the local share under 'local' without a fixed `localShare`.
     const counted =
-      options.followsFleet || (local !== undefined && options.localShare === undefined);
+      options.followsFleet ||
+      (settings.onStoreError === 'local' && handle.remote && options.localShare === undefined);
     if (counted && handle.replicaBackend) {
       const registry = new ReplicaRegistry({
         calls: this.calls,
         backend: handle.replicaBackend(),
         ...options.replicaTiming,
       });
-      registry.onCountChange((count) => {
-        local?.resize(count);
-        if (this.followsFleet) this.resize(count);
-      });
+      registry.onCountChange((count) => inForce.followFleet(count));
       this.registry = registry;
     }
 
+    this.waiting = {
+      name: this.name,
+      lines: new WaitLines(),
+      clock: this.clock,
+      telemetry: this.telemetry,
+      decide: (key, cost, signal) => this.decide(key, cost, signal),
+      rejection: (decision, message) => this.rejection(decision, message),
+      firstLimit: (key) => inForce.known(key).limits[0]!,
+    };
     this.ops = limiterStoreOps(this.calls, {
-      scoped: () => this.scoped,
-      local,
+      scoped: () => inForce.scoped,
       storeDeadlineMs: settings.deadlineMs,
       telemetry: this.telemetry,
       conclude: (call, result, limits) =>
         this.conclude(call.key, call.cost, call.now, call.request, result, limits),
     });
     this.registry?.start();
+    const ops = fleetLimitsOps(this.calls, options.store, this.name, handle.abortable === true);
+    this.fleetLimits = { name: this.name, storeKind: this.storeKind, limits: inForce, ops };
+    this.sync =
+      ops && !inForce.plans && options.limitsSyncIntervalMs > 0
+        ? startLimitsSync(this, options.limitsSyncIntervalMs)
+        : undefined;
   }
 
   get limits(): readonly LimitDefinition[] {
-    return this.definitions;
+    return this.inForce.definitions;
   }
 
   get storeStatus(): StoreStatus {
@@ -182,7 +194,7 @@ export class Limiter implements RateLimiter {
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
     try {
       const validKey = expectKey(key);
-      const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+      const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.inForce.maxCost);
       return this.decide(validKey, cost, options?.signal);
     } catch (error) {
       return Promise.reject(error);
@@ -191,12 +203,18 @@ export class Limiter implements RateLimiter {
 
   async peek(key: string, options?: LimitCallOptions): Promise<RateLimitDecision> {
     const validKey = expectKey(key);
-    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.inForce.maxCost);
     const signal = options?.signal;
     signal?.throwIfAborted();
+    // Awaited only for a plan not known yet: otherwise the operation reaches the store in the
+    // same tick as its call, in call order (a penalty() then a limit() stay in that order).
+    const found = this.inForce.of(validKey);
+    const scoped = found instanceof Promise ? await found : found;
+    if (scoped instanceof LimitSourceError) return this.sourceDenial(scoped, false);
+    expectCost(cost, scoped.maxCost);
     const now = this.clock.now();
-    const { handle, limits } = this.scoped;
-    if (handle.remote) return this.ops.peek.run({ key: validKey, cost, now }, signal);
+    const { handle, limits } = scoped;
+    if (handle.remote) return this.ops.peek.run({ key: validKey, scoped, cost, now }, signal);
     const result = handle.peek(validKey, cost, now, signal) as StoreResult;
     return this.read(result, cost, result.allowed, 'store', limits);
   }
@@ -222,29 +240,29 @@ export class Limiter implements RateLimiter {
     return this.adjust(key, points, -1, options?.signal);
   }
 
-  setLimits(limits: LimitOptions | readonly LimitOptions[]): void {
-    const specs = resolveNewLimits(limits, this.algorithm);
-    const { followsFleet, base, maxCost } = checkRunTimeLimits(specs, {
-      name: this.name,
-      countsFleet: this.registry !== undefined,
-      reserveBatch: this.reservations?.batch,
-    });
-    this.specs = specs;
-    this.followsFleet = followsFleet;
-    this.maxCost = maxCost;
-    // Operations already sent finish under the limits they were sent with (each reads the scoped
-    // limits once); the keys' state stays in the store and is read under the new limits.
-    const current = followsFleet ? fleetLimits(specs, this.registry!.count) : base;
-    this.scoped = this.scopeTo(current);
-    this.definitions = defineLimits(this.specs, current);
-    this.denyCache?.clear();
-    this.local?.respec(specs);
+  setLimits(limits: LimitOptions | readonly LimitOptions[] | LimitsFunction): void;
+  setLimits(
+    limits: LimitOptions | readonly LimitOptions[],
+    options: SetLimitsOptions,
+  ): Promise<void>;
+  setLimits(
+    limits: LimitOptions | readonly LimitOptions[] | LimitsFunction,
+    options?: SetLimitsOptions,
+  ): void | Promise<void> {
+    if (options !== undefined) return publishLimits(this.fleetLimits, limits, options);
+    this.inForce.set(limits);
+  }
+
+  /** @internal Run by the sync loop (limits-sync.ts): adopts newer published limits. */
+  syncLimits(): Promise<void> {
+    return syncPublished(this.fleetLimits);
   }
 
   async acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision> {
     const validKey = expectKey(key);
-    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
-    return this.waitFor(
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.inForce.maxCost);
+    return waitForAdmission(
+      this.waiting,
       validKey,
       cost,
       expectMaxWait(options?.maxWaitMs, Number.POSITIVE_INFINITY),
@@ -263,11 +281,11 @@ export class Limiter implements RateLimiter {
     const signal = abortableSignal(options?.signal);
     signal?.throwIfAborted();
     const key = options?.key === undefined ? POLICY_WIDE_KEY : expectKey(options.key);
-    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.maxCost);
+    const cost = options?.cost === undefined ? 1 : expectCost(options.cost, this.inForce.maxCost);
     const maxWaitMs = expectMaxWait(options?.maxWaitMs, 0);
     const decision =
       maxWaitMs > 0
-        ? await this.waitFor(key, cost, maxWaitMs, signal)
+        ? await waitForAdmission(this.waiting, key, cost, maxWaitMs, signal)
         : await this.decide(key, cost, signal);
     if (!decision.allowed) throw this.rejection(decision);
     if (signal === undefined) return fn(noSignalContext());
@@ -281,7 +299,14 @@ export class Limiter implements RateLimiter {
   get replicas(): ReplicaCount | undefined {
     const registry = this.registry;
     if (registry === undefined) return undefined;
-    return { count: registry.count, ageMs: registry.ageMs, localShare: this.local?.share };
+    return { count: registry.count, ageMs: registry.ageMs, localShare: this.inForce.local?.share };
+  }
+
+  async settle(): Promise<void> {
+    const held = this.reservations;
+    if (held)
+      await refundReserved(held, this.clock.now(), this.inForce.scoped.handle, this.ops.refund);
+    if (this.calls.lastError !== undefined) throw this.calls.lastError;
   }
 
   async close(): Promise<void> {
@@ -293,8 +318,14 @@ export class Limiter implements RateLimiter {
       this.registry?.close(),
       reservations === undefined
         ? undefined
-        : refundReserved(reservations, this.clock.now(), this.scoped.handle, this.ops.refund),
+        : refundReserved(
+            reservations,
+            this.clock.now(),
+            this.inForce.scoped.handle,
+            this.ops.refund,
+          ),
     ]);
+    this.sync?.stop();
     // Stops the background probe; waits for the operations in flight, one deadline at most.
     await this.calls.close();
     this.telemetry.dispose();
@@ -304,29 +335,19 @@ export class Limiter implements RateLimiter {
     return this.close();
   }
 
-  /** A store handle scoped to `limits` (same layout, so same keys' state, for every N). */
-  private scopeTo(limits: readonly CompiledLimit[]): ScopedLimits {
-    const blockDurationMs = this.blockDurationMs;
-    const handle = this.store.scope(
-      blockDurationMs > 0
-        ? { name: this.name, layout: layoutName(limits), limits, blockDurationMs }
-        : { name: this.name, layout: layoutName(limits), limits },
-    );
-    return { limits, only: limits.length === 1 ? limits[0] : undefined, handle };
-  }
-
-  /**
-   * The fleet now has `replicas` live replicas: the `perReplica` limits become `perReplica × N`.
-   * Operations already sent finish under the limits they were sent with; the keys' state stays in
-   * the store as it is and is read under the new limits from the next decision on (what that
-   * means per algorithm: the README, "Limits that follow the fleet"). Denials cached under the old
-   * limits are dropped.
-   */
-  private resize(replicas: number): void {
-    const limits = fleetLimits(this.specs, replicas);
-    this.scoped = this.scopeTo(limits);
-    this.definitions = defineLimits(this.specs, limits);
-    this.denyCache?.clear();
+  /** The denial of a call whose key has no valid limits; `count`: a decision, not a peek. */
+  private sourceDenial(error: LimitSourceError, count: boolean): RateLimitDecision {
+    if (count) this.telemetry.decision(false, 'limit-source');
+    return {
+      allowed: false,
+      limit: 0,
+      intervalMs: 0,
+      remaining: 0,
+      retryAfterMs: LIMIT_SOURCE_RETRY_MS,
+      resetAfterMs: 0,
+      source: 'limit-source',
+      error,
+    };
   }
 
   /**
@@ -340,8 +361,40 @@ export class Limiter implements RateLimiter {
     signal: AbortSignal | undefined,
   ): Promise<RateLimitDecision> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    const plans = this.inForce.plans;
+    if (plans === undefined) return this.decideUnder(this.inForce.scoped, key, cost, signal);
+    const plan = plans.resolve(key);
+    if (plan instanceof Promise) {
+      return plan.then((resolved) => this.decideByPlan(resolved, key, cost, signal));
+    }
+    return this.decideByPlan(plan, key, cost, signal);
+  }
+
+  /** {@link decide} with a key's plan, or the denial of a key without one. */
+  private decideByPlan(
+    plan: PlanOutcome,
+    key: string,
+    cost: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
+    if (plan instanceof LimitSourceError) return Promise.resolve(this.sourceDenial(plan, true));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    try {
+      expectCost(cost, plan.maxCost);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.decideUnder(plan, key, cost, signal);
+  }
+
+  /** {@link decide} under `scoped`, the limits of the key. */
+  private decideUnder(
+    scoped: ScopedLimits,
+    key: string,
+    cost: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateLimitDecision> {
     const now = this.clock.now();
-    const scoped = this.scoped;
     const handle = scoped.handle;
     const reservations = this.reservations;
     if (!handle.remote && reservations === undefined) {
@@ -396,7 +449,9 @@ export class Limiter implements RateLimiter {
       const result = handle.consume(key, request, cost, now, signal) as StoreResult;
       return Promise.resolve(this.conclude(key, cost, now, request, result, scoped.limits));
     }
-    if (reservations === undefined) return this.decideRemotely(key, cost, now, request, signal);
+    if (reservations === undefined) {
+      return this.decideRemotely(scoped, key, cost, now, request, signal);
+    }
     const pending = reservations.pending(key);
     if (pending !== undefined) {
       // A batch of this key is on its way: take from it once it lands.
@@ -405,7 +460,7 @@ export class Limiter implements RateLimiter {
         () => this.decide(key, cost, signal),
       );
     }
-    return reservations.fetch(key, this.decideRemotely(key, cost, now, request, signal));
+    return reservations.fetch(key, this.decideRemotely(scoped, key, cost, now, request, signal));
   }
 
   /**
@@ -413,13 +468,14 @@ export class Limiter implements RateLimiter {
    * `onStoreError` decision, taken at once.
    */
   private decideRemotely(
+    scoped: ScopedLimits,
     key: string,
     cost: number,
     now: number,
     request: number,
     signal: AbortSignal | undefined,
   ): Promise<RateLimitDecision> {
-    const answer = this.ops.consume.run({ key, request, cost, now }, signal);
+    const answer = this.ops.consume.run({ key, scoped, request, cost, now }, signal);
     return answer instanceof Promise ? answer : Promise.resolve(answer);
   }
 
@@ -490,99 +546,46 @@ export class Limiter implements RateLimiter {
     const validKey = expectKey(key);
     const valid = points === undefined ? 1 : expectPositive('points', points);
     signal?.throwIfAborted();
+    // As in peek(): awaited only for a plan not known yet.
+    const found = this.inForce.of(validKey);
+    const scoped = found instanceof Promise ? await found : found;
+    if (scoped instanceof LimitSourceError) throw scoped;
     // A denial cached before the change may now be too short (penalty) or wrong (reward).
     this.denyCache?.forget(validKey);
     const now = this.clock.now();
-    const { handle, limits } = this.scoped;
+    const { handle, limits } = scoped;
     if (!handle.remote) {
       const result = handle.adjust(validKey, sign * valid, now, signal) as StoreResult;
       return this.read(result, 1, result.allowed, 'store', limits);
     }
     // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `adjust`.
-    return this.ops.adjust.run({ key: validKey, points: sign * valid, now }, signal);
+    return this.ops.adjust.run({ key: validKey, scoped, points: sign * valid, now }, signal);
   }
 
   private async resetKey(key: string, signal: AbortSignal | undefined): Promise<void> {
+    // As in peek(): awaited only for a plan not known yet.
+    const found = this.inForce.of(key);
+    const scoped = found instanceof Promise ? await found : found;
+    if (scoped instanceof LimitSourceError) throw scoped;
     this.denyCache?.forget(key);
     this.reservations?.forget(key);
-    this.local?.handle.reset(key, undefined);
-    const handle = this.scoped.handle;
+    scoped.local?.handle.reset(key, undefined);
+    const handle = scoped.handle;
     if (!handle.remote) {
       handle.reset(key, signal);
       return;
     }
     // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `reset`.
-    await this.ops.reset.run(key, signal);
-  }
-
-  /** `acquire()` after validation: waits in the key's line, then until the store admits. */
-  private async waitFor(
-    key: string,
-    cost: number,
-    maxWaitMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<RateLimitDecision> {
-    signal?.throwIfAborted();
-    const started = this.clock.now();
-    const turn = this.lines.join(key);
-    let outcome: 'acquired' | 'rejected' | 'aborted' = 'aborted';
-    try {
-      if (!turn.first) await this.waitTurn(turn.ready, maxWaitMs, signal);
-      for (;;) {
-        const decision = await this.decide(key, cost, signal);
-        const waited = this.clock.now() - started;
-        if (decision.allowed) {
-          outcome = 'acquired';
-          return decision;
-        }
-        if (waited + decision.retryAfterMs > maxWaitMs) {
-          outcome = 'rejected';
-          throw this.rejection(decision);
-        }
-        await this.clock.sleep(decision.retryAfterMs, signal);
-      }
-    } catch (error) {
-      if (isRateLimited(error)) outcome = 'rejected';
-      throw error;
-    } finally {
-      turn.leave();
-      this.telemetry.wait(Math.max(0, this.clock.now() - started) / 1000, outcome);
-    }
-  }
-
-  /** Waits for the earlier waiters of the key, at most `maxWaitMs`; rejects when that ran out. */
-  private async waitTurn(
-    ready: Promise<void>,
-    maxWaitMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    if (await waitForTurn(ready, maxWaitMs, signal, this.clock)) return;
-    const first = this.scoped.limits[0]!;
-    throw this.rejection(
-      {
-        allowed: false,
-        limit: first.limit,
-        intervalMs: first.intervalMs,
-        remaining: 0,
-        retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
-        resetAfterMs: 0,
-        source: 'local-cache',
-      },
-      `Rate limit "${this.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
-    );
+    await this.ops.reset.run({ key, scoped }, signal);
   }
 
   private rejection(decision: RateLimitDecision, message?: string): RateLimitedError {
-    const cause = decision.source === 'degraded' ? this.calls.lastError : undefined;
+    const cause = decision.source === 'degraded' ? this.calls.lastError : decision.error;
     return new RateLimitedError(
       message ?? `Rate limit "${this.name}" exceeded; retry in ${decision.retryAfterMs} ms`,
       { policyName: this.name, decision, cause },
     );
   }
-}
-
-function isRateLimited(error: unknown): boolean {
-  return error instanceof RateLimitedError;
 }
 
 let sharedNoSignalContext: ExecutionContext | undefined;

@@ -11,10 +11,13 @@ import type { RateLimitDecision } from '../decision.js';
 import type { StoreHandle, StoreResult } from '../store.js';
 import type { LimiterTelemetry } from '../telemetry.js';
 import { describeDecision } from './describe-decision.js';
+import type { LocalShares } from './local-shares.js';
 
 /** The arguments of one consume, carried through the store operation (one object per call). */
 export interface ConsumeRequest {
   readonly key: string;
+  /** The limits the call is decided under, read once when it started (see {@link ScopedLimits}). */
+  readonly scoped: ScopedLimits;
   /** The cost asked of the store: the call's own, or a reservation batch. */
   readonly request: number;
   /** The call's own cost: the least the store may grant. */
@@ -26,6 +29,7 @@ export interface ConsumeRequest {
 /** The arguments of one peek. */
 export interface PeekRequest {
   readonly key: string;
+  readonly scoped: ScopedLimits;
   readonly cost: number;
   readonly now: number;
 }
@@ -38,9 +42,16 @@ export interface RefundRequest {
   readonly now: number;
 }
 
+/** A reset of one key. */
+export interface ResetRequest {
+  readonly key: string;
+  readonly scoped: ScopedLimits;
+}
+
 /** A penalty (positive `points`) or a reward (negative). */
 export interface AdjustRequest {
   readonly key: string;
+  readonly scoped: ScopedLimits;
   readonly points: number;
   readonly now: number;
 }
@@ -52,7 +63,7 @@ export interface LimiterStoreOps {
   /** A peek: the store's answer, or the `onStoreError` one. */
   readonly peek: StoreOp<RateLimitDecision, PeekRequest>;
   /** Rejects with a `StoreError` naming `reset` when the store does not answer. */
-  readonly reset: StoreOp<void, string>;
+  readonly reset: StoreOp<void, ResetRequest>;
   /** Rejects with a `StoreError` naming `refund` when the store does not answer. */
   readonly refund: StoreOp<void, RefundRequest>;
   /**
@@ -64,25 +75,29 @@ export interface LimiterStoreOps {
 }
 
 /**
- * The limits in force and the store handle scoped to them. A limiter whose limits follow the fleet
- * (`perReplica`) replaces the whole object when N changes; an operation reads it once, when it
- * starts, and is decided and read out under those limits to the end.
+ * The limits in force and the store handle scoped to them: the limiter's, or one plan's (a
+ * `limits` function). A limiter replaces the whole object when its limits change (`setLimits()`,
+ * a `perReplica` limit following N); an operation reads it once, when it starts, and carries it in
+ * its request: it is decided and read out under those limits to the end.
  */
 export interface ScopedLimits {
   readonly limits: readonly CompiledLimit[];
   /** The limit, when there is exactly one (the common case). */
   readonly only: CompiledLimit | undefined;
   readonly handle: StoreHandle;
+  /** The largest cost one call can be admitted with under these limits (one replica). */
+  readonly maxCost: number;
+  /**
+   * Under `onStoreError: 'local'` with a remote store: this replica's shares of these limits, in
+   * an in-process store (its handle and limits change as the fleet does).
+   */
+  readonly local: LocalShares | undefined;
 }
 
 /** What the operations need from their limiter. */
 export interface LimiterStoreOpsOptions {
-  /** The limits and handle in force now (the fixed degraded decisions describe the first limit). */
+  /** The limiter's limits and handle in force now (refunds of reserved permits use them). */
   readonly scoped: () => ScopedLimits;
-  /** Under `onStoreError: 'local'`: the in-process store and its shares of the limits. */
-  readonly local:
-    | { readonly handle: StoreHandle; readonly limits: readonly CompiledLimit[] }
-    | undefined;
   /** `'fail-closed'` refusals say to retry after one deadline. */
   readonly storeDeadlineMs: number;
   readonly telemetry: LimiterTelemetry;
@@ -110,7 +125,7 @@ export function limiterStoreOps(
     consume: calls.guarded<RateLimitDecision, ConsumeRequest>(
       'consume',
       (call, signal) => {
-        const { handle, limits } = scoped();
+        const { handle, limits } = call.scoped;
         // `Promise.resolve` of a native promise is that promise: no extra allocation.
         return Promise.resolve(
           handle.consume(call.key, call.request, call.cost, call.now, signal),
@@ -122,7 +137,7 @@ export function limiterStoreOps(
     peek: calls.guarded<RateLimitDecision, PeekRequest>(
       'peek',
       (call, signal) => {
-        const { handle, limits } = scoped();
+        const { handle, limits } = call.scoped;
         return Promise.resolve(handle.peek(call.key, call.cost, call.now, signal)).then((result) =>
           describeDecision(limits, result.state, result.now, call.cost, result.allowed, 'store'),
         );
@@ -130,9 +145,9 @@ export function limiterStoreOps(
       answers.peek,
       abortable,
     ),
-    reset: calls.operation<void, string>(
+    reset: calls.operation<void, ResetRequest>(
       'reset',
-      (key, signal) => scoped().handle.reset(key, signal),
+      (call, signal) => call.scoped.handle.reset(call.key, signal),
       abortable,
     ),
     refund: calls.operation<void, RefundRequest>(
@@ -144,7 +159,7 @@ export function limiterStoreOps(
     adjust: calls.operation<RateLimitDecision, AdjustRequest>(
       'adjust',
       (call, signal) => {
-        const { handle, limits } = scoped();
+        const { handle, limits } = call.scoped;
         return Promise.resolve(handle.adjust(call.key, call.points, call.now, signal)).then(
           (result) =>
             describeDecision(limits, result.state, result.now, 1, result.allowed, 'store'),
@@ -160,11 +175,11 @@ function degradedAnswers(options: LimiterStoreOpsOptions): {
   consume: StoreFallbacks<RateLimitDecision, ConsumeRequest>;
   peek: StoreFallbacks<RateLimitDecision, PeekRequest>;
 } {
-  const { scoped, local, storeDeadlineMs, telemetry } = options;
-  const fixed = (allowed: boolean): RateLimitDecision => ({
+  const { storeDeadlineMs, telemetry } = options;
+  const fixed = (allowed: boolean, scoped: ScopedLimits): RateLimitDecision => ({
     allowed,
-    limit: scoped().limits[0]!.limit,
-    intervalMs: scoped().limits[0]!.intervalMs,
+    limit: scoped.limits[0]!.limit,
+    intervalMs: scoped.limits[0]!.intervalMs,
     remaining: 0,
     retryAfterMs: allowed ? 0 : Math.ceil(storeDeadlineMs),
     resetAfterMs: 0,
@@ -174,17 +189,17 @@ function degradedAnswers(options: LimiterStoreOpsOptions): {
     telemetry.decision(decision.allowed, 'degraded');
     return decision;
   };
-  const localOnly = (): NonNullable<LimiterStoreOpsOptions['local']> => {
+  const localOnly = (scoped: ScopedLimits): LocalShares => {
     // Built whenever `onStoreError` is 'local' and the store is remote: only then do ops run.
-    if (local === undefined) throw new Error('onStoreError: local without a local store');
-    return local;
+    if (scoped.local === undefined) throw new Error('onStoreError: local without a local store');
+    return scoped.local;
   };
   return {
     consume: {
-      failOpen: () => counted(fixed(true)),
-      failClosed: () => counted(fixed(false)),
+      failOpen: (_error, call) => counted(fixed(true, call.scoped)),
+      failClosed: (_error, call) => counted(fixed(false, call.scoped)),
       local: (_error, call) => {
-        const { handle, limits: shares } = localOnly();
+        const { handle, limits: shares } = localOnly(call.scoped);
         const result = handle.consume(call.key, call.cost, call.cost, call.now, undefined);
         const { state, now, granted } = result as StoreResult;
         const allowed = granted >= call.cost;
@@ -192,10 +207,10 @@ function degradedAnswers(options: LimiterStoreOpsOptions): {
       },
     },
     peek: {
-      failOpen: () => fixed(true),
-      failClosed: () => fixed(false),
+      failOpen: (_error, call) => fixed(true, call.scoped),
+      failClosed: (_error, call) => fixed(false, call.scoped),
       local: (_error, call) => {
-        const { handle, limits: shares } = localOnly();
+        const { handle, limits: shares } = localOnly(call.scoped);
         const result = handle.peek(call.key, call.cost, call.now, undefined) as StoreResult;
         return describeDecision(
           shares,

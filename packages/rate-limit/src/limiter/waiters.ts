@@ -5,6 +5,10 @@
  * waiter per admission instead of one per admission.
  */
 import { type Clock, expectNonNegative, raceAbort } from '@breakwater/core';
+import type { CompiledLimit } from '../algorithms/limit.js';
+import type { RateLimitDecision } from '../decision.js';
+import { RateLimitedError } from '../errors.js';
+import type { LimiterTelemetry } from '../telemetry.js';
 
 /** A place in a key's line. */
 export interface Turn {
@@ -82,4 +86,82 @@ export function expectMaxWait(value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (value === Number.POSITIVE_INFINITY) return value;
   return expectNonNegative('maxWaitMs', value);
+}
+
+/** What `acquire()` (and `execute()` with `maxWaitMs`) needs from its limiter. */
+export interface WaitContext {
+  readonly name: string;
+  readonly lines: WaitLines;
+  readonly clock: Clock;
+  readonly telemetry: LimiterTelemetry;
+  /** One decision (`limit()`'s path), arguments validated. */
+  readonly decide: (
+    key: string,
+    cost: number,
+    signal: AbortSignal | undefined,
+  ) => Promise<RateLimitDecision>;
+  /** The refusal of a denied decision. */
+  readonly rejection: (decision: RateLimitDecision, message?: string) => RateLimitedError;
+  /** The first limit `key` is known to have, for a refusal made before any decision. */
+  readonly firstLimit: (key: string) => CompiledLimit;
+}
+
+/**
+ * Waits in the key's line, then until the store admits `cost` (sleeping `retryAfterMs` between
+ * decisions, never polling), at most `maxWaitMs` in all.
+ * @throws {RateLimitedError} when the wait would exceed `maxWaitMs`, or the key has no valid limits.
+ */
+export async function waitForAdmission(
+  context: WaitContext,
+  key: string,
+  cost: number,
+  maxWaitMs: number,
+  signal: AbortSignal | undefined,
+): Promise<RateLimitDecision> {
+  signal?.throwIfAborted();
+  const { clock } = context;
+  const started = clock.now();
+  const turn = context.lines.join(key);
+  let outcome: 'acquired' | 'rejected' | 'aborted' = 'aborted';
+  try {
+    if (!turn.first && !(await waitForTurn(turn.ready, maxWaitMs, signal, clock))) {
+      throw turnTimedOut(context, key, maxWaitMs);
+    }
+    for (;;) {
+      const decision = await context.decide(key, cost, signal);
+      const waited = clock.now() - started;
+      if (decision.allowed) {
+        outcome = 'acquired';
+        return decision;
+      }
+      // A key without valid limits gets none by waiting: refused at once.
+      if (waited + decision.retryAfterMs > maxWaitMs || decision.error !== undefined) {
+        throw context.rejection(decision);
+      }
+      await clock.sleep(decision.retryAfterMs, signal);
+    }
+  } catch (error) {
+    if (error instanceof RateLimitedError) outcome = 'rejected';
+    throw error;
+  } finally {
+    turn.leave();
+    context.telemetry.wait(Math.max(0, clock.now() - started) / 1000, outcome);
+  }
+}
+
+/** The refusal of a waiter whose earlier waiters were still in line when `maxWaitMs` ran out. */
+function turnTimedOut(context: WaitContext, key: string, maxWaitMs: number): RateLimitedError {
+  const first = context.firstLimit(key);
+  return context.rejection(
+    {
+      allowed: false,
+      limit: first.limit,
+      intervalMs: first.intervalMs,
+      remaining: 0,
+      retryAfterMs: Math.max(1, Math.ceil(first.emissionMs)),
+      resetAfterMs: 0,
+      source: 'local-cache',
+    },
+    `Rate limit "${context.name}": earlier callers of the key were still waiting after ${maxWaitMs} ms`,
+  );
 }

@@ -50,6 +50,7 @@ import {
 } from '../key-state.js';
 import { DYNAMO_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
+import { dynamoLimitsRecord } from './dynamodb-limits.js';
 
 /** Options of {@link dynamoStore}. */
 export interface DynamoStoreOptions {
@@ -99,6 +100,7 @@ export function dynamoStore(options: DynamoStoreOptions): RateLimitStore {
   const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'dynamodb',
+    ...dynamoLimitsRecord(client, tableName, prefix),
     scope(shape) {
       const keys = keyBuilder({ prefix, pattern: 'rate-limit', name: shape.name });
       return new DynamoHandle({ client, tableName, maxAttempts, cacheKeys, keys }, shape);

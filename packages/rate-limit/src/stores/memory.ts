@@ -24,7 +24,13 @@ import {
   isBlocked,
 } from '../key-state.js';
 import { MEMORY_STORE_OPTIONS } from '../known-options.js';
-import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
+import type {
+  LimiterShape,
+  PublishedLimits,
+  RateLimitStore,
+  StoreHandle,
+  StoreResult,
+} from '../store.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -68,15 +74,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): RateLimitStore {
   // Limiters of the same name, algorithm and limits share their keys' state, as they would in
   // Redis; a limiter with other limits keeps its own (its state has another layout).
   const tables = new Map<string, Map<string, Entry>>();
+  // The limits published per limiter name: every limiter of this store instance reads them.
+  const published = new Map<string, PublishedLimits>();
   const close = (): Promise<void> => {
     // The state is all the store holds: forget it (limiters still using the store start afresh).
     for (const entries of tables.values()) entries.clear();
+    published.clear();
     return Promise.resolve();
   };
   return {
     kind: 'memory',
     close,
     [Symbol.asyncDispose]: close,
+    readLimits: (name) => published.get(name),
+    writeLimits(name, limits) {
+      const version = (published.get(name)?.version ?? 0) + 1;
+      published.set(name, { version, limits });
+      return version;
+    },
     scope(shape) {
       const id = [
         shape.name,

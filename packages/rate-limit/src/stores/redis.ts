@@ -25,27 +25,29 @@
 import { expectObject, type ReplicaBackend, warnUnknownOptions } from '@breakwater/core';
 import {
   defineScript,
-  isRedisCluster,
   type KeyBuilder,
   keyBuilder,
   keySlot,
   type RedisArgument,
   type RedisClient,
+  type RedisConnection,
   type RedisScript,
+  redisConnection,
   redisProbe,
   redisReplicaBackend,
-  type ScriptClient,
 } from '@breakwater/core/redis';
 import { REDIS_STORE_OPTIONS, STORE_RENAMES } from '../known-options.js';
 import type { LimiterShape, RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 import { GCRA_KEY_PART, GCRA_LUA } from './redis-gcra-script.js';
+import { redisLimitsRecord } from './redis-limits.js';
 import { rateLimitLua } from './redis-script.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /**
-   * Your ioredis client: a `Redis` or a `Cluster`. The store never opens connections itself, and
-   * never closes yours.
+   * Your Redis client: an ioredis or iovalkey `Redis` or `Cluster`, or a connected node-redis
+   * client from `createClient()` or `createCluster()`. The store never opens connections itself,
+   * and never closes yours.
    */
   client: RedisClient;
   /**
@@ -161,18 +163,18 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
     known: REDIS_STORE_OPTIONS,
     renames: STORE_RENAMES,
   });
-  const client = expectObject('client', options.client) as unknown as RedisClient;
-  if (typeof (client as { evalsha?: unknown }).evalsha !== 'function') {
-    throw new TypeError('Expected `client` to be an ioredis Redis or Cluster client');
-  }
+  // Every command of the store goes through the one adapter, whichever library built the client.
+  const connection = redisConnection(options.client, 'client');
   const prefix = options.prefix;
   // Nothing to close: the store opens no connection and owns no timer; the client is yours.
   const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'redis',
+    // Limits published by `setLimits(…, { fleet: true })`: stores/redis-limits.ts.
+    ...redisLimitsRecord(connection, prefix),
     scope(shape) {
       return new RedisHandle(
-        client,
+        connection,
         keyBuilder({ prefix, pattern: 'rate-limit', name: shape.name }),
         shape,
       );
@@ -195,7 +197,6 @@ class RedisHandle implements StoreHandle {
   /** The last part of the keys: the layout, or {@link GCRA_KEY_PART} for a single GCRA limit. */
   private readonly keyPart: string;
   private readonly script: RedisScript<Reply>;
-  private readonly scriptClient: ScriptClient;
   /** State numbers per key. */
   private readonly stateSize: number;
   /**
@@ -207,19 +208,18 @@ class RedisHandle implements StoreHandle {
   private pending: Batch | undefined;
   /** The batches being filled in this tick, per slot (Cluster). */
   private readonly pendingBySlot: Map<number, Batch> | undefined;
-  /** ioredis' own key prefix, which decides the slot on a Cluster. */
+  /** The client's own key prefix (ioredis `keyPrefix`), which decides the slot on a Cluster. */
   private readonly clientKeyPrefix: string;
   private flushQueued = false;
   /** See {@link probe}. */
   private readonly runProbe: () => Promise<number>;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly connection: RedisConnection,
     private readonly keys: KeyBuilder,
     shape: LimiterShape,
   ) {
     this.script = scriptFor(shape);
-    this.scriptClient = client as unknown as ScriptClient;
     this.shapeArgs = [];
     if (isSingleGcra(shape)) {
       const limit = shape.limits[0]!;
@@ -239,15 +239,15 @@ class RedisHandle implements StoreHandle {
         this.shapeArgs.push(limit.limit, limit.intervalMs, limit.capacity);
       if (blockMs > 0) this.shapeArgs.push(blockMs);
     }
-    this.pendingBySlot = isRedisCluster(client) ? new Map() : undefined;
-    this.clientKeyPrefix = this.scriptClient.options?.keyPrefix ?? '';
+    this.pendingBySlot = connection.isCluster ? new Map() : undefined;
+    this.clientKeyPrefix = connection.keyPrefix;
     // One of the limiter's own keys, so a Cluster asks the node of that key's slot.
-    this.runProbe = redisProbe(this.scriptClient, keys.redisKey(PROBE_USER_KEY, this.keyPart));
+    this.runProbe = redisProbe(connection, keys.redisKey(PROBE_USER_KEY, this.keyPart));
   }
 
   /**
    * A `return 1` script naming the limiter's policy-wide key (read nor written): proves that the
-   * node owning that slot runs scripts again. An ioredis command cannot be taken back, so the
+   * node owning that slot runs scripts again. A sent Redis command cannot be taken back, so the
    * signal is not used; the limiter's deadline bounds the wait.
    */
   probe(): Promise<number> {
@@ -257,7 +257,7 @@ class RedisHandle implements StoreHandle {
   /** A sorted set, `<prefix>:rate-limit:{<name>:}:replicas`: the slot of the policy-wide key. */
   replicaBackend(): ReplicaBackend {
     return redisReplicaBackend(
-      this.scriptClient,
+      this.connection,
       this.keys.redisKey(PROBE_USER_KEY, REPLICAS_KEY_PART),
     );
   }
@@ -301,7 +301,8 @@ class RedisHandle implements StoreHandle {
   }
 
   async reset(key: string): Promise<void> {
-    await this.client.del(this.keys.redisKey(key, this.keyPart));
+    const redisKey = this.keys.redisKey(key, this.keyPart);
+    await this.connection.send('DEL', [redisKey], redisKey);
   }
 
   /**
@@ -399,7 +400,7 @@ class RedisHandle implements StoreHandle {
   private send(batch: Batch): void {
     if (this.pending === batch) this.pending = undefined;
     if (this.pendingBySlot?.get(batch.slot) === batch) this.pendingBySlot.delete(batch.slot);
-    this.script.run(this.scriptClient, batch.keys, batch.args).then(
+    this.script.run(this.connection, batch.keys, batch.args).then(
       (text) => {
         // Queued behind this call first, so the next call goes out before callers resume.
         for (const key of batch.keys) this.next(key);
