@@ -108,6 +108,14 @@ export interface Bulkhead<K extends string = string>
    */
   onStoreStatusChange(listener: StoreStatusListener): Disposer;
   /**
+   * Serverless: waits for the permit releases still under way (a call's permit is given back in
+   * the background after its result is returned), each bounded by the store deadline, so that a
+   * process frozen right after the invocation holds no permit until its lease expires. Rejects
+   * with the `StoreError` when the store's last operation failed. A local bulkhead resolves at
+   * once. See `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
+  /**
    * Waits for pending permit releases and store operations in flight (each ends by the store
    * deadline at the latest, with the store up, refused or hung), leaves the replica registry (best
    * effort: an entry left behind expires after `replicaTtlMs`) and stops its heartbeats, stops the

@@ -106,6 +106,14 @@ export interface Cache extends HealthReporting {
    */
   onStoreStatusChange(listener: StoreStatusListener): Disposer;
   /**
+   * Serverless: waits for the store writes nobody awaits (a load's write to the L2, the release
+   * of its stampede lease), each bounded by `storeDeadlineMs`, so that a process frozen right
+   * after the invocation leaves no lease to expire and no loaded value unwritten. Never rejects
+   * (those writes are best effort; their failures count in the store telemetry). See
+   * `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
+  /**
    * Unsubscribes from the invalidation bus, aborts running loads (releasing their leases), waits
    * for store operations still in flight (a load's write is not awaited by its callers; each is
    * bounded by `storeDeadlineMs`, so this completes within about one deadline whether the store is

@@ -103,6 +103,15 @@ export interface CircuitBreaker<R = never>
   /** The state as JSON, to pass as `initialState` to a later breaker (serverless). */
   toJSON(): CircuitBreakerSnapshot;
   /**
+   * Serverless: writes the outcomes counted locally to the store now and waits for a
+   * synchronisation in flight, so nothing waits for the `syncIntervalMs` timer, which does not run
+   * while the process is frozen. Each write is bounded by `storeDeadlineMs`. Rejects with the
+   * `StoreError` when the store's last operation failed (the counts may not have reached it); the
+   * breaker keeps working either way. With `consistency: 'strict'` there is nothing left to write.
+   * See `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
+  /**
    * Flushes unflushed counts (best effort) and stops every timer and subscription the breaker
    * owns. Completes within `storeDeadlineMs` with the store up, refusing connections or hung. The
    * breaker still works afterwards, without background synchronisation. Close the store after its

@@ -116,6 +116,23 @@ export {
   resolveReplicaTiming,
 } from './registry/replica-registry.js';
 export {
+  DEFAULT_SETTLE_DEADLINE_MS,
+  DEFAULT_SETTLE_RESERVE_MS,
+  type InvocationContextLike,
+  isSettleable,
+  isSettleError,
+  SERVERLESS_OPTIONS,
+  SETTLE_ERROR_CODE,
+  type ServerlessOptions,
+  type SettleAllOptions,
+  type Settleable,
+  SettleError,
+  type SettleFailure,
+  type SettleTarget,
+  serverless,
+  settleAll,
+} from './serverless.js';
+export {
   StoreCalls,
   type StoreCallsOptions,
   type StoreInvoke,

@@ -22,6 +22,13 @@ export interface WindowedRetryBudget extends RetryBudget, HealthReporting {
   /** Reports the calls counted locally to the store now. Never rejects; never waits past the store deadline. */
   flush(): Promise<void>;
   /**
+   * Serverless: {@link flush}, then rejects with the `StoreError` when the store's last operation
+   * failed (the calls counted here may not have reached it). A process frozen between invocations
+   * otherwise holds up to `flushIntervalMs` of counted calls that no other replica sees. Bounded
+   * by `storeDeadlineMs`. See `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
+  /**
    * Subscribes to the store degrading and recovering
    * (`{ policy, pattern: 'retry', store, status, error? }`). Returns a disposer.
    */

@@ -404,15 +404,31 @@ export class FleetPermits {
     void this.release(lease);
   }
 
-  /** Releases `lease` under the deadline; never rejects (a failed release expires by TTL). */
-  private release(lease: Lease): Promise<void> {
-    const release = Promise.resolve(this.releaseOp.run(lease)).then((released) => {
-      // No release reached the store, so no wake-up comes from it: under `'local'`, the room
-      // this call leaves under the local cap would otherwise wait for the next poll.
-      if (!released && this.local) this.wakeLocalWaiters();
-    }, ignore);
+  /**
+   * Releases `lease` under the deadline, then runs `then`; never rejects (a failed release
+   * expires by TTL). `settle()` waits for both.
+   */
+  private release(lease: Lease, then?: () => void): Promise<void> {
+    const release = Promise.resolve(this.releaseOp.run(lease))
+      .then((released) => {
+        // No release reached the store, so no wake-up comes from it: under `'local'`, the room
+        // this call leaves under the local cap would otherwise wait for the next poll.
+        if (!released && this.local) this.wakeLocalWaiters();
+      }, ignore)
+      .then(then);
     this.pendingReleases.add(release);
     return release.finally(() => this.pendingReleases.delete(release));
+  }
+
+  /**
+   * Waits for the releases under way (each bounded by the store deadline); rejects with the
+   * store's error when its last operation failed, as a permit may then stay taken until its lease
+   * expires.
+   */
+  async settle(): Promise<void> {
+    await Promise.all(this.pendingReleases);
+    const error = this.calls.lastError;
+    if (error !== undefined) throw error;
   }
 
   /** Subscribes to the store's status (degraded / healthy again); returns the disposer. */
@@ -420,8 +436,11 @@ export class FleetPermits {
     return this.calls.onStatusChange(listener);
   }
 
-  /** Stops renewal and gives the permit back. Never rejects: a failed release expires by TTL. */
-  finish(permit: FleetPermit): Promise<void> {
+  /**
+   * Stops renewal and gives the permit back, then runs `then` (the caller's local bookkeeping).
+   * Never rejects: a failed release expires by TTL.
+   */
+  finish(permit: FleetPermit, then?: () => void): Promise<void> {
     const held = permit as HeldPermit;
     this.keeper.drop(held);
     held.close();
@@ -429,9 +448,9 @@ export class FleetPermits {
     const lease = held.lease;
     if (lease === undefined) {
       if (this.local) this.wakeLocalWaiters();
-      return Promise.resolve();
+      return Promise.resolve().then(then);
     }
-    return this.release(lease);
+    return this.release(lease, then);
   }
 
   /** Ends the current wait of every pump of this process, so each asks again now. */

@@ -153,11 +153,9 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
   }
 
   onStoreStatusChange(listener: StoreStatusListener): Disposer {
-    if (this.fleet === undefined) {
-      expectFunction('listener', listener);
-      return noop;
-    }
-    return this.fleet.onStatusChange(listener);
+    if (this.fleet !== undefined) return this.fleet.onStatusChange(listener);
+    expectFunction('listener', listener);
+    return noop;
   }
 
   [POLICY_HEALTH](): PolicyHealth {
@@ -170,6 +168,8 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       closed: this.closed,
     });
   }
+
+  readonly settle = (): Promise<void> => this.fleet?.settle() ?? Promise.resolve();
 
   close(): Promise<void> {
     this.closed = true;
@@ -440,7 +440,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     } finally {
       this.running--;
       if (recorded) this.instruments.active.add(-1, cls.attributes);
-      fleet.finish(permit).then(() => this.release(cls, keySlots));
+      void fleet.finish(permit, () => this.release(cls, keySlots));
     }
   }
 

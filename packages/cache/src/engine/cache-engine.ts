@@ -277,6 +277,11 @@ export class CacheEngine implements Cache {
     return this.l2?.onStatusChange(listener) ?? noop;
   }
 
+  async settle(): Promise<void> {
+    // A write that lands may start another (a load's write, then its lease release).
+    while (this.background.count > 0) await Promise.all(this.background.pending());
+  }
+
   close(): Promise<void> {
     this.closing ??= this.closeOnce();
     return this.closing;

@@ -103,6 +103,14 @@ export interface WriteBehind<T> {
    */
   flush(): Promise<void>;
   /**
+   * Serverless: {@link flush}. Not needed for durability — a write is in the queue once `write()`
+   * resolves, and a durable queue hands what a frozen process claimed to another after
+   * `claimIdleMs` — but it persists this invocation's writes now rather than when the flusher's
+   * timer, which does not run while the process is frozen, next fires somewhere. Rejects like
+   * {@link flush}. See `serverless()` of `@breakwater/core`.
+   */
+  settle(): Promise<void>;
+  /**
    * Entries accepted and not yet persisted or dead-lettered, in the whole queue.
    * @throws a `StoreError` when the queue fails, misses the deadline or is degraded.
    */
@@ -297,6 +305,10 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
 
   flush(): Promise<void> {
     return this.flusher.drain(undefined);
+  }
+
+  settle(): Promise<void> {
+    return this.flush();
   }
 
   pending(): Promise<number> {

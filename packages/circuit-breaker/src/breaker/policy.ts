@@ -276,6 +276,14 @@ export class BreakerPolicy<R> implements CircuitBreaker<R> {
 
   // ---------------------------------------------------------------- lifecycle
 
+  async settle(): Promise<void> {
+    const sync = this.sync;
+    await Promise.all([sync.inFlightSync, sync.flush()]);
+    // The counts reached the store unless its last operation failed (a success clears the error).
+    const error = sync.lastError;
+    if (error !== undefined) throw error;
+  }
+
   close(): Promise<void> {
     if (this.closing === undefined) this.closing = this.shutDown();
     return this.closing;

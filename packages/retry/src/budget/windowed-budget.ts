@@ -143,6 +143,16 @@ export class Budget implements WindowedRetryBudget {
     await Promise.all(this.inFlight);
   }
 
+  async settle(): Promise<void> {
+    // Reports in flight first: a second report racing them would conflict on the item and pay
+    // for a re-read and a retry.
+    await Promise.all(this.inFlight);
+    await this.flush();
+    // The deposit falls back silently; the store's last failure (cleared by a success) tells.
+    const error = this.calls.lastError;
+    if (error !== undefined) throw error;
+  }
+
   onStoreStatusChange(listener: StoreStatusListener): Disposer {
     return this.calls.onStatusChange(listener);
   }
