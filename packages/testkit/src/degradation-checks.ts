@@ -5,7 +5,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { expect } from 'vitest';
-import type { StoreClient } from './default-clients.js';
+import { isNodeRedisClient, type NodeRedisCluster, type StoreClient } from './default-clients.js';
 import type { CallOutcome, DegradationSubject, StoreStatusEvent } from './degradation-target.js';
 import type { Fault } from './faulty-store.js';
 import {
@@ -248,15 +248,31 @@ export function expectStatusEvent(
   }
 }
 
+/** How often {@link clientReady} looks at a node-redis client, which has no cluster-wide `ready`. */
+const READY_POLL_MS = 10;
+
 /**
  * Resolves when the client can reach the store again (`performance.now()` at that moment), or
- * `undefined` after `timeoutMs`. ioredis clients: their `ready` state; the DynamoDB client opens
- * connections per request, so it is ready at once.
+ * `undefined` after `timeoutMs`. ioredis clients: their `ready` state. node-redis: `isReady` of
+ * the client, or of every master's node client on a Cluster (the Cluster client itself has no
+ * event for a node that came back), looked at every 10 ms. The DynamoDB client opens connections
+ * per request, so it is ready at once.
  */
 export function clientReady(client: StoreClient, timeoutMs: number): Promise<number | undefined> {
-  if (client instanceof DynamoDBClient || client.status === 'ready') {
-    return Promise.resolve(performance.now());
+  if (client instanceof DynamoDBClient) return Promise.resolve(performance.now());
+  if (isNodeRedisClient(client)) {
+    const ready = () => ('getMasters' in client ? everyMasterReady(client) : client.isReady);
+    return new Promise((resolve) => {
+      const deadline = performance.now() + timeoutMs;
+      const look = () => {
+        if (ready()) resolve(performance.now());
+        else if (performance.now() >= deadline) resolve(undefined);
+        else setTimeout(look, READY_POLL_MS);
+      };
+      look();
+    });
   }
+  if (client.status === 'ready') return Promise.resolve(performance.now());
   return new Promise((resolve) => {
     const onReady = () => {
       clearTimeout(timer);
@@ -268,4 +284,15 @@ export function clientReady(client: StoreClient, timeoutMs: number): Promise<num
     }, timeoutMs);
     client.once('ready', onReady);
   });
+}
+
+function everyMasterReady(cluster: NodeRedisCluster): boolean {
+  const masters = cluster.getMasters();
+  return (
+    cluster.isReady &&
+    masters.length > 0 &&
+    masters.every(
+      (master) => (master.client as { isReady?: boolean } | undefined)?.isReady === true,
+    )
+  );
 }

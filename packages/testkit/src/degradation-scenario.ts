@@ -4,7 +4,7 @@
  * policy whose store is broken. Each throws (vitest `expect`) at the first broken promise.
  */
 import { expect } from 'vitest';
-import { closeClientNow, warmUp } from './default-clients.js';
+import { clientLibraryOf, closeClientNow, warmUp } from './default-clients.js';
 import {
   clientReady,
   expectAnsweredWithin,
@@ -86,6 +86,12 @@ export interface ScenarioOptions {
   callsToDegrade: number;
 }
 
+/** `redis`, or `redis · node-redis` when the store's clients are not ioredis: for messages. */
+function storeLabel(store: FaultyStore): string {
+  const library = clientLibraryOf(store.address);
+  return library === 'ioredis' ? store.backend : `${store.backend} · ${library}`;
+}
+
 /** When the subject exposes `storeStatus`, it must agree with the events. */
 function expectStoreStatus(
   subject: DegradationSubject,
@@ -114,6 +120,8 @@ export async function runDegradationScenario(options: ScenarioOptions): Promise<
   const { target, store, fault, mode, settings, callsToDegrade } = options;
   const { deadlineMs, probeIntervalMs } = settings;
   const backend = store.backend;
+  const clientLibrary = clientLibraryOf(store.address);
+  const where = storeLabel(store);
   const storeKind = expectedStoreKind(options);
   const failingLimit = deadlineMs + SCHEDULING_SLACK_MS;
   const failingBudget = `deadline ${deadlineMs} + slack ${SCHEDULING_SLACK_MS}`;
@@ -121,6 +129,7 @@ export async function runDegradationScenario(options: ScenarioOptions): Promise<
     mode,
     phase,
     backend,
+    clientLibrary,
     fault,
   });
   const client = store.newClient();
@@ -138,7 +147,7 @@ export async function runDegradationScenario(options: ScenarioOptions): Promise<
     open.add(subject);
     const recorder = new StatusRecorder(subject);
     recorders.push(recorder);
-    return { subject, recorder, policyName, label: `[${backend} ${fault} ${mode}] ${role}` };
+    return { subject, recorder, policyName, label: `[${where} ${fault} ${mode}] ${role}` };
   };
   const judge = (outcome: CallOutcome, phase: AnswerContext['phase'], what: string) =>
     judgeAnswer(() => target.expectAnswer(outcome, context(phase)), outcome, what);
@@ -245,7 +254,7 @@ export async function runDegradationScenario(options: ScenarioOptions): Promise<
     const readyAt = await clientReady(client, reconnectBound);
     if (readyAt === undefined) {
       expect.fail(
-        `[${backend} ${fault}] the client did not reconnect within ${Math.round(reconnectBound)} ms ` +
+        `[${where} ${fault}] the client did not reconnect within ${Math.round(reconnectBound)} ms ` +
           `of restore() after a ${Math.round(outageMs)} ms outage (the faulty store's documented ` +
           'bound + slack): has the client library changed its reconnect behaviour?',
       );
@@ -293,7 +302,7 @@ export async function runExitScenario(options: ScenarioOptions): Promise<void> {
   const { target, store, fault, mode, settings, callsToDegrade } = options;
   const { deadlineMs } = settings;
   const failingLimit = deadlineMs + SCHEDULING_SLACK_MS;
-  const label = `[${store.backend} ${fault} ${mode}] child`;
+  const label = `[${storeLabel(store)} ${fault} ${mode}] child`;
   const config: DegradationChildConfig = {
     ...settings,
     address: store.address,
@@ -308,8 +317,9 @@ export async function runExitScenario(options: ScenarioOptions): Promise<void> {
   const exit = await expectExitsByItself({
     script: target.childScript,
     env: { [DEGRADATION_CHILD_ENV]: JSON.stringify(config) },
-    // The user's own client may linger by itself (ioredis Cluster, refused); that is not the
-    // subject's doing, so it does not count against the subject's 2 s.
+    // The user's own client may linger by itself (refused: ioredis Cluster's disconnect timers,
+    // node-redis's reconnect wait); that is not the subject's doing, so it does not count against
+    // the subject's 2 s.
     withinMs: EXIT_WITHIN_MS + store.clientLingerMs(fault),
     async drive(child) {
       await child.waitForMessage(DEGRADATION_CHILD_STEPS.ready, CHILD_READY_TIMEOUT_MS);

@@ -5,7 +5,14 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Cluster, Redis } from 'ioredis';
-import type { FaultyBackend, StoreAddress, StoreClient } from './default-clients.js';
+import type {
+  FaultyBackend,
+  NodeRedisClient,
+  NodeRedisCluster,
+  RedisClientLibrary,
+  StoreAddress,
+  StoreClient,
+} from './default-clients.js';
 import type { Fault } from './faulty-store.js';
 
 /** What a store-backed policy does when its store fails (core's `OnStoreError`). */
@@ -32,19 +39,33 @@ export interface StoreStatusEvent {
   readonly error?: unknown;
 }
 
-/** The store connection a subject is built on: the user's client, with default settings. */
+/**
+ * The store connection a subject is built on: the user's client, with default settings, and for
+ * Redis the library that built it (`clientLibrary`): ioredis `Redis` / `Cluster`, or a connected
+ * node-redis client from `createClient()` / `createCluster()`. Every Redis store takes either.
+ */
 export type SubjectConnection =
-  | { backend: 'redis'; client: Redis }
-  | { backend: 'redis-cluster'; client: Cluster }
+  | { backend: 'redis'; clientLibrary: 'ioredis'; client: Redis }
+  | { backend: 'redis'; clientLibrary: 'node-redis'; client: NodeRedisClient }
+  | { backend: 'redis-cluster'; clientLibrary: 'ioredis'; client: Cluster }
+  | { backend: 'redis-cluster'; clientLibrary: 'node-redis'; client: NodeRedisCluster }
   | { backend: 'dynamodb'; client: DynamoDBClient; tableName: string };
 
 /** Pairs a client with the address it was built for, as {@link BuildSubject} receives it. */
 export function subjectConnection(address: StoreAddress, client: StoreClient): SubjectConnection {
   switch (address.backend) {
     case 'redis':
-      return { backend: 'redis', client: client as Redis };
+      return address.client === 'node-redis'
+        ? { backend: 'redis', clientLibrary: 'node-redis', client: client as NodeRedisClient }
+        : { backend: 'redis', clientLibrary: 'ioredis', client: client as Redis };
     case 'redis-cluster':
-      return { backend: 'redis-cluster', client: client as Cluster };
+      return address.client === 'node-redis'
+        ? {
+            backend: 'redis-cluster',
+            clientLibrary: 'node-redis',
+            client: client as NodeRedisCluster,
+          }
+        : { backend: 'redis-cluster', clientLibrary: 'ioredis', client: client as Cluster };
     case 'dynamodb':
       return {
         backend: 'dynamodb',
@@ -122,6 +143,8 @@ export interface AnswerContext {
   phase: 'healthy' | 'failing';
   /** The backend. */
   backend: FaultyBackend;
+  /** The Redis client library the subject's store runs on (`'ioredis'` for DynamoDB). */
+  clientLibrary: RedisClientLibrary;
   /** The fault in place (or the one that will be injected, in the healthy phase). */
   fault: Fault;
 }
@@ -145,6 +168,13 @@ export interface DegradationTarget {
   expectAnswer(outcome: CallOutcome, context: AnswerContext): void | Promise<void>;
   /** Backends to run. @default ['redis', 'redis-cluster', 'dynamodb'] */
   backends?: readonly FaultyBackend[];
+  /**
+   * Client libraries to run the Redis backends on, one faulty store and one `describe` each
+   * (`[redis]`, `[redis · node-redis]`, …). `BREAKWATER_DEGRADATION_CLIENTS` overrides it: a
+   * comma-separated list, or `all` (README, "Degradation suite").
+   * @default { redis: ['ioredis', 'node-redis'], 'redis-cluster': ['ioredis', 'node-redis'] }
+   */
+  redisClients?: Partial<Record<'redis' | 'redis-cluster', readonly RedisClientLibrary[]>>;
   /** Modes to run. @default ['fail-open', 'fail-closed', 'local'] */
   modes?: readonly StoreErrorMode[];
   /** Faults to run. @default ['refuse', 'hang'] */

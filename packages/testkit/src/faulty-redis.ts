@@ -1,3 +1,4 @@
+import type { RedisClientLibrary } from './default-clients.js';
 import type { Fault, FaultState, FaultyRedis } from './faulty-store.js';
 import { SerialQueue, TrackedClients } from './faulty-store.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
@@ -12,6 +13,24 @@ export function ioredisReconnectBoundMs(outageMs: number): number {
   return Math.min(outageMs + 50, 5_000) + 200 + 100;
 }
 
+/**
+ * node-redis's default `reconnectStrategy` waits `min(50 · 2^n, 2000)` ms plus 0–199 ms of jitter
+ * before retry n; the first retry after a lost connection is immediate, so the waits go 100, 200,
+ * 400, 800, 1600, 2000, 2000… ms. Each wait is at most the time spent before it + 100 ms, so the
+ * one pending when the server returns ends at most min(outage + 100, 2000) + 200 ms later; a
+ * connect and the handshake (CLIENT SETINFO) are the last 100.
+ */
+export function nodeRedisReconnectBoundMs(outageMs: number): number {
+  return Math.min(outageMs + 100, 2_000) + 200 + 100;
+}
+
+/**
+ * How long a node-redis client destroyed while it waits to reconnect may keep a process alive:
+ * the wait is an awaited `setTimeout` of `timers/promises` that `destroy()` cannot cancel (the
+ * loop only sees the client closed when it ends), at most 2 s + 199 ms of jitter.
+ */
+export const NODE_REDIS_RECONNECT_LINGER_MS = 2_200;
+
 /** Sends a signal to a server process unless it has exited. */
 export function signalServer(server: RedisServer, signal: 'SIGSTOP' | 'SIGCONT'): void {
   if (server.exited) return;
@@ -22,12 +41,18 @@ export function signalServer(server: RedisServer, signal: 'SIGSTOP' | 'SIGCONT')
   }
 }
 
-/** Starts a private `redis-server` that can be broken; see `startFaultyStore('redis')`. */
-export async function startFaultyRedis(): Promise<FaultyRedis> {
+/**
+ * Starts a private `redis-server` that can be broken, its clients built with `library`; see
+ * `startFaultyStore('redis')`.
+ */
+export async function startFaultyRedis<L extends RedisClientLibrary>(
+  library: L,
+): Promise<FaultyRedis<L>> {
   let server = await startRedisServer();
   const { port, url } = server;
-  const address = { backend: 'redis' as const, url };
-  const clients = new TrackedClients(address);
+  const address = { backend: 'redis' as const, url, client: library };
+  const clients = new TrackedClients<'redis', L>(address);
+  const nodeRedis = library === 'node-redis';
   const queue = new SerialQueue();
   let state: FaultState = 'healthy';
   let stopped = false;
@@ -62,6 +87,7 @@ export async function startFaultyRedis(): Promise<FaultyRedis> {
 
   return {
     backend: 'redis',
+    clientLibrary: library,
     address,
     url,
     get state() {
@@ -74,9 +100,12 @@ export async function startFaultyRedis(): Promise<FaultyRedis> {
     hang: () => queue.run(hang),
     inject: (fault: Fault) => queue.run(fault === 'refuse' ? refuse : hang),
     restore: () => queue.run(restore),
-    reconnectBoundMs: (fault: Fault, outageMs: number) =>
-      fault === 'refuse' ? ioredisReconnectBoundMs(outageMs) : 0,
-    clientLingerMs: () => 0,
+    reconnectBoundMs: (fault: Fault, outageMs: number) => {
+      if (fault !== 'refuse') return 0;
+      return nodeRedis ? nodeRedisReconnectBoundMs(outageMs) : ioredisReconnectBoundMs(outageMs);
+    },
+    clientLingerMs: (fault: Fault) =>
+      nodeRedis && fault === 'refuse' ? NODE_REDIS_RECONNECT_LINGER_MS : 0,
     newClient: () => {
       assertRunning();
       return clients.create();

@@ -3,6 +3,8 @@ import {
   closeClientNow,
   connectWithDefaults,
   type FaultyBackend,
+  REDIS_CLIENT_LIBRARIES,
+  type RedisClientLibrary,
   type StoreAddress,
   type StoreClient,
 } from './default-clients.js';
@@ -17,8 +19,21 @@ export type Fault = 'refuse' | 'hang';
 /** Both faults, in the order the degradation suite runs them. */
 export const ALL_FAULTS: readonly Fault[] = ['refuse', 'hang'];
 
+/** What {@link startFaultyStore} may be told besides the backend. */
+export interface FaultyStoreOptions<L extends RedisClientLibrary = RedisClientLibrary> {
+  /**
+   * Redis backends: the client library `newClient()` builds and `address.client` names (a child
+   * process building its client from the address uses it too). Ignored for `dynamodb`.
+   * @default 'ioredis'
+   */
+  client?: L;
+}
+
 /** What every faulty store offers; see {@link startFaultyStore}. */
-export interface FaultyStoreBase<B extends FaultyBackend> {
+export interface FaultyStoreBase<
+  B extends FaultyBackend,
+  L extends RedisClientLibrary = 'ioredis',
+> {
   /** The backend. */
   readonly backend: B;
   /** Where it listens, JSON-serialisable (pass it to a child process). Never changes. */
@@ -54,28 +69,35 @@ export interface FaultyStoreBase<B extends FaultyBackend> {
   reconnectBoundMs(fault: Fault, outageMs: number): number;
   /**
    * How long a client from {@link newClient}, closed with `closeClientNow()` during `fault`, may
-   * itself keep a process alive: 0, except for ioredis `Cluster` on a refused cluster, where
-   * every failed slot refresh left a connection whose `disconnect()` armed a `disconnectTimeout`
-   * timer (2 s by default) that nothing clears (README, "Faulty stores").
+   * itself keep a process alive: 0, except on a refused store for ioredis `Cluster`, where every
+   * failed slot refresh left a connection whose `disconnect()` armed a `disconnectTimeout` timer
+   * (2 s by default) that nothing clears, and for node-redis, whose pending reconnect wait
+   * (up to 2.2 s) is a timer `destroy()` does not cancel (README, "Faulty stores").
    */
   clientLingerMs(fault: Fault): number;
   /**
    * A new client with the library's default settings (see `connectWithDefaults`), closed at once
    * (`disconnect()` / `destroy()`) by {@link stop} if the test has not closed it.
    */
-  newClient(): ClientOf<B>;
+  newClient(): ClientOf<B, L>;
   /** Closes the clients it made and stops the servers (resuming stopped ones first). Idempotent. */
   stop(): Promise<void>;
 }
 
-/** A private standalone `redis-server` that can be broken. */
-export interface FaultyRedis extends FaultyStoreBase<'redis'> {
+/** A private standalone `redis-server` that can be broken, its clients built with `L`. */
+export interface FaultyRedis<L extends RedisClientLibrary = 'ioredis'>
+  extends FaultyStoreBase<'redis', L> {
+  /** The client library of `newClient()`; `address.client` names it too. */
+  readonly clientLibrary: L;
   /** `redis://127.0.0.1:<port>`. */
   readonly url: string;
 }
 
-/** A private 3-master Redis Cluster that can be broken (every node at once). */
-export interface FaultyRedisCluster extends FaultyStoreBase<'redis-cluster'> {
+/** A private 3-master Redis Cluster that can be broken (every node at once), clients built with `L`. */
+export interface FaultyRedisCluster<L extends RedisClientLibrary = 'ioredis'>
+  extends FaultyStoreBase<'redis-cluster', L> {
+  /** The client library of `newClient()`; `address.client` names it too. */
+  readonly clientLibrary: L;
   /** The master nodes' addresses. */
   readonly nodes: ClusterNodeAddress[];
 }
@@ -88,39 +110,54 @@ export interface FaultyDynamo extends FaultyStoreBase<'dynamodb'> {
   readonly tableName: string;
 }
 
-/** Any faulty store. */
-export type FaultyStore = FaultyRedis | FaultyRedisCluster | FaultyDynamo;
+/** Any faulty store, with clients of any library. */
+export type FaultyStore =
+  | FaultyRedis<RedisClientLibrary>
+  | FaultyRedisCluster<RedisClientLibrary>
+  | FaultyDynamo;
 
-/** The faulty store type of a backend. */
-export type FaultyStoreOf<B extends FaultyBackend> = B extends 'redis'
-  ? FaultyRedis
+/** The faulty store type of a backend (and, for Redis, of its clients' library). */
+export type FaultyStoreOf<
+  B extends FaultyBackend,
+  L extends RedisClientLibrary = 'ioredis',
+> = B extends 'redis'
+  ? FaultyRedis<L>
   : B extends 'redis-cluster'
-    ? FaultyRedisCluster
+    ? FaultyRedisCluster<L>
     : FaultyDynamo;
 
 /**
  * Starts a store of `backend` that a test can break and mend: `refuse()`, `hang()`, `restore()`.
  * Redis backends are private `redis-server` processes on free ports (never the shared Redis at
  * `REDIS_URL`), known to the child reaper and the global teardown like every testkit server;
- * DynamoDB is dynalite in process behind a TCP fault proxy. Call `stop()` when done (an
- * `afterAll`): it also closes every client from `newClient()`.
+ * their clients are ioredis, or node-redis with `{ client: 'node-redis' }`. DynamoDB is dynalite
+ * in process behind a TCP fault proxy. Call `stop()` when done (an `afterAll`): it also closes
+ * every client from `newClient()`.
+ * @throws {RangeError} naming `backend` or `client` and the received value, when unknown.
  */
-export async function startFaultyStore<B extends FaultyBackend>(
-  backend: B,
-): Promise<FaultyStoreOf<B>> {
+export async function startFaultyStore<
+  B extends FaultyBackend,
+  L extends RedisClientLibrary = 'ioredis',
+>(backend: B, options: FaultyStoreOptions<L> = {}): Promise<FaultyStoreOf<B, L>> {
+  const library = options.client ?? 'ioredis';
+  if (!REDIS_CLIENT_LIBRARIES.includes(library)) {
+    throw new RangeError(
+      `Expected \`client\` to be one of ${REDIS_CLIENT_LIBRARIES.join(', ')}, got ${String(library)}`,
+    );
+  }
   // Imported on demand: a suite for one backend need not load the others' fixtures.
   switch (backend) {
     case 'redis': {
       const { startFaultyRedis } = await import('./faulty-redis.js');
-      return (await startFaultyRedis()) as FaultyStoreOf<B>;
+      return (await startFaultyRedis(library)) as FaultyStoreOf<B, L>;
     }
     case 'redis-cluster': {
       const { startFaultyRedisCluster } = await import('./faulty-redis-cluster.js');
-      return (await startFaultyRedisCluster()) as FaultyStoreOf<B>;
+      return (await startFaultyRedisCluster(library)) as FaultyStoreOf<B, L>;
     }
     case 'dynamodb': {
       const { startFaultyDynamo } = await import('./faulty-dynamo.js');
-      return (await startFaultyDynamo()) as FaultyStoreOf<B>;
+      return (await startFaultyDynamo()) as FaultyStoreOf<B, L>;
     }
     default:
       throw new RangeError(
@@ -130,16 +167,16 @@ export async function startFaultyStore<B extends FaultyBackend>(
 }
 
 /** The clients a faulty store made, closed at once on stop. */
-export class TrackedClients<B extends FaultyBackend> {
+export class TrackedClients<B extends FaultyBackend, L extends RedisClientLibrary = 'ioredis'> {
   readonly #clients = new Set<StoreClient>();
 
   constructor(private readonly address: StoreAddress & { backend: B }) {}
 
-  /** A new default client, tracked. */
-  create(): ClientOf<B> {
+  /** A new default client (of the address's library), tracked. */
+  create(): ClientOf<B, L> {
     const client = connectWithDefaults(this.address as StoreAddress);
     this.#clients.add(client);
-    return client as ClientOf<B>;
+    return client as ClientOf<B, L>;
   }
 
   /** Closes every tracked client now. */

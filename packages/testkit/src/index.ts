@@ -14,6 +14,11 @@ export {
   connectWithDefaults,
   FAULTY_BACKENDS,
   type FaultyBackend,
+  isNodeRedisClient,
+  type NodeRedisClient,
+  type NodeRedisCluster,
+  REDIS_CLIENT_LIBRARIES,
+  type RedisClientLibrary,
   type StoreAddress,
   type StoreClient,
 } from './default-clients.js';
@@ -46,7 +51,12 @@ export {
   SCHEDULING_SLACK_MS,
   type ScenarioOptions,
 } from './degradation-scenario.js';
-export { runDegradationSuite } from './degradation-suite.js';
+export {
+  DEFAULT_DEGRADATION_CLIENTS,
+  DEGRADATION_CLIENTS_ENV,
+  degradationClients,
+  runDegradationSuite,
+} from './degradation-suite.js';
 export {
   ALL_STORE_ERROR_MODES,
   type AnswerContext,
@@ -94,6 +104,7 @@ export {
   type FaultyStore,
   type FaultyStoreBase,
   type FaultyStoreOf,
+  type FaultyStoreOptions,
   startFaultyStore,
 } from './faulty-store.js';
 export {
@@ -114,6 +125,20 @@ export {
   type OtelHarness,
 } from './otel.js';
 export { type ProcessWarnings, spyOnProcessWarnings } from './process-warnings.js';
+export {
+  closeRedisClient,
+  connectRedisClient,
+  connectRedisClusterClient,
+  isNodeRedisKind,
+  REDIS_CLIENT_KINDS,
+  REDIS_CLUSTER_CLIENT_KINDS,
+  type RedisClient,
+  type RedisClientKind,
+  redisClientEnv,
+  redisClientFromEnv,
+  redisClientKinds,
+  sendRedisCommand,
+} from './redis-clients.js';
 export {
   type ClusterNodeAddress,
   REDIS_CLI_BINARY,
@@ -143,6 +168,16 @@ export {
   reportMessage,
   reportResult,
 } from './replica.js';
+export {
+  type FakeLambdaContext,
+  type FreezeThaw,
+  type FrozenContainer,
+  freezeThaw,
+  type InvokeOptions,
+  type JumpClock,
+  jumpClock,
+  type SendingClient,
+} from './serverless.js';
 export { SERVICES_KEY, type ServiceAvailability } from './service-availability.js';
 export {
   describeWithDynamo,
