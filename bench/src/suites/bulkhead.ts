@@ -5,15 +5,22 @@
  * - the local hot path: a free slot and an empty queue, which is nearly every call of a bulkhead
  *   that is not saturated (target: no more than cockatiel's bulkhead);
  * - a fleet permit through Redis: the round trips per call (target: one to acquire, one to
- *   release, nothing else) and what they cost against the floor of two bare round trips.
+ *   release, nothing else) and what they cost against the floor of two bare round trips, on an
+ *   ioredis client and, as the `(node-redis)` twin rows, on a node-redis one.
  */
 import { bulkhead } from '@breakwater/bulkhead';
 import { redisStore } from '@breakwater/bulkhead/redis';
 import Bottleneck from 'bottleneck';
 import { bulkhead as cockatielBulkhead } from 'cockatiel';
-import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import type { BenchCase, Suite } from '../harness.js';
+import {
+  type BenchRedis,
+  nodeRedisTwinOf,
+  openRedis,
+  type RedisClientLibrary,
+  withNodeRedisTwin,
+} from '../redis-clients.js';
 
 const BREAKWATER = '@breakwater/bulkhead';
 
@@ -75,53 +82,49 @@ export const bulkheadLocal: Suite = {
   ],
 };
 
-/** What the fleet suite opens in `setup` and closes in `teardown`. */
+/** What the fleet suite opens in `setup` for one client library, and closes in `teardown`. */
 interface FleetFixture {
-  readonly client: Redis;
-  readonly subscriber: Redis;
+  readonly client: BenchRedis;
+  readonly subscriber: BenchRedis;
   readonly fleet: ReturnType<typeof bulkhead>;
+  readonly prefix: string;
   /** Lua script round trips (EVALSHA/EVAL) the client sent. */
   scripts: number;
+  /** Measured in setup: script round trips per call. */
+  roundTripsPerCall: number | undefined;
 }
 
-let fixture: FleetFixture | undefined;
-let roundTripsPerCall: number | undefined;
+const fixtures: Partial<Record<RedisClientLibrary, FleetFixture>> = {};
 
-function current(): FleetFixture {
+function current(library: RedisClientLibrary): FleetFixture {
+  const fixture = fixtures[library];
   if (fixture === undefined) throw new Error('bulkhead fleet bench used before setup');
   return fixture;
 }
 
-/** Counts the script round trips of `client` (acquire, renew and release are one script each). */
-function countScripts(client: Redis, counter: { scripts: number }): void {
-  const evalsha = client.evalsha.bind(client);
-  const evalScript = client.eval.bind(client);
-  Object.assign(client, {
-    evalsha: (...args: Parameters<typeof evalsha>) => {
-      counter.scripts++;
-      return evalsha(...args);
-    },
-    eval: (...args: Parameters<typeof evalScript>) => {
-      counter.scripts++;
-      return evalScript(...args);
-    },
+async function openFleet(library: RedisClientLibrary): Promise<void> {
+  const client = await openRedis(library);
+  const subscriber = await client.duplicate().catch(async (error: unknown) => {
+    await client.close();
+    throw error;
   });
-}
-
-async function fleetSetup(): Promise<void> {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const client = new Redis(url);
-  const subscriber = new Redis(url);
-  const prefix = `bwbench:${process.pid}:${Date.now()}`;
+  const prefix = `bwbench:${process.pid}:${Date.now()}:${library}`;
   const fleet = bulkhead({
     name: 'bench-fleet',
     maxConcurrent: 10,
     maxQueue: 100,
-    store: redisStore({ client, subscriber, prefix }),
+    store: redisStore({ client: client.client, subscriber: subscriber.client, prefix }),
   });
-  const state: FleetFixture = { client, subscriber, fleet, scripts: 0 };
-  countScripts(client, state);
-  fixture = state;
+  const state: FleetFixture = {
+    client,
+    subscriber,
+    fleet,
+    prefix,
+    scripts: 0,
+    roundTripsPerCall: undefined,
+  };
+  client.countScripts(state);
+  fixtures[library] = state;
   // Load the scripts, then count the round trips of a known number of calls.
   await fleet.execute(readValue);
   await fleet.close();
@@ -129,30 +132,48 @@ async function fleetSetup(): Promise<void> {
   const calls = 1_000;
   for (let i = 0; i < calls; i++) await fleet.execute(readValue);
   await fleet.close();
-  roundTripsPerCall = state.scripts / calls;
+  state.roundTripsPerCall = state.scripts / calls;
+}
+
+async function fleetSetup(): Promise<void> {
+  await openFleet('ioredis');
+  await openFleet('node-redis');
 }
 
 async function fleetTeardown(): Promise<void> {
-  const state = fixture;
-  fixture = undefined;
-  if (state === undefined) return;
-  await state.fleet.close();
-  const keys = await state.client.keys('bwbench:*');
-  if (keys.length > 0) await state.client.del(...keys);
-  await Promise.all([state.client.quit(), state.subscriber.quit()]);
+  for (const library of ['ioredis', 'node-redis'] as const) {
+    const state = fixtures[library];
+    delete fixtures[library];
+    if (state === undefined) continue;
+    await state.fleet.close();
+    await state.client.deleteMatching(`${state.prefix}*`);
+    await Promise.all([state.client.close(), state.subscriber.close()]);
+  }
 }
 
-const fleetCase: BenchCase = {
+/** Two bare PINGs on the client the bulkhead uses. */
+const twoPings = (library: RedisClientLibrary): BenchCase => ({
+  name: '2 × PING',
+  library: library === 'ioredis' ? 'ioredis' : 'redis',
+  fn: async () => {
+    const { client } = current(library);
+    await client.ping();
+    return client.ping();
+  },
+});
+
+const fleetCases = withNodeRedisTwin((library) => ({
   name: 'breakwater bulkhead() + redisStore',
   library: BREAKWATER,
-  fn: () => current().fleet.execute(readValue),
+  fn: () => current(library).fleet.execute(readValue),
   get note() {
-    return roundTripsPerCall === undefined
+    const perCall = fixtures[library]?.roundTripsPerCall;
+    return perCall === undefined
       ? undefined
-      : `${roundTripsPerCall.toFixed(2)} script round trips per call (1 acquire + 1 release; ` +
+      : `${perCall.toFixed(2)} script round trips per call (1 acquire + 1 release; ` +
           'the release runs after the call resolves, overlapping the next acquire)';
   },
-};
+}));
 
 /** A fleet permit per call through a local Redis. */
 export const bulkheadFleetRedis: Suite = {
@@ -161,16 +182,10 @@ export const bulkheadFleetRedis: Suite = {
   description:
     'Calls run one after another through a bulkhead whose 10 permits live in Redis (one Lua ' +
     'script to acquire, one to release). The baseline is two bare PINGs on the same connection: ' +
-    'the floor for any design that takes and gives back a permit in the store.',
-  baseline: {
-    name: '2 × PING',
-    fn: async () => {
-      const { client } = current();
-      await client.ping();
-      return client.ping();
-    },
-  },
-  cases: [fleetCase],
+    'the floor for any design that takes and gives back a permit in the store. The `(node-redis)` ' +
+    'rows run the same on a node-redis client; compare them with `2 × PING (node-redis)`.',
+  baseline: twoPings('ioredis'),
+  cases: [nodeRedisTwinOf(twoPings), ...fleetCases],
   setup: fleetSetup,
   teardown: fleetTeardown,
 };

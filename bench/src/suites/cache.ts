@@ -8,6 +8,10 @@
  *   which is what the issue's "≤ 1.15× a raw GET" target compares with.
  * - Miss-heavy getOrLoad: every call asks for a new key, so the loader runs and the value is
  *   written to Redis (plus, for Breakwater, the fleet lease).
+ *
+ * The L2 and miss suites run Breakwater's rows on an ioredis client and again, as their
+ * `(node-redis)` twins, on a node-redis one (a store of its own, under its own key prefix), next
+ * to a raw node-redis reference row. An L1 hit never reaches the client, so it has no twin.
  */
 import { cache as breakwaterCache } from '@breakwater/cache';
 import { redisStore } from '@breakwater/cache/redis';
@@ -16,9 +20,16 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import { createCache } from 'cache-manager';
-import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
-import type { Suite } from '../harness.js';
+import type { BenchCase, Suite } from '../harness.js';
+import {
+  type BenchRedis,
+  type IoredisBench,
+  nodeRedisTwinOf,
+  openRedis,
+  type RedisClientLibrary,
+  withNodeRedisTwin,
+} from '../redis-clients.js';
 
 const BREAKWATER = '@breakwater/cache';
 const BENTOCACHE = 'bentocache';
@@ -47,11 +58,21 @@ const PROFILE = {
 };
 const loadProfile = async () => PROFILE;
 
+/** Breakwater's caches on one client library's store. */
+interface BreakwaterCaches<Client extends BenchRedis = BenchRedis> {
+  /** The client the store sends its commands through, also used for the raw reference rows. */
+  raw: Client;
+  /** The store's bus connection. */
+  subscriber: BenchRedis;
+  l1: ReturnType<typeof breakwaterCache>;
+  l2: ReturnType<typeof breakwaterCache>;
+}
+
 /** Everything the suites share, created in `setup` and closed in `teardown`. */
 interface Fixture {
-  raw: Redis;
-  subscriber: Redis;
-  bw: { l1: ReturnType<typeof breakwaterCache>; l2: ReturnType<typeof breakwaterCache> };
+  bw: BreakwaterCaches<IoredisBench>;
+  /** The same caches on a node-redis client, under `${PREFIX}:nr`. */
+  bwNode: BreakwaterCaches;
   bento: { l1: BentoCache<{ l1: never }>; l2: BentoCache<{ l2: never }> };
   manager: { l1: ReturnType<typeof createCache>; l2: ReturnType<typeof createCache> };
   keyvRedis: KeyvRedis<unknown>[];
@@ -65,19 +86,50 @@ function f(): Fixture {
   return fixture;
 }
 
+/** Breakwater's two caches on a store over `raw` and a bus connection opened from it. */
+async function openBreakwater<Client extends BenchRedis>(
+  raw: Client,
+  prefix: string,
+): Promise<BreakwaterCaches<Client>> {
+  const subscriber = await raw.duplicate().catch(async (error: unknown) => {
+    await raw.close();
+    throw error;
+  });
+  const store = redisStore({ client: raw.client, subscriber: subscriber.client, prefix });
+  return {
+    raw,
+    subscriber,
+    l1: breakwaterCache({ name: 'bench-l1', store, ttlMs: TTL_MS }),
+    l2: breakwaterCache({ name: 'bench-l2', store, ttlMs: TTL_MS, l1: false }),
+  };
+}
+
+async function closeBreakwater({ l1, l2, raw, subscriber }: BreakwaterCaches): Promise<void> {
+  await Promise.all([l1.close(), l2.close()]);
+  raw.closeNow();
+  subscriber.closeNow();
+}
+
 async function setup(): Promise<void> {
   users++;
   if (fixture !== undefined) return;
-  const raw = new Redis(REDIS_URL);
-  const subscriber = new Redis(REDIS_URL);
-  const store = redisStore({ client: raw, subscriber, prefix: PREFIX });
+  const bw = await openBreakwater(await openRedis('ioredis', REDIS_URL), PREFIX);
+  const bwNode = await openRedis('node-redis', REDIS_URL)
+    .then((client) => openBreakwater(client, `${PREFIX}:nr`))
+    .catch(async (error: unknown) => {
+      await closeBreakwater(bw);
+      throw error;
+    });
+  const raw = bw.raw;
   // bentocache closes the connection it is given on disconnect(): give it its own.
   const bentoL1 = new BentoCache({
     default: 'l1',
     stores: {
       l1: bentostore()
         .useL1Layer(memoryDriver({ maxItems: 10_000 }))
-        .useL2Layer(redisDriver({ connection: raw.duplicate(), prefix: `${PREFIX}:bento-l1` }))
+        .useL2Layer(
+          redisDriver({ connection: raw.client.duplicate(), prefix: `${PREFIX}:bento-l1` }),
+        )
         // The bus keeps L1 copies coherent across replicas, as Breakwater's does.
         .useBus(redisBusDriver({ connection: { host: redisHost(), port: redisPort() } })),
     },
@@ -86,7 +138,7 @@ async function setup(): Promise<void> {
     default: 'l2',
     stores: {
       l2: bentostore().useL2Layer(
-        redisDriver({ connection: raw.duplicate(), prefix: `${PREFIX}:bento-l2` }),
+        redisDriver({ connection: raw.client.duplicate(), prefix: `${PREFIX}:bento-l2` }),
       ),
     },
   });
@@ -95,12 +147,8 @@ async function setup(): Promise<void> {
     new KeyvRedis(REDIS_URL, { namespace: `${PREFIX}:cm-l2` }),
   ];
   fixture = {
-    raw,
-    subscriber,
-    bw: {
-      l1: breakwaterCache({ name: 'bench-l1', store, ttlMs: TTL_MS }),
-      l2: breakwaterCache({ name: 'bench-l2', store, ttlMs: TTL_MS, l1: false }),
-    },
+    bw,
+    bwNode,
     bento: { l1: bentoL1 as never, l2: bentoL2 as never },
     manager: {
       l1: createCache({ stores: [new Keyv(), new Keyv({ store: keyvRedis[0] })], ttl: TTL_MS }),
@@ -108,11 +156,13 @@ async function setup(): Promise<void> {
     },
     keyvRedis,
   };
-  const { bw, bento, manager } = fixture;
+  const { bento, manager } = fixture;
   // Warm every cache with the hot key, and put the same value under a plain key for the raw GET.
-  await raw.set(`${PREFIX}:raw:hot`, JSON.stringify(PROFILE), 'PX', TTL_MS);
-  await bw.l1.getOrLoad('hot', loadProfile);
-  await bw.l2.getOrLoad('hot', loadProfile);
+  await raw.setPx(`${PREFIX}:raw:hot`, JSON.stringify(PROFILE), TTL_MS);
+  for (const caches of [bw, bwNode]) {
+    await caches.l1.getOrLoad('hot', loadProfile);
+    await caches.l2.getOrLoad('hot', loadProfile);
+  }
   await bento.l1.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS });
   await bento.l2.getOrSet({ key: 'hot', factory: loadProfile, ttl: TTL_MS });
   await manager.l1.wrap('hot', loadProfile, TTL_MS);
@@ -122,20 +172,33 @@ async function setup(): Promise<void> {
 async function teardown(): Promise<void> {
   users--;
   if (users > 0 || fixture === undefined) return;
-  const { raw, subscriber, bw, bento, manager, keyvRedis } = fixture;
+  const { bw, bwNode, bento, manager, keyvRedis } = fixture;
   fixture = undefined;
-  await Promise.all([bw.l1.close(), bw.l2.close(), bento.l1.disconnect(), bento.l2.disconnect()]);
+  await Promise.all([
+    bw.l1.close(),
+    bw.l2.close(),
+    bwNode.l1.close(),
+    bwNode.l2.close(),
+    bento.l1.disconnect(),
+    bento.l2.disconnect(),
+  ]);
   await Promise.all([manager.l1.disconnect(), manager.l2.disconnect()]).catch(() => {});
   await Promise.all(keyvRedis.map((store) => store.disconnect().catch(() => {})));
-  let cursor = '0';
-  do {
-    const [next, keys] = await raw.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await raw.unlink(...keys);
-  } while (cursor !== '0');
-  raw.disconnect();
-  subscriber.disconnect();
+  await bw.raw.deleteMatching(`${PREFIX}*`);
+  await closeBreakwater(bw);
+  await closeBreakwater(bwNode);
 }
+
+/** Breakwater's caches on `library`'s client. */
+const caches = (library: RedisClientLibrary): BreakwaterCaches =>
+  library === 'ioredis' ? f().bw : f().bwNode;
+
+/** A raw GET of the hot value's JSON on `library`'s client (no parsing). */
+const rawGet = (library: RedisClientLibrary): BenchCase => ({
+  name: 'ioredis GET (raw)',
+  library: 'ioredis',
+  fn: () => caches(library).raw.get(`${PREFIX}:raw:hot`),
+});
 
 const hot = new Map([['hot', PROFILE]]);
 
@@ -178,32 +241,36 @@ export const cacheL2Hit: Suite = {
   title: 'Cache L2 hit on Redis (no L1): one round trip',
   description:
     'A read of a ~1 KB value that is in Redis, with the in-process tier disabled. Baseline: a ' +
-    'raw ioredis GET of the same JSON (no parsing). Target for Breakwater: ≤ 1.15×.',
+    'raw ioredis GET of the same JSON (no parsing). Target for Breakwater: ≤ 1.15×. The ' +
+    '`(node-redis)` rows run on a node-redis client: compare them with `node-redis GET (raw)`.',
   setup,
   teardown,
   // Network-bound and noisy: more, longer rounds.
   timeMs: 2_000,
   rounds: 5,
-  baseline: { name: 'ioredis GET (raw)', fn: () => f().raw.get(`${PREFIX}:raw:hot`) },
+  baseline: rawGet('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(rawGet),
+    ...withNodeRedisTwin((library) => ({
       name: 'ioredis GET + JSON.parse',
       library: 'ioredis',
-      fn: async () => JSON.parse((await f().raw.get(`${PREFIX}:raw:hot`)) as string),
-    },
-    {
+      fn: async () => JSON.parse((await caches(library).raw.get(`${PREFIX}:raw:hot`)) as string),
+    })),
+    // The twins are compared with `node-redis GET (raw)`, read off the table: the targets are
+    // stated against the ioredis baseline.
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater getOrLoad',
       library: BREAKWATER,
-      fn: () => f().bw.l2.getOrLoad('hot', loadProfile),
+      fn: () => caches(library).l2.getOrLoad('hot', loadProfile),
       role: 'ours',
       targets: [{ metric: 'time', atMost: 1.15, issue: 7 }],
-    },
-    {
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater get',
       library: BREAKWATER,
-      fn: () => f().bw.l2.get('hot'),
+      fn: () => caches(library).l2.get('hot'),
       targets: [{ metric: 'time', atMost: 1.15, issue: 7 }],
-    },
+    })),
     {
       name: 'bentocache getOrSet',
       library: BENTOCACHE,
@@ -223,6 +290,13 @@ export const cacheL2Hit: Suite = {
 let missSeq = 0;
 const missKey = () => `miss:${missSeq++}`;
 
+/** A raw SET of the profile's JSON under a new key, on `library`'s client. */
+const rawSet = (library: RedisClientLibrary): BenchCase => ({
+  name: 'ioredis SET (raw)',
+  fn: () =>
+    caches(library).raw.setPx(`${PREFIX}:raw:${missKey()}`, JSON.stringify(PROFILE), TTL_MS),
+});
+
 /** Every call misses: loader, write to Redis (and lease, for Breakwater). */
 export const cacheMiss: Suite = {
   id: 'cache/miss',
@@ -232,22 +306,21 @@ export const cacheMiss: Suite = {
     'profile) runs and the value is cached in both tiers. Breakwater reads the L2, takes the ' +
     'fleet lease, then writes with a version check and publishes the invalidation in one script ' +
     '(3 round trips; callers do not wait for the last). bentocache reads, locks in process, ' +
-    'writes and publishes on its bus. Baseline: one raw SET.',
+    'writes and publishes on its bus. Baseline: one raw SET (ioredis; `node-redis SET (raw)` for ' +
+    'the `(node-redis)` row).',
   setup,
   teardown,
   timeMs: 2_000,
   rounds: 5,
-  baseline: {
-    name: 'ioredis SET (raw)',
-    fn: () => f().raw.set(`${PREFIX}:raw:${missKey()}`, JSON.stringify(PROFILE), 'PX', TTL_MS),
-  },
+  baseline: rawSet('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(rawSet),
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater getOrLoad',
       library: BREAKWATER,
-      fn: () => f().bw.l1.getOrLoad(missKey(), loadProfile),
+      fn: () => caches(library).l1.getOrLoad(missKey(), loadProfile),
       role: 'ours',
-    },
+    })),
     {
       name: 'bentocache getOrSet',
       library: BENTOCACHE,

@@ -4,16 +4,22 @@
  * its per-call timeout). Two paths: the call succeeds, and the call fails (the breaker is set up
  * never to trip, so every operation takes the failure path of a closed breaker). The Redis-store
  * case shows that a fleet-shared breaker costs what a local one does on the closed path: it counts
- * locally and flushes every `syncIntervalMs`, with no round trip per call.
+ * locally and flushes every `syncIntervalMs`, with no round trip per call. It runs on an ioredis
+ * client and, as its `(node-redis)` twin, on a node-redis one.
  */
 import { type CircuitBreaker, circuitBreaker } from '@breakwater/circuit-breaker';
 import { type RedisBreakerStore, redisStore } from '@breakwater/circuit-breaker/redis';
 import { type Attributes, metrics } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
-import { Redis } from 'ioredis';
 import Opossum from 'opossum';
-import type { Suite } from '../harness.js';
+import type { BenchCase, Suite } from '../harness.js';
+import {
+  type BenchRedis,
+  openRedis,
+  type RedisClientLibrary,
+  withNodeRedisTwin,
+} from '../redis-clients.js';
 
 const BREAKWATER = '@breakwater/circuit-breaker';
 const COCKATIEL = 'cockatiel';
@@ -39,7 +45,8 @@ const NEVER_TRIPS = { failureRatio: 1, minimumThroughput: 1_000_000_000 } as con
 interface Breakers {
   memory: CircuitBreaker;
   memoryTimeout: CircuitBreaker;
-  redis: CircuitBreaker | undefined;
+  /** A breaker on a Redis store per client library; missing when that client could not connect. */
+  redis: Partial<Record<RedisClientLibrary, CircuitBreaker>>;
   cockatiel: ReturnType<typeof cockatielBreaker>;
   opossumNoTimeout: Opossum<[], number>;
   opossumTimeout: Opossum<[], number>;
@@ -51,8 +58,7 @@ interface Breakers {
  */
 function breakersAround(fn: () => Promise<number>) {
   let built: Breakers | undefined;
-  let client: Redis | undefined;
-  let store: RedisBreakerStore | undefined;
+  const opened: { redis: BenchRedis; store: RedisBreakerStore }[] = [];
   const get = (): Breakers => {
     if (built === undefined) throw new Error('suite setup did not run');
     return built;
@@ -60,17 +66,25 @@ function breakersAround(fn: () => Promise<number>) {
   return {
     get,
     async setup(): Promise<void> {
-      client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
-      let redis: CircuitBreaker | undefined;
-      try {
-        await client.connect();
-        store = redisStore({ client, prefix: `bench:${process.pid}` });
-        redis = circuitBreaker({ name: 'bench-redis', store, ...NEVER_TRIPS });
-        // The first call waits for the breaker's first read; make it before measuring.
-        await redis.execute(readValue);
-      } catch {
-        client.disconnect();
-        client = undefined;
+      const redis: Breakers['redis'] = {};
+      for (const library of ['ioredis', 'node-redis'] as const) {
+        let client: BenchRedis | undefined;
+        let store: RedisBreakerStore | undefined;
+        let breaker: CircuitBreaker | undefined;
+        try {
+          client = await openRedis(library);
+          store = redisStore({ client: client.client, prefix: `bench:${process.pid}:${library}` });
+          breaker = circuitBreaker({ name: 'bench-redis', store, ...NEVER_TRIPS });
+          // The first call waits for the breaker's first read; make it before measuring.
+          await breaker.execute(readValue);
+          redis[library] = breaker;
+          opened.push({ redis: client, store });
+        } catch {
+          // The case then reports that Redis is not available.
+          await breaker?.close().catch(() => {});
+          await store?.close().catch(() => {});
+          client?.closeNow();
+        }
       }
       built = {
         memory: circuitBreaker({ name: 'bench', ...NEVER_TRIPS }),
@@ -92,12 +106,14 @@ function breakersAround(fn: () => Promise<number>) {
       if (built !== undefined) {
         await built.memory.close();
         await built.memoryTimeout.close();
-        await built.redis?.close();
+        for (const breaker of Object.values(built.redis)) await breaker.close();
         built.opossumNoTimeout.shutdown();
         built.opossumTimeout.shutdown();
       }
-      await store?.close();
-      if (client !== undefined) await client.quit();
+      for (const { redis, store } of opened.splice(0)) {
+        await store.close();
+        await redis.close();
+      }
     },
   };
 }
@@ -105,20 +121,28 @@ function breakersAround(fn: () => Promise<number>) {
 const success = breakersAround(readValue);
 const failing = breakersAround(failValue);
 
-const redisCase = (breakers: () => Breakers, fn: () => Promise<number>, settle: boolean) => ({
-  name: 'breakwater circuitBreaker() + Redis store',
-  library: BREAKWATER,
-  note: 'closed path: outcomes counted locally, flushed every 100 ms; needs Redis at REDIS_URL',
-  targets: [
-    { metric: 'overhead', versus: 'breakwater circuitBreaker()', atMost: 1.5, issue: 3 },
-  ] as const,
-  fn: () => {
-    const redis = breakers().redis;
-    if (redis === undefined) throw new Error('Redis is not available');
-    const call = redis.execute(fn);
-    return settle ? call.catch(swallow) : call;
-  },
-});
+/**
+ * The Redis-store row and its node-redis twin. The target compares with the breaker without a
+ * store, so both clients are held to it.
+ */
+const redisCases = (breakers: () => Breakers, fn: () => Promise<number>, settle: boolean) =>
+  withNodeRedisTwin(
+    (library): BenchCase => ({
+      name: 'breakwater circuitBreaker() + Redis store',
+      library: BREAKWATER,
+      note: `closed path: outcomes counted locally, flushed every 100 ms; ${library} client`,
+      targets: [
+        { metric: 'overhead', versus: 'breakwater circuitBreaker()', atMost: 1.5, issue: 3 },
+      ],
+      fn: () => {
+        const redis = breakers().redis[library];
+        if (redis === undefined) throw new Error(`Redis is not available (${library})`);
+        const call = redis.execute(fn);
+        return settle ? call.catch(swallow) : call;
+      },
+    }),
+    { keepTargets: true },
+  );
 
 /** The success path of a closed breaker. */
 export const circuitBreakerSuccess: Suite = {
@@ -150,7 +174,7 @@ export const circuitBreakerSuccess: Suite = {
       pairsWith: ['opossum (timeout)'],
       targets: [{ metric: 'overhead', versus: 'opossum (timeout)', atMost: 0.25, issue: 3 }],
     },
-    redisCase(success.get, readValue, false),
+    ...redisCases(success.get, readValue, false),
     {
       name: 'cockatiel circuitBreaker()',
       library: COCKATIEL,
@@ -199,7 +223,7 @@ export const circuitBreakerFailure: Suite = {
       library: BREAKWATER,
       fn: () => failing.get().memoryTimeout.execute(failValue).catch(swallow),
     },
-    redisCase(failing.get, failValue, true),
+    ...redisCases(failing.get, failValue, true),
     {
       name: 'cockatiel circuitBreaker()',
       library: COCKATIEL,

@@ -14,6 +14,9 @@
  * - Replica registry: what counting the fleet costs. The heartbeat itself (one script call per
  *   replica per `replicaRenewIntervalMs`) next to a bare EVALSHA, and one awaited decision with the
  *   registry running (the default), without it, and with a `{ perReplica }` limit.
+ *
+ * Every Redis row runs on an ioredis client and again, as its `(node-redis)` twin, on a node-redis
+ * one (its own store, limiters and key prefix), rate-limiter-flexible's with `useRedisPackage`.
  */
 import { randomUUID } from 'node:crypto';
 import type { ReplicaBackend } from '@breakwater/core';
@@ -21,9 +24,15 @@ import { redisReplicaBackend } from '@breakwater/core/redis';
 import { rateLimiter } from '@breakwater/rate-limit';
 import { redisStore } from '@breakwater/rate-limit/redis';
 import Bottleneck from 'bottleneck';
-import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import type { Suite } from '../harness.js';
+import type { BenchCase, Suite } from '../harness.js';
+import {
+  type BenchRedis,
+  nodeRedisTwinOf,
+  openRedis,
+  type RedisClientLibrary,
+  withNodeRedisTwin,
+} from '../redis-clients.js';
 
 const BREAKWATER = '@breakwater/rate-limit';
 const FLEXIBLE = 'rate-limiter-flexible';
@@ -67,8 +76,11 @@ export const rateLimitMemory: Suite = {
   ],
 };
 
+/** The limiters of one client library. */
 interface RedisFixture {
-  client: Redis;
+  client: BenchRedis;
+  /** The key prefix of this library's limiters. */
+  prefix: string;
   sha: string;
   bw: ReturnType<typeof rateLimiter>;
   bwReserve: ReturnType<typeof rateLimiter>;
@@ -84,22 +96,43 @@ interface RedisFixture {
 /** The fleet the heartbeat case registers in: the set it prunes and counts holds this many. */
 const REGISTRY_FLEET = 50;
 
-let fixture: RedisFixture | undefined;
+let fixture: Record<RedisClientLibrary, RedisFixture> | undefined;
 let users = 0;
 
-function f(): RedisFixture {
+/** The limiters on `library`'s client (default: ioredis). */
+function f(library: RedisClientLibrary = 'ioredis'): RedisFixture {
   if (fixture === undefined) throw new Error('rate-limit bench fixture used before setup');
-  return fixture;
+  return fixture[library];
 }
 
 async function setup(): Promise<void> {
   users++;
   if (fixture !== undefined) return;
-  const client = new Redis(REDIS_URL);
-  const sha = (await client.script('LOAD', 'return 1')) as string;
-  const store = redisStore({ client, prefix: PREFIX });
-  fixture = {
+  const ioredis = await openLimiters('ioredis', PREFIX);
+  const nodeRedis = await openLimiters('node-redis', `${PREFIX}:nr`).catch(async (error) => {
+    await closeLimiters(ioredis);
+    throw error;
+  });
+  fixture = { ioredis, 'node-redis': nodeRedis };
+}
+
+/** The limiters of the suites on a new client of `library`, their keys under `prefix`. */
+async function openLimiters(library: RedisClientLibrary, prefix: string): Promise<RedisFixture> {
+  const client = await openRedis(library, REDIS_URL);
+  try {
+    return await buildLimiters(client, prefix);
+  } catch (error) {
+    client.closeNow();
+    throw error;
+  }
+}
+
+async function buildLimiters(client: BenchRedis, prefix: string): Promise<RedisFixture> {
+  const sha = await client.scriptLoad('return 1');
+  const store = redisStore({ client: client.client, prefix });
+  return {
     client,
+    prefix,
     sha,
     bw: rateLimiter({ name: 'bench-redis', limit: HUGE, intervalMs: 1000, store }),
     bwReserve: rateLimiter({
@@ -123,10 +156,12 @@ async function setup(): Promise<void> {
       intervalMs: 1000,
       store,
     }),
-    heartbeat: await registryHeartbeat(client),
+    heartbeat: await registryHeartbeat(client, prefix),
     rlf: new RateLimiterRedis({
-      storeClient: client,
-      keyPrefix: `${PREFIX}:rlf`,
+      storeClient: client.client,
+      // rate-limiter-flexible tells node-redis from ioredis by this flag (node-redis 4+).
+      useRedisPackage: client.library === 'node-redis',
+      keyPrefix: `${prefix}:rlf`,
       points: HUGE,
       duration: 1,
     }),
@@ -138,30 +173,48 @@ async function setup(): Promise<void> {
  * TTL longer than the run): prune, renew and count, as `ReplicaRegistry` sends it every
  * `replicaRenewIntervalMs`.
  */
-async function registryHeartbeat(client: Redis): Promise<() => Promise<number>> {
-  const backend: ReplicaBackend = redisReplicaBackend(client, `${PREFIX}:{registry}:replicas`);
+async function registryHeartbeat(
+  client: BenchRedis,
+  prefix: string,
+): Promise<() => Promise<number>> {
+  const backend: ReplicaBackend = redisReplicaBackend(
+    client.client,
+    `${prefix}:{registry}:replicas`,
+  );
   const ttlMs = 15 * 60_000;
   for (let i = 1; i < REGISTRY_FLEET; i++) await backend.heartbeat(randomUUID(), ttlMs, undefined);
   const me = randomUUID();
   return () => backend.heartbeat(me, ttlMs, undefined);
 }
 
-async function teardown(): Promise<void> {
-  if (--users > 0 || fixture === undefined) return;
-  const { client } = fixture;
-  for (const limiter of [fixture.bw, fixture.bwReserve, fixture.bwNoRegistry, fixture.bwPerReplica])
+async function closeLimiters(side: RedisFixture): Promise<void> {
+  for (const limiter of [side.bw, side.bwReserve, side.bwNoRegistry, side.bwPerReplica])
     await limiter.close();
-  fixture = undefined;
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.del(...keys);
-  } while (cursor !== '0');
-  await client.quit();
+  await side.client.deleteMatching(`${side.prefix}*`);
+  await side.client.close();
 }
 
-const evalshaTrivial = () => f().client.evalsha(f().sha, 0);
+async function teardown(): Promise<void> {
+  if (--users > 0 || fixture === undefined) return;
+  const sides = Object.values(fixture);
+  fixture = undefined;
+  for (const side of sides) await closeLimiters(side);
+}
+
+const NO_KEYS: readonly string[] = [];
+
+/** A bare EVALSHA of `return 1` on `library`'s client: the one-round-trip floor. */
+const evalshaTrivial = (library: RedisClientLibrary) => () => {
+  const side = f(library);
+  return side.client.evalsha(side.sha, NO_KEYS, NO_KEYS);
+};
+
+/** The floor as a row of its own, on `library`'s client. */
+const evalshaRow = (library: RedisClientLibrary): BenchCase => ({
+  name: 'EVALSHA trivial script',
+  library: 'ioredis',
+  fn: evalshaTrivial(library),
+});
 
 /** One awaited decision at a time through Redis. */
 export const rateLimitRedisLatency: Suite = {
@@ -169,27 +222,29 @@ export const rateLimitRedisLatency: Suite = {
   title: 'Rate limit through Redis, one caller awaiting each decision',
   description:
     'Latency of one decision. Baseline: a bare EVALSHA of `return 1` on the same connection, the ' +
-    'one-round-trip floor (target: breakwater within 1.2× of it).',
+    'one-round-trip floor (target: breakwater within 1.2× of it). The `(node-redis)` rows run ' +
+    'the same on a node-redis client: compare them with `EVALSHA trivial script (node-redis)`.',
   setup,
   teardown,
   // Network-bound and noisy (as the cache's L2 suite): more, longer rounds.
   timeMs: 2_000,
   rounds: 5,
-  baseline: { name: 'EVALSHA trivial script', library: 'ioredis', fn: evalshaTrivial },
+  baseline: evalshaRow('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(evalshaRow),
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater limit() (gcra, redisStore)',
       library: BREAKWATER,
-      fn: () => f().bw.limit(nextKey()),
+      fn: () => f(library).bw.limit(nextKey()),
       role: 'ours',
       targets: [{ metric: 'time', atMost: 1.2, issue: 4 }],
-    },
-    {
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'RateLimiterRedis.consume()',
       library: FLEXIBLE,
-      fn: () => f().rlf.consume(nextKey()),
+      fn: () => f(library).rlf.consume(nextKey()),
       role: 'competitor',
-    },
+    })),
   ],
 };
 
@@ -197,45 +252,50 @@ function concurrently(decide: () => Promise<unknown>): () => Promise<unknown> {
   return () => Promise.all(Array.from({ length: CONCURRENCY }, decide));
 }
 
+/** The floor of 64 decisions in flight, as a row of its own, on `library`'s client. */
+const concurrentEvalshaRow = (library: RedisClientLibrary): BenchCase => ({
+  name: `${CONCURRENCY} × EVALSHA trivial script`,
+  library: 'ioredis',
+  fn: concurrently(evalshaTrivial(library)),
+});
+
 /** 64 decisions in flight at once through Redis. */
 export const rateLimitRedisConcurrent: Suite = {
   id: 'rate-limit/redis-64',
   title: `Rate limit through Redis, ${CONCURRENCY} concurrent callers`,
   description:
-    `One call = ${CONCURRENCY} decisions in flight at once (ioredis pipelines them on one ` +
-    'connection). Targets: breakwater ≥ 1.5× rate-limiter-flexible; with reservation mode ' +
-    '(batch 100: one round trip per 100 decisions of a key) ≥ 10×.',
+    `One call = ${CONCURRENCY} decisions in flight at once (ioredis and node-redis both pipeline ` +
+    'them on one connection). Targets: breakwater ≥ 1.5× rate-limiter-flexible; with ' +
+    'reservation mode (batch 100: one round trip per 100 decisions of a key) ≥ 10×. The ' +
+    '`(node-redis)` rows run the same on a node-redis client, without targets of their own.',
   setup,
   teardown,
-  baseline: {
-    name: `${CONCURRENCY} × EVALSHA trivial script`,
-    library: 'ioredis',
-    fn: concurrently(evalshaTrivial),
-  },
+  baseline: concurrentEvalshaRow('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(concurrentEvalshaRow),
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater limit()',
       library: BREAKWATER,
-      fn: concurrently(() => f().bw.limit(nextKey())),
+      fn: concurrently(() => f(library).bw.limit(nextKey())),
       role: 'ours',
       targets: [
         { metric: 'speedup', versus: 'RateLimiterRedis.consume()', atLeast: 1.5, issue: 4 },
       ],
-    },
-    {
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'breakwater limit(), reserve: { batch: 100 }',
       library: BREAKWATER,
-      fn: concurrently(() => f().bwReserve.limit(KEYS[turn++ % 8]!)),
+      fn: concurrently(() => f(library).bwReserve.limit(KEYS[turn++ % 8]!)),
       role: 'ours',
       targets: [{ metric: 'speedup', versus: 'RateLimiterRedis.consume()', atLeast: 10, issue: 4 }],
       note: 'reservation mode on 8 hot keys: the fleet may run ahead of the exact limit by replicas × 99',
-    },
-    {
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'RateLimiterRedis.consume()',
       library: FLEXIBLE,
-      fn: concurrently(() => f().rlf.consume(nextKey())),
+      fn: concurrently(() => f(library).rlf.consume(nextKey())),
       role: 'competitor',
-    },
+    })),
   ],
 };
 
@@ -289,28 +349,29 @@ export const rateLimitRegistry: Suite = {
   teardown,
   timeMs: 2_000,
   rounds: 5,
-  baseline: { name: 'EVALSHA trivial script', library: 'ioredis', fn: evalshaTrivial },
+  baseline: evalshaRow('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(evalshaRow),
+    ...withNodeRedisTwin((library) => ({
       name: `replica heartbeat (fleet of ${REGISTRY_FLEET})`,
       library: '@breakwater/core',
-      fn: () => f().heartbeat(),
-    },
-    {
+      fn: () => f(library).heartbeat(),
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'limit(), registry on (default)',
       library: BREAKWATER,
-      fn: () => f().bw.limit(nextKey()),
-    },
-    {
+      fn: () => f(library).bw.limit(nextKey()),
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'limit(), registry off (localShare: 1)',
       library: BREAKWATER,
-      fn: () => f().bwNoRegistry.limit(nextKey()),
-    },
-    {
+      fn: () => f(library).bwNoRegistry.limit(nextKey()),
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: 'limit(), limit: { perReplica }',
       library: BREAKWATER,
-      fn: () => f().bwPerReplica.limit(nextKey()),
-    },
+      fn: () => f(library).bwPerReplica.limit(nextKey()),
+    })),
   ],
 };
 

@@ -7,7 +7,8 @@
  *
  * - Durable writes, 64 concurrent writers: one call = 64 `write()`s in flight, each resolving once
  *   its entry is in the Redis Stream; baseline: 64 raw `XADD`s of the same payload on the same
- *   connection.
+ *   connection. Every row runs on an ioredis client and again, as its `(node-redis)` twin, on a
+ *   node-redis one (its own queue and key prefix).
  * - End-to-end flush to PostgreSQL: one call = one `write()` into the memory queue, and every
  *   500th call flushes the 500 queued writes into a table with the versioned upsert that
  *   packages/cache/docs/write-behind.md recommends; batched (`batchSize: 500`, one multi-row statement) vs one row per statement vs
@@ -21,9 +22,15 @@ import {
   writeBehind,
 } from '@breakwater/cache';
 import { redisWriteBehindQueue } from '@breakwater/cache/redis';
-import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { Suite } from '../harness.js';
+import type { BenchCase, Suite } from '../harness.js';
+import {
+  type BenchRedis,
+  nodeRedisTwinOf,
+  openRedis,
+  type RedisClientLibrary,
+  withNodeRedisTwin,
+} from '../redis-clients.js';
 
 const BREAKWATER = '@breakwater/cache';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -48,33 +55,28 @@ const nextKey = (): string => KEYS[turn++ % KEYS.length]!;
 
 // ------------------------------------------------------------------ durable writes to Redis
 
+/** The writers of one client library. */
 interface WriteFixture {
-  client: Redis;
+  client: BenchRedis;
+  /** The key prefix of this library's queue and stream. */
+  prefix: string;
   stream: string;
   payload: string;
   wb: WriteBehind<typeof PROFILE>;
   queue: ReturnType<ReturnType<typeof redisWriteBehindQueue>['scope']>;
 }
 
-let writes: WriteFixture | undefined;
+let writes: Record<RedisClientLibrary, WriteFixture> | undefined;
 
-function w(): WriteFixture {
+/** The writers on `library`'s client. */
+function w(library: RedisClientLibrary): WriteFixture {
   if (writes === undefined) throw new Error('write-behind bench fixture used before setup');
-  return writes;
+  return writes[library];
 }
 
-async function deletePrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.del(...keys);
-  } while (cursor !== '0');
-}
-
-async function setupWrites(): Promise<void> {
-  const client = new Redis(REDIS_URL);
-  const queue = redisWriteBehindQueue({ client, prefix: `${PREFIX}:w` });
+async function openWrites(library: RedisClientLibrary, prefix: string): Promise<WriteFixture> {
+  const client = await openRedis(library, REDIS_URL);
+  const queue = redisWriteBehindQueue({ client: client.client, prefix: `${prefix}:w` });
   const wb = writeBehind<typeof PROFILE>({
     name: 'profiles',
     queue,
@@ -84,9 +86,10 @@ async function setupWrites(): Promise<void> {
     // Never called: teardown deletes the stream before close() could flush it.
     persist: () => {},
   });
-  writes = {
+  return {
     client,
-    stream: `${PREFIX}:raw:stream`,
+    prefix,
+    stream: `${prefix}:raw:stream`,
     // What write() puts in the stream for PROFILE: the codec's id, a newline, the encoding.
     payload: `${defaultCodec.id}\n${defaultCodec.encode(PROFILE)}`,
     wb,
@@ -94,18 +97,48 @@ async function setupWrites(): Promise<void> {
   };
 }
 
+async function closeWrites({ client, prefix, wb }: WriteFixture): Promise<void> {
+  await client.deleteMatching(`${prefix}:*`);
+  await wb.close();
+  await client.close();
+}
+
+async function setupWrites(): Promise<void> {
+  const ioredis = await openWrites('ioredis', PREFIX);
+  const nodeRedis = await openWrites('node-redis', `${PREFIX}:nr`).catch(async (error) => {
+    await closeWrites(ioredis);
+    throw error;
+  });
+  writes = { ioredis, 'node-redis': nodeRedis };
+}
+
 async function teardownWrites(): Promise<void> {
   if (writes === undefined) return;
-  const { client, wb } = writes;
+  const sides = Object.values(writes);
   writes = undefined;
-  await deletePrefix(client, `${PREFIX}:`);
-  await wb.close();
-  await client.quit();
+  for (const side of sides) await closeWrites(side);
 }
 
 function concurrently(write: () => Promise<unknown>): () => Promise<unknown> {
   return () => Promise.all(Array.from({ length: CONCURRENCY }, write));
 }
+
+/** 64 raw XADDs of the same entry on `library`'s client. */
+const rawXadds = (library: RedisClientLibrary): BenchCase => ({
+  name: `${CONCURRENCY} × XADD (raw)`,
+  library: 'ioredis',
+  fn: concurrently(() => {
+    const side = w(library);
+    return side.client.xadd(side.stream, [
+      'key',
+      nextKey(),
+      'payload',
+      side.payload,
+      'version',
+      '1',
+    ]);
+  }),
+});
 
 /** 64 durable writes in flight at once. */
 export const writeBehindRedisWrites: Suite = {
@@ -115,34 +148,32 @@ export const writeBehindRedisWrites: Suite = {
     `One call = ${CONCURRENCY} writes in flight at once on one connection, each resolving once ` +
     'its entry is durable in the Redis Stream; writes/s = ' +
     `${CONCURRENCY} × ops/s. Baseline: ${CONCURRENCY} raw XADDs of the same payload (pipelined ` +
-    'by ioredis). Issue 8 sets an absolute goal, ≥ 50,000 writes/s on the 2-core bench machine ' +
+    'by ioredis; the `(node-redis)` rows run the same on a node-redis client). Issue 8 sets an absolute goal, ≥ 50,000 writes/s on the 2-core bench machine ' +
     `(≥ ${Math.ceil(50_000 / CONCURRENCY)} ops/s here); the comparison framework only checks ` +
     'ratios between cases, so that goal is read off the table, not checked.',
   setup: setupWrites,
   teardown: teardownWrites,
-  baseline: {
-    name: `${CONCURRENCY} × XADD (raw)`,
-    library: 'ioredis',
-    fn: concurrently(() =>
-      w().client.xadd(w().stream, '*', 'key', nextKey(), 'payload', w().payload, 'version', '1'),
-    ),
-  },
+  baseline: rawXadds('ioredis'),
   cases: [
-    {
+    nodeRedisTwinOf(rawXadds),
+    ...withNodeRedisTwin((library) => ({
       name: `${CONCURRENCY} × write()`,
       library: BREAKWATER,
-      fn: concurrently(() => w().wb.write(nextKey(), PROFILE)),
+      fn: concurrently(() => w(library).wb.write(nextKey(), PROFILE)),
       role: 'ours',
       note: `writes/s = ${CONCURRENCY} × ops/s; issue 8's goal: ≥ 50,000 writes/s`,
-    },
-    {
+    })),
+    ...withNodeRedisTwin((library) => ({
       name: `${CONCURRENCY} × queue append() (one EVALSHA each)`,
       library: BREAKWATER,
       fn: concurrently(() =>
-        w().queue.append(nextKey(), w().payload, { version: undefined, maxPending: HUGE }),
+        w(library).queue.append(nextKey(), w(library).payload, {
+          version: undefined,
+          maxPending: HUGE,
+        }),
       ),
       note: 'the queue alone, one script call per write: what write() costs without batching',
-    },
+    })),
   ],
 };
 
