@@ -21,7 +21,8 @@ export type FaultName =
   | 'store-pause'
   | 'store-crash'
   | 'store-failover'
-  | 'replica-pause';
+  | 'replica-pause'
+  | 'clock-jump';
 
 /** Every fault, in the order the docs list them. */
 export const ALL_FAULT_NAMES: readonly FaultName[] = [
@@ -35,7 +36,11 @@ export const ALL_FAULT_NAMES: readonly FaultName[] = [
   'store-crash',
   'store-failover',
   'replica-pause',
+  'clock-jump',
 ];
+
+/** How far a `clock-jump` moves a replica's wall clock, in ms (forwards or backwards). */
+export const CLOCK_JUMP_MS = 30_000;
 
 /** Faults that need the store to be a primary with a replica (and no other store fault). */
 export const REPLICATION_FAULTS: readonly FaultName[] = ['store-failover'];
@@ -52,6 +57,8 @@ export interface FaultTargets {
   replicas: ReplicaHandle[];
   /** The nemesis's history. */
   history: HistoryRecorder;
+  /** The schedule's random source (a clock jump's direction). @default Math.random */
+  random?: () => number;
 }
 
 /** A fault in force: `heal()` ends it (and records the end). */
@@ -92,19 +99,25 @@ export async function injectFault(
   const proxyFault = (
     faults: Parameters<FaultProxy['setFaults']>[0],
     unreachable: boolean,
+    resetOnHeal = false,
   ): ActiveFault => {
     for (const proxy of proxies) proxy.setFaults(faults);
     const end = recordFault(targets.history, {
       fault: name,
       target,
       unreachable,
-      detail: faults as Record<string, unknown>,
+      detail: { ...(faults as Record<string, unknown>), ...(resetOnHeal ? { resetOnHeal } : {}) },
     });
     return {
       name,
       async heal() {
         end();
         for (const proxy of proxies) proxy.setFaults({});
+        // A blackhole's connections do not survive it: TCP would retransmit what was lost or
+        // fail the connection. Discarded bytes leave a gap in the Redis protocol stream of a
+        // connection that lives on (replies matched to the wrong commands, later ones never
+        // answered), which no network does: the connections are reset as the drop ends.
+        if (resetOnHeal) for (const proxy of proxies) proxy.reset();
       },
     };
   };
@@ -118,10 +131,10 @@ export async function injectFault(
       return proxyFault({ toUpstream: link, toDownstream: link }, false);
     }
     case 'proxy-drop':
-      return proxyFault({ toUpstream: { drop: true }, toDownstream: { drop: true } }, true);
+      return proxyFault({ toUpstream: { drop: true }, toDownstream: { drop: true } }, true, true);
     case 'proxy-drop-replies':
       // Commands still run on the store; their answers never arrive.
-      return proxyFault({ toDownstream: { drop: true } }, true);
+      return proxyFault({ toDownstream: { drop: true } }, true, true);
     case 'proxy-reset': {
       for (const proxy of proxies) proxy.reset();
       const end = recordFault(targets.history, { fault: name, target, unreachable: false });
@@ -194,6 +207,26 @@ export async function injectFault(
         async heal() {
           end();
           handle.kill('SIGCONT');
+        },
+      };
+    }
+    case 'clock-jump': {
+      const index = replica ?? 0;
+      const handle = targets.replicas[index];
+      if (handle === undefined) throw new RangeError(`No replica ${index} to jump the clock of`);
+      const offsetMs = ((targets.random ?? Math.random)() < 0.5 ? -1 : 1) * CLOCK_JUMP_MS;
+      handle.send(`clock ${offsetMs}`);
+      const end = recordFault(targets.history, {
+        fault: name,
+        target: index,
+        unreachable: false,
+        detail: { offsetMs },
+      });
+      return {
+        name,
+        async heal() {
+          end();
+          handle.send('clock 0');
         },
       };
     }

@@ -53,6 +53,7 @@ export {
   type RateLimitBound,
 } from './invariants/rate-limit.js';
 export { checkRetryBudget, type RetryBudgetBound } from './invariants/retry-budget.js';
+export { checkWritesPersisted, type WriteBehindBound } from './invariants/write-behind.js';
 export {
   type LinkFaults,
   type ProxyFaults,
@@ -80,6 +81,7 @@ export {
   BREAKER_CONVERGENCE_MS,
   BREAKER_FLEET_FAULTS,
   breakerFleetScenario,
+  SHORT_PROBE_LEASE_MS,
 } from './scenarios/breaker-fleet.js';
 export {
   BULKHEAD_FAULTS,
@@ -89,6 +91,12 @@ export {
 export { CACHE_FAULTS, CACHE_LOCAL_TAIL_MS, cacheScenario } from './scenarios/cache.js';
 export { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
 export { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
+export {
+  WRITE_BEHIND_DRAIN_MS,
+  WRITE_BEHIND_FAULTS,
+  WRITE_BEHIND_WAIT_FAULTS,
+  writeBehindScenario,
+} from './scenarios/write-behind.js';
 export {
   NEMESIS_SUITE,
   type RunSuiteOptions,

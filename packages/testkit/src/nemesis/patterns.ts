@@ -95,6 +95,32 @@ export interface CacheModules {
   redisStore(options: { client: unknown; prefix: string }): { close(): Promise<void> };
 }
 
+/** One entry of a write-behind batch. */
+export interface NemesisPersistEntry {
+  readonly key: string;
+  readonly value: unknown;
+  readonly version: number;
+}
+
+/** The write-behind surface a replica uses. */
+export interface NemesisWriteBehind {
+  write(key: string, value: unknown): Promise<number>;
+  flush(): Promise<void>;
+  pending(): Promise<number>;
+  readonly storeStatus: string;
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** `@breakwater/cache`'s write-behind and the `/redis` subpath's queue. */
+export interface WriteBehindModules {
+  writeBehind(options: Record<string, unknown>): NemesisWriteBehind;
+  redisWriteBehindQueue(options: {
+    client: unknown;
+    prefix: string;
+    durability: 'primary' | 'wait';
+  }): { close(): Promise<void> };
+}
+
 async function load<T>(specifier: string): Promise<T> {
   // A variable specifier keeps TypeScript from resolving a package the testkit does not depend on.
   const name = specifier;
@@ -149,4 +175,13 @@ export async function loadCache(): Promise<CacheModules> {
     load<Pick<CacheModules, 'redisStore'>>('@breakwater/cache/redis'),
   ]);
   return { cache: main.cache, redisStore: redis.redisStore };
+}
+
+/** Loads the write-behind and its Redis queue. */
+export async function loadWriteBehind(): Promise<WriteBehindModules> {
+  const [main, redis] = await Promise.all([
+    load<Pick<WriteBehindModules, 'writeBehind'>>('@breakwater/cache'),
+    load<Pick<WriteBehindModules, 'redisWriteBehindQueue'>>('@breakwater/cache/redis'),
+  ]);
+  return { writeBehind: main.writeBehind, redisWriteBehindQueue: redis.redisWriteBehindQueue };
 }

@@ -10,6 +10,18 @@ import { type HistoryRecorder, replicaHistory } from './history.js';
 /** Environment variable carrying the scenario's parameters (JSON) to its replicas. */
 export const SCENARIO_PARAMS_ENV = 'BREAKWATER_NEMESIS_PARAMS';
 
+/**
+ * A replica's wall clock, in the shape of `@breakwater/core`'s `Clock`: `Date.now()` plus an
+ * offset the nemesis moves at run time (`clock-jump`), as NTP stepping a pod's clock would.
+ * `sleep` runs on timers, which no wall-clock jump moves.
+ */
+export interface ReplicaClock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** The current offset from `Date.now()`, in ms. */
+  readonly offsetMs: number;
+}
+
 /** What every replica of a scenario gets. */
 export interface ReplicaRun<P> {
   /** This replica's index and the fleet's size. */
@@ -23,6 +35,8 @@ export interface ReplicaRun<P> {
   client: Redis;
   /** This replica's history. */
   history: HistoryRecorder;
+  /** This replica's wall clock: pass it as the policies' `clock` so a `clock-jump` reaches them. */
+  clock: ReplicaClock;
   /**
    * Waits for the nemesis's start line on stdin (sent once every replica said `ready`), then until
    * the start time it names: the whole fleet starts and ends at the same moments.
@@ -54,6 +68,15 @@ export function replicaRun<P>(): ReplicaRun<P> {
   // Refused and reset connections are what the nemesis does: the policies cope.
   client.on('error', () => {});
   const history = replicaHistory();
+  let offsetMs = 0;
+  let control: ReturnType<typeof createInterface> | undefined;
+  const clock: ReplicaClock = {
+    now: () => Date.now() + offsetMs,
+    sleep: (ms, signal) => sleep(ms, undefined, signal === undefined ? undefined : { signal }),
+    get offsetMs() {
+      return offsetMs;
+    },
+  };
   return {
     index: Number(env('BREAKWATER_REPLICA_INDEX')),
     replicas: Number(env('BREAKWATER_REPLICA_COUNT')),
@@ -61,19 +84,28 @@ export function replicaRun<P>(): ReplicaRun<P> {
     prefix: env('NEMESIS_PREFIX'),
     client,
     history,
+    clock,
     async waitForStart() {
       const lines = createInterface({ input: process.stdin });
+      control = lines;
       const startAt = await new Promise<number>((resolve, reject) => {
         lines.once('line', (line) => resolve(Number(line.replace(/^start /, ''))));
         lines.once('close', () => reject(new Error('The nemesis closed stdin before the start')));
       });
-      lines.close();
+      // Later lines are the nemesis's clock jumps: `clock <offsetMs>` (0 heals).
+      lines.on('line', (line) => {
+        const match = /^clock (-?\d+)$/.exec(line);
+        if (match === null) return;
+        offsetMs = Number(match[1]);
+        history.info('clock', { offsetMs });
+      });
       process.stdin.unref?.();
       endAt = startAt + durationMs;
       await sleep(Math.max(0, startAt - Date.now()));
     },
     running: () => Date.now() < endAt,
     async close() {
+      control?.close();
       history.close();
       client.disconnect();
     },

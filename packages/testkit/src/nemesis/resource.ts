@@ -31,6 +31,8 @@ export interface ResourceAction {
   storeStatus?: string;
   /** The key the action is about (a cache load's key), when there is one. */
   key?: string;
+  /** The version the action carries (a write-behind row persisted), when there is one. */
+  version?: number;
 }
 
 /** The resource server. */
@@ -70,6 +72,7 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
       if (action.kind !== undefined) value.kind = action.kind;
       if (action.storeStatus !== undefined) value.storeStatus = action.storeStatus;
       if (action.key !== undefined) value.key = action.key;
+      if (action.version !== undefined) value.version = action.version;
       history.info('act', value, action.token);
       socket.write('ok\n');
     });

@@ -162,7 +162,7 @@ export async function runScenario<P>(
     for (const replica of replicas) replica.send(`start ${startAt}`);
     await sleep(Math.max(0, startAt - Date.now()));
     const endAt = startAt + options.durationMs;
-    const targets: FaultTargets = { redis, replication, proxies, replicas, history };
+    const targets: FaultTargets = { redis, replication, proxies, replicas, history, random };
     const perReplica = scenario.perReplica ?? ((fault: FaultName) => fault === 'replica-pause');
 
     // The schedule: healthy, a fault, healed, … until the end; nothing is left in force.
@@ -179,7 +179,7 @@ export async function runScenario<P>(
       const replica =
         name === 'replica-pause' && resource?.lastActor !== undefined
           ? resource.lastActor
-          : perReplica(name)
+          : perReplica(name) || name === 'clock-jump'
             ? Math.floor(random() * scenario.replicas)
             : undefined;
       const fault = await injectFault(name, targets, replica);

@@ -11,6 +11,11 @@ import { BULKHEAD_FAULTS, bulkheadScenario } from './scenarios/bulkhead.js';
 import { CACHE_FAULTS, cacheScenario } from './scenarios/cache.js';
 import { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
 import { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
+import {
+  WRITE_BEHIND_FAULTS,
+  WRITE_BEHIND_WAIT_FAULTS,
+  writeBehindScenario,
+} from './scenarios/write-behind.js';
 
 /** A pattern's scenario factory and its fault set. */
 export interface SuiteEntry {
@@ -50,9 +55,25 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     scenario: (faults) => breakerFleetScenario(faults) as Scenario<unknown>,
   },
   {
+    // A prober paused past its probe lease (the lease shorter than the pause).
+    pattern: 'breaker-fleet-lease',
+    faults: ['replica-pause'],
+    scenario: (faults) => breakerFleetScenario(faults, 3, true) as Scenario<unknown>,
+  },
+  {
     pattern: 'cache',
     faults: CACHE_FAULTS,
     scenario: (faults) => cacheScenario(faults) as Scenario<unknown>,
+  },
+  {
+    pattern: 'write-behind',
+    faults: WRITE_BEHIND_FAULTS,
+    scenario: (faults) => writeBehindScenario(faults, 'primary') as Scenario<unknown>,
+  },
+  {
+    pattern: 'write-behind-wait',
+    faults: WRITE_BEHIND_WAIT_FAULTS,
+    scenario: (faults) => writeBehindScenario(faults, 'wait') as Scenario<unknown>,
   },
 ];
 
@@ -102,6 +123,8 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun[]> {
       if (options.faults !== undefined && !options.faults.includes(fault)) continue;
       // The mixed run leaves out the failover: it needs a replicated store of its own.
       const mixed = entry.faults.filter((name) => !REPLICATION_FAULTS.includes(name));
+      // Nothing to mix when the set holds one fault (or only the failover): no mixed run.
+      if (fault === 'mixed' && mixed.length < 2) continue;
       const scenario = entry.scenario(fault === 'mixed' ? mixed : [fault]);
       const report = await runScenario(scenario, options);
       const run = { pattern: entry.pattern, fault, report };

@@ -255,6 +255,34 @@ describe('breaker checker', () => {
     local.act(160, 2, 'c', 0, 'probe-end');
     expect(checkHalfOpenProbes(local.done(), 1, 3).violations).toEqual([]);
   });
+
+  it('relaxes nothing for a replica pause or a clock jump; a prober paused past its lease is excused', () => {
+    const pause = (b: Builder, replica: number, from: number, to: number) => {
+      b.fault(from, { fault: 'replica-pause', target: replica, unreachable: false }, 'start');
+      b.fault(to, { fault: 'replica-pause', target: replica, unreachable: false }, 'end');
+    };
+    // A pause (or a jump) of a replica that is not probing: the store still answers everyone.
+    const other = new Builder();
+    pause(other, 0, 50, 300);
+    other.fault(60, { fault: 'clock-jump', target: 1, unreachable: false }, 'start');
+    other.probe(1, 'b', 100, 140);
+    other.probe(2, 'c', 120, 160);
+    other.fault(200, { fault: 'clock-jump', target: 1, unreachable: false }, 'end');
+    expect(checkHalfOpenProbes(other.done(), 1, 3, 600).violations).toHaveLength(1);
+
+    // r0 probes from 0, is paused 100–1,500 (its lease of 600 ms lapses), r1 probes from 700.
+    const stale = new Builder();
+    stale.probe(0, 'a', 0, 1_501);
+    pause(stale, 0, 100, 1_500);
+    stale.probe(1, 'b', 700, 740);
+    const excused = checkHalfOpenProbes(stale.done(), 1, 3, 600);
+    expect(excused.violations).toEqual([]);
+    expect(excused.excused).toEqual({ 'prober paused past its lease': 1 });
+    // Without the lease, or with a new prober before the lease lapsed, the overlap is caught.
+    expect(checkHalfOpenProbes(stale.done(), 1, 3).violations).toHaveLength(1);
+    stale.probe(2, 'c', 400, 440);
+    expect(checkHalfOpenProbes(stale.done(), 1, 3, 600).violations).toHaveLength(1);
+  });
 });
 
 describe('cache checkers', () => {

@@ -1,7 +1,10 @@
 // The short version of the nemesis suite (`pnpm nemesis` runs the long one): a few seconds per
 // invariant, real replica processes, a real Redis, real faults.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { CheckResult } from '../../nemesis/checker.js';
+import { readHistory } from '../../nemesis/history.js';
 import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
 import { breakerScenario } from '../../nemesis/scenarios/breaker.js';
 import { breakerFleetScenario } from '../../nemesis/scenarios/breaker-fleet.js';
@@ -9,6 +12,7 @@ import { bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
 import { cacheScenario } from '../../nemesis/scenarios/cache.js';
 import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { retryBudgetScenario } from '../../nemesis/scenarios/retry-budget.js';
+import { writeBehindScenario } from '../../nemesis/scenarios/write-behind.js';
 import { describeWithRedisCluster } from '../../services.js';
 
 const SECONDS = 4;
@@ -116,6 +120,43 @@ describeWithRedisCluster('nemesis (short)', () => {
     expect(loaders.checked).toBeGreaterThan(20);
     expect(reads.checked).toBeGreaterThan(500);
     expect(report.faults['replica-pause']).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('rate limit: a clock jump on a replica reaches its limiter and changes nothing (Redis decides on TIME)', async () => {
+    const report = await runScenario(rateLimitScenario(['clock-jump']), {
+      durationMs: SECONDS * 1_000,
+      keepHistory: true,
+    });
+    const dir = report.historyDir!;
+    try {
+      const replicas = [0, 1, 2].map((index) => join(dir, `replica-${index}.jsonl`));
+      const jumps = readHistory(replicas).filter((event) => event.f === 'clock');
+      // The jumped replica saw its clock move and move back.
+      expect(report.faults['clock-jump']).toBeGreaterThan(0);
+      expect(jumps.map((event) => (event.value as { offsetMs: number }).offsetMs)).toContain(0);
+      expect(jumps.some((event) => (event.value as { offsetMs: number }).offsetMs !== 0)).toBe(
+        true,
+      );
+      const window = result(report, 'rate-limit/window');
+      expect(window.violations, summary(report)).toEqual([]);
+      // The strict bound: a jump leaves the store reachable, so no degraded allowance applies.
+      expect(window.worst).toBeLessThanOrEqual(50);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('write-behind: every acknowledged write reaches the database at ≥ its version (crashes excused)', async () => {
+    // Store crashes without persistence: what was still queued is lost, the documented bound.
+    const report = await runScenario(writeBehindScenario(['store-crash', 'proxy-reset']), {
+      durationMs: SECONDS * 1_000,
+    });
+    const persisted = result(report, 'write-behind/acknowledged-persisted');
+    console.info(
+      `nemesis/write-behind: ${report.operations} operations, faults ${JSON.stringify(report.faults)}, excused ${JSON.stringify(persisted.excused ?? {})}`,
+    );
+    expect(persisted.violations, summary(report)).toEqual([]);
+    expect(persisted.checked).toBeGreaterThan(500);
   }, 60_000);
 
   it('retry budget: fleet retries ≤ the budget', async () => {

@@ -18,15 +18,27 @@ interface Probe {
   end: HistoryEvent | undefined;
 }
 
+/** How much earlier than its first action a probe's lease may have been taken, in ms. */
+const LEASE_SLACK_MS = 50;
+
+/** Faults that leave every replica's store reachable: they never let a replica decide alone. */
+const STORE_REACHABLE_FAULTS = new Set(['replica-pause', 'clock-jump']);
+
 /**
  * Probes at once ≤ `maxCalls` fleet-wide. While a fault hits the store or a link (and shortly
  * after), or while a probing replica reports its store `degraded`, a replica that cannot reach the
- * store decides alone and may probe on its own: then the bound is `maxCalls` per replica. A restart that lost the store's probe leases adds `maxCalls`.
+ * store decides alone and may probe on its own: then the bound is `maxCalls` per replica. A restart
+ * that lost the store's probe leases adds `maxCalls`. A replica pause or a clock jump relaxes
+ * nothing. With `probeLeaseMs`, a probe whose replica was paused longer than the lease while it ran
+ * counts only until its lease ended (its start + `probeLeaseMs`, the lease not being renewed while
+ * the probe runs): the store hands the probe on then, the lease's documented bound; such probes
+ * are counted in `excused`.
  */
 export function checkHalfOpenProbes(
   history: HistoryEvent[],
   maxCalls: number,
   replicas: number,
+  probeLeaseMs?: number,
 ): CheckResult {
   const probes = new Map<string, Probe>();
   for (const event of history) {
@@ -45,10 +57,30 @@ export function checkHalfOpenProbes(
       if (probe !== undefined) probe.end = event;
     }
   }
-  const faults = faultIntervals(history);
+  const all = faultIntervals(history);
+  const faults = all.filter((fault) => !STORE_REACHABLE_FAULTS.has(fault.fault));
+  let pastLease = 0;
+  // When each probe stops counting: its end, or, for a probe that a pause of its replica kept
+  // running past its lease, when the lease lapsed. The lease is taken at admission, just before
+  // the probe's first action, and is not renewed while the probe runs: the store hands the probe
+  // on `probeLeaseMs` after (less a slack for the admission's round trip).
+  const until = (probe: Probe): number => {
+    const end = probe.end?.mono ?? Number.POSITIVE_INFINITY;
+    if (probeLeaseMs === undefined || end - probe.start.mono <= probeLeaseMs) return end;
+    const paused = all.some(
+      (fault) =>
+        fault.fault === 'replica-pause' &&
+        fault.target === probe.replica &&
+        fault.start < end &&
+        fault.end > probe.start.mono,
+    );
+    if (!paused) return end;
+    pastLease++;
+    return probe.start.mono + probeLeaseMs - LEASE_SLACK_MS;
+  };
   const edges = [...probes.values()].flatMap((probe) => [
     { at: probe.start.mono, delta: 1, probe },
-    { at: probe.end?.mono ?? Number.POSITIVE_INFINITY, delta: -1, probe },
+    { at: until(probe), delta: -1, probe },
   ]);
   edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
   const open = new Set<Probe>();
@@ -94,5 +126,6 @@ export function checkHalfOpenProbes(
     violations,
     worst,
     bound: worstBound,
+    ...(pastLease > 0 ? { excused: { 'prober paused past its lease': pastLease } } : {}),
   };
 }

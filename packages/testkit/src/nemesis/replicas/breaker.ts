@@ -38,6 +38,8 @@ const breaker = circuitBreaker({
   onStoreError: 'local',
   storeDeadlineMs: params.storeDeadlineMs,
   storeProbeIntervalMs: 100,
+  // The replica's wall clock, which a `clock-jump` moves.
+  clock: run.clock,
 });
 
 await reportMessage('ready');

@@ -38,6 +38,8 @@ const limiter = rateLimiter({
   storeDeadlineMs: params.storeDeadlineMs,
   storeFailureThreshold: 3,
   storeProbeIntervalMs: 100,
+  // The replica's wall clock, which a `clock-jump` moves.
+  clock: run.clock,
 });
 
 await reportMessage('ready');

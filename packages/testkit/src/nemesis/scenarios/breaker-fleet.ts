@@ -32,28 +32,41 @@ export const BREAKER_FLEET_FAULTS: readonly FaultName[] = [
  */
 export const BREAKER_CONVERGENCE_MS = 2_600;
 
-/** The breaker-fleet scenario, with `faults` (default: all of {@link BREAKER_FLEET_FAULTS}). */
+/**
+ * The probe lease of the `breaker-fleet-lease` variant: shorter than its pauses (1,000–1,800 ms),
+ * so a prober paused mid-probe loses its lease and another replica may probe meanwhile.
+ */
+export const SHORT_PROBE_LEASE_MS = 600;
+
+/**
+ * The breaker-fleet scenario, with `faults` (default: all of {@link BREAKER_FLEET_FAULTS}). With
+ * `pastLease`, the variant `breaker-fleet-lease`: probe lease {@link SHORT_PROBE_LEASE_MS}, pauses
+ * of 1,000–1,800 ms and probes of 400 ms, so a pause catches a prober mid-probe and outlives its
+ * lease.
+ */
 export function breakerFleetScenario(
   faults: readonly FaultName[] = BREAKER_FLEET_FAULTS,
   replicas = 3,
+  pastLease = false,
 ): Scenario<BreakerFleetParams> {
   const params: BreakerFleetParams = {
     maxCalls: 1,
     breakDurationMs: 1_000,
-    // Longer than any pause: a paused prober keeps its lease, and nobody else probes meanwhile.
-    probeLeaseMs: 2_500,
+    // Longer than any pause: a paused prober keeps its lease, and nobody else probes meanwhile
+    // (the variant: shorter than every pause).
+    probeLeaseMs: pastLease ? SHORT_PROBE_LEASE_MS : 2_500,
     syncIntervalMs: 100,
     storeDeadlineMs: 100,
     storeProbeIntervalMs: 100,
     downMs: 1_500,
     staggerMs: 150,
-    probeMs: 150,
+    probeMs: pastLease ? 400 : 150,
     sampleMs: 25,
     loops: 2,
     pauseMs: 10,
   };
   return {
-    name: 'breaker-fleet',
+    name: pastLease ? 'breaker-fleet-lease' : 'breaker-fleet',
     script: fileURLToPath(new URL('../replicas/breaker-fleet.ts', import.meta.url)),
     replicas,
     params,
@@ -61,7 +74,7 @@ export function breakerFleetScenario(
     resource: true,
     perReplica: (fault) =>
       fault === 'replica-pause' || (fault.startsWith('proxy-') && fault !== 'proxy-drop'),
-    faultMs: [500, 1_500],
+    faultMs: pastLease ? [1_000, 1_800] : [500, 1_500],
     // Long enough for the fleet to converge before the next fault, so each heal is judged.
     healthyMs: [2_800, 3_500],
     check: (history) => [
@@ -77,7 +90,7 @@ export function breakerFleetScenario(
         sampleMs: params.sampleMs,
         replicas,
       }),
-      checkHalfOpenProbes(history, params.maxCalls, replicas),
+      checkHalfOpenProbes(history, params.maxCalls, replicas, params.probeLeaseMs),
     ],
   };
 }

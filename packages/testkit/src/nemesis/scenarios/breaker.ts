@@ -17,6 +17,7 @@ export const BREAKER_FAULTS: readonly FaultName[] = [
   'proxy-reset',
   'store-pause',
   'store-crash',
+  'clock-jump',
 ];
 
 /** The breaker scenario, with `faults` (default: all of {@link BREAKER_FAULTS}). */

@@ -21,6 +21,7 @@ export const RATE_LIMIT_FAULTS: readonly FaultName[] = [
   'store-pause',
   'store-crash',
   'store-failover',
+  'clock-jump',
 ];
 
 /**
