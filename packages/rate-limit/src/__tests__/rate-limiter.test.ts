@@ -91,6 +91,33 @@ describe('rateLimiter()', () => {
     expect(store.calls.consume).toBe(before + 1);
   });
 
+  it('drops a cached denial when the clock went back past the time it was cached', async () => {
+    const clock = fakeClock(1_000_000);
+    const store = scriptedStore();
+    const limiter = rateLimiter({
+      name: 'jump',
+      limit: 10,
+      intervalMs: 1000,
+      burst: 1,
+      store,
+      clock,
+    });
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    // The clock jumps 30 s ahead (an NTP step); the store then denies cost 2 for 100 ms.
+    clock.set(1_030_000);
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(await limiter.limit('k', { cost: 2 })).toMatchObject({
+      allowed: false,
+      source: 'store',
+    });
+    expect((await limiter.limit('k', { cost: 2 })).source).toBe('local-cache');
+    // Back to the true time: the cached `until` lies 30 s ahead; asking the store again is right.
+    clock.set(1_000_050);
+    const before = store.calls.consume;
+    expect((await limiter.limit('k', { cost: 2 })).source).toBe('store');
+    expect(store.calls.consume).toBe(before + 1);
+  });
+
   it('keeps the deny cache bounded', async () => {
     const limiter = rateLimiter({
       store: scriptedStore(),

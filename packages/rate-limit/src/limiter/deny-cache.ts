@@ -6,11 +6,18 @@
  *
  * Bounded: at most `maxKeys` entries, the oldest dropped first (a Map keeps insertion order), and
  * expired entries are dropped when looked up or when they reach the front.
+ *
+ * Times are on the limiter's (wall) clock. An entry looked up at a time before it was remembered
+ * means the clock went back (an NTP step, the end of a forward jump): its `until` is then later than
+ * the store ever said, so it is dropped and the store asked again rather than denying for as long
+ * as the jump.
  */
 import type { RateLimitDecision } from '../decision.js';
 import { wholeMs } from './describe-decision.js';
 
 interface DeniedEntry {
+  /** Local clock time at which the store's denial was remembered. */
+  since: number;
   /** Local clock time until which the key is denied. */
   until: number;
   /** The smallest cost denied: a cheaper call may fit earlier, so it still asks the store. */
@@ -36,7 +43,7 @@ export class DenyCache {
   lookup(key: string, cost: number, now: number): RateLimitDecision | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    if (now >= entry.until) {
+    if (now >= entry.until || now < entry.since) {
       this.entries.delete(key);
       return undefined;
     }
@@ -56,6 +63,7 @@ export class DenyCache {
   remember(key: string, cost: number, decision: RateLimitDecision, now: number): void {
     this.entries.delete(key);
     this.entries.set(key, {
+      since: now,
       until: now + decision.retryAfterMs,
       cost,
       resetAt: now + decision.resetAfterMs,
