@@ -1,7 +1,7 @@
 import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import type { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Backend, runContractSuite } from '../contract.js';
+import { type RedisClient, sendRedisCommand } from '../redis-clients.js';
 import { services } from '../services.js';
 
 /** The trivial store of the sample contract: named counters. */
@@ -39,12 +39,14 @@ function memoryCounters(): CounterStore {
   });
 }
 
-function redisCounters(client: Redis | Cluster, prefix: string): CounterStore {
+/** Works on every client kind the suite runs (ioredis, iovalkey, node-redis). */
+function redisCounters(client: RedisClient, prefix: string): CounterStore {
   const key = (name: string) => `${prefix}:counter:{${name}}`;
   return closable({
-    increment: (name, by = 1) => client.incrby(key(name), by),
+    increment: async (name, by = 1) =>
+      Number(await sendRedisCommand(client, ['INCRBY', key(name), String(by)], key(name))),
     async get(name) {
-      return Number((await client.get(key(name))) ?? 0);
+      return Number((await sendRedisCommand(client, ['GET', key(name)], key(name))) ?? 0);
     },
   });
 }

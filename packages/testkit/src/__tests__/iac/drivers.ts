@@ -181,9 +181,17 @@ interface RateLimitHandle {
   };
 }
 
+interface LimitsRecord {
+  writeLimits(name: string, limits: string, signal: undefined): Promise<number>;
+  readLimits(name: string, signal: undefined): Promise<unknown>;
+}
+
 const rateLimit: StoreDriver = {
   scopeInterface: ['packages/rate-limit/src/store.ts', 'StoreHandle'],
-  sources: ['packages/rate-limit/src/stores/dynamodb.ts'],
+  sources: [
+    'packages/rate-limit/src/stores/dynamodb.ts',
+    'packages/rate-limit/src/stores/dynamodb-limits.ts',
+  ],
   async run({ client, stateTable, prefix }, covered) {
     const store = (await factory('@breakwater/rate-limit/dynamodb', 'dynamoStore'))({
       client,
@@ -210,6 +218,10 @@ const rateLimit: StoreDriver = {
       const replicas = handle.replicaBackend();
       await replicas.heartbeat('replica-1', 60_000, undefined);
       await replicas.leave('replica-1', undefined);
+      // The limits setLimits(…, { fleet: true }) publishes, and every replica reads.
+      const published = store as unknown as LimitsRecord;
+      await published.writeLimits('iac', '[{"limit":2,"intervalMs":60000}]', undefined);
+      await published.readLimits('iac', undefined);
     } finally {
       await made.policy.close();
       await store.close();
