@@ -1,13 +1,17 @@
 /**
  * Fleet tests: several Node processes share one Redis and must show the global property. The
- * Redis fleet runs once with ioredis replicas and once with node-redis replicas.
+ * Redis fleet runs once with ioredis replicas and once with node-redis replicas, and its stampede
+ * test runs on a Redis Cluster too, on both.
  */
 import { fileURLToPath } from 'node:url';
 import {
   describeWithDynamo,
   describeWithRedis,
+  describeWithRedisCluster,
   dynamoFixture,
+  type RedisClientKind,
   redisClientEnv,
+  redisClusterFixture,
   redisFixture,
   runFleet,
   spawnReplica,
@@ -25,6 +29,65 @@ const TEST_TIMEOUT_MS = 90_000;
 
 const script = (name: string) => fileURLToPath(new URL(`./replicas/${name}.ts`, import.meta.url));
 
+/** The test's own client for the coordination keys (ioredis, on a single node or a Cluster). */
+interface Coordinator {
+  set(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+}
+
+/**
+ * `count` processes of `kind` miss one key 250 times each at once: exactly one loader call
+ * in the fleet, and every answer is the one value it loaded.
+ */
+async function stampede(
+  kind: RedisClientKind,
+  clientEnv: Record<string, string>,
+  prefix: string,
+  count: number,
+  coordinator: Coordinator,
+): Promise<void> {
+  const replicas = Array.from({ length: count }, (_, index) =>
+    spawnReplica({
+      script: script('stampede'),
+      index,
+      replicas: count,
+      env: { ...clientEnv, FLEET_PREFIX: prefix },
+      timeoutMs: REPLICA_TIMEOUT_MS,
+    }),
+  );
+  try {
+    await Promise.all(replicas.map((r) => r.waitForMessage('ready', START_TIMEOUT_MS)));
+    await coordinator.set(`${prefix}:coord:go`, '1');
+    const results = await Promise.all(replicas.map((r) => r.result));
+    for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
+    const reports = results.map(
+      (r) =>
+        r.result as {
+          library: string;
+          loads: number;
+          answers: number;
+          loadedBy: number[];
+          dates: boolean;
+        },
+    );
+    expect(
+      reports.reduce((sum, r) => sum + r.loads, 0),
+      JSON.stringify(reports),
+    ).toBe(1);
+    expect(Number(await coordinator.get(`${prefix}:coord:loads`))).toBe(1);
+    for (const report of reports) {
+      // The replicas ran on the library under test.
+      expect(report.library).toBe(kind);
+      expect(report.answers).toBe(250);
+      expect(report.loadedBy).toHaveLength(1);
+      expect(report.dates).toBe(true);
+    }
+    expect(new Set(reports.flatMap((r) => r.loadedBy)).size).toBe(1);
+  } finally {
+    for (const replica of replicas) replica.kill('SIGKILL');
+  }
+}
+
 for (const kind of ['ioredis', 'node-redis'] as const) {
   describeWithRedis(`fleet over Redis (${kind})`, () => {
     const redis = redisFixture();
@@ -32,45 +95,7 @@ for (const kind of ['ioredis', 'node-redis'] as const) {
 
     it(
       '4 processes × 250 concurrent misses → exactly one loader call in the fleet',
-      async () => {
-        const prefix = redis.uniquePrefix();
-        const replicas = Array.from({ length: 4 }, (_, index) =>
-          spawnReplica({
-            script: script('stampede'),
-            index,
-            replicas: 4,
-            env: { ...clientEnv(), FLEET_PREFIX: prefix },
-            timeoutMs: REPLICA_TIMEOUT_MS,
-          }),
-        );
-        await Promise.all(replicas.map((r) => r.waitForMessage('ready', START_TIMEOUT_MS)));
-        await redis.client.set(`${prefix}:coord:go`, '1');
-        const results = await Promise.all(replicas.map((r) => r.result));
-        for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
-        const reports = results.map(
-          (r) =>
-            r.result as {
-              library: string;
-              loads: number;
-              answers: number;
-              loadedBy: number[];
-              dates: boolean;
-            },
-        );
-        expect(
-          reports.reduce((sum, r) => sum + r.loads, 0),
-          JSON.stringify(reports),
-        ).toBe(1);
-        expect(Number(await redis.client.get(`${prefix}:coord:loads`))).toBe(1);
-        for (const report of reports) {
-          // The replicas ran on the library under test.
-          expect(report.library).toBe(kind);
-          expect(report.answers).toBe(250);
-          expect(report.loadedBy).toHaveLength(1);
-          expect(report.dates).toBe(true);
-        }
-        expect(new Set(reports.flatMap((r) => r.loadedBy)).size).toBe(1);
-      },
+      () => stampede(kind, clientEnv(), redis.uniquePrefix(), 4, redis.client),
       TEST_TIMEOUT_MS,
     );
 
@@ -129,6 +154,24 @@ for (const kind of ['ioredis', 'node-redis'] as const) {
     );
   });
 }
+
+// The fleet-wide guarantee on a Cluster, on both libraries: one Cluster for the file, 3 replicas.
+describeWithRedisCluster('fleet over a Redis Cluster', () => {
+  const cluster = redisClusterFixture();
+
+  it.each(['ioredis', 'node-redis'] as const)(
+    '(%s) 3 processes × 250 concurrent misses → exactly one loader call in the fleet',
+    (kind) =>
+      stampede(
+        kind,
+        redisClientEnv(kind, { nodes: cluster.nodes }),
+        cluster.uniquePrefix(),
+        3,
+        cluster.client,
+      ),
+    TEST_TIMEOUT_MS,
+  );
+});
 
 describeWithRedis('fleet over DynamoDB', () => {
   const redis = redisFixture();

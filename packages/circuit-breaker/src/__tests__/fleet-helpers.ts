@@ -95,6 +95,34 @@ function maxOverlap(intervals: [number, number][]): number {
   return max;
 }
 
+/**
+ * The guarantee only a shared store gives: during half-open the whole fleet of three replicas
+ * runs at most `maxCalls` probes at once (replicas with a breaker each would run three times as
+ * many). The Cluster variant runs only this one.
+ */
+export function probeCapTest(backend: () => Backend) {
+  it('during half-open the fleet runs at most maxCalls probes in total', async () => {
+    const reports = await runScenario(
+      backend(),
+      3,
+      {
+        SCENARIO: 'probes',
+        PREFIX: backend().prefix(),
+        SYNC_MS: String(SYNC_MS),
+        BREAK_MS: '250',
+        MAX_PROBES: '2',
+        SUCCESS_THRESHOLD: '4',
+      },
+      (now) => ({ recoverAt: now + 500, runUntil: now + 1800 }),
+    );
+    const probes = reports.flatMap((r) => r.probes);
+    expect(probes.length).toBeGreaterThanOrEqual(4);
+    expect(maxOverlap(probes)).toBeLessThanOrEqual(2);
+    for (const r of reports) expect(r.finalState).toBe('closed');
+  }, 60_000);
+}
+
+/** Every fleet scenario: the trip bound, the fleet-wide probe cap, a killed holder, the quorum. */
 export function fleetTests(backend: () => Backend, boundMs: number) {
   it('the upstream starts failing: every replica rejects within the bound', async () => {
     const reports = await runScenario(
@@ -117,25 +145,7 @@ export function fleetTests(backend: () => Backend, boundMs: number) {
     }
   }, 60_000);
 
-  it('during half-open the fleet runs at most maxCalls probes in total', async () => {
-    const reports = await runScenario(
-      backend(),
-      3,
-      {
-        SCENARIO: 'probes',
-        PREFIX: backend().prefix(),
-        SYNC_MS: String(SYNC_MS),
-        BREAK_MS: '250',
-        MAX_PROBES: '2',
-        SUCCESS_THRESHOLD: '4',
-      },
-      (now) => ({ recoverAt: now + 500, runUntil: now + 1800 }),
-    );
-    const probes = reports.flatMap((r) => r.probes);
-    expect(probes.length).toBeGreaterThanOrEqual(4);
-    expect(maxOverlap(probes)).toBeLessThanOrEqual(2);
-    for (const r of reports) expect(r.finalState).toBe('closed');
-  }, 60_000);
+  probeCapTest(backend);
 
   it('a replica killed while holding a probe lease does not wedge the breaker', async () => {
     const prefix = backend().prefix();

@@ -2,9 +2,11 @@ import { fileURLToPath } from 'node:url';
 import {
   describeWithDynamo,
   describeWithRedis,
+  describeWithRedisCluster,
   dynamoFixture,
   type FleetResult,
   redisClientEnv,
+  redisClusterFixture,
   redisFixture,
   spawnReplica,
 } from '@breakwater/testkit';
@@ -29,6 +31,12 @@ interface ReplicaReport {
 
 const REPLICAS = 4;
 
+/** The fleet's size and run time; the Cluster variant runs a smaller, shorter one. */
+interface FleetShape {
+  replicas: number;
+  durationMs: number;
+}
+
 /**
  * Runs the fleet: every replica warms up and says `ready`, then all are given one start a moment
  * later — a start fixed in advance would be missed by replicas that took longer to start than
@@ -36,19 +44,20 @@ const REPLICAS = 4;
  */
 async function hammer(
   env: Record<string, string>,
+  shape: FleetShape = { replicas: REPLICAS, durationMs: DURATION_MS },
 ): Promise<{ total: number; spanMs: number; reports: ReplicaReport[] }> {
-  const replicas = Array.from({ length: REPLICAS }, (_, index) =>
+  const replicas = Array.from({ length: shape.replicas }, (_, index) =>
     spawnReplica({
       script,
       index,
-      replicas: REPLICAS,
+      replicas: shape.replicas,
       stdin: true,
       timeoutMs: 80_000,
       env: {
         ...env,
         LIMIT: String(LIMIT),
         BURST: String(BURST),
-        DURATION_MS: String(DURATION_MS),
+        DURATION_MS: String(shape.durationMs),
         SKEWS_MS: SKEWS_MS.join(','),
       },
     }),
@@ -99,6 +108,36 @@ describe('fleet', () => {
         // …and the fleet did use its limit, on all replicas: skew does not lock any out.
         expect(total).toBeGreaterThanOrEqual(0.9 * (spanMs / EMISSION_MS));
         expect(reports.filter((r) => r.allowed > 0)).toHaveLength(4);
+      },
+      60_000,
+    );
+  });
+
+  describeWithRedisCluster('through a Redis Cluster, with replica clocks 2.7 s apart', () => {
+    // One Cluster for the file; 3 replicas (skews -2 s, -0.7 s, +0.7 s) for half the time.
+    const cluster = redisClusterFixture();
+    const shape: FleetShape = { replicas: 3, durationMs: DURATION_MS / 2 };
+
+    it.each(['ioredis', 'node-redis'] as const)(
+      "(%s) admits no more than GCRA allows on the key's node clock: span / T + burst + 1",
+      async (kind) => {
+        const { total, spanMs, reports } = await hammer(
+          {
+            BACKEND: 'redis',
+            ...redisClientEnv(kind, { nodes: cluster.nodes }),
+            PREFIX: cluster.uniquePrefix(),
+          },
+          shape,
+        );
+        const bound = Math.floor((spanMs + 25) / EMISSION_MS) + BURST + 1;
+        console.info(
+          `fleet/redis-cluster (${kind}): admitted ${total} in ${spanMs} ms (bound ${bound})`,
+          reports,
+        );
+        expect(reports.every((r) => r.degraded === 0)).toBe(true);
+        expect(total).toBeLessThanOrEqual(bound);
+        expect(total).toBeGreaterThanOrEqual(0.9 * (spanMs / EMISSION_MS));
+        expect(reports.filter((r) => r.allowed > 0)).toHaveLength(shape.replicas);
       },
       60_000,
     );

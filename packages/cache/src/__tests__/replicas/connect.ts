@@ -1,14 +1,20 @@
 /**
  * Shared set-up of the fleet replicas: a cache over the Redis the test names in the environment
- * (testkit's `redisClientEnv`: REDIS_CLIENT picks ioredis or node-redis, REDIS_URL the server) or,
- * with FLEET_STORE=dynamodb, over the DynamoDB at DYNAMO_ENDPOINT, table DYNAMO_TABLE, under the
+ * (testkit's `redisClientEnv`: REDIS_CLIENT picks ioredis or node-redis, REDIS_URL the server or
+ * REDIS_CLUSTER_NODES a Cluster's masters) or, with FLEET_STORE=dynamodb, over the DynamoDB at DYNAMO_ENDPOINT, table DYNAMO_TABLE, under the
  * key prefix the test passes in FLEET_PREFIX. Redis also carries the test's coordination keys,
  * sent through core's client adapter so that every client library runs the same replica code.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { redisConnection, type SubscriberConnection } from '@breakwater/core/redis';
-import { closeRedisClient, redisClientFromEnv } from '@breakwater/testkit/redis-clients';
+import {
+  closeRedisClient,
+  connectRedisClient,
+  type RedisClientKind,
+  redisClientFromEnv,
+  sendRedisCommand,
+} from '@breakwater/testkit/redis-clients';
 import { dynamoStore } from '../../dynamodb.js';
 import { type CacheStore, cache } from '../../index.js';
 import { redisStore } from '../../redis.js';
@@ -99,10 +105,25 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
     async waitForBus(replicas: number): Promise<void> {
       if (process.env.FLEET_STORE === 'dynamodb') return; // no bus
       const channel = `${prefix}:cache:{fleet:}:bus`;
-      for (;;) {
-        const [, count] = (await coord.send('PUBSUB', ['NUMSUB', channel])) as [string, number];
-        if (Number(count) >= replicas) return;
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      // On a Cluster each node counts only the subscribers connected to it: ask every master.
+      const nodes = await clusterNodeClients();
+      try {
+        for (;;) {
+          const counts =
+            nodes.length === 0
+              ? [await coord.send('PUBSUB', ['NUMSUB', channel])]
+              : await Promise.all(
+                  nodes.map((node) => sendRedisCommand(node, ['PUBSUB', 'NUMSUB', channel])),
+                );
+          const total = counts.reduce(
+            (sum: number, answer) => sum + Number((answer as [string, number])[1]),
+            0,
+          );
+          if (total >= replicas) return;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      } finally {
+        for (const node of nodes) closeRedisClient(node);
       }
     },
     async close() {
@@ -113,6 +134,20 @@ export async function connectReplica(options: { leaseTtlMs?: number } = {}) {
       closeRedisClient(subscriber);
     },
   };
+}
+
+/**
+ * One single-node client per master of the Cluster in REDIS_CLUSTER_NODES (of the replica's own
+ * client library), or none when the replica talks to a single Redis.
+ */
+async function clusterNodeClients() {
+  const raw = process.env.REDIS_CLUSTER_NODES;
+  if (raw === undefined || raw === '') return [];
+  const nodes = JSON.parse(raw) as { host: string; port: number }[];
+  const kind = (process.env.REDIS_CLIENT ?? 'ioredis') as RedisClientKind;
+  return Promise.all(
+    nodes.map(({ host, port }) => connectRedisClient(kind, `redis://${host}:${port}`)),
+  );
 }
 
 /** The announcements heard on one connection (see `announce`). */
