@@ -6,9 +6,12 @@
 import type { FaultProxy } from '../fault-proxy.js';
 import type { ReplicaHandle } from '../fleet.js';
 import type { RedisReplication } from '../redis-replication.js';
+import { CLUSTER_FAULTS, type ClusterFaultName, injectClusterFault } from './cluster-faults.js';
+import type { NemesisCluster } from './cluster-process.js';
 import { recordFault } from './fault-log.js';
 import type { HistoryRecorder } from './history.js';
 import type { NemesisRedis } from './redis-process.js';
+import type { NemesisSentinel } from './sentinel-process.js';
 
 /** The name of a fault the nemesis knows. */
 export type FaultName =
@@ -21,8 +24,10 @@ export type FaultName =
   | 'store-pause'
   | 'store-crash'
   | 'store-failover'
+  | 'sentinel-failover'
   | 'replica-pause'
-  | 'clock-jump';
+  | 'clock-jump'
+  | ClusterFaultName;
 
 /** Every fault, in the order the docs list them. */
 export const ALL_FAULT_NAMES: readonly FaultName[] = [
@@ -35,8 +40,10 @@ export const ALL_FAULT_NAMES: readonly FaultName[] = [
   'store-pause',
   'store-crash',
   'store-failover',
+  'sentinel-failover',
   'replica-pause',
   'clock-jump',
+  ...CLUSTER_FAULTS,
 ];
 
 /** How far a `clock-jump` moves a replica's wall clock, in ms (forwards or backwards). */
@@ -51,6 +58,10 @@ export interface FaultTargets {
   redis: NemesisRedis | undefined;
   /** The primary and replica, for the failover fault (absent for a single Redis). */
   replication: RedisReplication | undefined;
+  /** The Redis Cluster, for the Cluster faults (absent unless the scenario runs on one). */
+  cluster?: NemesisCluster | undefined;
+  /** The primary, replica and Sentinel, for `sentinel-failover` (absent otherwise). */
+  sentinel?: NemesisSentinel | undefined;
   /** One proxy per replica, by index. */
   proxies: FaultProxy[];
   /** The replica processes, by index. */
@@ -196,6 +207,27 @@ export async function injectFault(
         },
       };
     }
+    case 'sentinel-failover': {
+      const sentinel = targets.sentinel;
+      if (sentinel === undefined) throw new Error(`${name} needs a store watched by Sentinel`);
+      // From the kill until Sentinel has promoted the replica, there is no primary; what the
+      // replica had not received is gone.
+      const started = recordFault(targets.history, {
+        fault: name,
+        target: 'store',
+        unreachable: false,
+        losesState: true,
+      });
+      const promoted = await sentinel.killPrimary();
+      targets.history.info('sentinel-failover', { promoted });
+      return {
+        name,
+        async heal() {
+          started();
+          await sentinel.restoreReplica();
+        },
+      };
+    }
     case 'replica-pause': {
       const index = replica ?? 0;
       const handle = targets.replicas[index];
@@ -209,6 +241,16 @@ export async function injectFault(
           handle.kill('SIGCONT');
         },
       };
+    }
+    case 'cluster-slot-migration':
+    case 'cluster-failover': {
+      if (targets.cluster === undefined) throw new Error(`${name} needs a Redis Cluster store`);
+      return injectClusterFault(
+        name,
+        targets.cluster,
+        targets.history,
+        targets.random ?? Math.random,
+      );
     }
     case 'clock-jump': {
       const index = replica ?? 0;

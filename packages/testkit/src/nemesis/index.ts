@@ -7,6 +7,18 @@
  */
 export { type CheckResult, describeEvent, formatViolations, type Violation } from './checker.js';
 export {
+  CLUSTER_FAULTS,
+  type ClusterFaultName,
+  injectClusterFault,
+  isClusterFault,
+} from './cluster-faults.js';
+export {
+  type NemesisCluster,
+  type NemesisClusterOptions,
+  type SlotMigration,
+  startNemesisCluster,
+} from './cluster-process.js';
+export {
   type FaultEntry,
   type FaultInterval,
   faultIntervals,
@@ -61,7 +73,13 @@ export {
   validateLinkFaults,
 } from './link-faults.js';
 export { type NemesisRedis, type NemesisRedisOptions, startNemesisRedis } from './redis-process.js';
-export { type ReplicaRun, replicaRun, SCENARIO_PARAMS_ENV } from './replica-run.js';
+export {
+  CLUSTER_NODES_ENV,
+  type ReplicaRun,
+  replicaRun,
+  SCENARIO_PARAMS_ENV,
+  SENTINEL_ENV,
+} from './replica-run.js';
 export {
   connectSharedResource,
   RESOURCE_PORT_ENV,
@@ -97,6 +115,12 @@ export {
   WRITE_BEHIND_WAIT_FAULTS,
   writeBehindScenario,
 } from './scenarios/write-behind.js';
+export {
+  type NemesisSentinel,
+  type NemesisSentinelOptions,
+  SENTINEL_MASTER_NAME,
+  startNemesisSentinel,
+} from './sentinel-process.js';
 export {
   NEMESIS_SUITE,
   type RunSuiteOptions,

@@ -4,11 +4,24 @@
  */
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { type HistoryRecorder, replicaHistory } from './history.js';
 
 /** Environment variable carrying the scenario's parameters (JSON) to its replicas. */
 export const SCENARIO_PARAMS_ENV = 'BREAKWATER_NEMESIS_PARAMS';
+
+/**
+ * Environment variable carrying a Redis Cluster's startup nodes (JSON `[{ host, port }]`): when
+ * set, a replica's client is an ioredis `Cluster` on them instead of a `Redis` on `REDIS_URL`.
+ */
+export const CLUSTER_NODES_ENV = 'BREAKWATER_NEMESIS_CLUSTER_NODES';
+
+/**
+ * Environment variable carrying Redis Sentinel's address and monitored name (JSON
+ * `{ sentinels: [{ host, port }], name }`): when set, a replica's client finds the primary through
+ * Sentinel (ioredis `new Redis({ sentinels, name })`).
+ */
+export const SENTINEL_ENV = 'BREAKWATER_NEMESIS_SENTINEL';
 
 /**
  * A replica's wall clock, in the shape of `@breakwater/core`'s `Clock`: `Date.now()` plus an
@@ -31,8 +44,8 @@ export interface ReplicaRun<P> {
   params: P;
   /** Key prefix shared by the fleet (unique per run). */
   prefix: string;
-  /** A Redis client connected through this replica's fault proxy. */
-  client: Redis;
+  /** A Redis client connected through this replica's fault proxy, or a Cluster client. */
+  client: Redis | Cluster;
   /** This replica's history. */
   history: HistoryRecorder;
   /** This replica's wall clock: pass it as the policies' `clock` so a `clock-jump` reaches them. */
@@ -60,11 +73,27 @@ export function replicaRun<P>(): ReplicaRun<P> {
   let endAt = Number.POSITIVE_INFINITY;
   // socketTimeout: a connection left half-open by the nemesis is dropped and reconnected, as a
   // service would configure it; without it a half-open connection hangs until TCP keepalive.
-  const client = new Redis(env('REDIS_URL'), {
-    socketTimeout: 1_000,
-    connectTimeout: 1_000,
-    retryStrategy: () => 50,
-  });
+  const connection = { socketTimeout: 1_000, connectTimeout: 1_000, retryStrategy: () => 50 };
+  const clusterNodes = process.env[CLUSTER_NODES_ENV];
+  const sentinel = process.env[SENTINEL_ENV];
+  const client =
+    clusterNodes === undefined
+      ? sentinel === undefined
+        ? new Redis(env('REDIS_URL'), connection)
+        : new Redis({
+            ...connection,
+            ...(JSON.parse(sentinel) as {
+              sentinels: { host: string; port: number }[];
+              name: string;
+            }),
+            sentinelRetryStrategy: () => 50,
+          })
+      : // ASK and MOVED are followed by the client; a script that meets a slot half moved
+        // (TRYAGAIN) is retried after 100 ms by ioredis, past the store deadline: a store error.
+        new Cluster(JSON.parse(clusterNodes) as { host: string; port: number }[], {
+          redisOptions: connection,
+          clusterRetryStrategy: () => 50,
+        });
   // Refused and reset connections are what the nemesis does: the policies cope.
   client.on('error', () => {});
   const history = replicaHistory();

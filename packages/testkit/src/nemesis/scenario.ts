@@ -11,6 +11,8 @@ import { type FaultProxy, startFaultProxy } from '../fault-proxy.js';
 import { type FleetResult, type ReplicaHandle, spawnReplica } from '../fleet.js';
 import { type RedisReplication, startRedisReplication } from '../redis-replication.js';
 import { type CheckResult, formatViolations } from './checker.js';
+import { isClusterFault } from './cluster-faults.js';
+import { type NemesisCluster, startNemesisCluster } from './cluster-process.js';
 import {
   type ActiveFault,
   type FaultName,
@@ -21,8 +23,9 @@ import {
 } from './faults.js';
 import { HISTORY_FILE_ENV, type HistoryEvent, openHistory, readHistory } from './history.js';
 import { type NemesisRedis, startNemesisRedis } from './redis-process.js';
-import { SCENARIO_PARAMS_ENV } from './replica-run.js';
+import { CLUSTER_NODES_ENV, SCENARIO_PARAMS_ENV, SENTINEL_ENV } from './replica-run.js';
 import { RESOURCE_PORT_ENV, type SharedResource, startSharedResource } from './resource.js';
+import { type NemesisSentinel, startNemesisSentinel } from './sentinel-process.js';
 
 /** What a scenario is: a fleet, its faults and its invariants. */
 export interface Scenario<P = unknown> {
@@ -107,6 +110,8 @@ export async function runScenario<P>(
   let resource: SharedResource | undefined;
   let redis: NemesisRedis | undefined;
   let replication: RedisReplication | undefined;
+  let cluster: NemesisCluster | undefined;
+  let sentinel: NemesisSentinel | undefined;
   const proxies: FaultProxy[] = [];
   const replicas: ReplicaHandle[] = [];
   const active = new Set<ActiveFault>();
@@ -123,8 +128,22 @@ export async function runScenario<P>(
     ) {
       throw new Error(`${scenario.name}: store-failover runs without the other store faults`);
     }
-    let storePort: number;
-    if (replicated) {
+    // The Cluster faults run on a Redis Cluster with a Cluster client per replica (no proxies).
+    const clustered = scenario.faults.some(isClusterFault);
+    if (clustered && !scenario.faults.every(isClusterFault)) {
+      throw new Error(`${scenario.name}: the Cluster faults run without the other faults`);
+    }
+    // Sentinel's failover runs alone too: its clients find the primary through Sentinel.
+    const sentineled = scenario.faults.includes('sentinel-failover');
+    if (sentineled && scenario.faults.length > 1) {
+      throw new Error(`${scenario.name}: sentinel-failover runs without the other faults`);
+    }
+    let storePort = 0;
+    if (clustered) {
+      cluster = await startNemesisCluster();
+    } else if (sentineled) {
+      sentinel = await startNemesisSentinel();
+    } else if (replicated) {
       replication = await startRedisReplication();
       storePort = replication.port;
     } else {
@@ -132,7 +151,7 @@ export async function runScenario<P>(
       storePort = redis.port;
     }
     if (scenario.resource) resource = await startSharedResource(resourceHistory);
-    for (let i = 0; i < scenario.replicas; i++) {
+    for (let i = 0; i < (clustered || sentineled ? 0 : scenario.replicas); i++) {
       proxies.push(await startFaultProxy({ host: '127.0.0.1', port: storePort }));
     }
     const prefix = `bw-nemesis:${scenario.name}:${process.pid}:${seed}`;
@@ -145,7 +164,16 @@ export async function runScenario<P>(
           stdin: true,
           timeoutMs: READY_WITHIN_MS + options.durationMs + 60_000,
           env: {
-            REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}`,
+            ...(cluster !== undefined
+              ? { [CLUSTER_NODES_ENV]: JSON.stringify(cluster.nodes) }
+              : sentinel !== undefined
+                ? {
+                    [SENTINEL_ENV]: JSON.stringify({
+                      sentinels: [sentinel.sentinel],
+                      name: sentinel.name,
+                    }),
+                  }
+                : { REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}` }),
             [HISTORY_FILE_ENV]: join(dir, `replica-${index}.jsonl`),
             [SCENARIO_PARAMS_ENV]: JSON.stringify(scenario.params),
             NEMESIS_PREFIX: prefix,
@@ -162,7 +190,16 @@ export async function runScenario<P>(
     for (const replica of replicas) replica.send(`start ${startAt}`);
     await sleep(Math.max(0, startAt - Date.now()));
     const endAt = startAt + options.durationMs;
-    const targets: FaultTargets = { redis, replication, proxies, replicas, history, random };
+    const targets: FaultTargets = {
+      redis,
+      replication,
+      cluster,
+      sentinel,
+      proxies,
+      replicas,
+      history,
+      random,
+    };
     const perReplica = scenario.perReplica ?? ((fault: FaultName) => fault === 'replica-pause');
 
     // The schedule: healthy, a fault, healed, … until the end; nothing is left in force.
@@ -233,6 +270,8 @@ export async function runScenario<P>(
     for (const proxy of proxies) await proxy.close();
     await redis?.stop();
     await replication?.stop();
+    await cluster?.stop();
+    await sentinel?.stop();
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -2,6 +2,7 @@
  * The nemesis suite: every scenario, once per fault of its fault set and once with all of them
  * mixed, each judged by its invariants; and the table docs/RELIABILITY.md shows.
  */
+import { CLUSTER_FAULTS } from './cluster-faults.js';
 import { type FaultName, REPLICATION_FAULTS } from './faults.js';
 import type { RunScenarioOptions, Scenario, ScenarioReport } from './scenario.js';
 import { runScenario } from './scenario.js';
@@ -35,8 +36,26 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
   },
   {
+    // On a Redis Cluster with replicas: the policy's slot moved and its master failed over.
+    pattern: 'rate-limit-cluster',
+    faults: CLUSTER_FAULTS,
+    scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
+  },
+  {
+    // Clients find the primary through Redis Sentinel, which promotes the replica of a killed one.
+    pattern: 'rate-limit-sentinel',
+    faults: ['sentinel-failover'],
+    scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
+  },
+  {
     pattern: 'bulkhead',
     faults: BULKHEAD_FAULTS,
+    scenario: (faults) => bulkheadScenario(faults) as Scenario<unknown>,
+  },
+  {
+    // The fleet's permits on a Redis Cluster while their slot moves and their master fails over.
+    pattern: 'bulkhead-cluster',
+    faults: CLUSTER_FAULTS,
     scenario: (faults) => bulkheadScenario(faults) as Scenario<unknown>,
   },
   {

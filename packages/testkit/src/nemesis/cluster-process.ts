@@ -1,0 +1,311 @@
+/**
+ * A Redis Cluster the nemesis owns: three masters (testkit's {@link startRedisCluster}), one
+ * replica per master joined with `CLUSTER MEET` / `CLUSTER REPLICATE`, and the two topology changes
+ * a fleet must survive mid-run — moving a slot to another master (clients meet ASK while it moves,
+ * MOVED once it has) and promoting a master's replica with `CLUSTER FAILOVER`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import {
+  CLUSTER_CONFIG_FILE,
+  type ClusterNodeAddress,
+  type RedisCluster,
+  startRedisCluster,
+  waitForClusterOk,
+} from '../redis-cluster.js';
+import { type RedisServer, startRedisServer } from '../redis-server.js';
+
+/** Options of {@link startNemesisCluster}. */
+export interface NemesisClusterOptions {
+  /**
+   * `cluster-node-timeout` of every node, in ms.
+   * @default 2000
+   */
+  nodeTimeoutMs?: number;
+  /**
+   * How long starting the cluster, and each topology change, may take, in ms.
+   * @default 20000
+   */
+  timeoutMs?: number;
+}
+
+/** What {@link NemesisCluster.migrateSlot} started: the slot, whence and whither. */
+export interface SlotMigration {
+  /** The slot being moved. */
+  slot: number;
+  /** Port of the master that owned it. */
+  from: number;
+  /** Port of the master it moves to. */
+  to: number;
+  /** How many keys `MIGRATE` moved so far. */
+  keys: number;
+  /** Moves what is left and gives the slot to the target on every master (clients see MOVED). */
+  finish(): Promise<void>;
+}
+
+/** A Redis Cluster with a replica per master whose topology the nemesis changes mid-run. */
+export interface NemesisCluster {
+  /** The masters' addresses at start (a client's startup nodes). */
+  readonly nodes: ClusterNodeAddress[];
+  /**
+   * The slots that hold keys now, read from every master (the run's cluster is fresh, so these are
+   * the policies' keys).
+   */
+  slotsInUse(): Promise<number[]>;
+  /**
+   * Starts moving `slot` to a master other than its owner (`pick` chooses among them): the target
+   * is set `IMPORTING`, the owner `MIGRATING`, and every key of the slot is moved with `MIGRATE`,
+   * so a client asking the owner for a key now gets ASK until {@link SlotMigration.finish}.
+   */
+  migrateSlot(slot: number, pick?: (count: number) => number): Promise<SlotMigration>;
+  /**
+   * Promotes the replica of `slot`'s master with `CLUSTER FAILOVER` (graceful: the master stops
+   * taking writes until the replica has them all) and resolves once every node sees the replica
+   * as the slot's owner. Returns the new owner's port.
+   */
+  failover(slot: number): Promise<number>;
+  /** Stops every node. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** How long a `CLUSTER FAILOVER` may go unanswered before it is sent again, in ms. */
+const MANUAL_FAILOVER_RETRY_MS = 6_000;
+
+function admin(port: number): Redis {
+  return new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 5_000,
+  });
+}
+
+interface NodeLine {
+  id: string;
+  port: number;
+  master: boolean;
+  masterId: string;
+  slots: string[];
+}
+
+function parseNodes(text: string): NodeLine[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id, address, flags, masterId, , , , , ...slots] = line.split(' ');
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address ?? '')?.[1]),
+        master: (flags ?? '').split(',').includes('master'),
+        masterId: masterId ?? '-',
+        slots: slots.filter((range) => !range.startsWith('[')),
+      };
+    });
+}
+
+function owns(node: NodeLine, slot: number): boolean {
+  return node.slots.some((range) => {
+    const [from, to = from] = range.split('-').map(Number);
+    return slot >= from! && slot <= to!;
+  });
+}
+
+async function until(what: string, deadline: number, test: () => Promise<boolean>): Promise<void> {
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`Redis Cluster: timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Starts a 3-master Redis Cluster with one replica per master, all in sync. */
+export async function startNemesisCluster(
+  options: NemesisClusterOptions = {},
+): Promise<NemesisCluster> {
+  const nodeTimeoutMs = options.nodeTimeoutMs ?? 2_000;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const cluster: RedisCluster = await startRedisCluster({ nodeTimeoutMs, timeoutMs });
+  const replicas: RedisServer[] = [];
+  const clients = new Map<number, Redis>();
+  const client = (port: number): Redis => {
+    let found = clients.get(port);
+    if (found === undefined) {
+      found = admin(port);
+      clients.set(port, found);
+    }
+    return found;
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const connection of clients.values()) connection.disconnect();
+      await Promise.all(replicas.map((replica) => replica.stop()));
+      await cluster.stop();
+    })();
+    return stopping;
+  };
+  const allPorts = (): number[] => [
+    ...cluster.nodes.map((node) => node.port),
+    ...replicas.map((replica) => replica.port),
+  ];
+  const topology = async (): Promise<NodeLine[]> =>
+    parseNodes(String(await client(cluster.nodes[0]!.port).cluster('NODES')));
+  const ownerOf = async (slot: number): Promise<NodeLine> => {
+    const owner = (await topology()).find((node) => node.master && owns(node, slot));
+    if (owner === undefined) throw new Error(`Redis Cluster: no master owns slot ${slot}`);
+    return owner;
+  };
+  const masterPorts = async (): Promise<number[]> =>
+    (await topology()).filter((node) => node.master).map((node) => node.port);
+
+  try {
+    const args = [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      CLUSTER_CONFIG_FILE,
+      '--cluster-node-timeout',
+      String(nodeTimeoutMs),
+    ];
+    const deadline = Date.now() + timeoutMs;
+    for (const master of cluster.nodes) {
+      const replica = await startRedisServer({ args, clusterBus: true });
+      replicas.push(replica);
+      const masterId = String(await client(master.port).cluster('MYID'));
+      await client(replica.port).cluster('MEET', '127.0.0.1', String(master.port));
+      // REPLICATE needs the replica to know the master: wait for the handshake.
+      await until('a new node to learn its master', deadline, async () =>
+        String(await client(replica.port).cluster('NODES')).includes(masterId),
+      );
+      await client(replica.port).cluster('REPLICATE', masterId);
+    }
+    for (const replica of replicas) {
+      await until('a replica to sync', deadline, async () =>
+        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
+      );
+    }
+    await waitForClusterOk(
+      allPorts().map((port) => ({ host: '127.0.0.1', port })),
+      deadline,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    nodes: cluster.nodes,
+    async slotsInUse() {
+      const slots = new Set<number>();
+      for (const port of await masterPorts()) {
+        const keys = (await client(port).scan('0', 'COUNT', '1000'))[1];
+        for (const key of keys) slots.add(Number(await client(port).cluster('KEYSLOT', key)));
+      }
+      return [...slots].sort((a, b) => a - b);
+    },
+    async migrateSlot(slot, pick = () => 0) {
+      const owner = await ownerOf(slot);
+      const others = (await topology()).filter((node) => node.master && node.id !== owner.id);
+      const target = others[pick(others.length) % others.length]!;
+      const slotArg = String(slot);
+      await client(target.port).cluster('SETSLOT', slotArg, 'IMPORTING', owner.id);
+      await client(owner.port).cluster('SETSLOT', slotArg, 'MIGRATING', target.id);
+      const moveKeys = async (): Promise<number> => {
+        let moved = 0;
+        for (;;) {
+          const keys = (await client(owner.port).cluster(
+            'GETKEYSINSLOT',
+            slotArg,
+            '100',
+          )) as string[];
+          if (keys.length === 0) return moved;
+          await client(owner.port).migrate(
+            '127.0.0.1',
+            String(target.port),
+            '',
+            '0',
+            '5000',
+            'KEYS',
+            ...keys,
+          );
+          moved += keys.length;
+        }
+      };
+      const migration: SlotMigration = {
+        slot,
+        from: owner.port,
+        to: target.port,
+        keys: await moveKeys(),
+        async finish() {
+          // Keys a script wrote on the owner between two batches are moved too.
+          migration.keys += await moveKeys();
+          // The target first, then the owner (it stops answering ASK), then everyone else.
+          // (SETSLOT is for masters; replicas learn it from their masters.)
+          const ports = [
+            target.port,
+            owner.port,
+            ...(await masterPorts()).filter((port) => port !== target.port && port !== owner.port),
+          ];
+          for (const port of ports) {
+            await client(port).cluster('SETSLOT', slotArg, 'NODE', target.id);
+          }
+        },
+      };
+      return migration;
+    },
+    async failover(slot) {
+      const owner = await ownerOf(slot);
+      const replica = (await topology()).find((node) => node.masterId === owner.id);
+      if (replica === undefined) {
+        throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
+      }
+      const deadline = Date.now() + timeoutMs;
+      // A manual failover needs the replica's link up (a master demoted by the last failover
+      // resyncs first); one the master does not answer in time is given up by the replica
+      // silently (cluster-manual-failover timeout, 5 s): it is asked again.
+      await until(`the replica on port ${replica.port} to sync`, deadline, async () =>
+        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
+      );
+      // The master only takes part when it knows the node as its replica (a demoted master is
+      // still a master in its table until the gossip says otherwise).
+      await until(`the master on port ${owner.port} to know its replica`, deadline, async () =>
+        parseNodes(String(await client(owner.port).cluster('NODES'))).some(
+          (node) => node.id === replica.id && node.masterId === owner.id,
+        ),
+      );
+      let askedAt = 0;
+      try {
+        await until(
+          `the replica on port ${replica.port} to own slot ${slot}`,
+          deadline,
+          async () => {
+            if (Date.now() - askedAt > MANUAL_FAILOVER_RETRY_MS) {
+              askedAt = Date.now();
+              await client(replica.port).cluster('FAILOVER');
+            }
+            for (const port of allPorts()) {
+              const nodes = parseNodes(String(await client(port).cluster('NODES')));
+              const seen = nodes.find((node) => node.master && owns(node, slot));
+              if (seen?.id !== replica.id) return false;
+            }
+            return true;
+          },
+        );
+      } catch (error) {
+        const server = replicas.find((candidate) => candidate.port === replica.port);
+        const log = server?.log() ?? '(the replica is one of the first masters: no log kept)';
+        const view = String(await client(replica.port).cluster('NODES'));
+        throw new Error(
+          `${(error as Error).message}\nIts CLUSTER NODES:\n${view}\nIts log:\n${log}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      return replica.port;
+    },
+    stop,
+  };
+}
