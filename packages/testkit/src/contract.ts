@@ -6,7 +6,8 @@ import {
   closeRedisClient,
   connectRedisClient,
   connectRedisClusterClient,
-  REDIS_CLIENT_KINDS,
+  DEFAULT_REDIS_CLIENT_KINDS,
+  DEFAULT_REDIS_CLUSTER_CLIENT_KINDS,
   REDIS_CLUSTER_CLIENT_KINDS,
   type RedisClient,
   type RedisClientKind,
@@ -74,10 +75,13 @@ export interface ContractSuiteOptions {
   backends?: Backend[];
   /**
    * Redis client kinds to run the `redis` backend on; default: `BREAKWATER_REDIS_CLIENTS`, or
-   * every kind. (Every run of the `ioredis` kind keeps the plain `[redis]` title.)
+   * `DEFAULT_REDIS_CLIENT_KINDS`. (The `ioredis` kind keeps the plain `[redis]` title.)
    */
   redisClients?: readonly RedisClientKind[];
-  /** The same for `redis-cluster`; default: `BREAKWATER_REDIS_CLIENTS`, or every Cluster kind. */
+  /**
+   * The same for `redis-cluster`; default: `BREAKWATER_REDIS_CLIENTS` (its Cluster kinds), or
+   * `DEFAULT_REDIS_CLUSTER_CLIENT_KINDS`.
+   */
   redisClusterClients?: readonly RedisClientKind[];
 }
 
@@ -132,7 +136,7 @@ export function runContractSuite<S>(
       }
       case 'redis': {
         const redis = factories.redis!;
-        const kinds = options.redisClients ?? redisClientKinds(REDIS_CLIENT_KINDS);
+        const kinds = options.redisClients ?? redisClientKinds(DEFAULT_REDIS_CLIENT_KINDS);
         for (const kind of kinds) {
           describeWithRedis(titleFor(title, kind), () => {
             const fixture = redisFixture();
@@ -147,7 +151,7 @@ export function runContractSuite<S>(
       case 'redis-cluster': {
         const redis = factories.redis!;
         const kinds = (
-          options.redisClusterClients ?? redisClientKinds(REDIS_CLUSTER_CLIENT_KINDS)
+          options.redisClusterClients ?? redisClientKinds(DEFAULT_REDIS_CLUSTER_CLIENT_KINDS)
         ).filter((kind) => REDIS_CLUSTER_CLIENT_KINDS.includes(kind));
         for (const kind of kinds) {
           describeWithRedisCluster(titleFor(title, kind), () => {

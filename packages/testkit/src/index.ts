@@ -129,6 +129,8 @@ export {
   closeRedisClient,
   connectRedisClient,
   connectRedisClusterClient,
+  DEFAULT_REDIS_CLIENT_KINDS,
+  DEFAULT_REDIS_CLUSTER_CLIENT_KINDS,
   isNodeRedisKind,
   REDIS_CLIENT_KINDS,
   REDIS_CLUSTER_CLIENT_KINDS,

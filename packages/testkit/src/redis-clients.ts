@@ -49,6 +49,23 @@ export const REDIS_CLUSTER_CLIENT_KINDS: readonly RedisClientKind[] = [
 ];
 
 /**
+ * The kinds a suite runs on by default (the README's test command): the libraries and protocols
+ * that differ — ioredis 6, node-redis 6 on RESP2 and on RESP3. ioredis 5, iovalkey and node-redis 5
+ * (same code paths as their siblings) run in CI's extra step, `BREAKWATER_REDIS_CLIENTS=all`.
+ */
+export const DEFAULT_REDIS_CLIENT_KINDS: readonly RedisClientKind[] = [
+  'ioredis',
+  'node-redis',
+  'node-redis-resp3',
+];
+
+/** The Cluster kinds a suite runs on by default (see {@link DEFAULT_REDIS_CLIENT_KINDS}). */
+export const DEFAULT_REDIS_CLUSTER_CLIENT_KINDS: readonly RedisClientKind[] = [
+  'ioredis',
+  'node-redis',
+];
+
+/**
  * Which client kinds suites run on: `BREAKWATER_REDIS_CLIENTS` (comma-separated kinds, or `all`)
  * when set, otherwise `fallback`.
  * @throws {Error} naming the variable and the unknown kind.

@@ -5,11 +5,12 @@ import {
   closeRedisClient,
   connectRedisClient,
   connectRedisClusterClient,
+  DEFAULT_REDIS_CLIENT_KINDS,
+  DEFAULT_REDIS_CLUSTER_CLIENT_KINDS,
   describeWithDynamo,
   describeWithRedis,
   describeWithRedisCluster,
   dynamoFixture,
-  REDIS_CLIENT_KINDS,
   REDIS_CLUSTER_CLIENT_KINDS,
   type RedisClient,
   redisClientKinds,
@@ -71,7 +72,7 @@ function clientOfSuite(connect: () => Promise<RedisClient>): () => RedisClient {
 
 describeWithRedis('redisDeadLetters [redis]', () => {
   const redis = redisFixture();
-  for (const kind of redisClientKinds(REDIS_CLIENT_KINDS)) {
+  for (const kind of redisClientKinds(DEFAULT_REDIS_CLIENT_KINDS)) {
     describe(kind, () => {
       const client = clientOfSuite(() => connectRedisClient(kind, redis.url));
       const prefixOf = perNamespace(() => redis.uniquePrefix());
@@ -84,7 +85,7 @@ describeWithRedis('redisDeadLetters [redis]', () => {
 
 describeWithRedisCluster('redisDeadLetters [redis-cluster]', () => {
   const cluster = redisClusterFixture();
-  const kinds = redisClientKinds(REDIS_CLUSTER_CLIENT_KINDS).filter((kind) =>
+  const kinds = redisClientKinds(DEFAULT_REDIS_CLUSTER_CLIENT_KINDS).filter((kind) =>
     REDIS_CLUSTER_CLIENT_KINDS.includes(kind),
   );
   for (const kind of kinds) {
