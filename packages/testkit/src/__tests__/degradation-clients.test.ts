@@ -20,13 +20,13 @@ describe('degradationClients', () => {
     vi.unstubAllEnvs();
   });
 
-  it('runs both Redis backends on both libraries by default', () => {
+  it('runs a single node on both libraries and a Cluster on ioredis by default', () => {
     vi.stubEnv(DEGRADATION_CLIENTS_ENV, '');
     expect(degradationClients('redis', undefined)).toEqual(['ioredis', 'node-redis']);
-    expect(degradationClients('redis-cluster', undefined)).toEqual(['ioredis', 'node-redis']);
+    expect(degradationClients('redis-cluster', undefined)).toEqual(['ioredis']);
     expect(DEFAULT_DEGRADATION_CLIENTS).toEqual({
       redis: ['ioredis', 'node-redis'],
-      'redis-cluster': ['ioredis', 'node-redis'],
+      'redis-cluster': ['ioredis'],
     });
   });
 
