@@ -27,9 +27,15 @@ interface ReplicaReport {
   degraded: number;
   first: number;
   last: number;
+  /** Decisions taken while the replica's clock was jumped. */
+  jumped: number;
 }
 
 const REPLICAS = 4;
+
+/** Clocks in sync, then mid-run replica 0's jumps 2 s forward and replica 1's 2 s back, for 1 s. */
+const JUMP_MS = 2_000;
+const JUMPS = { SKEWS_MS: '0', JUMPS: `0:800:${JUMP_MS}:1000,1:1400:${-JUMP_MS}:1000` };
 
 /** The fleet's size and run time; the Cluster variant runs a smaller, shorter one. */
 interface FleetShape {
@@ -54,11 +60,11 @@ async function hammer(
       stdin: true,
       timeoutMs: 80_000,
       env: {
+        SKEWS_MS: SKEWS_MS.join(','),
         ...env,
         LIMIT: String(LIMIT),
         BURST: String(BURST),
         DURATION_MS: String(shape.durationMs),
-        SKEWS_MS: SKEWS_MS.join(','),
       },
     }),
   );
@@ -113,6 +119,26 @@ describe('fleet', () => {
     );
   });
 
+  describeWithRedis('through Redis, with replica clocks jumping mid-run', () => {
+    const redis = redisFixture();
+
+    it('admits no more than GCRA allows on the server clock: span / T + burst + 1', async () => {
+      const { total, spanMs, reports } = await hammer({
+        BACKEND: 'redis',
+        ...redisClientEnv('ioredis', { url: redis.url }),
+        PREFIX: redis.uniquePrefix(),
+        ...JUMPS,
+      });
+      const bound = Math.floor((spanMs + 25) / EMISSION_MS) + BURST + 1;
+      console.info(`fleet/redis, clock jumps: admitted ${total} in ${spanMs} ms (bound ${bound})`);
+      // Both jumped replicas decided while their clocks were off.
+      expect(reports[0]!.jumped).toBeGreaterThan(0);
+      expect(reports[1]!.jumped).toBeGreaterThan(0);
+      expect(total).toBeLessThanOrEqual(bound);
+      expect(total).toBeGreaterThanOrEqual(0.9 * (spanMs / EMISSION_MS));
+    }, 60_000);
+  });
+
   describeWithRedisCluster('through a Redis Cluster, with replica clocks 2.7 s apart', () => {
     // One Cluster for the file; 3 replicas (skews -2 s, -0.7 s, +0.7 s) for half the time.
     const cluster = redisClusterFixture();
@@ -165,6 +191,27 @@ describe('fleet', () => {
       // Observed, not guaranteed: the replica with the fastest clock sets the TAT on its timeline,
       // and replicas more than (burst + 1) × T behind it are refused while it is active — the
       // skew costs fairness, and overshoot only at the start. See the README's store notes.
+    }, 60_000);
+
+    it('with clocks jumping mid-run, a forward jump of J costs at most J / T once; a backward one nothing', async () => {
+      const { total, spanMs, reports } = await hammer({
+        BACKEND: 'dynamodb',
+        DYNAMO_ENDPOINT: dynamo.endpoint,
+        DYNAMO_TABLE: dynamo.tableName,
+        PREFIX: dynamo.uniquePrefix(),
+        ...JUMPS,
+      });
+      // Only the forward jump counts: the backward-jumped replica sees the fleet's TAT 2 s ahead
+      // of its clock and is refused; when its clock steps back it is in step again.
+      const bound = Math.floor((spanMs + JUMP_MS + 10) / EMISSION_MS) + BURST + 1;
+      console.info(
+        `fleet/dynamodb, clock jumps: admitted ${total} in ${spanMs} ms (bound ${bound})`,
+        reports,
+      );
+      expect(reports[0]!.jumped).toBeGreaterThan(0);
+      expect(reports[1]!.jumped).toBeGreaterThan(0);
+      expect(total).toBeLessThanOrEqual(bound);
+      expect(total).toBeGreaterThan(0);
     }, 60_000);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Fleet replica: hammers one key of a shared limiter for DURATION_MS from a common start, with a
- * clock skewed by
- * SKEW_MS, and reports what it was admitted. The store is Redis (the client testkit's
+ * clock skewed by its entry of SKEWS_MS and, with JUMPS, jumping mid-run, and reports what it was
+ * admitted. The store is Redis (the client testkit's
  * `redisClientEnv` describes: REDIS_CLIENT, REDIS_URL or REDIS_CLUSTER_NODES) or DynamoDB
  * (DYNAMO_ENDPOINT + DYNAMO_TABLE), chosen by BACKEND. Once warmed up it prints `ready` and reads
  * the start (epoch ms) from its first stdin line `start <ms>`: however long the processes took to
@@ -29,6 +29,15 @@ const { index } = replicaIdentity();
 const skews = env('SKEWS_MS').split(',').map(Number);
 const skewMs = skews[index % skews.length]!;
 const durationMs = Number(env('DURATION_MS'));
+/**
+ * JUMPS: `replica:afterMs:offsetMs:forMs`, comma-separated — that replica's clock jumps by
+ * `offsetMs` `afterMs` after the start, and back `forMs` later (an NTP step and its correction).
+ */
+const jumps = (process.env.JUMPS ?? '')
+  .split(',')
+  .filter((entry) => entry !== '')
+  .map((entry) => entry.split(':').map(Number) as [number, number, number, number])
+  .filter(([replica]) => replica === index);
 const workers = Number(process.env.WORKERS ?? 4);
 
 let store: RateLimitStore;
@@ -48,8 +57,25 @@ if (env('BACKEND') === 'redis') {
   close = async () => client.destroy();
 }
 
-// The replica's idea of the time is off by SKEW_MS; Redis must not care, DynamoDB documents how much it does.
-const clock = { now: () => Date.now() + skewMs, sleep: systemClock.sleep };
+// The replica's idea of the time is off by its skew (and its jumps, while they last); Redis must
+// not care, DynamoDB documents how much it does.
+let startAt = Number.POSITIVE_INFINITY;
+let jumped = 0;
+const jumpMs = (now: number): number => {
+  for (const [, afterMs, offsetMs, forMs] of jumps) {
+    if (now >= startAt + afterMs && now < startAt + afterMs + forMs) return offsetMs;
+  }
+  return 0;
+};
+const clock = {
+  now: () => {
+    const now = Date.now();
+    const jump = jumpMs(now);
+    if (jump !== 0) jumped++;
+    return now + skewMs + jump;
+  },
+  sleep: systemClock.sleep,
+};
 const limiter = rateLimiter({
   name: 'fleet',
   limit: Number(env('LIMIT')),
@@ -68,7 +94,7 @@ const line = once(input, 'line');
 await reportMessage('ready');
 const [command] = (await line) as [string];
 input.close();
-const startAt = Number(command.split(' ')[1]);
+startAt = Number(command.split(' ')[1]);
 if (!Number.isFinite(startAt)) throw new Error(`Expected \`start <ms>\` on stdin, got ${command}`);
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
 
@@ -98,4 +124,4 @@ await Promise.all(
   }),
 );
 await close();
-await reportResult({ allowed, denied, degraded, first, last });
+await reportResult({ allowed, denied, degraded, first, last, jumped });
