@@ -11,6 +11,9 @@ export interface ExecutionContext {
   /**
    * Aborts when the caller's signal aborts or a policy gives up on the call (a timeout, a lost
    * lease). Pass it on to whatever `fn` awaits.
+   *
+   * It may outlive the call: under a `timeout()`, calls that time out together may share one
+   * signal, so the signal of a call that already returned can abort later (see `timeout()`).
    */
   readonly signal: AbortSignal;
 }
@@ -150,7 +153,13 @@ function runLayer(
     // The layer's own context doubles as the inner layer's options (reading `signal` from it only
     // when needed keeps lazily created signals lazy), with the caller's other fields if any.
     const inner = shared === undefined ? innerOptionsOf(ctx) : withSignalOf(shared, ctx);
-    return runLayer(layers, index + 1, { ctx, outer: chain }, fn, inner, shared);
+    // A context that says nothing (no field beyond a signal that cannot abort: `inner` is then
+    // undefined) has nothing to merge, so it stays out of the chain, and a pipeline whose layers
+    // all say nothing merges nothing. Measured on Node 20.20 (2-core VM, CPU time of 100,000
+    // awaited calls, median of 11 rounds, two A/B runs): the README pipeline's overhead went from
+    // +586/+589 ns to +564/+582 ns; the breaker's context is the one left out there.
+    const outer = shared === undefined && inner === undefined ? chain : { ctx, outer: chain };
+    return runLayer(layers, index + 1, outer, fn, inner, shared);
   }, options);
 }
 

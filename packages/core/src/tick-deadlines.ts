@@ -59,6 +59,14 @@ export class TickDeadlineQueue {
     this.ticksPerLimit = this.ticksFromArming + 1;
   }
 
+  /**
+   * How many times the timer has ticked: a call whose `expiresAfter` is at most this has settled
+   * or timed out.
+   */
+  get ticks(): number {
+    return this.tickCount;
+  }
+
   /** Puts a call that starts now at the end of the queue. */
   enqueue(entry: TickDeadlineEntry): void {
     if (this.timer === undefined) {

@@ -14,6 +14,7 @@
  * +470 ns.
  */
 import type { Counter, Span } from '@opentelemetry/api';
+import type { DeadlineSignals, SharedDeadlineSignal } from './deadline-signals.js';
 import { TimeoutError } from './errors.js';
 import { LazyAbortController } from './lazy-abort.js';
 import type { LazyInstruments } from './lazy-instruments.js';
@@ -26,6 +27,8 @@ export interface TimeoutState {
   readonly ms: number;
   readonly aggressive: boolean;
   readonly deadlines: TickDeadlineQueue;
+  /** The signals shared by calls that time out in the same tick (see deadline-signals.ts). */
+  readonly signals: DeadlineSignals;
   readonly telemetry: Telemetry;
   readonly timeouts: LazyInstruments<Counter>;
   readonly attributes: Record<string, string>;
@@ -53,6 +56,8 @@ export class TimedCall extends LazyAbortController implements TickDeadlineEntry 
   declare lazyParent: LazyAbortController | undefined;
   declare parentSignal: AbortSignal | undefined;
   declare onParentAbort: (() => void) | undefined;
+  /** The shared signal this call hands out, once it (or a call under it) read one. */
+  declare shared: SharedDeadlineSignal | undefined;
 
   constructor(state: TimeoutState, span: Span | undefined) {
     super();
@@ -69,6 +74,38 @@ export class TimedCall extends LazyAbortController implements TickDeadlineEntry 
     this.lazyParent = undefined;
     this.parentSignal = undefined;
     this.onParentAbort = undefined;
+    this.shared = undefined;
+  }
+
+  /**
+   * `ctx.signal`: the signal shared by the calls of this call's deadline bucket when only
+   * deadlines can abort this call (see deadline-signals.ts), otherwise a signal of its own. Once
+   * handed out, the same signal every time.
+   */
+  override get signal(): AbortSignal {
+    const shared = this.shared ?? this.sharedGroup();
+    return shared === undefined ? super.signal : shared.signal;
+  }
+
+  /**
+   * The shared group of this call, joined now if need be; `undefined` when the call must have a
+   * signal of its own: it settled or aborted already (its signal must say so, or must never abort),
+   * or something other than a deadline can abort it (a caller's signal, a lazy parent that is not
+   * a sharing timeout call). A call under this one joins the group it gets under this group.
+   */
+  sharedGroup(): SharedDeadlineSignal | undefined {
+    if (!this.linked || this.aborted) return undefined;
+    if (this.shared !== undefined) return this.shared;
+    if (this.parentSignal !== undefined) return undefined;
+    let parentGroup: SharedDeadlineSignal | undefined;
+    const lazyParent = this.lazyParent;
+    if (lazyParent !== undefined) {
+      if (!(lazyParent instanceof TimedCall)) return undefined;
+      parentGroup = lazyParent.sharedGroup();
+      if (parentGroup === undefined) return undefined;
+    }
+    this.shared = this.state.signals.groupFor(this.expiresAfter, parentGroup);
+    return this.shared;
   }
 
   /**
@@ -98,6 +135,8 @@ export class TimedCall extends LazyAbortController implements TickDeadlineEntry 
     });
     this.timeoutError = error;
     state.timeouts.instruments.add(1, state.attributes);
+    // The shared signal first, as a call's own signal aborts before the calls that follow it.
+    this.shared?.abort(error);
     this.abort(error);
     if (state.aggressive) {
       // The queue's timer runs in the context of whichever call armed it: add the event to the
