@@ -280,8 +280,9 @@ export const circuitBreakerOtel: Suite = {
   description:
     'An async function returning a number, awaited bare (baseline), through a closed breaker ' +
     'with no SDK, and through one whose instruments record into an SDK MeterProvider with a ' +
-    'reader that never exports (a calls counter and a duration histogram per call, and the ' +
-    'clock read for the duration).',
+    'reader that never exports, with the default telemetry: every call counted (an ' +
+    'observable counter read at collection), the duration of one call in ' +
+    '`durationSampleEvery` (64) read and recorded into the histogram.',
   async setup() {
     const reader = new NeverCollected({
       aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE,

@@ -39,6 +39,7 @@ export const CIRCUIT_BREAKER_OPTIONS = {
   storeProbeIntervalMs: true,
   initialState: true,
   clock: true,
+  durationSampleEvery: true,
 } as const satisfies KnownOptions<CircuitBreakerOptions>;
 
 /** opossum's and cockatiel's options of a breaker, and what `circuitBreaker()` takes instead. */

@@ -226,6 +226,15 @@ export interface CircuitBreakerOptions<R = never> {
   initialState?: CircuitBreakerSnapshot;
   /** Time source; tests pass a fake clock. @default the system clock */
   clock?: Clock;
+  /**
+   * With an OpenTelemetry SDK, the `call.duration` histogram records the duration of one call in
+   * this many (a systematic sample: its percentiles are the calls', its count is the sample's;
+   * the `calls` counter counts every call). `1` records every call, which costs each call two
+   * clock reads and the SDK's histogram record (about 1.5 µs on Node 20); `0` records none.
+   * An integer ≥ 0.
+   * @default 64
+   */
+  durationSampleEvery?: number;
 }
 
 /** Default values of the options, mirrored in the README. */
@@ -249,6 +258,7 @@ export const DEFAULTS = {
   storeProbeIntervalMs: STORE_DEFAULTS.probeIntervalMs,
   /** Shared records nobody touched for a week expire. */
   recordTtlMs: 7 * 24 * 3600 * 1000,
+  durationSampleEvery: 64,
 } as const;
 
 /** Openings in a row for which a break-duration function is sampled. */
@@ -270,6 +280,7 @@ export interface ResolvedOptions<R> {
   readonly storeSettings: StoreSettings;
   readonly initialState: CircuitBreakerSnapshot | undefined;
   readonly clock: Clock;
+  readonly durationSampleEvery: number;
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -448,6 +459,10 @@ export function resolveOptions<R>(
   if (typeof clock.now !== 'function')
     throw new TypeError(`Expected \`clock.now\` to be a function, got ${describeValue(clock.now)}`);
   if (raw.initialState !== undefined) expectObject('initialState', raw.initialState);
+  const durationSampleEvery =
+    raw.durationSampleEvery === undefined
+      ? DEFAULTS.durationSampleEvery
+      : expectInteger('durationSampleEvery', raw.durationSampleEvery, 0);
 
   return {
     name,
@@ -479,5 +494,6 @@ export function resolveOptions<R>(
     storeSettings,
     initialState: raw.initialState,
     clock,
+    durationSampleEvery,
   };
 }

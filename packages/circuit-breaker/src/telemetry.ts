@@ -26,12 +26,25 @@ import type {
   ObservableGauge,
   ObservableResult,
 } from '@opentelemetry/api';
+import {
+  CALL_OUTCOMES,
+  type CallCounts,
+  type CallOutcomeLabel,
+  callCountsOf,
+} from './call-counts.js';
 import { BREAKER_STATES, type BreakerState } from './store.js';
 import { CIRCUIT_BREAKER_PACKAGE } from './version.js';
 
-/** Calls by outcome (observable counter, `{call}`). */
+/**
+ * Calls by outcome (observable counter, `{call}`): every call, counted in the breaker and read by
+ * the SDK when it collects; breakers of one name and store add up into one series.
+ */
 export const METRIC_CALLS = 'breakwater.circuit_breaker.calls';
-/** Duration of calls that ran (histogram, `s`, bucket advice `DURATION_BUCKETS_SECONDS`). */
+/**
+ * Duration of a systematic sample of the calls that ran, one in the breaker's
+ * `durationSampleEvery` (histogram, `s`, bucket advice `DURATION_BUCKETS_SECONDS`): its
+ * distribution is the calls', its count is the sample's (the `calls` counter counts them all).
+ */
 export const METRIC_CALL_DURATION = 'breakwater.circuit_breaker.call.duration';
 /** 1 for the current state, 0 for the others (observable gauge, `1`, one series per state). */
 export const METRIC_STATE = 'breakwater.circuit_breaker.state';
@@ -78,32 +91,35 @@ export const EVENT_REJECTED = 'breakwater.circuit_breaker.rejected';
 export const EVENT_STORE_STATUS: string = STORE_NAMES.statusEvent;
 
 /** How a call ended, as the `calls` metric counts it. */
-export type CallOutcomeLabel = 'success' | 'failure' | 'ignored' | 'rejected' | 'timeout';
-
-const OUTCOMES: readonly CallOutcomeLabel[] = [
-  'success',
-  'failure',
-  'ignored',
-  'rejected',
-  'timeout',
-];
+export type { CallOutcomeLabel };
 
 /** The instruments of one breaker, as made from one meter. */
 interface BreakerInstruments {
-  readonly calls: ObservableCounter;
+  /** This breaker's series of the `calls` counter (shared with breakers of its name and store). */
+  readonly calls: CallCounts;
   readonly duration: Histogram;
   readonly transitions: Counter;
   readonly state: ObservableGauge;
 }
 
-function breakerInstruments(meter: Meter): BreakerInstruments {
+function createCallsCounter(meter: Meter): ObservableCounter {
+  return meter.createObservableCounter(METRIC_CALLS, {
+    description: 'Calls through the circuit breaker, by outcome.',
+    unit: '{call}',
+  });
+}
+
+/** A breaker's series of the `calls` counter: its key (name and store) and its attributes per outcome. */
+interface BreakerSeries {
+  readonly key: string;
+  readonly outcomes: Readonly<Record<CallOutcomeLabel, Attributes>>;
+}
+
+function breakerInstruments(meter: Meter, series: BreakerSeries): BreakerInstruments {
   return {
-    calls: meter.createObservableCounter(METRIC_CALLS, {
-      description: 'Calls through the circuit breaker, by outcome.',
-      unit: '{call}',
-    }),
+    calls: callCountsOf(meter, createCallsCounter, series.key, series.outcomes),
     duration: meter.createHistogram(METRIC_CALL_DURATION, {
-      description: 'Duration of calls the circuit breaker let through.',
+      description: 'Duration of a sample of the calls the circuit breaker let through.',
       unit: 's',
       advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
     }),
@@ -119,83 +135,108 @@ function breakerInstruments(meter: Meter): BreakerInstruments {
   };
 }
 
-/** The instruments of one breaker. */
+/**
+ * The instruments of one breaker.
+ *
+ * Where a recorded call's time goes, measured on Node 20.20 with @opentelemetry/sdk-metrics 2.12
+ * (2-core VM, `node --cpu-prof` on the `circuit-breaker/otel` bench case): every synchronous
+ * `add` or `record` hashes its attributes (sorting their keys and `JSON.stringify`-ing them) and
+ * looks the hash up, about 1.3 µs with this breaker's three attributes; a clock read costs about
+ * 40 ns. Recording a duration per call made a closed call +1.7 µs. So a call costs, with an SDK:
+ * - an increment of a plain number for the `calls` counter, which is observable: the SDK reads
+ *   the counts when it collects (`call-counts.ts`);
+ * - for one call in `durationSampleEvery`, two clock reads and a histogram record; the others
+ *   read no clock for telemetry. The metrics API has no asynchronous histogram to defer the
+ *   record to, and a sample keeps the distribution (a systematic sample, chosen before the
+ *   call's duration is known) at a bounded cost.
+ */
 export class BreakerTelemetry {
   readonly telemetry: Telemetry;
   readonly base: Attributes;
   private readonly lazy: LazyInstruments<BreakerInstruments>;
-  private readonly outcomeAttributes: Record<CallOutcomeLabel, Attributes>;
+  private readonly outcomeAttributes: Readonly<Record<CallOutcomeLabel, Attributes>>;
   private readonly stateAttributes: Attributes[];
   private readonly observeState: (result: ObservableResult) => void;
-  /**
-   * Calls counted since an SDK was seen, by outcome, reported by the observable `calls` counter
-   * when the SDK collects. Why not a synchronous counter: measured on Node 20.20 with
-   * @opentelemetry/sdk-metrics 2.12 (2-core VM), every synchronous record hashes its attributes
-   * (sorting their keys and `JSON.stringify`-ing them): about 1.2 µs per `add` or `record` with
-   * this breaker's three attributes, in a loop of 500,000, so a counter add plus a histogram
-   * record cost a closed call two of them. Counting here leaves one SDK record per call, the
-   * duration's (the SDK then added +1.7 µs per call in the `circuit-breaker/otel` bench suite).
-   * The rest is the SDK's: the metrics API has no asynchronous histogram to defer it to.
-   */
-  private readonly callCounts: Record<CallOutcomeLabel, number> = {
-    success: 0,
-    failure: 0,
-    ignored: 0,
-    rejected: 0,
-    timeout: 0,
-  };
-  private readonly observeCalls: (result: ObservableResult) => void;
+  /** Calls between two duration samples; `Infinity` when durations are not recorded. */
+  private readonly sampleEvery: number;
+  /** Calls that may start before one is timed for the histogram (see {@link timesCall}). */
+  private untilTimed: number;
+  /** Timed calls that may settle before one is recorded, when every call is timed anyway. */
+  private untilRecorded: number;
+  /** Calls {@link timesCall} chose that have not settled yet. */
+  private timedPending = 0;
 
-  constructor(name: string, store: string, currentState: () => BreakerState) {
+  /**
+   * @param name The breaker's name (`breakwater.policy.name`).
+   * @param store The store's kind (`breakwater.store`).
+   * @param currentState Reads the state the state gauge reports.
+   * @param durationSampleEvery Records the duration of one call in this many; 0 records none.
+   */
+  constructor(
+    name: string,
+    store: string,
+    currentState: () => BreakerState,
+    durationSampleEvery: number,
+  ) {
     this.telemetry = getTelemetry(CIRCUIT_BREAKER_PACKAGE);
     this.base = { [ATTR_POLICY_NAME]: name, [ATTR_STORE]: store };
     this.outcomeAttributes = Object.fromEntries(
-      OUTCOMES.map((outcome) => [outcome, { ...this.base, [ATTR_OUTCOME]: outcome }]),
+      CALL_OUTCOMES.map((outcome) => [outcome, { ...this.base, [ATTR_OUTCOME]: outcome }]),
     ) as unknown as Record<CallOutcomeLabel, Attributes>;
     this.stateAttributes = BREAKER_STATES.map((state) => ({ ...this.base, [ATTR_STATE]: state }));
+    this.sampleEvery = durationSampleEvery === 0 ? Number.POSITIVE_INFINITY : durationSampleEvery;
+    // The first call is timed and recorded: a quiet breaker reports a duration at once.
+    this.untilTimed = this.sampleEvery === Number.POSITIVE_INFINITY ? this.sampleEvery : 1;
+    this.untilRecorded = this.untilTimed;
     this.observeState = (result) => {
       const current = currentState();
       for (let i = 0; i < BREAKER_STATES.length; i++) {
         result.observe(BREAKER_STATES[i] === current ? 1 : 0, this.stateAttributes[i]);
       }
     };
-    this.observeCalls = (result) => {
-      // Only outcomes that happened, as a synchronous counter would report them.
-      for (const outcome of OUTCOMES) {
-        const count = this.callCounts[outcome];
-        if (count > 0) result.observe(count, this.outcomeAttributes[outcome]);
-      }
+    const series: BreakerSeries = {
+      key: JSON.stringify([name, store]),
+      outcomes: this.outcomeAttributes,
     };
     this.lazy = this.telemetry.instruments(
       (meter) => {
-        const instruments = breakerInstruments(meter);
+        const instruments = breakerInstruments(meter, series);
         instruments.state.addCallback(this.observeState);
-        instruments.calls.addCallback(this.observeCalls);
         return instruments;
       },
-      (instruments) => {
-        instruments.state.removeCallback(this.observeState);
-        instruments.calls.removeCallback(this.observeCalls);
-      },
+      // The calls counter keeps reporting what this breaker counted (see call-counts.ts).
+      (instruments) => instruments.state.removeCallback(this.observeState),
     );
   }
 
   /**
-   * Whether an SDK records what this breaker reports: when not, calls skip recording (and reading
-   * the clock for it). Notices an SDK registered after the breaker was built.
+   * Whether the call starting now should be timed for the duration histogram: one in
+   * `durationSampleEvery` while an SDK records. Asked only when nothing else times the call (a
+   * slow-call rule, a success or failure listener): the call it answers `true` for is then the
+   * one {@link call} records.
    */
-  get recording(): boolean {
-    return this.lazy.recording;
+  timesCall(): boolean {
+    if (!this.lazy.recording || --this.untilTimed > 0) return false;
+    this.untilTimed = this.sampleEvery;
+    this.timedPending++;
+    return true;
   }
 
-  /** Counts a call and, when it ran and was timed, its duration. */
+  /**
+   * Counts a call and, when it ran and was timed, may record its duration: a call
+   * {@link timesCall} chose is recorded; when every call is timed (a slow-call rule, a listener,
+   * the opossum bridge), one in `durationSampleEvery` is.
+   * @param durationMs The call's duration; `undefined` (rejected) or NaN (not timed) records none.
+   */
   call(outcome: CallOutcomeLabel, durationMs: number | undefined): void {
     if (!this.lazy.recording) return;
-    this.callCounts[outcome]++;
-    // NaN: the call started before an SDK was registered, untimed.
-    if (durationMs !== undefined && !Number.isNaN(durationMs)) {
-      this.lazy.instruments.duration.record(durationMs / 1000, this.outcomeAttributes[outcome]);
-    }
+    const instruments = this.lazy.instruments;
+    instruments.calls.counts[outcome]++;
+    if (durationMs === undefined || Number.isNaN(durationMs)) return;
+    if (this.timedPending > 0) this.timedPending--;
+    else if (--this.untilRecorded > 0) return;
+    else this.untilRecorded = this.sampleEvery;
+    instruments.duration.record(durationMs / 1000, this.outcomeAttributes[outcome]);
   }
 
   /** Counts a transition and adds it to the active span. */
@@ -213,7 +254,10 @@ export class BreakerTelemetry {
     );
   }
 
-  /** Stops observing the state gauge. */
+  /**
+   * Stops observing the state gauge. What the breaker counted stays in the `calls` counter, which
+   * reports it at the next collections as a synchronous counter would.
+   */
   dispose(): void {
     this.lazy.dispose();
   }

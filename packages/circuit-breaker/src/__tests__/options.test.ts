@@ -96,6 +96,14 @@ describe('option validation', () => {
     [{ name: '' }, 'TypeError: Expected `name` to be a non-empty string, got ""'],
     [{ shouldHandle: 'all' }, 'TypeError: Expected `shouldHandle` to be a function, got "all"'],
     [{ fallback: 'x' }, 'TypeError: Expected `fallback` to be an object, got "x"'],
+    [
+      { durationSampleEvery: -1 },
+      'RangeError: Expected `durationSampleEvery` to be an integer >= 0, got -1',
+    ],
+    [
+      { durationSampleEvery: 2.5 },
+      'RangeError: Expected `durationSampleEvery` to be an integer >= 0, got 2.5',
+    ],
   ])('%j throws %s', (options, message) => {
     expect(() => circuitBreaker(options as never)).toThrow(
       message.slice(message.indexOf(': ') + 2),
@@ -113,6 +121,7 @@ describe('option validation', () => {
     expect(resolved.store.kind).toBe('memory');
     expect(resolved.syncIntervalMs).toBe(0);
     expect(resolved.onStoreError).toBe('local');
+    expect(resolved.durationSampleEvery).toBe(64);
     // The store settings every pattern shares (core's STORE_DEFAULTS), onStoreError the breaker's.
     expect(resolved.storeSettings).toEqual({
       onStoreError: 'local',

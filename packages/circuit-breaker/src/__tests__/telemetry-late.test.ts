@@ -54,7 +54,11 @@ function switchableStore(down: { value: boolean }): BreakerStore {
 
 describe('breaker telemetry, SDK registered after the breaker was built', () => {
   it('reports calls, durations, transitions and the state, with buckets in seconds', async () => {
-    const breaker = circuitBreaker({ name: 'late', consecutiveFailures: 1 });
+    const breaker = circuitBreaker({
+      name: 'late',
+      consecutiveFailures: 1,
+      durationSampleEvery: 1,
+    });
     otel = installOtel();
     await breaker.execute(() => 'ok');
     await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});

@@ -32,6 +32,7 @@ describe('telemetry', () => {
       clock,
       consecutiveFailures: 2,
       timeoutMs: 10,
+      durationSampleEvery: 1,
       shouldHandle: (o) => o.kind === 'error' && (o.error as Error).message !== 'ignored',
     });
     await breaker.execute(() => 1);

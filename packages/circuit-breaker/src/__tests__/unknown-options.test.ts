@@ -91,6 +91,7 @@ const everyBreakerOption = {
   storeProbeIntervalMs: 100,
   initialState: circuitBreaker().toJSON(),
   clock,
+  durationSampleEvery: 8,
 } satisfies Required<CircuitBreakerOptions<unknown>>;
 
 const everyStoreOption = {

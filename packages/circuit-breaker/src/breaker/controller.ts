@@ -48,6 +48,7 @@ export class BreakerController {
       resolved.name,
       resolved.store.kind,
       () => this.view.state,
+      resolved.durationSampleEvery,
     );
     // Last: a synchronous store's first answer already applies here, and may transition.
     this.sync = new StoreSync(resolved, this);

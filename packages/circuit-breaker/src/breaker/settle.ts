@@ -264,7 +264,7 @@ export class CallSettler<R> {
 
   /**
    * Counts a call that settled at `now`: telemetry, then the probe lease or the local counts.
-   * `durationMs` is NaN for an untimed call (telemetry is then off).
+   * `durationMs` is NaN for an untimed call (telemetry counts it without a duration).
    */
   private conclude(
     outcome: CallOutcomeLabel,
@@ -273,8 +273,7 @@ export class CallSettler<R> {
     now: number,
     durationMs: number,
   ): Promise<void> | undefined {
-    // An untimed call (NaN) started with no SDK to record it: it is not recorded, and asks nothing.
-    if (!Number.isNaN(durationMs)) this.telemetry.call(outcome, durationMs);
+    this.telemetry.call(outcome, durationMs);
     if (probeToken !== undefined) {
       const result: ProbeResult =
         outcome === 'ignored' ? 'ignored' : outcome === 'success' ? 'success' : 'failure';
