@@ -6,7 +6,11 @@
  *   that is not saturated (target: no more than cockatiel's bulkhead);
  * - a fleet permit through Redis: the round trips per call (target: one to acquire, one to
  *   release, nothing else) and what they cost against the floor of two bare round trips, on an
- *   ioredis client and, as the `(node-redis)` twin rows, on a node-redis one.
+ *   ioredis client and, as the `(node-redis)` twin rows, on a node-redis one;
+ * - the same with a fleet quota (`permitQuota`, issue #18): calls served from a block of permits
+ *   held in one lease. Its target, at most 0.10 store round trips per call at a steady load, is a
+ *   count, not a time: setup measures it (two replicas, eight callers each) and the row's note
+ *   states it with its verdict.
  */
 import { bulkhead } from '@breakwater/bulkhead';
 import { redisStore } from '@breakwater/bulkhead/redis';
@@ -87,12 +91,21 @@ interface FleetFixture {
   readonly client: BenchRedis;
   readonly subscriber: BenchRedis;
   readonly fleet: ReturnType<typeof bulkhead>;
+  /** The same fleet bulkhead with a quota of permits (`permitQuota`). */
+  readonly quota: ReturnType<typeof bulkhead>;
   readonly prefix: string;
   /** Lua script round trips (EVALSHA/EVAL) the client sent. */
   scripts: number;
   /** Measured in setup: script round trips per call. */
   roundTripsPerCall: number | undefined;
+  /** Measured in setup: script round trips per call with the quota, at a steady load. */
+  quotaRoundTripsPerCall: number | undefined;
 }
+
+/** Issue #18's goal for the fleet quota: store round trips per call at a steady load. */
+const QUOTA_TARGET = 0.1;
+/** The quota of the bench's fleet bulkheads: a block of up to 8 of the fleet's 20 permits. */
+const QUOTA = 8;
 
 const fixtures: Partial<Record<RedisClientLibrary, FleetFixture>> = {};
 
@@ -109,19 +122,25 @@ async function openFleet(library: RedisClientLibrary): Promise<void> {
     throw error;
   });
   const prefix = `bwbench:${process.pid}:${Date.now()}:${library}`;
-  const fleet = bulkhead({
-    name: 'bench-fleet',
-    maxConcurrent: 10,
+  const store = redisStore({ client: client.client, subscriber: subscriber.client, prefix });
+  const fleet = bulkhead({ name: 'bench-fleet', maxConcurrent: 10, maxQueue: 100, store });
+  const quotaOptions = {
+    name: 'bench-quota',
+    maxConcurrent: 20,
     maxQueue: 100,
-    store: redisStore({ client: client.client, subscriber: subscriber.client, prefix }),
-  });
+    permitQuota: QUOTA,
+    store,
+  } as const;
+  const quota = bulkhead(quotaOptions);
   const state: FleetFixture = {
     client,
     subscriber,
     fleet,
+    quota,
     prefix,
     scripts: 0,
     roundTripsPerCall: undefined,
+    quotaRoundTripsPerCall: undefined,
   };
   client.countScripts(state);
   fixtures[library] = state;
@@ -133,6 +152,32 @@ async function openFleet(library: RedisClientLibrary): Promise<void> {
   for (let i = 0; i < calls; i++) await fleet.execute(readValue);
   await fleet.close();
   state.roundTripsPerCall = state.scripts / calls;
+  state.quotaRoundTripsPerCall = await quotaRoundTrips(state, quotaOptions);
+}
+
+/**
+ * Script round trips per call of a fleet with a quota at a steady load: two replicas (two
+ * bulkheads on the store) with eight callers each, every caller making calls one after another
+ * that each wait a timer turn, so that up to 16 calls run at once. Counted from the first call
+ * to the last block handed back by `close()`.
+ */
+async function quotaRoundTrips(
+  state: FleetFixture,
+  options: Parameters<typeof bulkhead>[0],
+): Promise<number> {
+  const replicas = [bulkhead(options), bulkhead(options)];
+  const callsPerCaller = 250;
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  state.scripts = 0;
+  await Promise.all(
+    replicas.flatMap((replica) =>
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < callsPerCaller; i++) await replica.execute(tick);
+      }),
+    ),
+  );
+  await Promise.all(replicas.map((replica) => replica.close()));
+  return state.scripts / (2 * 8 * callsPerCaller);
 }
 
 async function fleetSetup(): Promise<void> {
@@ -146,6 +191,7 @@ async function fleetTeardown(): Promise<void> {
     delete fixtures[library];
     if (state === undefined) continue;
     await state.fleet.close();
+    await state.quota.close();
     await state.client.deleteMatching(`${state.prefix}*`);
     await Promise.all([state.client.close(), state.subscriber.close()]);
   }
@@ -175,17 +221,36 @@ const fleetCases = withNodeRedisTwin((library) => ({
   },
 }));
 
+const quotaCases = withNodeRedisTwin((library) => ({
+  name: `breakwater bulkhead() + redisStore + permitQuota ${QUOTA}`,
+  library: BREAKWATER,
+  fn: () => current(library).quota.execute(readValue),
+  get note() {
+    const perCall = fixtures[library]?.quotaRoundTripsPerCall;
+    if (perCall === undefined) return undefined;
+    const verdict = perCall <= QUOTA_TARGET ? 'met' : 'MISSED';
+    return (
+      `${perCall.toFixed(3)} script round trips per call at a steady load (2 replicas × 8 ` +
+      `callers; target ≤ ${QUOTA_TARGET.toFixed(2)}, issue #18: ${verdict}); calls served from ` +
+      'a block of permits held in one lease'
+    );
+  },
+}));
+
 /** A fleet permit per call through a local Redis. */
 export const bulkheadFleetRedis: Suite = {
   id: 'bulkhead/fleet-redis',
-  title: 'Fleet bulkhead: one permit per call through Redis',
+  title: 'Fleet bulkhead: one permit per call through Redis, or a quota of permits',
   description:
     'Calls run one after another through a bulkhead whose 10 permits live in Redis (one Lua ' +
     'script to acquire, one to release). The baseline is two bare PINGs on the same connection: ' +
-    'the floor for any design that takes and gives back a permit in the store. The `(node-redis)` ' +
-    'rows run the same on a node-redis client; compare them with `2 × PING (node-redis)`.',
+    'the floor for any design that takes and gives back a permit in the store. The ' +
+    '`permitQuota` rows hold a block of permits in one lease and serve calls from it, renewing ' +
+    'the block in the background (issue #18: ≤ 0.10 store round trips per call). The ' +
+    '`(node-redis)` rows run the same on a node-redis client; compare them with ' +
+    '`2 × PING (node-redis)`.',
   baseline: twoPings('ioredis'),
-  cases: [nodeRedisTwinOf(twoPings), ...fleetCases],
+  cases: [nodeRedisTwinOf(twoPings), ...fleetCases, ...quotaCases],
   setup: fleetSetup,
   teardown: fleetTeardown,
 };

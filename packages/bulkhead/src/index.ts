@@ -48,6 +48,8 @@ export type {
   PermitScope,
   PermitScopeOptions,
   PermitStore,
+  ResizeRequest,
+  ResizeResult,
 } from './store.js';
 export { type MemoryStoreOptions, memoryStore } from './stores/memory.js';
 export {

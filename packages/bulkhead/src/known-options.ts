@@ -24,6 +24,7 @@ export const BULKHEAD_OPTIONS = {
   defaultPriority: true,
   perKey: true,
   store: true,
+  permitQuota: true,
   leaseTtlMs: true,
   renewIntervalMs: true,
   wakeupPollMs: true,

@@ -166,6 +166,20 @@ export interface BulkheadBaseOptions<K extends string = string> {
    */
   store?: PermitStore | undefined;
   /**
+   * Fleet quota: the most fleet permits this replica holds in one lease, a block it serves its
+   * calls from without a store round trip each. The block is taken when the first call needs it,
+   * doubled while calls fill it, renewed with the lease keeper, cut down to the peak use of the
+   * last `renewIntervalMs` at each renewal and handed back once a whole interval passed without
+   * a call, and on `close()` and `settle()` when no call runs under it. When the fleet is near
+   * its limit (the store grants fewer permits than asked, or refuses a caller anywhere), new calls
+   * take per-call permits, as without a quota, for the next `renewIntervalMs`, and blocks give
+   * back each permit as its call ends. Needs a `store` that grants
+   * blocks (`memoryStore()`, `redisStore()`; not `dynamoStore()`). An integer >= 1, at most
+   * `maxConcurrent` (the adaptive limit's `max`). See the README's "Fleet quota".
+   * @default no quota: one permit per call (one acquire and one release round trip)
+   */
+  permitQuota?: number | undefined;
+  /**
    * How long a fleet permit lives without renewal, in milliseconds: the most a permit of a
    * crashed process stays taken. Renewed while `fn` runs.
    * @default 10000
@@ -293,6 +307,8 @@ export interface ResolvedOptions {
   readonly reservedTotal: number;
   readonly perKey: ResolvedPerKey | undefined;
   readonly store: PermitStore | undefined;
+  /** `permitQuota` as given; `undefined`: one permit per call. */
+  readonly permitQuota: number | undefined;
   readonly leaseTtlMs: number;
   readonly renewIntervalMs: number;
   readonly wakeupPollMs: number;
@@ -430,6 +446,27 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
       `Expected \`store\` to be a permit store (redisStore(), dynamoStore(), memoryStore()), got ${String(store)}`,
     );
   }
+  let permitQuota: number | undefined;
+  if (options.permitQuota !== undefined) {
+    permitQuota = expectInteger('permitQuota', options.permitQuota);
+    const most = limit === undefined ? maxConcurrent : limit.max;
+    if (permitQuota > most) {
+      const what = limit === undefined ? '`maxConcurrent`' : "the adaptive limit's `max`";
+      throw new RangeError(
+        `Expected \`permitQuota\` to be at most ${what} (${most}), got ${permitQuota}`,
+      );
+    }
+    if (store === undefined) {
+      throw new TypeError(
+        `Expected \`permitQuota\` only with a \`store\` (it sizes blocks of fleet permits), got permitQuota ${permitQuota} and no store`,
+      );
+    }
+    if (store.grantsBlocks !== true) {
+      throw new TypeError(
+        `Expected \`store\` to grant blocks of permits for \`permitQuota\` (memoryStore(), redisStore()), got a '${store.kind}' store, which does not (permitQuota ${permitQuota})`,
+      );
+    }
+  }
 
   return {
     name,
@@ -441,6 +478,7 @@ export function resolveOptions(options: BulkheadOptions): ResolvedOptions {
     reservedTotal,
     perKey,
     store,
+    permitQuota,
     leaseTtlMs,
     renewIntervalMs,
     wakeupPollMs: expectPositive('wakeupPollMs', options.wakeupPollMs ?? DEFAULTS.wakeupPollMs),

@@ -34,6 +34,43 @@ export interface AcquireRequest {
    * it sends (Redis publishes) may send them only while a refusal is this recent.
    */
   readonly refusedWaitMs: number;
+  /**
+   * The most permits wanted in this one lease (a block, see `permitQuota`): the store grants as
+   * many of them as the layout allows, at least one, in one atomic operation, and the lease then
+   * counts that many against the limit. Only a scope with {@link PermitScope.resize} reads it.
+   * @default 1
+   */
+  readonly permits?: number | undefined;
+}
+
+/** A request to change how many permits a block lease counts (see {@link PermitScope.resize}). */
+export interface ResizeRequest {
+  /** The current layout (a grow obeys it like an acquire). */
+  readonly layout: PermitLayout;
+  /** How long the lease lives from now unless renewed again, in milliseconds. */
+  readonly ttlMs: number;
+  /**
+   * The number of permits wanted, an integer >= 1. Fewer than the lease counts: the lease gives
+   * the difference back. More: the lease takes as many more as the layout allows, up to this.
+   */
+  readonly permits: number;
+  /**
+   * How long a refusal counts as recent (see {@link AcquireRequest.refusedWaitMs}): a grow cut
+   * short marks the fleet as contended for this long.
+   */
+  readonly refusedWaitMs: number;
+}
+
+/** What {@link PermitScope.resize} answered. */
+export interface ResizeResult {
+  /** The permits the lease counts now; `0` when it is gone. */
+  readonly permits: number;
+  /**
+   * Whether some caller was refused a permit (or granted fewer than it asked) within its
+   * `refusedWaitMs`: the fleet is near its limit, and a block should give back what it does not
+   * use.
+   */
+  readonly contended: boolean;
 }
 
 /** A permit held in the store. */
@@ -47,6 +84,8 @@ export interface Lease {
    * token it saw can refuse work from a holder whose lease was lost and handed on.
    */
   readonly fencingToken: number;
+  /** How many permits the lease counts: more than one for a block (`permitQuota`). @default 1 */
+  readonly permits?: number | undefined;
 }
 
 /** What an acquire attempt returned. */
@@ -80,6 +119,26 @@ export interface PermitScope {
    * or never existed): the permit may already belong to someone else.
    */
   renew(lease: Lease, ttlMs: number, signal: AbortSignal | undefined): Promise<boolean>;
+  /**
+   * Renews a block lease and changes how many permits it counts, in one atomic operation (see
+   * {@link ResizeRequest}); resolves with the count the lease holds now — `0` when it is gone
+   * (the permits may belong to others already) — and whether the fleet is contended. Giving permits back wakes waiters like a release.
+   * A store without it cannot serve `permitQuota` (the bulkhead refuses the option at
+   * construction).
+   */
+  resize?(
+    lease: Lease,
+    request: ResizeRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<ResizeResult>;
+  /**
+   * Subscribes to contention: `listener` runs when a caller anywhere in the fleet is refused a
+   * permit (or granted fewer than it asked) while no refusal was recent — the Redis store
+   * publishes it on the bulkhead's channel. Blocks (`permitQuota`) then give back the permits
+   * they do not use at once, instead of at their next renewal. Returns the function that
+   * unsubscribes. Optional: without it, blocks notice contention at their next resize.
+   */
+  onContention?(listener: () => void): () => void;
   /** Drops the lease and wakes waiters; resolves `false` when it was already gone. */
   release(lease: Lease, signal: AbortSignal | undefined): Promise<boolean>;
   /**
@@ -129,6 +188,12 @@ export interface PermitScopeOptions {
 export interface PermitStore {
   /** The store kind, reported as the `breakwater.store` attribute (`memory`, `redis`, `dynamodb`). */
   readonly kind: string;
+  /**
+   * Whether its scopes grant blocks of permits (`permits` in an acquire, and `resize`): what a
+   * bulkhead with `permitQuota` needs.
+   * @default false
+   */
+  readonly grantsBlocks?: boolean | undefined;
   /** Scopes the store to one bulkhead. Called once, when the bulkhead is built. */
   scope(options: PermitScopeOptions): PermitScope;
   /**

@@ -45,7 +45,7 @@ export const METRIC_LIMIT = 'breakwater.bulkhead.limit';
 const STORE_NAMES = storeMetricNames('bulkhead');
 /**
  * Histogram (s), reported by core: permit store operations that reached the store. Attributes add
- * `breakwater.store.operation` (`acquire`, `renew`, `release`, `probe`) and
+ * `breakwater.store.operation` (`acquire`, `renew`, `resize`, `release`, `probe`) and
  * `breakwater.store.outcome` (`ok`, `error`, `timeout`).
  */
 export const METRIC_STORE_DURATION = STORE_NAMES.duration;

@@ -129,6 +129,31 @@ describeWithRedis('fleet processes on Redis', () => {
         return store;
       },
     }));
+
+    it('with permitQuota, 4 processes serving calls from blocks never have more than 8 tasks in flight', async () => {
+      const results = await runFleet({
+        script: script('load'),
+        replicas: 4,
+        env: {
+          BACKEND: 'redis',
+          ...redisClientEnv(kind, { url: services().redisUrl }),
+          PREFIX: redis.uniquePrefix(),
+          // 24 callers for 8 permits, blocks of up to 4: blocks, contention and per-call permits.
+          PERMIT_QUOTA: '4',
+          TASKS: '8',
+          TASK_MS: '20',
+        },
+        timeoutMs: 60_000,
+      });
+      for (const { exitCode, stderr, result } of results) {
+        expect(exitCode, stderr).toBe(0);
+        const report = result as LoadReport;
+        expect(report.errors).toEqual([]);
+        expect(report.completed).toBe(report.expected);
+        expect(report.maxSeen).toBeLessThanOrEqual(8);
+      }
+      expect(Math.max(...results.map((r) => (r.result as LoadReport).maxSeen))).toBe(8);
+    }, 90_000);
   });
 });
 

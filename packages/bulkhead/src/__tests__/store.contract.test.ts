@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
 import { memoryStore, type PermitLayout, type PermitScope, type PermitStore } from '../index.js';
 import { redisStore } from '../redis.js';
+import { until } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let nextId = 0;
@@ -21,11 +22,29 @@ function openScope(store: PermitStore, classes: readonly string[] = ['default'])
   return store.scope({ name: 'db', classes });
 }
 
-async function take(scope: PermitScope, layout: PermitLayout, classIndex = 0, ttlMs = 10_000) {
+async function take(
+  scope: PermitScope,
+  layout: PermitLayout,
+  classIndex = 0,
+  ttlMs = 10_000,
+  permits?: number,
+) {
   return scope.acquire(
-    { classIndex, layout, ttlMs, leaseId: leaseId(), refusedWaitMs: 2_000 },
+    { classIndex, layout, ttlMs, leaseId: leaseId(), refusedWaitMs: 2_000, permits },
     signal(),
   );
+}
+
+/** A block of up to `permits` permits (`permitQuota`); throws unless granted. */
+async function takeBlock(
+  scope: PermitScope,
+  layout: PermitLayout,
+  permits: number,
+  classIndex = 0,
+) {
+  const result = await take(scope, layout, classIndex, 10_000, permits);
+  if (!result.granted) throw new Error('expected a block');
+  return result.lease;
 }
 
 runContractSuite<PermitStore>(
@@ -147,6 +166,82 @@ runContractSuite<PermitStore>(
       await scope.probe!(signal());
       await scope.close();
     });
+
+    // Blocks of permits (`permitQuota`): memory and Redis; DynamoDB does not grant them.
+    if (backend !== 'dynamodb') {
+      it('grants a block of as many of the asked permits as are free, counted by the limit', async () => {
+        const store = await makeStore();
+        expect(store.grantsBlocks).toBe(true);
+        const scope = openScope(store);
+        const one = await take(scope, single(5));
+        if (!one.granted) throw new Error('expected a grant');
+        const block = await takeBlock(scope, single(5), 3);
+        expect(block.permits).toBe(3);
+        expect(block.fencingToken).toBeGreaterThan(one.lease.fencingToken);
+        // One permit is left: the next block counts one, then nothing is left at all.
+        expect((await takeBlock(scope, single(5), 3)).permits).toBe(1);
+        expect((await take(scope, single(5))).granted).toBe(false);
+        expect((await take(scope, single(5), 0, 10_000, 2)).granted).toBe(false);
+        // Releasing the block frees its three permits.
+        expect(await scope.release(block, signal())).toBe(true);
+        expect((await takeBlock(scope, single(5), 4)).permits).toBe(3);
+        await scope.close();
+      });
+
+      it('grants blocks by the class rule: reserved slots stay free, max is respected', async () => {
+        const scope = openScope(await makeStore(), ['critical', 'background']);
+        const layout: PermitLayout = { limit: 4, reserved: [2, 0], max: [4, 1] };
+        expect((await takeBlock(scope, layout, 4, 1)).permits).toBe(1);
+        expect((await takeBlock(scope, layout, 4, 0)).permits).toBe(3);
+        await scope.close();
+      });
+
+      it('resizes a block within the limit, renews it, and answers 0 once it is gone', async () => {
+        const scope = openScope(await makeStore());
+        const layout = single(5);
+        const block = await takeBlock(scope, layout, 2);
+        const resize = (permits: number, ttlMs = 10_000) =>
+          scope.resize!(block, { layout, ttlMs, permits, refusedWaitMs: 2_000 }, signal());
+        await expect(resize(4)).resolves.toEqual({ permits: 4, contended: false });
+        expect((await take(scope, layout)).granted).toBe(true);
+        // Full: a grow is cut short, and marks the fleet as contended.
+        await expect(resize(5)).resolves.toEqual({ permits: 4, contended: true });
+        // Shrinking gives permits back at once.
+        await expect(resize(1)).resolves.toMatchObject({ permits: 1 });
+        expect((await takeBlock(scope, layout, 3)).permits).toBe(3);
+        // A resize renews the lease: alive past its first TTL.
+        await resize(1, 300);
+        await sleep(200);
+        await expect(resize(1, 300)).resolves.toMatchObject({ permits: 1 });
+        await sleep(200);
+        expect((await take(scope, layout)).granted).toBe(false);
+        await sleep(250);
+        await expect(resize(1)).resolves.toEqual({ permits: 0, contended: false });
+        expect((await take(scope, layout)).granted).toBe(true);
+        expect(await scope.release(block, signal())).toBe(false);
+        await scope.close();
+      });
+
+      it('tells its listeners once when the fleet becomes contended', async () => {
+        const scope = openScope(await makeStore());
+        const heard: number[] = [];
+        const stop = scope.onContention!(() => heard.push(Date.now()));
+        // A Redis scope hears it on its subscription: let that land first.
+        await sleep(100);
+        await takeBlock(scope, single(2), 2);
+        expect((await take(scope, single(2))).granted).toBe(false);
+        expect((await take(scope, single(2))).granted).toBe(false);
+        await until(() => heard.length > 0, 1_000);
+        await sleep(50);
+        expect(heard).toHaveLength(1);
+        stop();
+        await scope.close();
+      });
+    } else {
+      it('grants no blocks', async () => {
+        expect((await makeStore()).grantsBlocks).toBeUndefined();
+      });
+    }
 
     it('closes the store at once, and twice', async () => {
       const store = await makeStore();

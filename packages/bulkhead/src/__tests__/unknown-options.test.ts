@@ -68,6 +68,7 @@ describe('unknown options', () => {
       defaultPriority: 'background',
       perKey,
       store: memoryStore({ clock }),
+      permitQuota: 2,
       leaseTtlMs: 1_000,
       renewIntervalMs: 100,
       wakeupPollMs: 100,

@@ -25,12 +25,14 @@ import { BulkheadRejectedError } from '../errors.js';
 import type { ResolvedClass, ResolvedOptions } from '../options.js';
 import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from '../store.js';
 import { type BulkheadInstruments, EVENT_DEGRADED, EVENT_LEASE_LOST } from '../telemetry.js';
+import { blockStoreOps } from './block-store-ops.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
 import { LeaseKeeper, leaseClock } from './lease-keeper.js';
+import { BlockCall, PermitBlock, PermitBlocks } from './permit-blocks.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** One acquire attempt: the class, and the lease id sent (to release it if the answer is lost). */
-interface AcquireAttempt {
+export interface AcquireAttempt {
   readonly cls: ResolvedClass;
   readonly leaseId: string;
   /** Whether the request reached the store's client (a degraded store is answered without it). */
@@ -93,6 +95,10 @@ export class FleetPermits {
   private readonly pumping: boolean[];
   /** Per class: aborts the pump's current wait. */
   private readonly pumpWaits: (AbortController | undefined)[];
+  /** The blocks of permits calls are served from, with `permitQuota` (`permit-blocks.ts`). */
+  private readonly blocks: PermitBlocks | undefined;
+  /** Stops the blocks hearing of contention from the store. */
+  private readonly stopContention: (() => void) | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -152,7 +158,10 @@ export class FleetPermits {
       now: this.leaseNow,
       leaseTtlMs: options.leaseTtlMs,
       renewIntervalMs: options.renewIntervalMs,
-      renew: (lease) => Promise.resolve(this.renewOp.run(lease)),
+      renew: (permit) =>
+        permit instanceof PermitBlock
+          ? this.blocks!.renew(permit)
+          : Promise.resolve(this.renewOp.run(permit.lease!)),
       lastError: () => this.calls.lastError,
       onLost: () => {
         instruments.leasesLost.add(1, instruments.base);
@@ -167,6 +176,13 @@ export class FleetPermits {
     this.queues = options.classes.map(() => []);
     this.pumping = options.classes.map(() => false);
     this.pumpWaits = options.classes.map(() => undefined);
+    this.blocks =
+      options.permitQuota === undefined
+        ? undefined
+        : this.createBlocks(options.permitQuota, scope, abortable);
+    const blocks = this.blocks;
+    this.stopContention =
+      blocks === undefined ? undefined : scope.onContention?.(() => blocks.contention());
     // Only a store that can fail apart from this process has a registry (and only the share sized
     // by the fleet needs it); its heartbeats run through the same call path as the permits.
     this.local = options.storeSettings.onStoreError === 'local';
@@ -228,6 +244,14 @@ export class FleetPermits {
     signal: AbortSignal | undefined,
     waitStart: number,
   ): Promise<FleetPermit> {
+    const blocks = this.blocks;
+    if (blocks !== undefined) {
+      const call = await blocks.take(cls, signal);
+      if (call !== undefined) {
+        this.held++;
+        return call;
+      }
+    }
     const queue = this.queues[cls.index]!;
     let retryAfterMs: number | undefined;
     // Read before asking, so the pump does not sleep through a release that beats it.
@@ -426,6 +450,8 @@ export class FleetPermits {
    * expires.
    */
   async settle(): Promise<void> {
+    // A frozen process would hold its idle blocks until their leases expire.
+    this.blocks?.handBackIdle();
     await Promise.all(this.pendingReleases);
     const error = this.calls.lastError;
     if (error !== undefined) throw error;
@@ -441,6 +467,12 @@ export class FleetPermits {
    * Never rejects: a failed release expires by TTL.
    */
   finish(permit: FleetPermit, then?: () => void): Promise<void> {
+    if (permit instanceof BlockCall) {
+      this.held--;
+      this.blocks!.finish(permit);
+      then?.();
+      return Promise.resolve();
+    }
     const held = permit as HeldPermit;
     this.keeper.drop(held);
     held.close();
@@ -451,6 +483,48 @@ export class FleetPermits {
       return Promise.resolve().then(then);
     }
     return this.release(lease, then);
+  }
+
+  /** Builds the blocks of `permitQuota`, their store operations on the one call path. */
+  private createBlocks(quota: number, scope: PermitScope, abortable: boolean): PermitBlocks {
+    const ops = blockStoreOps({
+      calls: this.calls,
+      scope,
+      abortable,
+      options: this.options,
+      layout: () => this.layout(),
+      failedAcquire: (error, attempt) => this.failedAcquire(error, attempt),
+    });
+    return new PermitBlocks(
+      {
+        quota,
+        renewIntervalMs: this.options.renewIntervalMs,
+        leaseTtlMs: this.options.leaseTtlMs,
+        now: this.leaseNow,
+        limit: this.readLimit,
+        keeper: this.keeper,
+        acquire: ops.acquire,
+        resize: ops.resize,
+        release: (lease) => this.release(lease),
+        onRoom: (classIndex) => this.serveFromBlock(classIndex),
+      },
+      this.options.classes.length,
+    );
+  }
+
+  /** Hands free permits of a class's block to the calls of this process queued for one. */
+  private serveFromBlock(classIndex: number): void {
+    const queue = this.queues[classIndex]!;
+    while (queue.length > 0) {
+      const call = this.blocks!.tryTake(classIndex);
+      if (call === undefined) return;
+      const head = this.next(queue)!;
+      head.cleanup();
+      this.held++;
+      head.resolve(call);
+    }
+    // Nobody left to serve: stop the pump's wait instead of letting it run out.
+    this.pumpWaits[classIndex]?.abort();
   }
 
   /** Ends the current wait of every pump of this process, so each asks again now. */
@@ -467,6 +541,9 @@ export class FleetPermits {
    * up `close()` for a second one.
    */
   async close(): Promise<void> {
+    // Idle blocks are released now, within this close; busy ones once their last call ends.
+    this.blocks?.close();
+    this.stopContention?.();
     // The registry's goodbye is an operation in flight like the others (the TTL covers a miss).
     const leaving = this.registry?.close();
     const inFlight = Promise.all([...this.pendingReleases, leaving, this.calls.close()]);

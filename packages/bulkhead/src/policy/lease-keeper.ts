@@ -18,7 +18,6 @@
  */
 import { type Clock, systemClock } from '@breakwater/core';
 import { LeaseLostError } from '../errors.js';
-import type { Lease } from '../store.js';
 import type { HeldPermit, LeaseHolder } from './held-permit.js';
 import { type CancelTimer, schedule } from './timer.js';
 
@@ -51,8 +50,11 @@ export interface LeaseKeeperOptions {
   readonly now: () => number;
   readonly leaseTtlMs: number;
   readonly renewIntervalMs: number;
-  /** Renews one lease: `true` extended, `false` gone, `undefined` the store did not answer. */
-  readonly renew: (lease: Lease) => Promise<boolean | undefined>;
+  /**
+   * Renews one permit's lease (a block's renewal also resizes it): `true` extended, `false` gone,
+   * `undefined` the store did not answer.
+   */
+  readonly renew: (permit: HeldPermit) => Promise<boolean | undefined>;
   /** The store error behind failing renewals, for the `LeaseLostError`'s cause. */
   readonly lastError: () => unknown;
   /** Called once per lost lease, after its call's signal aborted (telemetry). */
@@ -127,7 +129,7 @@ export class LeaseKeeper implements LeaseHolder {
       Math.max(0, permit.leaseEnd - this.marginMs - sentAt),
       () => this.lose(permit, this.options.lastError()),
     );
-    void this.options.renew(permit.lease!).then((alive) => {
+    void this.options.renew(permit).then((alive) => {
       permit.renewing = false;
       if (!this.held.has(permit)) return;
       if (alive === false) {
@@ -144,7 +146,12 @@ export class LeaseKeeper implements LeaseHolder {
     });
   }
 
-  private lose(permit: HeldPermit, cause: unknown): void {
+  /**
+   * Declares `permit`'s lease lost now (its store answered that it is gone), aborting its call's
+   * signal — or, for a block, the signal of every call under it. Does nothing for a permit the
+   * keeper no longer holds.
+   */
+  lose(permit: HeldPermit, cause: unknown): void {
     if (!this.held.has(permit)) return;
     this.drop(permit);
     const lease = permit.lease!;

@@ -14,8 +14,10 @@ import type {
   PermitScope,
   PermitScopeOptions,
   PermitStore,
+  ResizeRequest,
+  ResizeResult,
 } from '../store.js';
-import { ReleaseWaiters } from './release-waiters.js';
+import { ContentionListeners, ReleaseWaiters } from './release-waiters.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -25,9 +27,16 @@ export interface MemoryStoreOptions {
 
 /** The permits of one bulkhead name. */
 interface Permits {
-  /** Lease id → expiry time and class. */
-  readonly leases: Map<string, { expiresAt: number; classIndex: number }>;
+  /** Lease id → expiry time, class and the permits it counts (more than one for a block). */
+  readonly leases: Map<string, { expiresAt: number; classIndex: number; permits: number }>;
   fence: number;
+  /**
+   * Until when (clock time) a refusal counts as recent: a refusal, or a block granted fewer
+   * permits than it asked, marks the name as contended for the request's `refusedWaitMs`.
+   */
+  contendedUntil: number;
+  /** Told when the name becomes contended (no refusal was recent). */
+  readonly contention: ContentionListeners;
   /** The waiters of this name for a freed permit. */
   readonly release: ReleaseWaiters;
 }
@@ -43,10 +52,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): PermitStore {
   const close = (): Promise<void> => Promise.resolve();
   return {
     kind: 'memory',
+    grantsBlocks: true,
     scope(scopeOptions: PermitScopeOptions): PermitScope {
       let permits = byName.get(scopeOptions.name);
       if (permits === undefined) {
-        permits = { leases: new Map(), fence: 0, release: new ReleaseWaiters() };
+        permits = {
+          leases: new Map(),
+          fence: 0,
+          contendedUntil: 0,
+          contention: new ContentionListeners(),
+          release: new ReleaseWaiters(),
+        };
         byName.set(scopeOptions.name, permits);
       }
       return new MemoryScope(permits, clock);
@@ -54,6 +70,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): PermitStore {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * How many more permits, up to `wanted`, class `classIndex` may take given `held` (which it
+ * updates): the admission rule of `admission.ts`, applied permit by permit.
+ */
+function grantable(
+  layout: AcquireRequest['layout'],
+  held: number[],
+  classIndex: number,
+  wanted: number,
+): number {
+  let granted = 0;
+  while (granted < wanted && admits(layout, held, classIndex)) {
+    held[classIndex] = (held[classIndex] ?? 0) + 1;
+    granted++;
+  }
+  return granted;
 }
 
 class MemoryScope implements PermitScope {
@@ -72,7 +106,7 @@ class MemoryScope implements PermitScope {
         this.permits.leases.delete(id);
         continue;
       }
-      held[lease.classIndex] = (held[lease.classIndex] ?? 0) + 1;
+      held[lease.classIndex] = (held[lease.classIndex] ?? 0) + lease.permits;
       if (lease.expiresAt < earliest) earliest = lease.expiresAt;
     }
     return { held, earliest };
@@ -80,7 +114,10 @@ class MemoryScope implements PermitScope {
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {
     const { held, earliest } = this.prune(request.layout.reserved.length);
-    if (!admits(request.layout, held, request.classIndex)) {
+    const wanted = request.permits ?? 1;
+    const permits = grantable(request.layout, held, request.classIndex, wanted);
+    if (permits < wanted) this.contend(request.refusedWaitMs);
+    if (permits === 0) {
       const retryAfterMs = Number.isFinite(earliest)
         ? Math.max(1, earliest - this.clock.now())
         : undefined;
@@ -90,11 +127,42 @@ class MemoryScope implements PermitScope {
     this.permits.leases.set(request.leaseId, {
       expiresAt: this.clock.now() + request.ttlMs,
       classIndex: request.classIndex,
+      permits,
     });
     return {
       granted: true,
-      lease: { id: request.leaseId, classIndex: request.classIndex, fencingToken },
+      lease: { id: request.leaseId, classIndex: request.classIndex, fencingToken, permits },
     };
+  }
+
+  async resize(lease: Lease, request: ResizeRequest): Promise<ResizeResult> {
+    const { held } = this.prune(request.layout.reserved.length);
+    const live = this.permits.leases.get(lease.id);
+    if (live === undefined) return { permits: 0, contended: false };
+    const wanted = request.permits;
+    let permits = wanted;
+    if (wanted > live.permits) {
+      permits =
+        live.permits + grantable(request.layout, held, live.classIndex, wanted - live.permits);
+      if (permits < wanted) this.contend(request.refusedWaitMs);
+    }
+    const gaveBack = permits < live.permits;
+    live.permits = permits;
+    live.expiresAt = this.clock.now() + request.ttlMs;
+    if (gaveBack) this.permits.release.wakeAll();
+    return { permits, contended: this.clock.now() < this.permits.contendedUntil };
+  }
+
+  /** Marks the name as contended for `ms` (the Redis store's waiting marker). */
+  private contend(ms: number): void {
+    const now = this.clock.now();
+    const fresh = now >= this.permits.contendedUntil;
+    this.permits.contendedUntil = Math.max(this.permits.contendedUntil, now + ms);
+    if (fresh) this.permits.contention.notify();
+  }
+
+  onContention(listener: () => void): () => void {
+    return this.permits.contention.add(listener);
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<boolean> {

@@ -6,7 +6,10 @@
  * - `…:fence`            counter behind the fencing tokens (never expires, so tokens only grow);
  * - `…:waiting`          present while some caller was refused recently: releases publish a
  *                        wake-up only then, so an unsaturated bulkhead sends no messages;
- * - `…:leases:<class>`   one sorted set per priority class: member = lease id, score = expiry (ms).
+ * - `…:leases:<class>`   one sorted set per priority class: member = lease id, score = expiry (ms);
+ * - `…:blocks:<class>`   one hash per priority class: block lease id → the permits it counts
+ *                        (`permitQuota`); a lease without an entry counts one. An entry lives as
+ *                        long as its lease is in the sorted set: every count drops the others.
  */
 import { defineScript, type RedisScript } from '@breakwater/core/redis';
 
@@ -24,38 +27,86 @@ end
 `;
 
 /**
- * KEYS: fence, waiting marker, then the lease set of each class in layout order.
- * ARGV: class (1-based), limit, ttlMs, leaseId, refusedWaitMs, reserved × n, max × n (-1 = no cap).
- * Returns {1, fencingToken} when granted, {0, msUntilEarliestExpiry or -1} when not.
+ * Counting and granting, shared by the acquire and resize scripts. KEYS: fence, waiting marker,
+ * the lease set of each class, then the block sizes of each class (so `n` classes: `2 + 2n` keys).
+ * ARGV from 8 on: reserved × n, then max × n (-1 = no cap).
+ *
+ * `held(i)` drops the expired leases of class i (and the sizes of expired blocks) and counts its
+ * permits: one per lease, plus `size - 1` per block lease. `grantable(class, wanted, limit)` is
+ * how many more permits, up to `wanted`, the class may take now: the admission rule of
+ * `admission.ts` applied permit by permit.
  */
-const ACQUIRE_LUA = `${NOW}${KEEP_ALIVE}
-local n = #KEYS - 2
+const COUNT = `
+local n = (#KEYS - 2) / 2
+local function held(i)
+  local set = KEYS[i + 2]
+  local sizes = KEYS[i + 2 + n]
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+  local count = redis.call('ZCARD', set)
+  local blocks = redis.call('HGETALL', sizes)
+  for j = 1, #blocks, 2 do
+    if redis.call('ZSCORE', set, blocks[j]) then
+      count = count + tonumber(blocks[j + 1]) - 1
+    else
+      redis.call('HDEL', sizes, blocks[j])
+    end
+  end
+  return count
+end
+local function grantable(class, wanted, limit)
+  local reservedTotal = 0
+  local sharedInUse = 0
+  local own = 0
+  for i = 1, n do
+    local count = held(i)
+    local reserved = tonumber(ARGV[7 + i])
+    reservedTotal = reservedTotal + reserved
+    if count > reserved then sharedInUse = sharedInUse + count - reserved end
+    if i == class then own = count end
+  end
+  local max = tonumber(ARGV[7 + n + class])
+  local reserved = tonumber(ARGV[7 + class])
+  local granted = 0
+  while granted < wanted do
+    if max >= 0 and own >= max then break end
+    if own >= reserved then
+      if sharedInUse >= limit - reservedTotal then break end
+      sharedInUse = sharedInUse + 1
+    end
+    own = own + 1
+    granted = granted + 1
+  end
+  return granted
+end
+`;
+
+/**
+ * Sets the waiting marker for `ms` (a refusal, or a block granted fewer permits than wanted: the
+ * fleet is near its limit) and, when no refusal was recent, publishes `contended` on `channel`, so
+ * that replicas holding blocks give back what they do not use now rather than at their renewal.
+ */
+const CONTEND = `
+local function contend(ms, channel)
+  local fresh = redis.call('EXISTS', KEYS[2]) == 0
+  redis.call('SET', KEYS[2], '1', 'PX', ms)
+  if fresh then redis.call('PUBLISH', channel, 'contended') end
+end
+`;
+
+/**
+ * ARGV: class (1-based), limit, ttlMs, leaseId, refusedWaitMs, permits wanted, wake-up channel,
+ * then as in {@link COUNT}. Grants one lease counting as many of the wanted permits as are free
+ * (at least one). Returns {1, fencingToken, permits} when granted, {0, msUntilEarliestExpiry or
+ * -1} when not. A refusal, or a block granted fewer permits than wanted, sets the waiting marker
+ * ({@link CONTEND}).
+ */
+const ACQUIRE_LUA = `${NOW}${KEEP_ALIVE}${COUNT}${CONTEND}
 local class = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-local reservedTotal = 0
-local sharedInUse = 0
-local own = 0
-for i = 1, n do
-  local key = KEYS[i + 2]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local held = redis.call('ZCARD', key)
-  local reserved = tonumber(ARGV[5 + i])
-  reservedTotal = reservedTotal + reserved
-  if held > reserved then sharedInUse = sharedInUse + held - reserved end
-  if i == class then own = held end
-end
-local max = tonumber(ARGV[5 + n + class])
-local admit
-if max >= 0 and own >= max then
-  admit = false
-elseif own < tonumber(ARGV[5 + class]) then
-  admit = true
-else
-  admit = sharedInUse < limit - reservedTotal
-end
-if not admit then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
+local wanted = tonumber(ARGV[6])
+local granted = grantable(class, wanted, tonumber(ARGV[2]))
+if granted < wanted then contend(ARGV[5], ARGV[7]) end
+if granted == 0 then
   -- Only a refusal needs the earliest expiry: when a permit frees at the latest.
   local earliest = -1
   for i = 1, n do
@@ -72,17 +123,72 @@ local token = redis.call('INCR', KEYS[1])
 local set = KEYS[class + 2]
 redis.call('ZADD', set, now + ttl, ARGV[4])
 keepAlive(set, ttl)
-return {1, token}
+if granted > 1 then
+  local sizes = KEYS[class + 2 + n]
+  redis.call('HSET', sizes, ARGV[4], granted)
+  keepAlive(sizes, ttl)
+end
+return {1, token, granted}
 `;
 
-const acquireScripts = new Map<number, RedisScript<[number, number]>>();
+/**
+ * Renews a block lease and sets how many permits it counts. ARGV: class (1-based), limit, ttlMs,
+ * leaseId, permits wanted, wake-up channel, refusedWaitMs, then as in {@link COUNT}. A smaller
+ * count gives the difference back (and wakes waiters, like a release); a larger one takes as many
+ * more as the layout allows ({@link CONTEND} when that is fewer than wanted). Returns
+ * {count the lease holds now, 1 if the waiting marker is set}; {0, 0} when the lease is gone.
+ */
+const RESIZE_LUA = `${NOW}${KEEP_ALIVE}${COUNT}${CONTEND}
+local class = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[3])
+local id = ARGV[4]
+local wanted = tonumber(ARGV[5])
+local set = KEYS[class + 2]
+local sizes = KEYS[class + 2 + n]
+local expiry = redis.call('ZSCORE', set, id)
+if not expiry or tonumber(expiry) <= now then
+  redis.call('ZREM', set, id)
+  redis.call('HDEL', sizes, id)
+  return {0, 0}
+end
+local current = tonumber(redis.call('HGET', sizes, id) or '1')
+local size = wanted
+if wanted > current then
+  size = current + grantable(class, wanted - current, tonumber(ARGV[2]))
+  if size < wanted then contend(ARGV[7], ARGV[6]) end
+end
+if size > 1 then
+  redis.call('HSET', sizes, id, size)
+  keepAlive(sizes, ttl)
+else
+  redis.call('HDEL', sizes, id)
+end
+redis.call('ZADD', set, 'XX', now + ttl, id)
+keepAlive(set, ttl)
+local waiting = redis.call('EXISTS', KEYS[2])
+if size < current and waiting == 1 then redis.call('PUBLISH', ARGV[6], '1') end
+return {size, waiting}
+`;
+
+const acquireScripts = new Map<number, RedisScript<[number, number, number?]>>();
+const resizeScripts = new Map<number, RedisScript<[number, number]>>();
 
 /** The acquire script for a bulkhead with `classCount` classes (the script's key count). */
-export function acquireScript(classCount: number): RedisScript<[number, number]> {
+export function acquireScript(classCount: number): RedisScript<[number, number, number?]> {
   let script = acquireScripts.get(classCount);
   if (script === undefined) {
-    script = defineScript({ name: 'bulkhead.acquire', keys: classCount + 2, lua: ACQUIRE_LUA });
+    script = defineScript({ name: 'bulkhead.acquire', keys: 2 + 2 * classCount, lua: ACQUIRE_LUA });
     acquireScripts.set(classCount, script);
+  }
+  return script;
+}
+
+/** The resize script (renews a block lease and sets its count) for `classCount` classes. */
+export function resizeScript(classCount: number): RedisScript<[number, number]> {
+  let script = resizeScripts.get(classCount);
+  if (script === undefined) {
+    script = defineScript({ name: 'bulkhead.resize', keys: 2 + 2 * classCount, lua: RESIZE_LUA });
+    resizeScripts.set(classCount, script);
   }
   return script;
 }
@@ -109,15 +215,16 @@ return 1
 });
 
 /**
- * KEYS: the lease's class set, the waiting marker. ARGV: leaseId, wake-up channel.
- * Drops the lease and, if someone was refused recently, publishes a wake-up; returns 1 if the
- * lease was still there.
+ * KEYS: the lease's class set, the waiting marker, the class's block sizes. ARGV: leaseId,
+ * wake-up channel. Drops the lease (and its block size, if it is a block) and, if someone was
+ * refused recently, publishes a wake-up; returns 1 if the lease was still there.
  */
 export const releaseScript = defineScript<number>({
   name: 'bulkhead.release',
-  keys: 2,
+  keys: 3,
   lua: `
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], '1') end
 return removed
 `,

@@ -1,7 +1,8 @@
 /**
  * The Redis permit store: leases in one sorted set per priority class, scored by their expiry in
- * server time, plus a fencing counter. Acquire, renew and release are one Lua script each, so one
- * round trip each. A release publishes on the bulkhead's channel; waiters sleep until a message
+ * server time, plus a fencing counter, and one hash per class with the sizes of block leases
+ * (`permitQuota`). Acquire, renew, resize and release are one Lua script each, so one round trip
+ * each. A release publishes on the bulkhead's channel; waiters sleep until a message
  * arrives on the store's subscriber connection, or until their bounded fallback poll. Under
  * `onStoreError: 'local'` the bulkhead's replica registry is one more sorted set (`replicas`),
  * renewed by one script call per replica every `replicaRenewIntervalMs`.
@@ -29,12 +30,15 @@ import type {
   AcquireRequest,
   AcquireResult,
   Lease,
+  PermitLayout,
   PermitScope,
   PermitScopeOptions,
   PermitStore,
+  ResizeRequest,
+  ResizeResult,
 } from '../store.js';
-import { acquireScript, releaseScript, renewScript } from './redis-scripts.js';
-import { ReleaseWaiters } from './release-waiters.js';
+import { acquireScript, releaseScript, renewScript, resizeScript } from './redis-scripts.js';
+import { ContentionListeners, ReleaseWaiters } from './release-waiters.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -97,21 +101,32 @@ export function redisStore(options: RedisStoreOptions): PermitStore {
   const close = (): Promise<void> => router.close();
   return {
     kind: 'redis',
+    grantsBlocks: true,
     scope: (scopeOptions) => new RedisScope(connection, router, options.prefix, scopeOptions),
     close,
     [Symbol.asyncDispose]: close,
   };
 }
 
+/** Appends the layout's reserved slots and caps (-1 for no cap) to a script's arguments. */
+function pushLayout(args: (string | number)[], layout: PermitLayout): void {
+  for (const reserved of layout.reserved) args.push(reserved);
+  for (const max of layout.max) args.push(Number.isFinite(max) ? max : -1);
+}
+
 class RedisScope implements PermitScope {
   private readonly leaseKeys: readonly string[];
+  /** Per class: the hash of block sizes (`permitQuota`). */
+  private readonly blockKeys: readonly string[];
   private readonly waitingKey: string;
   /** The replica registry's sorted set, `<prefix>:bulkhead:{<name>:}:replicas`. */
   private readonly replicasKey: string;
   private readonly channel: string;
   private readonly acquireKeys: readonly string[];
   private readonly acquire$;
+  private readonly resize$;
   private readonly releaseWaiters = new ReleaseWaiters();
+  private readonly contention = new ContentionListeners();
   private stopListening: (() => void) | undefined;
   /** A `return 1` script on the bulkhead's `waiting` key: a Cluster runs it on the bulkhead's node. */
   readonly probe: () => Promise<number>;
@@ -123,19 +138,31 @@ class RedisScope implements PermitScope {
     options: PermitScopeOptions,
   ) {
     const keys = keyBuilder({ prefix, pattern: 'bulkhead', name: options.name });
-    const parts = ['fence', 'waiting', ...options.classes.map((name) => `leases:${name}`)];
+    const classes = options.classes;
+    const parts = [
+      'fence',
+      'waiting',
+      ...classes.map((name) => `leases:${name}`),
+      ...classes.map((name) => `blocks:${name}`),
+    ];
     const all = keys.redisKeys('', parts);
     this.waitingKey = all[1]!;
-    this.leaseKeys = all.slice(2);
+    this.leaseKeys = all.slice(2, 2 + classes.length);
+    this.blockKeys = all.slice(2 + classes.length);
     this.acquireKeys = all;
     this.channel = keys.redisKey('', 'released');
     // Class keys are `leases:<class>`, so no class name can collide with it.
     this.replicasKey = keys.redisKey('', 'replicas');
-    this.acquire$ = acquireScript(options.classes.length);
+    this.acquire$ = acquireScript(classes.length);
+    this.resize$ = resizeScript(classes.length);
     this.probe = redisProbe(connection, this.waitingKey);
     // A (re)subscription may have missed releases: waiters ask the store again on the gap.
     this.stopListening = router.listen(this.channel, {
-      message: () => this.wakeAll(),
+      message: (payload) => {
+        // A refusal frees nothing: only blocks (`permitQuota`) act on it.
+        if (payload === 'contended') this.contention.notify();
+        else this.wakeAll();
+      },
       gap: () => this.wakeAll(),
     });
   }
@@ -153,10 +180,11 @@ class RedisScope implements PermitScope {
       Math.ceil(request.ttlMs),
       request.leaseId,
       Math.ceil(request.refusedWaitMs),
+      request.permits ?? 1,
+      this.channel,
     ];
-    for (const reserved of layout.reserved) args.push(reserved);
-    for (const max of layout.max) args.push(Number.isFinite(max) ? max : -1);
-    const [granted, value] = await runScript(
+    pushLayout(args, layout);
+    const [granted, value, permits] = await runScript(
       this.connection,
       this.acquire$,
       this.acquireKeys,
@@ -165,7 +193,12 @@ class RedisScope implements PermitScope {
     if (granted === 1) {
       return {
         granted: true,
-        lease: { id: request.leaseId, classIndex: request.classIndex, fencingToken: Number(value) },
+        lease: {
+          id: request.leaseId,
+          classIndex: request.classIndex,
+          fencingToken: Number(value),
+          permits: Number(permits ?? 1),
+        },
       };
     }
     return { granted: false, retryAfterMs: value < 0 ? undefined : Math.max(1, Number(value)) };
@@ -181,11 +214,34 @@ class RedisScope implements PermitScope {
     return alive === 1;
   }
 
+  async resize(lease: Lease, request: ResizeRequest): Promise<ResizeResult> {
+    this.leaseKey(lease);
+    const args: (string | number)[] = [
+      lease.classIndex + 1,
+      request.layout.limit,
+      Math.ceil(request.ttlMs),
+      lease.id,
+      request.permits,
+      this.channel,
+      Math.ceil(request.refusedWaitMs),
+    ];
+    pushLayout(args, request.layout);
+    const [permits, waiting] = await runScript(
+      this.connection,
+      this.resize$,
+      this.acquireKeys,
+      args,
+    );
+    // Permits it gave back may let waiters of this process in (the store knows whether it did).
+    this.wakeAll();
+    return { permits: Number(permits), contended: Number(waiting) === 1 };
+  }
+
   async release(lease: Lease): Promise<boolean> {
     const removed = await runScript(
       this.connection,
       releaseScript,
-      [this.leaseKey(lease), this.waitingKey],
+      [this.leaseKey(lease), this.waitingKey, this.blockKeys[lease.classIndex]!],
       [lease.id, this.channel],
     );
     // Waiters of this process need not wait for the message to come back from Redis.
@@ -195,6 +251,10 @@ class RedisScope implements PermitScope {
 
   get wakeups(): number {
     return this.releaseWaiters.wakeups;
+  }
+
+  onContention(listener: () => void): () => void {
+    return this.contention.add(listener);
   }
 
   waitForRelease(timeoutMs: number, signal: AbortSignal | undefined, seen?: number): Promise<void> {

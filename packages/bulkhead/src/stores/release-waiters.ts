@@ -70,3 +70,22 @@ export class ReleaseWaiters {
     });
   }
 }
+
+/**
+ * Who hears that the fleet became contended (see `PermitScope.onContention`): the blocks of
+ * `permitQuota`, which then give back the permits they do not use.
+ */
+export class ContentionListeners {
+  readonly #listeners = new Set<() => void>();
+
+  /** Adds a listener; returns the function that removes it. */
+  add(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls every listener. */
+  notify(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
+}

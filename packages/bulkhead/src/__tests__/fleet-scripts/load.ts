@@ -1,6 +1,7 @@
 /**
  * Fleet replica: runs tasks through a fleet bulkhead (global limit 8) and reports the highest
- * fleet-wide in-flight count any task observed.
+ * fleet-wide in-flight count any task observed. `PERMIT_QUOTA` serves the calls from blocks of
+ * permits (`permitQuota`).
  */
 
 import { reportResult } from '@breakwater/testkit/replica';
@@ -17,6 +18,8 @@ const b = bulkhead({
   wakeupPollMs: 250,
   storeDeadlineMs: Number(process.env.STORE_DEADLINE_MS ?? 1_000),
   store: backend.store,
+  permitQuota:
+    process.env.PERMIT_QUOTA === undefined ? undefined : Number(process.env.PERMIT_QUOTA),
 });
 /** Concurrent callers in this replica, and tasks each runs. */
 const workers = Number(process.env.WORKERS ?? 6);
