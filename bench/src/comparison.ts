@@ -31,6 +31,9 @@ export type CaseRole = 'ours' | 'competitor';
  * - `added`: mean time of this case − mean time of `versus`, in nanoseconds: what one feature
  *   adds to a call. "A recording OTel SDK adds ≤ 100 ns per breaker call" is
  *   `{ metric: 'added', versus: 'breakwater circuitBreaker()', atMost: 100 }`.
+ * - `count`: one of the counts the case reports (`BenchCase.counts`), not a time. "≤ 0.1
+ *   store round trips per call" is `{ metric: 'count', count: 'store round trips per call',
+ *   atMost: 0.1 }`.
  */
 export type Target =
   | {
@@ -45,6 +48,15 @@ export type Target =
       readonly metric: 'parts';
       /** The cases whose overheads add up to the reference. */
       readonly parts: readonly string[];
+      readonly versus?: undefined;
+      readonly atMost: number;
+      /** The issue that sets the goal. */
+      readonly issue?: number;
+    }
+  | {
+      readonly metric: 'count';
+      /** The name of the count, as the case reports it. */
+      readonly count: string;
       readonly versus?: undefined;
       readonly atMost: number;
       /** The issue that sets the goal. */
@@ -189,9 +201,19 @@ export function measureTarget(
       return speedupOf(subject, versus);
     case 'added':
       return addedOf(subject, versus);
+    case 'count':
+      return countOf(subject, target.count);
     case 'parts':
       return undefined;
   }
+}
+
+/** A count the case reported (exact: no interval); undefined when it reported none. */
+export function countOf(subject: CaseResult, name: string): Ratio | undefined {
+  const value = subject.ok ? subject.counts?.[name] : undefined;
+  return value === undefined || !Number.isFinite(value)
+    ? undefined
+    : { value, low: value, high: value };
 }
 
 /** Our overhead ÷ the sum of the parts' overheads; undefined unless every part was measured. */
@@ -261,7 +283,9 @@ function targetChecks(suite: SuiteResult): TargetCheck[] {
         versusName:
           target.metric === 'parts'
             ? target.parts.join(' + ')
-            : (versus?.name ?? target.versus ?? '(baseline)'),
+            : target.metric === 'count'
+              ? target.count
+              : (versus?.name ?? target.versus ?? '(baseline)'),
         target,
         measured,
         ...judge(target, measured),
@@ -352,6 +376,9 @@ export function checkComparisons(suite: Suite): string[] {
         );
       }
       if (target.versus === benchCase.name) problems.push(`${where} compares the case with itself`);
+      if (target.metric === 'count' && benchCase.counts === undefined) {
+        problems.push(`${where} judges the count "${target.count}", but the case reports none`);
+      }
       if (target.metric === 'parts') {
         if (target.parts.length === 0) problems.push(`${where}: \`parts\` names no case`);
         for (const part of target.parts) {

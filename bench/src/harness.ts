@@ -41,6 +41,11 @@ export interface BenchCase {
   readonly pairsWith?: readonly string[];
   /** Performance targets of this case (from the issues), checked in `bench/RESULTS.md`. */
   readonly targets?: readonly Target[];
+  /**
+   * Counts measured beside the time, read once the case was measured (e.g. `store round trips
+   * per call`, counted in the suite's setup): what a `count` target judges.
+   */
+  readonly counts?: () => Readonly<Record<string, number>> | undefined;
 }
 
 /** A baseline and the cases compared with it, measured in the same run. */
@@ -106,6 +111,8 @@ export interface CaseMeasurement {
   readonly pairsWith?: readonly string[] | undefined;
   /** See {@link BenchCase.targets}. */
   readonly targets: readonly Target[] | undefined;
+  /** See {@link BenchCase.counts}: the counts the case reported, if any. */
+  readonly counts?: Readonly<Record<string, number>> | undefined;
   /** `async` when `fn` returned a promise (each operation was awaited). */
   readonly mode: 'sync' | 'async';
   /** Operations per tinybench sample. */
@@ -390,6 +397,7 @@ async function measureCases(
       role: benchCase.role,
       pairsWith: benchCase.pairsWith,
       targets: benchCase.targets,
+      counts: benchCase.counts?.(),
       mode: modes.get(benchCase) ?? 'sync',
       batch,
       samples: summary.count,

@@ -217,7 +217,8 @@ export function nodeRedisTwinName(name: string): string {
 export interface TwinOptions {
   /**
    * Give the twin the ioredis row's targets. Only for targets measured against a case that does
-   * not use Redis (a breaker without a store, say), which both rows can be held to alike; a
+   * not use Redis (a breaker without a store, say) or on the row's own counts, which both rows can
+   * be held to alike; a
    * target against an ioredis reference row or a competitor on ioredis stays the ioredis row's.
    * @default false
    */
@@ -238,8 +239,8 @@ export function withNodeRedisTwin(
 /**
  * The node-redis twin of the row `build('ioredis')`, made by `build('node-redis')`: named by
  * {@link nodeRedisTwinName}, naming the `redis` package where the ioredis row names `ioredis`,
- * taking no part in the competitor pairs of `bench/RESULTS.md` (no `role`) and carrying targets
- * only with {@link TwinOptions.keepTargets}. A `note` getter is read on the twin's own case each
+ * taking no part in the competitor pairs of `bench/RESULTS.md` (no `role`), reporting its own
+ * `counts`, and carrying targets only with {@link TwinOptions.keepTargets}. A `note` getter is read on the twin's own case each
  * time, so notes made from setup's measurements still work. Also makes a reference row of a
  * suite's ioredis baseline.
  */
@@ -256,6 +257,7 @@ export function nodeRedisTwinOf(
     get note() {
       return nodeCase.note;
     },
+    ...(nodeCase.counts !== undefined ? { counts: nodeCase.counts } : {}),
     ...(keepTargets && ioredisCase.targets !== undefined ? { targets: ioredisCase.targets } : {}),
   };
 }

@@ -149,7 +149,22 @@ export function describeTarget(target: Target, versusName: string, versusIsBasel
       return `adds ≤ ${formatDuration(target.atMost)} per operation to ${versus}`;
     case 'parts':
       return `overhead ≤ ${formatRatio(target.atMost)} the sum of its parts’ (${target.parts.join(', ')})`;
+    case 'count':
+      return `${target.count} ≤ ${formatCount(target.atMost)}`;
   }
+}
+
+/** A count: `0.10`, `0.002`, `12` — enough digits to tell it from its goal. */
+function formatCount(value: number): string {
+  if (Number.isInteger(value)) return String(value);
+  return value >= 0.01 ? value.toFixed(2) : value.toPrecision(2);
+}
+
+/** A measured `count` target: `0.002`, with the range over runs when they differ. */
+function formatCountRange(measured: Ratio): string {
+  const median = formatCount(measured.value);
+  if (measured.low === measured.high) return median;
+  return `${median} (${formatCount(measured.low)}–${formatCount(measured.high)})`;
 }
 
 /** A measured `added` target: `+85.0 ns (70.2–99.8 ns)`, the interval or the range over runs. */
@@ -161,6 +176,7 @@ function formatAdded(measured: Ratio): string {
 function measuredCell(check: TargetCheck, overRuns: boolean): string {
   if (check.measured === undefined) return 'n/a';
   if (check.target.metric === 'added') return formatAdded(check.measured);
+  if (check.target.metric === 'count') return formatCountRange(check.measured);
   return overRuns ? withRange(check.measured, false) : formatRatioWithInterval(check.measured);
 }
 

@@ -3,6 +3,7 @@ import {
   addedOf,
   checkComparisons,
   comparePatterns,
+  countOf,
   divide,
   judge,
   overheadRatioOf,
@@ -87,6 +88,30 @@ describe('added and parts', () => {
     ]);
     expect(pattern!.targets[0]!.measured!.value).toBeCloseTo(1.75);
     expect(pattern!.targets[1]!.measured!.value).toBe(350);
+  });
+});
+
+describe('count', () => {
+  const target = { metric: 'count', count: 'round trips per call', atMost: 0.1 } as const;
+
+  it('judges a count the case reported, exactly, and nothing when it reported none', () => {
+    const counts = { 'round trips per call': 0.002 };
+    expect(countOf(measured({ name: 'quota', meanNs: 100, counts }, base), target.count)).toEqual({
+      value: 0.002,
+      low: 0.002,
+      high: 0.002,
+    });
+    expect(countOf(measured({ name: 'quota', meanNs: 100 }, base), target.count)).toBeUndefined();
+    expect(countOf(failed('x'), target.count)).toBeUndefined();
+    const [pattern] = comparePatterns([
+      suite('bulkhead/fleet', { name: 'bare', meanNs: 50 }, [
+        { name: 'quota', meanNs: 60, targets: [target], counts: { 'round trips per call': 0.25 } },
+      ]),
+    ]);
+    expect(pattern!.targets.map((check) => [check.versusName, check.verdict])).toEqual([
+      ['round trips per call', 'missed'],
+    ]);
+    expect(pattern!.targets[0]!.measured!.value).toBe(0.25);
   });
 });
 
@@ -223,6 +248,7 @@ describe('checkComparisons', () => {
             { metric: 'overhead', atMost: 0.25 },
             { metric: 'time', versus: 'ours', atMost: -1 },
             { metric: 'parts', parts: ['bare', 'missing'], atMost: 1.5 },
+            { metric: 'count', count: 'round trips', atMost: 0.1 },
           ],
           pairsWith: ['nobody'],
         },
@@ -238,6 +264,7 @@ describe('checkComparisons', () => {
       'target of "ours": the goal must be a positive number, got -1',
       'target of "ours" sums "bare", which is not a case of the suite',
       'target of "ours" sums "missing", which is not a case of the suite',
+      'target of "ours" judges the count "round trips", but the case reports none',
       '"variant" has pairsWith but is not an `ours` case',
     ]);
   });

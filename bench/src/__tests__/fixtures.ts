@@ -16,6 +16,7 @@ interface CaseSpec {
   readonly targets?: readonly Target[];
   readonly library?: string;
   readonly note?: string;
+  readonly counts?: Readonly<Record<string, number>>;
 }
 
 /** A measured case, its ratios computed against `baseline` as the harness does. */
@@ -34,6 +35,7 @@ export function measured(
     role: spec.role,
     pairsWith: spec.pairsWith,
     targets: spec.targets,
+    counts: spec.counts,
     mode: 'async',
     batch: 100,
     samples: 1000,

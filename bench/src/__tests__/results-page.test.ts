@@ -155,6 +155,31 @@ describe('target table', () => {
   });
 });
 
+describe('count targets', () => {
+  it('states the count and its goal, and the count measured (with its range over runs)', () => {
+    const target = { metric: 'count', count: 'store round trips per call', atMost: 0.1 } as const;
+    const [pattern] = comparePatterns([
+      suite('bulkhead/fleet', { name: 'bare', meanNs: 50 }, [
+        {
+          name: 'quota',
+          meanNs: 60,
+          targets: [{ ...target, issue: 18 }],
+          counts: { 'store round trips per call': 0.0021 },
+        },
+      ]),
+    ]);
+    const lines = formatTargetTable(pattern!.targets, new Map()).split('\n');
+    expect(cells(lines[2])).toEqual([
+      '`fleet`',
+      'quota',
+      'store round trips per call ≤ 0.10',
+      '#18',
+      '0.0021',
+      'met',
+    ]);
+  });
+});
+
 describe('renderResultsPage', () => {
   const page = renderResultsPage(input);
 
