@@ -19,7 +19,9 @@
  * the script's time is most of a decision's cost above the bare round trip: so one `TIME`, one
  * `GET`, and a write only when the state changed (`SET … PX`, or `DEL` when it is back to fresh
  * and the key exists); arguments are coerced by arithmetic, which Lua does for free, rather than
- * by `tonumber` calls.
+ * by `tonumber` calls. The codes are string constants: `table.concat` formats a number with
+ * `%.14g` (an `snprintf`), which cost about 2,200 of the script's 51,000 server instructions per
+ * decision (callgrind, Redis 7.0).
  */
 export const GCRA_KEY_PART = 'tat';
 
@@ -44,16 +46,16 @@ for k = 1, #KEYS do
   local write = false
   for _ = 1, count do
     local op = ARGV[a]
-    local code = 0
+    local code = '0'
     if op == 'p' then
-      if tat - now - (capacity - ARGV[a + 1]) * emission <= TIME_EPS then code = -1 end
+      if tat - now - (capacity - ARGV[a + 1]) * emission <= TIME_EPS then code = '-1' end
       a = a + 2
     elseif op == 'a' then
       local c = ARGV[a + 1] + 0
       local moved = tat + c * emission
       if c > 0 then tat = math.max(tat, math.min(moved, now + capacity * emission))
       else tat = math.max(now, moved) end
-      if tat - now - (capacity - 1) * emission <= TIME_EPS then code = -1 end
+      if tat - now - (capacity - 1) * emission <= TIME_EPS then code = '-1' end
       a = a + 2
       write = true
     elseif op == 'r' then
@@ -73,10 +75,10 @@ for k = 1, #KEYS do
       end
       local c
       if tat - now - (capacity - cost) * emission <= TIME_EPS then
-        code = 1
+        code = '1'
         c = cost
       elseif minCost < cost and tat - now - (capacity - minCost) * emission <= TIME_EPS then
-        code = 2
+        code = '2'
         c = minCost
       end
       if c then
