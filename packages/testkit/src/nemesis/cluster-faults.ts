@@ -1,8 +1,11 @@
 /**
- * The Redis Cluster faults of the nemesis: a slot moved to another master mid-run, and a master's
- * replica promoted with `CLUSTER FAILOVER`. Both keep the store reachable and its state intact (a
- * moved slot carries its keys; a graceful failover waits for the replica to catch up), so the
- * invariants hold at their strict bounds, with no degraded or state-loss allowance.
+ * The Redis Cluster faults of the nemesis: a slot moved to another master mid-run, a master's
+ * replica promoted with `CLUSTER FAILOVER`, and one promoted with `CLUSTER FAILOVER FORCE` while its
+ * master is frozen. The first two keep the store reachable and its state intact (a moved slot
+ * carries its keys; a graceful failover waits for the replica to catch up), so the invariants hold
+ * at their strict bounds. The forced one may lose the latest writes (`losesWrites`): those the
+ * replica had not received, and those the old master took when it woke before it learned it had
+ * been demoted; the checkers excuse what was acknowledged while it was in force, and nothing older.
  */
 
 import type { NemesisCluster } from './cluster-process.js';
@@ -11,7 +14,11 @@ import type { ActiveFault } from './faults.js';
 import type { HistoryRecorder } from './history.js';
 
 /** Faults that need the store to be a Redis Cluster with replicas (and no other fault kind). */
-export const CLUSTER_FAULTS = ['cluster-slot-migration', 'cluster-failover'] as const;
+export const CLUSTER_FAULTS = [
+  'cluster-slot-migration',
+  'cluster-failover',
+  'cluster-failover-force',
+] as const;
 
 /** The name of a Redis Cluster fault. */
 export type ClusterFaultName = (typeof CLUSTER_FAULTS)[number];
@@ -35,6 +42,10 @@ async function policySlot(cluster: NemesisCluster, random: () => number): Promis
  * sent ASK) until healed, when the slot is given to its new master everywhere (MOVED).
  * `cluster-failover`: the slot's master hands over to its replica; healing is a no-op (the old
  * master stays on as the new one's replica, ready for the next failover).
+ * `cluster-failover-force`: the slot's master is frozen (SIGSTOP) and its replica promoted with
+ * `FAILOVER FORCE`; healing wakes the old master (SIGCONT) and ends the fault once it knows it is
+ * the new master's replica. In force from just before the master's last replicated offset was
+ * read: what it acknowledged from then on may be lost.
  */
 export async function injectClusterFault(
   name: ClusterFaultName,
@@ -56,6 +67,34 @@ export async function injectClusterFault(
       async heal() {
         end();
         await migration.finish();
+      },
+    };
+  }
+  if (name === 'cluster-failover-force') {
+    let ended: (() => void) | undefined;
+    const forced = await cluster.forceFailover(slot, {
+      beforeStop: () => {
+        ended = recordFault(history, {
+          fault: name,
+          target: 'store',
+          unreachable: false,
+          losesWrites: true,
+          detail: { slot },
+        });
+      },
+    });
+    history.info('cluster-failover-force', {
+      slot,
+      promoted: forced.promoted,
+      stopped: forced.stopped,
+      masterOffset: forced.masterOffset,
+      requests: forced.requests,
+    });
+    return {
+      name,
+      async heal() {
+        await forced.resume();
+        ended?.();
       },
     };
   }

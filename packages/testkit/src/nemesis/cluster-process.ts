@@ -1,8 +1,9 @@
 /**
  * A Redis Cluster the nemesis owns: three masters (testkit's {@link startRedisCluster}), one
- * replica per master joined with `CLUSTER MEET` / `CLUSTER REPLICATE`, and the two topology changes
+ * replica per master joined with `CLUSTER MEET` / `CLUSTER REPLICATE`, and the topology changes
  * a fleet must survive mid-run — moving a slot to another master (clients meet ASK while it moves,
- * MOVED once it has) and promoting a master's replica with `CLUSTER FAILOVER`.
+ * MOVED once it has), promoting a master's replica with `CLUSTER FAILOVER`, and promoting it with
+ * `CLUSTER FAILOVER FORCE` while its master is frozen (SIGSTOP).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -43,6 +44,35 @@ export interface SlotMigration {
   finish(): Promise<void>;
 }
 
+/** Options of {@link NemesisCluster.forceFailover}. */
+export interface ForceFailoverOptions {
+  /**
+   * Called just before the master's replication offset is read (the replica is then let catch up
+   * to it, and the master is stopped): every write acknowledged before this call is on the
+   * replica; one acknowledged from then on may be lost.
+   */
+  beforeStop?: () => void;
+}
+
+/** What {@link NemesisCluster.forceFailover} did. The old master stays frozen until `resume()`. */
+export interface ForcedFailover {
+  /** The slot whose master was replaced. */
+  slot: number;
+  /** Port of the promoted replica: the slot's owner now. */
+  promoted: number;
+  /** Port of the old master, frozen by SIGSTOP. */
+  stopped: number;
+  /** The old master's replication offset read before it was stopped (the replica had it all). */
+  masterOffset: number;
+  /** How many `CLUSTER FAILOVER FORCE` the replica was sent before every running node saw it own the slot. */
+  requests: number;
+  /**
+   * Wakes the old master (SIGCONT) and resolves once it knows it was demoted: it is a replica and
+   * owns no slot, so it takes no more writes for them. Idempotent.
+   */
+  resume(): Promise<void>;
+}
+
 /** A Redis Cluster with a replica per master whose topology the nemesis changes mid-run. */
 export interface NemesisCluster {
   /** The masters' addresses at start (a client's startup nodes). */
@@ -64,12 +94,24 @@ export interface NemesisCluster {
    * as the slot's owner. Returns the new owner's port.
    */
   failover(slot: number): Promise<number>;
+  /**
+   * Freezes `slot`'s master with SIGSTOP (once its replica has every write the master had
+   * acknowledged when {@link ForceFailoverOptions.beforeStop} was called) and promotes the replica
+   * with `CLUSTER FAILOVER FORCE`: no handshake with the frozen master, the other masters vote.
+   * Resolves once every running node sees the replica own the slot. What the master acknowledged
+   * after `beforeStop`, and what it acknowledges once resumed until it learns of its demotion, is
+   * lost when it rejoins as the new master's replica.
+   */
+  forceFailover(slot: number, options?: ForceFailoverOptions): Promise<ForcedFailover>;
   /** Stops every node. Idempotent. */
   stop(): Promise<void>;
 }
 
 /** How long a `CLUSTER FAILOVER` may go unanswered before it is sent again, in ms. */
 const MANUAL_FAILOVER_RETRY_MS = 6_000;
+
+/** Slack on the masters' vote timer (2 × node timeout) before a master is failed over again, in ms. */
+const VOTE_MARGIN_MS = 500;
 
 function admin(port: number): Redis {
   return new Redis({
@@ -85,6 +127,7 @@ function admin(port: number): Redis {
 interface NodeLine {
   id: string;
   port: number;
+  myself: boolean;
   master: boolean;
   masterId: string;
   slots: string[];
@@ -99,6 +142,7 @@ function parseNodes(text: string): NodeLine[] {
       return {
         id: id!,
         port: Number(/:(\d+)@/.exec(address ?? '')?.[1]),
+        myself: (flags ?? '').split(',').includes('myself'),
         master: (flags ?? '').split(',').includes('master'),
         masterId: masterId ?? '-',
         slots: slots.filter((range) => !range.startsWith('[')),
@@ -111,6 +155,13 @@ function owns(node: NodeLine, slot: number): boolean {
     const [from, to = from] = range.split('-').map(Number);
     return slot >= from! && slot <= to!;
   });
+}
+
+/** The numeric field `name` of an `INFO` reply. */
+function infoField(info: string, name: string): number {
+  const value = new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1];
+  if (value === undefined) throw new Error(`Redis Cluster: INFO has no ${name}`);
+  return Number(value);
 }
 
 async function until(what: string, deadline: number, test: () => Promise<boolean>): Promise<void> {
@@ -137,9 +188,25 @@ export async function startNemesisCluster(
     }
     return found;
   };
+  // Nodes frozen by a forced failover, by port: their process ids.
+  const frozen = new Map<number, number>();
+  const thaw = (port: number): void => {
+    const pid = frozen.get(port);
+    if (pid === undefined) return;
+    frozen.delete(port);
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // Already gone.
+    }
+  };
+  // When each master (by id) was last replaced by its replica: the other masters vote for a
+  // replica of a given master at most once per 2 × node timeout.
+  const replacedAt = new Map<string, number>();
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      for (const port of [...frozen.keys()]) thaw(port);
       for (const connection of clients.values()) connection.disconnect();
       await Promise.all(replicas.map((replica) => replica.stop()));
       await cluster.stop();
@@ -256,12 +323,19 @@ export async function startNemesisCluster(
       return migration;
     },
     async failover(slot) {
-      const owner = await ownerOf(slot);
-      const replica = (await topology()).find((node) => node.masterId === owner.id);
-      if (replica === undefined) {
-        throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
-      }
       const deadline = Date.now() + timeoutMs;
+      const owner = await ownerOf(slot);
+      // A master demoted by a forced failover rejoins as the replica once it has learnt of its
+      // demotion: wait for it rather than find no replica.
+      const replicaOf = async () => (await topology()).find((node) => node.masterId === owner.id);
+      let replica = await replicaOf();
+      while (replica === undefined) {
+        if (Date.now() > deadline) {
+          throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
+        }
+        await sleep(50);
+        replica = await replicaOf();
+      }
       // A manual failover needs the replica's link up (a master demoted by the last failover
       // resyncs first); one the master does not answer in time is given up by the replica
       // silently (cluster-manual-failover timeout, 5 s): it is asked again.
@@ -304,7 +378,106 @@ export async function startNemesisCluster(
           },
         );
       }
+      replacedAt.set(owner.id, Date.now());
       return replica.port;
+    },
+    async forceFailover(slot, { beforeStop } = {}) {
+      const owner = await ownerOf(slot);
+      const replica = (await topology()).find((node) => node.masterId === owner.id);
+      if (replica === undefined) {
+        throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
+      }
+      const deadline = Date.now() + timeoutMs;
+      await until(`the replica on port ${replica.port} to sync`, deadline, async () =>
+        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
+      );
+      const pid = infoField(String(await client(owner.port).info('server')), 'process_id');
+      // An election refused for that rule is not tried again for 4 × node timeout: wait it out
+      // (with the master still up) rather than keep the master frozen meanwhile.
+      const votesAt = (replacedAt.get(owner.id) ?? Number.NEGATIVE_INFINITY) + 2 * nodeTimeoutMs;
+      if (votesAt + VOTE_MARGIN_MS > Date.now()) await sleep(votesAt + VOTE_MARGIN_MS - Date.now());
+      beforeStop?.();
+      // Every write acknowledged before `beforeStop` is within this offset; once the replica has
+      // processed it, only later writes can be missing from it.
+      const masterOffset = infoField(
+        String(await client(owner.port).info('replication')),
+        'master_repl_offset',
+      );
+      await until(
+        `the replica on port ${replica.port} to reach offset ${masterOffset}`,
+        deadline,
+        async () =>
+          infoField(String(await client(replica.port).info('replication')), 'slave_repl_offset') >=
+          masterOffset,
+      );
+      process.kill(pid, 'SIGSTOP');
+      frozen.set(owner.port, pid);
+      const running = (): number[] => allPorts().filter((port) => !frozen.has(port));
+      // FORCE skips the handshake with the (frozen) master but still needs the votes of a
+      // majority of masters: the two others answer (TAKEOVER, which needs no votes, is for a
+      // minority side). A master votes for a replica of a given master at most once per
+      // 2 × node timeout: a refused election makes the manual failover time out (5 s), and it is
+      // asked again.
+      let requests = 0;
+      let askedAt = 0;
+      try {
+        await until(
+          `the replica on port ${replica.port} to own slot ${slot}`,
+          deadline,
+          async () => {
+            // Asked again only while it is still a replica (one that won meanwhile refuses).
+            if (Date.now() - askedAt > MANUAL_FAILOVER_RETRY_MS) {
+              askedAt = Date.now();
+              const [role] = (await client(replica.port).role()) as [string];
+              if (role === 'slave') {
+                requests++;
+                await client(replica.port).cluster('FAILOVER', 'FORCE');
+              }
+            }
+            for (const port of running()) {
+              const nodes = parseNodes(String(await client(port).cluster('NODES')));
+              const seen = nodes.find((node) => node.master && owns(node, slot));
+              if (seen?.id !== replica.id) return false;
+            }
+            return true;
+          },
+        );
+      } catch (error) {
+        thaw(owner.port);
+        const views: string[] = [];
+        for (const port of running()) {
+          const view = await client(port)
+            .cluster('NODES')
+            .catch((cause: unknown) => `(no answer: ${String(cause)})`);
+          views.push(`CLUSTER NODES of ${port}:\n${String(view)}`);
+        }
+        throw new Error(`${(error as Error).message}\n${views.join('\n')}`, { cause: error });
+      }
+      replacedAt.set(owner.id, Date.now());
+      let resuming: Promise<void> | undefined;
+      return {
+        slot,
+        promoted: replica.port,
+        stopped: owner.port,
+        masterOffset,
+        requests,
+        resume() {
+          resuming ??= (async () => {
+            thaw(owner.port);
+            const resumeDeadline = Date.now() + timeoutMs;
+            await until(
+              `the old master on port ${owner.port} to learn it was demoted`,
+              resumeDeadline,
+              async () => {
+                const nodes = parseNodes(String(await client(owner.port).cluster('NODES')));
+                const myself = nodes.find((node) => node.myself);
+                return myself !== undefined && !myself.master && myself.slots.length === 0;
+              },
+            );
+          })();
+          return resuming;
+        },
+      };
     },
     stop,
   };

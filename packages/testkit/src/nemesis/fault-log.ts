@@ -14,8 +14,19 @@ export interface FaultEntry {
   target: 'store' | number;
   /** Whether the target replica(s) cannot get any answer from the store while it lasts. */
   unreachable: boolean;
-  /** Whether the store forgets its state (a restart without persistence). */
+  /**
+   * Whether the store forgets its state (a restart without persistence): everything it had
+   * acknowledged before the fault began.
+   */
   losesState?: boolean;
+  /**
+   * Whether the store may forget the writes it acknowledged while the fault was in force, and only
+   * those (a replica promoted without waiting to catch up: what it had not received, and what the
+   * old primary acknowledged before it learned it was demoted). The fault is recorded from just
+   * before the primary's offset the replica is let catch up to was read, until the old primary
+   * knew it was demoted. Narrower than {@link losesState}.
+   */
+  losesWrites?: boolean;
   /** Parameters (latency, bandwidth, duration, …). */
   detail?: Record<string, unknown>;
 }
@@ -28,6 +39,46 @@ export interface FaultInterval extends Omit<FaultEntry, 'phase'> {
   end: number;
   /** The `start` event. */
   event: HistoryEvent;
+}
+
+/**
+ * What a fault may have made the store forget: the writes it acknowledged from `from` to `to`. The
+ * loss takes effect somewhere between the fault's start and `to` (for a restart without
+ * persistence both are its start; for a forced failover the span is the fault's).
+ */
+export interface StateLoss {
+  /** The fault that may have lost them. */
+  fault: FaultInterval;
+  /** Acknowledged at or after this monotonic time (-Infinity: everything before `to`)… */
+  from: number;
+  /** …and at or before this one. */
+  to: number;
+}
+
+/** The state losses among `faults` (those recorded with `losesState` or `losesWrites`). */
+export function stateLosses(faults: FaultInterval[]): StateLoss[] {
+  const losses: StateLoss[] = [];
+  for (const fault of faults) {
+    if (fault.losesState) {
+      losses.push({ fault, from: Number.NEGATIVE_INFINITY, to: fault.start });
+    } else if (fault.losesWrites) {
+      losses.push({ fault, from: fault.start, to: fault.end });
+    }
+  }
+  return losses;
+}
+
+/**
+ * Whether `loss` may have taken effect within `[from, to]`: the store may have forgotten, by some
+ * moment of it, what it had acknowledged.
+ */
+export function lossWithin(loss: StateLoss, from: number, to: number): boolean {
+  return loss.fault.start <= to && loss.to >= from;
+}
+
+/** Whether a write acknowledged at `at` may have been lost with `loss`. */
+export function lostWith(loss: StateLoss, at: number): boolean {
+  return at >= loss.from && at <= loss.to;
 }
 
 /** Records a fault's start (after applying it) and returns a function that records its end. */

@@ -23,6 +23,7 @@ export type FaultName =
   | 'proxy-half-open'
   | 'store-pause'
   | 'store-crash'
+  | 'store-crash-aof'
   | 'store-failover'
   | 'sentinel-failover'
   | 'replica-pause'
@@ -39,6 +40,7 @@ export const ALL_FAULT_NAMES: readonly FaultName[] = [
   'proxy-half-open',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'store-failover',
   'sentinel-failover',
   'replica-pause',
@@ -51,6 +53,12 @@ export const CLOCK_JUMP_MS = 30_000;
 
 /** Faults that need the store to be a primary with a replica (and no other store fault). */
 export const REPLICATION_FAULTS: readonly FaultName[] = ['store-failover'];
+
+/**
+ * Faults that need the single Redis to persist every write in an append-only file
+ * (`appendfsync always`): a scenario that draws one runs on such a Redis, with its other faults.
+ */
+export const AOF_FAULTS: readonly FaultName[] = ['store-crash-aof'];
 
 /** What a fault acts on. */
 export interface FaultTargets {
@@ -182,6 +190,27 @@ export async function injectFault(
         name,
         async heal() {
           end();
+          // A Redis run with AOF (for `store-crash-aof` in the same scenario) loses its files too.
+          await redis.restart({ empty: true });
+        },
+      };
+    }
+    case 'store-crash-aof': {
+      const redis = single(targets, name);
+      if (!redis.aof) throw new Error(`${name} needs a Redis started with { aof: true }`);
+      // SIGKILLed and restarted from its append-only file: with `appendfsync always` a write is on
+      // disk before its reply is sent, so everything acknowledged survives (no `losesState`).
+      await redis.crash();
+      const end = recordFault(targets.history, {
+        fault: name,
+        target: 'store',
+        unreachable: true,
+        detail: { appendfsync: 'always' },
+      });
+      return {
+        name,
+        async heal() {
+          end();
           await redis.restart();
         },
       };
@@ -243,7 +272,8 @@ export async function injectFault(
       };
     }
     case 'cluster-slot-migration':
-    case 'cluster-failover': {
+    case 'cluster-failover':
+    case 'cluster-failover-force': {
       if (targets.cluster === undefined) throw new Error(`${name} needs a Redis Cluster store`);
       return injectClusterFault(
         name,

@@ -13,6 +13,8 @@ export {
   isClusterFault,
 } from './cluster-faults.js';
 export {
+  type ForcedFailover,
+  type ForceFailoverOptions,
   type NemesisCluster,
   type NemesisClusterOptions,
   type SlotMigration,
@@ -23,11 +25,16 @@ export {
   type FaultInterval,
   faultIntervals,
   hits,
+  lossWithin,
+  lostWith,
   recordFault,
+  type StateLoss,
+  stateLosses,
 } from './fault-log.js';
 export {
   type ActiveFault,
   ALL_FAULT_NAMES,
+  AOF_FAULTS,
   type FaultName,
   type FaultTargets,
   injectFault,
@@ -72,7 +79,12 @@ export {
   ShapedLink,
   validateLinkFaults,
 } from './link-faults.js';
-export { type NemesisRedis, type NemesisRedisOptions, startNemesisRedis } from './redis-process.js';
+export {
+  type NemesisRedis,
+  type NemesisRedisOptions,
+  type RestartOptions,
+  startNemesisRedis,
+} from './redis-process.js';
 export {
   CLUSTER_NODES_ENV,
   type ReplicaRun,

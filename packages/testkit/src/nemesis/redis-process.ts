@@ -3,7 +3,11 @@
  * (SIGKILL) and restart on the same port, with or without an append-only file.
  */
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { type RedisServer, startRedisServer } from '../redis-server.js';
+
+/** The folder of the append-only files inside the server's dir. */
+const AOF_DIR = 'aof';
 
 /** Options of {@link startNemesisRedis}. */
 export interface NemesisRedisOptions {
@@ -16,6 +20,15 @@ export interface NemesisRedisOptions {
   args?: string[];
 }
 
+/** Options of {@link NemesisRedis.restart}. */
+export interface RestartOptions {
+  /**
+   * Come back with no data even with AOF: the crashed process's files are deleted first, as when
+   * its disk is lost (what a restart without persistence does anyway). @default false
+   */
+  empty?: boolean;
+}
+
 /** A Redis server whose process the nemesis can pause, kill and restart. */
 export interface NemesisRedis {
   /** Its port on 127.0.0.1: the same across restarts. */
@@ -24,6 +37,8 @@ export interface NemesisRedis {
   readonly url: string;
   /** Process id of the current server process. */
   readonly pid: number;
+  /** Whether it persists every write in an append-only file that a restart reads back. */
+  readonly aof: boolean;
   /** Whether it is paused (SIGSTOP) now. */
   readonly paused: boolean;
   /** Freezes the process with SIGSTOP: connections stay open, nothing is answered. */
@@ -35,8 +50,11 @@ export interface NemesisRedis {
    * paused server is killed too.
    */
   crash(): Promise<void>;
-  /** Starts the server again on the same port (after {@link crash}); resolves once it is ready. */
-  restart(): Promise<void>;
+  /**
+   * Starts the server again on the same port (after {@link crash}); resolves once it is ready. With
+   * {@link aof} it reads back the append-only file the crashed process wrote, unless `empty`.
+   */
+  restart(options?: RestartOptions): Promise<void>;
   /** Stops the server for good. Idempotent. */
   stop(): Promise<void>;
 }
@@ -44,13 +62,14 @@ export interface NemesisRedis {
 /** Starts a `redis-server` on a free port, for process faults. */
 export async function startNemesisRedis(options: NemesisRedisOptions = {}): Promise<NemesisRedis> {
   const aofArgs = options.aof
-    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', 'aof']
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', AOF_DIR]
     : [];
   const args = [...aofArgs, ...(options.args ?? [])];
+  const aof = options.aof ?? false;
   let server: RedisServer | undefined = await startRedisServer({ args });
   const port = server.port;
   // With AOF, the restarted server must read the files the crashed one wrote: keep its dir.
-  const dir: string | undefined = options.aof ? server.dir : undefined;
+  const dir: string | undefined = aof ? server.dir : undefined;
   let paused = false;
   let stopped = false;
 
@@ -64,6 +83,7 @@ export async function startNemesisRedis(options: NemesisRedisOptions = {}): Prom
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    aof,
     get pid() {
       return server?.pid ?? -1;
     },
@@ -90,10 +110,14 @@ export async function startNemesisRedis(options: NemesisRedisOptions = {}): Prom
       }
       server = undefined;
     },
-    async restart() {
+    async restart(restartOptions = {}) {
       if (stopped) throw new Error(`The nemesis Redis on port ${port} is stopped`);
       if (server !== undefined && !server.exited) {
         throw new Error(`The nemesis Redis on port ${port} is running; crash() it first`);
+      }
+      if (dir !== undefined && restartOptions.empty) {
+        // The append-only files live in their own folder (`--appenddirname`): the rest stays.
+        rmSync(join(dir, AOF_DIR), { recursive: true, force: true });
       }
       const restartArgs = dir === undefined ? args : [...args, '--dir', dir];
       // A later `--dir` overrides the fresh scratch dir startRedisServer passes.

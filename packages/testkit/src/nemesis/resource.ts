@@ -33,6 +33,12 @@ export interface ResourceAction {
   key?: string;
   /** The version the action carries (a write-behind row persisted), when there is one. */
   version?: number;
+  /**
+   * Whether the action ran under the fleet's lease or alone: a cache load's last store call
+   * (`acquired`, `lease-failed`, … see recording-cache-store.ts), a breaker probe's `store` or
+   * `local` (see recording-breaker-store.ts).
+   */
+  lease?: string;
 }
 
 /** The resource server. */
@@ -55,6 +61,8 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+    // readline re-emits its input's errors: a replica killed mid-write resets its connection.
+    lines.on('error', () => socket.destroy());
     lines.on('line', (line) => {
       let action: ResourceAction;
       try {
@@ -73,6 +81,7 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
       if (action.storeStatus !== undefined) value.storeStatus = action.storeStatus;
       if (action.key !== undefined) value.key = action.key;
       if (action.version !== undefined) value.version = action.version;
+      if (action.lease !== undefined) value.lease = action.lease;
       history.info('act', value, action.token);
       socket.write('ok\n');
     });
@@ -120,6 +129,7 @@ export async function connectSharedResource(): Promise<ResourceClient> {
   const waiting: { resolve: () => void; reject: (error: Error) => void }[] = [];
   const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
   lines.on('line', () => waiting.shift()?.resolve());
+  lines.on('error', () => socket.destroy());
   socket.on('close', () => {
     for (const waiter of waiting.splice(0)) waiter.reject(new Error('resource connection closed'));
   });

@@ -15,6 +15,7 @@ import { isClusterFault } from './cluster-faults.js';
 import { type NemesisCluster, startNemesisCluster } from './cluster-process.js';
 import {
   type ActiveFault,
+  AOF_FAULTS,
   type FaultName,
   type FaultTargets,
   injectFault,
@@ -147,7 +148,10 @@ export async function runScenario<P>(
       replication = await startRedisReplication();
       storePort = replication.port;
     } else {
-      redis = await startNemesisRedis();
+      // A crash that must keep what was acknowledged needs a Redis writing an append-only file.
+      redis = await startNemesisRedis({
+        aof: scenario.faults.some((fault) => AOF_FAULTS.includes(fault)),
+      });
       storePort = redis.port;
     }
     if (scenario.resource) resource = await startSharedResource(resourceHistory);

@@ -27,6 +27,14 @@ export interface NemesisSentinelOptions {
    */
   downAfterMs?: number;
   /**
+   * How long the primary goes on taking writes with its replica cut off before it is killed, in
+   * ms: the replica misses what the primary acknowledged meanwhile, the writes a failover loses
+   * (a lagging or partitioned replica). 0 kills the primary with its replica in sync, which on one
+   * machine loses next to nothing.
+   * @default 300
+   */
+  replicaLagMs?: number;
+  /**
    * How long starting, and each failover, may take, in ms.
    * @default 20000
    */
@@ -42,6 +50,7 @@ export interface NemesisSentinel {
   /** Port of the current primary, as Sentinel reports it. */
   primaryPort(): Promise<number>;
   /**
+   * Cuts the replica off the primary for `replicaLagMs` (the primary refuses its resync), then
    * SIGKILLs the primary and resolves once Sentinel names its replica the primary and the replica
    * accepts writes. Returns the new primary's port. Writes the replica had not received are lost.
    */
@@ -97,6 +106,12 @@ export async function startNemesisSentinel(
   options: NemesisSentinelOptions = {},
 ): Promise<NemesisSentinel> {
   const downAfterMs = options.downAfterMs ?? 500;
+  const replicaLagMs = options.replicaLagMs ?? 300;
+  if (!(Number.isFinite(replicaLagMs) && replicaLagMs >= 0)) {
+    throw new RangeError(
+      `Expected \`replicaLagMs\` to be a finite number ≥ 0, got ${replicaLagMs}`,
+    );
+  }
   const timeoutMs = options.timeoutMs ?? 20_000;
   const servers: RedisServer[] = [];
   let sentinelProcess: ChildProcess | undefined;
@@ -194,6 +209,16 @@ export async function startNemesisSentinel(
       if (lostPort !== undefined) throw new Error('Redis Sentinel: restoreReplica() first');
       const port = await primaryPort();
       const deadline = Date.now() + timeoutMs;
+      if (replicaLagMs > 0) {
+        // The primary stops serving its replica's (re)sync and drops the link: what it
+        // acknowledges from now on never reaches the replica. (ACLs are not replicated: the
+        // replica, once promoted, serves its own replicas as usual.)
+        await on(port, async (client) => {
+          await client.call('ACL', 'SETUSER', 'default', '-psync', '-sync');
+          await client.call('CLIENT', 'KILL', 'TYPE', 'replica');
+        });
+        await sleep(replicaLagMs);
+      }
       await server(port).kill();
       lostPort = port;
       await until('Sentinel to promote the replica', deadline, async () => {

@@ -28,6 +28,25 @@ export interface SuiteEntry {
   scenario(faults: readonly FaultName[]): Scenario<unknown>;
 }
 
+/** The fault set of a scenario run under Redis Sentinel: its failover, alone. */
+const SENTINEL_FAULTS: readonly FaultName[] = ['sentinel-failover'];
+
+/**
+ * `entry`, then the same scenario on the two other topologies: `<pattern>-cluster` on a Redis Cluster with replicas
+ * (the policy's slot moved and its master failed over, {@link CLUSTER_FAULTS}), and
+ * `<pattern>-sentinel`, whose clients find the primary through Redis Sentinel while it promotes
+ * the replica of a SIGKILLed primary. The scenario's checkers judge those faults by what their
+ * fault entries say: the Cluster's keep the store's state, Sentinel's loses what the replica had
+ * not received.
+ */
+function withTopologies(entry: SuiteEntry): SuiteEntry[] {
+  return [
+    entry,
+    { ...entry, pattern: `${entry.pattern}-cluster`, faults: CLUSTER_FAULTS },
+    { ...entry, pattern: `${entry.pattern}-sentinel`, faults: SENTINEL_FAULTS },
+  ];
+}
+
 /** Every scenario of the suite. */
 export const NEMESIS_SUITE: readonly SuiteEntry[] = [
   {
@@ -58,42 +77,45 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     faults: CLUSTER_FAULTS,
     scenario: (faults) => bulkheadScenario(faults) as Scenario<unknown>,
   },
-  {
+  ...withTopologies({
     pattern: 'breaker',
     faults: BREAKER_FAULTS,
     scenario: (faults) => breakerScenario(faults) as Scenario<unknown>,
-  },
-  {
+  }),
+  ...withTopologies({
     pattern: 'retry-budget',
     faults: RETRY_BUDGET_FAULTS,
     scenario: (faults) => retryBudgetScenario(faults) as Scenario<unknown>,
-  },
-  {
+  }),
+  ...withTopologies({
     pattern: 'breaker-fleet',
     faults: BREAKER_FLEET_FAULTS,
     scenario: (faults) => breakerFleetScenario(faults) as Scenario<unknown>,
-  },
+  }),
   {
     // A prober paused past its probe lease (the lease shorter than the pause).
     pattern: 'breaker-fleet-lease',
     faults: ['replica-pause'],
     scenario: (faults) => breakerFleetScenario(faults, 3, true) as Scenario<unknown>,
   },
-  {
+  ...withTopologies({
     pattern: 'cache',
     faults: CACHE_FAULTS,
     scenario: (faults) => cacheScenario(faults) as Scenario<unknown>,
-  },
-  {
+  }),
+  // Under Sentinel, `'primary'` may lose the acknowledged writes the replica had not received when
+  // the primary died (excused); on a Cluster, whose failover is graceful, nothing.
+  ...withTopologies({
     pattern: 'write-behind',
     faults: WRITE_BEHIND_FAULTS,
     scenario: (faults) => writeBehindScenario(faults, 'primary') as Scenario<unknown>,
-  },
-  {
+  }),
+  // `'wait'` loses no acknowledged write on either: 0 lost, nothing excused.
+  ...withTopologies({
     pattern: 'write-behind-wait',
     faults: WRITE_BEHIND_WAIT_FAULTS,
     scenario: (faults) => writeBehindScenario(faults, 'wait') as Scenario<unknown>,
-  },
+  }),
 ];
 
 /** One run of the suite: which faults, and what came out. */

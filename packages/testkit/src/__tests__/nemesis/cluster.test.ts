@@ -2,21 +2,11 @@
 // with its keys, ASK then MOVED; a replica promoted), then a rate-limit fleet living through them.
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CheckResult } from '../../nemesis/checker.js';
 import { type NemesisCluster, startNemesisCluster } from '../../nemesis/cluster-process.js';
-import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
+import { runScenario } from '../../nemesis/scenario.js';
 import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { describeWithRedisCluster } from '../../services.js';
-
-function result(report: ScenarioReport, invariant: string): CheckResult {
-  const found = report.results.find((check) => check.invariant === invariant);
-  if (found === undefined) throw new Error(`No verdict for ${invariant}`);
-  return found;
-}
-
-function summary(report: ScenarioReport): string {
-  return `${report.scenario} seed ${report.seed}, faults ${JSON.stringify(report.faults)}:\n${report.details}`;
-}
+import { result, summary } from './verdicts.js';
 
 /** The error a plain (non-Cluster) client gets for `key` from the node on `port`, if any. */
 async function redirection(port: number, key: string): Promise<string> {

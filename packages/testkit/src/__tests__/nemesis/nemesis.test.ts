@@ -3,9 +3,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import type { CheckResult } from '../../nemesis/checker.js';
 import { readHistory } from '../../nemesis/history.js';
-import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
+import { runScenario } from '../../nemesis/scenario.js';
 import { breakerScenario } from '../../nemesis/scenarios/breaker.js';
 import { breakerFleetScenario } from '../../nemesis/scenarios/breaker-fleet.js';
 import { bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
@@ -14,18 +13,9 @@ import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { retryBudgetScenario } from '../../nemesis/scenarios/retry-budget.js';
 import { writeBehindScenario } from '../../nemesis/scenarios/write-behind.js';
 import { describeWithRedisCluster } from '../../services.js';
+import { result, summary } from './verdicts.js';
 
 const SECONDS = 4;
-
-function result(report: ScenarioReport, invariant: string): CheckResult {
-  const found = report.results.find((check) => check.invariant === invariant);
-  if (found === undefined) throw new Error(`No verdict for ${invariant}`);
-  return found;
-}
-
-function summary(report: ScenarioReport): string {
-  return `${report.scenario} seed ${report.seed}, faults ${JSON.stringify(report.faults)}:\n${report.details}`;
-}
 
 describeWithRedisCluster('nemesis (short)', () => {
   it('rate limit: the window bound and no silent fail-open, under store and link faults', async () => {

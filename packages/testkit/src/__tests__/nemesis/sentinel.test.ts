@@ -2,17 +2,11 @@
 // Sentinel, clients following through Sentinel), then a rate-limit fleet living through it.
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
-import type { CheckResult } from '../../nemesis/checker.js';
-import { runScenario, type ScenarioReport } from '../../nemesis/scenario.js';
+import { runScenario } from '../../nemesis/scenario.js';
 import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { startNemesisSentinel } from '../../nemesis/sentinel-process.js';
 import { describeWithRedisCluster } from '../../services.js';
-
-function result(report: ScenarioReport, invariant: string): CheckResult {
-  const found = report.results.find((check) => check.invariant === invariant);
-  if (found === undefined) throw new Error(`No verdict for ${invariant}`);
-  return found;
-}
+import { result } from './verdicts.js';
 
 // (redis-server on PATH is what the Cluster fixtures need too: the same condition.)
 describeWithRedisCluster('nemesis with Redis Sentinel', () => {

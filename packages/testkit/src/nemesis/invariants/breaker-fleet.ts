@@ -7,7 +7,7 @@
  *   replica back on the store, all seeing the same state) within a bound.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { type FaultInterval, faultIntervals, hits } from '../fault-log.js';
+import { type FaultInterval, faultIntervals, hits, lossWithin, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 /** What bounds the fleet's rejection after it opens. */
@@ -84,9 +84,8 @@ export function checkFleetRejects(history: HistoryEvent[], bound: FleetRejectBou
           fault.start <= call.mono &&
           fault.end + bound.localTailMs >= from,
       );
-      const lost = faults.some(
-        (fault) =>
-          fault.losesState && fault.start >= from - bound.localTailMs && fault.start <= call.mono,
+      const lost = stateLosses(faults).some((loss) =>
+        lossWithin(loss, from - bound.localTailMs, call.mono),
       );
       if (alone || lost) continue;
       const after = call.mono - from;

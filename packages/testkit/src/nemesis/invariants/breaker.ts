@@ -3,8 +3,9 @@
  * `'probe-end'`, one clock: the resource's): half-open probes running at once, fleet-wide.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { faultIntervals } from '../fault-log.js';
+import { faultIntervals, lossWithin, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
+import { STATE_KEEPING_FAULTS } from './state-keeping-faults.js';
 
 /** How long after a fault healed replicas may still decide locally (probe and reconnect). */
 const LOCAL_TAIL_MS = 1_000;
@@ -12,7 +13,11 @@ const LOCAL_TAIL_MS = 1_000;
 interface Probe {
   call: string;
   replica: number;
-  /** Whether the replica's breaker was degraded (deciding alone) when it started the probe. */
+  /**
+   * Whether the replica decided the probe alone: its breaker was degraded when the probe started,
+   * or the probe's lease was the breaker's own (`lease: 'local'`: the lease request failed or
+   * outlived its deadline, see recording-breaker-store.ts).
+   */
   degraded: boolean;
   start: HistoryEvent;
   end: HistoryEvent | undefined;
@@ -21,13 +26,18 @@ interface Probe {
 /** How much earlier than its first action a probe's lease may have been taken, in ms. */
 const LEASE_SLACK_MS = 50;
 
-/** Faults that leave every replica's store reachable: they never let a replica decide alone. */
-const STORE_REACHABLE_FAULTS = new Set(['replica-pause', 'clock-jump']);
+/**
+ * Faults that leave every replica's store reachable: they never let a replica decide alone. With
+ * them the {@link STATE_KEEPING_FAULTS} of a Redis Cluster: a lease request that meets one may
+ * miss its deadline, but the probe it let through says so itself (`lease: 'local'`).
+ */
+const STORE_REACHABLE_FAULTS = new Set(['replica-pause', 'clock-jump', ...STATE_KEEPING_FAULTS]);
 
 /**
  * Probes at once ≤ `maxCalls` fleet-wide. While a fault hits the store or a link (and shortly
- * after), or while a probing replica reports its store `degraded`, a replica that cannot reach the
- * store decides alone and may probe on its own: then the bound is `maxCalls` per replica. A restart
+ * after), or while a probing replica reports its store `degraded` or ran the probe on a lease of
+ * its own (`lease: 'local'`), a replica that cannot reach the store decides alone and may probe on
+ * its own: then the bound is `maxCalls` per replica. A restart
  * that lost the store's probe leases adds `maxCalls`. A replica pause or a clock jump relaxes
  * nothing. With `probeLeaseMs`, a probe whose replica was paused longer than the lease while it ran
  * counts only until its lease ended (its start + `probeLeaseMs`, the lease not being renewed while
@@ -43,14 +53,15 @@ export function checkHalfOpenProbes(
   const probes = new Map<string, Probe>();
   for (const event of history) {
     if (event.f !== 'act') continue;
-    const { call, replica, kind, storeStatus } = event.value as {
+    const { call, replica, kind, storeStatus, lease } = event.value as {
       call: string;
       replica: number;
       kind?: string;
       storeStatus?: string;
+      lease?: string;
     };
     if (kind === 'probe-start') {
-      const degraded = storeStatus === 'degraded';
+      const degraded = storeStatus === 'degraded' || lease === 'local';
       probes.set(call, { call, replica, degraded, start: event, end: undefined });
     } else if (kind === 'probe-end') {
       const probe = probes.get(call);
@@ -59,6 +70,7 @@ export function checkHalfOpenProbes(
   }
   const all = faultIntervals(history);
   const faults = all.filter((fault) => !STORE_REACHABLE_FAULTS.has(fault.fault));
+  const losses = stateLosses(faults);
   let pastLease = 0;
   // When each probe stops counting: its end, or, for a probe that a pause of its replica kept
   // running past its lease, when the lease lapsed. The lease is taken at admission, just before
@@ -98,10 +110,7 @@ export function checkHalfOpenProbes(
     const local =
       [...open].some((probe) => probe.degraded) ||
       faults.some((fault) => fault.start <= edge.at && fault.end + LOCAL_TAIL_MS >= oldest);
-    const lost = faults.filter(
-      (fault) =>
-        fault.losesState && fault.start >= oldest - LOCAL_TAIL_MS && fault.start <= edge.at,
-    ).length;
+    const lost = losses.filter((loss) => lossWithin(loss, oldest - LOCAL_TAIL_MS, edge.at)).length;
     const bound = (local ? maxCalls * replicas : maxCalls) + lost * maxCalls;
     if (open.size > worst) {
       worst = open.size;

@@ -6,7 +6,7 @@
  * permit next, and the overlap shows.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { type FaultInterval, faultIntervals } from '../fault-log.js';
+import { type FaultInterval, faultIntervals, lossWithin, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 interface Session {
@@ -104,7 +104,7 @@ export function checkBulkheadConcurrency(
       ? undefined
       : new Set(staleActions(history, staleAfterMs).flatMap((found) => found.stale));
   const all = sessions(history, stale);
-  const losses = faultIntervals(history).filter((fault) => fault.losesState);
+  const losses = stateLosses(faultIntervals(history));
   // Sweep: at equal times an end comes before a start (a call that handed its permit on).
   const edges = all.flatMap((session) => [
     { at: session.first.mono, delta: 1, session },
@@ -125,7 +125,7 @@ export function checkBulkheadConcurrency(
     }
     open.add(edge.session);
     const oldest = Math.min(...[...open].map((s) => s.first.mono));
-    const lost = losses.filter((fault) => fault.start >= oldest && fault.start <= edge.at).length;
+    const lost = losses.filter((loss) => lossWithin(loss, oldest, edge.at)).length;
     const bound = maxConcurrent * (1 + lost);
     if (open.size > worst) {
       worst = open.size;

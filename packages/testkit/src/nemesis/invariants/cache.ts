@@ -8,9 +8,10 @@
  *   that starts after another ended returns a version at least as new.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { type FaultInterval, faultIntervals, hits } from '../fault-log.js';
+import { type FaultInterval, faultIntervals, hits, lossWithin, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 import { operations } from '../history.js';
+import { STATE_KEEPING_FAULTS } from './state-keeping-faults.js';
 
 /** What bounds a cache's loads: its lease, and how long a replica decides alone after a fault. */
 export interface CacheLoadBound {
@@ -25,12 +26,20 @@ export interface CacheLoadBound {
   slackMs?: number;
 }
 
+/** What a replica records of a load's last store call when that call failed or outlived its deadline. */
+const STORE_CALL_LOST = new Set(['lease-failed', 'read-failed', 'lease-pending', 'read-pending']);
+
 interface Load {
   call: string;
   replica: number;
   key: string;
   /** The replica's cache reported its store degraded: it loads without the lease. */
   degraded: boolean;
+  /**
+   * A store call on the way to the load failed or outlived its deadline (the replica recorded it,
+   * see `recording-cache-store.ts`): the cache loads without the lease, and writes nothing.
+   */
+  alone: boolean;
   start: HistoryEvent;
   end: HistoryEvent | undefined;
 }
@@ -39,17 +48,19 @@ function loads(history: HistoryEvent[]): Load[] {
   const byCall = new Map<string, Load>();
   for (const event of history) {
     if (event.f !== 'act') continue;
-    const { call, replica, kind, key, storeStatus } = event.value as {
+    const { call, replica, kind, key, storeStatus, lease } = event.value as {
       call: string;
       replica: number;
       kind?: string;
       key?: string;
       storeStatus?: string;
+      lease?: string;
     };
     if (key === undefined) continue;
     if (kind === 'load-start') {
       const degraded = storeStatus === 'degraded';
-      byCall.set(call, { call, replica, key, degraded, start: event, end: undefined });
+      const alone = lease !== undefined && STORE_CALL_LOST.has(lease);
+      byCall.set(call, { call, replica, key, degraded, alone, start: event, end: undefined });
     } else if (kind === 'load-end') {
       const load = byCall.get(call);
       if (load !== undefined) load.end = event;
@@ -77,8 +88,9 @@ function faultNear(
 
 /**
  * Why a load `later` of a key may overlap an earlier load `earlier` of the same key, or
- * `undefined` when it may not: one of them ran without the lease (its store was degraded, or a
- * fault kept its replica from the store around its start), the store lost its leases in between,
+ * `undefined` when it may not: one of them ran without the lease (its store was degraded, a store
+ * call on its way failed or outlived its deadline, or a fault kept its replica from the store
+ * around its start), the store lost its leases in between,
  * or `earlier`'s lease can have expired (its replica stopped renewing — paused, or cut off from
  * the store — and `later` started at least two thirds of a lease TTL after `earlier`: a holder
  * renews every third of the TTL, so its lease outlives its last renewal by at least that much).
@@ -97,7 +109,7 @@ function excuse(
   if (faultNear(faults, earlier.replica, from, from, bound.localTailMs)) {
     return 'earlier without lease';
   }
-  if (faults.some((fault) => fault.losesState && fault.start >= from && fault.start <= to)) {
+  if (stateLosses(faults).some((loss) => lossWithin(loss, from, to))) {
     return 'store lost its leases';
   }
   const stopped = faults.some(
@@ -107,6 +119,9 @@ function excuse(
       fault.end >= from,
   );
   if (stopped && to - from >= (bound.leaseTtlMs * 2) / 3 - slack) return 'lease expired';
+  // Last, so the count shows the overlaps no fault explains: a store call that failed or outlived
+  // its deadline on a replica no fault hit (a starved event loop, a slow store).
+  if (earlier.alone || later.alone) return 'store call failed';
   return undefined;
 }
 
@@ -118,7 +133,8 @@ function excuse(
  */
 export function checkOneLoaderPerKey(history: HistoryEvent[], bound: CacheLoadBound): CheckResult {
   const all = loads(history);
-  const faults = faultIntervals(history);
+  // A Cluster's topology change relaxes nothing: a load it kept from the store carries its label.
+  const faults = faultIntervals(history).filter((fault) => !STATE_KEEPING_FAULTS.has(fault.fault));
   const violations: Violation[] = [];
   const byKey = new Map<string, Load[]>();
   for (const load of all) {
@@ -184,8 +200,9 @@ interface Read {
  * returns a version at least as new as that one's. Reads that failed are not judged.
  *
  * With `localTailMs`, the bound `onStoreError: 'local'` documents: a value a replica loaded
- * itself while a fault kept it from the store (or less than `localTailMs` after it healed) was
- * never written to the store, so once back the replica may read the fleet's value, older than
+ * itself while a fault kept it from the store (or less than `localTailMs` after it healed), or
+ * while its store was degraded or a store call on the load's way failed, was never written to the
+ * store, so once back the replica may read the fleet's value, older than
  * its own. Such values do not raise the version later reads are held to (the fleet's values
  * still must never go back); `excused` counts the reads that went back below one of them.
  */
@@ -202,11 +219,26 @@ export function checkMonotonicReads(history: HistoryEvent[], localTailMs?: numbe
     groups.set(group, list);
     checked++;
   }
+  // Loads the replica ran without the store (degraded, or a store call on the way failed): their
+  // values were never written, like those of a load a fault kept from the store.
+  const unwritten = new Set<number>();
+  for (const { end } of operations(history, 'load')) {
+    if (end === undefined || end.type !== 'ok') continue;
+    const { version, lease, storeStatus } = end.value as {
+      version: number;
+      lease?: string;
+      storeStatus?: string;
+    };
+    if (storeStatus === 'degraded' || (lease !== undefined && STORE_CALL_LOST.has(lease))) {
+      unwritten.add(version);
+    }
+  }
   // The value's version is the shared monotonic time its load started.
   const alone = (read: Read) =>
     localTailMs !== undefined &&
     read.from === read.invoke.process &&
-    faultNear(faults, read.from, read.version, read.version, localTailMs);
+    (unwritten.has(read.version) ||
+      faultNear(faults, read.from, read.version, read.version, localTailMs));
   const violations: Violation[] = [];
   let worst = 0;
   let excused = 0;

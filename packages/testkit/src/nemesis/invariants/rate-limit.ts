@@ -7,7 +7,7 @@
  * bound of what the store admitted in it, so a count above the bound is a real overshoot.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { type FaultInterval, faultIntervals, hits } from '../fault-log.js';
+import { type FaultInterval, faultIntervals, hits, lossWithin, stateLosses } from '../fault-log.js';
 import { type HistoryEvent, type Operation, operations } from '../history.js';
 
 /** The limit a fleet was run with. */
@@ -61,9 +61,7 @@ function admissions(history: HistoryEvent[]): { admitted: Admission[]; decided: 
  */
 export function checkRateLimitWindows(history: HistoryEvent[], bound: RateLimitBound): CheckResult {
   const { admitted, decided } = admissions(history);
-  const losses = faultIntervals(history)
-    .filter((fault) => fault.losesState)
-    .map((fault) => fault.start);
+  const losses = stateLosses(faultIntervals(history));
   const perWindow = bound.limit + bound.burst;
   const violations: Violation[] = [];
   let worst = 0;
@@ -83,7 +81,7 @@ export function checkRateLimitWindows(history: HistoryEvent[], bound: RateLimitB
       if (admission.degraded) degraded += admission.cost;
       else store += admission.cost;
     }
-    const lost = losses.filter((at) => at >= from - bound.intervalMs && at <= to).length;
+    const lost = losses.filter((loss) => lossWithin(loss, from - bound.intervalMs, to)).length;
     const storeBound = perWindow * (1 + lost);
     const totalBound = degraded > 0 ? storeBound + perWindow + bound.replicas : storeBound;
     if (store + degraded > worst) {

@@ -7,7 +7,7 @@
  * call the budget could have counted by then (the window, plus one slot the budget keeps longer).
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { faultIntervals } from '../fault-log.js';
+import { faultIntervals, lossWithin, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 /** The budget a fleet was run with. */
@@ -76,7 +76,7 @@ export function checkRetryBudget(history: HistoryEvent[], bound: RetryBudgetBoun
   // each miss is decided locally; the store is back for all replicas within a probe or two after
   // the fault heals.
   const outages = faults;
-  const losses = faults.filter((fault) => fault.losesState).map((fault) => fault.start);
+  const losses = stateLosses(faults);
   const slotMs = bound.windowMs / bound.slots;
   // The budget's window moves a slot at a time: at any moment it sees at least the last
   // windowMs - slotMs, so that is the span its bound holds over.
@@ -102,7 +102,9 @@ export function checkRetryBudget(history: HistoryEvent[], bound: RetryBudgetBoun
     const degraded = outages.some(
       (fault) => fault.start <= last && fault.end + DEGRADED_TAIL_MS >= creditFrom,
     );
-    const lost = losses.filter((at) => at > creditFrom - bound.windowMs && at <= last).length;
+    const lost = losses.filter((loss) =>
+      lossWithin(loss, creditFrom - bound.windowMs, last),
+    ).length;
     const one = bound.ratio * credited + reserve;
     const allowed = Math.floor(
       one * (1 + lost) + (degraded ? bound.ratio * credited + bound.replicas * reserve : 0) + 1,

@@ -4,7 +4,7 @@
  * newer one of its key, once the fleet has drained.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { faultIntervals } from '../fault-log.js';
+import { faultIntervals, lostWith, type StateLoss, stateLosses } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 /** What the write-behind checker allows. */
@@ -19,11 +19,37 @@ export interface WriteBehindBound {
 }
 
 /**
+ * Info events the nemesis records once a failover's new primary takes writes (with its port):
+ * until then, only the primary that died could have acknowledged a write.
+ */
+const PROMOTIONS: ReadonlySet<string> = new Set(['sentinel-failover']);
+
+/**
+ * `loss`, with the acknowledgements it may take stretched to the promotion, when the nemesis
+ * recorded one: a failover's fault is recorded before the primary is cut off from its replica and
+ * killed, so the writes the primary acknowledged in between (and that its replica never received)
+ * are recorded by their replicas after the fault's start.
+ */
+function throughPromotion(loss: StateLoss, history: HistoryEvent[]): StateLoss {
+  if (!loss.fault.losesState) return loss;
+  const promoted = history.find(
+    (event) =>
+      event.process === -1 &&
+      PROMOTIONS.has(event.f) &&
+      event.mono >= loss.fault.start &&
+      event.mono <= loss.fault.end,
+  );
+  return promoted === undefined ? loss : { ...loss, to: Math.max(loss.to, promoted.mono) };
+}
+
+/**
  * Every `write` that ended `ok` with `{ key, version }` reaches the database at `version` or
  * above: some `act` of kind `persist` recorded its key at a version ≥ it. With
- * {@link WriteBehindBound.excuseStateLoss}, a write acknowledged before a state loss began, whose
- * key the database did not have at its version by then, is excused (`lost with the store's
- * state`). _Worst_ is the number of writes lost beyond the bound (bound 0).
+ * {@link WriteBehindBound.excuseStateLoss}, a write the loss may have taken (acknowledged before
+ * a state loss began — for a failover, before its new primary was promoted: see
+ * {@link throughPromotion} — or while a loss of the latest writes was in force: see
+ * `stateLosses`) whose key the database did not have at its version by the loss's end is excused
+ * (`lost with the store's state`). _Worst_ is the number of writes lost beyond the bound (bound 0).
  */
 export function checkWritesPersisted(
   history: HistoryEvent[],
@@ -44,7 +70,9 @@ export function checkWritesPersisted(
     }
     list.push({ mono: event.mono, version: value.version });
   }
-  const losses = faultIntervals(history).filter((fault) => fault.losesState);
+  const losses = stateLosses(faultIntervals(history)).map((loss) =>
+    throughPromotion(loss, history),
+  );
   const violations: Violation[] = [];
   const excused: Record<string, number> = {};
   let checked = 0;
@@ -55,13 +83,13 @@ export function checkWritesPersisted(
     const keyRows = rows.get(key) ?? [];
     if (keyRows.some((row) => row.version >= version)) continue;
     // Lost with the store's state: acknowledged before a loss, not in the database when it began.
-    const lostWith = losses.find(
-      (loss) =>
-        loss.start >= event.mono &&
-        !keyRows.some((row) => row.mono <= loss.start && row.version >= version),
+    const loss = losses.find(
+      (candidate) =>
+        lostWith(candidate, event.mono) &&
+        !keyRows.some((row) => row.mono <= candidate.to && row.version >= version),
     );
-    if (bound.excuseStateLoss && lostWith !== undefined) {
-      const reason = `lost with the store's state (${lostWith.fault})`;
+    if (bound.excuseStateLoss && loss !== undefined) {
+      const reason = `lost with the store's state (${loss.fault.fault})`;
       excused[reason] = (excused[reason] ?? 0) + 1;
       continue;
     }
@@ -71,8 +99,8 @@ export function checkWritesPersisted(
       message:
         `r${event.process} write of ${key} at version ${version} was acknowledged and never ` +
         `reached the database (newest row of ${key}: ${newest < 0 ? 'none' : newest})` +
-        (lostWith === undefined ? '' : `; a ${lostWith.fault} followed it`),
-      events: lostWith === undefined ? [event] : [event, lostWith.event],
+        (loss === undefined ? '' : `; a ${loss.fault.fault} followed it`),
+      events: loss === undefined ? [event] : [event, loss.fault.event],
     });
   }
   return {

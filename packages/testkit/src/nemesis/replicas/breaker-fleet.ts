@@ -9,6 +9,7 @@
 import { setInterval as every, setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
 import { loadBreaker } from '../patterns.js';
+import { ProbeGrants, recordingBreakerStore } from '../recording-breaker-store.js';
 import { replicaRun } from '../replica-run.js';
 import { connectSharedResource } from '../resource.js';
 
@@ -36,7 +37,13 @@ const run = replicaRun<BreakerFleetParams>();
 const { circuitBreaker, redisStore } = await loadBreaker();
 const { params } = run;
 const resource = await connectSharedResource();
-const store = redisStore({ client: run.client, prefix: run.prefix });
+// Which probes ran on a lease of the store's, and which on one the breaker granted alone.
+const grants = new ProbeGrants();
+const store = recordingBreakerStore(
+  redisStore({ client: run.client, prefix: run.prefix }),
+  grants,
+  params.storeDeadlineMs,
+);
 const breaker = circuitBreaker({
   name: 'nemesis-fleet',
   store,
@@ -77,11 +84,13 @@ await Promise.all(
           const state = breaker.state;
           run.history.info('admitted', { call: id, state, storeStatus: breaker.storeStatus });
           if (state === 'half-open') {
+            const lease = grants.claim();
             const action = { replica: run.index, pid: process.pid, call: id, token: undefined };
             await resource.act({
               ...action,
               kind: 'probe-start',
               storeStatus: breaker.storeStatus,
+              lease,
             });
             await sleep(params.probeMs);
             await resource.act({ ...action, kind: 'probe-end' });

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
 import { loadBreaker } from '../patterns.js';
+import { ProbeGrants, recordingBreakerStore } from '../recording-breaker-store.js';
 import { replicaRun } from '../replica-run.js';
 import { connectSharedResource } from '../resource.js';
 
@@ -26,7 +27,13 @@ const run = replicaRun<BreakerParams>();
 const { circuitBreaker, redisStore } = await loadBreaker();
 const { params } = run;
 const resource = await connectSharedResource();
-const store = redisStore({ client: run.client, prefix: run.prefix });
+// Which probes ran on a lease of the store's, and which on one the breaker granted alone.
+const grants = new ProbeGrants();
+const store = recordingBreakerStore(
+  redisStore({ client: run.client, prefix: run.prefix }),
+  grants,
+  params.storeDeadlineMs,
+);
 const breaker = circuitBreaker({
   name: 'nemesis',
   store,
@@ -54,12 +61,15 @@ await Promise.all(
         await breaker.execute(async () => {
           if (breaker.state === 'half-open') {
             probes++;
+            const lease = grants.claim();
             const action = { replica: run.index, pid: process.pid, call: id, token: undefined };
-            // A degraded breaker decides alone ('local'): its probe is not the fleet's.
+            // A degraded breaker, or one whose lease request failed, decides alone ('local'): its
+            // probe is not the fleet's.
             await resource.act({
               ...action,
               kind: 'probe-start',
               storeStatus: breaker.storeStatus,
+              lease,
             });
             await sleep(params.probeMs);
             await resource.act({ ...action, kind: 'probe-end' });

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
 import { sharedMonotonicNow } from '../history.js';
 import { loadCache } from '../patterns.js';
+import { type LastStoreCall, recordingStore } from '../recording-cache-store.js';
 import { replicaRun } from '../replica-run.js';
 import { connectSharedResource } from '../resource.js';
 
@@ -37,7 +38,18 @@ const run = replicaRun<CacheParams>();
 const { cache, redisStore } = await loadCache();
 const { params } = run;
 const resource = await connectSharedResource();
-const store = redisStore({ client: run.client, prefix: run.prefix });
+/**
+ * Per key, how this replica's last store call on the key's way to a load went: the L2 read, then
+ * the lease. A load records it, so the checker tells a load under the fleet lease from one the
+ * cache ran alone because a store call failed or outlived its deadline (`onStoreError: 'local'`).
+ */
+const lastCall = new Map<string, LastStoreCall>();
+const store = recordingStore(
+  redisStore({ client: run.client, prefix: run.prefix }),
+  lastCall,
+  (failure) => run.history.info('store-call-failed', failure),
+  params.storeDeadlineMs,
+);
 const values = cache({
   name: 'nemesis',
   store,
@@ -79,11 +91,20 @@ await Promise.all(
             token: undefined,
             key,
             storeStatus: values.storeStatus,
+            lease: lastCall.get(key) ?? 'none',
           };
           await resource.act({ ...action, kind: 'load-start' });
           await sleep(params.loadMs);
           await resource.act({ ...action, kind: 'load-end' });
-          run.history.complete(load, 'ok', 'load', { key, version });
+          // The next flight of the key starts from nothing: calls the cache does not make (its
+          // store degraded) must not leave it this flight's outcome.
+          lastCall.delete(key);
+          run.history.complete(load, 'ok', 'load', {
+            key,
+            version,
+            lease: action.lease,
+            storeStatus: action.storeStatus,
+          });
           return { version, replica: run.index };
         });
         run.history.complete(id, 'ok', 'read', {

@@ -17,6 +17,7 @@ export const BREAKER_FAULTS: readonly FaultName[] = [
   'proxy-reset',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'clock-jump',
 ];
 

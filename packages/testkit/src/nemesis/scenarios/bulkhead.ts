@@ -14,6 +14,7 @@ import type { Scenario } from '../scenario.js';
 export const BULKHEAD_FAULTS: readonly FaultName[] = [
   'replica-pause',
   'store-pause',
+  'store-crash-aof',
   'proxy-latency',
   'proxy-drop',
   'proxy-reset',

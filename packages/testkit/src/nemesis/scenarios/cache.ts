@@ -16,6 +16,7 @@ export const CACHE_FAULTS: readonly FaultName[] = [
   'replica-pause',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'proxy-drop',
   'proxy-latency',
   'proxy-reset',

@@ -20,6 +20,7 @@ export const RATE_LIMIT_FAULTS: readonly FaultName[] = [
   'proxy-half-open',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'store-failover',
   'clock-jump',
 ];

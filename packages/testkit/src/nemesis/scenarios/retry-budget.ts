@@ -17,6 +17,7 @@ export const RETRY_BUDGET_FAULTS: readonly FaultName[] = [
   'proxy-reset',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
 ];
 
 /** The retry-budget scenario, with `faults` (default: all of {@link RETRY_BUDGET_FAULTS}). */

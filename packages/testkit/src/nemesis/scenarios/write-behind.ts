@@ -19,6 +19,7 @@ export const WRITE_BEHIND_FAULTS: readonly FaultName[] = [
   'proxy-reset',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'store-failover',
 ];
 

@@ -1,0 +1,108 @@
+/**
+ * A cache store seen through a recorder, for the cache replica of the nemesis: per key, how the
+ * last L2 read or lease call went. The cache loads without the fleet lease when one of them fails
+ * or outlives its deadline (`onStoreError: 'local'`); the replica writes what it saw into the
+ * load's history, so the checker can tell such a load from one that broke the lease.
+ */
+
+/**
+ * How the last store call on a key's way to a load went:
+ * - `acquired`, `held`, `changed`: the lease call's answer;
+ * - `lease-failed`, `read-failed`: the lease call or the L2 read rejected;
+ * - `lease-pending`, `read-pending`: it had not answered when the load started — the cache gave up
+ *   on it at its deadline.
+ * - `read`: the L2 read answered and no lease call followed.
+ */
+export type LastStoreCall =
+  | 'acquired'
+  | 'held'
+  | 'changed'
+  | 'lease-failed'
+  | 'read-failed'
+  | 'lease-pending'
+  | 'read-pending'
+  | 'read';
+
+/** The calls a load starts from whose answers decide whether it holds the lease. */
+type Recorded = 'get' | 'acquireLease';
+
+/**
+ * A store call that failed, or answered after `lateMs` (`error: 'late'`): which, on what key,
+ * after how long, with what error.
+ */
+export interface FailedStoreCall {
+  call: Recorded;
+  key: string;
+  ms: number;
+  error: string;
+}
+
+function recordCalls(
+  scope: object,
+  lastCall: Map<string, LastStoreCall>,
+  onFailure: ((failure: FailedStoreCall) => void) | undefined,
+  lateMs: number | undefined,
+): Record<Recorded, (...args: unknown[]) => Promise<unknown>> {
+  const target = scope as Record<Recorded, (...args: unknown[]) => Promise<unknown>>;
+  const record = (name: Recorded, pending: LastStoreCall, failed: LastStoreCall) => {
+    const call = target[name].bind(scope);
+    return async (...args: unknown[]) => {
+      const key = args[0] as string;
+      lastCall.set(key, pending);
+      const started = performance.now();
+      const settle = (outcome: LastStoreCall) => {
+        // A later call on the key (the next flight) owns the entry from its start.
+        if (lastCall.get(key) === pending) lastCall.set(key, outcome);
+      };
+      try {
+        const result = await call(...args);
+        settle(name === 'get' ? 'read' : ((result as { status: LastStoreCall }).status ?? 'read'));
+        const ms = Math.round(performance.now() - started);
+        if (lateMs !== undefined && ms > lateMs)
+          onFailure?.({ call: name, key, ms, error: 'late' });
+        return result;
+      } catch (error) {
+        settle(failed);
+        const ms = Math.round(performance.now() - started);
+        onFailure?.({ call: name, key, ms, error: (error as Error).name ?? String(error) });
+        throw error;
+      }
+    };
+  };
+  return {
+    get: record('get', 'read-pending', 'read-failed'),
+    acquireLease: record('acquireLease', 'lease-pending', 'lease-failed'),
+  };
+}
+
+/**
+ * `store`, whose scopes record into `lastCall` how each key's last L2 read or lease call went, and
+ * report each such call that rejects, or answers after `lateMs`, to `onFailure`. Everything else reaches `store` and its
+ * scopes unchanged.
+ */
+export function recordingStore<S extends object>(
+  store: S,
+  lastCall: Map<string, LastStoreCall>,
+  onFailure?: (failure: FailedStoreCall) => void,
+  lateMs?: number,
+): S {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property !== 'scope' || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (name: string) => {
+        const scope = (value as (name: string) => object).call(target, name);
+        const recorded = recordCalls(scope, lastCall, onFailure, lateMs);
+        return new Proxy(scope, {
+          get(inner, key) {
+            if (key === 'get' || key === 'acquireLease') return recorded[key];
+            const member = Reflect.get(inner, key, inner) as unknown;
+            return typeof member === 'function' ? member.bind(inner) : member;
+          },
+        });
+      };
+    },
+  });
+}
