@@ -64,17 +64,16 @@ describe('probe lease recording', () => {
   });
 });
 
-/** A probe by `replica` from `from` to `to`, with its lease's origin. */
-function probe(
+/** An action on the resource from `from` to `to`: its start and end events (`<kind>-start`, …). */
+function span(
   events: HistoryEvent[],
-  replica: number,
-  call: string,
+  kind: 'probe' | 'load',
   [from, to]: [number, number],
-  lease: 'store' | 'local',
+  value: Record<string, unknown>,
 ): void {
-  for (const [mono, kind] of [
-    [from, 'probe-start'],
-    [to, 'probe-end'],
+  for (const [mono, edge] of [
+    [from, 'start'],
+    [to, 'end'],
   ] as const) {
     events.push({
       process: -2,
@@ -84,9 +83,20 @@ function probe(
       type: 'info',
       f: 'act',
       mono,
-      value: { replica, call, kind, storeStatus: 'healthy', lease },
+      value: { ...value, kind: `${kind}-${edge}`, storeStatus: 'healthy' },
     });
   }
+}
+
+/** A probe by `replica` from `from` to `to`, with its lease's origin. */
+function probe(
+  events: HistoryEvent[],
+  replica: number,
+  call: string,
+  at: [number, number],
+  lease: 'store' | 'local',
+): void {
+  span(events, 'probe', at, { replica, call, lease });
 }
 
 function fault(events: HistoryEvent[], mono: number, entry: Omit<FaultEntry, 'phase'>): void {
@@ -138,24 +148,10 @@ function load(
   events: HistoryEvent[],
   replica: number,
   call: string,
-  [from, to]: [number, number],
+  at: [number, number],
   lease: string,
 ): void {
-  for (const [mono, kind] of [
-    [from, 'load-start'],
-    [to, 'load-end'],
-  ] as const) {
-    events.push({
-      process: -2,
-      pid: 1,
-      wall: mono,
-      id: events.length,
-      type: 'info',
-      f: 'act',
-      mono,
-      value: { replica, call, kind, key: 'k0', storeStatus: 'healthy', lease },
-    });
-  }
+  span(events, 'load', at, { replica, call, key: 'k0', lease });
 }
 
 describe('cache loads on a Redis Cluster', () => {
