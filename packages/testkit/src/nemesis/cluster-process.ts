@@ -224,6 +224,21 @@ export async function startNemesisCluster(
     if (owner === undefined) throw new Error(`Redis Cluster: no master owns slot ${slot}`);
     return owner;
   };
+  /**
+   * The replica of `owner`. A master demoted by a forced failover rejoins as the new master's
+   * replica once it has learnt of its demotion (up to a few hundred ms after SIGCONT): waited for
+   * until `deadline` rather than taken for a master without a replica.
+   */
+  const replicaOf = async (owner: NodeLine, deadline: number): Promise<NodeLine> => {
+    for (;;) {
+      const replica = (await topology()).find((node) => node.masterId === owner.id);
+      if (replica !== undefined) return replica;
+      if (Date.now() > deadline) {
+        throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
+      }
+      await sleep(50);
+    }
+  };
   const masterPorts = async (): Promise<number[]> =>
     (await topology()).filter((node) => node.master).map((node) => node.port);
 
@@ -325,17 +340,7 @@ export async function startNemesisCluster(
     async failover(slot) {
       const deadline = Date.now() + timeoutMs;
       const owner = await ownerOf(slot);
-      // A master demoted by a forced failover rejoins as the replica once it has learnt of its
-      // demotion: wait for it rather than find no replica.
-      const replicaOf = async () => (await topology()).find((node) => node.masterId === owner.id);
-      let replica = await replicaOf();
-      while (replica === undefined) {
-        if (Date.now() > deadline) {
-          throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
-        }
-        await sleep(50);
-        replica = await replicaOf();
-      }
+      const replica = await replicaOf(owner, deadline);
       // A manual failover needs the replica's link up (a master demoted by the last failover
       // resyncs first); one the master does not answer in time is given up by the replica
       // silently (cluster-manual-failover timeout, 5 s): it is asked again.
@@ -382,12 +387,9 @@ export async function startNemesisCluster(
       return replica.port;
     },
     async forceFailover(slot, { beforeStop } = {}) {
-      const owner = await ownerOf(slot);
-      const replica = (await topology()).find((node) => node.masterId === owner.id);
-      if (replica === undefined) {
-        throw new Error(`Redis Cluster: the master on port ${owner.port} has no replica`);
-      }
       const deadline = Date.now() + timeoutMs;
+      const owner = await ownerOf(slot);
+      const replica = await replicaOf(owner, deadline);
       await until(`the replica on port ${replica.port} to sync`, deadline, async () =>
         String(await client(replica.port).info('replication')).includes('master_link_status:up'),
       );
