@@ -6,6 +6,7 @@
  * saw into the probe's history, so the checker holds store-granted probes to `halfOpen.maxCalls`
  * fleet-wide and gives the per-replica allowance only to the others.
  */
+import { withScopeOverrides } from './scope-overrides.js';
 
 /** Where a half-open probe's lease came from: the shared store, or the breaker alone. */
 export type ProbeLease = 'store' | 'local';
@@ -53,33 +54,18 @@ export function recordingBreakerStore<S extends object>(
   grants: ProbeGrants,
   deadlineMs: number,
 ): S {
-  return new Proxy(store, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (property !== 'scope' || typeof value !== 'function') {
-        return typeof value === 'function' ? value.bind(target) : value;
-      }
-      return (...args: unknown[]) => {
-        const scope = (value as (...args: unknown[]) => object).apply(target, args);
-        const acquire = (scope as { acquireProbe: AcquireProbe }).acquireProbe.bind(scope);
-        const recorded: AcquireProbe = (token, now, signal) => {
-          const askedAt = performance.now();
-          const settle = (answer: unknown) => {
-            const onTime = performance.now() - askedAt <= deadlineMs;
-            if (onTime && (answer as { decision?: string }).decision === 'probe') grants.granted();
-            return answer;
-          };
-          const answer = acquire(token, now, signal);
-          return isThenable(answer) ? Promise.resolve(answer).then(settle) : settle(answer);
-        };
-        return new Proxy(scope, {
-          get(inner, key) {
-            if (key === 'acquireProbe') return recorded;
-            const member = Reflect.get(inner, key, inner) as unknown;
-            return typeof member === 'function' ? member.bind(inner) : member;
-          },
-        });
+  return withScopeOverrides(store, (scope) => {
+    const acquire = (scope as { acquireProbe: AcquireProbe }).acquireProbe.bind(scope);
+    const acquireProbe: AcquireProbe = (token, now, signal) => {
+      const askedAt = performance.now();
+      const settle = (answer: unknown) => {
+        const onTime = performance.now() - askedAt <= deadlineMs;
+        if (onTime && (answer as { decision?: string }).decision === 'probe') grants.granted();
+        return answer;
       };
-    },
+      const answer = acquire(token, now, signal);
+      return isThenable(answer) ? Promise.resolve(answer).then(settle) : settle(answer);
+    };
+    return { acquireProbe };
   });
 }

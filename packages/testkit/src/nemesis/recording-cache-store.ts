@@ -5,6 +5,8 @@
  * load's history, so the checker can tell such a load from one that broke the lease.
  */
 
+import { withScopeOverrides } from './scope-overrides.js';
+
 /**
  * How the last store call on a key's way to a load went:
  * - `acquired`, `held`, `changed`: the lease call's answer;
@@ -86,23 +88,5 @@ export function recordingStore<S extends object>(
   onFailure?: (failure: FailedStoreCall) => void,
   lateMs?: number,
 ): S {
-  return new Proxy(store, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (property !== 'scope' || typeof value !== 'function') {
-        return typeof value === 'function' ? value.bind(target) : value;
-      }
-      return (name: string) => {
-        const scope = (value as (name: string) => object).call(target, name);
-        const recorded = recordCalls(scope, lastCall, onFailure, lateMs);
-        return new Proxy(scope, {
-          get(inner, key) {
-            if (key === 'get' || key === 'acquireLease') return recorded[key];
-            const member = Reflect.get(inner, key, inner) as unknown;
-            return typeof member === 'function' ? member.bind(inner) : member;
-          },
-        });
-      };
-    },
-  });
+  return withScopeOverrides(store, (scope) => recordCalls(scope, lastCall, onFailure, lateMs));
 }
