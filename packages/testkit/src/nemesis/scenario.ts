@@ -60,6 +60,11 @@ export interface RunScenarioOptions {
   seed?: number;
   /** Keep the history files (their folder is in the report). @default only when violated */
   keepHistory?: boolean;
+  /**
+   * The fault the schedule starts with (one of the scenario's faults); the rest follow in the
+   * seeded order. For a short run that must see one fault of several. @default seeded like the rest
+   */
+  firstFault?: FaultName;
 }
 
 /** What one run of a scenario found. */
@@ -103,6 +108,11 @@ export async function runScenario<P>(
   scenario: Scenario<P>,
   options: RunScenarioOptions,
 ): Promise<ScenarioReport> {
+  if (options.firstFault !== undefined && !scenario.faults.includes(options.firstFault)) {
+    throw new TypeError(
+      `runScenario: options.firstFault must be one of the scenario's faults (${scenario.faults.join(', ')}); received ${JSON.stringify(options.firstFault)}`,
+    );
+  }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const random = seededRandom(seed);
   const dir = mkdtempSync(join(tmpdir(), `bw-nemesis-${scenario.name}-`));
@@ -214,6 +224,10 @@ export async function runScenario<P>(
       if (left < scenario.faultMs[0]) break;
       // Every fault of the set once, in a seeded order, before any repeats.
       if (deck.length === 0) deck.push(...shuffle(scenario.faults, random));
+      if (options.firstFault !== undefined && Object.keys(counts).length === 0) {
+        deck.splice(deck.indexOf(options.firstFault), 1);
+        deck.unshift(options.firstFault);
+      }
       const name = deck.shift()!;
       // A client pause hits a replica that holds a permit now (it acted last), when the resource
       // knows one: that is the pause the invariants are about.

@@ -17,6 +17,12 @@ import { result, summary } from './verdicts.js';
 
 const SECONDS = 4;
 
+it("runScenario refuses a firstFault that is not one of the scenario's faults", async () => {
+  await expect(
+    runScenario(cacheScenario(['proxy-drop']), { durationMs: 1_000, firstFault: 'replica-pause' }),
+  ).rejects.toThrow(/options\.firstFault .*proxy-drop.*received "replica-pause"/);
+});
+
 describeWithRedisCluster('nemesis (short)', () => {
   it('rate limit: the window bound and no silent fail-open, under store and link faults', async () => {
     const report = await runScenario(
@@ -96,8 +102,10 @@ describeWithRedisCluster('nemesis (short)', () => {
   }, 60_000);
 
   it('cache: one loader per key per lease; monotonic reads, with a loader paused mid-load', async () => {
+    // The pause comes first: four seconds leave room for one or two faults.
     const report = await runScenario(cacheScenario(['replica-pause', 'proxy-drop']), {
       durationMs: SECONDS * 1_000,
+      firstFault: 'replica-pause',
     });
     console.info(
       `nemesis/cache: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
