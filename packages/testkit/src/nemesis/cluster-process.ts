@@ -239,6 +239,11 @@ export async function startNemesisCluster(
       await sleep(50);
     }
   };
+  /** Resolves once `replica`'s link to its master is up (it has synced), or throws at `deadline`. */
+  const awaitSynced = (replica: { port: number }, deadline: number): Promise<void> =>
+    until(`the replica on port ${replica.port} to sync`, deadline, async () =>
+      String(await client(replica.port).info('replication')).includes('master_link_status:up'),
+    );
   const masterPorts = async (): Promise<number[]> =>
     (await topology()).filter((node) => node.master).map((node) => node.port);
 
@@ -264,9 +269,7 @@ export async function startNemesisCluster(
       await client(replica.port).cluster('REPLICATE', masterId);
     }
     for (const replica of replicas) {
-      await until('a replica to sync', deadline, async () =>
-        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
-      );
+      await awaitSynced(replica, deadline);
     }
     await waitForClusterOk(
       allPorts().map((port) => ({ host: '127.0.0.1', port })),
@@ -344,9 +347,7 @@ export async function startNemesisCluster(
       // A manual failover needs the replica's link up (a master demoted by the last failover
       // resyncs first); one the master does not answer in time is given up by the replica
       // silently (cluster-manual-failover timeout, 5 s): it is asked again.
-      await until(`the replica on port ${replica.port} to sync`, deadline, async () =>
-        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
-      );
+      await awaitSynced(replica, deadline);
       // The master only takes part when it knows the node as its replica (a demoted master is
       // still a master in its table until the gossip says otherwise).
       await until(`the master on port ${owner.port} to know its replica`, deadline, async () =>
@@ -390,9 +391,7 @@ export async function startNemesisCluster(
       const deadline = Date.now() + timeoutMs;
       const owner = await ownerOf(slot);
       const replica = await replicaOf(owner, deadline);
-      await until(`the replica on port ${replica.port} to sync`, deadline, async () =>
-        String(await client(replica.port).info('replication')).includes('master_link_status:up'),
-      );
+      await awaitSynced(replica, deadline);
       const pid = infoField(String(await client(owner.port).info('server')), 'process_id');
       // An election refused for that rule is not tried again for 4 × node timeout: wait it out
       // (with the master still up) rather than keep the master frozen meanwhile.
