@@ -31,6 +31,23 @@ interface LoadReport {
 
 const LEASE_TTL_MS = 1_500;
 
+/**
+ * Runs 4 load replicas sharing a limit of 8 with `env`: each completes its calls without errors,
+ * none sees more than 8 tasks in flight, and one sees 8 (the limit was reached, or the run proves
+ * nothing).
+ */
+async function expectFleetHoldsLimit(env: Record<string, string>): Promise<void> {
+  const results = await runFleet({ script: script('load'), replicas: 4, env, timeoutMs: 60_000 });
+  for (const { exitCode, stderr, result } of results) {
+    expect(exitCode, stderr).toBe(0);
+    const report = result as LoadReport;
+    expect(report.errors).toEqual([]);
+    expect(report.completed).toBe(report.expected);
+    expect(report.maxSeen).toBeLessThanOrEqual(8);
+  }
+  expect(Math.max(...results.map((r) => (r.result as LoadReport).maxSeen))).toBe(8);
+}
+
 function fleetTests(
   backend: () => {
     env: Record<string, string>;
@@ -39,22 +56,7 @@ function fleetTests(
   },
 ) {
   it('4 processes sharing a limit of 8 never have more than 8 tasks in flight', async () => {
-    const prefix = backend().prefix();
-    const results = await runFleet({
-      script: script('load'),
-      replicas: 4,
-      env: { ...backend().env, PREFIX: prefix },
-      timeoutMs: 60_000,
-    });
-    for (const { exitCode, stderr, result } of results) {
-      expect(exitCode, stderr).toBe(0);
-      const report = result as LoadReport;
-      expect(report.errors).toEqual([]);
-      expect(report.completed).toBe(report.expected);
-      expect(report.maxSeen).toBeLessThanOrEqual(8);
-    }
-    // The limit was actually reached, or the test proves nothing.
-    expect(Math.max(...results.map((r) => (r.result as LoadReport).maxSeen))).toBe(8);
+    await expectFleetHoldsLimit({ ...backend().env, PREFIX: backend().prefix() });
   }, 90_000);
 
   it('gives back the permits of a process killed with SIGKILL within leaseTtlMs', async () => {
@@ -131,28 +133,15 @@ describeWithRedis('fleet processes on Redis', () => {
     }));
 
     it('with permitQuota, 4 processes serving calls from blocks never have more than 8 tasks in flight', async () => {
-      const results = await runFleet({
-        script: script('load'),
-        replicas: 4,
-        env: {
-          BACKEND: 'redis',
-          ...redisClientEnv(kind, { url: services().redisUrl }),
-          PREFIX: redis.uniquePrefix(),
-          // 24 callers for 8 permits, blocks of up to 4: blocks, contention and per-call permits.
-          PERMIT_QUOTA: '4',
-          TASKS: '8',
-          TASK_MS: '20',
-        },
-        timeoutMs: 60_000,
+      await expectFleetHoldsLimit({
+        BACKEND: 'redis',
+        ...redisClientEnv(kind, { url: services().redisUrl }),
+        PREFIX: redis.uniquePrefix(),
+        // 24 callers for 8 permits, blocks of up to 4: blocks, contention and per-call permits.
+        PERMIT_QUOTA: '4',
+        TASKS: '8',
+        TASK_MS: '20',
       });
-      for (const { exitCode, stderr, result } of results) {
-        expect(exitCode, stderr).toBe(0);
-        const report = result as LoadReport;
-        expect(report.errors).toEqual([]);
-        expect(report.completed).toBe(report.expected);
-        expect(report.maxSeen).toBeLessThanOrEqual(8);
-      }
-      expect(Math.max(...results.map((r) => (r.result as LoadReport).maxSeen))).toBe(8);
     }, 90_000);
   });
 });
