@@ -272,13 +272,20 @@ function fleetTests(fixture: () => FleetFixture) {
   });
 }
 
-describeWithRedis('fleet bulkhead on Redis', () => {
-  const redis = redisFixture();
+/**
+ * Runs {@link fleetTests} on each client library in {@link KINDS}, with clients from `connect`
+ * (all closed after the suite) and a prefix per test from `prefix`.
+ */
+function fleetSuites(
+  connectWith: (kind: RedisClientKind) => Promise<RedisClient>,
+  prefix: () => string,
+  cluster: boolean,
+): void {
   describe.each(KINDS)('%s', (kind) => {
     let client: RedisClient;
     const opened: RedisClient[] = [];
     const connect = async (): Promise<RedisClient> => {
-      const made = await connectRedisClient(kind, services().redisUrl);
+      const made = await connectWith(kind);
       opened.push(made);
       return made;
     };
@@ -288,38 +295,26 @@ describeWithRedis('fleet bulkhead on Redis', () => {
     afterAll(() => {
       for (const each of opened) closeRedisClient(each);
     });
-    fleetTests(() => ({
-      client,
-      newClient: connect,
-      prefix: () => redis.uniquePrefix(),
-      cluster: false,
-    }));
+    fleetTests(() => ({ client, newClient: connect, prefix, cluster }));
   });
+}
+
+describeWithRedis('fleet bulkhead on Redis', () => {
+  const redis = redisFixture();
+  fleetSuites(
+    (kind) => connectRedisClient(kind, services().redisUrl),
+    () => redis.uniquePrefix(),
+    false,
+  );
 });
 
 describeWithRedisCluster('fleet bulkhead on Redis Cluster', () => {
   const fixture = redisClusterFixture();
-  describe.each(KINDS)('%s', (kind) => {
-    let client: RedisClient;
-    const opened: RedisClient[] = [];
-    const connect = async (): Promise<RedisClient> => {
-      const made = await connectRedisClusterClient(kind, fixture.nodes);
-      opened.push(made);
-      return made;
-    };
-    beforeAll(async () => {
-      client = await connect();
-    });
-    afterAll(() => {
-      for (const each of opened) closeRedisClient(each);
-    });
-    fleetTests(() => ({
-      client,
-      newClient: connect,
-      prefix: () => fixture.uniquePrefix(),
-      cluster: true,
-    }));
-  });
+  fleetSuites(
+    (kind) => connectRedisClusterClient(kind, fixture.nodes),
+    () => fixture.uniquePrefix(),
+    true,
+  );
 });
 
 describe('redisStore options', () => {
