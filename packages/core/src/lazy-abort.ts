@@ -19,11 +19,16 @@ export class LazyAbortController {
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: unknown;
-  // One callback in a field, more in an array: a call in flight usually has one inner call
-  // following it, and policies inside a pipeline subscribe on every call (three per call in the
-  // `pipeline/five-strategies` bench suite, Node 20.20), so a subscription allocates no array and,
-  // through add/removeAbortListener, no disposer closure.
+  // Three callbacks in fields, more in an array: a call in flight usually has one to three inner
+  // calls following it, and policies inside a pipeline subscribe on every call (three per call in
+  // the `pipeline/five-strategies` bench suite, Node 20.20), so a subscription allocates no array
+  // and, through add/removeAbortListener, no disposer closure. Inner calls settle first, so their
+  // callbacks leave last in, first out: removing the newest of the array pops it. Measured on Node
+  // 20.20 (2-core VM, CPU profile of the five-strategy pipeline with its two timeouts following
+  // one controller): `removeAbortListener`'s `indexOf` and `splice` took 5 % of the time.
   #first: ((reason: unknown) => void) | undefined;
+  #second: ((reason: unknown) => void) | undefined;
+  #third: ((reason: unknown) => void) | undefined;
   #rest: ((reason: unknown) => void)[] | undefined;
 
   /** The signal; created (already aborted, if the controller was) on first read. */
@@ -53,10 +58,16 @@ export class LazyAbortController {
       reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
     this.#controller?.abort(this.#reason);
     const first = this.#first;
+    const second = this.#second;
+    const third = this.#third;
     const rest = this.#rest;
     this.#first = undefined;
+    this.#second = undefined;
+    this.#third = undefined;
     this.#rest = undefined;
     if (first !== undefined) first(this.#reason);
+    if (second !== undefined) second(this.#reason);
+    if (third !== undefined) third(this.#reason);
     if (rest !== undefined) for (const callback of rest) callback(this.#reason);
   }
 
@@ -82,20 +93,36 @@ export class LazyAbortController {
       this.#first = callback;
       return;
     }
+    if (this.#second === undefined) {
+      this.#second = callback;
+      return;
+    }
+    if (this.#third === undefined) {
+      this.#third = callback;
+      return;
+    }
     this.#rest ??= [];
     this.#rest.push(callback);
   }
 
   /** Removes one registration of `callback` (added with {@link addAbortListener}); else does nothing. */
   removeAbortListener(callback: (reason: unknown) => void): void {
-    if (this.#first === callback) {
-      this.#first = undefined;
-      return;
-    }
     const rest = this.#rest;
-    if (rest === undefined) return;
-    const index = rest.indexOf(callback);
-    if (index >= 0) rest.splice(index, 1);
+    if (rest !== undefined && rest.length > 0) {
+      const last = rest.length - 1;
+      if (rest[last] === callback) {
+        rest.pop();
+        return;
+      }
+      const index = rest.lastIndexOf(callback);
+      if (index >= 0) {
+        rest.splice(index, 1);
+        return;
+      }
+    }
+    if (this.#third === callback) this.#third = undefined;
+    else if (this.#second === callback) this.#second = undefined;
+    else if (this.#first === callback) this.#first = undefined;
   }
 }
 

@@ -51,12 +51,19 @@ export class TickDeadlineQueue {
   private readonly ticksPerLimit: number;
   /** Ticks a call lives through when it arms the timer (the first tick is a full tick away). */
   private readonly ticksFromArming: number;
+  /**
+   * The longest a call can live before its deadline passes, in milliseconds after it started (not
+   * counting the delays of a busy event loop): `ms` and at most two ticks more.
+   */
+  readonly latestMs: number;
 
   /** @param ms The limit of every call, in milliseconds (> 0). */
   constructor(readonly ms: number) {
     this.tickMs = Math.max(1, Math.floor(ms / TICKS_PER_LIMIT));
     this.ticksFromArming = Math.ceil(ms / this.tickMs);
     this.ticksPerLimit = this.ticksFromArming + 1;
+    // A call that starts between ticks waits up to one tick for the first one.
+    this.latestMs = this.ticksPerLimit * this.tickMs;
   }
 
   /**

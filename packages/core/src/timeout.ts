@@ -1,5 +1,5 @@
 import { trace } from '@opentelemetry/api';
-import { abortableSignal } from './abort.js';
+import { abortableSignal, raceLazyAbort } from './abort.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import { type LazyAbortController, lazyAbortSourceOf, lazyContext } from './lazy-abort.js';
 import type { ExecuteOptions, ExecutionContext, Policy } from './policy.js';
@@ -84,6 +84,13 @@ export const TIMEOUT_OPTIONS = {
  * this saves an `AbortController` (3–5 µs) per call whose `fn` reads the signal; see
  * `deadline-signals.ts`.
  *
+ * **Under an outer timeout.** A call whose options are the context of an outer `timeout()`'s call
+ * still in flight (as `pipeline()` passes it, possibly through a `retry()`), where the outer limit
+ * is no longer than this one's, arms no deadline of its own: the outer deadline passes no later
+ * than this call's could at the latest, so the call follows the outer call's abort (`ctx.signal`
+ * is the outer call's) and rejects with the outer `TimeoutError` at once. This policy's counter and
+ * span event then never fire for it.
+ *
  * @example
  * const bounded = timeout({ ms: 2_000 });
  * const user = await bounded.execute(({ signal }) => fetch(url, { signal }));
@@ -139,7 +146,44 @@ function runWithTimeout<T>(
   if (!state.aggressive && lazyParent === undefined && parent === undefined) {
     return runCooperative(state, fn);
   }
+  if (
+    lazyParent instanceof TimedCall &&
+    lazyParent.linked &&
+    lazyParent.state.deadlines.latestMs <= state.deadlines.latestMs
+  ) {
+    return runUnderOuterDeadline(fn, lazyParent);
+  }
   return runGeneral(state, fn, lazyParent, parent);
+}
+
+/**
+ * A call under the call of an outer `timeout()` (the lazy parent a pipeline passes) whose deadline
+ * passes no later than this call's could, at the latest: the outer one started first and its
+ * limit is no longer, so this call arms no deadline of its own and ends like the outer call's
+ * abort, as any inner policy does. That is Polly's five-strategy shape (an overall timeout around
+ * retries, each attempt under a timeout of the same limit). The outcome agrees with the general
+ * path's, checked by a property test (timeout.property.test.ts), but for a call the inner deadline
+ * would have ended within the last two ticks of the outer's: the outer one ends it instead, with
+ * its TimeoutError (which the general path also answers once the outer deadline passes) and
+ * within the bounds documented on `timeout()`.
+ *
+ * Why: the general path costs a TimedCall, a deadline entry and a subscription per call. Measured
+ * on Node 20.20 (2-core VM, CPU time of 100,000 awaited calls, median of seven alternating runs on
+ * a loaded VM), this took the pipeline of the `pipeline/five-strategies` bench suite from +1,305 to
+ * +1,270 ns per call, and from +1,347 to +1,213 ns when `fn` reads `ctx.signal` (one shared signal
+ * instead of one under the outer one's).
+ */
+function runUnderOuterDeadline<T>(
+  fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+  outer: TimedCall,
+): Promise<T> {
+  let result: T | PromiseLike<T>;
+  try {
+    result = fn(lazyContext(outer));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return raceLazyAbort(result, outer);
 }
 
 /** The fast path: only `fn` settling can end the call, so its `.then` decides the outcome. */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   fallback,
@@ -73,6 +74,42 @@ describe('LazyAbortController', () => {
     expect(lazyAbortSourceOf({ signal: new AbortController().signal })).toBeUndefined();
     expect(lazyAbortSourceOf(undefined)).toBeUndefined();
     expect(ctx.signal).toBe(controller.signal);
+  });
+});
+
+describe('LazyAbortController callbacks', () => {
+  // Callbacks live in three fields, then an array whose newest entry is popped on removal: any
+  // order of adds and removes must still run each remaining registration exactly once.
+  it('runs every registration left once on abort, whatever the order of adds and removes', () => {
+    const steps = fc.array(
+      fc.record({ add: fc.boolean(), callback: fc.integer({ min: 0, max: 5 }) }),
+      { maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(steps, (sequence) => {
+        const controller = new LazyAbortController();
+        const runs = Array.from({ length: 6 }, () => 0);
+        const callbacks = runs.map((_, index) => () => {
+          runs[index]! += 1;
+        });
+        // The model: how many registrations of each callback are left.
+        const registered = Array.from({ length: 6 }, () => 0);
+        for (const { add, callback } of sequence) {
+          if (add) {
+            controller.addAbortListener(callbacks[callback]!);
+            registered[callback]! += 1;
+          } else {
+            controller.removeAbortListener(callbacks[callback]!);
+            if (registered[callback]! > 0) registered[callback]! -= 1;
+          }
+        }
+        controller.abort(new Error('stop'));
+        expect(runs).toEqual(registered);
+        controller.abort(new Error('again'));
+        expect(runs).toEqual(registered);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -260,6 +260,28 @@ describe('pipeline()', () => {
     });
   });
 
+  it('hands the innermost policy fn itself when no context around it has fields to merge', async () => {
+    const received: unknown[] = [];
+    const recording: Policy = {
+      execute(fn) {
+        received.push(fn);
+        return Promise.resolve(fn({ signal: neverAbortedSignal() }));
+      },
+    };
+    const withField: Policy<ExecutionContext & { attempt: number }> = {
+      async execute(fn) {
+        return fn({ signal: neverAbortedSignal(), attempt: 1 });
+      },
+    };
+    const fn = (ctx: ExecutionContext) => ctx;
+    await pipeline(timeout({ ms: 1_000 }), recording).execute(fn);
+    expect(received[0]).toBe(fn);
+    // With a field to merge, the innermost policy calls a step that merges it for fn.
+    const merged = await pipeline(withField, recording).execute(fn);
+    expect(received[1]).not.toBe(fn);
+    expect(merged).toMatchObject({ attempt: 1 });
+  });
+
   it('hands an inner policy no options when the context around it holds only the never-aborted signal', async () => {
     const seen: (ExecuteOptions | undefined)[] = [];
     const idle: Policy = {

@@ -4,7 +4,10 @@ import {
   type ExecuteOptions,
   type ExecutionContext,
   LazyAbortController,
+  lazyAbortSourceOf,
   lazyContext,
+  type Policy,
+  pipeline,
   TimeoutError,
   type TimeoutStrategy,
   timeout,
@@ -138,5 +141,95 @@ describe('timeout() fast and general paths', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+/**
+ * A policy between two timeouts that hands the inner one a lazy context of its own, following the
+ * outer call's abort: the inner timeout then takes its general path (its parent is not a timeout's
+ * call) instead of leaving its deadline to the outer one.
+ */
+const relay: Policy = {
+  execute(fn, options) {
+    const own = new LazyAbortController();
+    lazyAbortSourceOf(options)?.addAbortListener((reason) => own.abort(reason));
+    return Promise.resolve(fn(lazyContext(own)));
+  },
+};
+
+const nestedScenarios = fc.record({
+  outerMs: fc.integer({ min: 1, max: 40 }),
+  // How much longer the inner limit is (0: the same limit, as in Polly's five strategies).
+  innerExtraMs: fc.integer({ min: 0, max: 30 }),
+  outerStrategy: fc.constantFrom<TimeoutStrategy>('cooperative', 'aggressive'),
+  innerStrategy: fc.constantFrom<TimeoutStrategy>('cooperative', 'aggressive'),
+  duration: fc.integer({ min: 1, max: 80 }),
+  fails: fc.boolean(),
+  readsSignal: fc.boolean(),
+  honoursAfter: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+});
+
+describe('timeout() under an outer timeout with a limit no longer than its own', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('arms no deadline of its own and ends as the general path does, with the outer TimeoutError', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    await fc.assert(
+      fc.asyncProperty(nestedScenarios, async (scenario) => {
+        const { outerMs, innerExtraMs, outerStrategy, innerStrategy, duration, fails } = scenario;
+        fc.pre(duration !== outerMs);
+        const innerMs = outerMs + innerExtraMs;
+        const fn = callOf({ ...scenario, ms: outerMs });
+        const outer = () => timeout({ ms: outerMs, strategy: outerStrategy, name: 'outer' });
+        const inner = () => timeout({ ms: innerMs, strategy: innerStrategy, name: 'inner' });
+        let timers = 0;
+        const nested = await outcomeOf(() => {
+          const call = pipeline(outer(), inner()).execute(fn);
+          // The outer deadline queue's timer and fn's own: none for the inner timeout.
+          timers = vi.getTimerCount();
+          return call;
+        });
+        expect(timers).toBe(2);
+        const general = await outcomeOf(() => pipeline(outer(), relay, inner()).execute(fn));
+        expect(nested).toEqual(general);
+        const expectedOutcome: Outcome =
+          duration < outerMs
+            ? fails
+              ? { kind: 'error', message: 'fn failed', cause: undefined, at: duration }
+              : { kind: 'value', value: 'value', at: duration }
+            : {
+                kind: 'timeout',
+                message: `Policy "outer" timed out after ${outerMs} ms`,
+                cause: undefined,
+                at: outerMs,
+              };
+        expect(nested).toEqual(expectedOutcome);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('keeps a deadline of its own under an outer timeout with a longer limit', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const composed = pipeline(
+      timeout({ ms: 40, name: 'outer' }),
+      timeout({ ms: 10, name: 'inner' }),
+    );
+    const call = composed.execute(
+      ({ signal }) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(resolve, 100);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          });
+        }),
+    );
+    expect(vi.getTimerCount()).toBe(3);
+    const error = call.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await error).toMatchObject({ policyName: 'inner' });
   });
 });
