@@ -117,6 +117,14 @@ export class StoreSync {
   private probeCounter = 0;
   private answerSeq = 0;
   private local: BreakerScope | undefined;
+  /**
+   * This breaker's probes that are running, by token, with the time their lease ends: granted by
+   * the store or, while it failed, by the stand-in. Neither knows of the other's leases, so without
+   * this a probe the stand-in granted could still be running when the store, answering again,
+   * grants this replica another (or the reverse): `halfOpen.maxCalls` bounds one replica's probes
+   * whoever granted them (seen by testkit's nemesis as 4 probes at once with 3 replicas).
+   */
+  private readonly runningProbes = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -256,8 +264,22 @@ export class StoreSync {
   /** The in-process stand-in used while the store fails and `onStoreError` is `'local'`. */
   private localScope(): BreakerScope {
     if (this.local === undefined) {
-      this.local = memoryStore().scope(this.name, this.rules);
-      this.local.seed(this.controller.seedOfView(), this.clock.now());
+      const standIn = memoryStore().scope(this.name, this.rules);
+      const clock = this.clock;
+      standIn.seed(this.controller.seedOfView(), clock.now());
+      // The stand-in decides when the store did not answer: now, not at the request's time (up to
+      // a deadline earlier). Asked at the request's time, a stand-in seeded just now from a
+      // half-open view ("open, break over") would answer "open" until that time came again, and
+      // a replica still on the store would flip to open for a deadline (the nemesis's
+      // breaker-fleet × store-crash-aof: an "open" no store had decided).
+      this.local = {
+        read: () => standIn.read(clock.now()),
+        record: (batch, replica) => standIn.record(batch, replica, clock.now()),
+        acquireProbe: (token) => standIn.acquireProbe(token, clock.now()),
+        releaseProbe: (token, result) => standIn.releaseProbe(token, result, clock.now()),
+        command: (command) => standIn.command(command, clock.now()),
+        seed: (seed) => standIn.seed(seed, clock.now()),
+      };
     }
     return this.local;
   }
@@ -346,12 +368,40 @@ export class StoreSync {
 
   /** Asks the store for a half-open probe lease (answer it with {@link applyAnswer}). */
   acquireProbe(token: string, now: number): MaybePromise<ProbeAnswer> {
-    return this.acquireOp.run({ token, now });
+    const answer = this.acquireOp.run({ token, now });
+    return isPromiseLike(answer)
+      ? answer.then((granted) => this.admitProbe(token, granted, now))
+      : this.admitProbe(token, answer, now);
   }
 
   /** Ends a probe lease with the probe's result, and applies the store's answer. */
   releaseProbe(token: string, result: ProbeResult, now: number): Promise<void> | undefined {
+    this.runningProbes.delete(token);
     return this.settleAnswer(this.releaseOp.run({ token, result, now }));
+  }
+
+  /**
+   * Keeps a granted lease as one of this breaker's running probes, or, when `halfOpen.maxCalls`
+   * of them run already, hands it back (`'ignored'`) and refuses the call. The store is still asked
+   * first: its answer carries what time alone changed (a half-open state past its maximum
+   * duration re-opens).
+   */
+  private admitProbe(token: string, answer: ProbeAnswer, now: number): ProbeAnswer {
+    if (answer.decision !== 'probe') return answer;
+    if (this.runningProbes.size > 0 && this.probesFull(now)) {
+      void this.settleAnswer(this.releaseOp.run({ token, result: 'ignored', now }));
+      return { decision: 'reject', view: answer.view };
+    }
+    this.runningProbes.set(token, now + this.rules.probeLeaseMs);
+    return answer;
+  }
+
+  /** Whether this breaker runs `halfOpen.maxCalls` probes already (leases past their end dropped). */
+  private probesFull(now: number): boolean {
+    for (const [token, leaseEnd] of this.runningProbes) {
+      if (leaseEnd <= now) this.runningProbes.delete(token);
+    }
+    return this.runningProbes.size >= this.rules.halfOpenMaxCalls;
   }
 
   /**
