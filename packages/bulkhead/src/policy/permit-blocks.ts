@@ -12,7 +12,9 @@
  *   reservation and cap like single permits.
  * - **Served locally.** A call takes a free permit of its class's block with no store call. It
  *   carries the block's fencing token; when the block's lease is lost, every call under it has
- *   its signal aborted with a `LeaseLostError`, as a call with its own lease would.
+ *   its signal aborted with a `LeaseLostError`, as a call with its own lease would. The block's
+ *   lease is judged by local time on each read of a call's signal and before each new call takes
+ *   a permit of it, so after a pause past the lease no call acts on it, nor starts under it.
  * - **Sized by demand.** The first block asks for twice the calls waiting for it (at least 2);
  *   a call that finds the block full asks to double it (one resize round trip, shared by every
  *   call that arrives meanwhile), up to `permitQuota`. The lease keeper renews the block every
@@ -163,11 +165,19 @@ export class PermitBlocks {
     return this.options.now() < this.contendedUntil[classIndex]!;
   }
 
-  /** A permit of the class's block if it has room now and the fleet is not contended. */
+  /**
+   * A permit of the class's block if it has room now, its lease has not lapsed by local time, and
+   * the fleet is not contended.
+   */
   tryTake(classIndex: number): BlockCall | undefined {
     const block = this.blocks[classIndex];
     if (block === undefined || block.retired || block.inUse >= block.size) return undefined;
-    if (this.contended(classIndex)) return undefined;
+    // After a pause of the process (SIGSTOP, a long GC, a blocked event loop) a call may arrive
+    // before the keeper's tick has found the block's lease lapsed: the store may have handed its
+    // permits on, so the block serves no new call. Declaring it lost retires it (its running calls
+    // are aborted), and the caller takes a new block or a per-call permit. One clock read.
+    block.checkLapsed();
+    if (block.retired || this.contended(classIndex)) return undefined;
     return block.take();
   }
 
