@@ -73,6 +73,16 @@ export interface StoreHandle {
     now: number,
     signal: AbortSignal | undefined,
   ): MaybePromise<StoreResult>;
+  /**
+   * {@link consume} for a handle of exactly one GCRA limit without `blockDurationMs`, with
+   * `minCost` = `cost`, answered synchronously by one number: the key's TAT lead (`tat − now`,
+   * ≥ 0) after the call when `cost` was taken, or its lead before the call negated (< 0: the TAT
+   * of a key that cannot take `cost` leads now by more than the slack) when nothing was. The lead
+   * after a call can be 0: a cost far below the TAT's rounding step does not move it. Only
+   * in-process stores have it (the memory store): it is the limiter's fast path, which reads the
+   * decision from that number without a result object or a state array.
+   */
+  consumeGcra?(key: string, cost: number, now: number): number;
   /** Like {@link consume}, but changes nothing: would `cost` fit now? */
   peek(
     key: string,

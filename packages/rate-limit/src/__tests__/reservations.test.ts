@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
 import { memoryStore, type RateLimiter, rateLimiter } from '../index.js';
 import { redisStore } from '../redis.js';
-import type { RateLimitStore } from '../store.js';
+import type { RateLimitStore, StoreHandle, StoreResult } from '../store.js';
 import { LONG, scriptedStore } from './helpers.js';
 
 describe('reservation mode', () => {
@@ -98,6 +98,66 @@ describe('reservation mode', () => {
     expect((await limiter.limit('k')).source).toBe('reservation');
     await clock.advance(100);
     expect((await limiter.limit('k')).source).toBe('store');
+  });
+});
+
+describe('reservation mode: a batch the store grants after the deadline', () => {
+  /** A memory store whose consumes are held until `release()`: they answer late, but they grant. */
+  function lateStore(): { store: RateLimitStore; release(): void; consumes: number } {
+    const inner = memoryStore();
+    const held: (() => void)[] = [];
+    const state = {
+      consumes: 0,
+      release: () => {
+        for (const go of held.splice(0)) go();
+      },
+      store: {
+        ...inner,
+        kind: 'late',
+        scope(shape) {
+          const handle = inner.scope(shape);
+          const remote: StoreHandle = {
+            ...handle,
+            remote: true,
+            consume: (key, cost, minCost, now, signal) => {
+              state.consumes++;
+              return new Promise<StoreResult>((resolve) => {
+                held.push(() => resolve(handle.consume(key, cost, minCost, now, signal)));
+              });
+            },
+          };
+          return remote;
+        },
+      } as RateLimitStore,
+    };
+    return state;
+  }
+
+  it('is not kept: the next call goes to the store rather than spending it', async () => {
+    const late = lateStore();
+    const limiter = rateLimiter({
+      name: 'late-batch',
+      limit: 100,
+      intervalMs: 1000,
+      burst: 19,
+      store: late.store,
+      reserve: { batch: 10 },
+      storeDeadlineMs: 20,
+      storeFailureThreshold: 100,
+      onStoreError: 'local',
+    });
+    // The store answers after the call's deadline: the call is decided without it.
+    const first = await limiter.limit('k');
+    expect(first.source).toBe('degraded');
+    // Then it grants the batch (10: the call's 1 and 9 more), which nobody asked for any more.
+    late.release();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = limiter.limit('k');
+    late.release();
+    // Kept, the 9 would pay for this call locally; dropped, the call asks the store again.
+    expect((await second).source).not.toBe('reservation');
+    expect(late.consumes).toBe(2);
+    await limiter.close();
   });
 });
 

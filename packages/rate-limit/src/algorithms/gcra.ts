@@ -8,6 +8,28 @@
  * sending one unit every `emissionMs` is never refused.
  */
 import { type Algorithm, floorWithSlack, TIME_EPSILON_MS } from './algorithm.js';
+import type { CompiledLimit } from './limit.js';
+
+// The read-outs below take the TAT's lead over now (`tat − now`, computed first: two nearby
+// timestamps subtract exactly, so only the TAT's own rounding is left for the slack to absorb).
+// The algorithm's methods and the memory store's one-GCRA fast path (`consumeGcra`) share them,
+// so that both decide and describe with the same arithmetic.
+
+/** Whether `cost` fits a key whose advanced TAT leads now by `lead` ms. */
+export function gcraFits(lead: number, cost: number, limit: CompiledLimit): boolean {
+  return lead - (limit.capacity - cost) * limit.emissionMs <= TIME_EPSILON_MS;
+}
+
+/** Whole units admitted now, for a key whose TAT leads now by `lead` ms. */
+export function gcraRemaining(lead: number, limit: CompiledLimit): number {
+  const used = Math.max(0, lead - TIME_EPSILON_MS) / limit.emissionMs;
+  return Math.max(0, floorWithSlack(limit.capacity - used));
+}
+
+/** Milliseconds until `cost` fits, for a key whose advanced TAT leads now by `lead` (≥ 0) ms. */
+export function gcraRetryAfterMs(lead: number, cost: number, limit: CompiledLimit): number {
+  return Math.max(0, lead + (cost - limit.capacity) * limit.emissionMs);
+}
 
 /** State per limit: `[tat]`, epoch milliseconds. */
 export const gcra: Algorithm = {
@@ -21,9 +43,7 @@ export const gcra: Algorithm = {
     if (state[offset]! < now) state[offset] = now;
   },
   fits(state, offset, now, cost, limit) {
-    // TAT − now first: two nearby timestamps subtract exactly, so only the TAT's own rounding is
-    // left for the slack to absorb.
-    return state[offset]! - now - (limit.capacity - cost) * limit.emissionMs <= TIME_EPSILON_MS;
+    return gcraFits(state[offset]! - now, cost, limit);
   },
   take(state, offset, _now, cost, limit) {
     state[offset] = state[offset]! + cost * limit.emissionMs;
@@ -41,12 +61,10 @@ export const gcra: Algorithm = {
     else state[offset] = Math.max(now, moved);
   },
   remaining(state, offset, now, limit) {
-    const used = Math.max(0, state[offset]! - now - TIME_EPSILON_MS) / limit.emissionMs;
-    return Math.max(0, floorWithSlack(limit.capacity - used));
+    return gcraRemaining(state[offset]! - now, limit);
   },
   retryAfterMs(state, offset, now, cost, limit) {
-    const ahead = Math.max(state[offset]!, now) - now;
-    return Math.max(0, ahead + (cost - limit.capacity) * limit.emissionMs);
+    return gcraRetryAfterMs(Math.max(state[offset]!, now) - now, cost, limit);
   },
   idleAfterMs(state, offset, now) {
     return Math.max(0, state[offset]! - now);

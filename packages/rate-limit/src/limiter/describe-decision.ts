@@ -1,8 +1,10 @@
 /**
  * How the answer to "may this call pass?" is read out of a key's state.
  */
+import { gcraRemaining, gcraRetryAfterMs } from '../algorithms/gcra.js';
 import { type CompiledLimit, stateLength } from '../algorithms/limit.js';
 import type { DecisionSource, RateLimitDecision } from '../decision.js';
+import type { LimitSourceError } from '../errors.js';
 
 /**
  * Reads the decision out of a key's state after a store operation: the new state when the call
@@ -28,6 +30,30 @@ export function describeDecision(
     remaining: 0,
     retryAfterMs: Math.max(decision.retryAfterMs, wholeMs(blockedFor)),
     resetAfterMs: Math.max(decision.resetAfterMs, wholeMs(blockedFor)),
+  };
+}
+
+/**
+ * {@link describeDecision} for one GCRA limit without a block, from the answer of the store's
+ * `consumeGcra` (the TAT's lead over now: after the call when admitted, ≥ 0; before it, negated,
+ * when not). The same numbers as the algorithm's read-outs of the state, and the same shape.
+ */
+export function describeGcra(
+  answer: number,
+  cost: number,
+  limit: CompiledLimit,
+  source: DecisionSource,
+): RateLimitDecision {
+  const allowed = answer >= 0;
+  const lead = allowed ? answer : -answer;
+  return {
+    allowed,
+    limit: limit.limit,
+    intervalMs: limit.intervalMs,
+    remaining: gcraRemaining(lead, limit),
+    retryAfterMs: allowed ? 0 : Math.max(1, wholeMs(gcraRetryAfterMs(lead, cost, limit))),
+    resetAfterMs: wholeMs(lead),
+    source,
   };
 }
 
@@ -111,4 +137,21 @@ export function retryAfterAll(
     if (ms > wait) wait = ms;
   }
   return wholeMs(wait);
+}
+
+/** `retryAfterMs` of a call denied because its key has no valid limits: its function is asked again then. */
+const LIMIT_SOURCE_RETRY_MS = 1000;
+
+/** The denial of a call whose key has no valid limits (its `limits` function failed). */
+export function limitSourceDenial(error: LimitSourceError): RateLimitDecision {
+  return {
+    allowed: false,
+    limit: 0,
+    intervalMs: 0,
+    remaining: 0,
+    retryAfterMs: LIMIT_SOURCE_RETRY_MS,
+    resetAfterMs: 0,
+    source: 'limit-source',
+    error,
+  };
 }

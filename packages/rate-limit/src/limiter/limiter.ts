@@ -44,7 +44,13 @@ import type {
 import type { StoreResult } from '../store.js';
 import { LimiterTelemetry, PATTERN } from '../telemetry.js';
 import { DenyCache } from './deny-cache.js';
-import { describeDecision, retryAfterAll, wholeMs } from './describe-decision.js';
+import {
+  describeDecision,
+  describeGcra,
+  limitSourceDenial,
+  retryAfterAll,
+  wholeMs,
+} from './describe-decision.js';
 import { LimitsInForce } from './limits-in-force.js';
 import {
   type FleetLimitsContext,
@@ -55,15 +61,17 @@ import {
   syncPublished,
 } from './limits-sync.js';
 import type { PlanOutcome } from './plans.js';
-import { Reservations, refundReserved } from './reservations.js';
-import { type LimiterStoreOps, limiterStoreOps, type ScopedLimits } from './store-ops.js';
+import { fetchBatch, Reservations, refundReserved } from './reservations.js';
+import {
+  type ConsumeRequest,
+  type LimiterStoreOps,
+  limiterStoreOps,
+  type ScopedLimits,
+} from './store-ops.js';
 import { expectMaxWait, type WaitContext, WaitLines, waitForAdmission } from './waiters.js';
 
 /** The policy-wide key: used by `execute()` calls without a key. */
 const POLICY_WIDE_KEY = '';
-
-/** `retryAfterMs` of a call denied because its key has no valid limits: its function is asked again then. */
-const LIMIT_SOURCE_RETRY_MS = 1000;
 
 /** The rate limiter `rateLimiter()` builds. */
 export class Limiter implements RateLimiter {
@@ -160,8 +168,7 @@ export class Limiter implements RateLimiter {
       scoped: () => inForce.scoped,
       storeDeadlineMs: settings.deadlineMs,
       telemetry: this.telemetry,
-      conclude: (call, result, limits) =>
-        this.conclude(call.key, call.cost, call.now, call.request, result, limits),
+      conclude: (call, result, limits) => this.conclude(call, result, limits),
     });
     this.registry?.start();
     const ops = fleetLimitsOps(this.calls, options.store, this.name, handle.abortable === true);
@@ -210,13 +217,13 @@ export class Limiter implements RateLimiter {
     // same tick as its call, in call order (a penalty() then a limit() stay in that order).
     const found = this.inForce.of(validKey);
     const scoped = found instanceof Promise ? await found : found;
-    if (scoped instanceof LimitSourceError) return this.sourceDenial(scoped, false);
+    if (scoped instanceof LimitSourceError) return limitSourceDenial(scoped);
     expectCost(cost, scoped.maxCost);
     const now = this.clock.now();
     const { handle, limits } = scoped;
     if (handle.remote) return this.ops.peek.run({ key: validKey, scoped, cost, now }, signal);
     const result = handle.peek(validKey, cost, now, signal) as StoreResult;
-    return this.read(result, cost, result.allowed, 'store', limits);
+    return describeDecision(limits, result.state, result.now, cost, result.allowed, 'store');
   }
 
   async reset(key: string, options?: { signal?: AbortSignal | undefined }): Promise<void> {
@@ -335,21 +342,6 @@ export class Limiter implements RateLimiter {
     return this.close();
   }
 
-  /** The denial of a call whose key has no valid limits; `count`: a decision, not a peek. */
-  private sourceDenial(error: LimitSourceError, count: boolean): RateLimitDecision {
-    if (count) this.telemetry.decision(false, 'limit-source');
-    return {
-      allowed: false,
-      limit: 0,
-      intervalMs: 0,
-      remaining: 0,
-      retryAfterMs: LIMIT_SOURCE_RETRY_MS,
-      resetAfterMs: 0,
-      source: 'limit-source',
-      error,
-    };
-  }
-
   /**
    * The decision path of `limit()` and `execute()`; arguments are validated. Answers that need no
    * round trip (deny cache, reservation, in-process store) are taken synchronously, without an
@@ -377,7 +369,10 @@ export class Limiter implements RateLimiter {
     cost: number,
     signal: AbortSignal | undefined,
   ): Promise<RateLimitDecision> {
-    if (plan instanceof LimitSourceError) return Promise.resolve(this.sourceDenial(plan, true));
+    if (plan instanceof LimitSourceError) {
+      this.telemetry.decision(false, 'limit-source');
+      return Promise.resolve(limitSourceDenial(plan));
+    }
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
       expectCost(cost, plan.maxCost);
@@ -400,6 +395,14 @@ export class Limiter implements RateLimiter {
     if (!handle.remote && reservations === undefined) {
       // The in-process store without reservations: no deny cache (only remote stores get one), so
       // `conclude()` comes down to reading the decision and counting it.
+      const gcra = scoped.gcra;
+      if (gcra !== undefined) {
+        // One GCRA limit in memory (the default limiter): the store answers with one number and
+        // the decision is read from it. See `consumeGcra` in stores/memory.ts for what it saves.
+        const decision = describeGcra(handle.consumeGcra!(key, cost, now), cost, gcra, 'store');
+        this.telemetry.decision(decision.allowed, 'store');
+        return Promise.resolve(decision);
+      }
       const result = handle.consume(key, cost, cost, now, signal) as StoreResult;
       const allowed = result.granted >= cost;
       const only = scoped.only;
@@ -447,7 +450,7 @@ export class Limiter implements RateLimiter {
     const request = reservations === undefined ? cost : Math.max(reservations.batch, cost);
     if (!handle.remote) {
       const result = handle.consume(key, request, cost, now, signal) as StoreResult;
-      return Promise.resolve(this.conclude(key, cost, now, request, result, scoped.limits));
+      return Promise.resolve(this.conclude({ key, cost, now, request }, result, scoped.limits));
     }
     if (reservations === undefined) {
       return this.decideRemotely(scoped, key, cost, now, request, signal);
@@ -460,7 +463,8 @@ export class Limiter implements RateLimiter {
         () => this.decide(key, cost, signal),
       );
     }
-    return reservations.fetch(key, this.decideRemotely(scoped, key, cost, now, request, signal));
+    const call: ConsumeRequest = { key, scoped, request, cost, now };
+    return reservations.fetch(key, fetchBatch(this.ops.consume, call, signal));
   }
 
   /**
@@ -481,19 +485,17 @@ export class Limiter implements RateLimiter {
 
   /**
    * Reads the decision out of the store's answer, under the limits it was decided with, and
-   * updates the local caches.
+   * updates the local caches (a reservation batch only for a call not abandoned: see `fetchBatch`).
    */
   private conclude(
-    key: string,
-    cost: number,
-    now: number,
-    request: number,
+    call: Pick<ConsumeRequest, 'key' | 'cost' | 'now' | 'request' | 'abandoned'>,
     result: StoreResult,
     limits: readonly CompiledLimit[],
   ): RateLimitDecision {
+    const { key, cost, now, request } = call;
     const reservations = this.reservations;
     const allowed = result.granted >= cost;
-    let decision = this.read(result, cost, allowed, 'store', limits);
+    let decision = describeDecision(limits, result.state, result.now, cost, allowed, 'store');
     if (!allowed) {
       this.denyCache?.remember(key, cost, decision, now);
     } else if (
@@ -506,7 +508,12 @@ export class Limiter implements RateLimiter {
       // The call took the last whole unit: the store would deny the next one until a known time,
       // so say so locally instead of letting the next caller spend a round trip to hear it.
       this.rememberExhausted(key, result, decision, now, limits);
-    } else if (reservations !== undefined && result.granted > cost && request > cost) {
+    } else if (
+      reservations !== undefined &&
+      call.abandoned !== true &&
+      result.granted > cost &&
+      request > cost
+    ) {
       const unused = result.granted - cost;
       reservations.keep(key, unused, result.now, now, decision);
       decision = { ...decision, remaining: decision.remaining + Math.floor(unused) };
@@ -524,16 +531,6 @@ export class Limiter implements RateLimiter {
   ): void {
     const wait = retryAfterAll(limits, result.state, result.now, 1);
     if (wait > 0) this.denyCache!.remember(key, 1, { ...decision, retryAfterMs: wait }, now);
-  }
-
-  private read(
-    result: StoreResult,
-    cost: number,
-    allowed: boolean,
-    source: RateLimitDecision['source'],
-    limits: readonly CompiledLimit[],
-  ): RateLimitDecision {
-    return describeDecision(limits, result.state, result.now, cost, allowed, source);
   }
 
   /** `penalty()` (sign 1) and `reward()` (sign −1): one atomic store operation. */
@@ -556,7 +553,7 @@ export class Limiter implements RateLimiter {
     const { handle, limits } = scoped;
     if (!handle.remote) {
       const result = handle.adjust(validKey, sign * valid, now, signal) as StoreResult;
-      return this.read(result, 1, result.allowed, 'store', limits);
+      return describeDecision(limits, result.state, result.now, 1, result.allowed, 'store');
     }
     // Bounded by the deadline; while degraded, rejects at once with a StoreError naming `adjust`.
     return this.ops.adjust.run({ key: validKey, scoped, points: sign * valid, now }, signal);

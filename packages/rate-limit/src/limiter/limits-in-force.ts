@@ -202,8 +202,7 @@ export class LimitsInForce {
     maxCost: number,
     handle: StoreHandle = this.store.scope(this.shapeOf(limits)),
   ): ScopedLimits {
-    const only = limits.length === 1 ? limits[0] : undefined;
-    return { limits, only, handle, maxCost, local: this.local };
+    return this.scopedLimits(limits, handle, maxCost, this.local);
   }
 
   /** The store handle and local shares of a plan (a `limits` function's validated answer). */
@@ -216,6 +215,21 @@ export class LimitsInForce {
         : undefined;
     let maxCost = Number.POSITIVE_INFINITY;
     for (const limit of limits) maxCost = Math.min(maxCost, limit.capacity);
-    return { limits, only: limits.length === 1 ? limits[0] : undefined, handle, maxCost, local };
+    return this.scopedLimits(limits, handle, maxCost, local);
+  }
+
+  /** Limits and their handle, with the single limit picked out for the decision paths. */
+  private scopedLimits(
+    limits: readonly CompiledLimit[],
+    handle: StoreHandle,
+    maxCost: number,
+    local: LocalShares | undefined,
+  ): ScopedLimits {
+    const only = limits.length === 1 ? limits[0] : undefined;
+    const gcra =
+      only?.algorithm === 'gcra' && this.blockDurationMs === 0 && handle.consumeGcra !== undefined
+        ? only
+        : undefined;
+    return { limits, only, gcra, handle, maxCost, local };
   }
 }

@@ -12,7 +12,7 @@ import { isStoreError, type StoreOp } from '@breakwater/core';
 import type { RateLimitDecision } from '../decision.js';
 import type { StoreHandle } from '../store.js';
 import { wholeMs } from './describe-decision.js';
-import type { RefundRequest } from './store-ops.js';
+import type { ConsumeRequest, RefundRequest } from './store-ops.js';
 
 interface Pool {
   /** Unused permits. */
@@ -155,6 +155,31 @@ export async function refundReserved(
     if (refunded instanceof Promise) refunds.push(refunded.catch(ignoreStoreError));
   }
   await Promise.all(refunds);
+}
+
+/**
+ * One store round trip asking for a reservation batch. A call answered without the store (its
+ * deadline passed, the store failed, the caller aborted) is marked abandoned, and the batch the
+ * store may still grant afterwards is not kept: the key's fetch ended with that answer, so the next
+ * caller may be fetching another batch already, and keeping both would let a replica hold more
+ * than `batch − 1` permits the store counted earlier (the bound above). Dropped permits only make
+ * the fleet under-admit.
+ */
+export function fetchBatch(
+  consume: StoreOp<RateLimitDecision, ConsumeRequest>,
+  call: ConsumeRequest,
+  signal: AbortSignal | undefined,
+): Promise<RateLimitDecision> {
+  return Promise.resolve(consume.run(call, signal)).then(
+    (decision) => {
+      if (decision.source !== 'store') call.abandoned = true;
+      return decision;
+    },
+    (error: unknown) => {
+      call.abandoned = true;
+      throw error;
+    },
+  );
 }
 
 function ignoreStoreError(error: unknown): void {

@@ -24,6 +24,12 @@ export interface ConsumeRequest {
   readonly cost: number;
   /** The limiter's clock when the call started. */
   readonly now: number;
+  /**
+   * Set once a reservation call was answered without the store (its deadline passed, the store
+   * failed, the caller aborted): a batch the store still grants after that is not kept (see
+   * `Limiter.fetchBatch`).
+   */
+  abandoned?: boolean;
 }
 
 /** The arguments of one peek. */
@@ -84,6 +90,11 @@ export interface ScopedLimits {
   readonly limits: readonly CompiledLimit[];
   /** The limit, when there is exactly one (the common case). */
   readonly only: CompiledLimit | undefined;
+  /**
+   * The limit, when it is the only one, it is GCRA, the limiter does not block and the handle has
+   * `consumeGcra` (the memory store): the decisions then take the limiter's GCRA fast path.
+   */
+  readonly gcra: CompiledLimit | undefined;
   readonly handle: StoreHandle;
   /** The largest cost one call can be admitted with under these limits (one replica). */
   readonly maxCost: number;
