@@ -8,6 +8,7 @@ import type { ReplicaHandle } from '../fleet.js';
 import type { RedisReplication } from '../redis-replication.js';
 import { CLUSTER_FAULTS, type ClusterFaultName, injectClusterFault } from './cluster-faults.js';
 import type { NemesisCluster } from './cluster-process.js';
+import type { NemesisDynalite } from './dynalite-process.js';
 import { recordFault } from './fault-log.js';
 import type { HistoryRecorder } from './history.js';
 import type { NemesisRedis } from './redis-process.js';
@@ -60,10 +61,23 @@ export const REPLICATION_FAULTS: readonly FaultName[] = ['store-failover'];
  */
 export const AOF_FAULTS: readonly FaultName[] = ['store-crash-aof'];
 
+/**
+ * Faults only a Redis store has (a replica promoted, Sentinel, a Cluster's slots and masters): a
+ * scenario on DynamoDB refuses them. The store's process faults (`store-pause`, `store-crash`,
+ * `store-crash-aof`) hit the dynalite process there; the link faults, the HTTP connections.
+ */
+export const REDIS_ONLY_FAULTS: readonly FaultName[] = [
+  'store-failover',
+  'sentinel-failover',
+  ...CLUSTER_FAULTS,
+];
+
 /** What a fault acts on. */
 export interface FaultTargets {
   /** The single Redis, for pause and crash faults (absent when the store is a replicated pair). */
   redis: NemesisRedis | undefined;
+  /** The dynalite process, for pause and crash faults of a DynamoDB scenario (absent otherwise). */
+  dynamo?: NemesisDynalite | undefined;
   /** The primary and replica, for the failover fault (absent for a single Redis). */
   replication: RedisReplication | undefined;
   /** The Redis Cluster, for the Cluster faults (absent unless the scenario runs on one). */
@@ -78,6 +92,8 @@ export interface FaultTargets {
   history: HistoryRecorder;
   /** The schedule's random source (a clock jump's direction). @default Math.random */
   random?: () => number;
+  /** How far a `clock-jump` moves the clock, in ms. @default {@link CLOCK_JUMP_MS} */
+  clockJumpMs?: number;
 }
 
 /** A fault in force: `heal()` ends it (and records the end). */
@@ -166,20 +182,23 @@ export async function injectFault(
       return { name, heal: async () => end() };
     }
     case 'store-pause': {
-      const redis = single(targets, name);
-      redis.pause();
+      // dynalite is paused the same way: its HTTP connections stay open, nothing is answered.
+      const store = targets.dynamo ?? single(targets, name);
+      store.pause();
       const end = recordFault(targets.history, { fault: name, target: 'store', unreachable: true });
       return {
         name,
         async heal() {
           end();
-          redis.resume();
+          store.resume();
         },
       };
     }
     case 'store-crash': {
-      const redis = single(targets, name);
-      await redis.crash();
+      // dynalite SIGKILLed and restarted empty (in memory, or its folder deleted): every item is
+      // gone, the table is created again before the fault heals.
+      const store = targets.dynamo ?? single(targets, name);
+      await store.crash();
       const end = recordFault(targets.history, {
         fault: name,
         target: 'store',
@@ -190,12 +209,13 @@ export async function injectFault(
         name,
         async heal() {
           end();
-          // A Redis run with AOF (for `store-crash-aof` in the same scenario) loses its files too.
-          await redis.restart({ empty: true });
+          // A store run with persistence (for `store-crash-aof` in the same scenario) loses it too.
+          await store.restart({ empty: true });
         },
       };
     }
     case 'store-crash-aof': {
+      if (targets.dynamo !== undefined) return crashDynamoKeepingState(targets.dynamo, targets);
       const redis = single(targets, name);
       if (!redis.aof) throw new Error(`${name} needs a Redis started with { aof: true }`);
       // SIGKILLed and restarted from its append-only file: with `appendfsync always` a write is on
@@ -286,7 +306,8 @@ export async function injectFault(
       const index = replica ?? 0;
       const handle = targets.replicas[index];
       if (handle === undefined) throw new RangeError(`No replica ${index} to jump the clock of`);
-      const offsetMs = ((targets.random ?? Math.random)() < 0.5 ? -1 : 1) * CLOCK_JUMP_MS;
+      const jumpMs = targets.clockJumpMs ?? CLOCK_JUMP_MS;
+      const offsetMs = ((targets.random ?? Math.random)() < 0.5 ? -1 : 1) * jumpMs;
       handle.send(`clock ${offsetMs}`);
       const end = recordFault(targets.history, {
         fault: name,
@@ -303,4 +324,32 @@ export async function injectFault(
       };
     }
   }
+}
+
+/**
+ * `store-crash-aof` on DynamoDB: the dynalite process SIGKILLed and restarted on its LevelDB
+ * folder (`--path`). dynalite answers a write once LevelDB has written it to its log file, which a
+ * killed process does not take back, so everything acknowledged survives (no `losesState`).
+ */
+async function crashDynamoKeepingState(
+  dynamo: NemesisDynalite,
+  targets: FaultTargets,
+): Promise<ActiveFault> {
+  const name = 'store-crash-aof';
+  if (!dynamo.persistent)
+    throw new Error(`${name} needs a dynalite started with { persistent: true }`);
+  await dynamo.crash();
+  const end = recordFault(targets.history, {
+    fault: name,
+    target: 'store',
+    unreachable: true,
+    detail: { dynalite: '--path' },
+  });
+  return {
+    name,
+    async heal() {
+      end();
+      await dynamo.restart();
+    },
+  };
 }

@@ -21,6 +21,24 @@ export {
   startNemesisCluster,
 } from './cluster-process.js';
 export {
+  type DynaliteRestartOptions,
+  type NemesisDynalite,
+  type NemesisDynaliteOptions,
+  startNemesisDynalite,
+} from './dynalite-process.js';
+export {
+  loadBreakerDynamoStore,
+  loadRateLimitDynamoStore,
+  type NemesisDynamoStoreFactory,
+  type NemesisDynamoStoreOptions,
+} from './dynamo-patterns.js';
+export {
+  DYNAMO_STORE_ENV,
+  type NemesisStoreKind,
+  type ReplicaDynamo,
+  replicaDynamo,
+} from './dynamo-replica.js';
+export {
   type FaultEntry,
   type FaultInterval,
   faultIntervals,
@@ -38,6 +56,7 @@ export {
   type FaultName,
   type FaultTargets,
   injectFault,
+  REDIS_ONLY_FAULTS,
   REPLICATION_FAULTS,
   seededRandom,
 } from './faults.js';
@@ -60,7 +79,11 @@ export {
   checkFleetRejects,
   type FleetRejectBound,
 } from './invariants/breaker-fleet.js';
-export { checkBulkheadConcurrency, checkNoStaleActions } from './invariants/bulkhead.js';
+export {
+  blockCoverage,
+  checkBulkheadConcurrency,
+  checkNoStaleActions,
+} from './invariants/bulkhead.js';
 export {
   type CacheLoadBound,
   checkMonotonicReads,
@@ -107,6 +130,7 @@ export {
   type ScenarioReport,
 } from './scenario.js';
 export { BREAKER_FAULTS, breakerScenario } from './scenarios/breaker.js';
+export { BREAKER_DYNAMODB_FAULTS, breakerDynamoScenario } from './scenarios/breaker-dynamodb.js';
 export {
   BREAKER_CONVERGENCE_MS,
   BREAKER_FLEET_FAULTS,
@@ -115,11 +139,23 @@ export {
 } from './scenarios/breaker-fleet.js';
 export {
   BULKHEAD_FAULTS,
+  BULKHEAD_QUOTA_FAULTS,
+  bulkheadQuotaScenario,
   bulkheadScenario,
   STALE_ACTIONS_AFTER_PAUSE,
 } from './scenarios/bulkhead.js';
 export { CACHE_FAULTS, CACHE_LOCAL_TAIL_MS, cacheScenario } from './scenarios/cache.js';
-export { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
+export {
+  RATE_LIMIT_FAULTS,
+  RATE_LIMIT_RESERVE_BATCH,
+  type RateLimitScenarioOptions,
+  rateLimitScenario,
+} from './scenarios/rate-limit.js';
+export {
+  DYNAMODB_CLOCK_JUMP_MS,
+  RATE_LIMIT_DYNAMODB_FAULTS,
+  rateLimitDynamoScenario,
+} from './scenarios/rate-limit-dynamodb.js';
 export { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
 export {
   WRITE_BEHIND_DRAIN_MS,

@@ -1,7 +1,8 @@
 /**
- * Runs one nemesis scenario: a private Redis, one fault proxy per replica in front of it, a fleet
- * of replica processes recording their histories, a schedule of faults drawn from the scenario's
- * fault set, then the checkers over the merged history.
+ * Runs one nemesis scenario: a private Redis (or dynalite, for a DynamoDB scenario), one fault
+ * proxy per replica in front of it, a fleet of replica processes recording their histories, a
+ * schedule of faults drawn from the scenario's fault set, then the checkers over the merged
+ * history.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +14,15 @@ import { type RedisReplication, startRedisReplication } from '../redis-replicati
 import { type CheckResult, formatViolations } from './checker.js';
 import { isClusterFault } from './cluster-faults.js';
 import { type NemesisCluster, startNemesisCluster } from './cluster-process.js';
+import { type NemesisDynalite, startNemesisDynalite } from './dynalite-process.js';
+import { DYNAMO_STORE_ENV, type NemesisStoreKind } from './dynamo-replica.js';
 import {
   type ActiveFault,
   AOF_FAULTS,
   type FaultName,
   type FaultTargets,
   injectFault,
+  REDIS_ONLY_FAULTS,
   REPLICATION_FAULTS,
   seededRandom,
 } from './faults.js';
@@ -48,6 +52,14 @@ export interface Scenario<P = unknown> {
   healthyMs: [number, number];
   /** Start a {@link startSharedResource} shared resource for the replicas to act on. @default false */
   resource?: boolean;
+  /**
+   * The store the fleet shares: a Redis (single, replicated, Cluster or Sentinel, as the faults
+   * need), or DynamoDB (dynalite in a process of its own, each replica's client through its fault
+   * proxy: the replicas must be told so by their params). @default 'redis'
+   */
+  store?: NemesisStoreKind;
+  /** How far a `clock-jump` moves a replica's clock, in ms. @default CLOCK_JUMP_MS (30 s) */
+  clockJumpMs?: number;
   /** The invariants, judged over the merged history. */
   check(history: HistoryEvent[]): CheckResult[];
 }
@@ -113,6 +125,26 @@ export async function runScenario<P>(
       `runScenario: options.firstFault must be one of the scenario's faults (${scenario.faults.join(', ')}); received ${JSON.stringify(options.firstFault)}`,
     );
   }
+  const store = scenario.store ?? 'redis';
+  if (store !== 'redis' && store !== 'dynamodb') {
+    throw new TypeError(
+      `runScenario: scenario.store must be 'redis' or 'dynamodb'; received ${JSON.stringify(store)}`,
+    );
+  }
+  if (
+    scenario.clockJumpMs !== undefined &&
+    !(Number.isFinite(scenario.clockJumpMs) && scenario.clockJumpMs > 0)
+  ) {
+    throw new RangeError(
+      `runScenario: scenario.clockJumpMs must be a number of ms > 0; received ${scenario.clockJumpMs}`,
+    );
+  }
+  const redisOnly = scenario.faults.filter((fault) => REDIS_ONLY_FAULTS.includes(fault));
+  if (store === 'dynamodb' && redisOnly.length > 0) {
+    throw new TypeError(
+      `runScenario: ${scenario.name} runs on DynamoDB, which has no ${redisOnly.join(', ')} (Redis-only faults: ${REDIS_ONLY_FAULTS.join(', ')}); received faults ${JSON.stringify(scenario.faults)}`,
+    );
+  }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const random = seededRandom(seed);
   const dir = mkdtempSync(join(tmpdir(), `bw-nemesis-${scenario.name}-`));
@@ -120,6 +152,7 @@ export async function runScenario<P>(
   const resourceHistory = openHistory(join(dir, 'resource.jsonl'), -2);
   let resource: SharedResource | undefined;
   let redis: NemesisRedis | undefined;
+  let dynamo: NemesisDynalite | undefined;
   let replication: RedisReplication | undefined;
   let cluster: NemesisCluster | undefined;
   let sentinel: NemesisSentinel | undefined;
@@ -150,7 +183,13 @@ export async function runScenario<P>(
       throw new Error(`${scenario.name}: sentinel-failover runs without the other faults`);
     }
     let storePort = 0;
-    if (clustered) {
+    if (store === 'dynamodb') {
+      // A crash that must keep what was acknowledged needs a dynalite on a LevelDB folder.
+      dynamo = await startNemesisDynalite({
+        persistent: scenario.faults.some((fault) => AOF_FAULTS.includes(fault)),
+      });
+      storePort = dynamo.port;
+    } else if (clustered) {
       cluster = await startNemesisCluster();
     } else if (sentineled) {
       sentinel = await startNemesisSentinel();
@@ -187,7 +226,17 @@ export async function runScenario<P>(
                       name: sentinel.name,
                     }),
                   }
-                : { REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}` }),
+                : dynamo !== undefined
+                  ? {
+                      [DYNAMO_STORE_ENV]: JSON.stringify({
+                        endpoint: `http://127.0.0.1:${proxies[index]!.port}`,
+                        tableName: dynamo.tableName,
+                      }),
+                      // replicaRun() builds a Redis client anyway: a lazy one, on a port nobody
+                      // listens on, never connects (a DynamoDB replica never sends it a command).
+                      REDIS_URL: 'redis://127.0.0.1:1?lazyConnect=true',
+                    }
+                  : { REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}` }),
             [HISTORY_FILE_ENV]: join(dir, `replica-${index}.jsonl`),
             [SCENARIO_PARAMS_ENV]: JSON.stringify(scenario.params),
             NEMESIS_PREFIX: prefix,
@@ -206,6 +255,8 @@ export async function runScenario<P>(
     const endAt = startAt + options.durationMs;
     const targets: FaultTargets = {
       redis,
+      dynamo,
+      clockJumpMs: scenario.clockJumpMs,
       replication,
       cluster,
       sentinel,
@@ -287,6 +338,7 @@ export async function runScenario<P>(
     resourceHistory.close();
     for (const proxy of proxies) await proxy.close();
     await redis?.stop();
+    await dynamo?.stop();
     await replication?.stop();
     await cluster?.stop();
     await sentinel?.stop();

@@ -7,10 +7,24 @@ import { type FaultName, REPLICATION_FAULTS } from './faults.js';
 import type { RunScenarioOptions, Scenario, ScenarioReport } from './scenario.js';
 import { runScenario } from './scenario.js';
 import { BREAKER_FAULTS, breakerScenario } from './scenarios/breaker.js';
+import { BREAKER_DYNAMODB_FAULTS, breakerDynamoScenario } from './scenarios/breaker-dynamodb.js';
 import { BREAKER_FLEET_FAULTS, breakerFleetScenario } from './scenarios/breaker-fleet.js';
-import { BULKHEAD_FAULTS, bulkheadScenario } from './scenarios/bulkhead.js';
+import {
+  BULKHEAD_FAULTS,
+  BULKHEAD_QUOTA_FAULTS,
+  bulkheadQuotaScenario,
+  bulkheadScenario,
+} from './scenarios/bulkhead.js';
 import { CACHE_FAULTS, cacheScenario } from './scenarios/cache.js';
-import { RATE_LIMIT_FAULTS, rateLimitScenario } from './scenarios/rate-limit.js';
+import {
+  RATE_LIMIT_FAULTS,
+  RATE_LIMIT_RESERVE_BATCH,
+  rateLimitScenario,
+} from './scenarios/rate-limit.js';
+import {
+  RATE_LIMIT_DYNAMODB_FAULTS,
+  rateLimitDynamoScenario,
+} from './scenarios/rate-limit-dynamodb.js';
 import { RETRY_BUDGET_FAULTS, retryBudgetScenario } from './scenarios/retry-budget.js';
 import {
   WRITE_BEHIND_FAULTS,
@@ -67,6 +81,22 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
   },
   {
+    // Reservation mode: batches of 5 permits spent locally, through the outages and restarts too.
+    pattern: 'rate-limit-reserve',
+    faults: RATE_LIMIT_FAULTS,
+    scenario: (faults) =>
+      rateLimitScenario(faults, 3, 'local', {
+        reserve: { batch: RATE_LIMIT_RESERVE_BATCH },
+      }) as Scenario<unknown>,
+  },
+  {
+    // On DynamoDB (dynalite in a process of its own): its pause, crashes and links, and clock
+    // jumps, which DynamoDB decisions feel (they use the replicas' clocks).
+    pattern: 'rate-limit-dynamodb',
+    faults: RATE_LIMIT_DYNAMODB_FAULTS,
+    scenario: (faults) => rateLimitDynamoScenario(faults) as Scenario<unknown>,
+  },
+  {
     pattern: 'bulkhead',
     faults: BULKHEAD_FAULTS,
     scenario: (faults) => bulkheadScenario(faults) as Scenario<unknown>,
@@ -76,6 +106,12 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     pattern: 'bulkhead-cluster',
     faults: CLUSTER_FAULTS,
     scenario: (faults) => bulkheadScenario(faults) as Scenario<unknown>,
+  },
+  {
+    // `permitQuota`: calls served from blocks of permits, per call under contention.
+    pattern: 'bulkhead-quota',
+    faults: BULKHEAD_QUOTA_FAULTS,
+    scenario: (faults) => bulkheadQuotaScenario(faults) as Scenario<unknown>,
   },
   ...withTopologies({
     pattern: 'breaker',
@@ -92,6 +128,12 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     faults: BREAKER_FLEET_FAULTS,
     scenario: (faults) => breakerFleetScenario(faults) as Scenario<unknown>,
   }),
+  {
+    // On DynamoDB (dynalite in a process of its own): its pause, crashes and links.
+    pattern: 'breaker-dynamodb',
+    faults: BREAKER_DYNAMODB_FAULTS,
+    scenario: (faults) => breakerDynamoScenario(faults) as Scenario<unknown>,
+  },
   {
     // A prober paused past its probe lease (the lease shorter than the pause).
     pattern: 'breaker-fleet-lease',

@@ -184,6 +184,99 @@ describe('rate-limit checkers', () => {
     b.fault(400, { fault: 'proxy-drop', target: 0, unreachable: true }, 'end');
     expect(checkNoSilentFailOpen(b.done()).violations).toEqual([]);
   });
+
+  it('in reservation mode, allow replicas × (batch − 1) reserved permits on top of limit + burst, and no more', () => {
+    const reserve = { ...bound, reserveBatch: 3 };
+    const b = new Builder();
+    // 12 by the store, and 2 per replica from batches taken before: 16 in one second.
+    for (let i = 0; i < 12; i++) b.limit(i % 2, 100 + i, true);
+    for (let i = 0; i < 4; i++) b.limit(i % 2, 200 + i, true, 'reservation');
+    const within = checkRateLimitWindows(b.done(), reserve);
+    expect(within.violations).toEqual([]);
+    expect(within).toMatchObject({ worst: 16, bound: 16 });
+    // Without reservations the same history overshoots limit + burst.
+    expect(checkRateLimitWindows(b.done(), bound).violations).toHaveLength(1);
+    b.limit(0, 300, true, 'reservation');
+    const over = checkRateLimitWindows(b.done(), reserve);
+    expect(over.violations).toHaveLength(1);
+    expect(over.violations[0]!.message).toMatch(
+      /^17 admitted \(17 by the store.*bound 16 .*4 reserved/,
+    );
+  });
+
+  it('in reservation mode, let a replica spend the batch − 1 permits it held when the store went away, and no more', () => {
+    const b = new Builder();
+    b.fault(100, { fault: 'store-pause', target: 'store', unreachable: true }, 'start');
+    // batch 3: each replica may hold 2 permits the store granted before the pause.
+    b.limit(0, 150, true, 'reservation');
+    b.limit(0, 160, true, 'reservation');
+    b.limit(1, 170, true, 'reservation');
+    b.limit(1, 180, true, 'reservation');
+    b.limit(0, 190, true, 'degraded');
+    b.fault(400, { fault: 'store-pause', target: 'store', unreachable: true }, 'end');
+    // The next outage starts afresh: a pool taken in between.
+    b.fault(600, { fault: 'store-pause', target: 'store', unreachable: true }, 'start');
+    b.limit(0, 650, true, 'reservation');
+    b.fault(900, { fault: 'store-pause', target: 'store', unreachable: true }, 'end');
+    const held = checkNoSilentFailOpen(b.done(), 3);
+    expect(held).toMatchObject({
+      checked: 6,
+      violations: [],
+      excused: { 'reserved permits spent while unreachable': 5 },
+    });
+    // Without reservation mode a reserved permit in an outage is a silent fail-open (reported
+    // once per replica and outage).
+    expect(checkNoSilentFailOpen(b.done()).violations).toHaveLength(3);
+    b.limit(0, 200, true, 'reservation');
+    b.limit(0, 210, true, 'reservation');
+    const caught = checkNoSilentFailOpen(b.done(), 3);
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(
+      /^r0 spent 3 reserved permits while the store was unreachable \(store-pause\); it can have held at most 2$/,
+    );
+  });
+});
+
+describe("rate-limit window checker on DynamoDB (decisions on the replicas' clocks)", () => {
+  // limit 10 per second: T = 100 ms, so a clock jump of 500 ms allows 5 more units nearby.
+  const jump = (b: Builder, at: number, offsetMs: number, phase: 'start' | 'end') =>
+    b.fault(
+      at,
+      { fault: 'clock-jump', target: 1, unreachable: false, detail: { offsetMs } },
+      phase,
+    );
+
+  it('allow ceil(J / T) more units per clock jump of J ms nearby, on DynamoDB only', () => {
+    const b = new Builder();
+    jump(b, 100, 500, 'start');
+    for (let i = 0; i < 17; i++) b.limit(i % 2, 200 + i * 10, true);
+    jump(b, 600, 500, 'end');
+    const dynamo = checkRateLimitWindows(b.done(), { ...bound, store: 'dynamodb' });
+    expect(dynamo.violations).toEqual([]);
+    expect(dynamo).toMatchObject({ worst: 17, bound: 17 });
+    // Redis decides on its own TIME: the jump allows nothing there.
+    expect(checkRateLimitWindows(b.done(), bound).violations).toHaveLength(1);
+    expect(checkRateLimitWindows(b.done(), { ...bound, store: 'redis' }).violations).toHaveLength(
+      1,
+    );
+    b.limit(0, 500, true);
+    const over = checkRateLimitWindows(b.done(), { ...bound, store: 'dynamodb' });
+    expect(over.violations).toHaveLength(1);
+    expect(over.violations[0]!.message).toMatch(/^18 admitted .*bound 17 .*5 for clock skew\)$/);
+  });
+
+  it('count a backward jump too, and give no allowance to windows clear of any jump', () => {
+    const b = new Builder();
+    jump(b, 100, -500, 'start');
+    jump(b, 600, -500, 'end');
+    for (let i = 0; i < 17; i++) b.limit(i % 2, 700 + i * 10, true);
+    expect(checkRateLimitWindows(b.done(), { ...bound, store: 'dynamodb' }).violations).toEqual([]);
+    // 17 again, 2 s after the jump healed (past the tail a heal takes to reach the replica).
+    for (let i = 0; i < 17; i++) b.limit(i % 2, 3_000 + i * 10, true);
+    const late = checkRateLimitWindows(b.done(), { ...bound, store: 'dynamodb' });
+    expect(late.violations).toHaveLength(1);
+    expect(late.violations[0]!.message).toMatch(/^17 admitted .*bound 12 by the store/);
+  });
 });
 
 describe('bulkhead checkers', () => {
@@ -228,6 +321,77 @@ describe('bulkhead checkers', () => {
     // The stale actions are judged by that invariant, not counted as concurrency too.
     expect(checkBulkheadConcurrency(stale, 1, 700).violations).toEqual([]);
     expect(checkBulkheadConcurrency(stale, 1).violations).toHaveLength(1);
+  });
+
+  it('permitQuota: a block taken before a state loss is covered by its allowance while it serves calls after it', () => {
+    const crash = (b: Builder, at: number) => {
+      const entry = { fault: 'store-crash', target: 'store' as const, unreachable: true };
+      b.fault(at, { ...entry, losesState: true }, 'start');
+      b.fault(at + 5, { ...entry, losesState: true }, 'end');
+    };
+    // r0's block (token 5) serves call a, then, after the store forgot it at 120, call b; r1 gets
+    // both permits of the emptied store (tokens 1 and 2) while b still runs.
+    const build = (bStart: number) => {
+      const b = new Builder();
+      b.act(0, 0, 'a', 5);
+      b.act(100, 0, 'a', 5);
+      crash(b, 120);
+      b.act(bStart, 0, 'b', 5);
+      b.act(bStart + 250, 0, 'b', 5);
+      b.act(bStart + 50, 1, 'c', 1);
+      b.act(bStart + 150, 1, 'c', 1);
+      b.act(bStart + 60, 1, 'd', 2);
+      b.act(bStart + 160, 1, 'd', 2);
+      return b.done();
+    };
+    // b runs under a block held since 0, before the loss: 3 at once, within 2 × (1 + 1).
+    expect(checkBulkheadConcurrency(build(150), 2, 700)).toMatchObject({
+      worst: 3,
+      bound: 4,
+      violations: [],
+    });
+    // Taken call by call (no block), b started after the loss: its permit came from the empty
+    // store, and 3 at once is a violation.
+    expect(checkBulkheadConcurrency(build(150), 2).violations).toHaveLength(1);
+    // A block no call ran under for longer than a lease was handed back: b's is a new one.
+    expect(checkBulkheadConcurrency(build(900), 2, 700).violations).toHaveLength(1);
+  });
+
+  it('permitQuota: catch a call that starts under its block after its replica was paused past the lease', () => {
+    const pause = (b: Builder) => {
+      b.fault(10, { fault: 'replica-pause', target: 0, unreachable: false }, 'start');
+      b.fault(1_000, { fault: 'replica-pause', target: 0, unreachable: false }, 'end');
+    };
+    const build = (lossAt?: number) => {
+      const b = new Builder();
+      // r0's block (token 5) serves a before the pause; r1 takes the permits meanwhile.
+      b.act(0, 0, 'a', 5);
+      b.act(5, 0, 'a', 5);
+      pause(b);
+      if (lossAt !== undefined) {
+        const entry = { fault: 'store-crash', target: 'store' as const, unreachable: true };
+        b.fault(lossAt, { ...entry, losesState: true }, 'start');
+        b.fault(lossAt + 5, { ...entry, losesState: true }, 'end');
+      }
+      b.act(800, 1, 'c', 6);
+      b.act(1_100, 1, 'c', 6);
+      // After resuming, r0 serves b from the block the pause made it lose, and a new call d
+      // with a new block.
+      b.act(1_001, 0, 'b', 5);
+      b.act(1_020, 0, 'b', 5);
+      b.act(1_030, 0, 'd', 7);
+      return b.done();
+    };
+    const caught = checkNoStaleActions(build(), 700);
+    expect(caught).toMatchObject({ checked: 2, worst: 2 });
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(
+      /^r0 call b \(token 5\) .* \(started after it under its block\), and acted 2 time/,
+    );
+    // Its actions are that invariant's, not counted as concurrency too.
+    expect(checkBulkheadConcurrency(build(), 2, 700).violations).toEqual([]);
+    // A state loss in between: the store may have handed token 5 out again, to b's new block.
+    expect(checkNoStaleActions(build(500), 700)).toMatchObject({ checked: 1, violations: [] });
   });
 });
 
@@ -476,6 +640,38 @@ describe('breaker fleet checkers', () => {
     expect(caught.violations[0]!.message).toMatch(
       /^r2 let a call through \(closed\) 300 ms after r0/,
     );
+  });
+
+  it('take a half-open probe on a lease the store granted as the store saying the break is over', () => {
+    const b = new Builder();
+    b.note(0, 100, 'state', { from: 'closed', to: 'open', storeStatus: healthy });
+    // 850 ms after the open was first seen, before the estimated end of the break (t − 100 + 1000):
+    // the store tripped earlier than that estimate, and granted the probe on its own clock.
+    b.note(2, 950, 'admitted', { call: 7, state: 'half-open', storeStatus: healthy });
+    b.add({
+      process: -2,
+      type: 'info',
+      f: 'act',
+      mono: 951,
+      value: { replica: 2, call: '1002:7', kind: 'probe-start', lease: 'store' },
+    });
+    expect(checkFleetRejects(b.done(), rejects)).toMatchObject({
+      checked: 1,
+      violations: [],
+      excused: { 'probe the store granted': 1 },
+    });
+    // A probe the replica's stand-in granted proves nothing about the store's break.
+    b.note(1, 940, 'admitted', { call: 8, state: 'half-open', storeStatus: healthy });
+    b.add({
+      process: -2,
+      type: 'info',
+      f: 'act',
+      mono: 941,
+      value: { replica: 1, call: '1001:8', kind: 'probe-start', lease: 'local' },
+    });
+    const caught = checkFleetRejects(b.done(), rejects);
+    expect(caught.violations).toHaveLength(1);
+    expect(caught.violations[0]!.message).toMatch(/^r1 let a call through \(half-open\) 840 ms/);
   });
 
   it('let a replica cut off from the store decide alone, and not count its own opens', () => {

@@ -4,12 +4,13 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { readHistory } from '../../nemesis/history.js';
+import { blockCoverage } from '../../nemesis/invariants/bulkhead.js';
 import { runScenario } from '../../nemesis/scenario.js';
 import { breakerScenario } from '../../nemesis/scenarios/breaker.js';
 import { breakerFleetScenario } from '../../nemesis/scenarios/breaker-fleet.js';
-import { bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
+import { bulkheadQuotaScenario, bulkheadScenario } from '../../nemesis/scenarios/bulkhead.js';
 import { cacheScenario } from '../../nemesis/scenarios/cache.js';
-import { rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
+import { RATE_LIMIT_RESERVE_BATCH, rateLimitScenario } from '../../nemesis/scenarios/rate-limit.js';
 import { retryBudgetScenario } from '../../nemesis/scenarios/retry-budget.js';
 import { writeBehindScenario } from '../../nemesis/scenarios/write-behind.js';
 import { describeWithRedisCluster } from '../../services.js';
@@ -50,6 +51,55 @@ describeWithRedisCluster('nemesis (short)', () => {
     expect(result(report, 'rate-limit/window').violations.length).toBeGreaterThan(0);
   }, 60_000);
 
+  it('rate limit in reservation mode: the window bound + replicas × (batch − 1), through a store restart', async () => {
+    // The crash first: the restarted store has forgotten the fleet, so replicas take whole batches
+    // from it again while their old pools may still be spent; the pause that may follow lets
+    // replicas spend held permits while the store is out of reach. Faults of 300–800 ms with as
+    // long between: the crash has healed by 1.6 s, leaving the fleet seconds to take batches from
+    // the restarted store.
+    const scenario = rateLimitScenario(['store-crash', 'store-pause'], 3, 'local', {
+      reserve: { batch: RATE_LIMIT_RESERVE_BATCH },
+    });
+    const report = await runScenario(
+      { ...scenario, faultMs: [300, 800], healthyMs: [300, 800] },
+      { durationMs: SECONDS * 1_000, firstFault: 'store-crash', keepHistory: true },
+    );
+    const dir = report.historyDir!;
+    try {
+      const history = readHistory([
+        join(dir, 'nemesis.jsonl'),
+        ...[0, 1, 2].map((index) => join(dir, `replica-${index}.jsonl`)),
+      ]);
+      const healed = history.find(
+        (event) =>
+          event.f === 'fault' &&
+          (event.value as { phase: string }).phase === 'end' &&
+          event.process === -1,
+      );
+      const reserved = history.filter(
+        (event) =>
+          event.f === 'limit' &&
+          event.type === 'ok' &&
+          (event.value as { source: string }).source === 'reservation' &&
+          event.mono > (healed?.mono ?? Number.POSITIVE_INFINITY),
+      );
+      const window = result(report, 'rate-limit/window');
+      const failOpen = result(report, 'rate-limit/no-silent-fail-open');
+      console.info(
+        `nemesis/rate-limit-reserve: ${report.operations} operations, faults ${JSON.stringify(report.faults)}, ${reserved.length} reserved after the restart, worst ${window.worst}/${window.bound}, excused ${JSON.stringify(failOpen.excused ?? {})}`,
+      );
+      expect(window.violations, summary(report)).toEqual([]);
+      expect(failOpen.violations, summary(report)).toEqual([]);
+      // The run did what it is for: the store crashed and came back, the fleet spent permits of
+      // batches taken from the restarted store, and decided while the store was out of reach.
+      expect(report.faults['store-crash']).toBeGreaterThan(0);
+      expect(reserved.length).toBeGreaterThan(0);
+      expect(failOpen.checked).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('bulkhead: concurrency ≤ maxConcurrent; a holder paused past its lease does not act again', async () => {
     // Pauses only: two or three in the run, each of a replica that holds a permit.
     const report = await runScenario(bulkheadScenario(['replica-pause']), {
@@ -66,6 +116,37 @@ describeWithRedisCluster('nemesis (short)', () => {
     // A replica was paused while it held a permit, and the invariant judged what it did next.
     expect(report.faults['replica-pause']).toBeGreaterThan(0);
     expect(stale.checked).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('bulkhead permitQuota: the limit holds; a replica paused past its block lease does not act again', async () => {
+    // The pause comes first, in the first 1.5 s, when every call runs under a block (the fleet
+    // below its limit); then a store restart that forgets the blocks.
+    const scenario = bulkheadQuotaScenario(['replica-pause', 'store-crash']);
+    const report = await runScenario(scenario, {
+      durationMs: (SECONDS + 1) * 1_000,
+      firstFault: 'replica-pause',
+      keepHistory: true,
+    });
+    const dir = report.historyDir!;
+    try {
+      const files = ['nemesis', 'resource', 'replica-0', 'replica-1', 'replica-2'];
+      const history = readHistory(files.map((name) => join(dir, `${name}.jsonl`)));
+      const coverage = blockCoverage(history, scenario.params.leaseTtlMs + 100);
+      console.info(
+        `nemesis/bulkhead-quota: ${report.operations} operations, faults ${JSON.stringify(report.faults)}, ${JSON.stringify(coverage)}`,
+      );
+      const concurrency = result(report, 'bulkhead/concurrency');
+      const stale = result(report, 'bulkhead/no-stale-action');
+      expect(concurrency.violations, summary(report)).toEqual([]);
+      expect(stale.violations, summary(report)).toEqual([]);
+      // Calls ran under blocks (several calls on one token), and a replica was paused while
+      // calls ran under its block: the invariant judged what they did next.
+      expect(report.faults['replica-pause']).toBeGreaterThan(0);
+      expect(coverage.blockCalls).toBeGreaterThan(10);
+      expect(coverage.pausedBlockCalls).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('breaker: half-open probes fleet-wide ≤ halfOpen.maxCalls', async () => {

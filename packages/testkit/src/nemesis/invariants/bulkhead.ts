@@ -4,9 +4,24 @@
  * A call acts from its first action to its last. A call that stops at once when its lease is lost
  * does not act after that; one that acts on after its lease ended overlaps the call that got the
  * permit next, and the overlap shows.
+ *
+ * With `permitQuota`, calls of one replica are served from a block: one lease, one fencing token,
+ * shared by the calls that run under it at once and one after the other. The checkers tell a block
+ * by its token: the sessions of one replica with one token that follow each other closely (within
+ * `staleAfterMs`, longer than a lease: a block no call ran under for a renewal is handed back) are
+ * one holding. It matters twice: a state loss forgets the block, not only the calls that ran under
+ * it then, so the calls the block serves after the loss (until its next renewal finds it gone) are
+ * covered by the loss's allowance; and a call that starts under a block after its replica was
+ * paused past the block's lease acts on a lease that surely ended, like a call paused mid-way.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { type FaultInterval, faultIntervals, lossWithin, stateLosses } from '../fault-log.js';
+import {
+  type FaultInterval,
+  faultIntervals,
+  lossWithin,
+  type StateLoss,
+  stateLosses,
+} from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 interface Session {
@@ -52,6 +67,40 @@ function sessions(history: HistoryEvent[], stale?: Set<HistoryEvent>): Session[]
   return [...byCall.values()];
 }
 
+/**
+ * When each session's permit was taken: the first action of its holding — its block (the sessions
+ * of its replica with its token, each starting within `gapMs` of the previous one's last action),
+ * or, for a call with a lease of its own (or with no `gapMs`), its own first action.
+ */
+function heldSince(all: Session[], gapMs: number | undefined): Map<Session, number> {
+  const since = new Map<Session, number>();
+  const byHolder = new Map<string, Session[]>();
+  for (const session of all) {
+    since.set(session, session.first.mono);
+    if (gapMs === undefined || session.token === undefined) continue;
+    const key = `${session.replica}:${session.token}`;
+    const group = byHolder.get(key);
+    if (group === undefined) byHolder.set(key, [session]);
+    else group.push(session);
+  }
+  for (const group of byHolder.values()) {
+    group.sort((a, b) => a.first.mono - b.first.mono);
+    let start = Number.NEGATIVE_INFINITY;
+    let lastAct = Number.NEGATIVE_INFINITY;
+    for (const session of group) {
+      if (session.first.mono - lastAct > gapMs!) start = session.first.mono;
+      since.set(session, start);
+      lastAct = Math.max(lastAct, session.last.mono);
+    }
+  }
+  return since;
+}
+
+/** Whether `loss` may have made the store forget a lease between `from` and `to`. */
+function lostBetween(losses: StateLoss[], from: number, to: number): boolean {
+  return losses.some((loss) => lossWithin(loss, from, to));
+}
+
 /** When each call ended (its `ok` or `fail`), by the resource's call id (`pid:id`). */
 function callEnds(history: HistoryEvent[]): Map<string, number> {
   const ends = new Map<string, number>();
@@ -63,26 +112,55 @@ function callEnds(history: HistoryEvent[]): Map<string, number> {
   return ends;
 }
 
+/** A paused call judged by {@link checkNoStaleActions}. */
+interface PausedCall {
+  session: Session;
+  pause: FaultInterval;
+  /** Its last action before the pause (under its own lease, or under its block). */
+  before: HistoryEvent;
+  /** Its actions after the pause. */
+  stale: HistoryEvent[];
+}
+
 /**
  * The calls that acted before a pause of their replica of `staleAfterMs` or longer and were still
  * running when it ended (they acted after it, or ended after it: a call that stops at once on its
  * aborted signal acts no more), with the actions they made after resuming: on a lease that had
- * surely ended. Per call, in order.
+ * surely ended. Per call, in order. And the calls that started after such a pause under a lease
+ * their replica held before it — a block of `permitQuota` (same replica, same token), with no
+ * state loss in between that could have handed the token out again — with all their actions.
  */
-function staleActions(
-  history: HistoryEvent[],
-  staleAfterMs: number,
-): { session: Session; pause: FaultInterval; stale: HistoryEvent[] }[] {
-  const found: { session: Session; pause: FaultInterval; stale: HistoryEvent[] }[] = [];
+function staleActions(history: HistoryEvent[], staleAfterMs: number): PausedCall[] {
+  const found: PausedCall[] = [];
   const pauses = longPauses(history, staleAfterMs);
   const ends = callEnds(history);
-  for (const session of sessions(history)) {
-    // A call with no recorded end was still running when its replica stopped.
-    const end = Math.max(session.last.mono, ends.get(session.call) ?? Number.POSITIVE_INFINITY);
-    for (const pause of pauses) {
-      if (pause.target !== session.replica) continue;
-      if (session.first.mono > pause.start || end < pause.end) continue;
-      found.push({ session, pause, stale: session.acts.filter((act) => act.mono >= pause.end) });
+  const losses = stateLosses(faultIntervals(history));
+  const all = sessions(history);
+  for (const pause of pauses) {
+    // The last action before the pause under each token the paused replica held.
+    const heldBefore = new Map<number, HistoryEvent>();
+    for (const session of all) {
+      if (session.replica !== pause.target || session.token === undefined) continue;
+      for (const act of session.acts) {
+        if (act.mono > pause.start) break;
+        const seen = heldBefore.get(session.token);
+        if (seen === undefined || seen.mono < act.mono) heldBefore.set(session.token, act);
+      }
+    }
+    for (const session of all) {
+      if (session.replica !== pause.target) continue;
+      if (session.first.mono <= pause.start) {
+        // A call with no recorded end was still running when its replica stopped.
+        const end = Math.max(session.last.mono, ends.get(session.call) ?? Number.POSITIVE_INFINITY);
+        if (end < pause.end) continue;
+        const stale = session.acts.filter((act) => act.mono >= pause.end);
+        const before = session.acts.filter((act) => act.mono < pause.end).at(-1)!;
+        found.push({ session, pause, before, stale });
+      } else if (session.first.mono >= pause.end && session.token !== undefined) {
+        const before = heldBefore.get(session.token);
+        if (before === undefined || lostBetween(losses, before.mono, session.first.mono)) continue;
+        found.push({ session, pause, before, stale: session.acts });
+      }
     }
   }
   return found;
@@ -90,9 +168,10 @@ function staleActions(
 
 /**
  * Calls acting at once ≤ `maxConcurrent` (+ `maxConcurrent` for each restart that made the store
- * forget its leases while the overlap lasted: the documented bound of a store that lost its state).
- * With `staleAfterMs`, actions after a replica's pause that long are left to
- * {@link checkNoStaleActions}.
+ * forget its leases while the overlap lasted — from the first action under the oldest lease still
+ * acting, a block's first call's for calls under a block — until the last: the documented bound of
+ * a store that lost its state). With `staleAfterMs`, actions after a replica's pause that long are
+ * left to {@link checkNoStaleActions}, and the sessions of a block are told apart by it.
  */
 export function checkBulkheadConcurrency(
   history: HistoryEvent[],
@@ -104,6 +183,7 @@ export function checkBulkheadConcurrency(
       ? undefined
       : new Set(staleActions(history, staleAfterMs).flatMap((found) => found.stale));
   const all = sessions(history, stale);
+  const since = heldSince(all, staleAfterMs);
   const losses = stateLosses(faultIntervals(history));
   // Sweep: at equal times an end comes before a start (a call that handed its permit on).
   const edges = all.flatMap((session) => [
@@ -124,7 +204,8 @@ export function checkBulkheadConcurrency(
       continue;
     }
     open.add(edge.session);
-    const oldest = Math.min(...[...open].map((s) => s.first.mono));
+    // A call under a block taken before a state loss counts from the block's first call.
+    const oldest = Math.min(...[...open].map((s) => since.get(s)!));
     const lost = losses.filter((loss) => lossWithin(loss, oldest, edge.at)).length;
     const bound = maxConcurrent * (1 + lost);
     if (open.size > worst) {
@@ -155,7 +236,8 @@ export function checkBulkheadConcurrency(
 /**
  * A holder paused past its lease acts no more when it resumes: a call that acted before a pause
  * of its replica longer than `staleAfterMs` (the lease TTL plus a margin) makes at most
- * `allowedPerCall` actions after it (0 for the strict invariant).
+ * `allowedPerCall` actions after it (0 for the strict invariant), and so does a call that starts
+ * after the pause under a block its replica held before it (`permitQuota`).
  */
 export function checkNoStaleActions(
   history: HistoryEvent[],
@@ -165,16 +247,16 @@ export function checkNoStaleActions(
   const violations: Violation[] = [];
   let worst = 0;
   const found = staleActions(history, staleAfterMs);
-  for (const { session, pause, stale } of found) {
+  for (const { session, pause, before, stale } of found) {
     worst = Math.max(worst, stale.length);
     if (stale.length <= allowedPerCall) continue;
-    const before = session.acts[session.acts.indexOf(stale[0]!) - 1]!;
+    const started = session.first.mono >= pause.end ? ' (started after it under its block)' : '';
     violations.push({
       invariant: 'bulkhead/no-stale-action',
       message:
         `r${session.replica} call ${session.call} (token ${session.token}) was paused ` +
-        `${(pause.end - pause.start).toFixed(0)} ms, past its lease, and acted ${stale.length} ` +
-        `time(s) after resuming (allowed: ${allowedPerCall})`,
+        `${(pause.end - pause.start).toFixed(0)} ms, past its lease${started}, and acted ` +
+        `${stale.length} time(s) after resuming (allowed: ${allowedPerCall})`,
       events: [pause.event, before, ...stale.slice(0, 3)],
     });
   }
@@ -184,5 +266,31 @@ export function checkNoStaleActions(
     violations,
     worst,
     bound: allowedPerCall,
+  };
+}
+
+/**
+ * How many of the paused calls {@link checkNoStaleActions} judges ran under a block of
+ * `permitQuota` — their token is shared with another call of their replica — and what the calls
+ * that ran under blocks were, in all: what a run with `permitQuota` must have exercised.
+ */
+export function blockCoverage(
+  history: HistoryEvent[],
+  staleAfterMs: number,
+): { blockCalls: number; calls: number; pausedBlockCalls: number } {
+  const all = sessions(history);
+  const callsPerHolder = new Map<string, number>();
+  const holder = (session: Session): string => `${session.replica}:${session.token}`;
+  for (const session of all) {
+    if (session.token === undefined) continue;
+    callsPerHolder.set(holder(session), (callsPerHolder.get(holder(session)) ?? 0) + 1);
+  }
+  const shared = (session: Session): boolean =>
+    session.token !== undefined && callsPerHolder.get(holder(session))! > 1;
+  return {
+    blockCalls: all.filter(shared).length,
+    calls: all.length,
+    pausedBlockCalls: staleActions(history, staleAfterMs).filter(({ session }) => shared(session))
+      .length,
   };
 }

@@ -1,11 +1,13 @@
 /**
  * Nemesis replica: calls to a dependency that is down, through a fleet circuit breaker in Redis
- * (through this replica's fault proxy). The breaker opens, and after each break lets probes
+ * or DynamoDB (`params.store`, through this replica's fault proxy). The breaker opens, and after each break lets probes
  * through; every call the breaker runs while this replica sees it half-open is a probe, and acts
  * on the shared resource from its start to its end.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
+import { loadBreakerDynamoStore } from '../dynamo-patterns.js';
+import { type NemesisStoreKind, replicaDynamo } from '../dynamo-replica.js';
 import { loadBreaker } from '../patterns.js';
 import { ProbeGrants, recordingBreakerStore } from '../recording-breaker-store.js';
 import { replicaRun } from '../replica-run.js';
@@ -21,6 +23,8 @@ export interface BreakerParams {
   probeMs: number;
   loops: number;
   pauseMs: number;
+  /** The store: Redis, or DynamoDB (the scenario's `store` must say the same). @default 'redis' */
+  store?: NemesisStoreKind;
 }
 
 const run = replicaRun<BreakerParams>();
@@ -29,8 +33,11 @@ const { params } = run;
 const resource = await connectSharedResource();
 // Which probes ran on a lease of the store's, and which on one the breaker granted alone.
 const grants = new ProbeGrants();
+const dynamo = params.store === 'dynamodb' ? await replicaDynamo() : undefined;
 const store = recordingBreakerStore(
-  redisStore({ client: run.client, prefix: run.prefix }),
+  dynamo === undefined
+    ? redisStore({ client: run.client, prefix: run.prefix })
+    : (await loadBreakerDynamoStore())({ ...dynamo, prefix: run.prefix }),
   grants,
   params.storeDeadlineMs,
 );
@@ -87,6 +94,7 @@ await Promise.all(
 );
 await breaker.close();
 await store.close();
+dynamo?.client.destroy();
 resource.close();
 await run.close();
 await reportResult({ calls, probes });

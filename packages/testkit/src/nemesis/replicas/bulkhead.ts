@@ -1,7 +1,9 @@
 /**
  * Nemesis replica: a fleet bulkhead on Redis (through this replica's fault proxy). Each call acts
  * on the shared resource in steps, checking its signal before every step, as a call that honours
- * `ctx.signal` does; a call that finds its signal aborted stops and records why.
+ * `ctx.signal` does; a call that finds its signal aborted stops and records why. With
+ * `permitQuota`, the calls are served from blocks of permits (one lease, one fencing token for
+ * every call under a block).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
@@ -20,6 +22,18 @@ export interface BulkheadParams {
   /** Steps of one call, and the pause between two steps, in ms. */
   steps: number;
   stepMs: number;
+  /** `permitQuota` of the bulkhead: calls served from blocks of permits. @default none */
+  permitQuota?: number;
+  /**
+   * Callers per replica that join the `loops` callers in every other phase of `phaseMs` (the
+   * first phase is calm, without them) and wait up to `thinkMs` (drawn uniformly) between two
+   * calls: demand that comes and goes. @default 0
+   */
+  burstLoops?: number;
+  /** How long a calm or a busy phase lasts, in ms. @default the whole run is busy */
+  phaseMs?: number;
+  /** Most time a burst caller waits between two calls, in ms. @default 0 */
+  thinkMs?: number;
 }
 
 const run = replicaRun<BulkheadParams>();
@@ -40,15 +54,28 @@ const policy = bulkhead({
   onStoreError: 'fail-closed',
   storeDeadlineMs: params.storeDeadlineMs,
   storeProbeIntervalMs: 100,
+  ...(params.permitQuota === undefined ? {} : { permitQuota: params.permitQuota }),
 });
 
 await reportMessage('ready');
 await run.waitForStart();
+const startedAt = performance.now();
+/** Waits for the next busy phase, if the current one is calm. */
+async function busyPhase(): Promise<void> {
+  if (params.phaseMs === undefined) return;
+  const phase = Math.floor((performance.now() - startedAt) / params.phaseMs);
+  if (phase % 2 === 0) {
+    await sleep(startedAt + (phase + 1) * params.phaseMs - performance.now());
+  }
+}
 let calls = 0;
 let lost = 0;
 await Promise.all(
-  Array.from({ length: params.loops }, async () => {
+  Array.from({ length: params.loops + (params.burstLoops ?? 0) }, async (_, caller) => {
+    const burst = caller >= params.loops;
     while (run.running()) {
+      if (burst) await busyPhase();
+      if (!run.running()) break;
       const id = run.history.invoke('call');
       try {
         const outcome = await policy.execute(async ({ signal, fencingToken }) => {
@@ -81,6 +108,8 @@ await Promise.all(
         await sleep(20);
       }
       calls++;
+      // Demand that comes and goes: blocks serve the lulls, the per-call path the crowds.
+      if (burst) await sleep(Math.random() * (params.thinkMs ?? 0));
     }
   }),
 );

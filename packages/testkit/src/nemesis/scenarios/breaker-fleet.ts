@@ -19,6 +19,7 @@ export const BREAKER_FLEET_FAULTS: readonly FaultName[] = [
   'replica-pause',
   'store-pause',
   'store-crash',
+  'store-crash-aof',
   'proxy-drop',
   'proxy-latency',
   'proxy-reset',

@@ -70,3 +70,48 @@ export function bulkheadScenario(
     },
   };
 }
+
+/**
+ * The faults of the `permitQuota` variant: the bulkhead's, and a store restart without persistence
+ * (the blocks the store counted are forgotten while their replicas still serve calls from them).
+ */
+export const BULKHEAD_QUOTA_FAULTS: readonly FaultName[] = [...BULKHEAD_FAULTS, 'store-crash'];
+
+/**
+ * The bulkhead scenario with `permitQuota` (`bulkhead-quota`): `maxConcurrent: 7`, blocks of at
+ * most 2. Each replica runs 2 callers all along — 6 calls, below the limit, so in a calm phase
+ * every replica serves its calls from a block of 2 and nobody is refused — and, in every other
+ * phase of 1.5 s (the first is calm), one more that waits up to 300 ms between calls: demand that
+ * comes and goes around the limit, so the fleet turns contended (calls take a permit each, blocks
+ * shrink and are handed back) and calm again (blocks again), and the limit binds. A pause in the
+ * first 1.5 s (a short run's first fault, with `firstFault: 'replica-pause'`) surely stops a
+ * replica with calls running under its block; later ones, about half of the time.
+ */
+export function bulkheadQuotaScenario(
+  faults: readonly FaultName[] = BULKHEAD_QUOTA_FAULTS,
+  replicas = 3,
+): Scenario<BulkheadParams> {
+  const base = bulkheadScenario(faults, replicas);
+  const params: BulkheadParams = {
+    ...base.params,
+    maxConcurrent: 7,
+    permitQuota: 2,
+    loops: 2,
+    burstLoops: 1,
+    phaseMs: 1_500,
+    thinkMs: 300,
+  };
+  return {
+    ...base,
+    name: 'bulkhead-quota',
+    params,
+    check: (history) => {
+      // The bounds of the bulkhead scenario: a block's lease lapses like a call's own.
+      const staleAfterMs = params.leaseTtlMs + 100;
+      return [
+        checkBulkheadConcurrency(history, params.maxConcurrent, staleAfterMs),
+        checkNoStaleActions(history, staleAfterMs, STALE_ACTIONS_AFTER_PAUSE),
+      ];
+    },
+  };
+}
