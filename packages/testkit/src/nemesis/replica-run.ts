@@ -44,7 +44,10 @@ export interface ReplicaRun<P> {
   params: P;
   /** Key prefix shared by the fleet (unique per run). */
   prefix: string;
-  /** A Redis client connected through this replica's fault proxy, or a Cluster client. */
+  /**
+   * A Redis client connected through this replica's fault proxy, or a Cluster client; made on first
+   * read (a replica on DynamoDB never reads it).
+   */
   client: Redis | Cluster;
   /** This replica's history. */
   history: HistoryRecorder;
@@ -74,28 +77,34 @@ export function replicaRun<P>(): ReplicaRun<P> {
   // socketTimeout: a connection left half-open by the nemesis is dropped and reconnected, as a
   // service would configure it; without it a half-open connection hangs until TCP keepalive.
   const connection = { socketTimeout: 1_000, connectTimeout: 1_000, retryStrategy: () => 50 };
-  const clusterNodes = process.env[CLUSTER_NODES_ENV];
-  const sentinel = process.env[SENTINEL_ENV];
-  const client =
-    clusterNodes === undefined
-      ? sentinel === undefined
-        ? new Redis(env('REDIS_URL'), connection)
-        : new Redis({
-            ...connection,
-            ...(JSON.parse(sentinel) as {
-              sentinels: { host: string; port: number }[];
-              name: string;
-            }),
-            sentinelRetryStrategy: () => 50,
-          })
-      : // ASK and MOVED are followed by the client; a script that meets a slot half moved
-        // (TRYAGAIN) is retried after 100 ms by ioredis, past the store deadline: a store error.
-        new Cluster(JSON.parse(clusterNodes) as { host: string; port: number }[], {
-          redisOptions: connection,
-          clusterRetryStrategy: () => 50,
-        });
-  // Refused and reset connections are what the nemesis does: the policies cope.
-  client.on('error', () => {});
+  // Built on first use: a replica on another store (DynamoDB) never makes one.
+  let client: Redis | Cluster | undefined;
+  const redisClient = (): Redis | Cluster => {
+    if (client !== undefined) return client;
+    const clusterNodes = process.env[CLUSTER_NODES_ENV];
+    const sentinel = process.env[SENTINEL_ENV];
+    client =
+      clusterNodes === undefined
+        ? sentinel === undefined
+          ? new Redis(env('REDIS_URL'), connection)
+          : new Redis({
+              ...connection,
+              ...(JSON.parse(sentinel) as {
+                sentinels: { host: string; port: number }[];
+                name: string;
+              }),
+              sentinelRetryStrategy: () => 50,
+            })
+        : // ASK and MOVED are followed by the client; a script that meets a slot half moved
+          // (TRYAGAIN) is retried after 100 ms by ioredis, past the store deadline: a store error.
+          new Cluster(JSON.parse(clusterNodes) as { host: string; port: number }[], {
+            redisOptions: connection,
+            clusterRetryStrategy: () => 50,
+          });
+    // Refused and reset connections are what the nemesis does: the policies cope.
+    client.on('error', () => {});
+    return client;
+  };
   const history = replicaHistory();
   let offsetMs = 0;
   let control: ReturnType<typeof createInterface> | undefined;
@@ -111,7 +120,9 @@ export function replicaRun<P>(): ReplicaRun<P> {
     replicas: Number(env('BREAKWATER_REPLICA_COUNT')),
     params: JSON.parse(env(SCENARIO_PARAMS_ENV)) as P,
     prefix: env('NEMESIS_PREFIX'),
-    client,
+    get client() {
+      return redisClient();
+    },
     history,
     clock,
     async waitForStart() {
@@ -136,7 +147,7 @@ export function replicaRun<P>(): ReplicaRun<P> {
     async close() {
       control?.close();
       history.close();
-      client.disconnect();
+      client?.disconnect();
     },
   };
 }

@@ -232,9 +232,6 @@ export async function runScenario<P>(
                         endpoint: `http://127.0.0.1:${proxies[index]!.port}`,
                         tableName: dynamo.tableName,
                       }),
-                      // replicaRun() builds a Redis client anyway: a lazy one, on a port nobody
-                      // listens on, never connects (a DynamoDB replica never sends it a command).
-                      REDIS_URL: 'redis://127.0.0.1:1?lazyConnect=true',
                     }
                   : { REDIS_URL: `redis://127.0.0.1:${proxies[index]!.port}` }),
             [HISTORY_FILE_ENV]: join(dir, `replica-${index}.jsonl`),
