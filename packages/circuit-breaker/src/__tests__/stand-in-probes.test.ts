@@ -8,8 +8,9 @@
  * a half-open breaker whose lease request missed the deadline does not flip to open.
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { circuitBreaker } from '../circuit-breaker.js';
+import { type CircuitBreaker, circuitBreaker } from '../circuit-breaker.js';
 import { isBrokenCircuitError } from '../errors.js';
+import type { CircuitBreakerOptions } from '../options.js';
 import type { BreakerScope, BreakerStore, MaybePromise } from '../store.js';
 import { memoryStore } from '../stores/memory.js';
 
@@ -55,8 +56,18 @@ function refusableStore(): { store: BreakerStore; control: { refused: boolean; h
   return { store, control };
 }
 
-it('a probe the stand-in granted keeps the store from granting this replica another while it runs', async () => {
-  const { store, control } = refusableStore();
+/**
+ * Runs `test` on a breaker over `store` that has just opened (one failure opens it for 1 s) and
+ * whose break is over, then closes it: `onStoreError: 'local'`, and never degraded, so every
+ * acquire after an outage reaches the store. `options` adds to or overrides those settings;
+ * `watch` sees the breaker before it trips.
+ */
+async function withBrokenBreaker(
+  store: BreakerStore,
+  options: Partial<CircuitBreakerOptions>,
+  test: (breaker: CircuitBreaker) => Promise<void>,
+  watch: (breaker: CircuitBreaker) => void = () => {},
+): Promise<void> {
   const breaker = circuitBreaker({
     name: 'payments',
     store,
@@ -64,10 +75,11 @@ it('a probe the stand-in granted keeps the store from granting this replica anot
     breakDurationMs: 1_000,
     halfOpen: { maxCalls: 1 },
     onStoreError: 'local',
-    // Never degraded in this test: every acquire after the outage reaches the store.
     storeFailureThreshold: 100,
     syncIntervalMs: 100,
+    ...options,
   });
+  watch(breaker);
   try {
     await expect(
       breaker.execute(() => {
@@ -76,19 +88,50 @@ it('a probe the stand-in granted keeps the store from granting this replica anot
     ).rejects.toThrow('down');
     expect(breaker.state).toBe('open');
     await vi.advanceTimersByTimeAsync(1_001);
+    await test(breaker);
+  } finally {
+    const closing = breaker.close();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await closing;
+  }
+}
 
+/** A call that runs until `finish` is called, counted in `running` when it starts. */
+function longCall(counter: { running: number }): {
+  fn: () => Promise<string>;
+  finish: (value: string) => void;
+} {
+  const call = {
+    finish: (_value: string) => {},
+    fn: () => {
+      counter.running++;
+      return new Promise<string>((resolve) => {
+        call.finish = resolve;
+      });
+    },
+  };
+  return call;
+}
+
+/** Whether `promise` rejects with a BrokenCircuitError. */
+async function isRefused(promise: Promise<unknown>): Promise<boolean> {
+  const rejection = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  return isBrokenCircuitError(rejection);
+}
+
+it('a probe the stand-in granted keeps the store from granting this replica another while it runs', async () => {
+  const { store, control } = refusableStore();
+  await withBrokenBreaker(store, {}, async (breaker) => {
     // The store refuses: the stand-in grants the probe, which keeps running.
     control.refused = true;
-    let finishA: (value: string) => void = () => {};
-    let running = 0;
-    const a = breaker.execute(() => {
-      running++;
-      return new Promise<string>((resolve) => {
-        finishA = resolve;
-      });
-    });
+    const counter = { running: 0 };
+    const probe = longCall(counter);
+    const a = breaker.execute(probe.fn);
     await vi.advanceTimersByTimeAsync(0);
-    expect(running).toBe(1);
+    expect(counter.running).toBe(1);
 
     // The store answers again and knows of no lease: it grants one once this replica's view of
     // the stand-in's answer is older than `syncIntervalMs`. This replica runs `maxCalls` probes
@@ -97,171 +140,97 @@ it('a probe the stand-in granted keeps the store from granting this replica anot
     await vi.advanceTimersByTimeAsync(250);
     expect(breaker.storeStatus).toBe('healthy');
     const b = breaker.execute(() => {
-      running++;
+      counter.running++;
       return 'b';
     });
-    const rejection = await b.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(running).toBe(1);
-    expect(isBrokenCircuitError(rejection)).toBe(true);
+    expect(await isRefused(b)).toBe(true);
+    expect(counter.running).toBe(1);
 
     // Once the stand-in's probe ended, the store grants the next one (the lease it granted the
     // refused call was handed back: it would hold the slot for `probeLeaseMs` otherwise).
-    finishA('a');
+    probe.finish('a');
     await expect(a).resolves.toBe('a');
     await expect(
       breaker.execute(() => {
-        running++;
+        counter.running++;
         return 'c';
       }),
     ).resolves.toBe('c');
-    expect(running).toBe(2);
-  } finally {
-    const closing = breaker.close();
-    await vi.advanceTimersByTimeAsync(1_000);
-    await closing;
-  }
+    expect(counter.running).toBe(2);
+  });
 });
 
 it('a probe the store granted keeps the stand-in from granting this replica another while it runs', async () => {
   const { store, control } = refusableStore();
-  const breaker = circuitBreaker({
-    name: 'payments',
-    store,
-    consecutiveFailures: 1,
-    breakDurationMs: 1_000,
-    halfOpen: { maxCalls: 1 },
-    onStoreError: 'local',
-    storeFailureThreshold: 100,
-    syncIntervalMs: 100,
-  });
-  try {
-    await expect(
-      breaker.execute(() => {
-        throw new Error('down');
-      }),
-    ).rejects.toThrow('down');
-    await vi.advanceTimersByTimeAsync(1_001);
-
+  await withBrokenBreaker(store, {}, async (breaker) => {
     // The store grants the probe, which keeps running.
-    let finishA: (value: string) => void = () => {};
-    let running = 0;
-    const a = breaker.execute(() => {
-      running++;
-      return new Promise<string>((resolve) => {
-        finishA = resolve;
-      });
-    });
+    const counter = { running: 0 };
+    const probe = longCall(counter);
+    const a = breaker.execute(probe.fn);
     await vi.advanceTimersByTimeAsync(0);
-    expect(running).toBe(1);
+    expect(counter.running).toBe(1);
 
     // The store refuses now; the stand-in, built from this replica's view, knows no lease.
     control.refused = true;
     await vi.advanceTimersByTimeAsync(250);
     const b = breaker.execute(() => {
-      running++;
+      counter.running++;
       return 'b';
     });
-    const rejection = await b.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(running).toBe(1);
-    expect(isBrokenCircuitError(rejection)).toBe(true);
+    expect(await isRefused(b)).toBe(true);
+    expect(counter.running).toBe(1);
     control.refused = false;
-    finishA('a');
+    probe.finish('a');
     await expect(a).resolves.toBe('a');
-  } finally {
-    const closing = breaker.close();
-    await vi.advanceTimersByTimeAsync(1_000);
-    await closing;
-  }
+  });
 });
 
 it('a probe running past `probeLeaseMs` stops counting, as its lease in the store would', async () => {
   const { store, control } = refusableStore();
-  const breaker = circuitBreaker({
-    name: 'payments',
+  await withBrokenBreaker(
     store,
-    consecutiveFailures: 1,
-    breakDurationMs: 1_000,
-    halfOpen: { maxCalls: 1, probeLeaseMs: 2_000 },
-    onStoreError: 'local',
-    storeFailureThreshold: 100,
-    syncIntervalMs: 100,
-  });
-  try {
-    await expect(
-      breaker.execute(() => {
-        throw new Error('down');
-      }),
-    ).rejects.toThrow('down');
-    await vi.advanceTimersByTimeAsync(1_001);
-    control.refused = true;
-    let finishA: (value: string) => void = () => {};
-    const a = breaker.execute(
-      () =>
-        new Promise<string>((resolve) => {
-          finishA = resolve;
-        }),
-    );
-    await vi.advanceTimersByTimeAsync(0);
-    control.refused = false;
-    // Still within its lease: refused; past it: the store grants this replica the next probe.
-    await vi.advanceTimersByTimeAsync(1_500);
-    await expect(breaker.execute(() => 'b')).rejects.toSatisfy(isBrokenCircuitError);
-    await vi.advanceTimersByTimeAsync(600);
-    await expect(breaker.execute(() => 'c')).resolves.toBe('c');
-    finishA('a');
-    await expect(a).resolves.toBe('a');
-  } finally {
-    const closing = breaker.close();
-    await vi.advanceTimersByTimeAsync(1_000);
-    await closing;
-  }
+    { halfOpen: { maxCalls: 1, probeLeaseMs: 2_000 } },
+    async (breaker) => {
+      control.refused = true;
+      const probe = longCall({ running: 0 });
+      const a = breaker.execute(probe.fn);
+      await vi.advanceTimersByTimeAsync(0);
+      control.refused = false;
+      // Still within its lease: refused; past it: the store grants this replica the next probe.
+      await vi.advanceTimersByTimeAsync(1_500);
+      expect(await isRefused(breaker.execute(() => 'b'))).toBe(true);
+      await vi.advanceTimersByTimeAsync(600);
+      await expect(breaker.execute(() => 'c')).resolves.toBe('c');
+      probe.finish('a');
+      await expect(a).resolves.toBe('a');
+    },
+  );
 });
 
 it('a lease request that misses the deadline in half-open is answered by the stand-in as of now: no spurious open', async () => {
   const { store, control } = refusableStore();
-  const breaker = circuitBreaker({
-    name: 'payments',
-    store,
-    consecutiveFailures: 1,
-    breakDurationMs: 1_000,
-    halfOpen: { maxCalls: 1 },
-    onStoreError: 'local',
-    storeDeadlineMs: 100,
-    storeFailureThreshold: 100,
-    syncIntervalMs: 100,
-  });
   const states: string[] = [];
-  breaker.onStateChange(({ to }) => states.push(to));
-  try {
-    await expect(
-      breaker.execute(() => {
-        throw new Error('down');
-      }),
-    ).rejects.toThrow('down');
-    await vi.advanceTimersByTimeAsync(1_001);
-    // The store hangs: the lease request waits its deadline, then the stand-in, seeded from this
-    // replica's view (the break is over), grants the probe.
-    control.hung = true;
-    const probe = breaker
-      .execute(() => 'probed')
-      .then(
-        (value) => ({ value }),
-        (error: unknown) => ({ error }),
-      );
-    // Its release waits a deadline too.
-    await vi.advanceTimersByTimeAsync(500);
-    expect(await probe).toEqual({ value: 'probed' });
-    expect(states).toEqual(['open', 'half-open', 'closed']);
-  } finally {
-    control.hung = false;
-    const closing = breaker.close();
-    await vi.advanceTimersByTimeAsync(1_000);
-    await closing;
-  }
+  await withBrokenBreaker(
+    store,
+    { storeDeadlineMs: 100 },
+    async (breaker) => {
+      // The store hangs: the lease request waits its deadline, then the stand-in, seeded from
+      // this replica's view (the break is over), grants the probe.
+      control.hung = true;
+      const probe = breaker
+        .execute(() => 'probed')
+        .then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        );
+      // Its release waits a deadline too.
+      await vi.advanceTimersByTimeAsync(500);
+      expect(await probe).toEqual({ value: 'probed' });
+      expect(states).toEqual(['open', 'half-open', 'closed']);
+      control.hung = false;
+    },
+    (breaker) => {
+      breaker.onStateChange(({ to }) => states.push(to));
+    },
+  );
 });
