@@ -1,9 +1,13 @@
 /// <reference path="./dynalite.d.ts" />
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
 import { DYNALITE_CLIENT_CONFIG } from './default-clients.js';
+import { createTestTable } from './dynamo-table.js';
+
+export { createTestTable };
+
 import { FixtureSlot } from './fixture-slot.js';
 import { uniquePrefix } from './key-prefix.js';
 
@@ -25,24 +29,6 @@ export interface DynamoFixture {
 
 // Defined where child processes can load it without vitest; re-exported here where it always was.
 export { DYNALITE_CLIENT_CONFIG };
-
-/**
- * Creates the table the Breakwater DynamoDB stores expect: string partition key `pk`,
- * PAY_PER_REQUEST. (The TTL attribute `ttl` is not enabled: dynalite does not implement
- * UpdateTimeToLive, nor does it ever expire items.)
- */
-export async function createTestTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  // Same table shape as createTable() of @breakwater/core/dynamodb, built by hand so the testkit
-  // does not depend on core (core's tests depend on the testkit). Switch to it if that changes.
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
 
 /** Starts dynalite in process on a free port; resolves the server and its endpoint URL. */
 export async function startDynalite(): Promise<{ server: Server; endpoint: string }> {

@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { reapOnExit } from '../child-reaper.js';
 import { DYNALITE_CLIENT_CONFIG } from '../default-clients.js';
+import { createTestTable } from '../dynamo-table.js';
 import { findFreePort } from '../free-port.js';
 
 /** Options of {@link startNemesisDynalite}. */
@@ -140,15 +140,7 @@ async function ensureTable(endpoint: string, tableName: string): Promise<void> {
   const client = new DynamoDBClient({ ...DYNALITE_CLIENT_CONFIG, endpoint, maxAttempts: 3 });
   try {
     try {
-      // The shape of `createTable()` of @breakwater/core/dynamodb (the testkit cannot import core).
-      await client.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
+      await createTestTable(client, tableName);
     } catch (error) {
       // A persistent restart brings the table back with its items.
       if (!(error instanceof ResourceInUseException)) throw error;

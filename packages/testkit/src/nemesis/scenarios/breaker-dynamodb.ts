@@ -7,7 +7,7 @@
 import type { FaultName } from '../faults.js';
 import type { BreakerParams } from '../replicas/breaker.js';
 import type { Scenario } from '../scenario.js';
-import { breakerScenario } from './breaker.js';
+import { BREAKER_FAULTS, breakerScenario } from './breaker.js';
 
 /**
  * The faults the DynamoDB breaker scenario draws from. No `clock-jump`: the DynamoDB store keeps
@@ -15,14 +15,9 @@ import { breakerScenario } from './breaker.js';
  * to agree within a small fraction of the shortest duration configured — a 30 s jump of a replica
  * is outside what it promises (its probe leases would expire early on that replica's clock).
  */
-export const BREAKER_DYNAMODB_FAULTS: readonly FaultName[] = [
-  'proxy-latency',
-  'proxy-drop',
-  'proxy-reset',
-  'store-pause',
-  'store-crash',
-  'store-crash-aof',
-];
+export const BREAKER_DYNAMODB_FAULTS: readonly FaultName[] = BREAKER_FAULTS.filter(
+  (fault) => fault !== 'clock-jump',
+);
 
 /** The breaker scenario on DynamoDB, with `faults` (default {@link BREAKER_DYNAMODB_FAULTS}). */
 export function breakerDynamoScenario(
