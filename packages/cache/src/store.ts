@@ -13,7 +13,8 @@
  * - tag versions: a counter per tag, bumped by `invalidateTags`. An entry remembers the versions
  *   of its tags when it was loaded and is void once any of them moved on.
  * - leases: a token per key with an expiry, so one replica of a fleet loads a missing key while the
- *   others wait for the value to appear.
+ *   others wait for the value to appear. A write that lands and a delete end the key's lease in
+ *   the same atomic operation (see {@link RecordWrite.leaseToken}).
  *
  * Room for write-behind (a later release): a write may later carry a "pending" pin that keeps the
  * record from expiring until the write is persisted; {@link RecordWrite} is an object so that field
@@ -40,7 +41,22 @@ export interface RecordWrite {
    * loaded before a concurrent `set`/`delete` cannot overwrite it. `undefined`: write always.
    */
   readonly expectVersion?: number | undefined;
-  /** Release the key's lease in the same operation, if it still holds this token. */
+  /**
+   * The token of the lease the write was loaded under (a load's write): write only while the key's
+   * lease is still held by this token, and release it in the same operation. A holder that lost
+   * its lease (paused or cut off past `lease.ttlMs`, another replica loading meanwhile) writes
+   * nothing: its value is older than what the next holder may have written, even once that one
+   * expired (the key absent again, so `expectVersion` alone would let it through). `undefined`:
+   * no lease condition.
+   *
+   * Either way, a write that lands ends the key's lease, whoever holds it, in the same atomic
+   * operation — as {@link CacheScope.delete} does. A `set` (no token) thereby fences off the load
+   * running meanwhile: that load may have read the database before the change this `set` or
+   * `delete` records, and the version check alone would let its write through whenever the key
+   * was absent both when it read and when it writes (a `set` then a `delete` during the load, or
+   * the delete of an absent key). Its write is refused as for a holder that lost its lease; the
+   * replicas waiting on the lease find it gone, re-check the record and load again if absent.
+   */
   readonly leaseToken?: string | undefined;
   /** The writing cache instance, stamped on the invalidation message so it can skip its own. */
   readonly origin: string;
@@ -108,11 +124,17 @@ export interface CacheScope {
   /** The record of `key`, or `undefined`. One round trip. */
   get(key: string, signal?: AbortSignal): Promise<StoredRecord | undefined>;
   /**
-   * Writes a record (see {@link RecordWrite}), assigns it the next version, optionally releases
-   * the lease, and publishes a `keys` message on the bus.
+   * Writes a record (see {@link RecordWrite}), assigns it the next version, ends the key's lease
+   * (the writer's own or any other), and publishes a `keys` message on the bus. A write refused by
+   * its conditions changes nothing, except that a refused load's write still releases its own
+   * lease.
    */
   set(key: string, write: RecordWrite, signal?: AbortSignal): Promise<WriteResult>;
-  /** Deletes the record, assigns the key its next version, publishes it, and returns it. */
+  /**
+   * Deletes the record and ends the key's lease (so the write of a load running meanwhile is
+   * refused, see {@link RecordWrite.leaseToken}) — also for an absent key — assigns the key its
+   * next version, publishes it, and returns it.
+   */
   delete(key: string, origin: string, signal?: AbortSignal): Promise<number>;
   /** The current version of each tag (0 for a tag never invalidated). */
   getTagVersions(tags: readonly string[], signal?: AbortSignal): Promise<number[]>;

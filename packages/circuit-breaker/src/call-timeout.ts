@@ -22,24 +22,30 @@
  * cost the same. A property test (call-timeout.test.ts) checks that both time out the same calls,
  * in the same order, this one never earlier and at most `timeoutMs / 16` later.
  */
-import type { ExecutionContext } from '@breakwater/core';
+import { LazyAbortController } from '@breakwater/core';
 import type { CallerAbort } from './breaker/caller-abort.js';
 
 /** How many ticks a time limit is split into: a call times out at most two ticks late. */
 const TICKS_PER_LIMIT = 32;
 
 /**
- * One call under a time limit: the context it receives, its place in the deadline queue, and what
- * its breaker needs to settle it. One object per call, so a timed call allocates little. Its
- * `signal` is a prototype getter that creates the controller on first read (an object literal
- * with a getter is several times slower to create per call).
+ * One call under a time limit: the lazy controller behind its signal, its place in the deadline
+ * queue, and what its breaker needs to settle it. One object per call, so a timed call allocates
+ * little. `fn` receives a `LazyExecutionContext` of it, not the record itself (that would hand
+ * `fn` its bookkeeping, `resolve`, `reject` and the deadline links, as enumerable fields, which
+ * `fn` could call and a spread would copy).
+ *
+ * A lazy controller, so that the policies inside the breaker in a pipeline follow the call's
+ * aborts through it without creating its signal, as they follow a `timeout()`'s. With an eager
+ * signal, the first policy inside read it to follow it, and on Node 20 creating a signal costs
+ * microseconds. Measured on Node 20.20 (2-core VM, CPU time of 100,000 awaited calls, median of
+ * seven rounds): `pipeline(circuitBreaker({ timeoutMs }), timeout())` cost 12.3 µs per call and
+ * with a bulkhead inside 10.5 µs, against 0.4 µs for the breaker alone.
  */
-export class TimedCall implements ExecutionContext {
+export class TimedCall extends LazyAbortController {
   // Every field is set once, in the constructor, in one order (one shape for every call): a
   // field initialiser (or a parameter property, which is also a field definition) is paid on
   // each call, and again when the constructor assigns the field.
-  /** The controller behind `signal`, created by the first read of `signal` or by `abort`. */
-  declare private controller: AbortController | undefined;
   /** The tick at which the call runs out of time. */
   declare expiresAfter: number;
   /** Neighbours in the deadline queue. */
@@ -63,7 +69,7 @@ export class TimedCall implements ExecutionContext {
     resolve: (value: unknown) => void = noop,
     reject: (reason: unknown) => void = noop,
   ) {
-    this.controller = undefined;
+    super();
     this.expiresAfter = 0;
     this.newer = undefined;
     this.older = undefined;
@@ -74,20 +80,6 @@ export class TimedCall implements ExecutionContext {
     this.started = started;
     this.resolve = resolve;
     this.reject = reject;
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) this.controller = new AbortController();
-    return this.controller.signal;
-  }
-
-  /**
-   * Aborts the signal, creating its controller if the call has not read it yet (aborting is rare:
-   * a timeout or the caller's signal), so a later read sees it aborted with `reason`.
-   */
-  abort(reason: unknown): void {
-    if (this.controller === undefined) this.controller = new AbortController();
-    this.controller.abort(reason);
   }
 }
 

@@ -7,6 +7,7 @@
  * `MaxListenersExceededWarning` past 10) and would cost an add and a remove per call. Policies
  * read the caller's signal through {@link abortableSignal}, which answers `undefined` for it.
  */
+import { followsAbort } from './abort-marks.js';
 import type { LazyAbortController } from './lazy-abort.js';
 
 /** Where the shared never-aborted signal lives, so that two copies of this package share it. */
@@ -86,7 +87,8 @@ export function raceAbort<T>(
 
 /**
  * {@link raceAbort} for a {@link LazyAbortController}: follows its abort through a callback, so no
- * signal is created.
+ * signal is created. A promise marked as following the controller already (`markFollowsAbort`,
+ * inside a pipeline: the promise of the next policy in) is handed back as it is, not raced again.
  */
 export function raceLazyAbort<T>(
   promise: T | PromiseLike<T>,
@@ -96,6 +98,7 @@ export function raceLazyAbort<T>(
     Promise.resolve(promise).catch(() => {});
     return Promise.reject(controller.reason);
   }
+  if (followsAbort(promise, controller)) return promise as Promise<T>;
   return new Promise<T>((resolve, reject) => {
     controller.addAbortListener(reject);
     Promise.resolve(promise).then(
@@ -132,6 +135,10 @@ export function raceLazyAbortThen<T, R>(
   if (controller.aborted) {
     Promise.resolve(pending).catch(() => {});
     return Promise.reject(controller.reason).then(undefined, onRejected);
+  }
+  // Marked as following the controller already (see abort-marks.ts): judged, not raced again.
+  if (followsAbort(pending, controller)) {
+    return (pending as Promise<T>).then(onFulfilled, onRejected);
   }
   return new Promise<R>((resolve, reject) => {
     let settled = false;

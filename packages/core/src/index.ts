@@ -13,6 +13,7 @@ export {
   raceLazyAbort,
   raceLazyAbortThen,
 } from './abort.js';
+export { followsAbort, markFollowsAbort } from './abort-marks.js';
 export {
   ATTR_CHAOS_KIND,
   CHAOS_OPTIONS,
@@ -26,7 +27,7 @@ export {
   chaos,
   DEFAULT_INJECTION_RATE,
 } from './chaos.js';
-export { type Clock, systemClock } from './clock.js';
+export { type Clock, coarseNow, systemClock } from './clock.js';
 export {
   isStoreConflictError,
   StoreConflictError,
@@ -94,10 +95,13 @@ export {
   reportListenerError,
 } from './listeners.js';
 export {
+  CONTEXT_FIELDS,
+  type ContextFields,
   type ContextOf,
   type ExecuteOptions,
   type ExecutionContext,
   type ExtraResultOf,
+  NO_CONTEXT_FIELDS,
   type OptionsOf,
   type Pipeline,
   type PipelineContext,

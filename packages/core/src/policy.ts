@@ -42,7 +42,32 @@ export interface Policy<C extends ExecutionContext = ExecutionContext, R = never
    * the types of what it composes.
    */
   readonly '~types'?: { readonly context: C; readonly extraResult: R };
+  /**
+   * The fields this policy's context has beyond `signal`, if it declares them (see
+   * {@link CONTEXT_FIELDS}): `pipeline()` then merges contexts without enumerating them.
+   */
+  readonly [CONTEXT_FIELDS]?: ContextFields | undefined;
 }
+
+/**
+ * The key under which a policy may declare the fields its context has beyond `signal`: a frozen
+ * array of their names (`[]` for a context with only `signal`, `['attempt']` for retry's). Given
+ * the declarations, `pipeline()` merges contexts by copying the named fields, without enumerating
+ * each context on every call; a policy that declares nothing is enumerated (`for…in`), so a
+ * policy from outside Breakwater composes without declaring anything.
+ *
+ * A declaration is a promise: every context the policy hands `fn` has exactly these fields beyond
+ * `signal` (a field may be `undefined`). Measured on Node 20.20 (2-core VM, CPU time of 200,000
+ * awaited calls, median of nine alternating rounds): enumerating and merging the contexts took
+ * about 120 ns of the README pipeline's ~590 ns per call.
+ */
+export const CONTEXT_FIELDS: unique symbol = Symbol.for('@breakwater/core/context-fields');
+
+/** The fields a policy's context has beyond `signal`, as declared under {@link CONTEXT_FIELDS}. */
+export type ContextFields = readonly string[];
+
+/** The declaration of a context with nothing beyond `signal`, for policies to share. */
+export const NO_CONTEXT_FIELDS: ContextFields = Object.freeze([]);
 
 /** The context type of a policy. */
 export type ContextOf<P> = P extends Policy<infer C, infer _R> ? C : never;
@@ -117,6 +142,7 @@ export function pipeline<const P extends readonly Policy<ExecutionContext, unkno
   if (policies.length === 0) return passThrough as unknown as Pipeline<P>;
   if (policies.length === 1) return policies[0] as unknown as Pipeline<P>;
   const layers = policies as unknown as readonly Policy<ExecutionContext, unknown>[];
+  const plan: Plan = { layers, declared: layers.map(declaredFieldsOf) };
   return {
     execute(fn: (ctx: ExecutionContext) => unknown, options?: ExecuteOptions) {
       // Checked here, before any layer runs: a retry would otherwise retry the TypeError of
@@ -124,36 +150,48 @@ export function pipeline<const P extends readonly Policy<ExecutionContext, unkno
       if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
       // The caller's fields beyond `signal`, for the inner layers (the outermost gets `options`).
       const shared = options !== undefined && hasFieldsBeyondSignal(options) ? options : undefined;
-      return runLayer(layers, 0, undefined, fn, options, shared);
+      return runLayer(plan, 0, undefined, fn, options, shared);
     },
+    // What `fn` receives is every layer's fields, merged: known when every layer declares them,
+    // so a pipeline nested in another merges as cheaply as a policy of ours.
+    [CONTEXT_FIELDS]: unionOf(plan.declared),
   } as unknown as Pipeline<P>;
+}
+
+/** A pipeline's layers, outermost first, with the context fields each declares (if it does). */
+interface Plan {
+  readonly layers: readonly Policy<ExecutionContext, unknown>[];
+  readonly declared: readonly (ContextFields | undefined)[];
 }
 
 /** The contexts of the layers around the current one, innermost first. */
 interface ContextChain {
   readonly ctx: ExecutionContext;
+  /** The fields of `ctx` to merge, as its policy declared them; `undefined`: enumerate `ctx`. */
+  readonly fields: ContextFields | undefined;
   readonly outer: ContextChain | undefined;
 }
 
 function runLayer(
-  layers: readonly Policy<ExecutionContext, unknown>[],
+  plan: Plan,
   index: number,
   chain: ContextChain | undefined,
   fn: (ctx: ExecutionContext) => unknown,
   options: ExecuteOptions | undefined,
   shared: ExecuteOptions | undefined,
 ): Promise<unknown> {
-  const layer = layers[index]!;
-  const last = index === layers.length - 1;
+  const layer = plan.layers[index]!;
+  const last = index === plan.layers.length - 1;
   // Nothing to merge into the innermost layer's context: it calls `fn` itself, without a closure
   // of ours in between (one closure and one call fewer per call, e.g. for `pipeline(timeout(),
   // chaos())`, whose layers' contexts say nothing).
   if (last && chain === undefined) return layer.execute(fn, options);
+  const declared = plan.declared[index];
   return layer.execute((ctx) => {
     // The contexts are merged once, for `fn`, rather than at every layer: on Node 20.20 a merge
     // per layer (a check of its fields and a spread) took 26 % of a CPU profile of the README
     // pipeline. Only contexts with fields beyond `signal` need merging.
-    if (last) return fn(mergeContexts(chain!, ctx));
+    if (last) return fn(mergeContexts(chain!, ctx, declared));
     // A context with no field beyond `signal` has nothing to merge, so it stays out of the chain,
     // and a pipeline whose layers all say nothing merges nothing. Measured on Node 20.20 (2-core
     // VM, CPU time of 100,000 awaited calls, median of 11 rounds, two A/B runs): leaving out the
@@ -161,13 +199,34 @@ function runLayer(
     // +586/+589 ns to +564/+582 ns; leaving out the lazy contexts without fields too (those of
     // the two timeouts of the five-strategy pipeline) took that pipeline's from +1,416 to
     // +1,294 ns (five alternating runs, loaded VM).
-    const fields = hasFieldsBeyondSignal(ctx);
+    const fields = declared === undefined ? hasFieldsBeyondSignal(ctx) : declared.length > 0;
     // The layer's own context doubles as the inner layer's options (reading `signal` from it only
     // when needed keeps lazily created signals lazy), with the caller's other fields if any.
     const inner = shared === undefined ? innerOptionsOf(ctx, fields) : withSignalOf(shared, ctx);
-    const outer = fields ? { ctx, outer: chain } : chain;
-    return runLayer(layers, index + 1, outer, fn, inner, shared);
+    const outer = fields ? { ctx, fields: declared, outer: chain } : chain;
+    return runLayer(plan, index + 1, outer, fn, inner, shared);
   }, options);
+}
+
+/**
+ * The fields `policy` declares under {@link CONTEXT_FIELDS}; `undefined` when it declares none
+ * (or something that is not a list of field names), so that its contexts are enumerated.
+ */
+function declaredFieldsOf(policy: object): ContextFields | undefined {
+  const fields = (policy as { readonly [CONTEXT_FIELDS]?: unknown })[CONTEXT_FIELDS];
+  if (!Array.isArray(fields)) return undefined;
+  for (const field of fields) if (typeof field !== 'string' || field === 'signal') return undefined;
+  return Object.freeze([...fields]);
+}
+
+/** Every layer's declared fields, once each; `undefined` if a layer declares none. */
+function unionOf(declared: readonly (ContextFields | undefined)[]): ContextFields | undefined {
+  const union = new Set<string>();
+  for (const fields of declared) {
+    if (fields === undefined) return undefined;
+    for (const field of fields) union.add(field);
+  }
+  return Object.freeze([...union]);
 }
 
 /**
@@ -198,11 +257,16 @@ function hasFieldsBeyondSignal(value: object): boolean {
 /**
  * What `fn` receives: the fields of every context, inner ones winning, with the innermost's
  * `signal`; the innermost context itself when the others have no fields beyond `signal`.
+ * `innermostFields`: the innermost policy's declared fields (`undefined`: enumerate them).
  */
-function mergeContexts(chain: ContextChain, innermost: ExecutionContext): ExecutionContext {
+function mergeContexts(
+  chain: ContextChain,
+  innermost: ExecutionContext,
+  innermostFields: ContextFields | undefined,
+): ExecutionContext {
   const merged = copyFields(chain, undefined, innermost);
   if (merged === undefined) return innermost;
-  for (const key in innermost) if (key !== 'signal') merged[key] = (innermost as never)[key];
+  copyInto(merged, innermost, innermostFields);
   // A lazy innermost signal stays lazy: `merged` is then a lazy context that shares it.
   if (lazyAbortSourceOf(innermost) === undefined) merged.signal = innermost.signal;
   return merged as unknown as ExecutionContext;
@@ -215,13 +279,26 @@ function copyFields(
   innermost: ExecutionContext,
 ): Record<string, unknown> | undefined {
   let merged = chain.outer === undefined ? target : copyFields(chain.outer, target, innermost);
-  const ctx = chain.ctx;
-  for (const key in ctx) {
-    if (key === 'signal') continue;
-    merged ??= lazyContextLike(innermost) ?? {};
-    merged[key] = (ctx as never)[key];
-  }
+  // The chain holds only contexts with fields beyond `signal`: there is something to copy.
+  merged ??= lazyContextLike(innermost) ?? {};
+  copyInto(merged, chain.ctx, chain.fields);
   return merged;
+}
+
+/** Copies `ctx`'s fields beyond `signal` onto `target`: the declared ones, or all enumerable. */
+function copyInto(
+  target: Record<string, unknown>,
+  ctx: ExecutionContext,
+  fields: ContextFields | undefined,
+): void {
+  if (fields === undefined) {
+    for (const key in ctx) if (key !== 'signal') target[key] = (ctx as never)[key];
+    return;
+  }
+  for (let i = 0; i < fields.length; i++) {
+    const key = fields[i]!;
+    target[key] = (ctx as never)[key];
+  }
 }
 
 /** The caller's options with the signal of `ctx`, read only when the inner layer asks for it. */
@@ -241,6 +318,7 @@ function withSignalOf(shared: ExecuteOptions, ctx: ExecutionContext): ExecuteOpt
 }
 
 const passThrough: Policy = {
+  [CONTEXT_FIELDS]: NO_CONTEXT_FIELDS,
   async execute(fn, options) {
     if (typeof fn !== 'function') throw expectedFunctionError('fn', fn);
     const signal = abortableSignal(options?.signal);

@@ -11,10 +11,10 @@ import {
   runDegradationScenario,
   runExitScenario,
   type ScenarioOptions,
+  settingsFor,
 } from './degradation-scenario.js';
 import {
   ALL_STORE_ERROR_MODES,
-  type DegradationSettings,
   type DegradationTarget,
   type StoreErrorMode,
 } from './degradation-target.js';
@@ -128,13 +128,14 @@ function validate(target: DegradationTarget): void {
  */
 export function runDegradationSuite(target: DegradationTarget): void {
   validate(target);
-  const settings = { ...DEGRADATION_SETTINGS, ...target.settings };
   const plan: SuitePlan = {
     target,
     modes: target.modes ?? ALL_STORE_ERROR_MODES,
     faults: target.faults ?? ALL_FAULTS,
-    settings,
-    callsToDegrade: target.callsToDegrade ?? settings.failureThreshold,
+    callsToDegrade:
+      target.callsToDegrade ??
+      target.settings?.failureThreshold ??
+      DEGRADATION_SETTINGS.failureThreshold,
   };
   // Backends run side by side (each has its own store); the cases of one backend share its store,
   // so they run one after another.
@@ -152,7 +153,6 @@ interface SuitePlan {
   target: DegradationTarget;
   modes: readonly StoreErrorMode[];
   faults: readonly Fault[];
-  settings: DegradationSettings;
   callsToDegrade: number;
 }
 
@@ -162,7 +162,8 @@ function describeBackend(
   library: RedisClientLibrary,
   backendIndex: number,
 ): void {
-  const { target, modes, faults, settings, callsToDegrade } = plan;
+  const { target, modes, faults, callsToDegrade } = plan;
+  const settings = settingsFor(backend, target.settings);
   // Skipped like describeWithRedisCluster / describeWithDynamo (the global setup fails the run
   // under CI and prints the loud notice otherwise). Both Redis backends run private redis-server
   // processes, so they need the binary, never the shared Redis at REDIS_URL.

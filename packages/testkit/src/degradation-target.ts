@@ -147,6 +147,8 @@ export interface AnswerContext {
   clientLibrary: RedisClientLibrary;
   /** The fault in place (or the one that will be injected, in the healthy phase). */
   fault: Fault;
+  /** The store deadline the subject was built with (see `DEGRADATION_SETTINGS`). */
+  deadlineMs: number;
 }
 
 /** What a pattern package gives {@link runDegradationSuite}. */

@@ -1,4 +1,13 @@
 export {
+  type AbortMarkLayersOptions,
+  abortingAt,
+  abortMarkLayers,
+  logOutcome,
+  type MarkablePolicy,
+  type MarkedOutcome,
+  slowCall,
+} from './abort-marks.js';
+export {
   ALL_BACKENDS,
   type Backend,
   type ContractContext,
@@ -44,12 +53,14 @@ export {
 } from './degradation-child.js';
 export {
   DEGRADATION_SETTINGS,
+  DYNAMODB_DEADLINE_MS,
   EXIT_WITHIN_MS,
   IMMEDIATE_SLACK_MS,
   runDegradationScenario,
   runExitScenario,
   SCHEDULING_SLACK_MS,
   type ScenarioOptions,
+  settingsFor,
 } from './degradation-scenario.js';
 export {
   DEFAULT_DEGRADATION_CLIENTS,
@@ -188,6 +199,7 @@ export {
   describeWithRedisCluster,
   services,
 } from './services.js';
+export { countSignalReads, type SignalReads } from './signal-reads.js';
 export { sourceNodeArgs } from './source-node-args.js';
 export {
   causeChain,

@@ -215,6 +215,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const totals = { regular: emptyTally(), spike: emptyTally() };
   let inFlight = 0;
   const inFlightDone = new Set<() => void>();
+  /** Waits (at most 3 s) until no request is in flight. */
+  const drainInFlight = async (): Promise<void> => {
+    if (inFlight === 0) return;
+    await Promise.race([new Promise<void>((resolve) => inFlightDone.add(resolve)), sleep(3_000)]);
+  };
 
   const startedAt = Date.now();
   let current: PhaseResult | undefined;
@@ -280,7 +285,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       })
       .finally(() => {
         inFlight--;
-        if (inFlight === 0) for (const done of inFlightDone) done();
+        if (inFlight === 0) {
+          for (const done of inFlightDone) done();
+          inFlightDone.clear();
+        }
       });
   }
 
@@ -351,6 +359,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     // The upstream has been back for a whole phase: charge what the outage left in the queue.
     const afterOutage = results.some((r) => r.phase.upstream.outage === true);
     if (afterOutage && !phase.upstream.outage && !results.some((r) => r.deadLetterReplay)) {
+      // A request still in flight may yet dead-letter a payment: let them finish first, so that
+      // the replicas' counts of what they wrote (read right after) cover what the replay finds.
+      await drainInFlight();
       current.deadLetterReplay = await replayDeadLetters(fleet);
     }
     current.stats = await fleet.stats();
@@ -359,8 +370,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   }
 
   // Let the last requests finish (bounded), so the totals add up.
-  if (inFlight > 0) {
-    await Promise.race([new Promise<void>((resolve) => inFlightDone.add(resolve)), sleep(3_000)]);
-  }
+  await drainInFlight();
   return { startedAt, endedAt: Date.now(), phases: results, stats: await fleet.stats() };
 }

@@ -50,6 +50,11 @@ describeWithDynamo('fleet bulkhead across frozen invocations (DynamoDB)', () => 
     const prefix = dynamo.uniquePrefix();
     const a = await boot('a', prefix);
     let stuck: Promise<unknown> | undefined;
+    // The clock is the real one plus jumps, so the lease runs down in real time too: the jumps
+    // below are measured from when it was taken, not added to however long the steps in between
+    // took (on a loaded machine, they can take a second). It was taken between these two times.
+    const acquiringFrom = env.clock.now();
+    let acquiredBy = Number.NaN;
     // The invocation ends (as a timed-out one would) while its call still holds the permit.
     await a.invoke(async () => {
       stuck = a.app.db.execute(
@@ -59,13 +64,14 @@ describeWithDynamo('fleet bulkhead across frozen invocations (DynamoDB)', () => 
           }),
       );
       await until(() => a.app.db.active === 1, 2_000);
+      acquiredBy = env.clock.now();
     }, {});
     const b = await boot('b', prefix);
     await expect(b.invoke(b.app.handler, { value: 1 })).rejects.toSatisfy(isBulkheadRejectedError);
-    // Frozen, `a` cannot renew; past the lease, the permit is free again.
-    env.clock.jump(9_000);
+    // Frozen, `a` cannot renew; 9 s into the lease, the permit is still held; past it, free again.
+    env.clock.jump(Math.max(0, acquiringFrom + 9_000 - env.clock.now()));
     await expect(b.invoke(b.app.handler, { value: 2 })).rejects.toSatisfy(isBulkheadRejectedError);
-    env.clock.jump(1_001);
+    env.clock.jump(Math.max(0, acquiredBy + 10_001 - env.clock.now()));
     expect(await b.invoke(b.app.handler, { value: 3 })).toBe(3);
     // Thawed, `a` finds its lease lapsed: its call is aborted rather than running unprotected.
     const outcome = await a.invoke(() => stuck!.catch((error: unknown) => error), {});

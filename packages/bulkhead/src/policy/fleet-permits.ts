@@ -21,7 +21,7 @@ import {
   type StoreStatusListener,
 } from '@breakwater/core';
 import type { ReplicaCount } from '../bulkhead.js';
-import { BulkheadRejectedError } from '../errors.js';
+import type { BulkheadRejectedError } from '../errors.js';
 import type { ResolvedClass, ResolvedOptions } from '../options.js';
 import type { AcquireResult, Lease, PermitLayout, PermitScope, PermitStore } from '../store.js';
 import { type BulkheadInstruments, EVENT_DEGRADED, EVENT_LEASE_LOST } from '../telemetry.js';
@@ -29,6 +29,7 @@ import { blockStoreOps } from './block-store-ops.js';
 import { type FleetPermit, HeldPermit } from './held-permit.js';
 import { LeaseKeeper, leaseClock } from './lease-keeper.js';
 import { BlockCall, PermitBlock, PermitBlocks } from './permit-blocks.js';
+import { rejectedError } from './rejections.js';
 import { type CancelTimer, schedule } from './timer.js';
 
 /** One acquire attempt: the class, and the lease id sent (to release it if the answer is lost). */
@@ -563,15 +564,6 @@ export class FleetPermits {
         : reason === 'queue-timeout'
           ? `no fleet permit freed within ${cls.maxWaitMs} ms`
           : 'the permit store is unavailable';
-    return new BulkheadRejectedError(
-      `Bulkhead "${this.options.name}" rejected a ${cls.name} call: ${what}`,
-      {
-        policyName: this.options.name,
-        reason,
-        priority: cls.name,
-        retryAfterMs,
-        cause,
-      },
-    );
+    return rejectedError(this.options.name, cls.name, reason, what, retryAfterMs, cause);
   }
 }

@@ -133,12 +133,17 @@ export class HeldPermit implements FleetPermit {
 
 /** The context of a call holding a lease; `signal` is made on first read. */
 class LeaseContext implements BulkheadContext {
-  constructor(
-    private readonly permit: HeldPermit,
-    readonly fencingToken: number,
-  ) {}
+  // A private field, not an enumerable property: `fn` (and `pipeline()`'s merge) sees only
+  // `signal` and `fencingToken`.
+  readonly #permit: HeldPermit;
+  readonly fencingToken: number;
+
+  constructor(permit: HeldPermit, fencingToken: number) {
+    this.#permit = permit;
+    this.fencingToken = fencingToken;
+  }
 
   get signal(): AbortSignal {
-    return this.permit.signal();
+    return this.#permit.signal();
   }
 }

@@ -5,14 +5,19 @@
  */
 import {
   abortableSignal,
+  CONTEXT_FIELDS,
+  type ContextFields,
   type Disposer,
   expectedFunctionError,
   expectFunction,
-  neverAbortedSignal,
+  type LazyAbortController,
+  lazyAbortSourceOf,
+  markFollowsAbort,
   POLICY_HEALTH,
   type PolicyHealth,
   policyHealth,
   raceAbort,
+  raceLazyAbort,
   type StoreStatus,
   type StoreStatusListener,
 } from '@breakwater/core';
@@ -24,8 +29,7 @@ import type {
   ReplicaCount,
 } from '../bulkhead.js';
 import {
-  BulkheadRejectedError,
-  type BulkheadRejectionReason,
+  type BulkheadRejectedError,
   isBulkheadRejectedError,
   isLeaseLostError,
   PerKeyCapError,
@@ -33,12 +37,20 @@ import {
 import type { ResolvedOptions } from '../options.js';
 import { type BulkheadInstruments, createInstruments } from '../telemetry.js';
 import { CallTimings } from './call-timings.js';
+import { FENCING_TOKEN_FIELD, idleContext, LazyBulkheadContext } from './context.js';
 import { FleetPermits } from './fleet-permits.js';
 import type { FleetPermit } from './held-permit.js';
-import { Rejections, unknownPriorityError } from './rejections.js';
+import {
+  type LocalRefusal,
+  localRefusal,
+  Rejections,
+  rejectedError,
+  unknownPriorityError,
+} from './rejections.js';
 import {
   type ClassSlots,
   createClassSlots,
+  fastPathClass,
   type KeySlots,
   KeyTable,
   keyHasRoom,
@@ -48,11 +60,6 @@ import { type CancelTimer, schedule } from './timer.js';
 
 const noop = (): void => {};
 
-const idleContext: BulkheadContext = Object.freeze({
-  signal: neverAbortedSignal(),
-  fencingToken: undefined,
-});
-
 type Fn<T> = (ctx: BulkheadContext) => T | PromiseLike<T>;
 
 /**
@@ -60,6 +67,8 @@ type Fn<T> = (ctx: BulkheadContext) => T | PromiseLike<T>;
  * (the class names) only types `execute`'s `priority`; at run time a priority is checked by name.
  */
 export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
+  /** `fn`'s context: `signal` and `fencingToken` (for `pipeline()`'s merge). */
+  readonly [CONTEXT_FIELDS]: ContextFields = FENCING_TOKEN_FIELD;
   readonly name: string;
   private readonly options: ResolvedOptions;
   private readonly classes: readonly ClassSlots[];
@@ -106,16 +115,7 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       (name) => this.classByName.get(name)!.spec.index,
     );
     this.timings = new CallTimings(options.clock, options.limit);
-    this.simple =
-      this.classes.length === 1 &&
-      this.defaultClass.reserved === 0 &&
-      this.defaultClass.max === Number.POSITIVE_INFINITY &&
-      options.store === undefined &&
-      options.limit === undefined &&
-      options.perKey === undefined &&
-      !this.instruments.sdkSeen
-        ? this.defaultClass
-        : undefined;
+    this.simple = fastPathClass(this.classes, options, this.instruments.sdkSeen);
     this.fleet = options.store
       ? new FleetPermits(options, options.store, this.instruments, () => this.capacity)
       : undefined;
@@ -221,11 +221,16 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     if (typeof fn !== 'function') return Promise.reject(expectedFunctionError('fn', fn));
     let cls = this.defaultClass;
     let signal: AbortSignal | undefined;
+    // A local call under an outer policy's lazy context follows it without creating its signal
+    // (see LazyBulkheadContext); a queued call or a fleet call still takes the signal.
+    let lazy: LazyAbortController | undefined;
     let key: string | undefined;
     if (options !== undefined) {
+      lazy = this.fleet === undefined ? lazyAbortSourceOf(options) : undefined;
+      if (lazy?.aborted) return Promise.reject(lazy.reason);
       // The never-aborted signal an outer policy passes for a call given none is no signal:
       // listening to it (a listener per queued call) would pile up listeners that never run.
-      signal = abortableSignal(options.signal);
+      if (lazy === undefined) signal = abortableSignal(options.signal);
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (options.priority !== undefined) {
         const named = this.classByName.get(options.priority);
@@ -255,7 +260,11 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       } else {
         if (this.instruments.recording) this.instruments.waitDuration.record(0, cls.attributes);
         const ctx: BulkheadContext =
-          signal === undefined ? idleContext : { signal, fencingToken: undefined };
+          lazy !== undefined
+            ? new LazyBulkheadContext(lazy)
+            : signal === undefined
+              ? idleContext
+              : { signal, fencingToken: undefined };
         // Timing costs two clock reads: only for the adaptive limit, and when this call fills
         // the last slot (the retryAfterMs estimate matters only when the bulkhead is full).
         run =
@@ -263,9 +272,11 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
             ? this.runMeasured(fn, cls, keySlots, ctx)
             : this.runPlain(fn, cls, keySlots, ctx);
       }
+      // Marked: the policy around this one need not race the parent's abort again.
+      if (lazy !== undefined) return markFollowsAbort(raceLazyAbort(run, lazy), lazy);
       return signal === undefined ? run : raceAbort(run, signal);
     }
-    return this.enqueue(fn, cls, keySlots, key, signal);
+    return this.enqueue(fn, cls, keySlots, key, lazy === undefined ? signal : lazy.signal);
   }
 
   // --- admission -------------------------------------------------------------------------------
@@ -378,8 +389,9 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
       this.timings.end(sample, false);
       return value;
     } catch (error) {
-      // A call the caller cancelled says nothing about the downstream's health.
-      this.timings.end(sample, !ctx.signal.aborted);
+      // A call the caller cancelled says nothing about the downstream's health. (Asked of a lazy
+      // context's controller, which creates no signal.)
+      this.timings.end(sample, !(lazyAbortSourceOf(ctx) ?? ctx.signal).aborted);
       throw error;
     } finally {
       this.running--;
@@ -579,21 +591,9 @@ export class BulkheadPolicy<K extends string = string> implements Bulkhead<K> {
     return this.keys.size;
   }
 
-  // --- rejections ------------------------------------------------------------------------------
-
-  private rejection(cls: ClassSlots, reason: BulkheadRejectionReason): BulkheadRejectedError {
-    const what =
-      reason === 'queue-full'
-        ? 'its queue is full'
-        : `no slot freed within ${cls.spec.maxWaitMs} ms`;
-    return new BulkheadRejectedError(
-      `Bulkhead "${this.name}" rejected a ${cls.spec.name} call: ${what}`,
-      {
-        policyName: this.name,
-        reason,
-        priority: cls.spec.name,
-        retryAfterMs: this.timings.estimateRetryAfterMs(cls.queued, this.capacity),
-      },
-    );
+  private rejection(cls: ClassSlots, reason: LocalRefusal): BulkheadRejectedError {
+    const retryAfterMs = this.timings.estimateRetryAfterMs(cls.queued, this.capacity);
+    const what = localRefusal(cls.spec, reason);
+    return rejectedError(this.name, cls.spec.name, reason, what, retryAfterMs);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { type Disposer, Listeners } from '@breakwater/core';
 import type { BulkheadRejection } from '../bulkhead.js';
-import type { BulkheadRejectedError } from '../errors.js';
+import { BulkheadRejectedError, type BulkheadRejectionReason } from '../errors.js';
 import { type BulkheadInstruments, EVENT_REJECTED } from '../telemetry.js';
 
 /** Reports one bulkhead's refusals. */
@@ -48,4 +48,33 @@ export function unknownPriorityError(
   return new RangeError(
     `Expected \`priority\` to be one of ${names}, got ${JSON.stringify(priority) ?? String(priority)}`,
   );
+}
+
+/**
+ * The error of a refused call: `Bulkhead "<name>" rejected a <class> call: <what>`, with the
+ * reason, the class and the caller's hint (`retryAfterMs`), and the store error behind a refusal
+ * for an unavailable store.
+ */
+export function rejectedError(
+  policyName: string,
+  priority: string,
+  reason: BulkheadRejectionReason,
+  what: string,
+  retryAfterMs: number | undefined,
+  cause?: unknown,
+): BulkheadRejectedError {
+  return new BulkheadRejectedError(
+    `Bulkhead "${policyName}" rejected a ${priority} call: ${what}`,
+    { policyName, reason, priority, retryAfterMs, cause },
+  );
+}
+
+/** The reasons a local bulkhead refuses a call for. */
+export type LocalRefusal = 'queue-full' | 'queue-timeout';
+
+/** Why a local bulkhead refused a call of a class whose longest wait is `maxWaitMs`, in words. */
+export function localRefusal(spec: { readonly maxWaitMs: number }, reason: LocalRefusal): string {
+  return reason === 'queue-full'
+    ? 'its queue is full'
+    : `no slot freed within ${spec.maxWaitMs} ms`;
 }

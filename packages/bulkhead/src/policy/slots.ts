@@ -5,7 +5,7 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import type { PerKeyCapError } from '../errors.js';
-import type { ResolvedClass, ResolvedPerKey } from '../options.js';
+import type { ResolvedClass, ResolvedOptions, ResolvedPerKey } from '../options.js';
 import { keyCap } from './key-cap.js';
 import { type HeapEntry, WaiterHeap } from './waiter-heap.js';
 
@@ -114,4 +114,26 @@ export function createClassSlots(
     queued: 0,
     ready: new WaiterHeap<Waiter>(newestFirst),
   };
+}
+
+/**
+ * The only class of a bulkhead whose configuration allows the simplest hot path (see
+ * `BulkheadPolicy.execute`): one class, nothing reserved and no cap of its own, no store, no
+ * adaptive limit, no per-key caps, no telemetry SDK seen when it was built; else `undefined`.
+ */
+export function fastPathClass(
+  classes: readonly ClassSlots[],
+  options: Pick<ResolvedOptions, 'store' | 'limit' | 'perKey'>,
+  sdkSeen: boolean,
+): ClassSlots | undefined {
+  const only = classes.length === 1 ? classes[0]! : undefined;
+  return only !== undefined &&
+    only.reserved === 0 &&
+    only.max === Number.POSITIVE_INFINITY &&
+    options.store === undefined &&
+    options.limit === undefined &&
+    options.perKey === undefined &&
+    !sdkSeen
+    ? only
+    : undefined;
 }

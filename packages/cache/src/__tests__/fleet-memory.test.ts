@@ -1,6 +1,35 @@
 import { describe, expect, it, vi } from 'vitest';
 import { cache } from '../index.js';
-import { deferred, killable, memoryFleet, tick } from './helpers.js';
+import type { CacheStore } from '../store.js';
+import { deferred, killable, memoryFleet, tick, wrappedStore } from './helpers.js';
+
+/** `store` as seen by a process that can be paused: while frozen, its calls wait for the thaw. */
+function freezable(store: CacheStore): { store: CacheStore; freeze(): void; thaw(): void } {
+  let frozen: { promise: Promise<void>; resolve: () => void } | undefined;
+  return {
+    freeze: () => {
+      frozen = deferred<void>();
+    },
+    thaw: () => {
+      frozen?.resolve();
+      frozen = undefined;
+    },
+    store: wrappedStore(
+      store,
+      (inner) =>
+        new Proxy(inner, {
+          get(target, property, receiver) {
+            const member = Reflect.get(target, property, receiver) as unknown;
+            if (typeof member !== 'function' || property === 'subscribe') return member;
+            return async (...args: unknown[]) => {
+              if (frozen !== undefined) await frozen.promise;
+              return (member as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          },
+        }),
+    ),
+  };
+}
 
 describe('replicas sharing a memory store', () => {
   it('one replica loads while the others wait for the value', async () => {
@@ -58,6 +87,88 @@ describe('replicas sharing a memory store', () => {
     expect(await first).toBe('from-a');
     expect(await second).toBe('from-a');
     expect(loaderB).not.toHaveBeenCalled();
+  });
+
+  it("a holder paused past its lease writes nothing when it resumes: not over the next holder's value, even expired", async () => {
+    const { caches, clock, store } = memoryFleet({ ttlMs: 500, lease: { ttlMs: 1000 } }, 1);
+    const [b] = caches as [(typeof caches)[0]];
+    const paused = freezable(store);
+    const a = cache({
+      name: 'fleet',
+      store: paused.store,
+      clock,
+      jitter: 0,
+      beta: 0,
+      ttlMs: 500,
+      lease: { ttlMs: 1000 },
+      storeDeadlineMs: 60_000,
+    });
+    // A takes the lease of the absent key and is paused mid-load: its renewals cannot go out.
+    const slow = deferred<string>();
+    const first = a.getOrLoad('k', () => slow.promise);
+    await tick();
+    paused.freeze();
+    for (let i = 0; i < 12; i++) await clock.advance(100);
+    // A's lease has lapsed: B loads and writes a newer value, which a reader sees, then expires.
+    expect(await b.getOrLoad('k', async () => 'newer')).toBe('newer');
+    for (let i = 0; i < 6; i++) await clock.advance(100);
+    // A resumes with its older value: its callers get it, the fleet must not.
+    paused.thaw();
+    slow.resolve('older');
+    expect(await first).toBe('older');
+    await a.close();
+    expect(await b.getOrLoad('k', async () => 'newest')).toBe('newest');
+  });
+
+  it.each([
+    ['a delete of the absent key', ['delete']],
+    ['a set then a delete', ['set', 'delete']],
+  ] as const)(
+    "%s during a load: the loader's callers get its value, the fleet does not",
+    async (_, invalidations) => {
+      const { caches } = memoryFleet({ ttlMs: 60_000 }, 2);
+      const [a, b] = caches as [(typeof caches)[0], (typeof caches)[0]];
+      // A loads the absent key (reading the database's old value), held until the test says.
+      const slow = deferred<string>();
+      const first = a.getOrLoad('k', () => slow.promise);
+      await tick();
+      // Meanwhile the database changes and B invalidates the key: it is absent again.
+      for (const invalidation of invalidations) {
+        if (invalidation === 'set') await b.set('k', 'newer');
+        else await b.delete('k');
+      }
+      slow.resolve('older');
+      expect(await first).toBe('older');
+      await a.settle();
+      expect(await b.get('k')).toBeUndefined();
+      expect(await a.get('k')).toBeUndefined();
+      const reload = vi.fn(async () => 'newest');
+      expect(await a.getOrLoad('k', reload)).toBe('newest');
+      expect(reload).toHaveBeenCalledTimes(1);
+    },
+  );
+
+  it('a replica waiting on the lease of a load that a delete fenced off loads anew', async () => {
+    const { caches } = memoryFleet({ ttlMs: 60_000 }, 3);
+    const [a, b, c] = caches as [(typeof caches)[0], (typeof caches)[0], (typeof caches)[0]];
+    const slow = deferred<string>();
+    const first = a.getOrLoad('k', () => slow.promise);
+    await tick();
+    // B waits for A's value (the lease is A's); no clock moves, so only a bus message wakes it.
+    const loaderB = vi.fn(async () => 'newer');
+    const second = b.getOrLoad('k', loaderB);
+    await tick();
+    expect(loaderB).not.toHaveBeenCalled();
+    // C's delete ends A's lease: B, woken by it, finds the lease free and loads.
+    await c.delete('k');
+    await tick();
+    expect(loaderB).toHaveBeenCalledTimes(1);
+    expect(await second).toBe('newer');
+    slow.resolve('older');
+    expect(await first).toBe('older');
+    await a.settle();
+    await b.settle();
+    expect(await c.get('k')).toBe('newer');
   });
 
   it('a set on one replica is visible on the next read of another (bus)', async () => {

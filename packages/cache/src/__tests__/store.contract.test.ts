@@ -184,12 +184,92 @@ runContractSuite<StoreUnderTest>(
     it('releases the lease with the write that holds its token', async () => {
       const ns = await open();
       await ns.acquireLease('k', 'a', 5000, 0);
-      await ns.set('k', write('v', { leaseToken: 'other', expectVersion: 0 }));
-      const { version } = (await ns.get('k'))!;
-      expect((await ns.acquireLease('k', 'b', 5000, version)).status).toBe('held');
-      await ns.set('k', write('v2', { leaseToken: 'a', expectVersion: version }));
-      const after = (await ns.get('k'))!;
-      expect((await ns.acquireLease('k', 'b', 5000, after.version)).status).toBe('acquired');
+      // A write under a token that does not hold the lease writes nothing, and leaves the lease.
+      expect(await ns.set('k', write('v', { leaseToken: 'other', expectVersion: 0 }))).toEqual({
+        written: false,
+        version: 0,
+      });
+      expect(await ns.get('k')).toBeUndefined();
+      expect((await ns.acquireLease('k', 'b', 5000, 0)).status).toBe('held');
+      const { written, version } = await ns.set(
+        'k',
+        write('v2', { leaseToken: 'a', expectVersion: 0 }),
+      );
+      expect(written).toBe(true);
+      expect((await ns.acquireLease('k', 'b', 5000, version)).status).toBe('acquired');
+    });
+
+    it('refuses the write of a holder whose lease lapsed, even over an absent key', async () => {
+      const ns = await open();
+      expect((await ns.acquireLease('k', 'a', 50, 0)).status).toBe('acquired');
+      await sleep(120);
+      // Lapsed and taken by `b`, whose value was written and deleted (the key absent again).
+      expect((await ns.acquireLease('k', 'b', 5000, 0)).status).toBe('acquired');
+      await ns.set('k', write('newer', { leaseToken: 'b', expectVersion: 0 }));
+      await ns.delete('k', 'me');
+      expect(
+        await ns.set('k', write('older', { leaseToken: 'a', expectVersion: 0 })),
+      ).toMatchObject({
+        written: false,
+      });
+      expect(await ns.get('k')).toBeUndefined();
+      // Lapsed and never taken: the write is refused all the same.
+      expect((await ns.acquireLease('j', 'c', 50, 0)).status).toBe('acquired');
+      await sleep(120);
+      expect(await ns.set('j', write('late', { leaseToken: 'c', expectVersion: 0 }))).toMatchObject(
+        {
+          written: false,
+        },
+      );
+      expect(await ns.get('j')).toBeUndefined();
+    });
+
+    it("a set during a load ends its lease, so the load's write is refused", async () => {
+      const ns = await open();
+      // The loader read the absent key; meanwhile the key is set, then deleted: absent again.
+      expect(await ns.acquireLease('k', 'a', 5000, 0)).toEqual({ status: 'acquired' });
+      const set = await ns.set('k', write('newer'));
+      expect(set.written).toBe(true);
+      // The lease went with the set: a waiting replica takes the lease at the new version.
+      expect(await ns.acquireLease('k', 'b', 5000, set.version)).toEqual({ status: 'acquired' });
+      await ns.releaseLease('k', 'b');
+      await ns.delete('k', 'me');
+      expect(
+        await ns.set('k', write('older', { leaseToken: 'a', expectVersion: 0 })),
+      ).toMatchObject({ written: false });
+      expect(await ns.get('k')).toBeUndefined();
+    });
+
+    it('a delete during a load ends its lease, also for an absent key', async () => {
+      const ns = await open();
+      // The key was absent when the loader read it, and still is when it writes.
+      expect(await ns.acquireLease('k', 'a', 5000, 0)).toEqual({ status: 'acquired' });
+      await ns.delete('k', 'me');
+      expect(
+        await ns.set('k', write('older', { leaseToken: 'a', expectVersion: 0 })),
+      ).toMatchObject({ written: false });
+      expect(await ns.get('k')).toBeUndefined();
+      // The lease is free: a replica that waited on it re-checks and loads.
+      expect(await ns.acquireLease('k', 'b', 5000, 0)).toEqual({ status: 'acquired' });
+      // A delete of a key with a record (a refresh under the lease at its version) ends it too.
+      const { version } = await ns.set('j', write('v'));
+      expect(await ns.acquireLease('j', 'c', 5000, version)).toEqual({ status: 'acquired' });
+      await ns.delete('j', 'me');
+      expect(await ns.acquireLease('j', 'd', 5000, 0)).toEqual({ status: 'acquired' });
+    });
+
+    it('a set refused by its version check leaves the lease to its holder', async () => {
+      const ns = await open();
+      expect(await ns.acquireLease('k', 'a', 5000, 0)).toEqual({ status: 'acquired' });
+      expect(await ns.set('k', write('conditional', { expectVersion: 42 }))).toEqual({
+        written: false,
+        version: 0,
+      });
+      expect((await ns.acquireLease('k', 'b', 5000, 0)).status).toBe('held');
+      expect(
+        (await ns.set('k', write('loaded', { leaseToken: 'a', expectVersion: 0 }))).written,
+      ).toBe(true);
+      expect((await ns.get('k'))?.record).toBe('loaded');
     });
 
     it('versions tags', async () => {

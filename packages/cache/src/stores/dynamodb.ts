@@ -13,7 +13,8 @@
  * | `t`  | `v` tag version (N)                                                               |
  *
  * The record and its lease share one item, so "take the lease unless the version moved" is one
- * conditional UpdateItem. A delete keeps the item as a tombstone (version only, `ttl` a day
+ * conditional UpdateItem, and a write or delete ends the key's lease in the UpdateItem that
+ * changes the record. A delete keeps the item as a tombstone (version only, `ttl` a day
  * later), so versions keep growing across deletes even when replicas' clocks disagree. The record
  * version `v` is `max(previous + 1, now in µs)`; `rev` only counts writes of the item, so that a
  * write computed from a stale read — a lease granted to another holder meanwhile included — is
@@ -95,7 +96,7 @@ const REVISION = 'rev';
 /** How long a tombstone is kept after a delete, in seconds (for the `ttl` attribute). */
 const TOMBSTONE_SECONDS = 86_400;
 
-/** The lease's attributes, removed by the write that releases it. */
+/** The lease's attributes, removed by a write that lands (which ends the lease) and by a delete. */
 const LEASE_ATTRIBUTES: readonly string[] = ['lt', 'lx'];
 
 /**
@@ -188,9 +189,11 @@ class DynamoScope implements CacheScope {
       build: (item) => {
         const version = this.nextVersion(this.state(item).storedVersion);
         const tombstoneTtl = Math.ceil(this.clock.now() / 1000) + TOMBSTONE_SECONDS;
+        // The lease goes with the record: a load running now may have read what this delete
+        // invalidates. A lease granted after this read bumped `rev`, so the update retries.
         return {
           set: { v: n(version), ttl: n(tombstoneTtl) },
-          remove: ['r', 'x'],
+          remove: ['r', 'x', ...LEASE_ATTRIBUTES],
           result: version,
         };
       },
@@ -336,12 +339,17 @@ class DynamoScope implements CacheScope {
   }
 
   /**
-   * What `set` writes over the item as read: the record (releasing the writer's lease with it),
-   * or — when the version is not the one expected — only the lease release, or nothing.
+   * What `set` writes over the item as read: the record, ending the key's lease with it (the
+   * writer's own, or — for a `set` — a running load's, whose value would be older); or — when the
+   * version is not the one expected — only the release of the writer's lease, or nothing (a write
+   * under a lease it no longer holds, as for a holder paused past its lease).
    */
   private planSet(state: RecordState, write: RecordWrite): UpdatePlan<WriteResult> {
     const current = state.live?.version ?? 0;
     const releases = write.leaseToken !== undefined && state.leaseToken === write.leaseToken;
+    // A load's write lands only under its live lease (see RecordWrite.leaseToken).
+    if (write.leaseToken !== undefined && !releases)
+      return { result: { written: false, version: current } };
     if (write.expectVersion !== undefined && write.expectVersion !== current) {
       const result = { written: false, version: current };
       return releases ? { remove: LEASE_ATTRIBUTES, result } : { result };
@@ -355,7 +363,8 @@ class DynamoScope implements CacheScope {
       set.x = n(expiresAt);
       set.ttl = n(Math.ceil(expiresAt / 1000));
     }
-    if (releases) remove.push(...LEASE_ATTRIBUTES);
+    // A lease granted after this read bumped `rev`, so the update retries and ends that one too.
+    remove.push(...LEASE_ATTRIBUTES);
     return { set, remove, result: { written: true, version } };
   }
 

@@ -103,10 +103,19 @@ class MemoryScope implements CacheScope {
 
   async set(key: string, write: RecordWrite): Promise<WriteResult> {
     const current = this.currentVersion(key);
-    if (write.leaseToken !== undefined) this.release(key, write.leaseToken);
+    if (write.leaseToken !== undefined) {
+      // A load's write lands only under its live lease (see RecordWrite.leaseToken).
+      const lease = this.leases.get(key);
+      const held = lease?.token === write.leaseToken && lease.expiresAt > this.clock.now();
+      if (!held) return { written: false, version: current };
+      this.release(key, write.leaseToken);
+    }
     if (write.expectVersion !== undefined && write.expectVersion !== current) {
       return { written: false, version: current };
     }
+    // A write that lands ends the key's lease: its own holder's (released above), or, for a
+    // `set`, a running load's, whose value would be older (see RecordWrite.leaseToken).
+    this.leases.delete(key);
     const version = this.nextVersion(key);
     const expiresAt =
       write.ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now() + write.ttlMs;
@@ -116,6 +125,8 @@ class MemoryScope implements CacheScope {
   }
 
   async delete(key: string, origin: string): Promise<number> {
+    // Ends the key's lease too: a load running now may have read what this delete invalidates.
+    this.leases.delete(key);
     const version = this.nextVersion(key);
     this.records.set(key, { version, record: undefined, expiresAt: Number.POSITIVE_INFINITY }, 1);
     this.publish({ kind: 'keys', origin, keys: [key], versions: [version] });

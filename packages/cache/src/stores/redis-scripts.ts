@@ -24,17 +24,25 @@ end
 
 /**
  * KEYS: record, lease. ARGV: record, ttlMs ('' = none), expectVersion ('' = any), leaseToken
- * ('' = none), channel, origin, user key. Returns `{written (0|1), version}`.
+ * ('' = none), channel, origin, user key. Returns `{written (0|1), version}`. With a leaseToken,
+ * writes only while the lease is still held by it (and releases it): a holder paused past its
+ * lease writes nothing, even once the next holder's record expired (version 0 again). Without
+ * one (a `set`), a write that lands ends whatever lease the key has: the running load's value
+ * would be older.
  */
 export const SET_SCRIPT = defineScript<[number, string]>({
   name: 'cache.set',
   keys: 2,
   lua: `${NEXT_VERSION}
 local previous = current_version(KEYS[1])
-if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if ARGV[4] ~= '' then
+  if redis.call('GET', KEYS[2]) ~= ARGV[4] then return {0, string.format('%.0f', previous)} end
+  redis.call('DEL', KEYS[2])
+end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= previous then
   return {0, string.format('%.0f', previous)}
 end
+if ARGV[4] == '' then redis.call('DEL', KEYS[2]) end
 local version = string.format('%.0f', next_version(previous))
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], version .. '\\n' .. ARGV[1])
@@ -46,13 +54,17 @@ return {1, version}
 `,
 });
 
-/** KEYS: record. ARGV: channel, origin, user key. Returns the delete's version. */
+/**
+ * KEYS: record, lease. ARGV: channel, origin, user key. Returns the delete's version. Ends the
+ * key's lease with the record: a load running now may have read what the delete invalidates, so
+ * its write (under that lease) must not land.
+ */
 export const DELETE_SCRIPT = defineScript<string>({
   name: 'cache.delete',
-  keys: 1,
+  keys: 2,
   lua: `${NEXT_VERSION}
 local version = string.format('%.0f', next_version(current_version(KEYS[1])))
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('PUBLISH', ARGV[1], cjson.encode({o = ARGV[2], k = {ARGV[3]}, v = {version}}))
 return version
 `,

@@ -3,27 +3,19 @@
  * its signal (issue #18): no AbortSignal is created unless `fn` reads `ctx.signal`, and an outer
  * abort still ends the call, which then counts neither as a success nor as a failure.
  */
-import { LazyAbortController, lazyContext, pipeline, timeout } from '@breakwater/core';
+import {
+  isTimeoutError,
+  LazyAbortController,
+  lazyContext,
+  pipeline,
+  timeout,
+} from '@breakwater/core';
+import { countSignalReads, type SignalReads } from '@breakwater/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { circuitBreaker } from '../index.js';
 
-const RealAbortController = globalThis.AbortController;
-let signalsRead = 0;
-
-/** Counts AbortControllers whose signal was read (what costs microseconds on Node 20). */
-function countSignalReads(): void {
-  signalsRead = 0;
-  globalThis.AbortController = class extends RealAbortController {
-    override get signal(): AbortSignal {
-      signalsRead++;
-      return super.signal;
-    }
-  };
-}
-
-afterEach(() => {
-  globalThis.AbortController = RealAbortController;
-});
+let reads: SignalReads | undefined;
+afterEach(() => reads?.restore());
 
 const never = () => new Promise<never>(() => {});
 
@@ -34,7 +26,7 @@ describe.each([
   const breaker = () => circuitBreaker({ name: 'lazy', ...extra });
 
   it('creates no signal when fn does not read ctx.signal', async () => {
-    countSignalReads();
+    reads = countSignalReads();
     const policy = breaker();
     await expect(policy.execute(() => 1, lazyContext(new LazyAbortController()))).resolves.toBe(1);
     await expect(pipeline(timeout({ ms: 1_000 }), policy).execute(() => 2)).resolves.toBe(2);
@@ -42,7 +34,7 @@ describe.each([
     await expect(
       pipeline(timeout({ ms: 1_000 }), policy).execute(() => Promise.reject(boom)),
     ).rejects.toBe(boom);
-    expect(signalsRead).toBe(0);
+    expect(reads.count).toBe(0);
     expect(policy.stats()).toMatchObject({ calls: 3, failures: 1 });
     await policy.close();
   });
@@ -65,7 +57,7 @@ describe.each([
   });
 
   it('rejects at once with the outer reason while fn ignores it, and does not count the call', async () => {
-    countSignalReads();
+    reads = countSignalReads();
     const policy = breaker();
     const outer = new LazyAbortController();
     const pending = policy.execute(never, lazyContext(outer));
@@ -73,7 +65,7 @@ describe.each([
     outer.abort(reason);
     await expect(pending).rejects.toBe(reason);
     expect(policy.stats()).toMatchObject({ calls: 0, failures: 0 });
-    expect(signalsRead).toBe(0);
+    expect(reads.count).toBe(0);
     await policy.close();
   });
 
@@ -107,6 +99,37 @@ describe.each([
       policy.execute(() => Promise.reject(new Error('down')), lazyContext(outer)),
     ).resolves.toBe('fb');
     expect(fallbackSignal).toBe(outer.signal);
+    await policy.close();
+  });
+});
+
+describe('circuitBreaker() with timeoutMs around other policies', () => {
+  it('hands them a lazy context: no signal is created unless fn reads one', async () => {
+    reads = countSignalReads();
+    const policy = circuitBreaker({ name: 'timed-outer', timeoutMs: 60_000 });
+    const composed = pipeline(policy, timeout({ ms: 1_000 }));
+    await expect(composed.execute(() => 1)).resolves.toBe(1);
+    const boom = new Error('boom');
+    await expect(composed.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+    expect(reads.count).toBe(0);
+    await expect(composed.execute(({ signal }) => signal.aborted)).resolves.toBe(false);
+    expect(reads.count).toBeGreaterThan(0);
+    await policy.close();
+  });
+
+  it('ends the call inside at its deadline, and fn’s signal aborts with its TimeoutError', async () => {
+    const policy = circuitBreaker({ name: 'timed-outer-deadline', timeoutMs: 40 });
+    let seen: AbortSignal | undefined;
+    const composed = pipeline(policy, timeout({ ms: 60_000 }));
+    const pending = composed.execute(({ signal }) => {
+      seen = signal;
+      return never();
+    });
+    const error = await pending.catch((caught: unknown) => caught);
+    expect(isTimeoutError(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Circuit breaker "timed-outer-deadline" timed out/);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(error);
     await policy.close();
   });
 });

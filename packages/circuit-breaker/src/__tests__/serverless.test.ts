@@ -15,11 +15,21 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type CircuitBreakerOptions, circuitBreaker, isBrokenCircuitError } from '../index.js';
 import { dynamoStore } from '../stores/dynamodb.js';
 
+/** The breaker's time window: a minute, in 10 buckets of 6 s. */
+const WINDOW_MS = 60_000;
+const BUCKET_MS = WINDOW_MS / 10;
+
 describeWithDynamo('circuit breaker across frozen invocations (DynamoDB)', () => {
   const dynamo = dynamoFixture();
   let env: FreezeThaw;
   beforeEach(() => {
     env = freezeThaw();
+    // The containers' clock is the real one plus jumps, and an eventual breaker flushes its local
+    // counts when an outcome lands in a new bucket of the window: start each test 10 ms into a
+    // bucket, so that no boundary falls between the failures of one invocation (a boundary there
+    // sends an extra write mid-invocation, and the request counts below see it). The three
+    // containers' failures (2 s of jumps apart) then share one bucket.
+    env.clock.jump(BUCKET_MS - (env.clock.now() % BUCKET_MS) + 10);
   });
   afterEach(() => env.close());
 
@@ -36,7 +46,7 @@ describeWithDynamo('circuit breaker across frozen invocations (DynamoDB)', () =>
         store,
         failureRatio: 0.5,
         minimumThroughput: 6,
-        window: { kind: 'time', durationMs: 60_000 },
+        window: { kind: 'time', durationMs: WINDOW_MS, buckets: WINDOW_MS / BUCKET_MS },
         breakDurationMs: 30_000,
         // Longer than an invocation takes, so the counts below do not depend on machine speed.
         syncIntervalMs: 1_000,

@@ -288,8 +288,16 @@ runContractSuite<BreakerStore>(
       const b = store.scope('pushed', r);
       if (b.subscribe === undefined) return;
       const seen: BreakerView[] = [];
-      const off = b.subscribe((view) => seen.push(view));
-      await sleep(50);
+      // The memory store pushes synchronously; a network store's subscription becomes active
+      // later, and says so through onGap (a fixed wait missed it on a loaded machine).
+      let active = backend === 'memory';
+      const off = b.subscribe(
+        (view) => seen.push(view),
+        () => {
+          active = true;
+        },
+      );
+      await waitFor(() => active, 5_000);
       await a.record(batch(0, 1), 'a', now());
       await waitFor(() => seen.length > 0);
       expect(seen[0]).toMatchObject({ state: 'open', consecutiveOpens: 1 });

@@ -6,11 +6,14 @@
  */
 import {
   type Clock,
+  CONTEXT_FIELDS,
+  type ContextFields,
   type Disposer,
   type ExecuteOptions,
   type ExecutionContext,
   expectedFunctionError,
   Listeners,
+  NO_CONTEXT_FIELDS,
   type OnStoreError,
   POLICY_HEALTH,
   type PolicyHealth,
@@ -33,6 +36,8 @@ import type { StoreSync } from './store-sync.js';
 
 /** A circuit breaker: what `circuitBreaker()` returns. */
 export class BreakerPolicy<R> implements CircuitBreaker<R> {
+  /** `fn`'s context has only `signal` (for `pipeline()`'s merge). */
+  readonly [CONTEXT_FIELDS]: ContextFields = NO_CONTEXT_FIELDS;
   readonly name: string;
   protected readonly clock: Clock;
   protected readonly controller: BreakerController;

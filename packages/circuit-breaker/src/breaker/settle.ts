@@ -7,10 +7,13 @@
  */
 import {
   type Clock,
+  coarseNow,
   type ExecutionContext,
   isTimeoutError,
+  type LazyAbortController,
   type Listeners,
   lazyContext,
+  markFollowsAbort,
   neverAbortedSignal,
   raceLazyAbortThen,
   type StoreError,
@@ -52,6 +55,12 @@ export class CallSettler<R> {
   private readonly shouldHandle: ((outcome: CallOutcome) => boolean) | undefined;
   private readonly fallback: BreakerFallback<R> | undefined;
   private readonly timeoutMs: number | undefined;
+  /**
+   * Whether an aborted call reaches its caller without waiting on I/O or user code (no fallback,
+   * the in-process store): then the promise of a call under a lazy parent is marked as following
+   * it (see `runLazy`).
+   */
+  private readonly promptOnAbort: boolean;
   /** The path of calls under `timeoutMs`, when it is set. */
   private readonly timed: TimedCalls<R> | undefined;
   private readonly success: Listeners<SuccessEvent>;
@@ -78,6 +87,7 @@ export class CallSettler<R> {
     this.success = listeners.success;
     this.failure = listeners.failure;
     this.rejected = listeners.rejected;
+    this.promptOnAbort = resolved.fallback === undefined && resolved.store.kind === 'memory';
     this.timed =
       resolved.timeoutMs === undefined
         ? undefined
@@ -96,22 +106,8 @@ export class CallSettler<R> {
     started: number,
   ): Promise<T | R> {
     if (this.timed !== undefined) return this.timed.run(fn, caller, probeToken, started);
-    if (caller !== undefined && isLazy(caller)) {
-      // Inside a lazy parent, the race and the settling share one promise (raceLazyAbortThen).
-      let followed: T | PromiseLike<T>;
-      try {
-        followed = fn(lazyContext(caller));
-      } catch (error) {
-        followed = Promise.reject(error);
-      }
-      return raceLazyAbortThen(
-        followed,
-        caller,
-        (value) => this.succeeded(value, caller, probeToken, started),
-        (error: unknown) =>
-          this.failed(error, caller, probeToken, started) ?? Promise.reject(error),
-      );
-    }
+    if (caller !== undefined && isLazy(caller))
+      return this.runLazy(fn, caller, probeToken, started);
     let pending: T | PromiseLike<T>;
     try {
       if (caller === undefined) {
@@ -136,6 +132,35 @@ export class CallSettler<R> {
     );
   }
 
+  /**
+   * Runs a call under a lazy parent (an outer policy's context, inside a pipeline). The call's
+   * promise is usually that of the next policy in, which settles once the parent aborts already:
+   * `raceLazyAbortThen` then settles it with a plain `.then`, not raced again (see core's
+   * abort-marks.ts, measured on Node 20.20); otherwise the race and the settling share one promise.
+   *
+   * The breaker's promise is marked as following the parent when an abort reaches the caller
+   * without waiting on I/O or user code: not a probe (its lease is released in the store first),
+   * no fallback, and the in-process store (whose counts settle at once).
+   */
+  private runLazy<T>(
+    fn: (ctx: ExecutionContext) => T | PromiseLike<T>,
+    caller: LazyAbortController,
+    probeToken: string | undefined,
+    started: number,
+  ): Promise<T | R> {
+    let followed: T | PromiseLike<T>;
+    try {
+      followed = fn(lazyContext(caller));
+    } catch (error) {
+      followed = Promise.reject(error);
+    }
+    const onValue = (value: T) => this.succeeded(value, caller, probeToken, started);
+    const onError = (error: unknown) =>
+      this.failed(error, caller, probeToken, started) ?? Promise.reject(error);
+    const call = raceLazyAbortThen(followed, caller, onValue, onError);
+    return probeToken === undefined && this.promptOnAbort ? markFollowsAbort(call, caller) : call;
+  }
+
   private readonly untimedSucceeded = (value: unknown): unknown =>
     this.succeeded(value, undefined, undefined, UNTIMED);
 
@@ -146,7 +171,10 @@ export class CallSettler<R> {
     probeToken: string | undefined,
     started: number,
   ): T | R | Promise<T | R> {
-    const now = this.clock.now();
+    // An untimed call that is no probe only needs the bucket of its success: a coarse reading
+    // (see core's `coarseNow`) saved ~50 ns of a breaker call's ~120 ns on Node 20.20.
+    const now =
+      probeToken === undefined && Number.isNaN(started) ? coarseNow(this.clock) : this.clock.now();
     const durationMs = now - started;
     const slow = durationMs >= this.slowCallMs;
     if (this.shouldHandle !== undefined && this.handles({ kind: 'result', result: value })) {

@@ -4,7 +4,7 @@
  * call settling, its deadline, or the caller's abort. The outcome is then counted by the
  * breaker's CallSettler (settle.ts), like that of any call.
  */
-import { type ExecutionContext, TimeoutError } from '@breakwater/core';
+import { type ExecutionContext, LazyExecutionContext, TimeoutError } from '@breakwater/core';
 import { CallDeadlines, TimedCall } from '../call-timeout.js';
 import { type CallerAbort, follow } from './caller-abort.js';
 import type { CallSettler } from './settle.js';
@@ -48,7 +48,7 @@ export class TimedCalls<R> {
     }
     let pending: T | PromiseLike<T>;
     try {
-      pending = fn(call);
+      pending = fn(new LazyExecutionContext(call));
     } catch (error) {
       this.timedFailed(call, error);
       return result;

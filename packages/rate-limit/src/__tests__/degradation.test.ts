@@ -2,7 +2,7 @@
 // DynamoDB: every fault and every `onStoreError` mode.
 import { fileURLToPath } from 'node:url';
 import { isStoreError } from '@breakwater/core';
-import { type CallOutcome, DEGRADATION_SETTINGS, runDegradationSuite } from '@breakwater/testkit';
+import { type CallOutcome, runDegradationSuite } from '@breakwater/testkit';
 import { expect } from 'vitest';
 import { isRateLimitedError, type RateLimitDecision } from '../index.js';
 import { BURST, build, LIMIT, LOCAL_SHARE } from './degradation/subject.js';
@@ -16,7 +16,7 @@ runDegradationSuite({
   pattern: 'rate-limit',
   build,
   childScript: fileURLToPath(new URL('./degradation/child.ts', import.meta.url)),
-  expectAnswer(outcome, { mode, phase }) {
+  expectAnswer(outcome, { mode, phase, deadlineMs }) {
     if (phase === 'healthy') {
       // Only the store says `source: 'store'`; each call's key is fresh, so it leaves the burst.
       expect(decisionOf(outcome)).toMatchObject({
@@ -48,9 +48,9 @@ runDegradationSuite({
         expect(error.decision).toMatchObject({
           allowed: false,
           source: 'degraded',
-          retryAfterMs: DEGRADATION_SETTINGS.deadlineMs,
+          retryAfterMs: deadlineMs,
         });
-        expect(error.retryAfterMs).toBe(DEGRADATION_SETTINGS.deadlineMs);
+        expect(error.retryAfterMs).toBe(deadlineMs);
         expect(isStoreError(error.cause), `its cause is a StoreError: ${String(error.cause)}`).toBe(
           true,
         );

@@ -173,9 +173,10 @@ describe('Redis store: batching without a server', () => {
     const c = handle.peek('c', 2, 0, undefined) as Promise<StoreResult>;
     await flushed();
     expect(calls).toHaveLength(1);
-    // Three keys; per key the number of operations, then each operation.
+    // Three keys; the limit's emission interval (1000 / 10) and capacity, then per key its one
+    // operation, without a count (the single-GCRA script's layout).
     expect(calls[0]!.args[1]).toBe(3);
-    expect(calls[0]!.args.slice(-9)).toEqual([1, 1, 1, 'm', 3, 1, 1, 'p', 2]);
+    expect(calls[0]!.args.slice(5)).toEqual([100, 1, 1, 'm', 3, 1, 'p', 2]);
     calls[0]!.resolve('1700000000 250000 1 100 2 200 -1 300');
     expect(await a).toEqual({ allowed: true, granted: 1, now: 1_700_000_000_250, state: [100] });
     expect(await b).toEqual({ allowed: true, granted: 1, now: 1_700_000_000_250, state: [200] });

@@ -189,15 +189,16 @@ describe('Redis store: coalescing without a server', () => {
     );
     await flushed();
     expect(calls).toHaveLength(1);
-    // The first call carried the first decision only: the others queued behind it.
-    expect(calls[0]!.args.slice(-2)).toEqual([1, 1]);
+    // The first call carried the first decision only (emission interval, capacity, one consume
+    // of 1, no count): the others queued behind it.
+    expect(calls[0]!.args.slice(3)).toEqual([100, 1, 1]);
     const firstError = new Error('connection reset');
     calls[0]!.reject(firstError);
     await expect(first).rejects.toBe(firstError);
     // The four queued decisions went out together, in one call: one key, four consumes.
     expect(calls).toHaveLength(2);
     expect(calls[1]!.args[1]).toBe(1);
-    expect(calls[1]!.args.slice(-5)).toEqual([4, 1, 2, 3, 4]);
+    expect(calls[1]!.args.slice(3)).toEqual([100, 1, 'n', 4, 1, 2, 3, 4]);
     const batchError = new Error('READONLY');
     calls[1]!.reject(batchError);
     const settled = await Promise.allSettled(queued);

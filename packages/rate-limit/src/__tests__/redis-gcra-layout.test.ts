@@ -40,6 +40,25 @@ function layoutTests(fixture: () => { client: Redis | Cluster; prefix: string })
     expect((await limiter.peek('k')).remaining).toBe(0);
   });
 
+  it('moves the TAT by exactly the emission interval the client computes', async () => {
+    const { client, prefix } = fixture();
+    // LONG / 3 has no finite decimal form: the client sends it as the shortest string that reads
+    // back as the same double, and the script must land on the same TAT as the JS arithmetic.
+    const limiter = rateLimiter({
+      name: 'emission',
+      limit: 3,
+      intervalMs: LONG,
+      burst: 2,
+      store: redisStore({ client, prefix }),
+      denyCache: false,
+    });
+    const key = keysOf(prefix, 'emission').redisKey('k', 'tat');
+    const stored = Date.now() + LONG / 10;
+    await client.set(key, String(stored));
+    expect((await limiter.limit('k')).allowed).toBe(true);
+    expect(Number(await client.get(key))).toBe(stored + LONG / 3);
+  });
+
   // A limit so generous that one unit moves the TAT by less than a double's resolution at
   // epoch-millisecond scale: every decision leaves the state exactly fresh.
   const GENEROUS = { limit: 1e9, intervalMs: 1000 };

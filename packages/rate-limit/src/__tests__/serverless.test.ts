@@ -15,11 +15,18 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { dynamoStore } from '../dynamodb.js';
 import { type RateLimiterOptions, rateLimiter } from '../index.js';
 
+/** The limiter's fixed window: 10 per minute for the fleet. */
+const WINDOW_MS = 60_000;
+
 describeWithDynamo('fleet rate limit across frozen invocations (DynamoDB)', () => {
   const dynamo = dynamoFixture();
   let env: FreezeThaw;
   beforeEach(() => {
     env = freezeThaw();
+    // The containers' clock is the real one plus jumps, and the limiter's windows are a minute of
+    // it: start each test 10 ms into a window, so that no boundary falls inside the seconds a test
+    // expects to share one (CI failed once when a test started in a window's last second).
+    env.clock.jump(WINDOW_MS - (env.clock.now() % WINDOW_MS) + 10);
   });
   afterEach(() => env.close());
 
@@ -34,7 +41,7 @@ describeWithDynamo('fleet rate limit across frozen invocations (DynamoDB)', () =
       const limiter = rateLimiter({
         name: 'partner',
         limit: 10,
-        intervalMs: 60_000,
+        intervalMs: WINDOW_MS,
         algorithm: 'fixed-window',
         // Given, it needs no replica registry (and so no heartbeat timer).
         localShare: 0.5,
@@ -77,7 +84,7 @@ describeWithDynamo('fleet rate limit across frozen invocations (DynamoDB)', () =
       'UpdateItemCommand',
       'UpdateItemCommand',
     ]);
-    env.clock.jump(60_000);
+    env.clock.jump(WINDOW_MS);
     expect(await b.invoke(b.app.handler, { calls: 10 })).toBe(10);
   });
 

@@ -200,6 +200,11 @@ class RedisHandle implements StoreHandle {
   /** State numbers per key. */
   private readonly stateSize: number;
   /**
+   * The single-GCRA script's argument layout: a key with one operation goes without its count
+   * (`redis-gcra-script.ts`). The general script always gets the count.
+   */
+  private readonly loneOpUncounted: boolean;
+  /**
    * Keys with a script call pending or in flight, each with the operations queued behind it. A
    * key is absent when nothing is pending or in flight for it.
    */
@@ -221,11 +226,13 @@ class RedisHandle implements StoreHandle {
   ) {
     this.script = scriptFor(shape);
     this.shapeArgs = [];
-    if (isSingleGcra(shape)) {
+    this.loneOpUncounted = isSingleGcra(shape);
+    if (this.loneOpUncounted) {
       const limit = shape.limits[0]!;
       this.keyPart = GCRA_KEY_PART;
       this.stateSize = 1;
-      this.shapeArgs.push(limit.intervalMs, limit.limit, limit.capacity);
+      // `intervalMs / limit`, sent as the shortest string that reads back as this double.
+      this.shapeArgs.push(limit.emissionMs, limit.capacity);
     } else {
       this.keyPart = shape.layout;
       for (const limit of shape.limits) {
@@ -354,7 +361,9 @@ class RedisHandle implements StoreHandle {
     }
     batch.keys.push(redisKey);
     const args = batch.args;
-    args.push(to - from);
+    const count = to - from;
+    if (!this.loneOpUncounted) args.push(count);
+    else if (count > 1) args.push('n', count);
     for (let i = from; i < to; i++) {
       const op = ops[i]!;
       batch.ops.push(op);

@@ -4,32 +4,18 @@
  * abort still stops the call, its retries and its backoff waits.
  */
 import { LazyAbortController, lazyContext, pipeline, timeout } from '@breakwater/core';
+import { countSignalReads, type SignalReads } from '@breakwater/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { constant, retry } from '../index.js';
 
-const RealAbortController = globalThis.AbortController;
-let signalsRead = 0;
-
-/** Counts AbortControllers whose signal was read (what costs microseconds on Node 20). */
-function countSignalReads(): void {
-  signalsRead = 0;
-  globalThis.AbortController = class extends RealAbortController {
-    override get signal(): AbortSignal {
-      signalsRead++;
-      return super.signal;
-    }
-  };
-}
-
-afterEach(() => {
-  globalThis.AbortController = RealAbortController;
-});
+let reads: SignalReads | undefined;
+afterEach(() => reads?.restore());
 
 const never = () => new Promise<never>(() => {});
 
 describe('retry() under an outer policy’s lazy context', () => {
   it('creates no signal when fn does not read ctx.signal, on success and across retries', async () => {
-    countSignalReads();
+    reads = countSignalReads();
     const policy = retry({ maxAttempts: 3, backoff: constant({ delayMs: 0 }) });
     await expect(policy.execute(() => 'ok', lazyContext(new LazyAbortController()))).resolves.toBe(
       'ok',
@@ -42,7 +28,7 @@ describe('retry() under an outer policy’s lazy context', () => {
     });
     expect(result).toBe(3);
     expect(attempts).toEqual([1, 2, 3]);
-    expect(signalsRead).toBe(0);
+    expect(reads.count).toBe(0);
   });
 
   it('hands fn a signal that is the outer policy’s, aborted with its reason', async () => {
@@ -62,7 +48,7 @@ describe('retry() under an outer policy’s lazy context', () => {
   });
 
   it('rejects with the outer reason at once while an attempt that ignores the signal hangs', async () => {
-    countSignalReads();
+    reads = countSignalReads();
     const outer = new LazyAbortController();
     let calls = 0;
     const pending = retry({ maxAttempts: 5 }).execute(() => {
@@ -73,7 +59,7 @@ describe('retry() under an outer policy’s lazy context', () => {
     outer.abort(reason);
     await expect(pending).rejects.toBe(reason);
     expect(calls).toBe(1);
-    expect(signalsRead).toBe(0);
+    expect(reads.count).toBe(0);
   });
 
   it('stops during a backoff wait and does not retry after the outer abort', async () => {

@@ -2,7 +2,12 @@
 // backend on, how a target or BREAKWATER_DEGRADATION_CLIENTS chooses them, and that a scenario on
 // node-redis clients can fail like one on ioredis.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEGRADATION_SETTINGS, runDegradationScenario } from '../degradation-scenario.js';
+import {
+  DEGRADATION_SETTINGS,
+  DYNAMODB_DEADLINE_MS,
+  runDegradationScenario,
+  settingsFor,
+} from '../degradation-scenario.js';
 import {
   DEFAULT_DEGRADATION_CLIENTS,
   DEGRADATION_CLIENTS_ENV,
@@ -14,6 +19,27 @@ import { type FaultyRedis, startFaultyStore } from '../faulty-store.js';
 import { describeWithRedisCluster } from '../services.js';
 import { buildStandIn } from './degradation-fixtures/stand-in.js';
 import { standInTarget } from './degradation-fixtures/stand-in-target.js';
+
+describe('settingsFor', () => {
+  it('gives DynamoDB a longer deadline than Redis, and the target the last word', () => {
+    expect(settingsFor('redis', undefined)).toEqual(DEGRADATION_SETTINGS);
+    expect(settingsFor('redis-cluster', undefined)).toEqual(DEGRADATION_SETTINGS);
+    expect(settingsFor('dynamodb', undefined)).toEqual({
+      ...DEGRADATION_SETTINGS,
+      deadlineMs: DYNAMODB_DEADLINE_MS,
+    });
+    expect(DYNAMODB_DEADLINE_MS).toBeGreaterThan(DEGRADATION_SETTINGS.deadlineMs);
+    expect(settingsFor('dynamodb', { deadlineMs: 200, failureThreshold: 3 })).toEqual({
+      ...DEGRADATION_SETTINGS,
+      deadlineMs: 200,
+      failureThreshold: 3,
+    });
+    expect(settingsFor('redis', { probeIntervalMs: 50 })).toEqual({
+      ...DEGRADATION_SETTINGS,
+      probeIntervalMs: 50,
+    });
+  });
+});
 
 describe('degradationClients', () => {
   afterEach(() => {

@@ -47,6 +47,15 @@ describeWithRedisCluster('the degradation suite catches a subject that', () => {
     );
   });
 
+  it('is built again, not failed, when its first healthy calls stall (a loaded machine)', async () => {
+    // Each stalled subject would degrade on a second try; a fresh one is built instead.
+    await runDegradationScenario(options({ stalledSubjects: 2 }));
+    // Up to three tries of a subject in all: a machine stalled longer than that fails the run.
+    await expect(runDegradationScenario(options({ stalledSubjects: 3 }))).rejects.toThrow(
+      /main: healthy call: wrong answer/,
+    );
+  });
+
   it('degrades before failureThreshold failures', async () => {
     await expect(
       runDegradationScenario(options({ ignoreThreshold: true }, { fault: 'refuse' })),

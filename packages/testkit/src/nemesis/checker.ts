@@ -28,6 +28,8 @@ export interface CheckResult {
   bound?: number;
   /** What the bound let through that the strict invariant would not, by reason (counts). */
   excused?: Record<string, number>;
+  /** What the run gave the invariant to judge, by kind (e.g. pauses that caught a lease holder). */
+  counts?: Record<string, number>;
 }
 
 /** A short, one-line rendering of an event. */

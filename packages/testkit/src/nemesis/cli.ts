@@ -34,7 +34,9 @@ const runs = await runSuite({
         const worst = result.worst === undefined ? '' : ` worst ${result.worst}/${result.bound}`;
         const excused =
           result.excused === undefined ? '' : ` excused ${JSON.stringify(result.excused)}`;
-        return `${result.invariant}: ${result.violations.length} violation(s), ${result.checked} checked${worst}${excused}`;
+        const counts =
+          result.counts === undefined ? '' : ` counts ${JSON.stringify(result.counts)}`;
+        return `${result.invariant}: ${result.violations.length} violation(s), ${result.checked} checked${worst}${excused}${counts}`;
       })
       .join('; ');
     console.log(

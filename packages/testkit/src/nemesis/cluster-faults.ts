@@ -3,9 +3,11 @@
  * replica promoted with `CLUSTER FAILOVER`, and one promoted with `CLUSTER FAILOVER FORCE` while its
  * master is frozen. The first two keep the store reachable and its state intact (a moved slot
  * carries its keys; a graceful failover waits for the replica to catch up), so the invariants hold
- * at their strict bounds. The forced one may lose the latest writes (`losesWrites`): those the
- * replica had not received, and those the old master took when it woke before it learned it had
- * been demoted; the checkers excuse what was acknowledged while it was in force, and nothing older.
+ * at their strict bounds. The forced one loses the latest writes (`losesWrites`): the master is cut
+ * off from its replica and takes writes alone for the cluster's `replicaLagMs` before it is frozen
+ * (the replica lags on purpose, as under `sentinel-failover`), and what it took when it woke before
+ * it learned it had been demoted is lost too; the checkers excuse what was acknowledged while it
+ * was in force, and nothing older.
  */
 
 import type { NemesisCluster } from './cluster-process.js';
@@ -42,10 +44,12 @@ async function policySlot(cluster: NemesisCluster, random: () => number): Promis
  * sent ASK) until healed, when the slot is given to its new master everywhere (MOVED).
  * `cluster-failover`: the slot's master hands over to its replica; healing is a no-op (the old
  * master stays on as the new one's replica, ready for the next failover).
- * `cluster-failover-force`: the slot's master is frozen (SIGSTOP) and its replica promoted with
- * `FAILOVER FORCE`; healing wakes the old master (SIGCONT) and ends the fault once it knows it is
- * the new master's replica. In force from just before the master's last replicated offset was
- * read: what it acknowledged from then on may be lost.
+ * `cluster-failover-force`: the slot's master is cut off from its replica for the cluster's
+ * `replicaLagMs`, then frozen (SIGSTOP), and its replica promoted with `FAILOVER FORCE`; healing
+ * wakes the old master (SIGCONT) and ends the fault once it knows it is the new master's replica.
+ * In force from just before the replica was cut off (without a lag: before the master's last
+ * replicated offset was read): what the master acknowledged from then on may be lost. The info
+ * event says how far the replica was behind (`masterOffset − replicaOffset`, in bytes).
  */
 export async function injectClusterFault(
   name: ClusterFaultName,
@@ -88,6 +92,7 @@ export async function injectClusterFault(
       promoted: forced.promoted,
       stopped: forced.stopped,
       masterOffset: forced.masterOffset,
+      replicaOffset: forced.replicaOffset,
       requests: forced.requests,
     });
     return {

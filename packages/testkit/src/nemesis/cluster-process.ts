@@ -24,6 +24,14 @@ export interface NemesisClusterOptions {
    */
   nodeTimeoutMs?: number;
   /**
+   * How long a forced failover's master goes on taking writes with its replica cut off before it
+   * is frozen, in ms: the replica misses what the master acknowledged meanwhile, the writes the
+   * failover loses (a lagging or partitioned replica, as Sentinel's fault has). 0 freezes the
+   * master once its replica has caught up, which on one machine loses next to nothing.
+   * @default 300
+   */
+  replicaLagMs?: number;
+  /**
    * How long starting the cluster, and each topology change, may take, in ms.
    * @default 20000
    */
@@ -47,9 +55,9 @@ export interface SlotMigration {
 /** Options of {@link NemesisCluster.forceFailover}. */
 export interface ForceFailoverOptions {
   /**
-   * Called just before the master's replication offset is read (the replica is then let catch up
-   * to it, and the master is stopped): every write acknowledged before this call is on the
-   * replica; one acknowledged from then on may be lost.
+   * Called just before the replica is cut off (with `replicaLagMs`), or before the master's
+   * replication offset is read and the replica let catch up to it (without): every write
+   * acknowledged before this call is on the replica; one acknowledged from then on may be lost.
    */
   beforeStop?: () => void;
 }
@@ -62,8 +70,15 @@ export interface ForcedFailover {
   promoted: number;
   /** Port of the old master, frozen by SIGSTOP. */
   stopped: number;
-  /** The old master's replication offset read before it was stopped (the replica had it all). */
+  /** The old master's replication offset, read just before it was stopped. */
   masterOffset: number;
+  /**
+   * The promoted replica's offset read just before the master was stopped: what it had of the old
+   * master's stream. With `replicaLagMs`, short of {@link masterOffset} by about the bytes the
+   * master took while its replica was cut off; without, at least `masterOffset` (it caught up to
+   * it, and the master may have gone on taking writes meanwhile).
+   */
+  replicaOffset: number;
   /** How many `CLUSTER FAILOVER FORCE` the replica was sent before every running node saw it own the slot. */
   requests: number;
   /**
@@ -95,12 +110,14 @@ export interface NemesisCluster {
    */
   failover(slot: number): Promise<number>;
   /**
-   * Freezes `slot`'s master with SIGSTOP (once its replica has every write the master had
-   * acknowledged when {@link ForceFailoverOptions.beforeStop} was called) and promotes the replica
-   * with `CLUSTER FAILOVER FORCE`: no handshake with the frozen master, the other masters vote.
-   * Resolves once every running node sees the replica own the slot. What the master acknowledged
-   * after `beforeStop`, and what it acknowledges once resumed until it learns of its demotion, is
-   * lost when it rejoins as the new master's replica.
+   * Freezes `slot`'s master with SIGSTOP and promotes the replica with `CLUSTER FAILOVER FORCE`:
+   * no handshake with the frozen master, the other masters vote. With `replicaLagMs` the master
+   * first refuses its replica's (re)sync and drops its link, and takes writes alone that long; with
+   * none, the replica is let catch up to every write the master had acknowledged when
+   * {@link ForceFailoverOptions.beforeStop} was called. Resolves once every running node sees the
+   * replica own the slot. What the master acknowledged after `beforeStop`, and what it
+   * acknowledges once resumed until it learns of its demotion, is lost when it rejoins as the new
+   * master's replica.
    */
   forceFailover(slot: number, options?: ForceFailoverOptions): Promise<ForcedFailover>;
   /** Stops every node. Idempotent. */
@@ -177,6 +194,12 @@ export async function startNemesisCluster(
 ): Promise<NemesisCluster> {
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 2_000;
   const timeoutMs = options.timeoutMs ?? 20_000;
+  const replicaLagMs = options.replicaLagMs ?? 300;
+  if (!(Number.isFinite(replicaLagMs) && replicaLagMs >= 0)) {
+    throw new RangeError(
+      `startNemesisCluster: expected \`replicaLagMs\` to be a finite number of ms ≥ 0, got ${replicaLagMs}`,
+    );
+  }
   const cluster: RedisCluster = await startRedisCluster({ nodeTimeoutMs, timeoutMs });
   const replicas: RedisServer[] = [];
   const clients = new Map<number, Redis>();
@@ -199,6 +222,14 @@ export async function startNemesisCluster(
     } catch {
       // Already gone.
     }
+  };
+  // Masters that refuse their replicas' sync (a forced failover's lag), by port.
+  const cutOff = new Set<number>();
+  /** Lets the node on `port` serve its replicas' sync again, if a lag had it refuse them. */
+  const reconnect = async (port: number): Promise<void> => {
+    if (!cutOff.has(port)) return;
+    await client(port).call('ACL', 'SETUSER', 'default', '+psync', '+sync');
+    cutOff.delete(port);
   };
   // When each master (by id) was last replaced by its replica: the other masters vote for a
   // replica of a given master at most once per 2 × node timeout.
@@ -398,19 +429,31 @@ export async function startNemesisCluster(
       const votesAt = (replacedAt.get(owner.id) ?? Number.NEGATIVE_INFINITY) + 2 * nodeTimeoutMs;
       if (votesAt + VOTE_MARGIN_MS > Date.now()) await sleep(votesAt + VOTE_MARGIN_MS - Date.now());
       beforeStop?.();
-      // Every write acknowledged before `beforeStop` is within this offset; once the replica has
-      // processed it, only later writes can be missing from it.
+      if (replicaLagMs > 0) {
+        // The master stops serving its replica's (re)sync and drops the link: what it
+        // acknowledges from now on never reaches the replica. Undone as it resumes (ACLs are not
+        // replicated: a later failover may make it a master again, with a replica to serve).
+        await client(owner.port).call('ACL', 'SETUSER', 'default', '-psync', '-sync');
+        cutOff.add(owner.port);
+        await client(owner.port).call('CLIENT', 'KILL', 'TYPE', 'replica');
+        await sleep(replicaLagMs);
+      }
+      // Without a lag: every write acknowledged before `beforeStop` is within this offset; once
+      // the replica has processed it, only later writes can be missing from it.
       const masterOffset = infoField(
         String(await client(owner.port).info('replication')),
         'master_repl_offset',
       );
-      await until(
-        `the replica on port ${replica.port} to reach offset ${masterOffset}`,
-        deadline,
-        async () =>
-          infoField(String(await client(replica.port).info('replication')), 'slave_repl_offset') >=
-          masterOffset,
-      );
+      const replicaOffset = async (): Promise<number> =>
+        infoField(String(await client(replica.port).info('replication')), 'slave_repl_offset');
+      if (replicaLagMs === 0) {
+        await until(
+          `the replica on port ${replica.port} to reach offset ${masterOffset}`,
+          deadline,
+          async () => (await replicaOffset()) >= masterOffset,
+        );
+      }
+      const caughtUp = await replicaOffset();
       process.kill(pid, 'SIGSTOP');
       frozen.set(owner.port, pid);
       const running = (): number[] => allPorts().filter((port) => !frozen.has(port));
@@ -445,6 +488,7 @@ export async function startNemesisCluster(
         );
       } catch (error) {
         thaw(owner.port);
+        await reconnect(owner.port).catch(() => {});
         const views: string[] = [];
         for (const port of running()) {
           const view = await client(port)
@@ -461,10 +505,12 @@ export async function startNemesisCluster(
         promoted: replica.port,
         stopped: owner.port,
         masterOffset,
+        replicaOffset: caughtUp,
         requests,
         resume() {
           resuming ??= (async () => {
             thaw(owner.port);
+            await reconnect(owner.port);
             const resumeDeadline = Date.now() + timeoutMs;
             await until(
               `the old master on port ${owner.port} to learn it was demoted`,

@@ -76,6 +76,30 @@ export function lossWithin(loss: StateLoss, from: number, to: number): boolean {
   return loss.fault.start <= to && loss.to >= from;
 }
 
+/**
+ * Info events the nemesis records once a failover's new primary takes writes (with its port):
+ * until then, only the primary that died could have acknowledged a write.
+ */
+const PROMOTIONS: ReadonlySet<string> = new Set(['sentinel-failover']);
+
+/**
+ * `loss`, with the acknowledgements it may take stretched to the promotion, when the nemesis
+ * recorded one: a failover's fault is recorded before the primary is cut off from its replica and
+ * killed, so the writes the primary acknowledged in between (and that its replica never received)
+ * are recorded by their replicas after the fault's start.
+ */
+export function throughPromotion(loss: StateLoss, history: HistoryEvent[]): StateLoss {
+  if (!loss.fault.losesState) return loss;
+  const promoted = history.find(
+    (event) =>
+      event.process === -1 &&
+      PROMOTIONS.has(event.f) &&
+      event.mono >= loss.fault.start &&
+      event.mono <= loss.fault.end,
+  );
+  return promoted === undefined ? loss : { ...loss, to: Math.max(loss.to, promoted.mono) };
+}
+
 /** Whether a write acknowledged at `at` may have been lost with `loss`. */
 export function lostWith(loss: StateLoss, at: number): boolean {
   return at >= loss.from && at <= loss.to;

@@ -79,6 +79,7 @@ export {
   checkFleetRejects,
   type FleetRejectBound,
 } from './invariants/breaker-fleet.js';
+export { checkStaleProbeOutcomes, type ProbeLeaseBound } from './invariants/breaker-lease.js';
 export {
   blockCoverage,
   checkBulkheadConcurrency,
@@ -88,7 +89,10 @@ export {
   type CacheLoadBound,
   checkMonotonicReads,
   checkOneLoaderPerKey,
+  checkStaleLoadWrites,
+  type StaleWriteBound,
 } from './invariants/cache.js';
+export { type HolderPause, holderPauses } from './invariants/lease-pauses.js';
 export {
   checkNoSilentFailOpen,
   checkRateLimitWindows,

@@ -78,15 +78,104 @@ function recordCalls(
 }
 
 /**
+ * A lease-holder's store call, as a replica records it (`lease-call` events): the fleet lease of
+ * `key` taken (`acquire`), renewed (`extend`) or written under (`set`, the load's write), with the
+ * shared monotonic time it was sent (`askedAt`; the event's own time is the answer's). The checker
+ * bounds from them when each lease can have lapsed, and judges the writes made after that.
+ */
+export interface LeaseCall {
+  call: 'acquire' | 'extend' | 'set';
+  key: string;
+  /** The lease token (its first 8 characters), absent for a write without a lease. */
+  token?: string;
+  askedAt: number;
+  /** `acquire`: whether the lease was taken; `extend`: renewed; `set`: the record was written. */
+  ok: boolean;
+  /** `set`: the version it expected (0: absent) and the key's version after it. */
+  expectVersion?: number;
+  version?: number;
+}
+
+type Scoped = (...args: unknown[]) => Promise<unknown>;
+
+function recordLeaseCalls(
+  scope: object,
+  onLease: (call: LeaseCall) => void,
+  now: () => number,
+): Record<'acquireLease' | 'extendLease' | 'set', Scoped> {
+  const target = scope as Record<'acquireLease' | 'extendLease' | 'set', Scoped>;
+  const short = (token: unknown) =>
+    typeof token === 'string' && token !== '' ? token.slice(0, 8) : undefined;
+  const wrap = (
+    name: 'acquireLease' | 'extendLease' | 'set',
+    report: (args: unknown[], result: unknown, askedAt: number) => LeaseCall,
+  ): Scoped => {
+    const call = target[name].bind(scope);
+    return async (...args: unknown[]) => {
+      const askedAt = now();
+      const result = await call(...args);
+      onLease(report(args, result, askedAt));
+      return result;
+    };
+  };
+  return {
+    acquireLease: wrap('acquireLease', ([key, token], result, askedAt) => ({
+      call: 'acquire',
+      key: key as string,
+      token: short(token),
+      askedAt,
+      ok: (result as { status: string }).status === 'acquired',
+    })),
+    extendLease: wrap('extendLease', ([key, token], result, askedAt) => ({
+      call: 'extend',
+      key: key as string,
+      token: short(token),
+      askedAt,
+      ok: result === true,
+    })),
+    set: wrap('set', ([key, write], result, askedAt) => {
+      const { leaseToken, expectVersion } = write as {
+        leaseToken?: string;
+        expectVersion?: number;
+      };
+      const { written, version } = result as { written: boolean; version: number };
+      return {
+        call: 'set',
+        key: key as string,
+        ...(short(leaseToken) === undefined ? {} : { token: short(leaseToken) }),
+        askedAt,
+        ok: written,
+        ...(expectVersion === undefined ? {} : { expectVersion }),
+        version,
+      };
+    }),
+  };
+}
+
+/**
  * `store`, whose scopes record into `lastCall` how each key's last L2 read or lease call went, and
- * report each such call that rejects, or answers after `lateMs`, to `onFailure`. Everything else reaches `store` and its
- * scopes unchanged.
+ * report each such call that rejects, or answers after `lateMs`, to `onFailure`; with `lease`, every
+ * lease taken or renewed and every write, as a {@link LeaseCall} timed by `lease.now`. Everything
+ * else reaches `store` and its scopes unchanged.
  */
 export function recordingStore<S extends object>(
   store: S,
   lastCall: Map<string, LastStoreCall>,
   onFailure?: (failure: FailedStoreCall) => void,
   lateMs?: number,
+  lease?: { onCall: (call: LeaseCall) => void; now: () => number },
 ): S {
-  return withScopeOverrides(store, (scope) => recordCalls(scope, lastCall, onFailure, lateMs));
+  return withScopeOverrides(store, (scope) => {
+    if (lease === undefined) return recordCalls(scope, lastCall, onFailure, lateMs);
+    // The lease calls' own recorder sits under the one of `recordCalls` (which reads the status).
+    const leased = recordLeaseCalls(scope, lease.onCall, lease.now);
+    const inner = new Proxy(scope, {
+      get(target, key) {
+        if (key === 'acquireLease') return leased.acquireLease;
+        const member = Reflect.get(target, key, target) as unknown;
+        return typeof member === 'function' ? member.bind(target) : member;
+      },
+    });
+    return { ...leased, ...recordCalls(inner, lastCall, onFailure, lateMs) };
+  });
 }

@@ -41,6 +41,26 @@ export interface ResourceAction {
   lease?: string;
 }
 
+/**
+ * A call between its `<name>-start` and `<name>-end` actions (a cache load, a half-open probe):
+ * what it said at its start.
+ */
+export interface OpenAction {
+  /** The replica's index. */
+  replica: number;
+  /** The call, as `pid:call`. */
+  call: string;
+  /** The start's kind, e.g. `load-start`. */
+  kind: string;
+  /** The key, when the action has one. */
+  key?: string;
+  /**
+   * The lease it ran under (`acquired`: a cache load under the fleet lease; `store`: a probe the
+   * store granted; …).
+   */
+  lease?: string;
+}
+
 /** The resource server. */
 export interface SharedResource {
   readonly port: number;
@@ -48,6 +68,8 @@ export interface SharedResource {
   readonly actions: number;
   /** The replica that acted last (a holder of a permit, most likely), if any did. */
   readonly lastActor: number | undefined;
+  /** The calls started and not yet ended right now (oldest first). */
+  open(): OpenAction[];
   close(): Promise<void>;
 }
 
@@ -56,6 +78,8 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
   const sockets = new Set<Socket>();
   let actions = 0;
   let lastActor: number | undefined;
+  // Calls between their `-start` and `-end` actions, by `pid:call`.
+  const opened = new Map<string, OpenAction>();
   const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -83,6 +107,18 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
       if (action.version !== undefined) value.version = action.version;
       if (action.lease !== undefined) value.lease = action.lease;
       history.info('act', value, action.token);
+      const call = value.call as string;
+      if (action.kind?.endsWith('-start')) {
+        opened.set(call, {
+          replica: action.replica,
+          call,
+          kind: action.kind,
+          ...(action.key === undefined ? {} : { key: action.key }),
+          ...(action.lease === undefined ? {} : { lease: action.lease }),
+        });
+      } else if (action.kind?.endsWith('-end')) {
+        opened.delete(call);
+      }
       socket.write('ok\n');
     });
   });
@@ -99,6 +135,9 @@ export async function startSharedResource(history: HistoryRecorder): Promise<Sha
     },
     get lastActor() {
       return lastActor;
+    },
+    open() {
+      return [...opened.values()];
     },
     async close() {
       for (const socket of sockets) socket.destroy();

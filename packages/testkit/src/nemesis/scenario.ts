@@ -53,6 +53,14 @@ export interface Scenario<P = unknown> {
   /** Start a {@link startSharedResource} shared resource for the replicas to act on. @default false */
   resource?: boolean;
   /**
+   * The `lease` values of the resource's open calls (between a `-start` and an `-end` action) that
+   * mean the caller holds a fleet lease now, e.g. `['acquired']` for cache loads, `['store']` for
+   * half-open probes. A `replica-pause` then hits a replica holding one, waiting up to 1.5 s for
+   * one (else the replica that acted last), and the nemesis records which in a `pause-target` event.
+   * @default none: the pause hits the replica that acted last
+   */
+  leases?: readonly string[];
+  /**
    * The store the fleet shares: a Redis (single, replicated, Cluster or Sentinel, as the faults
    * need), or DynamoDB (dynalite in a process of its own, each replica's client through its fault
    * proxy: the replicas must be told so by their params). @default 'redis'
@@ -115,6 +123,52 @@ function between(random: () => number, [min, max]: [number, number]): number {
   return min + random() * (max - min);
 }
 
+/**
+ * What a `pause-target` event says: the replica a `replica-pause` hit, and whether it held a fleet
+ * lease then (`holding`, with the call, its kind, key and lease), or had only acted last.
+ */
+export interface PauseTarget {
+  replica: number;
+  holding: boolean;
+  call?: string;
+  kind?: string;
+  key?: string;
+  lease?: string;
+}
+
+/**
+ * How long a `replica-pause` waits for a replica to hold a lease when none does, in ms: loads and
+ * probes come and go, and a pause that catches one is the one the lease invariants are about.
+ */
+const HOLDER_WAIT_MS = 1_500;
+
+/**
+ * The replica a `replica-pause` should hit: one holding a lease of `leases` now (drawn at random
+ * among them), waiting up to `waitMs` for one; else the one that acted last (`undefined` when
+ * nobody acted yet).
+ */
+async function awaitHolder(
+  resource: SharedResource,
+  leases: readonly string[],
+  random: () => number,
+  waitMs: number,
+): Promise<PauseTarget | undefined> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const holders = resource
+      .open()
+      .filter((action) => action.lease !== undefined && leases.includes(action.lease));
+    if (holders.length > 0) {
+      const { replica, call, kind, key, lease } = holders[Math.floor(random() * holders.length)]!;
+      return { replica, holding: true, call, kind, ...(key === undefined ? {} : { key }), lease };
+    }
+    if (Date.now() >= until) break;
+    await sleep(5);
+  }
+  const last = resource.lastActor;
+  return last === undefined ? undefined : { replica: last, holding: false };
+}
+
 /** Runs `scenario` once under its nemesis and judges its history. */
 export async function runScenario<P>(
   scenario: Scenario<P>,
@@ -172,14 +226,16 @@ export async function runScenario<P>(
     ) {
       throw new Error(`${scenario.name}: store-failover runs without the other store faults`);
     }
-    // The Cluster faults run on a Redis Cluster with a Cluster client per replica (no proxies).
+    // The Cluster faults run on a Redis Cluster with a Cluster client per replica (no proxies),
+    // with no other fault but a replica's pause (which needs no proxy).
     const clustered = scenario.faults.some(isClusterFault);
-    if (clustered && !scenario.faults.every(isClusterFault)) {
+    if (clustered && !scenario.faults.every((f) => isClusterFault(f) || f === 'replica-pause')) {
       throw new Error(`${scenario.name}: the Cluster faults run without the other faults`);
     }
-    // Sentinel's failover runs alone too: its clients find the primary through Sentinel.
+    // Sentinel's failover too: its clients find the primary through Sentinel.
     const sentineled = scenario.faults.includes('sentinel-failover');
-    if (sentineled && scenario.faults.length > 1) {
+    const alongSentinel = (f: FaultName) => f === 'sentinel-failover' || f === 'replica-pause';
+    if (sentineled && !scenario.faults.every(alongSentinel)) {
       throw new Error(`${scenario.name}: sentinel-failover runs without the other faults`);
     }
     let storePort = 0;
@@ -277,14 +333,27 @@ export async function runScenario<P>(
         deck.unshift(options.firstFault);
       }
       const name = deck.shift()!;
-      // A client pause hits a replica that holds a permit now (it acted last), when the resource
-      // knows one: that is the pause the invariants are about.
+      // A client pause hits a replica that holds a lease now (a load or a probe under the fleet's
+      // lease), or else one that holds a permit now (it acted last), when the resource knows one:
+      // that is the pause the invariants are about.
+      const holder =
+        name === 'replica-pause' && resource !== undefined && scenario.leases !== undefined
+          ? await awaitHolder(
+              resource,
+              scenario.leases,
+              random,
+              Math.min(HOLDER_WAIT_MS, endAt - Date.now() - scenario.faultMs[0]),
+            )
+          : undefined;
+      if (holder !== undefined) history.info('pause-target', holder);
       const replica =
-        name === 'replica-pause' && resource?.lastActor !== undefined
-          ? resource.lastActor
-          : perReplica(name) || name === 'clock-jump'
-            ? Math.floor(random() * scenario.replicas)
-            : undefined;
+        holder !== undefined
+          ? holder.replica
+          : name === 'replica-pause' && resource?.lastActor !== undefined
+            ? resource.lastActor
+            : perReplica(name) || name === 'clock-jump'
+              ? Math.floor(random() * scenario.replicas)
+              : undefined;
       const fault = await injectFault(name, targets, replica);
       active.add(fault);
       counts[name] = (counts[name] ?? 0) + 1;

@@ -13,6 +13,7 @@ import {
   BULKHEAD_FAULTS,
   BULKHEAD_QUOTA_FAULTS,
   bulkheadQuotaScenario,
+  bulkheadQuotaTopologyScenario,
   bulkheadScenario,
 } from './scenarios/bulkhead.js';
 import { CACHE_FAULTS, cacheScenario } from './scenarios/cache.js';
@@ -112,6 +113,19 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     pattern: 'bulkhead-quota',
     faults: BULKHEAD_QUOTA_FAULTS,
     scenario: (faults) => bulkheadQuotaScenario(faults) as Scenario<unknown>,
+  },
+  {
+    // Blocks of permits while their slot moves and their master fails over (the forced failover
+    // losing what the lagging replica missed), holders paused past their leases meanwhile.
+    pattern: 'bulkhead-quota-cluster',
+    faults: CLUSTER_FAULTS,
+    scenario: (faults) => bulkheadQuotaTopologyScenario(faults) as Scenario<unknown>,
+  },
+  {
+    // Blocks of permits through Sentinel failovers, holders paused past their leases meanwhile.
+    pattern: 'bulkhead-quota-sentinel',
+    faults: SENTINEL_FAULTS,
+    scenario: (faults) => bulkheadQuotaTopologyScenario(faults) as Scenario<unknown>,
   },
   ...withTopologies({
     pattern: 'breaker',

@@ -20,10 +20,18 @@ export const LIMIT = 1_000;
 export const BURST = 8;
 /**
  * Under `'local'` each limit and burst is this share of the fleet's: `1 / N`, and the suite runs
- * one replica. No `localShare` is given, so the limiter runs its replica registry (heartbeats and
- * the removal on `close()` are store operations the suite's faults reach too).
+ * one replica. No `localShare` is given, so the limiter runs its replica registry (its first
+ * heartbeat and the removal on `close()` are store operations the suite's faults reach too).
  */
 export const LOCAL_SHARE = 1;
+
+/**
+ * The heartbeat interval: longer than a scenario, so that no heartbeat lands among the failing
+ * calls. One that did failed on the faulty store and counted towards `failureThreshold`, and the
+ * store degraded one call early (CI once, Redis Cluster, hang · local, after a slow healthy phase
+ * reached the default 5 s).
+ */
+const HEARTBEAT_MS = 60_000;
 
 export const build: BuildSubject = (ctx) => {
   const store =
@@ -40,6 +48,7 @@ export const build: BuildSubject = (ctx) => {
     storeDeadlineMs: ctx.deadlineMs,
     storeFailureThreshold: ctx.failureThreshold,
     storeProbeIntervalMs: ctx.probeIntervalMs,
+    replicaRenewIntervalMs: HEARTBEAT_MS,
   });
   let calls = 0;
   return {

@@ -21,6 +21,11 @@ export interface StandInFlaws {
   leakProbeOnClose?: boolean;
   /** Degrade on the first store failure, whatever the threshold. */
   ignoreThreshold?: boolean;
+  /**
+   * Not a flaw: a stalled machine. The first `stalledSubjects` subjects built answer their first
+   * two calls only after the deadline (enough to degrade them at the suite's threshold).
+   */
+  stalledSubjects?: number;
 }
 
 /** The stand-in's pattern name. */
@@ -53,8 +58,17 @@ function reader(context: DegradationBuildContext): (signal: AbortSignal) => Prom
 
 /** Builds the stand-in subject, with `flaws` if the test wants it broken. */
 export function buildStandIn(flaws: StandInFlaws = {}): BuildSubject {
+  let built = 0;
   return (context) => {
-    const read = reader(context);
+    const storeRead = reader(context);
+    let stalledCalls = built++ < (flaws.stalledSubjects ?? 0) ? 2 : 0;
+    const read = async (signal: AbortSignal) => {
+      if (stalledCalls > 0) {
+        stalledCalls--;
+        await new Promise((resolve) => setTimeout(resolve, context.deadlineMs + 20));
+      }
+      return storeRead(signal);
+    };
     const store = context.backend === 'dynamodb' ? 'dynamodb' : 'redis';
     const listeners = new Set<(event: StoreStatusEvent) => void>();
     let failures = 0;

@@ -62,6 +62,44 @@ describeWithRedisCluster('nemesis on a Redis Cluster', () => {
     expect(back).not.toBe(promoted);
     expect(await redirection(back, key)).toBe('8');
   }, 30_000);
+
+  it('forces a failover with the replica cut off: writes acknowledged meanwhile are lost, and the old master serves replicas again', async () => {
+    const slot = Number(await client.cluster('KEYSLOT', 'nemesis-cluster:{forced}:0'));
+    await client.set('nemesis-cluster:{forced}:0', '1');
+    // Writes of distinct keys, one after the other, from the moment the replica is cut off.
+    const acknowledged: string[] = [];
+    let writing = true;
+    let writes: Promise<void> | undefined;
+    const forced = await cluster.forceFailover(slot, {
+      beforeStop: () => {
+        writes = (async () => {
+          for (let i = 1; writing; i++) {
+            const key = `nemesis-cluster:{forced}:${i}`;
+            if ((await client.set(key, '1').catch(() => null)) === 'OK') acknowledged.push(key);
+          }
+        })();
+      },
+    });
+    writing = false;
+    await forced.resume();
+    await writes;
+    expect(forced.replicaOffset).toBeLessThan(forced.masterOffset);
+    const kept = await Promise.all(acknowledged.map((key) => client.exists(key)));
+    const lost = kept.filter((found) => found === 0).length;
+    console.info(
+      `nemesis/cluster forced failover: ${lost} of ${acknowledged.length} acknowledged writes lost, replica ${forced.masterOffset - forced.replicaOffset} bytes behind`,
+    );
+    expect(lost).toBeGreaterThan(0);
+    // What was acknowledged before the cut is kept.
+    expect(await client.get('nemesis-cluster:{forced}:0')).toBe('1');
+    // The old master lets a replica sync from it again (it may be promoted back one day).
+    const old = new Redis({ host: '127.0.0.1', port: forced.stopped, lazyConnect: true });
+    try {
+      expect(await old.call('ACL', 'DRYRUN', 'default', 'PSYNC', '?', '-1')).toBe('OK');
+    } finally {
+      old.disconnect();
+    }
+  }, 30_000);
 });
 
 describeWithRedisCluster('nemesis (short) on a Redis Cluster', () => {

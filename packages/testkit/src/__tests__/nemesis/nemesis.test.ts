@@ -182,23 +182,47 @@ describeWithRedisCluster('nemesis (short)', () => {
     expect(converges.checked).toBeGreaterThan(0);
   }, 60_000);
 
-  it('cache: one loader per key per lease; monotonic reads, with a loader paused mid-load', async () => {
-    // The pause comes first: four seconds leave room for one or two faults.
+  it('cache: one loader per key per lease; monotonic reads; a loader paused under its lease writes nothing stale when it resumes', async () => {
+    // The pause comes first and waits for a replica loading under the fleet lease: four seconds
+    // leave room for one or two faults.
     const report = await runScenario(cacheScenario(['replica-pause', 'proxy-drop']), {
       durationMs: SECONDS * 1_000,
       firstFault: 'replica-pause',
     });
+    const stale = result(report, 'cache/no-stale-load-write');
     console.info(
-      `nemesis/cache: ${report.operations} operations, faults ${JSON.stringify(report.faults)}`,
+      `nemesis/cache: ${report.operations} operations, faults ${JSON.stringify(report.faults)}, stale writes ${stale.checked} ${JSON.stringify({ ...stale.excused, ...stale.counts })}`,
     );
     const loaders = result(report, 'cache/one-loader-per-key');
     const reads = result(report, 'cache/monotonic-reads');
     expect(loaders.violations, summary(report)).toEqual([]);
     expect(reads.violations, summary(report)).toEqual([]);
+    expect(stale.violations, summary(report)).toEqual([]);
+    // The pause caught a loader under its lease (and outlived the lease: 800 ms or more).
+    expect(stale.counts?.['pauses of a loader under its lease']).toBeGreaterThan(0);
     // Keys expired and were loaded again and again, and read far more often.
     expect(loaders.checked).toBeGreaterThan(20);
     expect(reads.checked).toBeGreaterThan(500);
     expect(report.faults['replica-pause']).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('breaker: a prober paused past its probe lease moves nothing when it resumes', async () => {
+    // Pauses only (1,000–1,800 ms, the lease 600 ms), each waiting for a replica probing on a
+    // lease the store granted. The healthy time is cut to fit two pauses in five seconds.
+    const scenario = breakerFleetScenario(['replica-pause'], 3, true);
+    const report = await runScenario(
+      { ...scenario, healthyMs: [800, 1_000] },
+      { durationMs: (SECONDS + 1) * 1_000 },
+    );
+    const stale = result(report, 'breaker/stale-probe-outcome');
+    console.info(
+      `nemesis/breaker-fleet-lease: ${report.operations} operations, faults ${JSON.stringify(report.faults)}, outcomes past the lease ${stale.checked} ${JSON.stringify(stale.counts)}`,
+    );
+    expect(stale.violations, summary(report)).toEqual([]);
+    expect(result(report, 'breaker/half-open-probes').violations, summary(report)).toEqual([]);
+    // A pause caught a prober under its lease, and the prober reported its outcome past it.
+    expect(stale.counts?.['pauses of a prober under its lease']).toBeGreaterThan(0);
+    expect(stale.checked).toBeGreaterThan(0);
   }, 60_000);
 
   it('rate limit: a clock jump on a replica reaches its limiter and changes nothing (Redis decides on TIME)', async () => {

@@ -13,6 +13,11 @@
  * it then, so the calls the block serves after the loss (until its next renewal finds it gone) are
  * covered by the loss's allowance; and a call that starts under a block after its replica was
  * paused past the block's lease acts on a lease that surely ended, like a call paused mid-way.
+ *
+ * A failover that loses what the replica had not received (Sentinel's, recorded from just before
+ * the primary is cut off from its replica) forgets the leases granted until the replica is promoted,
+ * not only those granted before the fault began: the loss is stretched to the promotion
+ * ({@link throughPromotion}).
  */
 import type { CheckResult, Violation } from '../checker.js';
 import {
@@ -21,6 +26,7 @@ import {
   lossWithin,
   type StateLoss,
   stateLosses,
+  throughPromotion,
 } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
@@ -96,6 +102,11 @@ function heldSince(all: Session[], gapMs: number | undefined): Map<Session, numb
   return since;
 }
 
+/** The history's state losses, each stretched to its failover's promotion when it has one. */
+function leaseLosses(history: HistoryEvent[]): StateLoss[] {
+  return stateLosses(faultIntervals(history)).map((loss) => throughPromotion(loss, history));
+}
+
 /** Whether `loss` may have made the store forget a lease between `from` and `to`. */
 function lostBetween(losses: StateLoss[], from: number, to: number): boolean {
   return losses.some((loss) => lossWithin(loss, from, to));
@@ -134,7 +145,7 @@ function staleActions(history: HistoryEvent[], staleAfterMs: number): PausedCall
   const found: PausedCall[] = [];
   const pauses = longPauses(history, staleAfterMs);
   const ends = callEnds(history);
-  const losses = stateLosses(faultIntervals(history));
+  const losses = leaseLosses(history);
   const all = sessions(history);
   for (const pause of pauses) {
     // The last action before the pause under each token the paused replica held.
@@ -170,7 +181,8 @@ function staleActions(history: HistoryEvent[], staleAfterMs: number): PausedCall
  * Calls acting at once ≤ `maxConcurrent` (+ `maxConcurrent` for each restart that made the store
  * forget its leases while the overlap lasted — from the first action under the oldest lease still
  * acting, a block's first call's for calls under a block — until the last: the documented bound of
- * a store that lost its state). With `staleAfterMs`, actions after a replica's pause that long are
+ * a store that lost its state; a failover's loss covers the leases granted until its promotion).
+ * With `staleAfterMs`, actions after a replica's pause that long are
  * left to {@link checkNoStaleActions}, and the sessions of a block are told apart by it.
  */
 export function checkBulkheadConcurrency(
@@ -184,7 +196,7 @@ export function checkBulkheadConcurrency(
       : new Set(staleActions(history, staleAfterMs).flatMap((found) => found.stale));
   const all = sessions(history, stale);
   const since = heldSince(all, staleAfterMs);
-  const losses = stateLosses(faultIntervals(history));
+  const losses = leaseLosses(history);
   // Sweep: at equal times an end comes before a start (a call that handed its permit on).
   const edges = all.flatMap((session) => [
     { at: session.first.mono, delta: 1, session },
@@ -233,11 +245,39 @@ export function checkBulkheadConcurrency(
   };
 }
 
+/** An action that took longer than a lease to be recorded: when it was checked, when answered. */
+interface LateAction {
+  checkedAt: number;
+  /** When the replica had the resource's answer (its `act-late` event). */
+  answeredAt: number;
+}
+
+/**
+ * The actions that took longer than a lease to be recorded, by call (`pid:id`): the replica
+ * records an `act-late` event for each (the process was paused while it was in flight).
+ */
+function lateActions(history: HistoryEvent[]): Map<string, LateAction[]> {
+  const late = new Map<string, LateAction[]>();
+  for (const event of history) {
+    if (event.f !== 'act-late' || event.process < 0) continue;
+    const { call, checkedAt } = event.value as { call: number; checkedAt: number };
+    const key = `${event.pid}:${call}`;
+    late.set(key, [...(late.get(key) ?? []), { checkedAt, answeredAt: event.mono }]);
+  }
+  return late;
+}
+
 /**
  * A holder paused past its lease acts no more when it resumes: a call that acted before a pause
  * of its replica longer than `staleAfterMs` (the lease TTL plus a margin) makes at most
  * `allowedPerCall` actions after it (0 for the strict invariant), and so does a call that starts
  * after the pause under a block its replica held before it (`permitQuota`).
+ *
+ * One action per paused call is told apart and counted in `excused` rather than judged: one the
+ * replica had already checked its signal for and sent before the pause began (its `act-late`
+ * says when it was checked), which reached the resource after the pause — the documented limit of
+ * a check before each action (a process paused in the middle of an action). Anything the call did
+ * after that was decided after the pause, and is judged.
  */
 export function checkNoStaleActions(
   history: HistoryEvent[],
@@ -247,7 +287,19 @@ export function checkNoStaleActions(
   const violations: Violation[] = [];
   let worst = 0;
   const found = staleActions(history, staleAfterMs);
-  for (const { session, pause, before, stale } of found) {
+  const late = lateActions(history);
+  let inFlight = 0;
+  for (const { session, pause, before, stale: all } of found) {
+    // Checked before the pause, and recorded before its answer came: that action, not the next
+    // (one that went through before the pause and was answered after it leaves nothing to excuse).
+    const sentBefore =
+      session.first.mono <= pause.start &&
+      all.length > 0 &&
+      (late.get(session.call) ?? []).some(
+        ({ checkedAt, answeredAt }) => checkedAt < pause.start && all[0]!.mono <= answeredAt,
+      );
+    const stale = sentBefore ? all.slice(1) : all;
+    if (sentBefore) inFlight++;
     worst = Math.max(worst, stale.length);
     if (stale.length <= allowedPerCall) continue;
     const started = session.first.mono >= pause.end ? ' (started after it under its block)' : '';
@@ -266,6 +318,9 @@ export function checkNoStaleActions(
     violations,
     worst,
     bound: allowedPerCall,
+    ...(inFlight > 0
+      ? { excused: { 'checked and sent before the pause (in flight)': inFlight } }
+      : {}),
   };
 }
 

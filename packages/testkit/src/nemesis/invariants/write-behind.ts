@@ -4,7 +4,7 @@
  * newer one of its key, once the fleet has drained.
  */
 import type { CheckResult, Violation } from '../checker.js';
-import { faultIntervals, lostWith, type StateLoss, stateLosses } from '../fault-log.js';
+import { faultIntervals, lostWith, stateLosses, throughPromotion } from '../fault-log.js';
 import type { HistoryEvent } from '../history.js';
 
 /** What the write-behind checker allows. */
@@ -16,30 +16,6 @@ export interface WriteBehindBound {
    * for a queue that must lose nothing (`durability: 'wait'` across a failover).
    */
   excuseStateLoss: boolean;
-}
-
-/**
- * Info events the nemesis records once a failover's new primary takes writes (with its port):
- * until then, only the primary that died could have acknowledged a write.
- */
-const PROMOTIONS: ReadonlySet<string> = new Set(['sentinel-failover']);
-
-/**
- * `loss`, with the acknowledgements it may take stretched to the promotion, when the nemesis
- * recorded one: a failover's fault is recorded before the primary is cut off from its replica and
- * killed, so the writes the primary acknowledged in between (and that its replica never received)
- * are recorded by their replicas after the fault's start.
- */
-function throughPromotion(loss: StateLoss, history: HistoryEvent[]): StateLoss {
-  if (!loss.fault.losesState) return loss;
-  const promoted = history.find(
-    (event) =>
-      event.process === -1 &&
-      PROMOTIONS.has(event.f) &&
-      event.mono >= loss.fault.start &&
-      event.mono <= loss.fault.end,
-  );
-  return promoted === undefined ? loss : { ...loss, to: Math.max(loss.to, promoted.mono) };
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { setInterval as every, setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
+import { sharedMonotonicNow } from '../history.js';
 import { loadBreaker } from '../patterns.js';
 import { ProbeGrants, recordingBreakerStore } from '../recording-breaker-store.js';
 import { replicaRun } from '../replica-run.js';
@@ -43,6 +44,9 @@ const store = recordingBreakerStore(
   redisStore({ client: run.client, prefix: run.prefix }),
   grants,
   params.storeDeadlineMs,
+  // Every probe lease granted and outcome reported, and the record versions each call answered:
+  // what a prober paused past its lease does to the fleet when it resumes.
+  { onCall: (call) => run.history.info('probe-call', call), now: sharedMonotonicNow },
 );
 const breaker = circuitBreaker({
   name: 'nemesis-fleet',

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
 import { loadBreakerDynamoStore } from '../dynamo-patterns.js';
 import { type NemesisStoreKind, replicaDynamo } from '../dynamo-replica.js';
+import { sharedMonotonicNow } from '../history.js';
 import { loadBreaker } from '../patterns.js';
 import { ProbeGrants, recordingBreakerStore } from '../recording-breaker-store.js';
 import { replicaRun } from '../replica-run.js';
@@ -40,6 +41,9 @@ const store = recordingBreakerStore(
     : (await loadBreakerDynamoStore())({ ...dynamo, prefix: run.prefix }),
   grants,
   params.storeDeadlineMs,
+  // Every probe lease granted and outcome reported, and the record versions each call answered:
+  // what a prober paused past its lease does to the fleet when it resumes.
+  { onCall: (call) => run.history.info('probe-call', call), now: sharedMonotonicNow },
 );
 const breaker = circuitBreaker({
   name: 'nemesis',

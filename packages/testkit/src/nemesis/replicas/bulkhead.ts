@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { reportMessage, reportResult } from '../../replica.js';
+import { sharedMonotonicNow } from '../history.js';
 import { loadBulkhead } from '../patterns.js';
 import { replicaRun } from '../replica-run.js';
 import { connectSharedResource } from '../resource.js';
@@ -89,12 +90,19 @@ await Promise.all(
               );
               return 'aborted';
             }
+            const checkedAt = sharedMonotonicNow();
             await resource.act({
               replica: run.index,
               pid: process.pid,
               call: id,
               token: fencingToken,
             });
+            // An action that took longer than a lease was in flight across a pause of this
+            // process (its check passed before it): said so, for the checker to tell it from an
+            // action decided after the pause.
+            if (sharedMonotonicNow() - checkedAt > params.leaseTtlMs) {
+              run.history.info('act-late', { call: id, checkedAt }, fencingToken);
+            }
             await sleep(params.stepMs);
           }
           return 'done';

@@ -49,6 +49,9 @@ const store = recordingStore(
   lastCall,
   (failure) => run.history.info('store-call-failed', failure),
   params.storeDeadlineMs,
+  // Every lease taken or renewed and every write: when a paused loader's lease lapsed, and what
+  // its write did when it resumed.
+  { onCall: (call) => run.history.info('lease-call', call), now: sharedMonotonicNow },
 );
 const values = cache({
   name: 'nemesis',
@@ -79,7 +82,7 @@ await Promise.all(
       const key = `k${n++ % params.keys}`;
       const id = run.history.invoke('read', { key });
       try {
-        const value = await values.getOrLoad<Versioned>(key, async () => {
+        const value = await values.getOrLoad<Versioned>(key, async ({ signal }) => {
           loads++;
           const load = run.history.invoke('load', { key });
           const version = sharedMonotonicNow();
@@ -94,7 +97,11 @@ await Promise.all(
             lease: lastCall.get(key) ?? 'none',
           };
           await resource.act({ ...action, kind: 'load-start' });
-          await sleep(params.loadMs);
+          // A load the cache aborts (it closes) ends there, as a database call given the signal does.
+          await sleep(params.loadMs, undefined, { signal }).catch(async (error: unknown) => {
+            await resource.act({ ...action, kind: 'load-end' });
+            throw error;
+          });
           await resource.act({ ...action, kind: 'load-end' });
           // The next flight of the key starts from nothing: calls the cache does not make (its
           // store degraded) must not leave it this flight's outcome.
@@ -120,7 +127,18 @@ await Promise.all(
     }
   }),
 );
+// Closing aborts the loads still running (a refresh nobody awaits) and releases their leases at
+// once: the resource learns of it first, so no other replica's load can seem to overlap them.
+const closing = run.history.invoke('close');
+await resource.act({
+  replica: run.index,
+  pid: process.pid,
+  call: closing,
+  token: undefined,
+  kind: 'close',
+});
 await values.close();
+run.history.complete(closing, 'ok', 'close');
 await store.close();
 resource.close();
 await run.close();

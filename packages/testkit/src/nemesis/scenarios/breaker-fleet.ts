@@ -2,15 +2,17 @@
  * The breaker's fleet properties under the nemesis: a fleet of replica processes sharing one
  * breaker in Redis, calling a dependency that is down and up in turns, so the fleet opens from
  * closed, probes and closes again, while the store and the links fail and a replica is paused
- * (the one that acted on the resource last: a half-open prober). Invariants: every replica rejects
- * within 2 × `syncIntervalMs` after the fleet opens; after a fault heals the fleet converges to one
- * state within a bound; half-open probes fleet-wide ≤ `halfOpen.maxCalls`, a paused prober's lease
- * (which outlives the pause) included.
+ * (one probing on a lease the store granted, when one is; else the one that acted on the resource
+ * last). Invariants: every replica rejects within 2 × `syncIntervalMs` after the fleet opens;
+ * after a fault heals the fleet converges to one state within a bound; half-open probes
+ * fleet-wide ≤ `halfOpen.maxCalls`, a paused prober's lease (which outlives the pause) included;
+ * a probe outcome reported after its lease lapsed moves nothing.
  */
 import { fileURLToPath } from 'node:url';
 import type { FaultName } from '../faults.js';
 import { checkHalfOpenProbes } from '../invariants/breaker.js';
 import { checkFleetConverges, checkFleetRejects } from '../invariants/breaker-fleet.js';
+import { checkStaleProbeOutcomes } from '../invariants/breaker-lease.js';
 import type { BreakerFleetParams } from '../replicas/breaker-fleet.js';
 import type { Scenario } from '../scenario.js';
 
@@ -73,6 +75,8 @@ export function breakerFleetScenario(
     params,
     faults,
     resource: true,
+    // A pause hits a replica probing on a lease the store granted when one is.
+    leases: ['store'],
     perReplica: (fault) =>
       fault === 'replica-pause' || (fault.startsWith('proxy-') && fault !== 'proxy-drop'),
     faultMs: pastLease ? [1_000, 1_800] : [500, 1_500],
@@ -92,6 +96,7 @@ export function breakerFleetScenario(
         replicas,
       }),
       checkHalfOpenProbes(history, params.maxCalls, replicas, params.probeLeaseMs),
+      checkStaleProbeOutcomes(history, { probeLeaseMs: params.probeLeaseMs }),
     ],
   };
 }

@@ -115,3 +115,16 @@ export function bulkheadQuotaScenario(
     },
   };
 }
+
+/**
+ * `bulkhead-quota` on another topology: `faults` (the Cluster's, or Sentinel's failover) with a
+ * replica paused past its leases among them (`replica-pause` needs no fault proxy, so it runs on
+ * any topology), so both invariants judge something: the blocks' concurrency through the topology
+ * change, and a paused holder's calls after it.
+ */
+export function bulkheadQuotaTopologyScenario(
+  faults: readonly FaultName[],
+  replicas = 3,
+): Scenario<BulkheadParams> {
+  return bulkheadQuotaScenario([...faults, 'replica-pause'], replicas);
+}

@@ -1,13 +1,18 @@
 /**
  * Cache under the nemesis: a fleet of replica processes reading a few keys that expire quickly,
  * through a cache on Redis with fleet load leases, while the store pauses or crashes, the links
- * drop, slow or reset, and a replica is paused while it loads (it acted on the resource last).
- * Invariants: at most one loader per key per lease across the fleet; per key and per replica, a
- * read never returns a version older than one it has already returned.
+ * drop, slow or reset, and a replica is paused while it loads under the fleet lease (one that acted
+ * on the resource last when none does). Invariants: at most one loader per key per lease across
+ * the fleet; per key and per replica, a read never returns a version older than one it has already
+ * returned; a loader resumed past its lease never writes over a value written since it took it.
  */
 import { fileURLToPath } from 'node:url';
 import type { FaultName } from '../faults.js';
-import { checkMonotonicReads, checkOneLoaderPerKey } from '../invariants/cache.js';
+import {
+  checkMonotonicReads,
+  checkOneLoaderPerKey,
+  checkStaleLoadWrites,
+} from '../invariants/cache.js';
 import type { CacheParams } from '../replicas/cache.js';
 import type { Scenario } from '../scenario.js';
 
@@ -50,6 +55,8 @@ export function cacheScenario(
     params,
     faults,
     resource: true,
+    // A pause hits a replica loading under the fleet lease when one is.
+    leases: ['acquired'],
     perReplica: (fault) => fault === 'replica-pause' || fault.startsWith('proxy-'),
     // A pause outlives the lease (600 ms): another replica takes the key over meanwhile.
     faultMs: [800, 1_500],
@@ -60,6 +67,7 @@ export function cacheScenario(
         localTailMs: CACHE_LOCAL_TAIL_MS,
       }),
       checkMonotonicReads(history, CACHE_LOCAL_TAIL_MS),
+      checkStaleLoadWrites(history, { leaseTtlMs: params.leaseTtlMs }),
     ],
   };
 }
