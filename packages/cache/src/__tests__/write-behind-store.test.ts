@@ -25,6 +25,7 @@ import {
   type WriteQueueScope,
   writeBehind,
 } from '../index.js';
+import { wrappedStore } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -37,10 +38,11 @@ type Mode = 'up' | 'down' | 'hung';
  */
 function flakyQueue(options: { appendMany?: boolean } = {}) {
   const inner = memoryWriteBehindQueue();
-  const state = { mode: 'up' as Mode, reached: 0, probes: 0 };
+  const state = { mode: 'up' as Mode, reached: 0, probes: 0, operations: [] as string[] };
   const cause = new Error('connection refused');
-  const gate = <R>(run: () => Promise<R>): Promise<R> => {
+  const gate = <R>(operation: string, run: () => Promise<R>): Promise<R> => {
     state.reached++;
+    state.operations.push(operation);
     if (state.mode === 'down') return Promise.reject(cause);
     if (state.mode === 'hung') return new Promise<R>(() => {});
     return run();
@@ -58,18 +60,19 @@ function flakyQueue(options: { appendMany?: boolean } = {}) {
           if (state.mode === 'hung') return new Promise(() => {});
           return Promise.resolve();
         },
-        append: (...args) => gate(() => scope.append(...args)),
-        claim: (...args) => gate(() => scope.claim(...args)),
-        touch: (...args) => gate(() => scope.touch(...args)),
-        complete: (...args) => gate(() => scope.complete(...args)),
-        fail: (...args) => gate(() => scope.fail(...args)),
-        pending: () => gate(() => scope.pending()),
-        backlog: () => gate(() => scope.backlog()),
-        listDeadLetters: (...args) => gate(() => scope.listDeadLetters(...args)),
-        deleteDeadLetters: (...args) => gate(() => scope.deleteDeadLetters(...args)),
+        append: (...args) => gate('append', () => scope.append(...args)),
+        claim: (...args) => gate('claim', () => scope.claim(...args)),
+        touch: (...args) => gate('touch', () => scope.touch(...args)),
+        complete: (...args) => gate('complete', () => scope.complete(...args)),
+        fail: (...args) => gate('fail', () => scope.fail(...args)),
+        pending: () => gate('pending', () => scope.pending()),
+        backlog: () => gate('backlog', () => scope.backlog()),
+        listDeadLetters: (...args) => gate('listDeadLetters', () => scope.listDeadLetters(...args)),
+        deleteDeadLetters: (...args) =>
+          gate('deleteDeadLetters', () => scope.deleteDeadLetters(...args)),
       };
       if (options.appendMany !== false) {
-        flaky.appendMany = (...args) => gate(() => scope.appendMany!(...args));
+        flaky.appendMany = (...args) => gate('appendMany', () => scope.appendMany!(...args));
       }
       return flaky;
     },
@@ -254,12 +257,85 @@ describe('a hung queue', () => {
     expect(waited).toBeGreaterThanOrEqual(95);
     expect(waited).toBeLessThan(100 + 150);
     // A write under way, a flusher cycle waiting on a claim: close() waits for the write (one
-    // deadline), then for its drain's first queue call (one more), and never rejects.
+    // deadline) and never rejects. The write failed on the queue, so there is no drain (its first
+    // queue call would have waited one more deadline); the claim ends by its own deadline.
     const writing = wb.write('k', 3).catch((e: unknown) => e);
     const closing = performance.now();
+    const operationsBefore = state.operations.length;
     await expect(wb.close()).resolves.toBeUndefined();
-    expect(performance.now() - closing).toBeLessThan(2 * 100 + 150);
+    expect(performance.now() - closing).toBeLessThan(100 + 150);
     expect(isStoreTimeoutError(await writing)).toBe(true);
+    expect(state.operations.slice(operationsBefore)).not.toContain('pending');
+  });
+
+  it('still drains on close when the write it waited for was given up by its caller', async () => {
+    const { queue, state } = flakyQueue({ appendMany: false });
+    const persisted: string[] = [];
+    const wb = make({
+      queue,
+      persist: (batch) => {
+        for (const entry of batch) persisted.push(entry.key);
+      },
+    });
+    await wb.write('queued', 1);
+    state.mode = 'hung';
+    const controller = new AbortController();
+    const writing = wb.write('given-up', 2, { signal: controller.signal }).catch((e: unknown) => e);
+    await sleep(10);
+    const closing = wb.close();
+    state.mode = 'up';
+    controller.abort(new Error('caller gave up'));
+    expect(String(await writing)).toContain('caller gave up');
+    await closing;
+    expect(state.operations).toContain('pending');
+    expect(persisted).toEqual(['queued']);
+  });
+
+  it.each([
+    ["skips the drain when a write just failed on a cache store of the queue's kind", 'memory'],
+    ['still drains when a write failed on a cache store of another kind', 'redis'],
+  ])('%s', async (_, cacheKind) => {
+    const { queue, state } = flakyQueue({ appendMany: false });
+    const inner = memoryStore();
+    let cacheDown = false;
+    const failing = wrappedStore(
+      inner,
+      (scope) =>
+        new Proxy(scope, {
+          get(target, property, receiver) {
+            const member = Reflect.get(target, property, receiver) as unknown;
+            if (typeof member !== 'function' || property === 'subscribe') return member;
+            return (...args: unknown[]) =>
+              cacheDown
+                ? Promise.reject(new Error('cache store refused'))
+                : (member as (...a: unknown[]) => unknown).apply(target, args);
+          },
+        }),
+      cacheKind,
+    );
+    const c = cache({ name: 'orders', store: failing, l1: false, onStoreError: 'fail-closed' });
+    const persisted: string[] = [];
+    try {
+      const wb = make({
+        queue,
+        cache: c,
+        persist: (batch) => {
+          for (const entry of batch) persisted.push(entry.key);
+        },
+      });
+      await wb.write('queued', 1);
+      cacheDown = true;
+      const writing = wb.write('refused', 2).catch((e: unknown) => e);
+      await wb.close();
+      const error = await writing;
+      expect(isStoreError(error), String(error)).toBe(true);
+      expect((error as { store: string }).store).toBe(cacheKind);
+      const drained = cacheKind !== 'memory';
+      expect(state.operations.includes('pending')).toBe(drained);
+      expect(persisted).toEqual(drained ? ['queued'] : []);
+    } finally {
+      await c.close();
+    }
   });
 
   it('lets a write abort while it waits, without counting a store failure', async () => {

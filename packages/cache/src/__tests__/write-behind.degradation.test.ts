@@ -17,11 +17,6 @@ runDegradationSuite({
   // the write-behind resolves its store options with. The other two modes would build the very
   // same subject.
   modes: ['fail-closed'],
-  // The suite's 150 ms deadline on every backend (DynamoDB's default there is 300 ms): closing a
-  // write-behind with a write in flight on a hung queue waits for that write and then for the
-  // drain's first queue operation, two deadlines, and the suite gives close() one deadline plus
-  // 250 ms of slack.
-  settings: { deadlineMs: 150 },
   expectAnswer(outcome, { phase }) {
     if (phase === 'healthy') {
       expect(outcome.status, 'the write was acknowledged').toBe('fulfilled');

@@ -25,6 +25,7 @@ import {
   expectNonNegative,
   expectObject,
   expectPositive,
+  isStoreError,
   type StoreStatus,
   type StoreStatusListener,
 } from '@breakwater/core';
@@ -136,8 +137,9 @@ export interface WriteBehind<T> {
    * is persisted or dead-lettered, retries included) and stops the flusher. The queue and the
    * cache stay open. It never rejects because of the queue and never waits on a failing queue
    * for long: draining stops at the first queue operation that fails (each waits at most
-   * `storeDeadlineMs`; none while the queue is degraded), and then close() waits for the queue
-   * operations still in flight, one deadline at most. With `timeoutMs`, it also stops draining
+   * `storeDeadlineMs`; none while the queue is degraded), there is no drain when a write it
+   * waited for has just failed on the queue's store (the queue, or a cache store of the same
+   * kind), and then close() waits for the queue operations still in flight, one deadline at most. With `timeoutMs`, it also stops draining
    * between cycles once that much time passed. What is left stays in the queue (a durable queue
    * hands it to another replica after `claimIdleMs`; the memory queue loses it).
    */
@@ -347,10 +349,12 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
     this.closing = (async () => {
       const stop = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
       try {
-        await Promise.allSettled(this.writing);
+        const writes = await Promise.allSettled(this.writing);
         // Drains while the queue answers. A queue operation that fails (each within the store
-        // deadline, at once while degraded) ends the drain: what is left stays queued.
-        await this.flusher.drain(stop).catch(ignore);
+        // deadline, at once while degraded) ends the drain: what is left stays queued. A write
+        // close() waited for that just failed on the queue's store says as much already, so
+        // there is no drain to wait one more deadline for.
+        if (!this.queueJustFailed(writes)) await this.flusher.drain(stop).catch(ignore);
       } finally {
         this.flusher.stop();
         this.telemetry.dispose();
@@ -365,5 +369,19 @@ class WriteBehindEngine<T> implements WriteBehind<T> {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Did one of `writes` fail on the queue's store: on the queue, or on a cache store of the same
+   * kind (its value is pinned there first; a Redis or DynamoDB L2 is most often the queue's very
+   * server)? A write whose caller gave up, or that failed on a store of another kind, does not
+   * count: the queue may well answer.
+   */
+  private queueJustFailed(writes: readonly PromiseSettledResult<number>[]): boolean {
+    const store = this.queue.calls.store;
+    return writes.some(
+      (write) =>
+        write.status === 'rejected' && isStoreError(write.reason) && write.reason.store === store,
+    );
   }
 }
