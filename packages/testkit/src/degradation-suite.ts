@@ -7,7 +7,6 @@ import {
   type RedisClientLibrary,
 } from './default-clients.js';
 import {
-  DEGRADATION_SETTINGS,
   runDegradationScenario,
   runExitScenario,
   type ScenarioOptions,
@@ -132,10 +131,6 @@ export function runDegradationSuite(target: DegradationTarget): void {
     target,
     modes: target.modes ?? ALL_STORE_ERROR_MODES,
     faults: target.faults ?? ALL_FAULTS,
-    callsToDegrade:
-      target.callsToDegrade ??
-      target.settings?.failureThreshold ??
-      DEGRADATION_SETTINGS.failureThreshold,
   };
   // Backends run side by side (each has its own store); the cases of one backend share its store,
   // so they run one after another.
@@ -153,7 +148,6 @@ interface SuitePlan {
   target: DegradationTarget;
   modes: readonly StoreErrorMode[];
   faults: readonly Fault[];
-  callsToDegrade: number;
 }
 
 function describeBackend(
@@ -162,8 +156,9 @@ function describeBackend(
   library: RedisClientLibrary,
   backendIndex: number,
 ): void {
-  const { target, modes, faults, callsToDegrade } = plan;
+  const { target, modes, faults } = plan;
   const settings = settingsFor(backend, target.settings);
+  const callsToDegrade = target.callsToDegrade ?? settings.failureThreshold;
   // Skipped like describeWithRedisCluster / describeWithDynamo (the global setup fails the run
   // under CI and prints the loud notice otherwise). Both Redis backends run private redis-server
   // processes, so they need the binary, never the shared Redis at REDIS_URL.
