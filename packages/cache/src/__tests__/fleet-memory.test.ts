@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { cache } from '../index.js';
 import type { CacheStore } from '../store.js';
-import { deferred, killable, memoryFleet, tick, wrappedStore } from './helpers.js';
+import { deferred, interceptedStore, killable, memoryFleet, tick } from './helpers.js';
 
 /** `store` as seen by a process that can be paused: while frozen, its calls wait for the thaw. */
 function freezable(store: CacheStore): { store: CacheStore; freeze(): void; thaw(): void } {
@@ -14,20 +14,10 @@ function freezable(store: CacheStore): { store: CacheStore; freeze(): void; thaw
       frozen?.resolve();
       frozen = undefined;
     },
-    store: wrappedStore(
-      store,
-      (inner) =>
-        new Proxy(inner, {
-          get(target, property, receiver) {
-            const member = Reflect.get(target, property, receiver) as unknown;
-            if (typeof member !== 'function' || property === 'subscribe') return member;
-            return async (...args: unknown[]) => {
-              if (frozen !== undefined) await frozen.promise;
-              return (member as (...a: unknown[]) => unknown).apply(target, args);
-            };
-          },
-        }),
-    ),
+    store: interceptedStore(store, async (call) => {
+      if (frozen !== undefined) await frozen.promise;
+      return call();
+    }),
   };
 }
 

@@ -87,6 +87,30 @@ export function scopeOf(
 }
 
 /**
+ * A store whose scopes' operations (not `subscribe`) each go through `around(call)`, where `call`
+ * runs the real operation: `around` may run it, delay it, fail it or never answer.
+ */
+export function interceptedStore(
+  store: CacheStore,
+  around: (call: () => unknown) => unknown,
+  kind = store.kind,
+): CacheStore {
+  return wrappedStore(
+    store,
+    (inner) =>
+      new Proxy(inner, {
+        get(target, property, receiver) {
+          const member = Reflect.get(target, property, receiver) as unknown;
+          if (typeof member !== 'function' || property === 'subscribe') return member;
+          return (...args: unknown[]) =>
+            around(() => (member as (...a: unknown[]) => unknown).apply(target, args));
+        },
+      }),
+    kind,
+  );
+}
+
+/**
  * Wraps a store so that one replica can "die" without a process of its own: after `kill()`,
  * every call it makes hangs, so it neither renews nor releases its leases.
  */
@@ -96,19 +120,6 @@ export function killable(store: CacheStore): { store: CacheStore; kill(): void }
     kill: () => {
       dead = true;
     },
-    store: wrappedStore(
-      store,
-      (inner) =>
-        new Proxy(inner, {
-          get(target, property, receiver) {
-            const member = Reflect.get(target, property, receiver) as unknown;
-            if (typeof member !== 'function' || property === 'subscribe') return member;
-            return (...args: unknown[]) =>
-              dead
-                ? new Promise(() => {})
-                : (member as (...a: unknown[]) => unknown).apply(target, args);
-          },
-        }),
-    ),
+    store: interceptedStore(store, (call) => (dead ? new Promise(() => {}) : call())),
   };
 }

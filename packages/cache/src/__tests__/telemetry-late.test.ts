@@ -26,7 +26,7 @@ import {
   memoryStore,
   writeBehind,
 } from '../index.js';
-import { testCache, wrappedStore } from './helpers.js';
+import { interceptedStore, testCache } from './helpers.js';
 
 let otel: OtelHarness | undefined;
 afterEach(async () => {
@@ -92,19 +92,9 @@ describe('cache span events', () => {
   it('adds store.status degraded, then healthy, when the L2 store fails and comes back', async () => {
     otel = installOtel();
     const down = { value: false };
-    const store = wrappedStore(
+    const store = interceptedStore(
       memoryStore(),
-      (inner) =>
-        new Proxy(inner, {
-          get(target, property, receiver) {
-            const member = Reflect.get(target, property, receiver) as unknown;
-            if (typeof member !== 'function' || property === 'subscribe') return member;
-            return (...args: unknown[]) =>
-              down.value
-                ? Promise.reject(new Error('connect ECONNREFUSED'))
-                : (member as (...a: unknown[]) => unknown).apply(target, args);
-          },
-        }),
+      (call) => (down.value ? Promise.reject(new Error('connect ECONNREFUSED')) : call()),
       'flaky',
     );
     const c = cache({

@@ -25,7 +25,7 @@ import {
   type WriteQueueScope,
   writeBehind,
 } from '../index.js';
-import { wrappedStore } from './helpers.js';
+import { interceptedStore } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -298,19 +298,9 @@ describe('a hung queue', () => {
     const { queue, state } = flakyQueue({ appendMany: false });
     const inner = memoryStore();
     let cacheDown = false;
-    const failing = wrappedStore(
+    const failing = interceptedStore(
       inner,
-      (scope) =>
-        new Proxy(scope, {
-          get(target, property, receiver) {
-            const member = Reflect.get(target, property, receiver) as unknown;
-            if (typeof member !== 'function' || property === 'subscribe') return member;
-            return (...args: unknown[]) =>
-              cacheDown
-                ? Promise.reject(new Error('cache store refused'))
-                : (member as (...a: unknown[]) => unknown).apply(target, args);
-          },
-        }),
+      (call) => (cacheDown ? Promise.reject(new Error('cache store refused')) : call()),
       cacheKind,
     );
     const c = cache({ name: 'orders', store: failing, l1: false, onStoreError: 'fail-closed' });
