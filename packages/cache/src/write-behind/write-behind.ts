@@ -139,9 +139,10 @@ export interface WriteBehind<T> {
    * for long: draining stops at the first queue operation that fails (each waits at most
    * `storeDeadlineMs`; none while the queue is degraded), there is no drain when a write it
    * waited for has just failed on the queue's store (the queue, or a cache store of the same
-   * kind), and then close() waits for the queue operations still in flight, one deadline at most. With `timeoutMs`, it also stops draining
-   * between cycles once that much time passed. What is left stays in the queue (a durable queue
-   * hands it to another replica after `claimIdleMs`; the memory queue loses it).
+   * kind), and then close() waits for the queue operations still in flight, one deadline at
+   * most. With `timeoutMs`, it also stops draining between cycles once that much time passed.
+   * What is left stays in the queue (a durable queue hands it to another replica after
+   * `claimIdleMs`; the memory queue loses it).
    */
   close(options?: WriteBehindCloseOptions): Promise<void>;
   /** Same as {@link close}. */
