@@ -5,6 +5,7 @@ import {
   expectExitsByItself,
   type RedisServer,
   redisFixture,
+  startFaultProxy,
   startRedisServer,
 } from '@breakwater/testkit';
 import { Redis } from 'ioredis';
@@ -159,6 +160,65 @@ describeWithRedisCluster('PubSubRouter with a Redis that dies or hangs', () => {
     await client.publish('events', 'after restart');
     await until(() => rec.messages.length === 1, 5000);
     await router.close();
+  });
+
+  /** Drops the private server's subscriber connections; the clients reconnect by themselves. */
+  const killSubscribers = (client: Redis) => client.client('KILL', 'TYPE', 'pubsub');
+
+  it('reports the gap after a reconnect once the subscription is back: a message published from it arrives', async () => {
+    server = await startRedisServer();
+    const client = new Redis(server.url);
+    clients.push(client);
+    const router = new PubSubRouter({ client, closeDeadlineMs: 200 });
+    const rec = recorder();
+    router.listen('events', {
+      message: rec.listener.message,
+      gap: () => {
+        rec.listener.gap();
+        if (rec.gaps === 2) void client.publish('events', 'published from the gap');
+      },
+    });
+    await until(() => rec.gaps === 1);
+    await killSubscribers(client);
+    await until(() => rec.gaps === 2, 10_000);
+    await until(() => rec.messages.length === 1, 3000);
+    expect(rec.messages).toEqual(['published from the gap']);
+    await router.close();
+  });
+
+  it('closing as soon as the connection is back leaves no unhandled rejection', async () => {
+    server = await startRedisServer();
+    // Through a proxy that delays the replies, so that the SUBSCRIBE made again after the
+    // reconnect is still waiting for its reply when the gap closes the router.
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
+    const client = new Redis(proxy.port, '127.0.0.1');
+    const direct = new Redis(server.url);
+    clients.push(client, direct);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const router = new PubSubRouter({ client, closeDeadlineMs: 200 });
+      const rec = recorder();
+      let closing: Promise<void> | undefined;
+      router.listen('events', {
+        message: rec.listener.message,
+        gap: () => {
+          rec.listener.gap();
+          if (rec.gaps === 2) closing = router.close();
+        },
+      });
+      await until(() => rec.gaps === 1);
+      proxy.setFaults({ toDownstream: { latencyMs: 150 } });
+      await killSubscribers(direct);
+      await until(() => closing !== undefined, 10_000);
+      await closing;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled.map(String)).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await proxy.close();
+    }
   });
 
   it('close() completes at once with the server refusing or hung, owned or not', async () => {

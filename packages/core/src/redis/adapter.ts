@@ -229,7 +229,7 @@ function ioredisConnection(client: IoredisLike): RedisConnection {
       return results.map(([error, reply]) => error ?? reply);
     },
     openSubscriber: (closeDeadlineMs) =>
-      ioredisSubscriber(duplicateIoredis(client, cluster, closeDeadlineMs), true),
+      ioredisSubscriber(duplicateIoredis(client, cluster, closeDeadlineMs), true, !cluster),
     adoptSubscriber: (user) => ioredisSubscriber(user as unknown as IoredisSubscriber, false),
     refreshSlots: () => {
       if (cluster) client.refreshSlotsCache?.();
@@ -239,7 +239,12 @@ function ioredisConnection(client: IoredisLike): RedisConnection {
 
 /**
  * The store's own ioredis subscriber: a copy of the user's client whose sockets are destroyed at
- * once when it is closed (`disconnectTimeout: 0`; a subscriber has nothing to flush). A Cluster
+ * once when it is closed (`disconnectTimeout: 0`; a subscriber has nothing to flush). A
+ * single-node copy re-subscribes by itself after a reconnect (`autoResubscribe: false`, see
+ * {@link ioredisSubscriber}): ioredis's own re-subscription drops the promise of its SUBSCRIBE, so
+ * a copy closed while that SUBSCRIBE waits for its reply (a store closed just as Redis came back)
+ * would reject it with "Connection is closed." unhandled, which ends a Node process by default
+ * (ioredis 5.11 and 6.0; a Cluster's subscriber handles its own). A Cluster
  * copy also gives up a slot refresh after the close deadline: a refresh opens a throwaway
  * connection that `closeNow` cannot reach and that would otherwise keep a process alive for the
  * refresh's timeout (1 s by default) plus its own disconnect timeout (2 s) after `close()`.
@@ -251,7 +256,10 @@ function duplicateIoredis(
 ): IoredisSubscriber {
   let duplicate: IoredisSubscriber;
   if (!cluster) {
-    duplicate = client.duplicate({ disconnectTimeout: 0 }) as IoredisSubscriber;
+    duplicate = client.duplicate({
+      disconnectTimeout: 0,
+      autoResubscribe: false,
+    }) as IoredisSubscriber;
   } else {
     const refreshMs = client.options?.slotsRefreshTimeout ?? 1000;
     duplicate = client.duplicate([], {
@@ -259,32 +267,66 @@ function duplicateIoredis(
       redisOptions: { ...client.options?.redisOptions, disconnectTimeout: 0 },
     }) as IoredisSubscriber;
   }
-  // A store must not crash the process on a connection error: ioredis reconnects and
-  // resubscribes by itself, and listeners re-read their state on the `ready` gap.
+  // A store must not crash the process on a connection error: ioredis reconnects, the
+  // subscriptions are made again, and listeners re-read their state on the `ready` gap.
   duplicate.on('error', ignore);
   return duplicate;
 }
 
-function ioredisSubscriber(connection: IoredisSubscriber, owned: boolean): SubscriberConnection {
+/**
+ * An ioredis subscriber as a {@link SubscriberConnection}. With `resubscribes` (the store's own
+ * single-node copy, made with `autoResubscribe: false`), it keeps the channels it subscribed to
+ * and, when the connection is ready again after a loss, subscribes to them again itself — with a
+ * handler on the promise — and reports `ready` only once the server confirmed: the listeners'
+ * gap then comes when messages flow again, not before the subscription is back.
+ */
+function ioredisSubscriber(
+  connection: IoredisSubscriber,
+  owned: boolean,
+  resubscribes = false,
+): SubscriberConnection {
   let handlers: {
     message: (channel: string, payload: string) => void;
     lost(): void;
     ready(): void;
   };
   let attached = false;
+  const channels = new Set<string>();
+  let lostSinceReady = false;
   return {
     get ready() {
       return connection.status === 'ready';
     },
-    subscribe: (channel) => connection.subscribe(channel),
-    unsubscribe: (channels) => connection.unsubscribe(...channels),
+    subscribe: (channel) => {
+      if (resubscribes) channels.add(channel);
+      return connection.subscribe(channel);
+    },
+    unsubscribe: (list) => {
+      if (resubscribes) for (const channel of list) channels.delete(channel);
+      return connection.unsubscribe(...list);
+    },
     attach(events) {
       if (attached) this.detach();
-      handlers = {
+      const attachedHandlers: typeof handlers = {
         message: (channel, payload) => events.message(channel, payload),
-        lost: () => events.lost(),
-        ready: () => events.ready(),
+        lost: () => {
+          lostSinceReady = true;
+          events.lost();
+        },
+        ready: () => {
+          const again = lostSinceReady;
+          lostSinceReady = false;
+          if (!resubscribes || !again || channels.size === 0) {
+            events.ready();
+            return;
+          }
+          // Lost again before the reply: the next `ready` subscribes once more.
+          connection.subscribe(...channels).then(() => {
+            if (attached && handlers === attachedHandlers) events.ready();
+          }, ignore);
+        },
       };
+      handlers = attachedHandlers;
       attached = true;
       connection.on('message', handlers.message);
       connection.on('close', handlers.lost);
