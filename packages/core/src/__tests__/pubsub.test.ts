@@ -163,7 +163,7 @@ describeWithRedisCluster('PubSubRouter with a Redis that dies or hangs', () => {
   });
 
   /** Drops the private server's subscriber connections; the clients reconnect by themselves. */
-  const killSubscribers = (client: Redis) => client.client('KILL', 'TYPE', 'pubsub');
+  const killSubscribers = (client: Redis) => client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
 
   it('reports the gap after a reconnect once the subscription is back: a message published from it arrives', async () => {
     server = await startRedisServer();
