@@ -165,20 +165,34 @@ describeWithRedisCluster('PubSubRouter with a Redis that dies or hangs', () => {
   /** Drops the private server's subscriber connections; the clients reconnect by themselves. */
   const killSubscribers = (client: Redis) => client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
 
-  it('reports the gap after a reconnect once the subscription is back: a message published from it arrives', async () => {
-    server = await startRedisServer();
-    const client = new Redis(server.url);
-    clients.push(client);
+  /**
+   * A router of `client` with one listener of `events`, which runs `onReconnect(router)` at its
+   * second gap (the first after a reconnect); resolves once the first gap came.
+   */
+  const listenUntilReconnect = async (
+    client: Redis,
+    onReconnect: (router: PubSubRouter) => void,
+  ) => {
     const router = new PubSubRouter({ client, closeDeadlineMs: 200 });
     const rec = recorder();
     router.listen('events', {
       message: rec.listener.message,
       gap: () => {
         rec.listener.gap();
-        if (rec.gaps === 2) void client.publish('events', 'published from the gap');
+        if (rec.gaps === 2) onReconnect(router);
       },
     });
     await until(() => rec.gaps === 1);
+    return { router, rec };
+  };
+
+  it('reports the gap after a reconnect once the subscription is back: a message published from it arrives', async () => {
+    server = await startRedisServer();
+    const client = new Redis(server.url);
+    clients.push(client);
+    const { router, rec } = await listenUntilReconnect(client, () => {
+      void client.publish('events', 'published from the gap');
+    });
     await killSubscribers(client);
     await until(() => rec.gaps === 2, 10_000);
     await until(() => rec.messages.length === 1, 3000);
@@ -198,17 +212,10 @@ describeWithRedisCluster('PubSubRouter with a Redis that dies or hangs', () => {
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const router = new PubSubRouter({ client, closeDeadlineMs: 200 });
-      const rec = recorder();
       let closing: Promise<void> | undefined;
-      router.listen('events', {
-        message: rec.listener.message,
-        gap: () => {
-          rec.listener.gap();
-          if (rec.gaps === 2) closing = router.close();
-        },
+      await listenUntilReconnect(client, (router) => {
+        closing = router.close();
       });
-      await until(() => rec.gaps === 1);
       proxy.setFaults({ toDownstream: { latencyMs: 150 } });
       await killSubscribers(direct);
       await until(() => closing !== undefined, 10_000);
