@@ -152,3 +152,50 @@ export function abortingAt<C extends { abort(reason: unknown): void }>(
   if (abortAtMs !== undefined) setTimeout(() => controller.abort(reason), abortAtMs);
   return controller;
 }
+
+/**
+ * The caller of a property test's pipeline, aborting after `abortAtMs` (never when `undefined`):
+ * with `lazy`, a lazy context of the core under test (as an outer pipeline hands on), else a
+ * plain signal.
+ */
+export function abortingCaller<L extends { abort(reason: unknown): void }>(
+  abortAtMs: number | undefined,
+  lazy: { readonly controller: () => L; readonly context: (controller: L) => Options } | false,
+): Options {
+  if (lazy) return lazy.context(abortingAt(lazy.controller(), abortAtMs));
+  return { signal: abortingAt(new AbortController(), abortAtMs).signal };
+}
+
+/** What {@link markedRun} runs. */
+export interface MarkedRunOptions extends Pick<AbortMarkLayersOptions, 'general' | 'neverAborted'> {
+  /** The policies, outermost first. */
+  readonly policies: readonly MarkablePolicy[];
+  /** `pipeline()` of the core under test. */
+  readonly compose: (layers: readonly MarkablePolicy[]) => MarkablePolicy;
+  /** The call. */
+  readonly fn: (ctx: Context) => unknown;
+  /** The caller's options (see {@link abortingCaller}). */
+  readonly caller: Options;
+  /** Advances the fake timers (vitest's `vi.advanceTimersByTimeAsync`). */
+  readonly advance: (ms: number) => Promise<unknown>;
+  /** How long to advance them: until every outcome has long settled. */
+  readonly settleMs: number;
+}
+
+/**
+ * One call of `policies` through {@link abortMarkLayers}, on fake timers timed by
+ * `performance.now`: the log of how each policy's call and the pipeline's ended, and when.
+ */
+export async function markedRun(options: MarkedRunOptions): Promise<MarkedOutcome[]> {
+  const log: MarkedOutcome[] = [];
+  const now = () => performance.now();
+  const layers = abortMarkLayers(options.policies, {
+    general: options.general,
+    log,
+    now,
+    neverAborted: options.neverAborted,
+  });
+  logOutcome(options.compose(layers).execute(options.fn, options.caller), { log, now });
+  await options.advance(options.settleMs);
+  return log;
+}

@@ -1,10 +1,13 @@
 export {
   type AbortMarkLayersOptions,
   abortingAt,
+  abortingCaller,
   abortMarkLayers,
   logOutcome,
   type MarkablePolicy,
   type MarkedOutcome,
+  type MarkedRunOptions,
+  markedRun,
   slowCall,
 } from './abort-marks.js';
 export {

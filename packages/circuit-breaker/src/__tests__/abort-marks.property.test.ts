@@ -17,13 +17,7 @@ import {
   pipeline,
   timeout,
 } from '@breakwater/core';
-import {
-  abortingAt,
-  abortMarkLayers,
-  logOutcome,
-  type MarkedOutcome,
-  slowCall,
-} from '@breakwater/testkit';
+import { abortingCaller, abortMarkLayers, markedRun, slowCall } from '@breakwater/testkit';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { circuitBreaker } from '../index.js';
@@ -59,9 +53,10 @@ function callOf(scenario: Scenario) {
 }
 
 function callerOf(scenario: Scenario): ExecuteOptions {
-  if (scenario.lazyCaller)
-    return lazyContext(abortingAt(new LazyAbortController(), scenario.abortAt));
-  return { signal: abortingAt(new AbortController(), scenario.abortAt).signal };
+  return abortingCaller(
+    scenario.abortAt,
+    scenario.lazyCaller && { controller: () => new LazyAbortController(), context: lazyContext },
+  );
 }
 
 /** How a call ended and when, each policy's and the pipeline's, and what the breaker counted. */
@@ -71,22 +66,20 @@ async function outcomesOf(scenario: Scenario, general: boolean) {
     ...NEVER_TRIPS,
     ...(scenario.fallback ? { fallback: { value: 'fallback' } } : {}),
   });
-  const log: MarkedOutcome[] = [];
-  const now = () => performance.now();
-  const policies = [
-    timeout({ ms: scenario.outerMs, name: 'outer' }),
-    breaker,
-    timeout({ ms: scenario.innerMs, name: 'inner' }),
-  ];
-  const layers = abortMarkLayers(policies, {
+  const log = await markedRun({
+    policies: [
+      timeout({ ms: scenario.outerMs, name: 'outer' }),
+      breaker,
+      timeout({ ms: scenario.innerMs, name: 'inner' }),
+    ],
     general,
-    log,
-    now,
     neverAborted: neverAbortedSignal(),
+    compose: (layers) => pipeline(...(layers as Policy[])),
+    fn: callOf(scenario),
+    caller: callerOf(scenario),
+    advance: (ms) => vi.advanceTimersByTimeAsync(ms),
+    settleMs: 300,
   });
-  const call = pipeline(...(layers as Policy[])).execute(callOf(scenario), callerOf(scenario));
-  logOutcome(call, { log, now });
-  await vi.advanceTimersByTimeAsync(300);
   const { calls, failures } = breaker.stats();
   await breaker.close();
   return { log, calls, failures };

@@ -7,10 +7,10 @@
  */
 
 import {
-  abortingAt,
+  abortingCaller,
   abortMarkLayers,
-  logOutcome,
   type MarkedOutcome,
+  markedRun,
   slowCall,
 } from '@breakwater/testkit';
 import fc from 'fast-check';
@@ -29,23 +29,22 @@ import {
 } from '../index.js';
 
 /** One call of `policies` on fake timers until it has long settled: the log of its outcomes. */
-async function outcomesOf(
+function outcomesOf(
   policies: readonly Policy[],
   fn: (ctx: ExecutionContext) => Promise<unknown>,
-  options: ExecuteOptions,
+  caller: ExecuteOptions,
   general: boolean,
 ): Promise<MarkedOutcome[]> {
-  const log: MarkedOutcome[] = [];
-  const now = () => performance.now();
-  const layers = abortMarkLayers(policies, {
+  return markedRun({
+    policies,
     general,
-    log,
-    now,
     neverAborted: neverAbortedSignal(),
+    compose: (layers) => pipeline(...(layers as Policy[])),
+    fn,
+    caller,
+    advance: (ms) => vi.advanceTimersByTimeAsync(ms),
+    settleMs: 300,
   });
-  logOutcome(pipeline(...(layers as Policy[])).execute(fn, options), { log, now });
-  await vi.advanceTimersByTimeAsync(300);
-  return log;
 }
 
 const layerSpecs = fc.array(
@@ -81,9 +80,10 @@ function callOf(scenario: Scenario) {
 
 /** The caller's options for one run, aborting at `abortAt` if set. */
 function callerOf(scenario: Scenario): ExecuteOptions {
-  if (scenario.lazyCaller)
-    return lazyContext(abortingAt(new LazyAbortController(), scenario.abortAt));
-  return { signal: abortingAt(new AbortController(), scenario.abortAt).signal };
+  return abortingCaller(
+    scenario.abortAt,
+    scenario.lazyCaller && { controller: () => new LazyAbortController(), context: lazyContext },
+  );
 }
 
 describe('abort marks', () => {

@@ -16,10 +16,10 @@ import {
   timeout,
 } from '@breakwater/core';
 import {
-  abortingAt,
+  abortingCaller,
   abortMarkLayers,
-  logOutcome,
   type MarkedOutcome,
+  markedRun,
   slowCall,
 } from '@breakwater/testkit';
 import fc from 'fast-check';
@@ -63,9 +63,10 @@ function callOf(scenario: Scenario) {
 }
 
 function callerOf(scenario: Scenario): ExecuteOptions {
-  if (scenario.lazyCaller)
-    return lazyContext(abortingAt(new LazyAbortController(), scenario.abortAt));
-  return { signal: abortingAt(new AbortController(), scenario.abortAt).signal };
+  return abortingCaller(
+    scenario.abortAt,
+    scenario.lazyCaller && { controller: () => new LazyAbortController(), context: lazyContext },
+  );
 }
 
 function policiesOf(scenario: Scenario): Policy[] {
@@ -80,19 +81,17 @@ function policiesOf(scenario: Scenario): Policy[] {
   ];
 }
 
-async function outcomesOf(scenario: Scenario, general: boolean): Promise<MarkedOutcome[]> {
-  const log: MarkedOutcome[] = [];
-  const now = () => performance.now();
-  const layers = abortMarkLayers(policiesOf(scenario), {
+function outcomesOf(scenario: Scenario, general: boolean): Promise<MarkedOutcome[]> {
+  return markedRun({
+    policies: policiesOf(scenario),
     general,
-    log,
-    now,
     neverAborted: neverAbortedSignal(),
+    compose: (layers) => pipeline(...(layers as Policy[])),
+    fn: callOf(scenario),
+    caller: callerOf(scenario),
+    advance: (ms) => vi.advanceTimersByTimeAsync(ms),
+    settleMs: 400,
   });
-  const call = pipeline(...(layers as Policy[])).execute(callOf(scenario), callerOf(scenario));
-  logOutcome(call, { log, now });
-  await vi.advanceTimersByTimeAsync(400);
-  return log;
 }
 
 describe('retry() inside a pipeline: racing the outer abort once', () => {

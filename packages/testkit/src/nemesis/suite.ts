@@ -47,16 +47,20 @@ export interface SuiteEntry {
 const SENTINEL_FAULTS: readonly FaultName[] = ['sentinel-failover'];
 
 /**
- * `entry`, then the same scenario on the two other topologies: `<pattern>-cluster` on a Redis Cluster with replicas
- * (the policy's slot moved and its master failed over, {@link CLUSTER_FAULTS}), and
- * `<pattern>-sentinel`, whose clients find the primary through Redis Sentinel while it promotes
- * the replica of a SIGKILLed primary. The scenario's checkers judge those faults by what their
+ * `entry`, then the same scenario on the two other topologies: `<pattern>-cluster` on a Redis
+ * Cluster with replicas (the policy's slot moved and its master failed over,
+ * {@link CLUSTER_FAULTS}), and `<pattern>-sentinel`, whose clients find the primary through Redis
+ * Sentinel while it promotes the replica of a SIGKILLed primary. The scenario's checkers judge those faults by what their
  * fault entries say: the Cluster's keep the store's state, Sentinel's loses what the replica had
  * not received.
  */
 function withTopologies(entry: SuiteEntry): SuiteEntry[] {
+  return [entry, ...topologyVariants(entry)];
+}
+
+/** `entry` on a Redis Cluster and under Sentinel, with their faults (not `entry` itself). */
+function topologyVariants(entry: SuiteEntry): SuiteEntry[] {
   return [
-    entry,
     { ...entry, pattern: `${entry.pattern}-cluster`, faults: CLUSTER_FAULTS },
     { ...entry, pattern: `${entry.pattern}-sentinel`, faults: SENTINEL_FAULTS },
   ];
@@ -64,23 +68,11 @@ function withTopologies(entry: SuiteEntry): SuiteEntry[] {
 
 /** Every scenario of the suite. */
 export const NEMESIS_SUITE: readonly SuiteEntry[] = [
-  {
+  ...withTopologies({
     pattern: 'rate-limit',
     faults: RATE_LIMIT_FAULTS,
     scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
-  },
-  {
-    // On a Redis Cluster with replicas: the policy's slot moved and its master failed over.
-    pattern: 'rate-limit-cluster',
-    faults: CLUSTER_FAULTS,
-    scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
-  },
-  {
-    // Clients find the primary through Redis Sentinel, which promotes the replica of a killed one.
-    pattern: 'rate-limit-sentinel',
-    faults: ['sentinel-failover'],
-    scenario: (faults) => rateLimitScenario(faults) as Scenario<unknown>,
-  },
+  }),
   {
     // Reservation mode: batches of 5 permits spent locally, through the outages and restarts too.
     pattern: 'rate-limit-reserve',
@@ -114,19 +106,14 @@ export const NEMESIS_SUITE: readonly SuiteEntry[] = [
     faults: BULKHEAD_QUOTA_FAULTS,
     scenario: (faults) => bulkheadQuotaScenario(faults) as Scenario<unknown>,
   },
-  {
-    // Blocks of permits while their slot moves and their master fails over (the forced failover
-    // losing what the lagging replica missed), holders paused past their leases meanwhile.
-    pattern: 'bulkhead-quota-cluster',
-    faults: CLUSTER_FAULTS,
+  // Blocks of permits while their slot moves and their master fails over (the forced failover
+  // losing what the lagging replica missed) and through Sentinel failovers, holders paused past
+  // their leases meanwhile.
+  ...topologyVariants({
+    pattern: 'bulkhead-quota',
+    faults: BULKHEAD_QUOTA_FAULTS,
     scenario: (faults) => bulkheadQuotaTopologyScenario(faults) as Scenario<unknown>,
-  },
-  {
-    // Blocks of permits through Sentinel failovers, holders paused past their leases meanwhile.
-    pattern: 'bulkhead-quota-sentinel',
-    faults: SENTINEL_FAULTS,
-    scenario: (faults) => bulkheadQuotaTopologyScenario(faults) as Scenario<unknown>,
-  },
+  }),
   ...withTopologies({
     pattern: 'breaker',
     faults: BREAKER_FAULTS,
